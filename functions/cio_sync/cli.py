@@ -1,0 +1,47 @@
+"""The `cio-sync` operator command line.
+
+Each command group lives with the concern it drives; this module only builds the parser and turns
+expected failures into one clear line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from cio_sync import __version__
+
+
+class CommandError(Exception):
+    """An expected problem (bad input, stack not running): printed as one line, exit status 1."""
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cio-sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cio-sync {__version__}")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except CommandError as error:
+        print(f"cio-sync: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
