@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from cio_sync import __version__
 
@@ -20,10 +21,20 @@ class CommandError(Exception):
 Handler = Callable[[argparse.Namespace], int]
 
 
+def _local_tooling_commands(subparsers: Any) -> None:
+    """Commands backed by the local tooling (emulator, local stack), absent from the Lambda package."""
+    try:
+        from cio_sync_local.emulator_cli import add_emulator_command  # noqa: PLC0415 - optional, never on Lambda
+    except ImportError:
+        return
+    add_emulator_command(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cio-sync", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cio-sync {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _local_tooling_commands(subparsers)
     return parser
 
 

@@ -1,0 +1,72 @@
+"""The human-readable page at `/`: what a developer checks by eye during `make run`."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+RECENT = 50
+"""How many of the newest events and emails the page lists; the JSON endpoints have them all."""
+
+
+def _json(value: Any) -> str:
+    return escape(json.dumps(value, sort_keys=True, ensure_ascii=False))
+
+
+def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
+    if not rows:
+        return f"<p class='empty'>{escape(empty)}</p>"
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_page(
+    profiles: dict[str, dict[str, Any]],
+    events: list[dict[str, Any]],
+    emails: list[dict[str, Any]],
+    stats: dict[str, Any],
+) -> str:
+    """Profiles, the newest events and emails, and the counters, as one escaped HTML page."""
+    profile_rows = [[escape(pid), _json(attrs)] for pid, attrs in sorted(profiles.items())]
+    event_rows = [
+        [escape(str(e["person_id"])), escape(str(e["name"])), escape(str(e["id"] or "")), _json(e["data"])]
+        for e in reversed(events[-RECENT:])
+    ]
+    email_rows = [
+        [
+            escape(str(m["delivery_id"])),
+            escape(str(m.get("transactional_message_id", ""))),
+            _json(m.get("identifiers", {})),
+            str(m["queued_at"]),
+        ]
+        for m in reversed(emails[-RECENT:])
+    ]
+    by_status = (
+        ", ".join(f"{escape(k)}: {v}" for k, v in stats.get("requests_by_status", {}).items()) or "none"
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Customer.io emulator</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 1.5rem; }}
+th, td {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; vertical-align: top; }}
+th {{ background: #f3f3f3; }} td {{ font-family: ui-monospace, monospace; font-size: .9rem; }}
+.empty {{ color: #777; }}
+</style></head>
+<body>
+<h1>Customer.io emulator</h1>
+<p>Requests by status: {by_status}. Operations applied: {stats.get("operations_applied", 0)}.
+Peak requests in one second: {stats.get("peak_requests_per_second", 0)}.
+JSON: <a href="/_emulator/profiles">profiles</a>, <a href="/_emulator/events">events</a>,
+<a href="/_emulator/emails">emails</a>, <a href="/_emulator/requests">requests</a>,
+<a href="/_emulator/stats">stats</a>.</p>
+<h2>Profiles ({len(profiles)})</h2>
+{_table(["id", "attributes"], profile_rows, "No profiles.")}
+<h2>Recent events ({len(events)} in all)</h2>
+{_table(["person", "name", "event id", "data"], event_rows, "No events.")}
+<h2>Recent emails ({len(emails)} in all)</h2>
+{_table(["delivery id", "message", "identifiers", "queued at"], email_rows, "No emails.")}
+</body></html>
+"""

@@ -1,0 +1,118 @@
+"""`cio-sync emulator`: run the local Customer.io in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from cio_sync_local.emulator import Emulator
+from cio_sync_local.emulator.faults import FaultConfig, FaultConfigError
+from cio_sync_local.emulator.openapi import OpenApiDocumentMissing
+
+DEFAULT_PORT = 8099
+DEFAULT_SITE_ID = "cio-sync-local"
+DEFAULT_TRACK_API_KEY = "local-track-key"
+DEFAULT_APP_API_KEY = "local-app-key"
+
+
+def add_emulator_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `emulator` on the `cio-sync` parser; its handler is stored as `handler` for `main`."""
+    parser = subparsers.add_parser(
+        "emulator",
+        help="run a local Customer.io (Track v1/v2 and App send-email) emulator",
+        description=__doc__,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    parser.add_argument(
+        "--site-id", default=DEFAULT_SITE_ID, help=f"Track site id (default: {DEFAULT_SITE_ID})"
+    )
+    parser.add_argument(
+        "--track-api-key",
+        default=DEFAULT_TRACK_API_KEY,
+        help=f"Track API key (default: {DEFAULT_TRACK_API_KEY})",
+    )
+    parser.add_argument(
+        "--app-api-key", default=DEFAULT_APP_API_KEY, help=f"App API key (default: {DEFAULT_APP_API_KEY})"
+    )
+    parser.add_argument(
+        "--openapi",
+        type=Path,
+        default=None,
+        help="Customer.io's Track OpenAPI document (default: $CIO_OPENAPI_PATH, else ../shared/customerio/)",
+    )
+    parser.add_argument("--no-validate", action="store_true", help="serve without OpenAPI validation")
+    parser.add_argument("--rate-limit", type=int, default=None, help="requests per second before 429")
+    parser.add_argument("--fail-ratio", type=float, default=0.0, help="share of requests that fail (0..1)")
+    parser.add_argument(
+        "--fail-status", type=int, default=503, help="status of failed requests (default: 503)"
+    )
+    parser.add_argument("--latency-ms", type=int, default=0, help="added latency per request")
+    parser.add_argument(
+        "--drop-ratio", type=float, default=0.0, help="share of connections closed unanswered"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for fault injection")
+    parser.set_defaults(handler=run_emulator)
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    """Serve until interrupted. Expected problems print one line and return 1."""
+    try:
+        faults = FaultConfig(
+            rate_limit_per_s=args.rate_limit,
+            fail_ratio=args.fail_ratio,
+            fail_status=args.fail_status,
+            latency_ms=args.latency_ms,
+            drop_ratio=args.drop_ratio,
+            seed=args.seed,
+        )
+        emulator = Emulator(
+            site_id=args.site_id,
+            track_api_key=args.track_api_key,
+            app_api_key=args.app_api_key,
+            host=args.host,
+            port=args.port,
+            openapi_path=args.openapi,
+            validate=not args.no_validate,
+            faults=faults,
+        )
+        emulator.start()
+    except (OpenApiDocumentMissing, FaultConfigError, OSError) as error:
+        print(f"cio-sync emulator: {error}", file=sys.stderr)
+        return 1
+    stopped = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopped.set()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    print(
+        f"Customer.io emulator serving on {emulator.url} (site id {args.site_id}); Ctrl-C to stop", flush=True
+    )
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        emulator.stop()
+    print("Customer.io emulator stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command on its own (`python -m cio_sync_local.emulator_cli`), before it is wired in."""
+    parser = argparse.ArgumentParser(prog="cio-sync")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_emulator_command(subparsers)
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
