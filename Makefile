@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cio-sync local up
 
-test: lint typecheck unit
+test: lint typecheck unit integration
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
