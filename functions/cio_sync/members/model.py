@@ -1,0 +1,380 @@
+"""Data access for the member table: the only member code that talks to DynamoDB.
+
+Writes are conditional UpdateItem calls that SET or REMOVE only what changed, so attributes written by
+other services survive, and they are optimistic on `updated_at`: every write here stamps a new
+`updated_at`, and a write whose `updated_at` moved since it was read is retried on a fresh read (the
+subscription rules depend on the old item, so they must be re-applied, not replayed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, ClassVar, Final, Literal, cast
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    NullAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path, Value
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+
+from cio_sync.members.contract import (
+    CONTRACT_FIELDS,
+    InvalidMember,
+    MemberItem,
+    is_iso_timestamp,
+    is_member_id,
+    parse_iso,
+    to_iso,
+    utc_now_iso,
+    validate_member,
+)
+from cio_sync.members.subscriptions import (
+    MUTED_AT,
+    admin_mute,
+    apply_subscription_rules,
+    deletion_request,
+    sms_signup,
+    web_signup,
+)
+from cio_sync.settings import settings
+
+MuteOutcome = Literal["muted", "already_muted", "not_found"]
+CONDITION_FAILED: Final = "ConditionalCheckFailedException"
+DEFAULT_MAX_ATTEMPTS: Final = 5
+# Not in the update: the key itself, and the concurrency token that every write stamps.
+_MANAGED_FIELDS: Final = frozenset({"id", "updated_at"})
+
+
+class MemberNotFound(LookupError):
+    """No member with this id (the id is not personal data, so the message carries it)."""
+
+    def __init__(self, member_id: str) -> None:
+        super().__init__(f"member {member_id} not found")
+        self.member_id = member_id
+
+
+class MemberExists(ValueError):
+    def __init__(self, member_id: str) -> None:
+        super().__init__(f"member {member_id} already exists")
+        self.member_id = member_id
+
+
+class ConcurrentWriteError(RuntimeError):
+    """Other writers kept changing the member between our read and our conditional write."""
+
+    def __init__(self, member_id: str, attempts: int) -> None:
+        super().__init__(f"member {member_id} changed concurrently on each of {attempts} attempts")
+        self.member_id = member_id
+
+
+def _region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+
+
+class _SettingsMeta(type):
+    """Reads the table name and endpoint when pynamodb first connects, not at import time."""
+
+    @property
+    def table_name(cls) -> str:
+        return settings().member_table
+
+    @property
+    def host(cls) -> str | None:
+        return settings().aws_endpoint_url
+
+    @property
+    def region(cls) -> str:
+        return _region()
+
+
+class MemberModel(Model):
+    """The member contract as a pynamodb model (timestamps are kept as the contract's ISO strings)."""
+
+    class Meta(metaclass=_SettingsMeta):
+        billing_mode = "PAY_PER_REQUEST"
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+
+    id = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute(null=True)
+    mobile = UnicodeAttribute(null=True)
+    first_name = UnicodeAttribute(null=True)
+    last_name = UnicodeAttribute(null=True)
+    birthdate = UnicodeAttribute(null=True)
+    addr_city = UnicodeAttribute(null=True)
+    addr_state = UnicodeAttribute(null=True)
+    addr_zip = UnicodeAttribute(null=True)
+    country = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    source_detail = UnicodeAttribute(null=True)
+    referrer_user_id = UnicodeAttribute(null=True)
+    school_id = UnicodeAttribute(null=True)
+    club_id = UnicodeAttribute(null=True)
+    email_subscription_status = BooleanAttribute(null=True)
+    email_subscription_topics = ListAttribute(of=UnicodeAttribute, null=True)
+    sms_status = UnicodeAttribute(null=True)
+    sms_subscription_topics = ListAttribute(of=UnicodeAttribute, null=True)
+    sms_paused = BooleanAttribute(null=True)
+    promotions_muted_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    last_authenticated_at = UnicodeAttribute(null=True)
+    last_messaged_at = UnicodeAttribute(null=True)
+    deletion_requested_at = UnicodeAttribute(null=True)
+    password_updated_at = UnicodeAttribute(null=True)
+
+    # pynamodb drops None on save; the contract keeps an explicit null for this attribute.
+    EXPLICIT_NULLS: ClassVar[frozenset[str]] = frozenset({MUTED_AT})
+
+    def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
+        values = super().serialize(null_check)
+        for name in self.EXPLICIT_NULLS:
+            if getattr(self, name) is None:
+                values[name] = {"NULL": True}
+        return values
+
+
+def bind_member_model(
+    table_name: str, endpoint_url: str | None = None, region: str | None = None
+) -> type[MemberModel]:
+    """A MemberModel subclass bound to one table and endpoint (pynamodb keeps both on the class)."""
+    meta = type(
+        "Meta",
+        (),
+        {
+            "table_name": table_name,
+            "host": endpoint_url,
+            "region": region or _region(),
+            "billing_mode": "PAY_PER_REQUEST",
+            "stream_view_type": "NEW_AND_OLD_IMAGES",
+        },
+    )
+    namespace = {"Meta": meta, "__module__": __name__}
+    return cast(type[MemberModel], type("BoundMemberModel", (MemberModel,), namespace))
+
+
+def _set_null(attribute: Any) -> Action:
+    """SET the attribute to a DynamoDB NULL (pynamodb's attribute.set(None) would REMOVE it)."""
+    return Path(attribute).set(Value(True, attribute=NullAttribute()))
+
+
+def _condition_failed(error: PutError | UpdateError) -> bool:
+    return error.cause_response_code == CONDITION_FAILED
+
+
+class MemberRepository:
+    """Reads and writes members, applying the subscription rules and the contract on every write."""
+
+    def __init__(
+        self,
+        table_name: str,
+        endpoint_url: str | None = None,
+        *,
+        region: str | None = None,
+        clock: Callable[[], str] = utc_now_iso,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self.model = bind_member_model(table_name, endpoint_url, region)
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    @classmethod
+    def from_settings(cls) -> MemberRepository:
+        current = settings()
+        return cls(current.member_table, current.aws_endpoint_url)
+
+    def create_table(self) -> None:
+        """For tests and the local stack only: on AWS the table comes from template.yaml."""
+        self.model.create_table(wait=True)
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def get(self, member_id: str, consistent: bool = True) -> MemberItem | None:
+        """The stored member, or None. `promotions_muted_at` is always present (None when null or absent)."""
+        if not is_member_id(member_id):
+            return None
+        try:
+            stored = self.model.get(member_id, consistent_read=consistent)
+        except DoesNotExist:
+            return None
+        return _to_item(stored)
+
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
+        """Consistent reads of many members (BatchGetItem, 100 keys a call); absent ids are left out."""
+        wanted = sorted({member_id for member_id in member_ids if is_member_id(member_id)})
+        return {
+            stored.id: _to_item(stored)
+            for stored in self.model.batch_get(wanted, consistent_read=True)  # pynamodb pages and retries
+        }
+
+    def scan_ids(self, page_size: int = 500) -> Iterator[str]:
+        """Every member id, read page by page (projection on `id` only) for the reconcile job."""
+        for stored in self.model.scan(attributes_to_get=["id"], page_size=page_size):
+            yield stored.id
+
+    # --- creation ------------------------------------------------------------------------------------
+
+    def create_web_signup(self, fields: Mapping[str, Any]) -> MemberItem:
+        return self._create(web_signup(fields, self._clock()))
+
+    def create_sms_signup(self, fields: Mapping[str, Any]) -> MemberItem:
+        return self._create(sms_signup(fields, self._clock()))
+
+    def _create(self, item: MemberItem) -> MemberItem:
+        validate_member(item)
+        stored = self.model(**item)
+        try:
+            stored.save(condition=self.model.id.does_not_exist())
+        except PutError as error:
+            if _condition_failed(error):
+                raise MemberExists(item["id"]) from None
+            raise
+        return _to_item(stored)
+
+    # --- updates -------------------------------------------------------------------------------------
+
+    def update(self, member_id: str, changes: Mapping[str, Any]) -> MemberItem:
+        """Apply `changes` through the rules. None removes a field (`promotions_muted_at`: stores null)."""
+        unknown = sorted(name for name in changes if name not in CONTRACT_FIELDS)
+        if unknown:
+            raise InvalidMember(unknown[0][:64], "is not an attribute of the member contract")
+        if changes.get("id", member_id) != member_id:
+            raise InvalidMember("id", "cannot be changed")
+
+        def build(old: MemberItem, now: str) -> MemberItem:
+            return apply_subscription_rules(old, {**old, **changes}, now)
+
+        return self._modify(member_id, build)
+
+    def admin_mute(self, member_id: str) -> MemberItem:
+        return self._modify(member_id, admin_mute)
+
+    def request_deletion(self, member_id: str) -> MemberItem:
+        return self._modify(member_id, deletion_request)
+
+    def delete(self, member_id: str) -> None:
+        """Remove the item (the stream then deletes the profile). Deleting a missing member is fine."""
+        if not is_member_id(member_id):
+            raise InvalidMember("id", "must be 24 lowercase hexadecimal characters")
+        self.model(member_id).delete()
+
+    def _modify(self, member_id: str, build: Callable[[MemberItem, str], MemberItem]) -> MemberItem:
+        for _ in range(self._max_attempts):
+            old = self.get(member_id, consistent=True)
+            if old is None:
+                raise MemberNotFound(member_id)
+            now = self._clock()
+            new = _normalised(build(old, now))
+            new["updated_at"] = _next_token(old.get("updated_at"), now)
+            validate_member(new)
+            written = self._write_if_unchanged(old, new)
+            if written is not None:
+                return written
+        raise ConcurrentWriteError(member_id, self._max_attempts)
+
+    def _write_if_unchanged(self, old: MemberItem, new: MemberItem) -> MemberItem | None:
+        """SET what changed, REMOVE what went, only if `updated_at` is still what we read."""
+        model = self.model
+        actions: list[Action] = []
+        for name in sorted((set(old) | set(new)) - {"id"}):
+            attribute = getattr(model, name)
+            if name not in new:
+                actions.append(attribute.remove())
+            elif new[name] is None:
+                actions.append(_set_null(attribute))
+            elif name not in old or old[name] != new[name] or name in _MANAGED_FIELDS:
+                actions.append(attribute.set(new[name]))
+        stored = model(old["id"])
+        try:
+            stored.update(actions=actions, condition=self._unchanged_since(old))
+        except UpdateError as error:
+            if _condition_failed(error):
+                return None
+            raise
+        return _to_item(stored)
+
+    def _unchanged_since(self, old: MemberItem) -> Condition:
+        model = self.model
+        token = old.get("updated_at")
+        unchanged = model.updated_at.does_not_exist() if token is None else model.updated_at == token
+        return cast(Condition, model.id.exists() & unchanged)
+
+    # --- raw mute writes (stream function and import) ------------------------------------------------
+
+    def write_mute_decision(self, member_id: str, expected: str | None, decided: str | None) -> bool:
+        """Set `promotions_muted_at` to `decided` only if it still equals `expected`; False otherwise.
+
+        Used by the stream function to write back the rules' decision on a raw write. It stamps
+        `updated_at` too, so a model write that read the item before this one is retried.
+        """
+        if any(value is not None and not is_iso_timestamp(value) for value in (expected, decided)):
+            raise InvalidMember(MUTED_AT, "must be an ISO-8601 UTC timestamp or null")
+        if not is_member_id(member_id):
+            return False
+        model = self.model
+        still = self._not_muted() if expected is None else model.promotions_muted_at == expected
+        muted_at = model.promotions_muted_at
+        actions: list[Action] = [
+            _set_null(muted_at) if decided is None else muted_at.set(decided),
+            model.updated_at.set(self._clock()),
+        ]
+        try:
+            model(member_id).update(actions=actions, condition=model.id.exists() & still)
+        except UpdateError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def mute_if_not_muted(self, member_id: str, now: str) -> MuteOutcome:
+        """Mute a member unless already muted; never creates an item, never moves an existing mute time."""
+        if not is_iso_timestamp(now):
+            raise InvalidMember("promotions_muted_at", "must be an ISO-8601 UTC timestamp")
+        if not is_member_id(member_id):
+            return "not_found"
+        model = self.model
+        actions: list[Action] = [model.promotions_muted_at.set(now), model.updated_at.set(self._clock())]
+        try:
+            model(member_id).update(actions=actions, condition=model.id.exists() & self._not_muted())
+        except UpdateError as error:
+            if not _condition_failed(error):
+                raise
+            current = self.get(member_id)
+            if current is None:
+                return "not_found"
+            # The same mute time means this very import muted the member before (a redelivered chunk).
+            return "muted" if current.get(MUTED_AT) == now else "already_muted"
+        return "muted"
+
+    def _not_muted(self) -> Condition:
+        muted_at = self.model.promotions_muted_at
+        return cast(Condition, muted_at.does_not_exist() | Path(muted_at).is_type("NULL"))
+
+
+def _to_item(stored: MemberModel) -> MemberItem:
+    item: MemberItem = {name: value for name, value in stored.attribute_values.items() if value is not None}
+    for name in ("email_subscription_topics", "sms_subscription_topics"):
+        if name in item:
+            item[name] = list(item[name])
+    item.setdefault(MUTED_AT, None)
+    return item
+
+
+def _normalised(item: Mapping[str, Any]) -> MemberItem:
+    """None means "absent" except for the one attribute whose null is stored."""
+    return {name: value for name, value in item.items() if value is not None or name == MUTED_AT}
+
+
+def _next_token(previous: str | None, now: str) -> str:
+    """`now`, unless the item already carries that exact value: the token must change on every write."""
+    if previous != now:
+        return now
+    return to_iso(parse_iso(now, "updated_at") + timedelta(microseconds=1))

@@ -1,0 +1,319 @@
+"""MemberRepository against in-process moto DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import count
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id
+from cio_sync.members.model import (
+    ConcurrentWriteError,
+    MemberExists,
+    MemberModel,
+    MemberNotFound,
+    MemberRepository,
+    bind_member_model,
+)
+from cio_sync.settings import settings
+
+TABLE = "members-test"
+MEMBER_ID = "5f0c8e2a9b1d4c3e2f1a0b9c"
+
+
+class Clock:
+    """A strictly increasing contract timestamp per call, so tests can tell writes apart."""
+
+    def __init__(self) -> None:
+        self._ticks = count(1)
+
+    def __call__(self) -> str:
+        return f"2026-11-26T16:37:{next(self._ticks):02d}.000000Z"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def repo(aws: None) -> MemberRepository:
+    repository = MemberRepository(TABLE, clock=Clock())
+    repository.create_table()
+    return repository
+
+
+def raw_item(member_id: str = MEMBER_ID) -> dict[str, Any]:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    return dict(
+        client.get_item(TableName=TABLE, Key={"id": {"S": member_id}}, ConsistentRead=True).get("Item", {})
+    )
+
+
+def put_raw(item: dict[str, Any]) -> None:
+    boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=TABLE, Item=item)
+
+
+def web_member(repo: MemberRepository, **fields: Any) -> MemberItem:
+    return repo.create_web_signup({"id": MEMBER_ID, "email": "member@example.org", **fields})
+
+
+# --- creation and reads --------------------------------------------------------------------------
+
+
+def test_web_signup_is_stored_subscribed_with_an_explicit_null_mute(repo: MemberRepository) -> None:
+    created = web_member(repo, first_name="Ada")
+    assert created["email_subscription_status"] is True
+    assert created["email_subscription_topics"] == ["community"]
+    assert repo.get(MEMBER_ID) == created
+    stored = raw_item()
+    assert stored["promotions_muted_at"] == {"NULL": True}
+    assert stored["email_subscription_topics"] == {"L": [{"S": "community"}]}
+    assert stored["email_subscription_status"] == {"BOOL": True}
+
+
+def test_sms_signup_generates_an_id_and_default_topics(repo: MemberRepository) -> None:
+    created = repo.create_sms_signup({"mobile": "+15555550123"})
+    assert is_member_id(created["id"])
+    assert created["sms_status"] == "active"
+    assert created["sms_subscription_topics"] == ["general", "voting"]
+    assert repo.get(created["id"]) == created
+
+
+def test_creating_an_existing_id_is_refused(repo: MemberRepository) -> None:
+    web_member(repo)
+    with pytest.raises(MemberExists):
+        web_member(repo)
+
+
+def test_signups_that_break_the_contract_are_refused_before_writing(repo: MemberRepository) -> None:
+    with pytest.raises(InvalidMember) as error:
+        web_member(repo, birthdate="02/01/1990")
+    assert error.value.field == "birthdate"
+    assert repo.get(MEMBER_ID) is None
+
+
+def test_get_of_missing_or_malformed_ids_is_none(repo: MemberRepository) -> None:
+    assert repo.get(MEMBER_ID) is None
+    assert repo.get("not-an-id") is None
+
+
+def test_get_reports_an_absent_mute_as_null(repo: MemberRepository) -> None:
+    put_raw({"id": {"S": MEMBER_ID}, "email": {"S": "raw@example.org"}})
+    assert repo.get(MEMBER_ID) == {"id": MEMBER_ID, "email": "raw@example.org", "promotions_muted_at": None}
+
+
+def test_scan_ids_pages_through_every_member(repo: MemberRepository) -> None:
+    ids = {repo.create_sms_signup({"mobile": f"+1555555{n:04d}"})["id"] for n in range(7)}
+    assert set(repo.scan_ids(page_size=2)) == ids
+
+
+# --- updates through the rules -------------------------------------------------------------------
+
+
+def test_update_applies_the_rules_and_stamps_updated_at(repo: MemberRepository) -> None:
+    created = web_member(repo)
+    muted = repo.update(MEMBER_ID, {"email_subscription_status": False})
+    assert muted["email_subscription_topics"] == []
+    assert muted["promotions_muted_at"] is not None
+    assert muted["updated_at"] > created["updated_at"]
+    assert raw_item()["promotions_muted_at"] == {"S": muted["promotions_muted_at"]}
+
+    unmuted = repo.update(MEMBER_ID, {"email_subscription_topics": ["news"]})
+    assert unmuted["promotions_muted_at"] is None
+    assert unmuted["email_subscription_status"] is True
+    assert raw_item()["promotions_muted_at"] == {"NULL": True}
+    assert repo.get(MEMBER_ID) == unmuted
+
+
+def test_update_with_none_removes_a_field(repo: MemberRepository) -> None:
+    web_member(repo, first_name="Ada", last_name="Lovelace")
+    updated = repo.update(MEMBER_ID, {"last_name": None, "first_name": "Grace"})
+    assert "last_name" not in updated
+    assert "last_name" not in raw_item()
+    assert raw_item()["first_name"] == {"S": "Grace"}
+
+
+def test_update_keeps_attributes_written_by_other_services(repo: MemberRepository) -> None:
+    web_member(repo)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.update_item(
+        TableName=TABLE,
+        Key={"id": {"S": MEMBER_ID}},
+        UpdateExpression="SET password_hash = :hash",
+        ExpressionAttributeValues={":hash": {"S": "argon2-hash"}},
+    )
+    repo.update(MEMBER_ID, {"first_name": "Grace"})
+    assert raw_item()["password_hash"] == {"S": "argon2-hash"}
+
+
+def test_update_refuses_contract_breaks_and_unknown_fields(repo: MemberRepository) -> None:
+    web_member(repo)
+    before = raw_item()
+    with pytest.raises(InvalidMember) as error:
+        repo.update(MEMBER_ID, {"sms_status": "maybe"})
+    assert error.value.field == "sms_status"
+    with pytest.raises(InvalidMember) as error:
+        repo.update(MEMBER_ID, {"nickname": "ada"})
+    assert error.value.field == "nickname"
+    with pytest.raises(InvalidMember) as error:
+        repo.update(MEMBER_ID, {"id": "5f0c8e2a9b1d4c3e2f1a0b9d"})
+    assert error.value.field == "id"
+    assert raw_item() == before
+
+
+def test_update_of_a_missing_member_raises(repo: MemberRepository) -> None:
+    with pytest.raises(MemberNotFound):
+        repo.update(MEMBER_ID, {"first_name": "Grace"})
+
+
+class InterferingRepository(MemberRepository):
+    """Another writer changes the member right after each of our reads, `interferences` times."""
+
+    def __init__(self, interferences: int) -> None:
+        super().__init__(TABLE, clock=Clock(), max_attempts=3)
+        self.interferences = interferences
+        self.reads = 0
+
+    def get(self, member_id: str, consistent: bool = True) -> MemberItem | None:
+        item = super().get(member_id, consistent)
+        self.reads += 1
+        if self.interferences:
+            self.interferences -= 1
+            boto3.client("dynamodb", region_name="us-east-1").update_item(
+                TableName=TABLE,
+                Key={"id": {"S": member_id}},
+                UpdateExpression="SET updated_at = :other, sms_status = :stop",
+                ExpressionAttributeValues={
+                    ":other": {"S": f"2030-01-01T00:00:0{self.reads}.000000Z"},
+                    ":stop": {"S": "stop"},
+                },
+            )
+        return item
+
+
+def test_a_concurrent_write_is_not_lost_the_rules_rerun_on_a_fresh_read(repo: MemberRepository) -> None:
+    repo.create_web_signup({"id": MEMBER_ID, "email": "a@example.org", "mobile": "+15555550123"})
+    interfering = InterferingRepository(interferences=1)
+    result = interfering.update(MEMBER_ID, {"email_subscription_status": False})
+    assert interfering.reads == 2
+    # The other writer's sms_status survived, and with it the member is now unsubscribed from both.
+    assert result["sms_status"] == "stop"
+    assert result["email_subscription_status"] is False
+    assert result["promotions_muted_at"] is not None
+
+
+def test_endless_interference_gives_up_with_concurrent_write_error(repo: MemberRepository) -> None:
+    web_member(repo)
+    with pytest.raises(ConcurrentWriteError):
+        InterferingRepository(interferences=10).update(MEMBER_ID, {"first_name": "Grace"})
+
+
+def test_admin_mute_and_deletion_request(repo: MemberRepository) -> None:
+    web_member(repo, mobile="+15555550123", sms_status="active")
+    muted = repo.admin_mute(MEMBER_ID)
+    assert muted["promotions_muted_at"] is not None
+    assert muted["email_subscription_status"] is True
+
+    requested = repo.request_deletion(MEMBER_ID)
+    assert requested["email_subscription_status"] is False
+    assert requested["email_subscription_topics"] == []
+    assert requested["sms_status"] == "stop"
+    assert requested["sms_subscription_topics"] == []
+    assert requested["deletion_requested_at"] == requested["promotions_muted_at"]
+    with pytest.raises(MemberNotFound):
+        repo.admin_mute("5f0c8e2a9b1d4c3e2f1a0b9d")
+
+
+def test_delete_removes_the_item_and_tolerates_missing_ones(repo: MemberRepository) -> None:
+    web_member(repo)
+    repo.delete(MEMBER_ID)
+    assert repo.get(MEMBER_ID) is None
+    repo.delete(MEMBER_ID)
+    with pytest.raises(InvalidMember):
+        repo.delete("nope")
+
+
+# --- raw mute writes -----------------------------------------------------------------------------
+
+
+def test_write_mute_decision_is_conditional_on_the_expected_value(repo: MemberRepository) -> None:
+    web_member(repo)
+    decided = "2026-11-26T17:00:00.000000Z"
+    assert repo.write_mute_decision(MEMBER_ID, expected=decided, decided=None) is False
+    assert repo.write_mute_decision(MEMBER_ID, expected=None, decided=decided) is True
+    assert raw_item()["promotions_muted_at"] == {"S": decided}
+    assert repo.write_mute_decision(MEMBER_ID, expected=None, decided=decided) is False
+    assert repo.write_mute_decision(MEMBER_ID, expected=decided, decided=None) is True
+    assert raw_item()["promotions_muted_at"] == {"NULL": True}
+
+
+def test_write_mute_decision_treats_an_absent_mute_as_null_and_never_creates(repo: MemberRepository) -> None:
+    put_raw({"id": {"S": MEMBER_ID}, "updated_at": {"S": "2026-01-01T00:00:00.000000Z"}})
+    decided = "2026-11-26T17:00:00.000000Z"
+    assert repo.write_mute_decision(MEMBER_ID, expected=None, decided=decided) is True
+    assert raw_item()["updated_at"] != {"S": "2026-01-01T00:00:00.000000Z"}
+    other = "5f0c8e2a9b1d4c3e2f1a0b9d"
+    assert repo.write_mute_decision(other, expected=None, decided=decided) is False
+    assert raw_item(other) == {}
+    with pytest.raises(InvalidMember):
+        repo.write_mute_decision(MEMBER_ID, expected=None, decided="tomorrow")
+
+
+def test_mute_if_not_muted_outcomes(repo: MemberRepository) -> None:
+    first, second = "2026-11-26T17:00:00.000000Z", "2026-11-26T18:00:00.000000Z"
+    web_member(repo)
+    assert repo.mute_if_not_muted(MEMBER_ID, first) == "muted"
+    assert repo.mute_if_not_muted(MEMBER_ID, second) == "already_muted"
+    assert raw_item()["promotions_muted_at"] == {"S": first}
+    # The same mute time again is the same import redelivered: its outcome stays "muted".
+    assert repo.mute_if_not_muted(MEMBER_ID, first) == "muted"
+
+    other = "5f0c8e2a9b1d4c3e2f1a0b9d"
+    assert repo.mute_if_not_muted(other, first) == "not_found"
+    assert raw_item(other) == {}
+    assert repo.mute_if_not_muted("not-an-id", first) == "not_found"
+
+
+def test_get_many_reads_consistently_and_leaves_out_missing_ids(repo: MemberRepository) -> None:
+    web_member(repo)
+    missing = "5f0c8e2a9b1d4c3e2f1a0b9d"
+    found = repo.get_many([MEMBER_ID, missing, "not-an-id", MEMBER_ID])
+    assert list(found) == [MEMBER_ID]
+    assert found[MEMBER_ID] == repo.get(MEMBER_ID)
+
+
+def test_mute_if_not_muted_mutes_an_item_without_the_attribute(repo: MemberRepository) -> None:
+    put_raw({"id": {"S": MEMBER_ID}})
+    assert repo.mute_if_not_muted(MEMBER_ID, "2026-11-26T17:00:00.000000Z") == "muted"
+
+
+# --- the model itself ----------------------------------------------------------------------------
+
+
+def test_the_default_model_reads_its_table_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMBER_TABLE_NAME", "from-settings")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    settings.cache_clear()
+    try:
+        assert MemberModel.Meta.table_name == "from-settings"
+        assert MemberModel.Meta.region == "eu-west-1"
+    finally:
+        settings.cache_clear()
+
+
+def test_bound_models_are_independent() -> None:
+    first = bind_member_model("one", "http://127.0.0.1:5000", "us-east-1")
+    second = bind_member_model("two")
+    assert (first.Meta.table_name, first.Meta.host) == ("one", "http://127.0.0.1:5000")
+    assert (second.Meta.table_name, second.Meta.host) == ("two", None)

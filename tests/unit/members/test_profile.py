@@ -1,0 +1,172 @@
+"""The Customer.io payload, Northstar's payload tests, and Customer.io's limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from cio_sync.members.contract import InvalidMember
+from cio_sync.members.profile import (
+    MAX_VALUE_BYTES,
+    ProfileLimitError,
+    check_limits,
+    profile_attributes,
+    strip_html,
+    truncate_utf8,
+)
+from tests.unit.members.factory import MEMBER_ID, member
+
+
+def test_full_payload() -> None:
+    assert profile_attributes(member(last_authenticated_at="2026-03-04T05:06:07.000000Z")) == {
+        "id": MEMBER_ID,
+        "email": "member@example.org",
+        "phone": "+15555550123",
+        "sms_status": "active",
+        "sms_paused": False,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "birthdate": 631238400,
+        "addr_city": "Springfield",
+        "addr_state": "IL",
+        "addr_zip": "62701",
+        "country": "US",
+        "language": "en",
+        "source": "phoenix-next",
+        "source_detail": "utm_medium=referral",
+        "referrer_user_id": None,
+        "school_id": None,
+        "club_id": None,
+        "created_at": 1767323045,
+        "updated_at": 1767323045,
+        "last_authenticated_at": 1772600767,
+        "last_messaged_at": None,
+        "deletion_requested_at": None,
+        "email_subscription_status": True,
+        "unsubscribed": False,
+        "news_email_subscription_status": False,
+        "lifestyle_email_subscription_status": False,
+        "community_email_subscription_status": True,
+        "scholarship_email_subscription_status": False,
+        "clubs_email_subscription_status": False,
+        "general_sms_subscription_status": True,
+        "voting_sms_subscription_status": True,
+    }
+
+
+def test_a_bare_member_gets_explicit_nulls_so_customer_io_clears_stale_attributes() -> None:
+    payload = profile_attributes({"id": MEMBER_ID})
+    assert payload["id"] == MEMBER_ID
+    for name in ("email", "phone", "first_name", "birthdate", "created_at", "school_id", "sms_status"):
+        assert name in payload
+        assert payload[name] is None
+    assert payload["sms_paused"] is False
+    assert payload["scholarship_email_subscription_status"] is False
+
+
+def test_every_topic_maps_to_its_northstar_attribute() -> None:
+    payload = profile_attributes(
+        member(
+            email_subscription_topics=["news", "lifestyle", "community", "scholarships", "clubs"],
+            sms_subscription_topics=["voting"],
+        )
+    )
+    for topic in ("news", "lifestyle", "community", "scholarship", "clubs"):
+        assert payload[f"{topic}_email_subscription_status"] is True
+    assert payload["general_sms_subscription_status"] is False
+    assert payload["voting_sms_subscription_status"] is True
+
+
+@pytest.mark.parametrize("status", ["stop", "undeliverable", "unknown", None])
+def test_phone_is_null_unless_sms_subscribed(status: str | None) -> None:
+    assert profile_attributes(member(sms_status=status))["phone"] is None
+
+
+def test_phone_is_sent_for_pending_sms_status() -> None:
+    assert profile_attributes(member(sms_status="pending"))["phone"] == "+15555550123"
+
+
+def test_unsubscribed_is_true_when_the_status_is_false() -> None:
+    payload = profile_attributes(member(email_subscription_status=False))
+    assert payload["email_subscription_status"] is False
+    assert payload["unsubscribed"] is True
+
+
+def test_unsubscribed_is_absent_when_the_status_is_unset() -> None:
+    payload = profile_attributes(member(email_subscription_status=None))
+    assert "email_subscription_status" not in payload
+    assert "unsubscribed" not in payload
+
+
+def test_html_is_stripped_from_names_and_address() -> None:
+    payload = profile_attributes(
+        member(
+            first_name='<a href="evil.com">click here</a>',
+            last_name="<b>Love</b>lace",
+            addr_city="Spring<br/>field",
+        )
+    )
+    assert payload["first_name"] == "click here"
+    assert payload["last_name"] == "Lovelace"
+    assert payload["addr_city"] == "Springfield"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Tom &amp; Jerry", "Tom &amp; Jerry"),  # entities stay encoded: decoding could rebuild markup
+        ("&lt;script&gt;", "&lt;script&gt;"),
+        ("a < b", "a < b"),
+        ("<!-- note -->Ann", "Ann"),
+        ("Bob <script", "Bob "),
+        ("Zoë &#233;", "Zoë &#233;"),
+    ],
+)
+def test_strip_html(text: str, expected: str) -> None:
+    assert strip_html(text) == expected
+
+
+def test_truncate_utf8_never_splits_a_character() -> None:
+    assert truncate_utf8("short", 10) == "short"
+    assert truncate_utf8("aé", 2) == "a"
+    assert truncate_utf8("€€€", 7) == "€€"
+
+
+def test_over_long_free_text_is_truncated_to_the_value_limit() -> None:
+    payload = profile_attributes(member(first_name="é" * 600, addr_city="x" * 1500))
+    assert payload["first_name"] == "é" * 500
+    assert payload["addr_city"] == "x" * MAX_VALUE_BYTES
+
+
+def test_over_long_identifiers_raise_instead_of_being_cut() -> None:
+    with pytest.raises(ProfileLimitError) as error:
+        profile_attributes(member(source_detail="x" * 1001))
+    assert error.value.attribute == "source_detail"
+    assert "x" * 20 not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("payload", "attribute"),
+    [
+        ({"id": "x" * 151}, "id"),
+        ({"id": ""}, "id"),
+        ({"id": "m", "n" * 151: True}, "n" * 40),
+        ({"id": "m", **{f"a{i}": i for i in range(300)}}, "*"),
+        ({"id": "m", "email": "y" * 1001}, "email"),
+    ],
+)
+def test_check_limits(payload: dict[str, str | int | bool], attribute: str) -> None:
+    with pytest.raises(ProfileLimitError) as error:
+        check_limits(payload)
+    assert error.value.attribute == attribute
+
+
+def test_limits_are_measured_in_utf8_bytes() -> None:
+    check_limits({"id": "m", "city": "é" * 500})
+    with pytest.raises(ProfileLimitError):
+        check_limits({"id": "m", "city": "é" * 501})
+
+
+def test_a_malformed_timestamp_names_its_field() -> None:
+    with pytest.raises(InvalidMember) as error:
+        profile_attributes(member(last_messaged_at="last tuesday"))
+    assert error.value.field == "last_messaged_at"
