@@ -1,0 +1,107 @@
+"""The App API client: transactional email (POST /v1/send/email), addressed to a placeholder profile.
+
+Sending email is not idempotent (Customer.io has no idempotency key), so it is retried in-process only
+when Customer.io certainly did not act: a 429, or a connection that never opened. Anything else that
+might have been delivered goes back to the caller at once, who decides whether to risk a duplicate.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+
+import requests
+
+from cio_sync.customerio.batch import JsonValue, encode
+from cio_sync.customerio.credentials import Credentials, CredentialsProvider, as_provider
+from cio_sync.customerio.dryrun import log_not_sent
+from cio_sync.customerio.errors import PermanentError, string_values
+from cio_sync.customerio.pacing import TokenBucket
+from cio_sync.customerio.transport import RetryPolicy, Timeouts, Transport, bearer_auth, count_error
+from cio_sync.settings import Region
+
+APP_HOSTS: Mapping[Region, str] = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}
+DRY_RUN_DELIVERY_ID = "dry-run"
+
+
+class AppClient:
+    """One per process (see `clients_from_settings`): one pooled session and one pacing bucket."""
+
+    api = "app"
+
+    def __init__(
+        self,
+        credentials: Credentials | CredentialsProvider,
+        *,
+        base_url: str | None = None,
+        region: Region = "us",
+        rate_per_s: float = 10.0,
+        enabled: bool = True,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        provider = as_provider(credentials)
+        self.enabled = enabled
+        self.base_url = (base_url or APP_HOSTS[region]).rstrip("/")
+        self._transport = Transport(
+            self.api,
+            self.base_url,
+            lambda: bearer_auth(provider().app_api_key),
+            TokenBucket(rate_per_s, clock=clock, sleep=sleep),
+            session=session,
+            timeouts=timeouts,
+            retry=retry,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+        )
+
+    def send_email(
+        self,
+        to: str,
+        transactional_message_id: str | int,
+        identifier_id: str,
+        message_data: Mapping[str, JsonValue],
+        deadline: float | None = None,
+    ) -> str:
+        """Queue one transactional email; returns Customer.io's delivery id."""
+        if not self.enabled:
+            log_not_sent(
+                self.api,
+                "send_email",
+                None,
+                message_data,
+                transactional_message_id=str(transactional_message_id),
+                identifier_id=identifier_id,
+            )
+            return DRY_RUN_DELIVERY_ID
+        body = {
+            "to": to,
+            "transactional_message_id": transactional_message_id,
+            "identifiers": {"id": identifier_id},
+            "message_data": dict(message_data),
+        }
+        response = self._transport.send(
+            "POST",
+            "/v1/send/email",
+            encode(body),
+            operation="send_email",
+            deadline=deadline,
+            idempotent=False,
+            sensitive=[to, *string_values(message_data)],
+        )
+        try:
+            delivery_id = response.json().get("delivery_id")
+        except (ValueError, AttributeError):
+            delivery_id = None
+        if not isinstance(delivery_id, str) or not delivery_id:
+            # Accepted but unconfirmed: sending again could duplicate the email, so this is not retryable.
+            error = PermanentError(response.status_code, "Customer.io send_email gave no delivery id")
+            count_error(error)
+            raise error
+        return delivery_id

@@ -1,0 +1,312 @@
+"""The clients over real HTTP against the local Customer.io, which validates every Track request against
+Customer.io's OpenAPI document and enforces the documented limits."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from cio_sync.customerio.app import AppClient
+from cio_sync.customerio.batch import MAX_ITEM_BYTES, Delete, Event, Identify, Operation, plan
+from cio_sync.customerio.credentials import Credentials
+from cio_sync.customerio.errors import (
+    InvalidRequest,
+    NetworkError,
+    OutcomeUnknown,
+    PayloadTooLarge,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+)
+from cio_sync.customerio.track import TrackClient
+from cio_sync.customerio.transport import RetryPolicy
+from cio_sync.observability import metrics
+from cio_sync_local.emulator import Emulator
+from tests.integration.customerio.conftest import EMULATOR_CREDENTIALS, Control, LogLines
+
+pytestmark = pytest.mark.integration
+
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
+EMAIL = "ada.lovelace@example.com"
+NAME = "Ada Lovelace"
+PHONE = "+12125550199"
+
+
+def ulid(n: int) -> str:
+    return f"01J{n:023d}"
+
+
+def track(emulator: Emulator, **options: Any) -> TrackClient:
+    options.setdefault("retry", FAST_RETRY)
+    options.setdefault("rate_per_s", 1000)
+    return TrackClient(options.pop("credentials", EMULATOR_CREDENTIALS), base_url=emulator.url, **options)
+
+
+def app(emulator: Emulator, **options: Any) -> AppClient:
+    options.setdefault("retry", FAST_RETRY)
+    options.setdefault("rate_per_s", 1000)
+    return AppClient(EMULATOR_CREDENTIALS, base_url=emulator.url, **options)
+
+
+def test_identify_event_delete_round_trip(cio_emulator: Emulator, control: Control) -> None:
+    client = track(cio_emulator)
+    client.identify(Identify("m-1", {"source": "web", "sms_status": "active", "level": 3}, 1_700_000_000))
+    client.identify(Identify("m-1", {"sms_status": None}))  # None removes the attribute
+    event = Event("m-1", "promotions_resubscribe", {"channel": "email"}, ulid(1), 1_700_000_001)
+    client.track_event(event)
+    client.track_event(event)  # a replay: Customer.io ignores the repeated event id
+    assert control.get("profiles/m-1")["attributes"] == {"source": "web", "level": 3}
+    (stored,) = control.get("events")
+    assert (stored["person_id"], stored["id"], stored["timestamp"]) == ("m-1", ulid(1), 1_700_000_001)
+    client.delete(Delete("m-1"))
+    client.delete(Delete("m-1"))  # deleting a missing person is fine
+    assert "m-1" not in control.get("profiles")
+    assert control.get("stats")["requests_by_status"] == {"200": 6}
+
+
+def test_batch_round_trip(cio_emulator: Emulator, control: Control) -> None:
+    client = track(cio_emulator)
+    client.identify(Identify("m-3", {"a": "b"}))
+    operations: list[Operation] = [
+        Identify("m-1", {"source": "sms", "score": 1.5, "removed": None}, 1_700_000_000),
+        Identify("m-2", {"source": "web"}),
+        Event("m-2", "promotions_resubscribe", {}, ulid(2), 1_700_000_002),
+        Delete("m-3"),
+    ]
+    result = client.send_batch(operations)
+    assert result.all_succeeded
+    assert control.get("profiles") == {"m-1": {"source": "sms", "score": 1.5}, "m-2": {"source": "web"}}
+    assert [event["name"] for event in control.get("events")] == ["promotions_resubscribe"]
+    batch_requests = [r for r in control.get("requests") if r["path"] == "/api/v2/batch"]
+    assert [(r["status"], r["operations"]) for r in batch_requests] == [(200, 4)]
+
+
+def test_207_partial_failure_is_mapped_to_the_operations_that_failed(
+    cio_emulator: Emulator, control: Control
+) -> None:
+    operations: list[Operation] = [
+        Identify("m-1", {"ok": "yes"}),
+        Identify("m-2", {"bio": "x" * 1001}),  # attribute value over 1000 bytes
+        Event("m-3", "e" * 101, {}, ulid(3), 1),  # event name over 100 bytes
+        Identify("m-4", {"n" * 151: "name too long"}),  # attribute name over 150 bytes
+        Delete("m-5"),
+    ]
+    result = track(cio_emulator).send_batch(operations)
+    assert result.failed_indices == [1, 2, 3]
+    for index in (1, 2, 3):
+        error = result[index]
+        assert isinstance(error, InvalidRequest)
+        assert error.status == 207
+        assert not error.retryable
+    assert set(control.get("profiles")) == {"m-1"}
+
+
+def wide_identify(member_id: str, attribute_count: int) -> Identify:
+    """About 1 KB per attribute: big items made of values within Customer.io's 1000-byte value limit."""
+    return Identify(member_id, {f"attribute_{n:03}": "v" * 950 for n in range(attribute_count)})
+
+
+def test_batches_split_at_the_size_limits_and_oversized_items_are_refused(
+    cio_emulator: Emulator, control: Control
+) -> None:
+    operations: list[Operation] = [wide_identify(f"m-{n:02}", 20) for n in range(60)]  # ~19.4 KB each
+    operations.insert(7, wide_identify("m-huge", 40))  # ~39 KB: over the 32 KB item limit
+    expected_requests = len(plan(operations).requests)
+    result = track(cio_emulator).send_batch(operations)
+    assert result.failed_indices == [7]
+    assert isinstance(result[7], PayloadTooLarge)
+    batch_requests = [r for r in control.get("requests") if r["path"] == "/api/v2/batch"]
+    assert len(batch_requests) == expected_requests == 3  # 25 such items fit under 500 KB, 26 do not
+    assert all(r["status"] == 200 for r in batch_requests)
+    assert [r["operations"] for r in batch_requests] == [25, 25, 10]
+    assert len(control.get("profiles")) == 60
+
+
+def test_an_item_at_the_limit_is_accepted(cio_emulator: Emulator, control: Control) -> None:
+    base = wide_identify("m-edge", 32)
+    packing = plan([base])
+    padding = MAX_ITEM_BYTES - len(packing.encoded[0])
+    pad = "p" * (padding - len(',"pad":""'))
+    assert 0 < len(pad) <= 1000  # within Customer.io's attribute value limit
+    edge = Identify("m-edge", {**base.attributes, "pad": pad})
+    assert len(plan([edge]).encoded[0]) == MAX_ITEM_BYTES
+    assert track(cio_emulator).send_batch([edge]).all_succeeded
+    assert "m-edge" in control.get("profiles")
+
+
+@pytest.mark.parametrize(("status", "kind"), [(429, RateLimited), (503, ServerError), (500, ServerError)])
+def test_retryable_statuses_are_retried_then_surface_as_retryable(
+    cio_emulator: Emulator, control: Control, status: int, kind: type[Exception]
+) -> None:
+    control.faults(fail_ratio=1.0, fail_status=status)
+    with pytest.raises(kind) as caught:
+        track(cio_emulator).send_batch([Delete("m-1")])
+    assert caught.value.retryable  # type: ignore[attr-defined]
+    assert control.get("stats")["requests_by_status"] == {str(status): FAST_RETRY.max_attempts}
+
+
+def test_the_emulators_rate_limit_is_retried_through(cio_emulator: Emulator, control: Control) -> None:
+    control.faults(rate_limit_per_s=5)
+    client = track(cio_emulator, retry=RetryPolicy(max_attempts=8, base_delay_s=0.2, max_delay_s=0.8))
+    for n in range(8):
+        client.delete(Delete(f"m-{n}"))
+    by_status = control.get("stats")["requests_by_status"]
+    assert by_status["200"] == 8
+    assert by_status.get("429", 0) >= 1
+
+
+def test_intermittent_failures_and_dropped_connections_are_retried(
+    cio_emulator: Emulator, control: Control
+) -> None:
+    control.faults(fail_ratio=0.3, drop_ratio=0.2, seed=11)
+    client = track(cio_emulator, retry=RetryPolicy(max_attempts=10, base_delay_s=0.01, max_delay_s=0.02))
+    for n in range(10):
+        client.identify(Identify(f"m-{n}", {"n": n}))
+    assert len(control.get("profiles")) == 10
+    stats = control.get("stats")
+    assert stats["faults_failed"] + stats["faults_dropped"] > 0
+
+
+def test_dropped_connections_exhausted_surface_as_network_errors(
+    cio_emulator: Emulator, control: Control
+) -> None:
+    control.faults(drop_ratio=1.0)
+    with pytest.raises(NetworkError):
+        track(cio_emulator).delete(Delete("m-1"))
+    with pytest.raises(OutcomeUnknown):  # an email may have gone out: not retried in-process
+        app(cio_emulator).send_email(EMAIL, "forgot_password", "placeholder", {})
+    assert control.get("stats")["faults_dropped"] == FAST_RETRY.max_attempts + 1
+
+
+def test_400_is_permanent(cio_emulator: Emulator, control: Control) -> None:
+    client = track(cio_emulator)
+    with pytest.raises(InvalidRequest) as caught:
+        client.identify(Identify("m-" + "9" * 150, {"a": "b"}))  # id over 150 bytes
+    assert not caught.value.retryable
+    control.faults(fail_ratio=1.0, fail_status=400)
+    result = client.send_batch([Delete("m-1"), Delete("m-2")])
+    assert result.failed_indices == [0, 1]
+    assert all(isinstance(result[index], InvalidRequest) for index in (0, 1))
+    assert control.get("stats")["requests_by_status"] == {"400": 2}  # neither was retried
+
+
+def test_wrong_credentials_are_permanent_and_raise(cio_emulator: Emulator) -> None:
+    wrong = Credentials("site", "wrong-key", "wrong-key")
+    with pytest.raises(Unauthorized):
+        track(cio_emulator, credentials=wrong).send_batch([Delete("m-1")])
+    with pytest.raises(Unauthorized):
+        AppClient(wrong, base_url=cio_emulator.url).send_email(EMAIL, "m", "placeholder", {})
+
+
+def attempts_made() -> int:
+    entry = metrics.metric_set.get("CustomerIoRequests")
+    return len(entry["Value"]) if entry else 0
+
+
+def let_abandoned_requests_finish(control: Control, attempts: int) -> None:
+    """The emulator finishes a request the client stopped waiting for; let it, so no later test sees it."""
+    give_up = time.monotonic() + 5
+    while control.get("stats")["requests_total"] < attempts and time.monotonic() < give_up:
+        time.sleep(0.02)
+
+
+def test_deadline_is_respected_with_a_slow_failing_service(cio_emulator: Emulator, control: Control) -> None:
+    control.faults(fail_ratio=1.0, fail_status=503, latency_ms=150)
+    client = track(cio_emulator, retry=RetryPolicy(max_attempts=50, base_delay_s=0.05, max_delay_s=0.1))
+    deadline = time.monotonic() + 0.6
+    with pytest.raises((ServerError, NetworkError)) as caught:
+        client.delete(Delete("m-1"), deadline=deadline)
+    assert caught.value.retryable
+    assert time.monotonic() <= deadline + 0.05  # a read is cut off at the deadline, not 10 s later
+    assert 2 <= attempts_made() <= 5
+    let_abandoned_requests_finish(control, attempts_made())
+
+
+def test_a_service_that_does_not_answer_is_cut_off_at_the_deadline(
+    cio_emulator: Emulator, control: Control
+) -> None:
+    control.faults(latency_ms=600)
+    deadline = time.monotonic() + 0.2
+    with pytest.raises(NetworkError):
+        track(cio_emulator).delete(Delete("m-1"), deadline=deadline)
+    assert time.monotonic() <= deadline + 0.05
+    assert attempts_made() == 1
+    let_abandoned_requests_finish(control, 1)
+
+
+def test_a_refused_connection_is_retried_even_for_email() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe closes
+    client = AppClient(EMULATOR_CREDENTIALS, base_url=f"http://127.0.0.1:{port}", retry=FAST_RETRY)
+    with pytest.raises(NetworkError) as caught:  # not OutcomeUnknown: it never left this process
+        client.send_email(EMAIL, "forgot_password", "placeholder", {})
+    assert type(caught.value) is NetworkError
+
+
+def test_track_pacing_holds_the_configured_rate(cio_emulator: Emulator, control: Control) -> None:
+    rate = 40
+    control.faults(rate_limit_per_s=rate)  # the emulator refuses anything faster
+    client = track(cio_emulator, rate_per_s=rate)
+    errors: list[BaseException] = []
+
+    def send(worker: int) -> None:
+        try:
+            for n in range(25):
+                client.delete(Delete(f"pace-{worker}-{n}"))
+        except Exception as error:  # reported to the test thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=send, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    ours = [r for r in control.get("requests") if r["path"].startswith("/api/v1/customers/pace-")]
+    assert [r["status"] for r in ours] == [200] * 100  # none refused by the emulator's rate limit
+    stats = control.get("stats")
+    assert rate * 0.8 <= stats["peak_requests_per_second"] <= rate
+
+
+def test_app_pacing_defaults_to_ten_per_second(cio_emulator: Emulator, control: Control) -> None:
+    client = AppClient(EMULATOR_CREDENTIALS, base_url=cio_emulator.url)
+    for _ in range(14):
+        client.send_email(EMAIL, "forgot_password", "placeholder", {"token": "t"})
+    assert len(control.get("emails")) == 14
+    assert 8 <= control.get("stats")["peak_requests_per_second"] <= 10
+
+
+def test_send_email_round_trip(cio_emulator: Emulator, control: Control) -> None:
+    delivery_id = app(cio_emulator).send_email(
+        EMAIL, "forgot_password", "cio-sync-transactional", {"reset_url": "https://example.test/r"}
+    )
+    (email,) = control.get("emails")
+    assert email["delivery_id"] == delivery_id
+    assert email["identifiers"] == {"id": "cio-sync-transactional"}
+    assert email["message_data"] == {"reset_url": "https://example.test/r"}
+
+
+def test_no_personal_data_in_errors_or_logs(
+    cio_emulator: Emulator, control: Control, log_lines: LogLines
+) -> None:
+    personal = {"first_name": NAME, "email": EMAIL, "phone": PHONE, "bio": NAME * 100}
+    client = track(cio_emulator)
+    texts: list[str] = []
+    result = client.send_batch([Identify("m-1", personal)])
+    texts += [str(result[0]), repr(result[0])]
+    with pytest.raises(InvalidRequest) as caught:
+        client.identify(Identify("m-1", personal))
+    texts += [str(caught.value), repr(caught.value)]
+    control.faults(fail_ratio=1.0, fail_status=400)
+    with pytest.raises(InvalidRequest) as email_error:
+        app(cio_emulator).send_email(EMAIL, "forgot_password", "placeholder", {"name": NAME})
+    texts += [str(email_error.value), log_lines.text]
+    assert "Customer.io call failed" in log_lines.text
+    for text in texts:
+        for secret in (NAME, "Ada", EMAIL, "example.com", PHONE, "track-key", "app-key"):
+            assert secret not in text
