@@ -1,0 +1,1 @@
+"""Lambda entry points: each wires Powertools to one domain call."""

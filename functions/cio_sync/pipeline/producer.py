@@ -1,0 +1,103 @@
+"""The producer API other services call: put well-formed intents on the queues.
+
+Both calls validate their input and raise InvalidRequest (naming the field, never echoing the value)
+before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from cio_sync.members.contract import is_member_id
+from cio_sync.pipeline.messages import TrackMessage, pack_lanes
+from cio_sync.sync.intents import SendEmail, TrackEvent, deterministic_event_id
+
+MAX_EVENT_NAME_BYTES = 100
+MAX_EVENT_DATA_BYTES = 100_000
+MAX_URL_LENGTH = 2048
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+
+
+class InvalidRequest(ValueError):
+    """The caller's input cannot become a message; says which field and why."""
+
+
+class Publisher(Protocol):
+    def publish_track(self, messages: list[TrackMessage]) -> list[int]: ...
+    def publish_email(self, intents: list[SendEmail]) -> list[int]: ...
+
+
+class PublishFailed(RuntimeError):
+    """The queue did not take the message; the caller may retry with the same request id."""
+
+
+class Producer:
+    def __init__(self, publisher: Publisher, lanes: int) -> None:
+        self._publisher = publisher
+        self._lanes = lanes
+
+    def request_password_reset(self, member_id: str, url: str, request_id: str | None = None) -> str:
+        """Queue a forgot-password email carrying the reset URL; returns the intent id.
+
+        Pass the same request_id to retry safely: the email function sends once per intent id.
+        """
+        _check_member_id(member_id)
+        _check_reset_url(url)
+        intent = SendEmail(
+            intent_id=f"forgot-password:{request_id or uuid.uuid4().hex}",
+            member_id=member_id,
+            kind="forgot_password",
+            data={"url": url},
+        )
+        if self._publisher.publish_email([intent]):
+            raise PublishFailed("the email queue did not accept the message")
+        return intent.intent_id
+
+    def track_event(
+        self, member_id: str, name: str, data: Mapping[str, Any] | None = None, event_id: str | None = None
+    ) -> str:
+        """Queue a Customer.io event for a member (sent only if the member has a profile at send time)."""
+        _check_member_id(member_id)
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest("name: must be a non-empty string")
+        if len(name.encode()) > MAX_EVENT_NAME_BYTES:
+            raise InvalidRequest(f"name: must be at most {MAX_EVENT_NAME_BYTES} bytes")
+        payload = dict(data or {})
+        try:
+            encoded = json.dumps(payload)
+        except (TypeError, ValueError) as error:
+            raise InvalidRequest("data: must be JSON-serialisable") from error
+        if len(encoded.encode()) > MAX_EVENT_DATA_BYTES:
+            raise InvalidRequest(f"data: must be at most {MAX_EVENT_DATA_BYTES} bytes as JSON")
+        now_ms = int(time.time() * 1000)
+        intent = TrackEvent(
+            intent_id=event_id or deterministic_event_id(uuid.uuid4().hex, now_ms),
+            member_id=member_id,
+            name=name,
+            data=payload,
+            timestamp=now_ms // 1000,
+        )
+        if self._publisher.publish_track(pack_lanes([intent], self._lanes)):
+            raise PublishFailed("the track queue did not accept the message")
+        return intent.intent_id
+
+
+def _check_member_id(member_id: str) -> None:
+    if not isinstance(member_id, str) or not is_member_id(member_id):
+        raise InvalidRequest("member_id: must be 24 lowercase hex characters")
+
+
+def _check_reset_url(url: str) -> None:
+    if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
+        raise InvalidRequest(f"url: must be a string of at most {MAX_URL_LENGTH} characters")
+    parts = urlsplit(url)
+    local = parts.hostname in LOCAL_HOSTS
+    if parts.scheme != "https" and not (local and parts.scheme == "http"):
+        raise InvalidRequest("url: must be an absolute https URL")
+    if not parts.netloc:
+        raise InvalidRequest("url: must be an absolute https URL")

@@ -1,0 +1,227 @@
+"""track: make Customer.io match each member's *current* item, for a FIFO batch of lane messages.
+
+A sync intent never carries the payload: the member is read (consistently) at send time, so a late or
+repeated message cannot resurrect a deleted profile or write stale attributes. Operations from all
+messages of the batch are packed into as few /api/v2/batch requests as the limits allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cio_sync.customerio.batch import Delete, Event, Identify, Operation
+from cio_sync.customerio.errors import CustomerIoError
+from cio_sync.customerio.track import BatchResult
+from cio_sync.members.contract import MemberItem
+from cio_sync.members.profile import ProfileLimitError, profile_attributes
+from cio_sync.members.subscriptions import is_profile_eligible
+from cio_sync.observability import logger
+from cio_sync.pipeline.messages import decode_intents, encode_intents
+from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """What the track function needs of one SQS record."""
+
+    message_id: str
+    group_id: str
+    body: str
+    receive_count: int
+
+
+class MemberReader(Protocol):
+    def get_many(self, member_ids: Sequence[str]) -> Mapping[str, MemberItem]:
+        """Consistent reads; members that do not exist are absent from the result."""
+        ...
+
+
+class TrackSender(Protocol):
+    def send_batch(self, operations: Sequence[Operation], deadline: float | None) -> BatchResult: ...
+
+
+class DeadLetters(Protocol):
+    def dead_letter(self, body: str, reason: str) -> None:
+        """Park a message (or the intents of one member) with the reason it cannot succeed."""
+        ...
+
+
+@dataclass
+class TrackBatchOutcome:
+    failed_message_ids: list[str] = field(default_factory=list)
+    upserts: int = 0
+    deletes: int = 0
+    events: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    dead_lettered: int = 0
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+@dataclass
+class _Planned:
+    operation: Operation
+    message_indexes: set[int]
+    intents: list[Intent]
+
+
+def plan_operations(
+    decoded: Sequence[tuple[int, Sequence[Intent]]],
+    members: Mapping[str, MemberItem],
+    outcome: TrackBatchOutcome,
+) -> list[_Planned]:
+    """Intents -> Customer.io operations, in order, one profile operation per member per batch.
+
+    An eligible member gets identify(current payload) before any event; an ineligible one gets a delete
+    and no events. Repeated syncs of a member collapse into one operation (they would all send the same
+    current state).
+    """
+    planned: list[_Planned] = []
+    profile_op: dict[str, _Planned] = {}
+    for message_index, intents in decoded:
+        for intent in intents:
+            member = members.get(intent.member_id)
+            eligible = member is not None and is_profile_eligible(member)
+            if isinstance(intent, SyncProfile) or (isinstance(intent, TrackEvent) and eligible):
+                existing = profile_op.get(intent.member_id)
+                if existing is None:
+                    operation: Operation
+                    if member is not None and eligible:
+                        operation = Identify(intent.member_id, profile_attributes(member), None)
+                    else:
+                        operation = Delete(intent.member_id)
+                    existing = _Planned(operation, set(), [])
+                    profile_op[intent.member_id] = existing
+                    planned.append(existing)
+                existing.message_indexes.add(message_index)
+                existing.intents.append(intent)
+            if isinstance(intent, TrackEvent):
+                if not eligible:
+                    outcome.skip("event_member_not_eligible")
+                    continue
+                event = Event(
+                    intent.member_id, intent.name, dict(intent.data), intent.intent_id, intent.timestamp
+                )
+                planned.append(_Planned(event, {message_index}, [intent]))
+            elif not isinstance(intent, SyncProfile):
+                outcome.skip("not_a_track_intent")
+    return planned
+
+
+def process_track_batch(
+    messages: Sequence[InboundMessage],
+    *,
+    reader: MemberReader,
+    sender: TrackSender,
+    dead_letters: DeadLetters,
+    deadline: float | None,
+    max_receives: int,
+) -> TrackBatchOutcome:
+    outcome = TrackBatchOutcome()
+    decoded: list[tuple[int, Sequence[Intent]]] = []
+    for index, message in enumerate(messages):
+        try:
+            decoded.append((index, decode_intents(message.body)))
+        except MalformedIntent as error:
+            logger.error("malformed track message dead-lettered", extra={"message_id": message.message_id})
+            dead_letters.dead_letter(message.body, f"malformed: {error}")
+            outcome.dead_lettered += 1
+
+    member_ids = sorted({intent.member_id for _, intents in decoded for intent in intents})
+    failed: dict[int, str] = {}
+    try:
+        members = reader.get_many(member_ids) if member_ids else {}
+        planned = _plan_safely(decoded, members, outcome, dead_letters)
+        result = sender.send_batch([p.operation for p in planned], deadline) if planned else None
+    except CustomerIoError as error:
+        logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
+        failed = {index: str(error) for index, _ in decoded}
+        planned, result = [], None
+    except Exception as error:
+        logger.exception("track batch failed; messages return to the queue")
+        failed = {index: type(error).__name__ for index, _ in decoded}
+        planned, result = [], None
+
+    for position, item in enumerate(planned):
+        rejection = result[position] if result is not None else None
+        if rejection is None:
+            _count(item.operation, outcome)
+        elif rejection.retryable:
+            for index in item.message_indexes:
+                failed.setdefault(index, str(rejection))
+        else:
+            reason = f"Customer.io rejected {type(item.operation).__name__.lower()}: {rejection}"
+            logger.error(
+                "permanent Customer.io failure dead-lettered", extra={"member_id": item.operation.member_id}
+            )
+            dead_letters.dead_letter(encode_intents(item.intents), reason)
+            outcome.dead_lettered += 1
+
+    outcome.failed_message_ids = _fifo_failures(messages, failed, dead_letters, max_receives, outcome)
+    return outcome
+
+
+def _plan_safely(
+    decoded: Sequence[tuple[int, Sequence[Intent]]],
+    members: Mapping[str, MemberItem],
+    outcome: TrackBatchOutcome,
+    dead_letters: DeadLetters,
+) -> list[_Planned]:
+    """Plan; a member whose profile breaks Customer.io's limits is dead-lettered alone, not the batch."""
+    bad: set[str] = set()
+    for member_id, member in members.items():
+        try:
+            profile_attributes(member)
+        except ProfileLimitError as error:
+            bad.add(member_id)
+            dead_letters.dead_letter(
+                f'{{"member_id": "{member_id}"}}', f"profile breaks a Customer.io limit: {error}"
+            )
+            outcome.dead_lettered += 1
+    usable = {member_id: member for member_id, member in members.items() if member_id not in bad}
+    kept = [(index, [i for i in intents if i.member_id not in bad]) for index, intents in decoded]
+    return plan_operations(kept, usable, outcome)
+
+
+def _count(operation: Operation, outcome: TrackBatchOutcome) -> None:
+    if isinstance(operation, Identify):
+        outcome.upserts += 1
+    elif isinstance(operation, Delete):
+        outcome.deletes += 1
+    else:
+        outcome.events += 1
+
+
+def _fifo_failures(
+    messages: Sequence[InboundMessage],
+    failed: Mapping[int, str],
+    dead_letters: DeadLetters,
+    max_receives: int,
+    outcome: TrackBatchOutcome,
+) -> list[str]:
+    """A failed message fails every later message of its group (FIFO order), unless it is dead-lettered.
+
+    A message on its last allowed receive is parked with its reason instead of failing, so every dead
+    letter says why it is there.
+    """
+    blocked_groups: set[str] = set()
+    failed_ids: list[str] = []
+    for index, message in enumerate(messages):
+        if message.group_id in blocked_groups:
+            failed_ids.append(message.message_id)
+            continue
+        reason = failed.get(index)
+        if reason is None:
+            continue
+        if message.receive_count >= max_receives:
+            dead_letters.dead_letter(
+                message.body, f"gave up after {message.receive_count} receives: {reason}"
+            )
+            outcome.dead_lettered += 1
+            continue
+        blocked_groups.add(message.group_id)
+        failed_ids.append(message.message_id)
+    return failed_ids

@@ -1,0 +1,94 @@
+"""Builds each function's adapters once per process from settings; handlers take them as arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from cio_sync.aws import aws_client
+from cio_sync.customerio import clients_from_settings
+from cio_sync.customerio.app import AppClient
+from cio_sync.customerio.track import TrackClient
+from cio_sync.members.model import MemberRepository
+from cio_sync.pipeline.producer import Producer
+from cio_sync.pipeline.queues import QueueDeadLetters, SqsQueues
+from cio_sync.settings import Settings, settings
+
+
+@dataclass(frozen=True)
+class StreamDeps:
+    members: MemberRepository
+    queues: SqsQueues
+    lanes: int
+
+
+@dataclass(frozen=True)
+class TrackDeps:
+    members: MemberRepository
+    track: TrackClient
+    dead_letters: QueueDeadLetters
+    max_receives: int
+
+
+@dataclass(frozen=True)
+class EmailDeps:
+    members: MemberRepository
+    app: AppClient
+    dead_letters: QueueDeadLetters
+    config: Settings
+
+
+def _queues(config: Settings) -> SqsQueues:
+    return SqsQueues(
+        aws_client("sqs"),
+        config.track_queue_url,
+        config.email_queue_url,
+        config.stream_failure_queue_url,
+    )
+
+
+def _members(config: Settings) -> MemberRepository:
+    return MemberRepository(config.member_table, endpoint_url=config.aws_endpoint_url)
+
+
+def _dead_letters(config: Settings, queue_url: str | None, name: str) -> QueueDeadLetters:
+    if not queue_url:
+        raise RuntimeError(f"{name} is not configured")
+    return QueueDeadLetters(_queues(config), queue_url)
+
+
+@cache
+def stream_deps() -> StreamDeps:
+    config = settings()
+    return StreamDeps(_members(config), _queues(config), config.track_lanes)
+
+
+@cache
+def track_deps() -> TrackDeps:
+    config = settings()
+    track, _ = clients_from_settings(config.customer_io)
+    return TrackDeps(
+        _members(config),
+        track,
+        _dead_letters(config, config.track_dead_letter_queue_url, "TRACK_DEAD_LETTER_QUEUE_URL"),
+        config.max_receive_count,
+    )
+
+
+@cache
+def email_deps() -> EmailDeps:
+    config = settings()
+    _, app = clients_from_settings(config.customer_io)
+    return EmailDeps(
+        _members(config),
+        app,
+        _dead_letters(config, config.email_dead_letter_queue_url, "EMAIL_DEAD_LETTER_QUEUE_URL"),
+        config,
+    )
+
+
+@cache
+def producer() -> Producer:
+    """For other services: `producer().request_password_reset(member_id, url)`."""
+    config = settings()
+    return Producer(_queues(config), config.track_lanes)

@@ -1,0 +1,101 @@
+from collections.abc import Sequence
+
+import pytest
+
+from cio_sync.pipeline.messages import MAX_MESSAGE_BYTES, TrackMessage, decode_intents, lane_of, pack_lanes
+from cio_sync.pipeline.producer import InvalidRequest, Producer, PublishFailed
+from cio_sync.sync.intents import MalformedIntent, SendEmail, SyncProfile, TrackEvent
+
+MEMBER = "5f1e2d3c4b5a69788796a5b4"
+
+
+class Recorder:
+    def __init__(self, refuse: bool = False) -> None:
+        self.track: list[TrackMessage] = []
+        self.emails: list[SendEmail] = []
+        self.refuse = refuse
+
+    def publish_track(self, messages: Sequence[TrackMessage]) -> list[int]:
+        self.track.extend(messages)
+        return [0] if self.refuse else []
+
+    def publish_email(self, intents: Sequence[SendEmail]) -> list[int]:
+        self.emails.extend(intents)
+        return [0] if self.refuse else []
+
+
+def test_password_reset_is_queued_with_its_url_and_an_idempotent_id() -> None:
+    recorder = Recorder()
+    intent_id = Producer(recorder, 8).request_password_reset(MEMBER, "https://example.org/reset?t=1", "req-1")
+    assert intent_id == "forgot-password:req-1"
+    (email,) = recorder.emails
+    assert (email.kind, email.data) == ("forgot_password", {"url": "https://example.org/reset?t=1"})
+
+
+@pytest.mark.parametrize(
+    ("member_id", "url", "field"),
+    [
+        ("not-an-id", "https://example.org/r", "member_id"),
+        (MEMBER, "ftp://example.org/r", "url"),
+        (MEMBER, "https://", "url"),
+        (MEMBER, "https://example.org/" + "x" * 3000, "url"),
+    ],
+)
+def test_password_reset_refuses_bad_input_before_sending(member_id: str, url: str, field: str) -> None:
+    recorder = Recorder()
+    with pytest.raises(InvalidRequest, match=f"^{field}:"):
+        Producer(recorder, 8).request_password_reset(member_id, url)
+    assert recorder.emails == []
+
+
+def test_track_event_goes_to_the_members_lane() -> None:
+    recorder = Recorder()
+    event_id = Producer(recorder, 8).track_event(MEMBER, "campaign_signup", {"campaign": 7})
+    (message,) = recorder.track
+    assert message.lane == lane_of(MEMBER, 8)
+    (intent,) = message.intents
+    assert isinstance(intent, TrackEvent)
+    assert (intent.intent_id, intent.name, intent.data) == (event_id, "campaign_signup", {"campaign": 7})
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "field"),
+    [
+        ("", {}, "name"),
+        ("x" * 101, {}, "name"),
+        ("ok", {"blob": "x" * 100_001}, "data"),
+        ("ok", {"s": {1, 2}}, "data"),
+    ],
+)
+def test_track_event_validates(name: str, data: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"^{field}:"):
+        Producer(Recorder(), 8).track_event(MEMBER, name, data)
+
+
+def test_refused_publish_is_an_error_the_caller_sees() -> None:
+    with pytest.raises(PublishFailed):
+        Producer(Recorder(refuse=True), 8).request_password_reset(MEMBER, "https://example.org/r")
+
+
+def test_envelope_round_trip_and_bare_intents() -> None:
+    intents = [SyncProfile("a", MEMBER), SyncProfile("b", MEMBER)]
+    (message,) = pack_lanes(intents, 8)
+    assert decode_intents(message.body()) == intents
+    assert decode_intents(intents[0].to_json()) == [intents[0]]
+
+
+@pytest.mark.parametrize(
+    "body", ["", "[]", '{"type":"intent_batch","version":1,"intents":[]}', '{"type":"x"}']
+)
+def test_malformed_envelopes_are_refused(body: str) -> None:
+    with pytest.raises(MalformedIntent):
+        decode_intents(body)
+
+
+def test_big_lanes_split_under_the_message_cap_and_dedup_ids_are_stable() -> None:
+    intents = [SyncProfile(f"intent-{n:06d}", MEMBER) for n in range(5000)]
+    messages = pack_lanes(intents, 8)
+    assert len(messages) > 1
+    assert all(len(m.body().encode()) < MAX_MESSAGE_BYTES for m in messages)
+    assert [i for m in messages for i in m.intents] == intents
+    assert [m.deduplication_id for m in messages] == [m.deduplication_id for m in pack_lanes(intents, 8)]

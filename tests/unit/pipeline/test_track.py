@@ -1,0 +1,140 @@
+from typing import Any
+
+from cio_sync.customerio.batch import Delete, Event, Identify
+from cio_sync.customerio.errors import InvalidRequest, ServerError
+from cio_sync.members.subscriptions import web_signup
+from cio_sync.pipeline.messages import encode_intents
+from cio_sync.pipeline.track import InboundMessage, process_track_batch
+from cio_sync.sync.intents import Intent, SyncProfile, TrackEvent, deterministic_event_id
+
+from .fakes import FakeDeadLetters, FakeReader, FakeSender
+
+NOW = "2026-11-26T10:00:00.000000Z"
+MAX_RECEIVES = 5
+
+
+def member(**fields: Any) -> dict[str, Any]:
+    return web_signup({"email": "someone@example.org", **fields}, NOW)
+
+
+def message(n: int, *intents: Intent, group: str = "lane-000", receives: int = 1) -> InboundMessage:
+    return InboundMessage(f"m{n}", group, encode_intents(intents), receives)
+
+
+def sync(member_id: str, n: int = 0) -> SyncProfile:
+    return SyncProfile(f"sync-{member_id}-{n}", member_id)
+
+
+def resubscribed(member_id: str) -> TrackEvent:
+    return TrackEvent(
+        deterministic_event_id(member_id, 1_790_000_000_000),
+        member_id,
+        "promotions_resubscribe",
+        {},
+        1_790_000_000,
+    )
+
+
+def run(messages: list[InboundMessage], members: dict[str, dict[str, Any]], sender: FakeSender | None = None):  # type: ignore[no-untyped-def]
+    sender = sender or FakeSender()
+    dead = FakeDeadLetters()
+    outcome = process_track_batch(
+        messages,
+        reader=FakeReader(members),
+        sender=sender,
+        dead_letters=dead,
+        deadline=None,
+        max_receives=MAX_RECEIVES,
+    )
+    return outcome, sender, dead
+
+
+def test_eligible_member_is_identified_with_the_current_payload() -> None:
+    alive = member()
+    outcome, sender, _ = run([message(1, sync(alive["id"]))], {alive["id"]: alive})
+    (operation,) = sender.sent[0]
+    assert isinstance(operation, Identify)
+    assert operation.attributes["email"] == "someone@example.org"
+    assert outcome.upserts == 1
+
+
+def test_missing_or_muted_members_are_deleted_whatever_the_message_said() -> None:
+    muted = {**member(), "promotions_muted_at": NOW}
+    gone = "a" * 24
+    outcome, sender, _ = run([message(1, sync(muted["id"]), sync(gone))], {muted["id"]: muted})
+    assert sender.sent[0] == [Delete(muted["id"]), Delete(gone)]
+    assert outcome.deletes == 2
+
+
+def test_event_follows_the_identify_and_repeated_syncs_collapse() -> None:
+    alive = member()
+    mid = alive["id"]
+    messages = [message(1, sync(mid, 1), resubscribed(mid)), message(2, sync(mid, 2))]
+    _, sender, _ = run(messages, {mid: alive})
+    assert [type(op) for op in sender.sent[0]] == [Identify, Event]
+
+
+def test_event_for_an_ineligible_member_is_skipped_not_sent() -> None:
+    muted = {**member(), "promotions_muted_at": NOW}
+    outcome, sender, _ = run([message(1, resubscribed(muted["id"]))], {muted["id"]: muted})
+    assert sender.sent == []
+    assert outcome.skipped == {"event_member_not_eligible": 1}
+
+
+def test_many_messages_share_one_batch_request() -> None:
+    members = [member() for _ in range(30)]
+    messages = [message(n, sync(m["id"]), group=f"lane-{n % 3:03d}") for n, m in enumerate(members)]
+    outcome, sender, _ = run(messages, {m["id"]: m for m in members})
+    assert len(sender.sent) == 1
+    assert len(sender.sent[0]) == 30
+    assert outcome.failed_message_ids == []
+
+
+def test_permanent_rejection_dead_letters_only_that_member() -> None:
+    good, bad = member(), member()
+    sender = FakeSender(failures={bad["id"]: InvalidRequest(400, "attribute too long")})
+    outcome, _, dead = run(
+        [message(1, sync(good["id"]), sync(bad["id"]))], {good["id"]: good, bad["id"]: bad}, sender
+    )
+    assert outcome.failed_message_ids == []
+    assert outcome.upserts == 1
+    assert len(dead.parked) == 1
+    body, reason = dead.parked[0]
+    assert bad["id"] in body
+    assert "400" in reason or "attribute too long" in reason
+
+
+def test_retryable_failure_fails_the_message_and_later_ones_of_its_group() -> None:
+    a, b, c = member(), member(), member()
+    sender = FakeSender(failures={a["id"]: ServerError(503, "unavailable")})
+    messages = [
+        message(1, sync(a["id"]), group="lane-001"),
+        message(2, sync(b["id"]), group="lane-001"),
+        message(3, sync(c["id"]), group="lane-002"),
+    ]
+    outcome, _, _ = run(messages, {m["id"]: m for m in (a, b, c)}, sender)
+    assert outcome.failed_message_ids == ["m1", "m2"]
+
+
+def test_whole_batch_failure_returns_every_message() -> None:
+    a = member()
+    sender = FakeSender(raise_error=ServerError(502, "bad gateway"))
+    outcome, _, _ = run(
+        [message(1, sync(a["id"])), message(2, sync(a["id"]), group="lane-009")], {a["id"]: a}, sender
+    )
+    assert outcome.failed_message_ids == ["m1", "m2"]
+
+
+def test_last_receive_parks_with_its_reason_instead_of_failing() -> None:
+    a = member()
+    sender = FakeSender(failures={a["id"]: ServerError(503, "unavailable")})
+    outcome, _, dead = run([message(1, sync(a["id"]), receives=MAX_RECEIVES)], {a["id"]: a}, sender)
+    assert outcome.failed_message_ids == []
+    assert "gave up after 5 receives" in dead.parked[0][1]
+
+
+def test_malformed_message_is_dead_lettered_with_a_reason() -> None:
+    outcome, sender, dead = run([InboundMessage("m1", "lane-000", "{not json", 1)], {})
+    assert outcome.failed_message_ids == []
+    assert sender.sent == []
+    assert dead.parked[0][1].startswith("malformed: ")
