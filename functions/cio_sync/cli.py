@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cio-sync", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cio-sync {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Imported here: each command module imports CommandError from this one.
+    from cio_sync.imports.cli import add_imports_commands  # noqa: PLC0415
+
+    add_imports_commands(subparsers)
     _local_tooling_commands(subparsers)
     return parser
 

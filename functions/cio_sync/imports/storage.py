@@ -1,0 +1,285 @@
+"""The import's AWS adapters: the upload in S3, reports in S3, the FIFO chunk queue, the row claims.
+
+The functions may read only `mute-promotions/` and read, write and list only `reports/` (template.yaml):
+nothing here touches another prefix.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Final
+
+from botocore.exceptions import ClientError
+
+from cio_sync.aws import aws_client
+from cio_sync.imports.chunk import ChunkMessage, Claim, Members
+from cio_sync.imports.plan import PlanLimits
+from cio_sync.imports.report import (
+    ImportReport,
+    ImportSource,
+    Part,
+    parts_prefix,
+    rejected_csv_key,
+    report_key,
+)
+from cio_sync.imports.rows import FileRejected
+from cio_sync.members.model import MemberRepository
+from cio_sync.settings import settings
+
+READ_CHUNK_BYTES: Final = 1 << 20
+# Claims outlive any import (chunks are retried for at most days) and then expire by TTL.
+CLAIM_TTL_SECONDS: Final = 30 * 24 * 3600
+CLAIM_PREFIX: Final = "mute-import"
+# SendMessageBatch allows 10 entries and 256 KiB in all; stay clear of the byte limit.
+BATCH_BYTES: Final = 200 * 1024
+SEND_ATTEMPTS: Final = 4
+# The rejected-rows CSV stays in memory up to this size, then spills to /tmp until it is uploaded.
+SPOOL_BYTES: Final = 16 * 1024 * 1024
+
+_MISSING_CODES: Final = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
+_DENIED_CODES: Final = frozenset({"AccessDenied", "403"})
+_CONFLICT_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class S3Uploads:
+    """Reads an uploaded file as a stream of byte chunks, pinned to the version or ETag the event named."""
+
+    def __init__(self, client: Any, chunk_bytes: int = READ_CHUNK_BYTES) -> None:
+        self._client = client
+        self._chunk_bytes = chunk_bytes
+
+    def reader(self, source: ImportSource) -> Callable[[], Iterator[bytes]]:
+        """A function that opens the object afresh each time it is called (the planner reads it twice)."""
+
+        def read() -> Iterator[bytes]:
+            request: dict[str, str] = {"Bucket": source.bucket, "Key": source.key}
+            if source.version_id:
+                request["VersionId"] = source.version_id
+            else:
+                request["IfMatch"] = source.etag
+            try:
+                body = self._client.get_object(**request)["Body"]
+            except ClientError as error:
+                code = _code(error)
+                if code in _MISSING_CODES:
+                    raise FileRejected("the uploaded file no longer exists") from None
+                if code in _CONFLICT_CODES:
+                    raise FileRejected(
+                        "the file was replaced by a newer upload before it could be read"
+                    ) from None
+                raise
+            try:
+                yield from body.iter_chunks(self._chunk_bytes)
+            finally:
+                body.close()
+
+        return read
+
+
+class S3ReportStore:
+    """Reports and parts as S3 objects under `reports/mute-promotions/` (see cio_sync.imports.report)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def read_report(self, import_id: str) -> ImportReport | None:
+        body = self._get(report_key(import_id))
+        return None if body is None else ImportReport.from_json(body)
+
+    def write_report(self, report: ImportReport) -> None:
+        self._put(report_key(report.import_id), report.to_json().encode(), "application/json")
+
+    def create_report(self, report: ImportReport) -> bool:
+        try:
+            self._put(
+                report_key(report.import_id), report.to_json().encode(), "application/json", if_absent=True
+            )
+        except ClientError as error:
+            if _code(error) in _CONFLICT_CODES:
+                return False
+            raise
+        return True
+
+    def read_part(self, import_id: str, name: str) -> Part | None:
+        body = self._get(f"{parts_prefix(import_id)}{name}.json")
+        return None if body is None else Part.from_json(body)
+
+    def write_part(self, import_id: str, part: Part) -> None:
+        self._put(f"{parts_prefix(import_id)}{part.name}.json", part.to_json().encode(), "application/json")
+
+    def part_names(self, import_id: str) -> set[str]:
+        prefix = parts_prefix(import_id)
+        names: set[str] = set()
+        for page in self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        ):
+            for entry in page.get("Contents", []):
+                key = str(entry["Key"])
+                if key.endswith(".json"):
+                    names.add(key[len(prefix) : -len(".json")])
+        return names
+
+    def write_rejected_csv(self, import_id: str, lines: Iterable[str]) -> None:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            for line in lines:
+                spool.write(line.encode())
+            spool.seek(0)
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=rejected_csv_key(import_id),
+                Body=spool,
+                ContentType="text/csv; charset=utf-8",
+            )
+
+    def _get(self, key: str) -> bytes | None:
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            code = _code(error)
+            if code in _MISSING_CODES:
+                return None
+            # S3 answers 403, not 404, for a missing key unless s3:ListBucket applies to the request, and the
+            # functions' ListBucket is limited to the reports/ prefix (a GET carries no prefix): ask a list.
+            if code in _DENIED_CODES and not self._exists(key):
+                return None
+            raise
+        body = response["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
+    def _exists(self, key: str) -> bool:
+        listed = self._client.list_objects_v2(Bucket=self._bucket, Prefix=key, MaxKeys=1)
+        return any(entry.get("Key") == key for entry in listed.get("Contents", []))
+
+    def _put(self, key: str, body: bytes, content_type: str, *, if_absent: bool = False) -> None:
+        request: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type,
+        }
+        if if_absent:
+            request["IfNoneMatch"] = "*"
+        self._client.put_object(**request)
+
+
+class SqsChunkQueue:
+    """Sends chunk messages to the FIFO queue in batches, in order, retrying entries SQS did not take."""
+
+    def __init__(self, client: Any, queue_url: str, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._sleep = sleep
+
+    def send(self, messages: Sequence[ChunkMessage]) -> None:
+        batch: list[dict[str, str]] = []
+        size = 0
+        for message in messages:
+            entry = {
+                "Id": str(message.chunk),
+                "MessageBody": message.to_json(),
+                "MessageGroupId": message.group_id,
+                "MessageDeduplicationId": message.deduplication_id,
+            }
+            entry_size = len(entry["MessageBody"].encode())
+            # One message per group in a batch: resending an entry that failed can then never put it
+            # behind a later chunk of its own partition.
+            same_group = any(queued["MessageGroupId"] == message.group_id for queued in batch)
+            if batch and (len(batch) == 10 or size + entry_size > BATCH_BYTES or same_group):
+                self._send_batch(batch)
+                batch, size = [], 0
+            batch.append(entry)
+            size += entry_size
+        if batch:
+            self._send_batch(batch)
+
+    def _send_batch(self, entries: list[dict[str, str]]) -> None:
+        pending = entries
+        for attempt in range(SEND_ATTEMPTS):
+            response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=pending)
+            failed = {str(failure["Id"]) for failure in response.get("Failed", [])}
+            if not failed:
+                return
+            pending = [entry for entry in pending if entry["Id"] in failed]
+            self._sleep(0.2 * 2**attempt)
+        raise RuntimeError(f"SQS refused {len(pending)} chunk message(s) after {SEND_ATTEMPTS} attempts")
+
+
+class DynamoRowClaims:
+    """Claims in the idempotency table: `mute-import#<import>#<member>` held by the first row to claim it."""
+
+    def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table_name = table_name
+        self._clock = clock
+
+    def claim(self, import_id: str, member_id: str, row: int) -> Claim:
+        key = f"{CLAIM_PREFIX}#{import_id}#{member_id}"
+        try:
+            response = self._client.put_item(
+                TableName=self._table_name,
+                Item={
+                    "id": {"S": key},
+                    "claimed_row": {"N": str(row)},
+                    "expiration": {"N": str(int(self._clock()) + CLAIM_TTL_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(#id) OR claimed_row = :row",
+                ExpressionAttributeNames={"#id": "id"},
+                ExpressionAttributeValues={":row": {"N": str(row)}},
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            return Claim(self._holder(key, error))
+        return Claim(row, renewed="Attributes" in response)
+
+    def _holder(self, key: str, error: ClientError) -> int:
+        item = error.response.get("Item")
+        if not item:
+            found = self._client.get_item(
+                TableName=self._table_name, Key={"id": {"S": key}}, ConsistentRead=True
+            )
+            item = found.get("Item") or {}
+        return int(item.get("claimed_row", {}).get("N", "0"))
+
+
+@dataclass(frozen=True)
+class ImportDeps:
+    """Everything both import functions need, built once per process from settings."""
+
+    uploads: S3Uploads
+    store: S3ReportStore
+    queue: SqsChunkQueue | None
+    claims: DynamoRowClaims
+    members: Members
+    limits: PlanLimits
+
+
+@cache
+def import_deps() -> ImportDeps:
+    config = settings()
+    if not config.import_bucket:
+        raise RuntimeError("IMPORT_BUCKET is not configured")
+    s3 = aws_client("s3")
+    queue_url = config.import_chunk_queue_url
+    return ImportDeps(
+        uploads=S3Uploads(s3),
+        store=S3ReportStore(s3, config.import_bucket),
+        queue=SqsChunkQueue(aws_client("sqs"), queue_url) if queue_url else None,
+        claims=DynamoRowClaims(aws_client("dynamodb"), config.idempotency_table),
+        members=MemberRepository(config.member_table, endpoint_url=config.aws_endpoint_url),
+        limits=PlanLimits(max_bytes=config.import_max_bytes),
+    )

@@ -1,0 +1,200 @@
+"""In-memory stand-ins for the import's adapters, with the same semantics as S3, SQS FIFO and DynamoDB."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cio_sync.imports.chunk import ChunkMessage, Claim, MuteResult, parse_chunk_message, process_chunk
+from cio_sync.imports.plan import PlanLimits, PlanResult, plan_import
+from cio_sync.imports.report import ImportReport, ImportSource, Part
+
+BUCKET = "imports"
+
+
+class Clock:
+    """Distinct, increasing contract timestamps, so tests can tell which call stamped what."""
+
+    def __init__(self) -> None:
+        self._ticks = itertools.count()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            tick = next(self._ticks)
+        return f"2026-11-26T16:{tick // 60:02d}:{tick % 60:02d}.000000Z"
+
+
+@dataclass
+class MemoryStore:
+    """The report prefix of the bucket: objects by key, with S3's create-if-absent for reports."""
+
+    reports: dict[str, str] = field(default_factory=dict)
+    parts: dict[tuple[str, str], str] = field(default_factory=dict)
+    rejected_csvs: dict[str, str] = field(default_factory=dict)
+    report_writes: list[ImportReport] = field(default_factory=list)
+
+    def read_report(self, import_id: str) -> ImportReport | None:
+        text = self.reports.get(import_id)
+        return None if text is None else ImportReport.from_json(text)
+
+    def write_report(self, report: ImportReport) -> None:
+        self.reports[report.import_id] = report.to_json()
+        self.report_writes.append(report)
+
+    def create_report(self, report: ImportReport) -> bool:
+        if report.import_id in self.reports:
+            return False
+        self.write_report(report)
+        return True
+
+    def read_part(self, import_id: str, name: str) -> Part | None:
+        text = self.parts.get((import_id, name))
+        return None if text is None else Part.from_json(text)
+
+    def write_part(self, import_id: str, part: Part) -> None:
+        self.parts[import_id, part.name] = part.to_json()
+
+    def part_names(self, import_id: str) -> set[str]:
+        return {name for owner, name in self.parts if owner == import_id}
+
+    def write_rejected_csv(self, import_id: str, lines: Iterable[str]) -> None:
+        self.rejected_csvs[import_id] = "".join(lines)
+
+
+@dataclass
+class FifoQueue:
+    """Keeps messages in send order and drops a repeated deduplication id, as SQS FIFO does."""
+
+    messages: list[ChunkMessage] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    sends: int = 0
+
+    def send(self, messages: Sequence[ChunkMessage]) -> None:
+        assert 1 <= len(messages) <= 10
+        self.sends += 1
+        for message in messages:
+            if message.deduplication_id not in self.seen:
+                self.seen.add(message.deduplication_id)
+                self.messages.append(message)
+
+    def drain(self) -> Iterator[ChunkMessage]:
+        while self.messages:
+            yield self.messages.pop(0)
+
+
+class Claims:
+    """The idempotency table's conditional put: first claim wins, a row may re-claim its own."""
+
+    def __init__(self) -> None:
+        self.holders: dict[tuple[str, str], int] = {}
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def claim(self, import_id: str, member_id: str, row: int) -> Claim:
+        with self._lock:
+            self.calls += 1
+            renewed = self.holders.get((import_id, member_id)) == row
+            return Claim(self.holders.setdefault((import_id, member_id), row), renewed=renewed)
+
+
+class Members:
+    """The member table's mute: never creates, never overwrites a mute time.
+
+    `equal_time_is_muted` plays the repository's promised rule (a mute at exactly `now` reports "muted");
+    without it, the chunk must recognise its own earlier mute by itself.
+    """
+
+    def __init__(
+        self, items: Mapping[str, Mapping[str, Any]] | None = None, *, equal_time_is_muted: bool = True
+    ) -> None:
+        self.equal_time_is_muted = equal_time_is_muted
+        self.items: dict[str, dict[str, Any]] = {key: dict(value) for key, value in (items or {}).items()}
+        self.writes = 0
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def get(self, member_id: str, consistent: bool = True) -> Mapping[str, Any] | None:
+        with self._lock:
+            self.reads += 1
+            item = self.items.get(member_id)
+            return None if item is None else dict(item)
+
+    def mute_if_not_muted(self, member_id: str, now: str) -> MuteResult:
+        with self._lock:
+            item = self.items.get(member_id)
+            if item is None:
+                return "not_found"
+            muted_at = item.get("promotions_muted_at")
+            if muted_at == now and self.equal_time_is_muted:
+                return "muted"
+            if muted_at:
+                return "already_muted"
+            item["promotions_muted_at"] = now
+            self.writes += 1
+            return "muted"
+
+
+def counts(
+    muted: int = 0, already: int = 0, missing: int = 0, invalid: int = 0, dup: int = 0
+) -> dict[str, int]:
+    return {
+        "muted": muted,
+        "already_muted": already,
+        "not_found": missing,
+        "invalid": invalid,
+        "duplicate": dup,
+    }
+
+
+def source_for(
+    key: str = "mute-promotions/list.csv", content: bytes = b"", etag: str = "etag-1"
+) -> ImportSource:
+    return ImportSource(bucket=BUCKET, key=key, etag=etag, size=len(content))
+
+
+def in_pieces(content: bytes, size: int) -> list[bytes]:
+    return [content[start : start + size] for start in range(0, len(content), size)] or [b""]
+
+
+@dataclass
+class Harness:
+    """Plans a file and runs every chunk through the fakes, as the two functions would on AWS."""
+
+    members: Members = field(default_factory=Members)
+    store: MemoryStore = field(default_factory=MemoryStore)
+    queue: FifoQueue = field(default_factory=FifoQueue)
+    claims: Claims = field(default_factory=Claims)
+    clock: Clock = field(default_factory=Clock)
+    limits: PlanLimits = field(default_factory=lambda: PlanLimits(max_bytes=1_000_000))
+    piece_size: int = 7
+
+    def plan(self, source: ImportSource, content: bytes) -> PlanResult:
+        return plan_import(
+            source,
+            lambda: iter(in_pieces(content, self.piece_size)),
+            self.store,
+            self.queue,
+            limits=self.limits,
+            now=self.clock,
+        )
+
+    def run_chunks(self) -> None:
+        for message in self.queue.drain():
+            # Through JSON, as the queue carries it.
+            delivered = parse_chunk_message(message.to_json())
+            process_chunk(delivered, self.claims, self.members, self.store, now=self.clock)
+
+    def run(self, content: bytes, key: str = "mute-promotions/list.csv") -> ImportReport:
+        source = source_for(key, content)
+        self.plan(source, content)
+        self.run_chunks()
+        report = self.store.read_report(source.import_id)
+        assert report is not None
+        return report
+
+    def rejected_csv(self, report: ImportReport) -> str:
+        return self.store.rejected_csvs.get(report.import_id, "")

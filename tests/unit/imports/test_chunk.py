@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cio_sync.imports.chunk import (
+    ChunkMessage,
+    MalformedChunk,
+    MuteResult,
+    parse_chunk_message,
+    process_chunk,
+)
+from cio_sync.imports.report import ImportReport, ImportSource, Part
+from tests.unit.imports.fakes import Claims, Clock, Members, MemoryStore, counts
+
+A, B, C, D = (f"{letter * 22}{number:02d}" for letter, number in zip("abcd", range(4), strict=True))
+MUTE_AT = "2026-11-26T16:00:00.000000Z"
+EARLIER = "2025-01-01T00:00:00.000000Z"
+IMPORT_ID = "0123456789abcdef"
+
+
+def message(rows: list[tuple[int, str]], chunk: int = 0, dry_run: bool = False) -> ChunkMessage:
+    return ChunkMessage(IMPORT_ID, chunk, 0, tuple(rows), MUTE_AT, dry_run)
+
+
+def store_expecting(chunks: int) -> MemoryStore:
+    store = MemoryStore()
+    source = ImportSource("imports", "mute-promotions/x.csv", "etag")
+    store.write_report(
+        ImportReport(IMPORT_ID, "processing", source, started_at=MUTE_AT, rows=99, chunks_total=chunks)
+    )
+    return store
+
+
+def members() -> Members:
+    return Members({A: {"id": A}, B: {"id": B, "promotions_muted_at": EARLIER}, C: {"id": C}})
+
+
+def test_rows_are_muted_claimed_and_recorded_in_order() -> None:
+    store, claims, table = store_expecting(2), Claims(), members()
+    rows = [(2, A), (3, B), (5, D), (6, A), (9, C), (11, A)]
+    result = process_chunk(message(rows), claims, table, store, now=Clock(), workers=4)
+    assert not result.replayed
+    assert dict(result.part.counts) == counts(muted=2, already=1, missing=1, dup=2)
+    assert result.part.rejected_csv == (
+        f"3,{B},already_muted,member was already muted\n"
+        f"5,{D},not_found,no member has this northstar_id\n"
+        f"6,{A},duplicate,duplicate of row 2\n"
+        f"11,{A},duplicate,duplicate of row 2\n"
+    )
+    assert table.items[A]["promotions_muted_at"] == MUTE_AT
+    assert table.items[C]["promotions_muted_at"] == MUTE_AT
+    assert table.items[B]["promotions_muted_at"] == EARLIER
+    assert claims.calls == 4
+    assert result.settlement.report is not None
+    assert result.settlement.report.chunks_done == 1
+    assert not result.settlement.finished_now
+
+
+def test_an_id_claimed_by_an_earlier_chunk_is_a_duplicate_of_that_row() -> None:
+    store, claims, table = store_expecting(2), Claims(), members()
+    process_chunk(message([(2, A)], chunk=0), claims, table, store, now=Clock())
+    later = process_chunk(message([(40, A), (41, C), (42, A)], chunk=1), claims, table, store, now=Clock())
+    assert (
+        later.part.rejected_csv
+        == f"40,{A},duplicate,duplicate of row 2\n42,{A},duplicate,duplicate of row 2\n"
+    )
+    assert later.settlement.finished_now
+    assert later.settlement.report is not None
+    assert later.settlement.report.status == "completed"
+
+
+def test_a_redelivered_chunk_whose_part_exists_touches_nothing_and_reports_the_same() -> None:
+    store, claims, table = store_expecting(2), Claims(), members()
+    first = process_chunk(message([(2, A), (3, D)]), claims, table, store, now=Clock())
+    calls, reads, writes = claims.calls, table.reads, table.writes
+    again = process_chunk(message([(2, A), (3, D)]), claims, table, store, now=Clock())
+    assert again.replayed
+    assert again.part == first.part
+    assert (claims.calls, table.reads, table.writes) == (calls, reads, writes)
+
+
+class FailingPartStore(MemoryStore):
+    def write_part(self, import_id: str, part: Part) -> None:
+        raise ConnectionError("S3 went away after the rows were muted")
+
+
+@pytest.mark.parametrize("equal_time_is_muted", [True, False])
+def test_a_chunk_redelivered_after_crashing_before_its_part_decides_the_same_outcomes(
+    equal_time_is_muted: bool,
+) -> None:
+    rows = [(2, A), (3, B), (4, D), (5, A), (6, C)]
+    clean = process_chunk(message(rows), Claims(), members(), store_expecting(2), now=Clock())
+
+    claims = Claims()
+    table = Members(members().items, equal_time_is_muted=equal_time_is_muted)
+    crashing = FailingPartStore()
+    crashing.reports = store_expecting(2).reports
+    with pytest.raises(ConnectionError):
+        process_chunk(message(rows), claims, table, crashing, now=Clock())
+    assert table.writes == 2
+    store = store_expecting(2)
+    retried = process_chunk(message(rows), claims, table, store, now=Clock())
+    assert not retried.replayed
+    assert retried.part.counts == clean.part.counts
+    assert retried.part.rejected_csv == clean.part.rejected_csv
+    assert table.writes == 2
+
+
+def test_a_dry_run_reads_members_writes_none_and_still_decides_duplicates() -> None:
+    store, claims, table = store_expecting(2), Claims(), members()
+    rows = [(2, A), (3, B), (4, D), (5, A)]
+    result = process_chunk(message(rows, dry_run=True), claims, table, store, now=Clock())
+    assert dict(result.part.counts) == counts(muted=1, already=1, missing=1, dup=1)
+    assert table.writes == 0
+    assert table.items == members().items
+    assert claims.holders[IMPORT_ID, A] == 2
+
+
+class BrokenMembers(Members):
+    def mute_if_not_muted(self, member_id: str, now: str) -> MuteResult:
+        if member_id == C:
+            raise TimeoutError("DynamoDB timed out")
+        return super().mute_if_not_muted(member_id, now)
+
+
+def test_a_failing_row_fails_the_chunk_and_writes_no_part() -> None:
+    store = store_expecting(1)
+    with pytest.raises(TimeoutError):
+        process_chunk(message([(2, A), (3, C)]), Claims(), BrokenMembers({A: {}, C: {}}), store, now=Clock())
+    assert store.parts == {}
+
+
+def test_many_rows_on_many_workers_come_back_in_row_order() -> None:
+    ids = [f"{number:024x}" for number in range(500)]
+    table = Members({member_id: {"id": member_id} for member_id in ids[::2]})
+    rows = [(number + 2, member_id) for number, member_id in enumerate(ids)]
+    result = process_chunk(message(rows), Claims(), table, store_expecting(1), now=Clock(), workers=10)
+    assert dict(result.part.counts)["muted"] == 250
+    listed = [int(line.split(",")[0]) for line in result.part.rejected_csv.splitlines()]
+    assert listed == sorted(listed)
+    assert len(listed) == 250
+
+
+def test_chunk_messages_round_trip() -> None:
+    original = message([(2, A), (7, B)], chunk=12, dry_run=True)
+    assert parse_chunk_message(original.to_json()) == original
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"rows": [[1]]}, "'rows'"),
+        ({"rows": [["1", A]]}, "'rows'"),
+        ({"rows": [[True, A]]}, "'rows'"),
+        ({"rows": "x"}, "'rows'"),
+        ({"import_id": ""}, "'import_id'"),
+        ({"mute_at": 5}, "'mute_at'"),
+        ({"dry_run": "no"}, "'dry_run'"),
+        ({"chunk": -1}, "'chunk'"),
+        ({"partition": 1.5}, "'partition'"),
+    ],
+)
+def test_malformed_chunk_messages_are_refused(change: dict[str, object], problem: str) -> None:
+    body = json.loads(message([(2, A)]).to_json()) | change
+    with pytest.raises(MalformedChunk, match=problem):
+        parse_chunk_message(json.dumps(body))
+
+
+@pytest.mark.parametrize(("body", "problem"), [("{", "not JSON"), ("[]", "not a JSON object")])
+def test_a_chunk_message_that_is_not_a_json_object_is_refused(body: str, problem: str) -> None:
+    with pytest.raises(MalformedChunk, match=problem):
+        parse_chunk_message(body)

@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from cio_sync.imports.report import (
+    ImportReport,
+    ImportSource,
+    MalformedReport,
+    Part,
+    RowOutcome,
+    chunk_part_name,
+    finish,
+    merged_rejected_csv,
+    planner_part_name,
+    rejected_csv_key,
+    report_key,
+    settle,
+    zero_counts,
+)
+from tests.unit.imports.fakes import MemoryStore, counts
+
+SOURCE = ImportSource("imports", "mute-promotions/list.csv", '"etag"', version_id="v1")
+STARTED = "2026-11-26T16:00:00.000000Z"
+
+
+def processing(chunks: int = 2, planner_parts: int = 1) -> ImportReport:
+    return ImportReport(
+        import_id=SOURCE.import_id,
+        status="processing",
+        source=SOURCE,
+        started_at=STARTED,
+        rows=5,
+        chunks_total=chunks,
+        planner_parts=planner_parts,
+    )
+
+
+def parts() -> list[Part]:
+    return [
+        Part.from_outcomes(
+            planner_part_name(0),
+            [RowOutcome(3, "bad", "invalid", "northstar_id is empty")],
+            "2026-11-26T16:00:01Z",
+        ),
+        Part.from_outcomes(
+            chunk_part_name(0),
+            [RowOutcome(2, "a" * 24, "muted"), RowOutcome(6, "b" * 24, "not_found", "no member")],
+            "2026-11-26T16:00:05Z",
+        ),
+        Part.from_outcomes(
+            chunk_part_name(1),
+            [
+                RowOutcome(4, "c" * 24, "already_muted", "member was already muted"),
+                RowOutcome(5, "a" * 24, "muted"),
+            ],
+            "2026-11-26T16:00:03Z",
+        ),
+    ]
+
+
+def test_keys_stay_under_the_report_prefix() -> None:
+    assert report_key("abc") == "reports/mute-promotions/abc.json"
+    assert rejected_csv_key("abc") == "reports/mute-promotions/abc.rejected.csv"
+
+
+def test_the_report_json_has_the_agreed_fields_and_round_trips() -> None:
+    report = processing()
+    data = json.loads(report.to_json())
+    assert data == {
+        "import_id": SOURCE.import_id,
+        "status": "processing",
+        "reason": None,
+        "source": {"bucket": "imports", "key": "mute-promotions/list.csv", "version": "v1", "etag": "etag"},
+        "dry_run": False,
+        "rows": 5,
+        "counts": {"muted": 0, "already_muted": 0, "not_found": 0, "invalid": 0, "duplicate": 0},
+        "chunks_total": 2,
+        "chunks_done": 0,
+        "planner_parts": 1,
+        "started_at": STARTED,
+        "finished_at": None,
+        "rejected_rows": None,
+    }
+    assert ImportReport.from_json(report.to_json()) == ImportReport.from_json(report.to_json().encode())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": "done"},
+        {"source": "x"},
+        {"rows": -1},
+        {"rows": True},
+        {"counts": []},
+        {"counts": {"muted": "1"}},
+        {"started_at": ""},
+        {"reason": 3},
+    ],
+)
+def test_malformed_reports_are_refused(change: dict[str, object]) -> None:
+    with pytest.raises(MalformedReport):
+        ImportReport.from_json(json.dumps(json.loads(processing().to_json()) | change))
+
+
+@pytest.mark.parametrize("text", ["[]", "nope"])
+def test_reports_that_are_not_objects_are_refused(text: str) -> None:
+    with pytest.raises(MalformedReport):
+        ImportReport.from_json(text)
+
+
+def test_parts_round_trip() -> None:
+    for part in parts():
+        assert Part.from_json(part.to_json()) == part
+
+
+def test_settle_records_progress_until_every_part_is_present() -> None:
+    store = MemoryStore()
+    store.write_report(processing())
+    planner, first, second = parts()
+    store.write_part(SOURCE.import_id, planner)
+    store.write_part(SOURCE.import_id, first)
+    settled = settle(store, SOURCE.import_id)
+    assert not settled.finished_now
+    assert settled.report is not None
+    assert (settled.report.status, settled.report.chunks_done) == ("processing", 1)
+    assert store.read_report(SOURCE.import_id) == settled.report
+
+    store.write_part(SOURCE.import_id, second)
+    settled = settle(store, SOURCE.import_id)
+    assert settled.finished_now
+    final = store.read_report(SOURCE.import_id)
+    assert final == settled.report
+    assert final is not None
+    assert final.status == "completed"
+    assert dict(final.counts) == counts(muted=2, already=1, missing=1, invalid=1)
+    assert sum(final.counts.values()) == final.rows
+    assert (final.chunks_done, final.finished_at) == (2, "2026-11-26T16:00:05Z")
+    assert json.loads(final.to_json())["rejected_rows"] == rejected_csv_key(SOURCE.import_id)
+    assert store.rejected_csvs[SOURCE.import_id] == (
+        "row,northstar_id,outcome,reason\n"
+        "3,bad,invalid,northstar_id is empty\n"
+        f"4,{'c' * 24},already_muted,member was already muted\n"
+        f"6,{'b' * 24},not_found,no member\n"
+    )
+
+
+def test_settling_a_finished_import_writes_nothing() -> None:
+    store = MemoryStore()
+    store.write_report(processing(chunks=0, planner_parts=0))
+    assert settle(store, SOURCE.import_id).finished_now
+    writes = len(store.report_writes)
+    again = settle(store, SOURCE.import_id)
+    assert not again.finished_now
+    assert len(store.report_writes) == writes
+    assert settle(store, "unknown").report is None
+
+
+def test_racing_finishers_write_identical_reports() -> None:
+    store = MemoryStore()
+    store.write_report(processing())
+    for part in parts():
+        store.write_part(SOURCE.import_id, part)
+    report = processing()
+    first = finish(store, report)
+    first_csv = store.rejected_csvs[SOURCE.import_id]
+    second = finish(store, report)
+    assert first == second
+    assert store.rejected_csvs[SOURCE.import_id] == first_csv
+
+
+class InterleavingStore(MemoryStore):
+    """Runs `interleave` right after the first listing was taken: another chunk finishing meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interleave: Callable[[], None] | None = None
+
+    def part_names(self, import_id: str) -> set[str]:
+        names = super().part_names(import_id)
+        if self.interleave is not None:
+            action, self.interleave = self.interleave, None
+            action()
+        return names
+
+
+def test_a_stale_progress_write_never_outlives_the_completed_report() -> None:
+    store = InterleavingStore()
+    store.write_report(processing())
+    planner, first, second = parts()
+    store.write_part(SOURCE.import_id, planner)
+    store.write_part(SOURCE.import_id, first)
+
+    def the_last_chunk_finishes() -> None:
+        store.write_part(SOURCE.import_id, second)
+        assert settle(store, SOURCE.import_id).finished_now
+
+    store.interleave = the_last_chunk_finishes
+    late = settle(store, SOURCE.import_id)
+    statuses = [report.status for report in store.report_writes]
+    # The slow settler wrote its stale progress over the completed report, then saw every part and finished.
+    assert statuses[-3:] == ["completed", "processing", "completed"]
+    assert late.finished_now
+    final = store.read_report(SOURCE.import_id)
+    assert final is not None
+    assert final.status == "completed"
+
+
+def test_finishing_with_a_part_missing_is_an_error() -> None:
+    store = MemoryStore()
+    with pytest.raises(MalformedReport, match="part chunk-000000"):
+        finish(store, processing(chunks=1, planner_parts=0))
+
+
+def test_rejected_rows_from_all_parts_merge_in_row_order() -> None:
+    merged = "".join(merged_rejected_csv(["1,a,x,\n9,b,x,\n", "", "2,c,x,\n10,d,x,\n"]))
+    assert merged == "row,northstar_id,outcome,reason\n1,a,x,\n2,c,x,\n9,b,x,\n10,d,x,\n"
+
+
+def test_counts_start_at_zero_for_every_outcome() -> None:
+    assert zero_counts() == {"muted": 0, "already_muted": 0, "not_found": 0, "invalid": 0, "duplicate": 0}
