@@ -61,12 +61,23 @@ class CustomerIoSettings:
     secret_name: str = "cio-sync/customer-io"  # noqa: S105 - a secret name, not a secret
     track_base_url: str | None = None  # override: the local emulator
     app_base_url: str | None = None
-    track_rate_per_s: float = 100.0
+    track_rate_per_s: float = 100.0  # the whole deployment's budget, not one process's
     app_rate_per_s: float = 10.0
+    track_concurrency: int = 1  # how many processes share the budget (the queue's MaximumConcurrency)
+    app_concurrency: int = 1
     enabled: bool = True  # false = dry run: log what would be sent, call nothing
     app_identifier_id: str = "cio-sync-transactional"
     forgot_password_message_id: str = "forgot_password"  # noqa: S105 - a message id
     password_updated_message_id: str = "password_updated"  # noqa: S105 - a message id
+
+    @property
+    def track_rate_per_process(self) -> float:
+        """Pacing is per process: each concurrent consumer gets an equal share of the fair-use budget."""
+        return self.track_rate_per_s / max(self.track_concurrency, 1)
+
+    @property
+    def app_rate_per_process(self) -> float:
+        return self.app_rate_per_s / max(self.app_concurrency, 1)
 
     @classmethod
     def from_env(cls) -> CustomerIoSettings:
@@ -80,6 +91,8 @@ class CustomerIoSettings:
             app_base_url=_optional("CUSTOMER_IO_APP_URL"),
             track_rate_per_s=_number("CUSTOMER_IO_TRACK_RATE_PER_S", cls.track_rate_per_s),
             app_rate_per_s=_number("CUSTOMER_IO_APP_RATE_PER_S", cls.app_rate_per_s),
+            track_concurrency=int(_number("CUSTOMER_IO_TRACK_CONCURRENCY", cls.track_concurrency)),
+            app_concurrency=int(_number("CUSTOMER_IO_APP_CONCURRENCY", cls.app_concurrency)),
             enabled=_flag("CUSTOMER_IO_ENABLED", cls.enabled),
             app_identifier_id=_text("CUSTOMER_IO_APP_IDENTIFIER_ID", cls.app_identifier_id),
             forgot_password_message_id=_text(

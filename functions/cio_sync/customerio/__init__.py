@@ -54,14 +54,14 @@ def clients_from_settings(settings: CustomerIoSettings) -> tuple[TrackClient, Ap
         credentials,
         base_url=settings.track_base_url,
         region=settings.region,
-        rate_per_s=settings.track_rate_per_s,
+        rate_per_s=settings.track_rate_per_process,
         enabled=settings.enabled,
     )
     app = AppClient(
         credentials,
         base_url=settings.app_base_url,
         region=settings.region,
-        rate_per_s=settings.app_rate_per_s,
+        rate_per_s=settings.app_rate_per_process,
         enabled=settings.enabled,
     )
     return track, app
