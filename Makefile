@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit integration infra e2e clean
 
+# sam validate/build, the offline SAM transform and checkov, each in its own pinned virtualenv.
+include infrastructure/sam.mk
+
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==26.3
@@ -15,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cio-sync local up
 
-test: lint typecheck unit integration
+test: lint typecheck unit integration infra
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,5 +39,5 @@ infra: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
 
-clean:
+clean: sam-clean
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam .local

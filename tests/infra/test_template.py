@@ -1,0 +1,574 @@
+"""template.yaml, transformed offline by samtranslator: every setting the issue and AWS's advice ask for.
+
+cfn-lint no longer checks SAM event-source settings, so these tests read the generated event source
+mappings, roles, queues and alarms directly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from cio_sync.settings import CustomerIoSettings, Settings
+from tests.infra.cfn import (
+    DATA_SERVICES,
+    REPO,
+    Grant,
+    Template,
+    as_list,
+    canonical,
+    event_source_mapping,
+    function_role,
+    grants,
+    parameter_default,
+    physical_name,
+    properties,
+    resolve_sub,
+    resources,
+)
+
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(1800)]
+
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+DEAD_LETTER_RETENTION_S = 14 * 24 * 3600
+
+HANDLERS = {
+    "MemberStreamFunction": "cio_sync.handlers.member_stream.handler",
+    "TrackFunction": "cio_sync.handlers.track.handler",
+    "EmailFunction": "cio_sync.handlers.email.handler",
+    "ImportFileFunction": "cio_sync.handlers.import_file.handler",
+    "ImportChunkFunction": "cio_sync.handlers.import_chunk.handler",
+}
+
+# Variables every function gets from Globals, then each function's own, by value (canonical form).
+GLOBAL_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "cio-sync",
+    "POWERTOOLS_METRICS_NAMESPACE": "CioSync",
+    "POWERTOOLS_LOG_LEVEL": "Ref:LogLevel",
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    "MEMBER_TABLE_NAME": "Ref:MemberTable",
+    "AWS_ENDPOINT_URL": "",
+}
+CUSTOMER_IO_ENVIRONMENT = {
+    "CUSTOMER_IO_REGION": "Ref:CustomerIoRegion",
+    "CUSTOMER_IO_SECRET_NAME": "Ref:CustomerIoSecretName",
+    "CUSTOMER_IO_TRACK_RATE_PER_S": "Ref:TrackRatePerSecond",
+    "CUSTOMER_IO_APP_RATE_PER_S": "Ref:AppRatePerSecond",
+    "CUSTOMER_IO_TRACK_CONCURRENCY": "Ref:TrackMaxConcurrency",
+    "CUSTOMER_IO_APP_CONCURRENCY": "Ref:EmailMaxConcurrency",
+    "CUSTOMER_IO_ENABLED": "Ref:CustomerIoEnabled",
+    "CUSTOMER_IO_APP_IDENTIFIER_ID": "Ref:AppIdentifierId",
+    "CUSTOMER_IO_FORGOT_PASSWORD_TRANSACTIONAL_MESSAGE_ID": "Ref:ForgotPasswordMessageId",
+    "CUSTOMER_IO_PASSWORD_UPDATED_TRANSACTIONAL_MESSAGE_ID": "Ref:PasswordUpdatedMessageId",
+    "CUSTOMER_IO_TRACK_URL": "",
+    "CUSTOMER_IO_APP_URL": "",
+}
+IMPORT_ENVIRONMENT = {
+    "IDEMPOTENCY_TABLE_NAME": "Ref:IdempotencyTable",
+    "IMPORT_BUCKET": "Ref:ImportBucket",
+    "IMPORT_CHUNK_QUEUE_URL": "Ref:ImportChunkQueue",
+    "IMPORT_MAX_BYTES": "536870912",
+}
+ENVIRONMENT = {
+    "MemberStreamFunction": {
+        **GLOBAL_ENVIRONMENT,
+        "TRACK_QUEUE_URL": "Ref:TrackQueue",
+        "EMAIL_QUEUE_URL": "Ref:EmailQueue",
+        "TRACK_LANES": "Ref:TrackLanes",
+        "STREAM_FAILURE_QUEUE_URL": "Ref:StreamFailureQueue",
+    },
+    "TrackFunction": {
+        **GLOBAL_ENVIRONMENT,
+        **CUSTOMER_IO_ENVIRONMENT,
+        "TRACK_DEAD_LETTER_QUEUE_URL": "Ref:TrackDeadLetterQueue",
+        "MAX_RECEIVE_COUNT": "5",
+    },
+    "EmailFunction": {
+        **GLOBAL_ENVIRONMENT,
+        **CUSTOMER_IO_ENVIRONMENT,
+        "IDEMPOTENCY_TABLE_NAME": "Ref:IdempotencyTable",
+        "EMAIL_DEAD_LETTER_QUEUE_URL": "Ref:EmailDeadLetterQueue",
+        "MAX_RECEIVE_COUNT": "5",
+    },
+    "ImportFileFunction": {**GLOBAL_ENVIRONMENT, **IMPORT_ENVIRONMENT},
+    "ImportChunkFunction": {**GLOBAL_ENVIRONMENT, **IMPORT_ENVIRONMENT},
+}
+
+# (queue, batch size, MaximumConcurrency as written) per SQS-triggered function.
+SQS_MAPPINGS = {
+    "TrackFunction": ("TrackQueue", 10, "Ref:TrackMaxConcurrency"),
+    "EmailFunction": ("EmailQueue", 10, "Ref:EmailMaxConcurrency"),
+    "ImportFileFunction": ("ImportFileQueue", 1, "2"),
+    "ImportChunkFunction": ("ImportChunkQueue", 1, "Ref:ImportChunkMaxConcurrency"),
+}
+FIFO_QUEUES = {"TrackQueue", "TrackDeadLetterQueue", "ImportChunkQueue", "ImportChunkDeadLetterQueue"}
+DEAD_LETTER_QUEUES = {
+    "TrackQueue": "TrackDeadLetterQueue",
+    "EmailQueue": "EmailDeadLetterQueue",
+    "ImportFileQueue": "ImportFileDeadLetterQueue",
+    "ImportChunkQueue": "ImportChunkDeadLetterQueue",
+}
+QUEUES_THAT_MUST_STAY_EMPTY = {*DEAD_LETTER_QUEUES.values(), "StreamFailureQueue"}
+
+SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    "${CustomerIoSecretName}-??????"
+)
+UPLOADS = "${ImportBucket.Arn}/mute-promotions/*"
+REPORTS = "${ImportBucket.Arn}/reports/*"
+
+
+def _logs_and_traces(log_group: str) -> set[Grant]:
+    return {
+        Grant("logs:CreateLogStream", f"{log_group}.Arn"),
+        Grant("logs:PutLogEvents", f"{log_group}.Arn"),
+        Grant("xray:PutTraceSegments", "*"),
+        Grant("xray:PutTelemetryRecords", "*"),
+    }
+
+
+def _consume(queue: str) -> set[Grant]:
+    actions = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+    return {Grant(action, f"{queue}.Arn") for action in actions}
+
+
+def _on(resource: str, *actions: str) -> set[Grant]:
+    return {Grant(action, resource) for action in actions}
+
+
+IDEMPOTENCY = _on(
+    "IdempotencyTable.Arn",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+LIST_REPORTS = Grant("s3:ListBucket", "ImportBucket.Arn", "StringLike s3:prefix reports/*")
+
+# Exactly what each function may do: the issue's list plus what its event source mapping needs.
+EXPECTED_GRANTS = {
+    "MemberStreamFunction": _logs_and_traces("MemberStreamLogGroup")
+    | _on(
+        "MemberTable.StreamArn",
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    )
+    | _on("MemberTable.Arn", "dynamodb:GetItem", "dynamodb:UpdateItem")
+    | _on("TrackQueue.Arn", "sqs:SendMessage")
+    | _on("EmailQueue.Arn", "sqs:SendMessage")
+    | _on("StreamFailureQueue.Arn", "sqs:SendMessage"),
+    "TrackFunction": _logs_and_traces("TrackLogGroup")
+    | _consume("TrackQueue")
+    | _on("TrackDeadLetterQueue.Arn", "sqs:SendMessage")
+    | _on("MemberTable.Arn", "dynamodb:GetItem")
+    | _on(SECRET_ARN, "secretsmanager:GetSecretValue"),
+    "EmailFunction": _logs_and_traces("EmailLogGroup")
+    | _consume("EmailQueue")
+    | _on("EmailDeadLetterQueue.Arn", "sqs:SendMessage")
+    | _on("MemberTable.Arn", "dynamodb:GetItem")
+    | IDEMPOTENCY
+    | _on(SECRET_ARN, "secretsmanager:GetSecretValue"),
+    "ImportFileFunction": _logs_and_traces("ImportFileLogGroup")
+    | _consume("ImportFileQueue")
+    | _on(UPLOADS, "s3:GetObject", "s3:GetObjectVersion")
+    | _on(REPORTS, "s3:GetObject", "s3:PutObject")
+    | {LIST_REPORTS}
+    | _on("ImportChunkQueue.Arn", "sqs:SendMessage"),
+    # Chunks carry their rows, so the chunk function never reads uploads; claims are conditional puts.
+    "ImportChunkFunction": _logs_and_traces("ImportChunkLogGroup")
+    | _consume("ImportChunkQueue")
+    | _on(REPORTS, "s3:GetObject", "s3:PutObject")
+    | {LIST_REPORTS}
+    | _on("MemberTable.Arn", "dynamodb:GetItem", "dynamodb:UpdateItem")
+    | _on("IdempotencyTable.Arn", "dynamodb:GetItem", "dynamodb:PutItem"),
+}
+
+
+def _settings_variable_names() -> set[str]:
+    source = (REPO / "functions" / "cio_sync" / "settings.py").read_text(encoding="utf-8")
+    return set(re.findall(r"\"([A-Z][A-Z0-9_]{3,})\"", source))
+
+
+def canonical_or_number(value: Any) -> Any:
+    return value if isinstance(value, int) else canonical(value)
+
+
+def _environment(template: Template, function: str) -> dict[str, str]:
+    variables = properties(template, function)["Environment"]["Variables"]
+    return {name: canonical(value) for name, value in variables.items()}
+
+
+def test_the_five_functions_and_their_handlers(transformed: Template) -> None:
+    functions = resources(transformed, "AWS::Lambda::Function")
+    assert {name: fn["Properties"]["Handler"] for name, fn in functions.items()} == HANDLERS
+
+
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_function_runtime_architecture_tracing_and_logs(transformed: Template, function: str) -> None:
+    fn = properties(transformed, function)
+    assert fn["Runtime"] == RUNTIME
+    assert fn["Architectures"] == [ARCHITECTURE]
+    assert fn["TracingConfig"] == {"Mode": "Active"}
+    log_group = canonical(fn["LoggingConfig"]["LogGroup"]).removeprefix("Ref:")
+    log_group_properties = properties(transformed, log_group)
+    assert transformed["Resources"][log_group]["Type"] == "AWS::Logs::LogGroup"
+    assert "RetentionInDays" in log_group_properties
+    assert canonical(log_group_properties["LogGroupName"]) == "/aws/lambda/" + canonical(fn["FunctionName"])
+    assert transformed["Resources"][function]["Metadata"]["BuildMethod"] == "makefile"
+
+
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_function_environment_is_exactly_what_settings_reads(transformed: Template, function: str) -> None:
+    environment = _environment(transformed, function)
+    assert environment == ENVIRONMENT[function]
+    unknown = {
+        name for name in environment if not name.startswith("POWERTOOLS_")
+    } - _settings_variable_names()
+    assert not unknown, f"{function} sets variables cio_sync.settings never reads: {sorted(unknown)}"
+
+
+def test_stream_mapping_follows_aws_advice(transformed: Template) -> None:
+    mapping = event_source_mapping(transformed, "MemberStreamFunction")
+    assert canonical(mapping["EventSourceArn"]) == "MemberTable.StreamArn"
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    # Large batches let one invocation pack a bulk change into few lane messages; the 1 s window
+    # bounds how long an interactive change waits.
+    assert mapping["BatchSize"] == 1000
+    assert 0 <= mapping["MaximumBatchingWindowInSeconds"] <= 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 0 <= mapping["MaximumRetryAttempts"] <= 10
+    assert 60 <= mapping["MaximumRecordAgeInSeconds"] <= 86400
+    assert canonical(mapping["DestinationConfig"]["OnFailure"]["Destination"]) == "StreamFailureQueue.Arn"
+
+
+@pytest.mark.parametrize("function", sorted(SQS_MAPPINGS))
+def test_sqs_mappings_report_partial_failures_and_bound_concurrency(
+    transformed: Template, function: str
+) -> None:
+    queue, batch_size, maximum_concurrency = SQS_MAPPINGS[function]
+    mapping = event_source_mapping(transformed, function)
+    assert canonical(mapping["EventSourceArn"]) == f"{queue}.Arn"
+    assert mapping["BatchSize"] == batch_size
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert str(canonical_or_number(mapping["ScalingConfig"]["MaximumConcurrency"])) == maximum_concurrency
+
+
+def test_track_lanes_default_matches_settings(transformed: Template) -> None:
+    assert int(parameter_default(transformed, "TrackLanes")) == Settings().track_lanes
+
+
+def test_concurrency_defaults_and_pacing_respect_customer_io_fair_use(transformed: Template) -> None:
+    """The rates are the fleet's budget; each instance paces at rate / concurrency (see settings)."""
+    track = CustomerIoSettings(
+        track_rate_per_s=float(parameter_default(transformed, "TrackRatePerSecond")),
+        track_concurrency=int(parameter_default(transformed, "TrackMaxConcurrency")),
+        app_rate_per_s=float(parameter_default(transformed, "AppRatePerSecond")),
+        app_concurrency=int(parameter_default(transformed, "EmailMaxConcurrency")),
+    )
+    assert track.track_rate_per_process * track.track_concurrency <= 100
+    assert track.app_rate_per_process * track.app_concurrency <= 10
+    assert parameter_default(transformed, "TrackMaxConcurrency") == "2"
+    assert parameter_default(transformed, "EmailMaxConcurrency") == "2"
+    assert parameter_default(transformed, "ImportChunkMaxConcurrency") == "10"
+
+
+@pytest.mark.parametrize("function", sorted(SQS_MAPPINGS))
+def test_visibility_timeout_is_at_least_six_times_the_function_timeout(
+    transformed: Template, function: str
+) -> None:
+    queue = SQS_MAPPINGS[function][0]
+    timeout = properties(transformed, function)["Timeout"]
+    assert properties(transformed, queue)["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_every_queue_is_consumed_dead_letter_or_failure_destination(transformed: Template) -> None:
+    queues = set(resources(transformed, "AWS::SQS::Queue"))
+    assert queues == set(DEAD_LETTER_QUEUES) | QUEUES_THAT_MUST_STAY_EMPTY
+
+
+@pytest.mark.parametrize("queue", sorted(DEAD_LETTER_QUEUES))
+def test_every_consumed_queue_has_a_dead_letter_queue(transformed: Template, queue: str) -> None:
+    redrive = properties(transformed, queue)["RedrivePolicy"]
+    dead_letter_queue = DEAD_LETTER_QUEUES[queue]
+    assert canonical(redrive["deadLetterTargetArn"]) == f"{dead_letter_queue}.Arn"
+    assert redrive["maxReceiveCount"] == 5
+    consumers = [fn for fn, mapping in SQS_MAPPINGS.items() if mapping[0] == queue]
+    for consumer in consumers:
+        # The function parks a message itself on its last receive, so the two counts must agree.
+        declared = properties(transformed, consumer)["Environment"]["Variables"].get("MAX_RECEIVE_COUNT")
+        assert declared in (None, str(redrive["maxReceiveCount"])), consumer
+    dlq = properties(transformed, dead_letter_queue)
+    assert dlq["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION_S
+    assert dlq["MessageRetentionPeriod"] > properties(transformed, queue).get(
+        "MessageRetentionPeriod", 345600
+    )
+    assert bool(dlq.get("FifoQueue")) == bool(properties(transformed, queue).get("FifoQueue"))
+
+
+def test_queue_kinds(transformed: Template) -> None:
+    for queue in resources(transformed, "AWS::SQS::Queue"):
+        queue_properties = properties(transformed, queue)
+        assert bool(queue_properties.get("FifoQueue")) == (queue in FIFO_QUEUES), queue
+        assert canonical(queue_properties["QueueName"]).endswith(".fifo") == (queue in FIFO_QUEUES), queue
+    assert properties(transformed, "TrackQueue")["ContentBasedDeduplication"] is False
+    assert properties(transformed, "ImportChunkQueue")["ContentBasedDeduplication"] is False
+    assert properties(transformed, "StreamFailureQueue")["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION_S
+
+
+@pytest.mark.parametrize("queue", sorted(QUEUES_THAT_MUST_STAY_EMPTY))
+def test_every_dead_letter_queue_has_an_alarm(transformed: Template, queue: str) -> None:
+    alarms = [
+        alarm
+        for alarm in (a["Properties"] for a in resources(transformed, "AWS::CloudWatch::Alarm").values())
+        if alarm["Namespace"] == "AWS/SQS"
+        and [canonical(d["Value"]) for d in alarm["Dimensions"]] == [f"{queue}.QueueName"]
+    ]
+    assert len(alarms) == 1, f"{queue} needs exactly one alarm"
+    alarm = alarms[0]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Threshold"] == 0
+    assert [canonical(action) for action in alarm["AlarmActions"]] == ["Ref:AlarmTopic"]
+
+
+def _function_alarms(template: Template, function: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for alarm in (a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()):
+        dimensions = [(d["Name"], canonical(d["Value"])) for d in alarm["Dimensions"]]
+        if alarm["Namespace"] == "AWS/Lambda" and dimensions == [("FunctionName", f"Ref:{function}")]:
+            found[alarm["MetricName"]] = alarm
+    return found
+
+
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_every_function_alarms_on_errors_and_throttles(transformed: Template, function: str) -> None:
+    alarms = _function_alarms(transformed, function)
+    for metric in ("Errors", "Throttles"):
+        assert metric in alarms, f"{function} has no {metric} alarm"
+        assert alarms[metric]["Threshold"] == 0
+        assert alarms[metric]["ComparisonOperator"] == "GreaterThanThreshold"
+        assert [canonical(action) for action in alarms[metric]["AlarmActions"]] == ["Ref:AlarmTopic"]
+
+
+def test_stream_iterator_age_alarm(transformed: Template) -> None:
+    alarm = _function_alarms(transformed, "MemberStreamFunction")["IteratorAge"]
+    assert alarm["Statistic"] == "Maximum"
+    assert 0 < alarm["Threshold"] <= 15 * 60 * 1000
+
+
+def test_alarm_topic_is_encrypted_and_email_is_optional(transformed: Template) -> None:
+    topic = properties(transformed, "AlarmTopic")
+    assert canonical(topic["KmsMasterKeyId"]) == "Ref:AlarmTopicKey"
+    key = properties(transformed, "AlarmTopicKey")
+    assert key["EnableKeyRotation"] is True
+    principals = [s["Principal"] for s in key["KeyPolicy"]["Statement"]]
+    assert {"Service": "cloudwatch.amazonaws.com"} in principals
+    subscription = transformed["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert transformed["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    assert parameter_default(transformed, "AlarmEmail") == ""
+
+
+def test_encryption_everywhere(transformed: Template) -> None:
+    for queue in resources(transformed, "AWS::SQS::Queue"):
+        queue_properties = properties(transformed, queue)
+        assert queue_properties.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue_properties
+    for table in resources(transformed, "AWS::DynamoDB::Table"):
+        assert properties(transformed, table)["SSESpecification"] == {"SSEEnabled": True}
+    bucket = properties(transformed, "ImportBucket")
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    for topic in resources(transformed, "AWS::SNS::Topic"):
+        assert "KmsMasterKeyId" in properties(transformed, topic)
+
+
+def test_member_table(transformed: Template) -> None:
+    table = properties(transformed, "MemberTable")
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
+    assert transformed["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Environment"}, "prod"]}
+
+
+def test_idempotency_table(transformed: Template) -> None:
+    table = properties(transformed, "IdempotencyTable")
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_import_bucket_is_private_versioned_and_expires_uploads(transformed: Template) -> None:
+    bucket = properties(transformed, "ImportBucket")
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    uploads_rule = next(
+        rule for rule in bucket["LifecycleConfiguration"]["Rules"] if rule.get("Prefix") == "mute-promotions/"
+    )
+    assert uploads_rule["Status"] == "Enabled"
+    assert canonical(uploads_rule["ExpirationInDays"]) == "Ref:UploadRetentionDays"
+    assert "NoncurrentDays" in uploads_rule["NoncurrentVersionExpiration"]
+    assert parameter_default(transformed, "UploadRetentionDays") == "14"
+
+
+def test_import_bucket_allows_tls_only(transformed: Template) -> None:
+    policy = properties(transformed, "ImportBucketPolicy")
+    assert canonical(policy["Bucket"]) == "Ref:ImportBucket"
+    (deny_plain_http,) = [
+        statement
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert deny_plain_http["Effect"] == "Deny"
+    assert deny_plain_http["Principal"] == "*"
+    assert {canonical(r) for r in deny_plain_http["Resource"]} == {
+        "ImportBucket.Arn",
+        "${ImportBucket.Arn}/*",
+    }
+
+
+def test_uploads_notify_the_import_file_queue(transformed: Template) -> None:
+    bucket = transformed["Resources"]["ImportBucket"]
+    (notification,) = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert canonical(notification["Queue"]) == "ImportFileQueue.Arn"
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "mute-promotions/"}]
+    assert "ImportFileQueuePolicy" in as_list(bucket["DependsOn"])
+
+    policy = properties(transformed, "ImportFileQueuePolicy")
+    assert [canonical(q) for q in policy["Queues"]] == ["Ref:ImportFileQueue"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    source_arn = resolve_sub(canonical(statement["Condition"]["ArnEquals"]["aws:SourceArn"]), transformed)
+    assert source_arn == "arn:aws:s3:::" + physical_name(transformed, "ImportBucket", "BucketName")
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_each_function_may_do_exactly_what_it_needs(transformed: Template, function: str) -> None:
+    role = function_role(transformed, function)
+    actual = grants(transformed, role)
+    assert actual - EXPECTED_GRANTS[function] == set(), "more than listed"
+    assert EXPECTED_GRANTS[function] - actual == set(), "less than listed"
+
+
+def test_roles_are_one_per_function_with_no_managed_policies(transformed: Template) -> None:
+    roles = resources(transformed, "AWS::IAM::Role")
+    assert sorted(function_role(transformed, fn) for fn in HANDLERS) == sorted(roles)
+    for role in roles.values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+
+
+def test_no_wildcard_resources_for_data_actions(transformed: Template) -> None:
+    known = set(transformed["Resources"]) | set(transformed["Parameters"])
+    for role in resources(transformed, "AWS::IAM::Role"):
+        for grant in grants(transformed, role):
+            assert "*" not in grant.action, f"{role}: wildcard action {grant.action}"
+            if not grant.action.startswith(DATA_SERVICES):
+                continue
+            assert grant.resource != "*", f"{role}: {grant.action} on every resource"
+            referenced = set(re.findall(r"\$\{([A-Za-z0-9]+)", grant.resource))
+            referenced.add(grant.resource.split(".")[0])
+            assert referenced & known, f"{role}: {grant.action} on {grant.resource}, not one of ours"
+            assert "*" not in grant.resource.removesuffix("/*"), f"{role}: wildcard in {grant.resource}"
+
+
+def test_the_customer_io_secret_is_referenced_never_created(transformed: Template) -> None:
+    assert not resources(transformed, "AWS::SecretsManager::Secret")
+    assert "NoEcho" not in transformed["Parameters"]["CustomerIoSecretName"]
+
+
+def test_parameters(transformed: Template) -> None:
+    parameters = transformed["Parameters"]
+    assert parameters["Environment"]["AllowedValues"] == ["dev", "prod"]
+    assert parameters["CustomerIoRegion"]["AllowedValues"] == ["us", "eu"]
+    assert parameters["CustomerIoEnabled"]["AllowedValues"] == ["true", "false"]
+    assert set(parameters["LogLevel"]["AllowedValues"]) >= {"DEBUG", "INFO", "WARNING", "ERROR"}
+    assert {
+        "Environment",
+        "CustomerIoRegion",
+        "CustomerIoSecretName",
+        "TrackRatePerSecond",
+        "AppRatePerSecond",
+        "ForgotPasswordMessageId",
+        "PasswordUpdatedMessageId",
+        "AppIdentifierId",
+        "CustomerIoEnabled",
+        "LogLevel",
+        "UploadRetentionDays",
+        "TrackMaxConcurrency",
+        "EmailMaxConcurrency",
+        "ImportChunkMaxConcurrency",
+        "TrackLanes",
+        "AlarmEmail",
+    } <= set(parameters)
+
+
+def test_outputs(transformed: Template) -> None:
+    outputs = {name: canonical(output["Value"]) for name, output in transformed["Outputs"].items()}
+    assert outputs["MemberTableName"] == "Ref:MemberTable"
+    assert outputs["MemberTableStreamArn"] == "MemberTable.StreamArn"
+    assert outputs["IdempotencyTableName"] == "Ref:IdempotencyTable"
+    assert outputs["ImportBucketName"] == "Ref:ImportBucket"
+    for queue in resources(transformed, "AWS::SQS::Queue"):
+        assert outputs[f"{queue}Url"] == f"Ref:{queue}"
+
+
+def _dashboard(template: Template) -> dict[str, Any]:
+    body = canonical(properties(template, "PipelineDashboard")["DashboardBody"])
+    for reference in re.findall(r"\$\{([^}]+)\}", body):
+        assert reference.split(".")[0] in set(template["Resources"]) | {"AWS::Region"}, reference
+    dashboard: dict[str, Any] = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body))
+    return dashboard
+
+
+def test_dashboard_shows_the_pipeline(transformed: Template) -> None:
+    metrics = [
+        tuple(metric)
+        for widget in _dashboard(transformed)["widgets"]
+        for metric in widget["properties"]["metrics"]
+    ]
+    pipeline_metrics = {
+        "ProfilesUpserted",
+        "ProfilesDeleted",
+        "EventsTracked",
+        "EmailsSent",
+        "CustomerIoErrors",
+        "CustomerIoRetries",
+        "SkippedIntents",
+        "RowsMuted",
+    }
+    assert {("CioSync", name, "service", "cio-sync") for name in pipeline_metrics} <= set(metrics)
+    queue_depths = {
+        m[3] for m in metrics if m[:3] == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
+    }
+    assert queue_depths == {f"{queue}.QueueName" for queue in resources(transformed, "AWS::SQS::Queue")}
+    assert ("AWS/Lambda", "IteratorAge", "FunctionName", "MemberStreamFunction") in metrics
+
+
+def test_physical_names_are_per_environment(transformed: Template) -> None:
+    """One stack per environment: every fixed name carries the environment."""
+    named = {
+        "MemberTable": "TableName",
+        "IdempotencyTable": "TableName",
+        "ImportBucket": "BucketName",
+        **dict.fromkeys(resources(transformed, "AWS::SQS::Queue"), "QueueName"),
+        **dict.fromkeys(HANDLERS, "FunctionName"),
+    }
+    for logical_id, name_property in named.items():
+        assert physical_name(transformed, logical_id, name_property).startswith("cio-sync-dev-"), logical_id
