@@ -166,6 +166,20 @@ def _set_null(attribute: Any) -> Action:
     return Path(attribute).set(Value(True, attribute=NullAttribute()))
 
 
+def _still_holds(attribute: Any, value: Any) -> Condition:
+    """The attribute still holds `value` (None: absent or NULL)."""
+    if value is None:
+        return cast(Condition, attribute.does_not_exist() | Path(attribute).is_type("NULL"))
+    return cast(Condition, attribute == value)
+
+
+def _write_value(attribute: Any, name: str, value: Any) -> Action:
+    """SET a value; None is a stored NULL for the mute (part of the contract) and a REMOVE otherwise."""
+    if value is None:
+        return _set_null(attribute) if name == MUTED_AT else cast(Action, attribute.remove())
+    return cast(Action, attribute.set(value))
+
+
 def _condition_failed(error: PutError | UpdateError) -> bool:
     return error.cause_response_code == CONDITION_FAILED
 
@@ -309,25 +323,30 @@ class MemberRepository:
 
     # --- raw mute writes (stream function and import) ------------------------------------------------
 
-    def write_mute_decision(self, member_id: str, expected: str | None, decided: str | None) -> bool:
-        """Set `promotions_muted_at` to `decided` only if it still equals `expected`; False otherwise.
+    def write_rule_decisions(
+        self, member_id: str, seen: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool:
+        """Write back what the subscription rules decided for a raw write, only if nothing moved since.
 
-        Used by the stream function to write back the rules' decision on a raw write. It stamps
-        `updated_at` too, so a model write that read the item before this one is retried.
+        `seen` is the item as the stream record showed it, `decided` the rules' result. Every attribute the
+        rules changed (topics, statuses, `promotions_muted_at`) is written only if it still holds the
+        value seen, so a concurrent write is never overwritten; False when that condition fails.
         """
-        if any(value is not None and not is_iso_timestamp(value) for value in (expected, decided)):
-            raise InvalidMember(MUTED_AT, "must be an ISO-8601 UTC timestamp or null")
-        if not is_member_id(member_id):
+        changed = sorted(name for name in decided if name != "id" and decided[name] != seen.get(name))
+        if not changed or not is_member_id(member_id):
             return False
+        validate_member(
+            {**seen, **{name: decided[name] for name in changed}, "id": member_id}, allow_unknown=True
+        )
         model = self.model
-        still = self._not_muted() if expected is None else model.promotions_muted_at == expected
-        muted_at = model.promotions_muted_at
-        actions: list[Action] = [
-            _set_null(muted_at) if decided is None else muted_at.set(decided),
-            model.updated_at.set(self._clock()),
-        ]
+        condition: Condition = model.id.exists()
+        actions: list[Action] = [model.updated_at.set(self._clock())]
+        for name in changed:
+            attribute = getattr(model, name)
+            condition = condition & _still_holds(attribute, seen.get(name))
+            actions.append(_write_value(attribute, name, decided[name]))
         try:
-            model(member_id).update(actions=actions, condition=model.id.exists() & still)
+            model(member_id).update(actions=actions, condition=condition)
         except UpdateError as error:
             if _condition_failed(error):
                 return False

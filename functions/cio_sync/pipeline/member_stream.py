@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from cio_sync.members.contract import MemberItem
+from cio_sync.members.contract import InvalidMember, MemberItem
 from cio_sync.members.subscriptions import apply_subscription_rules
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
@@ -41,8 +41,19 @@ class MemberChange:
     at_ms: int
 
 
-class MuteDecisionWriter(Protocol):
-    def write_mute_decision(self, member_id: str, expected: str | None, decided: str | None) -> bool: ...
+# What the rules may change on a write; everything else is the writer's.
+RULE_FIELDS = (
+    "email_subscription_status",
+    "email_subscription_topics",
+    "sms_subscription_topics",
+    "promotions_muted_at",
+)
+
+
+class RuleDecisionWriter(Protocol):
+    def write_rule_decisions(
+        self, member_id: str, seen: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool: ...
 
 
 class IntentPublisher(Protocol):
@@ -63,7 +74,7 @@ class IntentPublisher(Protocol):
 class StreamBatchResult:
     failed_sequence_numbers: list[str] = field(default_factory=list)
     intents: int = 0
-    mute_decisions_written: int = 0
+    rule_decisions_written: int = 0
     malformed: int = 0
 
 
@@ -93,31 +104,39 @@ def parse_change(record: Mapping[str, Any]) -> MemberChange:
     return MemberChange(stream.sequence_number, record_id, member_id, old, new, at_ms)
 
 
-def enforce_mute_rule(change: MemberChange, writer: MuteDecisionWriter) -> bool:
-    """Apply the subscription rules to a raw write that did not; write the mute decision back.
+def enforce_rules(change: MemberChange, writer: RuleDecisionWriter) -> bool:
+    """Apply the subscription rules to a raw write that did not, and write their decision back.
 
-    The write is conditional on the value this record saw, so a concurrent write is never overwritten; the
-    write-back then arrives as its own stream record and carries the profile change. Returns True when a
-    decision was written.
+    The write is conditional on the values this record saw, so a concurrent write is never overwritten;
+    it then arrives as its own stream record, which carries the profile change. A write that already
+    followed the rules (every model write does) decides nothing. Returns True when a decision was written.
     """
     if change.new is None:
         return False
     now = datetime.fromtimestamp(change.at_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    decided = apply_subscription_rules(change.old, change.new, now).get("promotions_muted_at")
-    current = change.new.get("promotions_muted_at")
-    if decided == current:
+    ruled = apply_subscription_rules(change.old, change.new, now)
+    decided = {name: ruled.get(name) for name in RULE_FIELDS if ruled.get(name) != change.new.get(name)}
+    if not decided:
         return False
-    written = writer.write_mute_decision(change.member_id, current, decided)
+    try:
+        written = writer.write_rule_decisions(change.member_id, change.new, decided)
+    except InvalidMember as error:
+        # The raw item breaks the contract: its writer must fix it; retrying cannot.
+        logger.error(
+            "raw write breaks the member contract",
+            extra={"member_id": change.member_id, "field": error.field},
+        )
+        return False
     logger.info(
-        "mute rule enforced on a raw write",
-        extra={"member_id": change.member_id, "muted": decided is not None, "written": written},
+        "subscription rules enforced on a raw write",
+        extra={"member_id": change.member_id, "fields": sorted(decided), "written": written},
     )
     return written
 
 
 def process_stream_batch(
     records: Iterable[Mapping[str, Any]],
-    writer: MuteDecisionWriter,
+    writer: RuleDecisionWriter,
     publisher: IntentPublisher,
     lanes: int,
 ) -> StreamBatchResult:
@@ -133,8 +152,8 @@ def process_stream_batch(
             publisher.record_stream_failure(record, str(error))
             continue
         try:
-            if enforce_mute_rule(change, writer):
-                result.mute_decisions_written += 1
+            if enforce_rules(change, writer):
+                result.rule_decisions_written += 1
             intents = diff(change.old, change.new, change.record_id, change.at_ms)
         except Exception:
             logger.exception(

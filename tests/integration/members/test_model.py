@@ -247,27 +247,36 @@ def test_delete_removes_the_item_and_tolerates_missing_ones(repo: MemberReposito
 # --- raw mute writes -----------------------------------------------------------------------------
 
 
-def test_write_mute_decision_is_conditional_on_the_expected_value(repo: MemberRepository) -> None:
-    web_member(repo)
-    decided = "2026-11-26T17:00:00.000000Z"
-    assert repo.write_mute_decision(MEMBER_ID, expected=decided, decided=None) is False
-    assert repo.write_mute_decision(MEMBER_ID, expected=None, decided=decided) is True
-    assert raw_item()["promotions_muted_at"] == {"S": decided}
-    assert repo.write_mute_decision(MEMBER_ID, expected=None, decided=decided) is False
-    assert repo.write_mute_decision(MEMBER_ID, expected=decided, decided=None) is True
+def test_rule_decisions_are_written_only_while_the_seen_values_hold(repo: MemberRepository) -> None:
+    seen = web_member(repo)
+    decided = {"email_subscription_topics": [], "promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
+    assert repo.write_rule_decisions(MEMBER_ID, seen, decided) is True
+    stored = raw_item()
+    assert stored["promotions_muted_at"] == {"S": "2026-11-26T17:00:00.000000Z"}
+    assert stored["email_subscription_topics"] == {"L": []}
+    # The same decision again: the values seen no longer hold, nothing is overwritten.
+    assert (
+        repo.write_rule_decisions(MEMBER_ID, seen, {"promotions_muted_at": "2026-11-27T00:00:00.000000Z"})
+        is False
+    )
+    assert raw_item()["promotions_muted_at"] == {"S": "2026-11-26T17:00:00.000000Z"}
+    # Unmuting stores an explicit NULL.
+    now_seen = repo.get(MEMBER_ID)
+    assert now_seen is not None
+    assert repo.write_rule_decisions(MEMBER_ID, now_seen, {"promotions_muted_at": None}) is True
     assert raw_item()["promotions_muted_at"] == {"NULL": True}
 
 
-def test_write_mute_decision_treats_an_absent_mute_as_null_and_never_creates(repo: MemberRepository) -> None:
+def test_rule_decisions_treat_an_absent_mute_as_null_and_never_create(repo: MemberRepository) -> None:
     put_raw({"id": {"S": MEMBER_ID}, "updated_at": {"S": "2026-01-01T00:00:00.000000Z"}})
-    decided = "2026-11-26T17:00:00.000000Z"
-    assert repo.write_mute_decision(MEMBER_ID, expected=None, decided=decided) is True
+    decided = {"promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
+    assert repo.write_rule_decisions(MEMBER_ID, {"id": MEMBER_ID}, decided) is True
     assert raw_item()["updated_at"] != {"S": "2026-01-01T00:00:00.000000Z"}
     other = "5f0c8e2a9b1d4c3e2f1a0b9d"
-    assert repo.write_mute_decision(other, expected=None, decided=decided) is False
+    assert repo.write_rule_decisions(other, {"id": other}, decided) is False
     assert raw_item(other) == {}
     with pytest.raises(InvalidMember):
-        repo.write_mute_decision(MEMBER_ID, expected=None, decided="tomorrow")
+        repo.write_rule_decisions(MEMBER_ID, {"id": MEMBER_ID}, {"promotions_muted_at": "tomorrow"})
 
 
 def test_mute_if_not_muted_outcomes(repo: MemberRepository) -> None:

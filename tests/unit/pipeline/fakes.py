@@ -59,13 +59,15 @@ def stream_record(
 
 @dataclass
 class FakeWriter:
-    decisions: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    decisions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail: bool = False
 
-    def write_mute_decision(self, member_id: str, expected: str | None, decided: str | None) -> bool:
+    def write_rule_decisions(
+        self, member_id: str, seen: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool:
         if self.fail:
             raise RuntimeError("table throttled")
-        self.decisions.append((member_id, expected, decided))
+        self.decisions.append((member_id, dict(decided)))
         return True
 
 

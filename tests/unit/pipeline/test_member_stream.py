@@ -39,7 +39,8 @@ def test_raw_unsubscribe_from_both_gets_the_mute_written_back_conditionally() ->
     raw = {**old, "email_subscription_status": False, "email_subscription_topics": []}
     writer = FakeWriter()
     process_stream_batch([stream_record(old, raw, created_s=1_790_000_123)], writer, FakePublisher(), LANES)
-    assert writer.decisions == [(old["id"], None, "2026-09-21T14:15:23.000000Z")]  # the record's own time
+    # The record's own time, so a replay decides the same value.
+    assert writer.decisions == [(old["id"], {"promotions_muted_at": "2026-09-21T14:15:23.000000Z"})]
 
 
 def test_raw_resubscribe_of_a_muted_member_unmutes() -> None:
@@ -52,7 +53,9 @@ def test_raw_resubscribe_of_a_muted_member_unmutes() -> None:
     raw = {**muted, "email_subscription_topics": ["news"]}
     writer = FakeWriter()
     process_stream_batch([stream_record(muted, raw)], writer, FakePublisher(), LANES)
-    assert writer.decisions == [(muted["id"], NOW, None)]
+    assert writer.decisions == [
+        (muted["id"], {"email_subscription_status": True, "promotions_muted_at": None})
+    ]
 
 
 def test_the_write_back_record_itself_decides_nothing_more() -> None:
@@ -137,3 +140,21 @@ def test_malformed_records_say_why(mutate: Any, reason: str) -> None:
     mutate(record)
     with pytest.raises(MalformedRecord, match=reason):
         parse_change(record)
+
+
+def test_raw_topics_without_status_get_the_status_the_rules_imply() -> None:
+    unsubscribed = {**member(), "email_subscription_status": False, "email_subscription_topics": []}
+    raw = {**unsubscribed, "email_subscription_topics": ["news"]}
+    writer = FakeWriter()
+    process_stream_batch([stream_record(unsubscribed, raw)], writer, FakePublisher(), LANES)
+    assert writer.decisions == [(raw["id"], {"email_subscription_status": True})]
+
+
+def test_raw_unsubscribe_by_status_alone_clears_topics_and_mutes() -> None:
+    old = member()
+    raw = {**old, "email_subscription_status": False}
+    writer = FakeWriter()
+    process_stream_batch([stream_record(old, raw)], writer, FakePublisher(), LANES)
+    ((_, decided),) = writer.decisions
+    assert decided["email_subscription_topics"] == []
+    assert decided["promotions_muted_at"] is not None
