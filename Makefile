@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cio-sync local up
 
-test: lint typecheck unit integration infra
+test: lint typecheck unit integration infra e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,10 +24,12 @@ Handler = Callable[[argparse.Namespace], int]
 def _local_tooling_commands(subparsers: Any) -> None:
     """Commands backed by the local tooling (emulator, local stack), absent from the Lambda package."""
     try:
-        from cio_sync_local.emulator_cli import add_emulator_command  # noqa: PLC0415 - optional, never on Lambda
+        from cio_sync_local.emulator_cli import add_emulator_command  # noqa: PLC0415 - never on Lambda
+        from cio_sync_local.local_cli import add_local_commands  # noqa: PLC0415
     except ImportError:
         return
     add_emulator_command(subparsers)
+    add_local_commands(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,4 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m cio_sync.cli`, this file is __main__ *and* (through the command modules)
+    # cio_sync.cli: use the latter's main so there is one CommandError class.
+    from cio_sync.cli import main as _main
+
+    sys.exit(_main())

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal, Protocol, get_args
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from cio_sync.observability import NAMESPACE, SERVICE, metrics
 
@@ -407,6 +408,8 @@ def publish_row_metrics(counts: Mapping[Outcome, int]) -> None:
     """RowsMuted, and RowsRejected with an `outcome` dimension (one EMF record per outcome seen)."""
     if counts.get("muted"):
         metrics.add_metric(name="RowsMuted", unit=MetricUnit.Count, value=counts["muted"])
+    if is_metrics_disabled():  # single_metric would print even then
+        return
     for outcome in NOT_MUTED:
         if counts.get(outcome):
             with single_metric(

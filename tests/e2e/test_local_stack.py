@@ -1,0 +1,158 @@
+"""End to end on `cio-sync local up --no-demo`: after `cio-sync local drain`, Customer.io matches the table.
+
+The invariant (ARCHITECTURE.md): once the pipeline is idle, a member has a profile exactly when the member
+exists, is not muted and is subscribed to email or SMS; and the profile's attributes equal the payload
+computed from the member item.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from cio_sync.members.contract import new_member_id, utc_now_iso
+from cio_sync.members.profile import profile_attributes
+from cio_sync.members.subscriptions import is_profile_eligible, sms_signup, web_signup
+from tests.e2e.conftest import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+
+def _assert_invariant(stack: RunningStack, member_id: str) -> None:
+    member = stack.member(member_id)
+    profile = stack.profile(member_id)
+    if not is_profile_eligible(member):
+        assert profile is None, f"{member_id} should have no profile"
+        return
+    assert member is not None
+    assert profile is not None, f"{member_id} should have a profile"
+    payload = profile_attributes(member)
+    assert profile["id"] == payload.pop("id") == member_id  # the identifier, not an attribute, in Customer.io
+    # Customer.io removes an attribute that is set to null or "", so those are absent from the profile.
+    assert profile["attributes"] == {
+        name: value for name, value in payload.items() if value not in (None, "")
+    }
+
+
+def _web_member(**fields: Any) -> dict[str, Any]:
+    return web_signup({"email": f"{uuid.uuid4().hex[:12]}@example.org", **fields}, utc_now_iso())
+
+
+def _sms_member(**fields: Any) -> dict[str, Any]:
+    return sms_signup({"mobile": f"+1555{uuid.uuid4().int % 10**7:07d}", **fields}, utc_now_iso())
+
+
+def test_scripted_members_end_where_the_invariant_says(local_stack: RunningStack) -> None:
+    web = _web_member(first_name="Web")
+    sms = _sms_member(first_name="Text")
+    leaver = _web_member(first_name="Leaver")
+    returner = _web_member(first_name="Returner")
+    renamed = _web_member(first_name="Before")
+    removed = _sms_member()
+    for member in (web, sms, leaver, returner, renamed, removed):
+        local_stack.put_member(member)
+    local_stack.drain()
+    for member in (web, sms, leaver, returner, renamed, removed):
+        assert local_stack.profile(member["id"]) is not None
+
+    # Raw writes, as other services make them: the stream function applies the mute rule itself.
+    local_stack.set_fields(leaver["id"], email_subscription_status=False, sms_status="stop")
+    local_stack.set_fields(returner["id"], email_subscription_status=False, sms_status="stop")
+    local_stack.set_fields(renamed["id"], first_name="After", addr_city="Springfield")
+    local_stack.delete_member(removed["id"])
+    local_stack.drain()
+    assert (local_stack.member(leaver["id"]) or {}).get("promotions_muted_at") is not None
+    assert local_stack.profile(leaver["id"]) is None
+
+    # Members resubscribe by choosing topics (Northstar's rule); the writer sets the status with them.
+    local_stack.set_fields(returner["id"], email_subscription_status=True, email_subscription_topics=["news"])
+    local_stack.drain()
+
+    returned = local_stack.member(returner["id"]) or {}
+    assert returned.get("promotions_muted_at") is None
+    assert "promotions_resubscribe" in [event["name"] for event in local_stack.events(returner["id"])]
+    for member in (web, sms, leaver, returner, renamed, removed):
+        _assert_invariant(local_stack, member["id"])
+    assert local_stack.member(removed["id"]) is None
+
+
+def test_a_mute_import_deletes_exactly_the_listed_profiles(local_stack: RunningStack) -> None:
+    listed = [_web_member() for _ in range(3)]
+    kept = [_web_member() for _ in range(2)]
+    for member in (*listed, *kept):
+        local_stack.put_member(member)
+    local_stack.drain()
+
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["northstar_id", "note"])
+    writer.writerows([member["id"].upper(), "listed"] for member in listed)
+    writer.writerow([new_member_id(), "unknown"])
+    key = f"mute-promotions/e2e-{uuid.uuid4().hex[:8]}.csv"
+    local_stack.client("s3").put_object(
+        Bucket=local_stack.info["bucket"], Key=key, Body=rows.getvalue().encode()
+    )
+    local_stack.drain()
+
+    for member in listed:
+        assert local_stack.profile(member["id"]) is None
+        _assert_invariant(local_stack, member["id"])
+    for member in kept:
+        assert local_stack.profile(member["id"]) is not None
+        _assert_invariant(local_stack, member["id"])
+    reports = local_stack.client("s3").list_objects_v2(
+        Bucket=local_stack.info["bucket"], Prefix="reports/mute-promotions/"
+    )
+    summaries = [item["Key"] for item in reports.get("Contents", []) if item["Key"].count("/") == 2]
+    bodies = [
+        json.loads(
+            local_stack.client("s3").get_object(Bucket=local_stack.info["bucket"], Key=summary)["Body"].read()
+        )
+        for summary in summaries
+        if summary.endswith(".json")
+    ]
+    (report,) = [body for body in bodies if body.get("source", {}).get("key") == key]
+    assert report["status"] == "completed"
+    assert report["counts"]["muted"] == len(listed)
+    assert report["counts"]["not_found"] == 1
+
+
+def test_a_forgot_password_email_goes_through_the_app_api(local_stack: RunningStack) -> None:
+    member = _web_member()
+    local_stack.put_member(member)
+    intent = {
+        "type": "send_email",
+        "version": 1,
+        "intent_id": f"forgot-{uuid.uuid4().hex}",
+        "member_id": member["id"],
+        "kind": "forgot_password",
+        "data": {"reset_url": "https://example.org/reset/abc"},
+    }
+    local_stack.client("sqs").send_message(
+        QueueUrl=local_stack.info["queues"]["EmailQueue"], MessageBody=json.dumps(intent)
+    )
+    local_stack.drain()
+
+    sent = [email for email in local_stack.emails() if email.get("to") == member["email"]]
+    assert len(sent) == 1
+    assert (
+        sent[0]["transactional_message_id"]
+        == local_stack.info["environment"]["CUSTOMER_IO_FORGOT_PASSWORD_TRANSACTIONAL_MESSAGE_ID"]
+    )
+    assert sent[0]["message_data"] == intent["data"]
+
+
+def test_drain_without_a_stack_is_one_line_and_a_non_zero_exit(
+    local_stack: RunningStack, tmp_path: Any
+) -> None:
+    result = local_stack.cli("local", "drain", "--timeout", "1")
+    assert result.returncode == 0
+    elsewhere = RunningStack(tmp_path, local_stack.process, local_stack.info).cli("local", "drain")
+    assert elsewhere.returncode == 1
+    assert elsewhere.stderr.strip().startswith("cio-sync: no local stack is running here")
+    assert "Traceback" not in elsewhere.stderr

@@ -1,0 +1,128 @@
+"""LocalStack in-process: the real template's resources, endpoints in the environment, stack.json, drain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+
+from cio_sync.cli import CommandError
+from cio_sync.members.contract import utc_now_iso
+from cio_sync.members.subscriptions import web_signup
+from cio_sync_local.local_cli import run_drain
+from cio_sync_local.stack import DrainTimeout, LocalStack
+from tests.integration.local.conftest import Recorder
+
+pytestmark = pytest.mark.integration
+_serializer = TypeSerializer()
+
+FUNCTIONS = (
+    "MemberStreamFunction",
+    "TrackFunction",
+    "EmailFunction",
+    "ImportFileFunction",
+    "ImportChunkFunction",
+)
+
+
+def _identity(record: dict[str, Any]) -> str:
+    return str(record.get("messageId") or record["dynamodb"]["SequenceNumber"])
+
+
+def test_the_stack_runs_the_template_with_the_functions_environment(tmp_path: Path) -> None:
+    recorders = {name: Recorder(identify=_identity) for name in FUNCTIONS}
+    table_before = os.environ.get("MEMBER_TABLE_NAME")
+
+    with LocalStack(aws_port=0, cio_port=0, state_dir=tmp_path, handlers=recorders) as stack:
+        info = json.loads((tmp_path / "stack.json").read_text(encoding="utf-8"))
+        assert info["aws_endpoint"] == stack.aws_endpoint
+        assert info["emulator_url"] == stack.emulator_url
+        assert info["member_table"] == stack.table_name() == os.environ["MEMBER_TABLE_NAME"]
+        assert info["queues"]["TrackQueue"] == stack.queue_url("TrackQueue") == os.environ["TRACK_QUEUE_URL"]
+        assert info["bucket"] == stack.bucket_name()
+        assert os.environ["AWS_ENDPOINT_URL"] == stack.aws_endpoint
+        assert os.environ["CUSTOMER_IO_TRACK_URL"] == os.environ["CUSTOMER_IO_APP_URL"] == stack.emulator_url
+        assert os.environ["CUSTOMER_IO_ENABLED"] == "true"
+        secret = stack.client("secretsmanager").get_secret_value(
+            SecretId=os.environ["CUSTOMER_IO_SECRET_NAME"]
+        )
+        credentials = json.loads(secret["SecretString"])
+        assert stack.emulator is not None
+        assert credentials["site_id"] == stack.emulator.site_id
+
+        stack.client("dynamodb").put_item(TableName=stack.table_name(), Item={"id": {"S": "0" * 24}})
+        upload = stack.client("s3").put_object(
+            Bucket=stack.bucket_name(), Key="mute-promotions/a.csv", Body=b"x"
+        )
+        stack.client("s3").put_object(
+            Bucket=stack.bucket_name(), Key="reports/not-an-upload.json", Body=b"{}"
+        )
+        stack.drain(30)
+
+        (stream_event,) = recorders["MemberStreamFunction"].events
+        (record,) = stream_event["Records"]
+        assert record["eventName"] == "INSERT"
+        assert record["eventSourceARN"] == info["stream_arns"]["MemberTable"]
+        bodies = [
+            json.loads(record["body"])
+            for event in recorders["ImportFileFunction"].events
+            for record in event["Records"]
+        ]
+        assert bodies[0]["Event"] == "s3:TestEvent"
+        assert [body["Records"][0]["s3"]["object"]["versionId"] for body in bodies[1:]] == [
+            upload["VersionId"]
+        ]
+
+        # `cio-sync local drain` as another process runs it: over the control endpoint in stack.json
+        assert run_drain(argparse.Namespace(timeout=10.0, state_dir=tmp_path)) == 0
+
+    assert not (tmp_path / "stack.json").exists()
+    assert os.environ.get("MEMBER_TABLE_NAME") == table_before
+
+
+def test_drain_names_what_is_still_busy() -> None:
+    failing = Recorder(identify=_identity, fail=lambda _record, _seen: True)
+    handlers = {name: Recorder(identify=_identity) for name in FUNCTIONS} | {"EmailFunction": failing}
+    with LocalStack(aws_port=0, cio_port=0, handlers=handlers, visibility_timeout_s=30) as stack:
+        stack.drain(30)  # the bucket's test event
+        stack.client("sqs").send_message(QueueUrl=stack.queue_url("EmailQueue"), MessageBody="{}")
+        # Waiting or in flight depends on where the poller is when the timeout strikes (machine load).
+        with pytest.raises(
+            DrainTimeout, match=r"EmailQueue: (0 waiting, 1 in flight|1 waiting, 0 in flight)"
+        ):
+            stack.drain(1.5)
+
+
+def test_only_one_stack_runs_per_process() -> None:
+    handlers = {name: Recorder(identify=_identity) for name in FUNCTIONS}
+    with (
+        LocalStack(aws_port=0, cio_port=0, handlers=handlers),
+        pytest.raises(RuntimeError, match="already running"),
+    ):
+        LocalStack(aws_port=0, cio_port=0).start()
+
+
+def test_drain_without_a_running_stack_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="no local stack is running here"):
+        run_drain(argparse.Namespace(timeout=1.0, state_dir=tmp_path))
+
+
+def _has_profile_after_web_signup(stack: LocalStack) -> bool:
+    member = web_signup({"email": "pump@example.org"}, utc_now_iso())
+    item = {name: _serializer.serialize(value) for name, value in member.items()}
+    stack.client("dynamodb").put_item(TableName=stack.table_name(), Item=item)
+    stack.drain(60)
+    assert stack.emulator is not None
+    return stack.emulator.state.profile(member["id"]) is not None
+
+
+def test_the_real_handlers_follow_each_new_stack_like_a_cold_start() -> None:
+    """Handlers cache settings and clients per process; a second stack has new endpoints and must be used."""
+    for _ in range(2):
+        with LocalStack(aws_port=0, cio_port=0) as stack:
+            assert _has_profile_after_web_signup(stack)
