@@ -38,8 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Imported here: each command module imports CommandError from this one.
     from cio_sync.imports.cli import add_imports_commands  # noqa: PLC0415
+    from cio_sync.ops.dlq_cli import add_dlq_commands  # noqa: PLC0415
+    from cio_sync.ops.members_cli import add_members_commands  # noqa: PLC0415
+    from cio_sync.ops.reconcile_cli import add_reconcile_command  # noqa: PLC0415
 
     add_imports_commands(subparsers)
+    add_members_commands(subparsers)
+    add_reconcile_command(subparsers)
+    add_dlq_commands(subparsers)
     _local_tooling_commands(subparsers)
     return parser
 

@@ -1,13 +1,13 @@
 """`cio-sync imports upload` and `cio-sync imports status`: start a Mute Promotions import, follow its report.
 
-The bucket comes from --bucket, else IMPORT_BUCKET, else the running local stack's `.local/stack.json`;
+The bucket comes from --bucket, else the target (cio_sync.ops.target): the `--stack` CloudFormation
+stack's ImportBucketName output, else IMPORT_BUCKET, else the running local stack's `.local/stack.json`;
 the endpoint from AWS_ENDPOINT_URL, else the local stack's (none: AWS itself).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,10 +36,9 @@ from cio_sync.imports.report import (
     rejected_csv_key,
     report_key,
 )
+from cio_sync.ops.target import LOCAL_CREDENTIALS, STACK_FILE, add_target_argument
+from cio_sync.ops.target import resolve_target as resolve_ops_target
 
-STACK_FILE: Final = Path(".local") / "stack.json"
-# moto accepts any credentials; the local stack's functions use these too.
-LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 DEFAULT_WAIT_S: Final = 600.0
 POLL_INTERVAL_S: Final = 1.0
 
@@ -72,7 +71,8 @@ def add_imports_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     )
     upload.add_argument("file", type=Path, help="the CSV file")
     upload.add_argument("--dry-run", action="store_true", help="report what would happen; mute nobody")
-    upload.add_argument("--bucket", help="the imports bucket (default: IMPORT_BUCKET or the local stack's)")
+    upload.add_argument("--bucket", help="the imports bucket (default: the target's, see --stack)")
+    add_target_argument(upload)
     upload.set_defaults(handler=run_upload)
 
     status = commands.add_parser(
@@ -86,44 +86,23 @@ def add_imports_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
         default=DEFAULT_WAIT_S,
         help=f"give up waiting after S seconds ({DEFAULT_WAIT_S:g})",
     )
-    status.add_argument("--bucket", help="the imports bucket (default: IMPORT_BUCKET or the local stack's)")
+    status.add_argument("--bucket", help="the imports bucket (default: the target's, see --stack)")
+    add_target_argument(status)
     status.add_argument("--interval", type=float, default=POLL_INTERVAL_S, help=argparse.SUPPRESS)
     status.set_defaults(handler=run_status)
 
 
-def resolve_target(bucket: str | None, stack_file: Path = STACK_FILE) -> Target:
-    stack = _read_stack(stack_file)
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-    chosen = bucket or os.environ.get("IMPORT_BUCKET") or None
-    local = False
-    if stack is not None and endpoint is None:
-        endpoint = _stack_text(stack, "aws_endpoint")
-        region = region or _stack_text(stack, "region")
-        chosen = chosen or _stack_text(stack, "bucket")
-        local = endpoint is not None
+def resolve_target(bucket: str | None, stack_file: Path = STACK_FILE, stack: str | None = None) -> Target:
+    target = resolve_ops_target(stack, stack_file=stack_file)
+    chosen = bucket or target.bucket
     if not chosen:
         raise CommandError(
-            "no imports bucket: pass --bucket, set IMPORT_BUCKET, or start the local stack (make run)"
+            "no imports bucket: pass --bucket or --stack, set IMPORT_BUCKET, "
+            "or start the local stack (make run)"
         )
-    return Target(bucket=chosen, endpoint_url=endpoint, region=region, local=local)
-
-
-def _read_stack(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as error:
-        raise CommandError(
-            f"{path} is unreadable ({type(error).__name__}): restart the local stack"
-        ) from None
-    return data if isinstance(data, dict) else None
-
-
-def _stack_text(stack: dict[str, Any], name: str) -> str | None:
-    value = stack.get(name)
-    return value if isinstance(value, str) and value else None
+    return Target(
+        bucket=chosen, endpoint_url=target.endpoint_url, region=target.region, local=target.source == "local"
+    )
 
 
 @contextmanager
@@ -155,7 +134,7 @@ def run_upload(args: argparse.Namespace) -> int:
     path: Path = args.file
     if not path.is_file():
         raise CommandError(f"{path}: no such file")
-    target = resolve_target(args.bucket)
+    target = resolve_target(args.bucket, stack=args.stack)
     key = upload_key(path, args.dry_run)
     with aws_errors(target), path.open("rb") as body:
         response = target.client().put_object(
@@ -170,7 +149,7 @@ def run_upload(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    target = resolve_target(args.bucket)
+    target = resolve_target(args.bucket, stack=args.stack)
     with aws_errors(target):
         client = target.client()
 

@@ -29,6 +29,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_DEFAULT_REGION",
         "IMPORT_BUCKET",
         "AWS_ACCESS_KEY_ID",
+        "CIO_SYNC_STACK",
     ):
         monkeypatch.delenv(name, raising=False)
 
