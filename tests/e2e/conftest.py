@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ import boto3
 import pytest
 import requests
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from cio_sync_local.invariant import plain
 
 READY_LINE = "cio-sync local stack ready"
 # The console script, as `make run` starts it (`python -m cio_sync.cli` would load cli.py twice, as
@@ -35,17 +36,6 @@ DRAIN_TIMEOUT_S = 60.0
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; member items hold ints where they hold numbers at all."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
 
 
 @dataclass
@@ -103,7 +93,7 @@ class RunningStack:
         )
         if item is None:
             return None
-        return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+        return {name: plain(_deserializer.deserialize(value)) for name, value in item.items()}
 
     # -- the emulator's HTTP API
 
