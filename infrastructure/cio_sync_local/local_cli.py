@@ -23,6 +23,7 @@ from typing import Any
 
 from cio_sync.cli import CommandError
 from cio_sync_local.demo import run_demo
+from cio_sync_local.emulator.openapi import OpenApiDocumentMissing
 from cio_sync_local.moto_server import MotoServerError
 from cio_sync_local.provision import ProvisionError
 from cio_sync_local.stack import (
@@ -111,7 +112,7 @@ def run_up(args: argparse.Namespace) -> int:
     )
     try:
         stack.start()
-    except (MotoServerError, TemplateError, ProvisionError, OSError) as error:
+    except (MotoServerError, TemplateError, ProvisionError, OpenApiDocumentMissing, OSError) as error:
         raise CommandError(f"the local stack could not start: {_one_line(error)}") from error
     try:
         print(f"AWS (moto server):     {stack.aws_endpoint}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +128,19 @@ def test_the_real_handlers_follow_each_new_stack_like_a_cold_start() -> None:
     for _ in range(2):
         with LocalStack(aws_port=0, cio_port=0) as stack:
             assert _has_profile_after_web_signup(stack)
+
+
+def test_a_missing_openapi_document_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    cli = Path(sys.executable).with_name("cio-sync")
+    result = subprocess.run(
+        [str(cli), "local", "up", "--no-demo", "--aws-port", "0", "--cio-port", "0"],
+        cwd=tmp_path,
+        env={**os.environ, "CIO_OPENAPI_PATH": str(tmp_path / "missing.json")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("cio-sync: the local stack could not start: Customer.io's OpenAPI document")
