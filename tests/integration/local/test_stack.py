@@ -143,4 +143,4 @@ def test_a_missing_openapi_document_is_one_clear_line_not_a_traceback(tmp_path: 
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("cio-sync: the local stack could not start: Customer.io's OpenAPI document")
+    assert result.stderr.startswith("cio-sync: the local stack could not start: Customer.io's OpenAPI")
