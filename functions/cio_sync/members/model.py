@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     NullAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import AttributeDeserializationError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action
@@ -65,6 +65,15 @@ class MemberExists(ValueError):
     def __init__(self, member_id: str) -> None:
         super().__init__(f"member {member_id} already exists")
         self.member_id = member_id
+
+
+class UnreadableMembers(Exception):
+    """Some stored items do not match the model (a raw writer stored a wrong type); the rest were read."""
+
+    def __init__(self, readable: dict[str, MemberItem], unreadable: list[str]) -> None:
+        super().__init__(f"{len(unreadable)} member item(s) cannot be read as the contract says")
+        self.readable = readable
+        self.unreadable = unreadable
 
 
 class ConcurrentWriteError(RuntimeError):
@@ -224,10 +233,29 @@ class MemberRepository:
     def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
         """Consistent reads of many members (BatchGetItem, 100 keys a call); absent ids are left out."""
         wanted = sorted({member_id for member_id in member_ids if is_member_id(member_id)})
-        return {
-            stored.id: _to_item(stored)
-            for stored in self.model.batch_get(wanted, consistent_read=True)  # pynamodb pages and retries
-        }
+        try:
+            return {
+                stored.id: _to_item(stored)
+                for stored in self.model.batch_get(wanted, consistent_read=True)  # pynamodb pages and retries
+            }
+        except AttributeDeserializationError:
+            return self._get_each(wanted)
+
+    def _get_each(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
+        """One bad item must not hide the others: read them one by one and name the unreadable ones."""
+        readable: dict[str, MemberItem] = {}
+        unreadable: list[str] = []
+        for member_id in member_ids:
+            try:
+                member = self.get(member_id)
+            except AttributeDeserializationError:
+                unreadable.append(member_id)
+                continue
+            if member is not None:
+                readable[member_id] = member
+        if unreadable:
+            raise UnreadableMembers(readable, unreadable)
+        return readable
 
     def scan_ids(self, page_size: int = 500) -> Iterator[str]:
         """Every member id, read page by page (projection on `id` only) for the reconcile job."""

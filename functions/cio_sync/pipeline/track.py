@@ -14,8 +14,9 @@ from typing import Protocol
 from cio_sync.customerio.batch import Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.customerio.track import BatchResult
-from cio_sync.members.contract import MemberItem
-from cio_sync.members.profile import ProfileLimitError, profile_attributes
+from cio_sync.members.contract import InvalidMember, MemberItem
+from cio_sync.members.model import UnreadableMembers
+from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
 from cio_sync.members.subscriptions import is_profile_eligible
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import decode_intents, encode_intents
@@ -68,38 +69,64 @@ class _Planned:
     intents: list[Intent]
 
 
+def desired_profiles(
+    member_ids: Sequence[str], members: Mapping[str, MemberItem]
+) -> tuple[dict[str, ProfileAttributes | None], dict[str, str]]:
+    """What Customer.io should hold for each member now: a payload, or None (no profile).
+
+    A missing or ineligible member needs no payload: its profile is deleted whatever its item holds. An
+    eligible member whose payload cannot be built (over a Customer.io limit, a raw write that breaks the
+    contract) is returned among the problems, with a reason naming the rule, never the data.
+    """
+    desired: dict[str, ProfileAttributes | None] = {}
+    problems: dict[str, str] = {}
+    for member_id in member_ids:
+        member = members.get(member_id)
+        if member is None or not is_profile_eligible(member):
+            desired[member_id] = None
+            continue
+        try:
+            desired[member_id] = profile_attributes(member)
+        except (ProfileLimitError, InvalidMember) as error:
+            problems[member_id] = f"profile cannot be built: {error}"
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            problems[member_id] = f"profile cannot be built: {type(error).__name__}"
+    return desired, problems
+
+
 def plan_operations(
     decoded: Sequence[tuple[int, Sequence[Intent]]],
-    members: Mapping[str, MemberItem],
+    desired: Mapping[str, ProfileAttributes | None],
     outcome: TrackBatchOutcome,
 ) -> list[_Planned]:
     """Intents -> Customer.io operations, in order, one profile operation per member per batch.
 
     An eligible member gets identify(current payload) before any event; an ineligible one gets a delete
     and no events. Repeated syncs of a member collapse into one operation (they would all send the same
-    current state).
+    current state). Members absent from `desired` are left out (their intents were dead-lettered).
     """
     planned: list[_Planned] = []
     profile_op: dict[str, _Planned] = {}
     for message_index, intents in decoded:
         for intent in intents:
-            member = members.get(intent.member_id)
-            eligible = member is not None and is_profile_eligible(member)
-            if isinstance(intent, SyncProfile) or (isinstance(intent, TrackEvent) and eligible):
+            if intent.member_id not in desired:
+                continue
+            payload = desired[intent.member_id]
+            if isinstance(intent, SyncProfile) or (isinstance(intent, TrackEvent) and payload is not None):
                 existing = profile_op.get(intent.member_id)
                 if existing is None:
-                    operation: Operation
-                    if member is not None and eligible:
-                        operation = Identify(intent.member_id, profile_attributes(member), None)
-                    else:
-                        operation = Delete(intent.member_id)
+                    operation: Operation = (
+                        Identify(intent.member_id, payload, None)
+                        if payload is not None
+                        else Delete(intent.member_id)
+                    )
                     existing = _Planned(operation, set(), [])
                     profile_op[intent.member_id] = existing
                     planned.append(existing)
                 existing.message_indexes.add(message_index)
                 existing.intents.append(intent)
             if isinstance(intent, TrackEvent):
-                if not eligible:
+                if payload is None:
                     outcome.skip("event_member_not_eligible")
                     continue
                 event = Event(
@@ -133,8 +160,11 @@ def process_track_batch(
     member_ids = sorted({intent.member_id for _, intents in decoded for intent in intents})
     failed: dict[int, str] = {}
     try:
-        members = reader.get_many(member_ids) if member_ids else {}
-        planned = _plan_safely(decoded, members, outcome, dead_letters)
+        members, problems = _read(reader, member_ids)
+        desired, unbuildable = desired_profiles([m for m in member_ids if m not in problems], members)
+        problems.update(unbuildable)
+        _park_members(decoded, problems, dead_letters, outcome)
+        planned = plan_operations(decoded, desired, outcome)
         result = sender.send_batch([p.operation for p in planned], deadline) if planned else None
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
@@ -164,26 +194,28 @@ def process_track_batch(
     return outcome
 
 
-def _plan_safely(
+def _read(reader: MemberReader, member_ids: Sequence[str]) -> tuple[dict[str, MemberItem], dict[str, str]]:
+    """Consistent reads; items that cannot be read are problems of their member alone."""
+    if not member_ids:
+        return {}, {}
+    try:
+        return dict(reader.get_many(member_ids)), {}
+    except UnreadableMembers as error:
+        return error.readable, dict.fromkeys(error.unreadable, "stored item does not match the contract")
+
+
+def _park_members(
     decoded: Sequence[tuple[int, Sequence[Intent]]],
-    members: Mapping[str, MemberItem],
-    outcome: TrackBatchOutcome,
+    problems: Mapping[str, str],
     dead_letters: DeadLetters,
-) -> list[_Planned]:
-    """Plan; a member whose profile breaks Customer.io's limits is dead-lettered alone, not the batch."""
-    bad: set[str] = set()
-    for member_id, member in members.items():
-        try:
-            profile_attributes(member)
-        except ProfileLimitError as error:
-            bad.add(member_id)
-            dead_letters.dead_letter(
-                f'{{"member_id": "{member_id}"}}', f"profile breaks a Customer.io limit: {error}"
-            )
-            outcome.dead_lettered += 1
-    usable = {member_id: member for member_id, member in members.items() if member_id not in bad}
-    kept = [(index, [i for i in intents if i.member_id not in bad]) for index, intents in decoded]
-    return plan_operations(kept, usable, outcome)
+    outcome: TrackBatchOutcome,
+) -> None:
+    """Dead-letter each problem member's intents with its reason; the batch goes on without them."""
+    for member_id, reason in sorted(problems.items()):
+        intents = [intent for _, message in decoded for intent in message if intent.member_id == member_id]
+        logger.error("member parked by the track function", extra={"member_id": member_id, "reason": reason})
+        dead_letters.dead_letter(encode_intents(intents), reason)
+        outcome.dead_lettered += 1
 
 
 def _count(operation: Operation, outcome: TrackBatchOutcome) -> None:

@@ -17,6 +17,7 @@ from cio_sync.members.model import (
     MemberModel,
     MemberNotFound,
     MemberRepository,
+    UnreadableMembers,
     bind_member_model,
 )
 from cio_sync.settings import settings
@@ -300,6 +301,16 @@ def test_get_many_reads_consistently_and_leaves_out_missing_ids(repo: MemberRepo
     found = repo.get_many([MEMBER_ID, missing, "not-an-id", MEMBER_ID])
     assert list(found) == [MEMBER_ID]
     assert found[MEMBER_ID] == repo.get(MEMBER_ID)
+
+
+def test_get_many_names_items_of_the_wrong_type_and_still_reads_the_rest(repo: MemberRepository) -> None:
+    web_member(repo)
+    corrupt = "5f0c8e2a9b1d4c3e2f1a0b9d"
+    put_raw({"id": {"S": corrupt}, "email_subscription_status": {"S": "yes"}})  # a raw writer's mistake
+    with pytest.raises(UnreadableMembers) as raised:
+        repo.get_many([MEMBER_ID, corrupt])
+    assert raised.value.unreadable == [corrupt]
+    assert list(raised.value.readable) == [MEMBER_ID]
 
 
 def test_mute_if_not_muted_mutes_an_item_without_the_attribute(repo: MemberRepository) -> None:

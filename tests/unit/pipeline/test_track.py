@@ -1,7 +1,10 @@
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cio_sync.customerio.batch import Delete, Event, Identify
 from cio_sync.customerio.errors import InvalidRequest, ServerError
+from cio_sync.members.model import UnreadableMembers
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.messages import encode_intents
 from cio_sync.pipeline.track import InboundMessage, process_track_batch
@@ -138,3 +141,45 @@ def test_malformed_message_is_dead_lettered_with_a_reason() -> None:
     assert outcome.failed_message_ids == []
     assert sender.sent == []
     assert dead.parked[0][1].startswith("malformed: ")
+
+
+def test_an_ineligible_member_is_deleted_even_if_its_item_would_break_a_limit() -> None:
+    muted = {**member(source_detail="x" * 1500), "promotions_muted_at": NOW}
+    _, sender, dead = run([message(1, sync(muted["id"]))], {muted["id"]: muted})
+    assert sender.sent == [[Delete(muted["id"])]]
+    assert dead.parked == []
+
+
+def test_a_member_whose_payload_cannot_be_built_is_parked_alone() -> None:
+    good = member()
+    over_limit = member(source_detail="x" * 1500)
+    broken = {**member(), "birthdate": "not-a-date"}  # a raw write that breaks the contract
+    members = {m["id"]: m for m in (good, over_limit, broken)}
+    messages = [message(1, sync(good["id"])), message(2, sync(over_limit["id"]), sync(broken["id"]))]
+    outcome, sender, dead = run(messages, members)
+    assert outcome.failed_message_ids == []
+    assert [op.member_id for op in sender.sent[0]] == [good["id"]]
+    parked_ids = sorted(json.loads(body)["intents"][0]["member_id"] for body, _ in dead.parked)
+    assert parked_ids == sorted([over_limit["id"], broken["id"]])
+    assert all(reason.startswith("profile cannot be built") for _, reason in dead.parked)
+
+
+def test_an_unreadable_stored_item_is_parked_and_the_others_go_on() -> None:
+    good, corrupt = member(), member()
+
+    class Reader:
+        def get_many(self, member_ids: Sequence[str]) -> Mapping[str, dict[str, Any]]:
+            raise UnreadableMembers({good["id"]: good}, [corrupt["id"]])
+
+    sender, dead = FakeSender(), FakeDeadLetters()
+    outcome = process_track_batch(
+        [message(1, sync(good["id"]), sync(corrupt["id"]))],
+        reader=Reader(),
+        sender=sender,
+        dead_letters=dead,
+        deadline=None,
+        max_receives=MAX_RECEIVES,
+    )
+    assert outcome.failed_message_ids == []
+    assert [op.member_id for op in sender.sent[0]] == [good["id"]]
+    assert dead.parked[0][1] == "stored item does not match the contract"
