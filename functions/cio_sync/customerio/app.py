@@ -82,7 +82,8 @@ class AppClient:
             return DRY_RUN_DELIVERY_ID
         body = {
             "to": to,
-            "transactional_message_id": transactional_message_id,
+            # A numeric id goes as a number: as a string Customer.io may read it as a trigger name.
+            "transactional_message_id": _message_id(transactional_message_id),
             "identifiers": {"id": identifier_id},
             "message_data": dict(message_data),
         }
@@ -105,3 +106,7 @@ class AppClient:
             count_error(error)
             raise error
         return delivery_id
+
+
+def _message_id(value: str | int) -> str | int:
+    return int(value) if isinstance(value, str) and value.isdigit() else value

@@ -61,7 +61,8 @@ def handle_record(record: SQSRecord, deps: EmailDeps, deadline: float | None, se
     receives = int(record.attributes.approximate_receive_count or 1)
     try:
         intent = parse_intent_as_email(record.body)
-        send(message={"intent_id": intent.intent_id, "body": record.body}, deps=deps, deadline=deadline)
+        message = {"intent_id": intent.intent_id, "member_id": intent.member_id, "body": record.body}
+        send(message=message, deps=deps, deadline=deadline)
     except (MalformedIntent, PermanentEmailFailure) as error:
         _park(record, deps, f"{type(error).__name__}: {error}")
         return

@@ -99,7 +99,10 @@ def parse_change(record: Mapping[str, Any]) -> MemberChange:
     if event_name != "REMOVE" and new is None:
         raise MalformedRecord(f"{event_name} record has no NewImage (stream view must be NEW_AND_OLD_IMAGES)")
     created = stream.approximate_creation_date_time
-    at_ms = int(created) * 1000 if created else int(datetime.now(UTC).timestamp() * 1000)
+    if not created:
+        # Its time seeds the intent ids and the rules' `now`: without it a replay would not repeat them.
+        raise MalformedRecord("record has no ApproximateCreationDateTime")
+    at_ms = int(created) * 1000
     record_id = str(record.get("eventID") or stream.sequence_number)
     return MemberChange(stream.sequence_number, record_id, member_id, old, new, at_ms)
 

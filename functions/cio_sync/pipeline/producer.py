@@ -7,6 +7,7 @@ before anything is sent.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -15,10 +16,14 @@ from urllib.parse import urlsplit
 
 from cio_sync.members.contract import is_member_id
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
-from cio_sync.sync.intents import SendEmail, TrackEvent, deterministic_event_id
+from cio_sync.sync.intents import SendEmail, TrackEvent, deterministic_event_id, is_ulid
 
 MAX_EVENT_NAME_BYTES = 100
-MAX_EVENT_DATA_BYTES = 100_000
+# Customer.io allows 100,000 bytes of event data, but a /api/v2/batch item may be 32,000 bytes at most,
+# name, id and timestamp included: stay under that, or the event could never be delivered.
+MAX_EVENT_DATA_BYTES = 30_000
+MAX_REQUEST_ID_LENGTH = 64
+REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MAX_URL_LENGTH = 2048
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 
@@ -48,6 +53,8 @@ class Producer:
         """
         _check_member_id(member_id)
         _check_reset_url(url)
+        if request_id is not None and not REQUEST_ID.fullmatch(request_id):
+            raise InvalidRequest(f"request_id: must be 1 to {MAX_REQUEST_ID_LENGTH} letters, digits or _.:-")
         intent = SendEmail(
             intent_id=f"forgot-password:{request_id or uuid.uuid4().hex}",
             member_id=member_id,
@@ -74,6 +81,8 @@ class Producer:
             raise InvalidRequest("data: must be JSON-serialisable") from error
         if len(encoded.encode()) > MAX_EVENT_DATA_BYTES:
             raise InvalidRequest(f"data: must be at most {MAX_EVENT_DATA_BYTES} bytes as JSON")
+        if event_id is not None and not is_ulid(event_id):
+            raise InvalidRequest("event_id: must be a ULID (Customer.io deduplicates events by it)")
         now_ms = int(time.time() * 1000)
         intent = TrackEvent(
             intent_id=event_id or deterministic_event_id(uuid.uuid4().hex, now_ms),

@@ -12,6 +12,8 @@ from cio_sync.pipeline.messages import TrackMessage
 from cio_sync.sync.intents import SendEmail
 
 SQS_BATCH = 10
+# SQS caps a whole SendMessageBatch at 256 KiB, not only each message: leave room for attributes.
+SQS_BATCH_BYTES = 240_000
 FAILURE_REASON_ATTRIBUTE = "failure_reason"
 
 
@@ -83,8 +85,7 @@ class SqsQueues:
 
     def _send_batches(self, queue_url: str, entries: Sequence[dict[str, Any]]) -> list[int]:
         failed: list[int] = []
-        for start in range(0, len(entries), SQS_BATCH):
-            chunk = entries[start : start + SQS_BATCH]
+        for chunk in _batches(entries):
             try:
                 response = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=list(chunk))
             except Exception:
@@ -106,6 +107,23 @@ class QueueDeadLetters:
 
     def dead_letter(self, body: str, reason: str) -> None:
         self._queues.dead_letter_to(self._queue_url, body, reason)
+
+
+def _batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive groups of at most 10 entries and SQS_BATCH_BYTES of bodies, order kept (FIFO)."""
+    batches: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        entry_size = len(entry["MessageBody"].encode())
+        if current and (len(current) == SQS_BATCH or size + entry_size > SQS_BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(entry)
+        size += entry_size
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _required(value: str | None, name: str) -> str:

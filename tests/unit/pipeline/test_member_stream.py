@@ -133,6 +133,7 @@ def test_many_members_are_packed_per_lane_and_keep_their_order() -> None:
         (lambda r: r.update(eventName="TRUNCATE"), "unknown eventName"),
         (lambda r: r["dynamodb"].pop("NewImage"), "no NewImage"),
         (lambda r: r["dynamodb"].update(Keys={"id": {"N": "5"}}), "no string id"),
+        (lambda r: r["dynamodb"].pop("ApproximateCreationDateTime"), "no ApproximateCreationDateTime"),
     ],
 )
 def test_malformed_records_say_why(mutate: Any, reason: str) -> None:

@@ -99,3 +99,12 @@ def test_big_lanes_split_under_the_message_cap_and_dedup_ids_are_stable() -> Non
     assert all(len(m.body().encode()) < MAX_MESSAGE_BYTES for m in messages)
     assert [i for m in messages for i in m.intents] == intents
     assert [m.deduplication_id for m in messages] == [m.deduplication_id for m in pack_lanes(intents, 8)]
+
+
+def test_caller_ids_are_checked_before_anything_is_sent() -> None:
+    recorder = Recorder()
+    with pytest.raises(InvalidRequest, match=r"^event_id:"):
+        Producer(recorder, 8).track_event(MEMBER, "ok", {}, event_id="not-a-ulid")
+    with pytest.raises(InvalidRequest, match=r"^request_id:"):
+        Producer(recorder, 8).request_password_reset(MEMBER, "https://example.org/r", request_id="x" * 200)
+    assert (recorder.track, recorder.emails) == ([], [])
