@@ -195,7 +195,8 @@ class TrackClient:
         """Send all operations in as few POST /api/v2/batch requests as the limits allow.
 
         Per operation: refused before sending (too large), rejected by Customer.io (a 207 item error, or a
-        400 for its whole request), or succeeded. Retryable failures and broken configuration (401, 403,
+        400 for a request holding it alone: a rejected request is split in halves until the operations at
+        fault are found), or succeeded. Retryable failures and broken configuration (401, 403,
         404) raise instead, so the caller returns the whole unit of work to its queue; everything here is
         idempotent, so resending what already succeeded is harmless.
         """
@@ -211,7 +212,9 @@ class TrackClient:
                     names = fields.keys() if isinstance(fields, Mapping) else ()
                     log_not_sent(self.api, f"batch {kind(operation)}", operation.member_id, names)
             return BatchResult(len(operations), errors)
-        for request in packing.requests:
+        pending: list[tuple[int, ...]] = list(packing.requests)
+        while pending:
+            request = pending.pop(0)
             sensitive = [value for index in request for value in sensitive_values(operations[index])]
             try:
                 response = self._transport.send(
@@ -225,6 +228,12 @@ class TrackClient:
             except (Unauthorized, NotFound):
                 raise
             except PermanentError as error:
+                if len(request) > 1:
+                    # Customer.io refused the request as a whole (one bad item can do that): split it so
+                    # only the operations actually at fault are reported, in order.
+                    half = len(request) // 2
+                    pending[0:0] = [request[:half], request[half:]]
+                    continue
                 errors.update(dict.fromkeys(request, error))
                 continue
             if response.status_code == HTTP_MULTI_STATUS:

@@ -155,15 +155,23 @@ def test_207_error_that_names_no_item_fails_the_whole_request(clock: FakeClock) 
     assert all(error is not None and not error.retryable for error in (result[0], result[1]))
 
 
-def test_400_for_a_request_fails_every_operation_in_it_and_only_those(clock: FakeClock) -> None:
+def test_a_request_refused_as_a_whole_is_split_until_only_the_bad_operation_fails(clock: FakeClock) -> None:
     operations: list[Operation] = [big(f"m-{index}") for index in range(30)]
-    client, _ = client_with(clock, Answer(400, {"errors": [{"reason": "malformed"}]}), Answer(200))
+    client, fake = client_with(clock)
+    accepted: list[str] = []
+
+    def refuse_requests_holding_m_17(seen: Seen) -> Answer:
+        ids = [item["identifiers"]["id"] for item in seen.json["batch"]]
+        if "m-17" in ids:
+            return Answer(400, {"errors": [{"reason": "malformed"}]})
+        accepted.extend(ids)
+        return Answer(200)
+
+    fake.responder = refuse_requests_holding_m_17
     result = client.send_batch(operations)
-    first_request = [index for index in range(30) if result[index] is not None]
-    assert first_request == list(range(len(first_request)))
-    assert 0 < len(first_request) < 30
-    assert all(isinstance(result[index], InvalidRequest) for index in first_request)
-    assert result.succeeded(29)
+    assert result.failed_indices == [17]
+    assert isinstance(result[17], InvalidRequest)
+    assert accepted == [f"m-{index}" for index in range(30) if index != 17]  # each once, in order
 
 
 @pytest.mark.parametrize(("status", "kind"), [(401, Unauthorized), (403, Unauthorized), (404, NotFound)])
