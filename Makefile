@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration infra e2e clean
+.PHONY: run test lint typecheck unit integration infra e2e bench soak clean
 
 # sam validate/build, the offline SAM transform and checkov, each in its own pinned virtualenv.
 include infrastructure/sam.mk
@@ -38,6 +38,14 @@ infra: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
+
+# Not part of `make test`: the benchmark (< 10 min, writes bench/results.json) and the chaos soak
+# (MINUTES=5 by default, at most 10; SEED picks the random writes and faults).
+bench: $(STAMP)
+	$(BIN)/python -m cio_sync_local.bench
+
+soak: $(STAMP)
+	$(BIN)/python -m cio_sync_local.soak --minutes $(or $(MINUTES),5) --seed $(or $(SEED),0)
 
 clean: sam-clean
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam .local

@@ -1,0 +1,507 @@
+"""`make bench`: every figure issue 8 asks for, measured in one run on the in-process local stack.
+
+The emulator's rate limit is set to the configured Track limit for the whole run, so "never above the
+limit" is checked by the server that would answer 429, not by the client that paces itself. Phases run one
+after another (they share the emulator and two cores), each bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from boto3.dynamodb.types import TypeSerializer
+
+from cio_sync.customerio.batch import Delete
+from cio_sync.customerio.credentials import Credentials
+from cio_sync.customerio.track import TrackClient
+from cio_sync.imports.plan import PlanLimits, checked_rows, measure_planning, synthetic_import_file
+from cio_sync.imports.report import import_id_for, report_key
+from cio_sync.members.contract import utc_now_iso
+from cio_sync.members.model import MemberRepository
+from cio_sync.members.subscriptions import web_signup
+from cio_sync.ops.reconcile import reconcile
+from cio_sync.pipeline.queues import SqsQueues
+from cio_sync_local.bench.report import (
+    DEFAULT_RATE_LIMIT,
+    SCHEMA_VERSION,
+    TrafficWindow,
+    format_table,
+    machine,
+    median,
+    now_iso,
+    percentile,
+    table_rows,
+    target_misses,
+    validate_results,
+)
+from cio_sync_local.invariant import check_stack
+from cio_sync_local.stack import APP_API_KEY, SITE_ID, TRACK_API_KEY, LocalStack
+
+RESULTS_PATH: Final = Path("bench/results.json")
+HANDLER_MODULES: Final = ("member_stream", "track", "email", "import_file", "import_chunk")
+DRAIN_TIMEOUT_S: Final = 300.0
+CHANGE_TIMEOUT_S: Final = 30.0
+OFFLINE_TIMEOUT_S: Final = 600.0
+POLL_S: Final = 0.005
+WRITE_THREADS: Final = 4
+DYNAMODB_BATCH: Final = 25
+STREAM_BATCHING_WINDOW_S: Final = 1.0  # template.yaml's MaximumBatchingWindowInSeconds for the stream
+MIB: Final = 1 << 20
+# Peak memory counts as constant when ten times the rows need at most this much more (allocator noise).
+MEMORY_GROWTH_ALLOWED: Final = 1.25
+
+
+class BenchFailed(RuntimeError):
+    """The pipeline did something the benchmark cannot measure around (lost rows, a stuck drain)."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    members: int = 10_000
+    # The baseline runs at the limit (members / limit seconds): 2,000 keeps the whole run under 10 minutes;
+    # its wall time is then extrapolated to every member and labelled so. None: every member.
+    baseline_members: int | None = 2_000
+    changes: int = 200
+    noop_writes: int = 20
+    parse_rows: int = 1_000_000
+    memory_rows: tuple[int, int] = (100_000, 1_000_000)
+    cold_start_runs: int = 5
+    rate_limit_per_s: int = DEFAULT_RATE_LIMIT
+    overlap_offline: bool = True
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Bench:
+    """One local stack, the emulator rate limited at the configured Track limit for the whole run."""
+
+    def __init__(self, stack: LocalStack, config: BenchConfig) -> None:
+        self.stack = stack
+        self.config = config
+        emulator = stack.emulator
+        if emulator is None:
+            raise BenchFailed("the local stack has no emulator")
+        self.emulator = emulator
+        self.repo = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+        self.placeholder = stack.environment["CUSTOMER_IO_APP_IDENTIFIER_ID"]
+        emulator.set_faults(rate_limit_per_s=config.rate_limit_per_s)
+
+    def traffic(self, since: float, until: float) -> TrafficWindow:
+        return TrafficWindow.from_log(self.emulator.state.requests_json(), since, until)
+
+    def profile_count(self, member_ids: Sequence[str]) -> int:
+        profiles = self.emulator.state.profiles_json()
+        return sum(1 for member_id in member_ids if member_id in profiles)
+
+    def drain(self) -> None:
+        self.stack.drain(DRAIN_TIMEOUT_S)
+
+    # -- setup: members who all have profiles
+
+    def create_members(self, count: int) -> tuple[list[str], dict[str, float]]:
+        """Sign-ups written straight to the table in batches; the pipeline gives each one a profile."""
+        now = utc_now_iso()
+        items = [
+            web_signup({"email": f"bench{n}@example.org", "first_name": "Bench"}, now) for n in range(count)
+        ]
+        serializer = TypeSerializer()
+        dynamodb = self.stack.client("dynamodb")
+        table = self.stack.table_name()
+
+        def write(batch: Sequence[dict[str, Any]]) -> None:
+            requests = [
+                {"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in item.items()}}}
+                for item in batch
+            ]
+            pending: dict[str, Any] = {table: requests}
+            for _ in range(20):
+                pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems", {})
+                if not pending:
+                    return
+                time.sleep(0.05)
+            raise BenchFailed("DynamoDB kept items unprocessed")
+
+        started = time.perf_counter()
+        batches = [items[start : start + DYNAMODB_BATCH] for start in range(0, count, DYNAMODB_BATCH)]
+        with ThreadPoolExecutor(WRITE_THREADS) as pool:
+            list(pool.map(write, batches))
+        written = time.perf_counter()
+        self.drain()
+        done = time.perf_counter()
+        ids = [item["id"] for item in items]
+        if self.profile_count(ids) != count:
+            raise BenchFailed("not every bench member got a profile")
+        return ids, {"members": count, "write_s": written - started, "profiles_created_s": done - written}
+
+    # -- 2. reconcile
+
+    def reconcile(self, ids: Sequence[str]) -> dict[str, Any]:
+        lanes = int(self.stack.environment.get("TRACK_LANES", "16"))
+        publisher = SqsQueues(self.stack.client("sqs"), self.stack.queue_url("TrackQueue"), None)
+        since = time.time()
+        started = time.perf_counter()
+        summary = reconcile(ids, publisher, run_id=f"bench-{int(since)}", lanes=lanes)
+        self.drain()
+        wall = time.perf_counter() - started
+        window = self.traffic(since, time.time())
+        if not summary.complete:
+            raise BenchFailed("reconcile could not queue every member")
+        problems = check_stack(
+            self.stack.client("dynamodb"),
+            self.stack.table_name(),
+            self.stack.emulator_url,
+            ignore_profiles={self.placeholder},
+        )
+        return {
+            "members": summary.members,
+            "messages": summary.messages,
+            "requests": window.requests,
+            "operations": window.operations,
+            "operations_per_request": round(window.operations_per_request, 2),
+            "peak_requests_per_second": window.peak_per_second,
+            "rate_limited_429": window.rate_limited,
+            "wall_s": round(wall, 3),
+            "rate_limit_per_s": self.config.rate_limit_per_s,
+            "converged": not problems,
+            "violations": len(problems),
+        }
+
+    # -- 1. bulk mute import, then Northstar's one-request-per-member baseline
+
+    def bulk_import(self, ids: Sequence[str]) -> dict[str, Any]:
+        s3 = self.stack.client("s3")
+        bucket = self.stack.bucket_name()
+        key = f"mute-promotions/bench-{len(ids)}-{int(time.time())}.csv"
+        body = ("northstar_id\n" + "\n".join(ids) + "\n").encode()
+        since = time.time()
+        started = time.perf_counter()
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"]
+        self.drain()
+        wall = time.perf_counter() - started
+        window = self.traffic(since, time.time())
+        report = json.loads(
+            s3.get_object(Bucket=bucket, Key=report_key(import_id_for(bucket, key, etag)))["Body"].read()
+        )
+        if report["status"] != "completed" or report["counts"].get("muted") != len(ids):
+            raise BenchFailed(f"the import did not mute every member: {report['status']} {report['counts']}")
+        return {
+            "members": len(ids),
+            "requests": window.requests,
+            "operations": window.operations,
+            "operations_per_request": round(window.operations_per_request, 2),
+            "peak_requests_per_second": window.peak_per_second,
+            "rate_limited_429": window.rate_limited,
+            "requests_by_status": window.by_status,
+            "wall_s": round(wall, 3),
+            "customer_io_s": round((window.last_at or since) - since, 3),
+            "rate_limit_per_s": self.config.rate_limit_per_s,
+            "all_profiles_deleted": self.profile_count(ids) == 0,
+        }
+
+    def baseline(self, ids: Sequence[str]) -> dict[str, Any]:
+        """One v1 DELETE per member from one client paced at the limit, as Northstar's jobs sent them."""
+        chosen = ids[: self.config.baseline_members] if self.config.baseline_members else ids
+        client = TrackClient(
+            Credentials(SITE_ID, TRACK_API_KEY, APP_API_KEY),
+            base_url=self.stack.emulator_url,
+            rate_per_s=self.config.rate_limit_per_s,
+        )
+        since = time.time()
+        started = time.perf_counter()
+        for member_id in chosen:
+            client.delete(Delete(member_id))
+        wall = time.perf_counter() - started
+        window = self.traffic(since, time.time())
+        scale = len(ids) / len(chosen)
+        return {
+            "members": len(chosen),
+            "requests": window.requests,
+            "wall_s": round(wall, 3),
+            "peak_requests_per_second": window.peak_per_second,
+            "rate_limited_429": window.rate_limited,
+            "requests_for_all": len(ids),  # exact: one request per member by construction
+            "wall_s_for_all": round(wall * scale, 3),
+            "extrapolated": len(chosen) != len(ids),
+        }
+
+    # -- 3. interactive
+
+    def interactive(self) -> dict[str, Any]:
+        """Single attribute changes one at a time: write -> the emulator receiving the request."""
+        members = [
+            self.repo.create_web_signup({"email": f"solo{n}@example.org", "first_name": "Solo"})["id"]
+            for n in range(10)
+        ]
+        self.drain()
+        latencies: list[float] = []
+        since = time.time()
+        for number in range(self.config.changes):
+            member_id = members[number % len(members)]
+            name = f"Solo{number}"
+            written_at = time.time()
+            self.repo.update(member_id, {"first_name": name})
+            received_at = self._wait_for_change(member_id, name, written_at)
+            latencies.append(received_at - written_at)
+        self.drain()
+        changes_window = self.traffic(since, time.time())
+        noop_since = time.time()
+        for number in range(self.config.noop_writes):
+            self._identical_write(members[number % len(members)])
+        self.drain()
+        noops = self.traffic(noop_since, time.time())
+        return {
+            "changes": self.config.changes,
+            "latency_p50_s": round(percentile(latencies, 0.5), 4),
+            "latency_p95_s": round(percentile(latencies, 0.95), 4),
+            "latency_max_s": round(max(latencies), 4),
+            "requests": changes_window.requests,
+            "requests_per_change": changes_window.requests / self.config.changes,
+            "noop_writes": self.config.noop_writes,
+            "noop_requests": noops.requests,
+            "batching_window_s": STREAM_BATCHING_WINDOW_S,
+        }
+
+    def _wait_for_change(self, member_id: str, name: str, written_at: float) -> float:
+        """When the emulator logged the request that carried the new value (its own clock)."""
+        deadline = time.monotonic() + CHANGE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            profile = self.emulator.state.profile(member_id)
+            if profile is not None and profile.attributes.get("first_name") == name:
+                served = [
+                    float(record["time"])
+                    for record in self.emulator.state.requests_json()
+                    if float(record["time"]) >= written_at and int(record["status"]) in (200, 207)
+                ]
+                if served:
+                    return max(served)
+            time.sleep(POLL_S)
+        raise BenchFailed(f"member {member_id}'s change reached no request in {CHANGE_TIMEOUT_S:g} s")
+
+    def _identical_write(self, member_id: str) -> None:
+        """A PutItem of the item exactly as stored: DynamoDB writes no stream record for it."""
+        dynamodb = self.stack.client("dynamodb")
+        item = dynamodb.get_item(
+            TableName=self.stack.table_name(), Key={"id": {"S": member_id}}, ConsistentRead=True
+        )
+        dynamodb.put_item(TableName=self.stack.table_name(), Item=item["Item"])
+
+
+# ---- 4. parsing, 5. cold start (no stack) ----------------------------------------------------------------
+
+
+def _file_pieces(path: Path, size: int = MIB) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while piece := handle.read(size):
+            yield piece
+
+
+def parsing(config: BenchConfig) -> dict[str, Any]:
+    """The import's parse + validate pass against the csv module reading the same file from disk."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "mute.csv"
+        with path.open("wb") as handle:
+            for block in synthetic_import_file(config.parse_rows):
+                handle.write(block)
+        started = time.perf_counter()
+        parsed = sum(1 for _ in checked_rows(_file_pieces(path), PlanLimits(max_bytes=1 << 40).max_bytes))
+        ours = time.perf_counter() - started
+        started = time.perf_counter()
+        with path.open(encoding="utf-8", newline="") as handle:
+            read = sum(1 for _ in csv.reader(handle)) - 1
+        theirs = time.perf_counter() - started
+        file_bytes = path.stat().st_size
+    if parsed != config.parse_rows or read != config.parse_rows:
+        raise BenchFailed(f"parsing counted {parsed} rows and csv {read}, not {config.parse_rows}")
+    planning = measure_planning(config.parse_rows)
+    memory = []
+    for rows in config.memory_rows:
+        measured = measure_planning(rows, trace_memory=True)
+        memory.append({"rows": rows, "peak_mib": round((measured.peak_traced_bytes or 0) / MIB, 2)})
+    return {
+        "rows": config.parse_rows,
+        "file_mib": round(file_bytes / MIB, 1),
+        "rows_per_s": round(config.parse_rows / ours),
+        "csv_rows_per_s": round(config.parse_rows / theirs),
+        "ratio_to_csv": round(theirs / ours, 3),
+        "planning_both_passes_rows_per_s": round(planning.rows_per_second),
+        "memory": memory,
+        "memory_constant": memory[-1]["peak_mib"] <= memory[0]["peak_mib"] * MEMORY_GROWTH_ALLOWED,
+    }
+
+
+def _import_seconds(module: str, environment: dict[str, str]) -> float:
+    code = (
+        f"import time; started = time.perf_counter(); import {module}; print(time.perf_counter() - started)"
+    )
+    completed = subprocess.run(  # noqa: S603 - this interpreter, a fixed program
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, env=environment
+    )
+    return float(completed.stdout.strip().splitlines()[-1])
+
+
+def cold_start(config: BenchConfig) -> dict[str, Any]:
+    """Median wall time of importing each handler module in a fresh interpreter, and of `import boto3`."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "cio-sync",
+        "POWERTOOLS_METRICS_NAMESPACE": "CioSync",
+    }
+    runs = config.cold_start_runs
+    boto3_s = median([_import_seconds("boto3", environment) for _ in range(runs)])
+    modules = {
+        f"cio_sync.handlers.{name}": round(
+            median([_import_seconds(f"cio_sync.handlers.{name}", environment) for _ in range(runs)]), 4
+        )
+        for name in HANDLER_MODULES
+    }
+    return {"runs": runs, "boto3_s": round(boto3_s, 4), "modules_s": modules}
+
+
+# ---- the run ----------------------------------------------------------------------------------------------
+
+
+def timed(label: str, action: Callable[[], Any]) -> Any:
+    say(f"bench: {label} ...")
+    started = time.perf_counter()
+    result = action()
+    say(f"bench: {label} done in {time.perf_counter() - started:.1f} s")
+    return result
+
+
+def offline_phases(config: BenchConfig) -> dict[str, Any]:
+    return {"parsing": parsing(config), "cold_start": cold_start(config)}
+
+
+def start_offline_child(config: BenchConfig, environment: dict[str, str]) -> subprocess.Popen[str]:
+    """Phases 4 and 5 need no stack: a child process runs them on the other core during phase 3, which
+    spends its time waiting on the stream's batching window (this keeps the run under 10 minutes)."""
+    arguments = [
+        "--offline",
+        "--parse-rows",
+        str(config.parse_rows),
+        "--cold-start-runs",
+        str(config.cold_start_runs),
+    ]
+    return subprocess.Popen(  # noqa: S603 - this interpreter, this module
+        [sys.executable, "-m", "cio_sync_local.bench", *arguments],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+
+
+def collect_offline_child(child: subprocess.Popen[str]) -> dict[str, Any]:
+    output, _ = child.communicate(timeout=OFFLINE_TIMEOUT_S)
+    if child.returncode != 0:
+        raise BenchFailed(f"the parsing and cold-start phases failed (exit {child.returncode})")
+    offline: dict[str, Any] = json.loads(output)
+    return offline
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    outside_environment = dict(os.environ)
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "date": now_iso(),
+        "machine": machine(),
+        "rate_limit_per_s": config.rate_limit_per_s,
+    }
+    environment = {"POWERTOOLS_LOG_LEVEL": "CRITICAL"}
+    parameters = {"TrackRatePerSecond": str(config.rate_limit_per_s)}
+    with LocalStack(aws_port=0, cio_port=0, parameters=parameters, environment=environment) as stack:
+        bench = Bench(stack, config)
+        ids, results["setup"] = timed(
+            f"setup: {config.members:,} members with profiles", lambda: bench.create_members(config.members)
+        )
+        results["reconcile"] = timed("2. reconcile", lambda: bench.reconcile(ids))
+        bulk = timed("1. bulk mute import", lambda: bench.bulk_import(ids))
+        base = timed("1. baseline: one request per member", lambda: bench.baseline(ids))
+        bulk["baseline"] = base
+        bulk["request_ratio"] = round(base["requests_for_all"] / max(bulk["requests"], 1), 2)
+        bulk["time_ratio"] = round(base["wall_s_for_all"] / bulk["wall_s"], 2)
+        results["bulk"] = bulk
+        child = start_offline_child(config, outside_environment) if config.overlap_offline else None
+        results["interactive"] = timed("3. interactive", bench.interactive)
+        results["emulator_peak_requests_per_second"] = int(bench.emulator.stats()["peak_requests_per_second"])
+    if child is not None:
+        results.update(
+            timed("4-5. parsing and cold start (child process)", lambda: collect_offline_child(child))
+        )
+        results["offline_phases_overlapped_interactive"] = True
+    else:
+        results.update(timed("4-5. parsing and cold start", lambda: offline_phases(config)))
+        results["offline_phases_overlapped_interactive"] = False
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    results["targets_missed"] = target_misses(results)
+    validate_results(results)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cio_sync_local.bench", description=__doc__)
+    parser.add_argument("--members", type=int, default=BenchConfig.members)
+    parser.add_argument(
+        "--baseline-members",
+        type=int,
+        default=BenchConfig.baseline_members,
+        help="baseline on this many members, extrapolated to all (0: all of them)",
+    )
+    parser.add_argument("--changes", type=int, default=BenchConfig.changes)
+    parser.add_argument("--parse-rows", type=int, default=BenchConfig.parse_rows)
+    parser.add_argument("--cold-start-runs", type=int, default=BenchConfig.cold_start_runs)
+    parser.add_argument(
+        "--sequential", action="store_true", help="run phases 4-5 after phase 3, not beside it (slower)"
+    )
+    parser.add_argument("--offline", action="store_true", help="phases 4-5 only, JSON on stdout")
+    parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    args = parser.parse_args(argv)
+    config = BenchConfig(
+        members=args.members,
+        baseline_members=args.baseline_members or None,
+        changes=args.changes,
+        parse_rows=args.parse_rows,
+        memory_rows=(args.parse_rows // 10, args.parse_rows),
+        cold_start_runs=args.cold_start_runs,
+        overlap_offline=not args.sequential,
+    )
+    if args.offline:
+        print(json.dumps(offline_phases(config)))
+        return 0
+    try:
+        # Powertools writes its metrics to stdout (CloudWatch's format); stdout is for the table.
+        with open(os.devnull, "w", encoding="utf-8") as null, contextlib.redirect_stdout(null):
+            results = run(config)
+    except (BenchFailed, TimeoutError, subprocess.SubprocessError) as error:
+        say(f"bench FAILED: {error}")
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(
+        f"cio-sync benchmark, {results['date']}, {results['machine']['cpu_count']} CPUs, "
+        f"Python {results['machine']['python']}, total {results['total_s']} s"
+    )
+    print(format_table(table_rows(results)))
+    print(f"written to {args.output}")
+    if results["targets_missed"]:
+        for miss in results["targets_missed"]:
+            say(f"TARGET MISSED: {miss}")
+        return 1
+    return 0

@@ -1,0 +1,582 @@
+"""`make soak`: random member traffic while Customer.io and Lambda misbehave, then proof nothing was lost.
+
+`python -m cio_sync_local.soak --minutes M --seed S` runs the in-process local stack for M minutes (at most
+ten): members sign up and change through the model and by raw writes, admins upload small Mute Promotions
+files, members ask for deletion and for password resets and change passwords, while the emulator's faults
+change every few seconds (5xx, 429 above a rate limit, latency, dropped connections) and the pump crashes
+handlers after their Customer.io call and delivers records twice. Then every fault stops, the pipeline is
+drained, and the books must balance: nothing transient dead-lettered, every email sent exactly once, every
+resubscription tracked exactly once, and every member where the invariant says. Any mismatch exits 1.
+
+Resubscription events are only exact for members whose next mute waits for the event (a member muted
+again before the track function sends is skipped by design), so a *cohort* of members cycles mute ->
+unmute -> event -> mute, each step waiting for the last; every other member churns freely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from boto3.dynamodb.types import TypeSerializer
+
+from cio_sync.members.contract import utc_now_iso
+from cio_sync.members.model import ConcurrentWriteError, MemberNotFound, MemberRepository
+from cio_sync.pipeline.queues import FAILURE_REASON_ATTRIBUTE
+from cio_sync.pipeline.wiring import producer
+from cio_sync_local.invariant import check_stack
+from cio_sync_local.pump import Faults, InjectedCrash, InvocationResult, Pump
+from cio_sync_local.stack import LocalStack
+
+MAX_MINUTES: Final = 10.0
+DEFAULT_MINUTES: Final = 5.0
+DRAIN_TIMEOUT_S: Final = 300.0
+VISIBILITY_TIMEOUT_S: Final = 2
+RESUBSCRIBE_EVENT: Final = "promotions_resubscribe"
+PASSWORD_UPDATED: Final = "password_updated"  # noqa: S105 - a transactional message id
+DEAD_LETTER_QUEUES: Final = (
+    "TrackDeadLetterQueue",
+    "EmailDeadLetterQueue",
+    "ImportFileDeadLetterQueue",
+    "ImportChunkDeadLetterQueue",
+    "StreamFailureQueue",
+)
+# Writes general members may receive (valid under the member contract), through the model or raw.
+CHANGES: Final[tuple[dict[str, Any], ...]] = (
+    {"email_subscription_status": False},
+    {"email_subscription_topics": ["news"]},
+    {"email_subscription_topics": ["lifestyle", "clubs"]},
+    {"sms_status": "stop"},
+    {"sms_status": "active"},
+    {"sms_status": "pending"},
+    {"sms_status": "undeliverable"},
+    {"mobile": "+15550009999"},
+    {"first_name": "Renamed"},
+    {"addr_city": "Springfield", "country": "US"},
+    {"email_subscription_status": False, "sms_status": "stop"},
+)
+UNSUBSCRIBE_BOTH: Final = {"email_subscription_status": False, "sms_status": "stop"}
+TOPIC_SETS: Final = (["news"], ["lifestyle"], ["clubs", "news"], ["scholarships"], ["community", "lifestyle"])
+# The emulator's weather, one after another; every phase also resets what the others set.
+CALM: Final[dict[str, Any]] = {
+    "fail_ratio": 0.0,
+    "fail_status": 503,
+    "latency_ms": 0,
+    "drop_ratio": 0.0,
+    "rate_limit_per_s": None,
+}
+WEATHER: Final[tuple[dict[str, Any], ...]] = (
+    {"fail_ratio": 0.2, "fail_status": 503},
+    {"rate_limit_per_s": 15, "latency_ms": 20},
+    {"fail_ratio": 0.15, "fail_status": 500, "latency_ms": 120},
+    {"drop_ratio": 0.12},
+    {"fail_ratio": 0.1, "fail_status": 502, "drop_ratio": 0.05, "rate_limit_per_s": 30},
+    {},
+)
+OPERATION_WEIGHTS: Final = {
+    "signup": 6,
+    "update": 14,
+    "raw": 10,
+    "import": 3,
+    "deletion": 3,
+    "forgot": 6,
+    "password": 5,
+    "cohort": 14,
+    "rename": 4,
+}
+PAUSE_S: Final = 0.03
+MIN_WEATHER_S: Final = 3.0
+# Handlers log at ERROR when they dead-letter on purpose (a reset for a member without email); the soak
+# counts those itself, and its output is the summary.
+LOG_LEVEL: Final = "CRITICAL"
+
+
+class SoakFailed(RuntimeError):
+    """The soak could not run to its end (the stack would not drain, a write kept failing)."""
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    minutes: float = DEFAULT_MINUTES
+    seed: int = 0
+    general_members: int = 30
+    max_general_members: int = 120
+    cohort_members: int = 12
+    weather_every_s: float | None = (
+        None  # None: each weather comes round twice in the run (at least 3 s each)
+    )
+    crash_after_call: float = 0.08
+    duplicate_delivery: float = 0.1
+
+    @property
+    def seconds(self) -> float:
+        return min(self.minutes, MAX_MINUTES) * 60
+
+    @property
+    def weather_s(self) -> float:
+        if self.weather_every_s is not None:
+            return self.weather_every_s
+        return max(MIN_WEATHER_S, self.seconds / (2 * len(WEATHER)))
+
+
+@dataclass
+class CohortMember:
+    """One step at a time: a mute must be seen in the table, an unmute's event in Customer.io."""
+
+    member_id: str
+    state: str = "active"  # active -> muting -> muted -> unmuting -> active
+    unmutes: int = 0  # unmute transitions that took effect: each owes one resubscribe event
+    unmute_written_raw: bool = False
+
+
+@dataclass
+class Ledger:
+    """What the soak did and therefore expects, counted as it goes."""
+
+    writes: Counter[str] = field(default_factory=Counter)
+    has_email: dict[str, bool] = field(default_factory=dict)
+    resets: dict[str, str] = field(default_factory=dict)  # reset URL -> member id
+    reset_intents_without_email: set[str] = field(default_factory=set)
+    password_updates: Counter[str] = field(default_factory=Counter)  # member id -> updates (email members)
+    password_updates_without_email: int = 0
+    imports: int = 0
+    weather: list[dict[str, Any]] = field(default_factory=list)
+
+
+class PumpFaultCounter:
+    """Counts the pump's injected crashes and duplicate deliveries by observing its two fault points."""
+
+    def __init__(self, pump: Pump) -> None:
+        self.crashes = 0
+        self.duplicates = 0
+        invoke, roll_duplicate = pump.invoke, pump.roll_duplicate
+
+        def counted_invoke(function: Any, event: dict[str, Any]) -> InvocationResult:
+            result = invoke(function, event)
+            if isinstance(result.error, InjectedCrash):
+                self.crashes += 1
+            return result
+
+        def counted_duplicate(function: str) -> bool:
+            duplicate = roll_duplicate(function)
+            self.duplicates += int(duplicate)
+            return duplicate
+
+        pump.invoke = counted_invoke  # type: ignore[method-assign]
+        pump.roll_duplicate = counted_duplicate  # type: ignore[method-assign]
+
+
+class Soak:
+    def __init__(self, stack: LocalStack, config: SoakConfig, say: Callable[[str], None]) -> None:
+        self.stack = stack
+        self.config = config
+        self.say = say
+        self.random = random.Random(config.seed)  # noqa: S311 - a reproducible workload, not a secret
+        self.repo = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+        self.ledger = Ledger()
+        self.general: list[str] = []
+        self.cohort: list[CohortMember] = []
+        if stack.pump is None or stack.emulator is None:
+            raise SoakFailed("the local stack is not running")
+        self.pump = stack.pump
+        self.emulator = stack.emulator
+        self.pump_faults = PumpFaultCounter(stack.pump)
+        self._serializer = TypeSerializer()
+
+    # -- writes
+
+    def sign_up(self, *, web: bool) -> str:
+        unique = uuid.uuid4().hex[:12]
+        if web:
+            member = self.repo.create_web_signup(
+                {"email": f"soak-{unique}@example.org", "first_name": "Soak"}
+            )
+        else:
+            member = self.repo.create_sms_signup({"mobile": f"+1555{uuid.uuid4().int % 10**7:07d}"})
+        self.ledger.has_email[member["id"]] = bool(member.get("email"))
+        self.ledger.writes["signup"] += 1
+        return str(member["id"])
+
+    def raw_update(self, member_id: str, changes: Mapping[str, Any]) -> None:
+        """A write as another service makes it: straight to the table, no rules applied."""
+        names = list(changes)
+        self.stack.client("dynamodb").update_item(
+            TableName=self.stack.table_name(),
+            Key={"id": {"S": member_id}},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(names))),
+            ExpressionAttributeNames={f"#f{i}": name for i, name in enumerate(names)},
+            ExpressionAttributeValues={
+                f":v{i}": self._serializer.serialize(changes[name]) for i, name in enumerate(names)
+            },
+        )
+
+    def upload_import(self, member_ids: Sequence[str]) -> None:
+        rows = [*member_ids, uuid.uuid4().hex[:24], "not-an-id"]
+        self.random.shuffle(rows)
+        body = ("northstar_id\n" + "\n".join(rows) + "\n").encode()
+        key = f"mute-promotions/soak-{self.ledger.imports:04d}-{uuid.uuid4().hex[:8]}.csv"
+        self.stack.client("s3").put_object(Bucket=self.stack.bucket_name(), Key=key, Body=body)
+        self.ledger.imports += 1
+        self.ledger.writes["import"] += 1
+
+    def forgot_password(self, member_id: str) -> None:
+        url = f"https://example.org/reset?token={uuid.uuid4().hex}"
+        intent_id = producer().request_password_reset(member_id, url)
+        self.ledger.resets[url] = member_id
+        if not self.ledger.has_email[member_id]:
+            self.ledger.reset_intents_without_email.add(intent_id)
+        self.ledger.writes["forgot"] += 1
+
+    def password_update(self, member_id: str) -> None:
+        self.repo.update(member_id, {"password_updated_at": utc_now_iso()})
+        if self.ledger.has_email[member_id]:
+            self.ledger.password_updates[member_id] += 1
+        else:
+            self.ledger.password_updates_without_email += 1
+        self.ledger.writes["password"] += 1
+
+    def any_member(self) -> str:
+        members = self.general + [member.member_id for member in self.cohort]
+        return self.random.choice(members)
+
+    def step(self) -> None:
+        names = list(OPERATION_WEIGHTS)
+        kind = self.random.choices(names, weights=[OPERATION_WEIGHTS[name] for name in names])[0]
+        try:
+            if kind == "signup" and len(self.general) < self.config.max_general_members:
+                self.general.append(self.sign_up(web=self.random.random() < 0.7))
+            elif kind == "update":
+                self.repo.update(self.random.choice(self.general), self.random.choice(CHANGES))
+                self.ledger.writes["update"] += 1
+            elif kind == "raw":
+                self.raw_update(self.random.choice(self.general), self.random.choice(CHANGES))
+                self.ledger.writes["raw"] += 1
+            elif kind == "import":
+                self.upload_import(self.random.sample(self.general, k=self.random.randint(1, 4)))
+            elif kind == "deletion":
+                self.repo.request_deletion(self.random.choice(self.general))
+                self.ledger.writes["deletion"] += 1
+            elif kind == "forgot":
+                self.forgot_password(self.any_member())
+            elif kind == "password":
+                self.password_update(self.any_member())
+            elif kind == "cohort":
+                self.advance(self.random.choice(self.cohort))
+            elif kind == "rename":
+                member = self.random.choice(self.cohort)
+                self.repo.update(member.member_id, {"first_name": f"Cohort{self.random.randint(0, 999)}"})
+                self.ledger.writes["update"] += 1
+        except ConcurrentWriteError:
+            self.ledger.writes["conflicts"] += (
+                1  # the stream's write-back won a race; the write is retried later
+            )
+
+    # -- the cohort's cycle
+
+    def advance(self, member: CohortMember) -> None:
+        item = self.repo.get(member.member_id)
+        if item is None:
+            raise MemberNotFound(member.member_id)
+        muted = item.get("promotions_muted_at") is not None
+        if member.state == "active":
+            self._mute(member)
+            member.state = "muting"
+        elif member.state == "muting" and muted:
+            member.state = "muted"
+        elif member.state == "muted":
+            self._unmute(member, item)
+            member.state = "unmuting"
+        elif member.state == "unmuting":
+            if member.unmute_written_raw and not muted:
+                member.unmutes += 1  # the stream applied the rules to the raw write
+                member.unmute_written_raw = False
+            if not member.unmute_written_raw and self._events_of(member.member_id) >= member.unmutes:
+                member.state = "active"
+
+    def _mute(self, member: CohortMember) -> None:
+        how = self.random.choice(["model", "raw", "admin", "import", "deletion"])
+        if how == "model":
+            self.repo.update(member.member_id, UNSUBSCRIBE_BOTH)
+        elif how == "raw":
+            self.raw_update(member.member_id, UNSUBSCRIBE_BOTH)
+        elif how == "admin":
+            self.repo.admin_mute(member.member_id)
+        elif how == "deletion":
+            self.repo.request_deletion(member.member_id)
+        else:
+            self.upload_import([member.member_id])
+            return
+        self.ledger.writes["cohort_mute"] += 1
+
+    def _unmute(self, member: CohortMember, item: Mapping[str, Any]) -> None:
+        """Choosing email topics resubscribes (and so unmutes) whatever muted the member."""
+        current = set(item.get("email_subscription_topics") or [])
+        topics = self.random.choice([chosen for chosen in TOPIC_SETS if set(chosen) != current])
+        if self.random.random() < 0.5:
+            self.raw_update(member.member_id, {"email_subscription_topics": topics})
+            member.unmute_written_raw = True
+        else:
+            written = self.repo.update(member.member_id, {"email_subscription_topics": topics})
+            if written.get("promotions_muted_at") is not None:
+                raise SoakFailed(f"cohort member {member.member_id} stayed muted after resubscribing")
+            member.unmutes += 1
+        self.ledger.writes["cohort_unmute"] += 1
+
+    def _events_of(self, member_id: str) -> int:
+        return sum(
+            1
+            for event in self.emulator.state.events_json()
+            if event["person_id"] == member_id and event["name"] == RESUBSCRIBE_EVENT
+        )
+
+    # -- weather
+
+    def set_weather(self, number: int) -> None:
+        weather = WEATHER[number % len(WEATHER)]
+        self.emulator.set_faults(**{**CALM, **weather, "seed": self.config.seed + number})
+        self.ledger.weather.append(weather)
+        self.say(f"soak: weather {number}: {json.dumps(weather, sort_keys=True) if weather else 'calm'}")
+
+    # -- the run
+
+    def run(self) -> dict[str, Any]:
+        config = self.config
+        for number in range(config.general_members):
+            self.general.append(self.sign_up(web=number % 3 != 0))
+        self.cohort = [CohortMember(self.sign_up(web=True)) for _ in range(config.cohort_members)]
+        self.stack.drain(DRAIN_TIMEOUT_S)
+        started = time.monotonic()
+        ends = started + config.seconds
+        weather = 0
+        self.set_weather(weather)
+        next_weather = started + config.weather_s
+        while time.monotonic() < ends:
+            if time.monotonic() >= next_weather:
+                weather += 1
+                self.set_weather(weather)
+                next_weather += config.weather_s
+            self.step()
+            time.sleep(PAUSE_S)
+        self.say("soak: faults off, draining")
+        self.emulator.set_faults(**CALM)
+        self.pump.faults = Faults()
+        self.stack.drain(DRAIN_TIMEOUT_S)
+        for member in self.cohort:  # raw unmutes decided by the stream after the loop stopped
+            if member.state == "unmuting":
+                self.advance(member)
+        self.stack.drain(DRAIN_TIMEOUT_S)
+        return self.account(time.monotonic() - started)
+
+    def account(self, seconds: float) -> dict[str, Any]:
+        """Every figure the soak prints, and the mismatches that fail it."""
+        ledger = self.ledger
+        stats = self.emulator.stats()
+        by_status: dict[str, int] = stats["requests_by_status"]
+        failed_requests = sum(count for status, count in by_status.items() if not status.startswith("2"))
+        dead = self.dead_letters()
+        emails = self.emulator.state.emails_json()
+        sent_resets = Counter(str(email.get("message_data", {}).get("url")) for email in emails)
+        expected_resets = {url: member for url, member in ledger.resets.items() if ledger.has_email[member]}
+        addresses = {
+            str(item["email"]): member_id
+            for member_id, has_email in ledger.has_email.items()
+            if has_email and (item := self.repo.get(member_id)) is not None
+        }
+        sent_password = Counter(
+            addresses.get(str(email.get("to")), "?")
+            for email in emails
+            if email.get("transactional_message_id") == PASSWORD_UPDATED
+        )
+        events = [event for event in self.emulator.state.events_json() if event["name"] == RESUBSCRIBE_EVENT]
+        cohort_ids = {member.member_id for member in self.cohort}
+        cohort_events = Counter(
+            str(event["person_id"]) for event in events if event["person_id"] in cohort_ids
+        )
+        expected_events = {member.member_id: member.unmutes for member in self.cohort}
+        event_ids = [str(event["id"]) for event in events]
+        violations = check_stack(
+            self.stack.client("dynamodb"),
+            self.stack.table_name(),
+            self.stack.emulator_url,
+            ignore_profiles={self.stack.environment["CUSTOMER_IO_APP_IDENTIFIER_ID"]},
+        )
+        pump_stats = self.pump.stats()
+        summary: dict[str, Any] = {
+            "seed": self.config.seed,
+            "seconds": round(seconds, 1),
+            "writes": dict(sorted(ledger.writes.items())),
+            "members": len(ledger.has_email),
+            "faults_injected": {
+                "weather_phases": len(ledger.weather),
+                "customer_io_rate_limited_429": stats["rate_limited"],
+                "customer_io_failed_5xx": stats["faults_failed"],
+                "customer_io_dropped_connections": stats["faults_dropped"],
+                "pump_crashes_after_call": self.pump_faults.crashes,
+                "pump_duplicate_deliveries": self.pump_faults.duplicates,
+            },
+            "customer_io_requests": stats["requests_total"],
+            "customer_io_requests_by_status": by_status,
+            "retries": failed_requests,
+            "failed_invocations": sum(poller["failed_invocations"] for poller in pump_stats.values()),
+            "duplicate_events_ignored": stats["duplicate_events_ignored"],
+            "dead_lettered": dead,
+            "emails": {
+                "resets_requested": len(expected_resets),
+                "resets_sent": sum(sent_resets[url] for url in expected_resets),
+                "resets_for_members_without_email": len(ledger.resets) - len(expected_resets),
+                "password_updates": sum(ledger.password_updates.values()),
+                "password_updated_sent": sum(sent_password.values()),
+                "password_updates_without_email": ledger.password_updates_without_email,
+            },
+            "events": {
+                "resubscribe_expected": sum(expected_events.values()),
+                "resubscribe_tracked": sum(cohort_events.values()),
+                "resubscribe_other_members": len(events) - sum(cohort_events.values()),
+                "duplicate_event_ids": len(event_ids) - len(set(event_ids)),
+            },
+            "invariant_violations": len(violations),
+        }
+        mismatches = []
+        transient = {queue: count for queue, count in dead["transient"].items() if count}
+        if transient:
+            mismatches.append(f"transient faults dead-lettered messages: {transient}")
+        if dead["permanent_unexpected"]:
+            mismatches.append(
+                f"{dead['permanent_unexpected']} dead letters the soak did not cause on purpose"
+            )
+        if dead["emails_without_address"] != len(ledger.reset_intents_without_email):
+            mismatches.append(
+                f"{dead['emails_without_address']} reset emails dead-lettered for members without email, "
+                f"expected {len(ledger.reset_intents_without_email)}"
+            )
+        wrong_resets = sum(1 for url in expected_resets if sent_resets[url] != 1)
+        if wrong_resets:
+            mismatches.append(f"{wrong_resets} reset URLs were not sent exactly once")
+        stray = sum(sent_resets[url] for url in ledger.resets if url not in expected_resets)
+        if stray:
+            mismatches.append(f"{stray} reset emails sent to members without email")
+        if dict(sent_password) != {k: v for k, v in ledger.password_updates.items() if v}:
+            mismatches.append("password-updated emails differ from the password updates made")
+        if dict(cohort_events) != {k: v for k, v in expected_events.items() if v}:
+            mismatches.append("resubscribe events differ from the cohort's unmute transitions")
+        if len(event_ids) != len(set(event_ids)):
+            mismatches.append("an event id was stored twice")
+        if violations:
+            mismatches.append(f"{len(violations)} members break the invariant: {violations[:5]}")
+        summary["mismatches"] = mismatches
+        return summary
+
+    def dead_letters(self) -> dict[str, Any]:
+        """Read every dead-letter queue; a message without our reason attribute ran out of receives."""
+        sqs = self.stack.client("sqs")
+        transient: dict[str, int] = {}
+        without_address: set[str] = set()
+        unexpected = 0
+        for queue in DEAD_LETTER_QUEUES:
+            transient[queue] = 0
+            for message in _drain_queue(sqs, self.stack.queue_url(queue)):
+                reason = (
+                    message.get("MessageAttributes", {}).get(FAILURE_REASON_ATTRIBUTE, {}).get("StringValue")
+                )
+                intents = set(_intent_ids(message["Body"]))
+                expected = self.ledger.reset_intents_without_email
+                if queue == "EmailDeadLetterQueue" and reason and intents and intents <= expected:
+                    # A crash after the dead-lettering handler ran parks the same intent again: count once.
+                    without_address |= intents
+                elif reason is None or queue == "StreamFailureQueue":
+                    transient[queue] += 1
+                else:
+                    unexpected += 1
+        return {
+            "transient": transient,
+            "emails_without_address": len(without_address),
+            "permanent_unexpected": unexpected,
+        }
+
+
+def _drain_queue(sqs: Any, queue_url: str) -> Iterator[dict[str, Any]]:
+    """Every message on the queue, each once (hidden for the rest of the run after it is read)."""
+    for _ in range(1000):
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=600,
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not messages:
+            return
+        yield from messages
+
+
+def _intent_ids(body: str) -> Iterator[str]:
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        return
+    stack = [parsed]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("intent_id"), str):
+                yield value["intent_id"]
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def soak(config: SoakConfig, say: Callable[[str], None]) -> dict[str, Any]:
+    """Start a stack with the pump's faults, run the soak on it, stop it; returns the summary."""
+    faults = Faults(
+        crash_after_call=config.crash_after_call,
+        duplicate_delivery=config.duplicate_delivery,
+        seed=config.seed,
+    )
+    environment = {"POWERTOOLS_LOG_LEVEL": LOG_LEVEL}
+    with LocalStack(
+        aws_port=0,
+        cio_port=0,
+        faults=faults,
+        visibility_timeout_s=VISIBILITY_TIMEOUT_S,
+        environment=environment,
+    ) as stack:
+        return Soak(stack, config, say).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cio_sync_local.soak", description=__doc__)
+    parser.add_argument("--minutes", type=float, default=DEFAULT_MINUTES, help=f"at most {MAX_MINUTES:g}")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not 0 < args.minutes <= MAX_MINUTES:
+        parser.error(f"--minutes must be more than 0 and at most {MAX_MINUTES:g}")
+    config = SoakConfig(minutes=args.minutes, seed=args.seed)
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    # Powertools writes its metrics to stdout (CloudWatch's format); stdout is for the summary.
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as null, contextlib.redirect_stdout(null):
+            summary = soak(config, say)
+    except (SoakFailed, TimeoutError) as error:
+        say(f"soak FAILED: {error}")
+        return 2
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    for mismatch in summary["mismatches"]:
+        say(f"MISMATCH: {mismatch}")
+    return 1 if summary["mismatches"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

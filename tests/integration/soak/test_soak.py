@@ -1,0 +1,47 @@
+"""The soak, small and fast: the same run as `make soak` with about 25 seconds of traffic, in `make test`."""
+
+from __future__ import annotations
+
+import pytest
+
+from cio_sync_local.soak import SoakConfig, main, soak
+
+pytestmark = pytest.mark.integration
+
+SOAK_MINUTES = 25 / 60
+
+
+@pytest.mark.timeout(240)
+def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
+    summary = soak(SoakConfig(minutes=SOAK_MINUTES, seed=20261126, general_members=20), print)
+
+    assert summary["mismatches"] == []
+    assert summary["invariant_violations"] == 0
+    assert all(count == 0 for count in summary["dead_lettered"]["transient"].values())
+    emails = summary["emails"]
+    assert emails["resets_sent"] == emails["resets_requested"] > 0
+    assert emails["password_updated_sent"] == emails["password_updates"] > 0
+    events = summary["events"]
+    assert events["resubscribe_tracked"] == events["resubscribe_expected"] > 0
+    assert events["duplicate_event_ids"] == 0
+    # Guards against passing vacuously: Customer.io failed and handlers crashed and were redelivered.
+    faults = summary["faults_injected"]
+    customer_io_faults = (
+        faults["customer_io_failed_5xx"]
+        + faults["customer_io_rate_limited_429"]
+        + faults["customer_io_dropped_connections"]
+    )
+    assert customer_io_faults > 0
+    assert summary["retries"] > 0
+    assert faults["pump_crashes_after_call"] > 0
+    assert faults["pump_duplicate_deliveries"] > 0
+    assert faults["weather_phases"] >= 6
+    assert sum(summary["writes"].values()) > 100
+
+
+@pytest.mark.parametrize("minutes", ["0", "10.5", "-1"])
+def test_the_soak_refuses_a_run_that_is_not_bounded(minutes: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--minutes", minutes])
+    assert exited.value.code == 2
+    assert "--minutes must be" in capsys.readouterr().err
