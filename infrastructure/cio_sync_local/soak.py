@@ -77,7 +77,8 @@ CALM: Final[dict[str, Any]] = {
 }
 WEATHER: Final[tuple[dict[str, Any], ...]] = (
     {"fail_ratio": 0.2, "fail_status": 503},
-    {"rate_limit_per_s": 15, "latency_ms": 20},
+    # Low enough that bursts of batched traffic go over it and get 429s, as a busy account would.
+    {"rate_limit_per_s": 3, "latency_ms": 20},
     {"fail_ratio": 0.15, "fail_status": 500, "latency_ms": 120},
     {"drop_ratio": 0.12},
     {"fail_ratio": 0.1, "fail_status": 502, "drop_ratio": 0.05, "rate_limit_per_s": 30},

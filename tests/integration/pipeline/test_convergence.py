@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cio_sync.members.model import MemberNotFound
 from cio_sync.pipeline.wiring import producer
 from cio_sync_local.pump import Faults
+from cio_sync_local.soak import CHANGES as SOAK_CHANGES
 from cio_sync_local.stack import LocalStack
 
 from .conftest import Pipeline
@@ -27,19 +28,8 @@ from .conftest import Pipeline
 pytestmark = pytest.mark.integration
 
 SLOTS = 3
-CHANGES: list[dict[str, Any]] = [
-    {"email_subscription_status": False},
-    {"email_subscription_topics": ["news"]},
-    {"email_subscription_topics": ["lifestyle", "clubs"]},
-    {"sms_status": "stop"},
-    {"sms_status": "active"},
-    {"sms_status": "pending"},
-    {"sms_status": "undeliverable"},
-    {"mobile": "+15550009999"},
-    {"first_name": "<i>Renamed</i>"},
-    {"addr_city": "Springfield", "country": "US"},
-    {"email_subscription_status": False, "sms_status": "stop"},
-]
+# The soak's writes, plus a name with HTML (the payload strips it).
+CHANGES: list[dict[str, Any]] = [*SOAK_CHANGES, {"first_name": "<i>Renamed</i>"}]
 EMULATOR_FAULTS: list[dict[str, Any]] = [
     {"fail_ratio": 0.25, "fail_status": 503},
     {"fail_ratio": 0.25, "fail_status": 429},
