@@ -71,6 +71,13 @@ def handle_record(record: SQSRecord, deps: EmailDeps, deadline: float | None, se
             _park(record, deps, f"Customer.io: {error}")
             return
         raise
+    except Exception as error:
+        # An AWS hiccup or a missing secret may pass: retry, but the last receive parks with the reason, so
+        # no dead letter arrives without one.
+        if receives >= deps.config.max_receive_count:
+            _park(record, deps, f"gave up after {receives} receives: {type(error).__name__}")
+            return
+        raise
     metrics.add_metric("EmailsSent", MetricUnit.Count, 1)
 
 
