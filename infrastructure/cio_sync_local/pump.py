@@ -30,6 +30,7 @@ import random
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -247,7 +248,7 @@ def failed_identifiers(response: Any, identifiers: Sequence[str]) -> list[str] |
 # ---- pollers --------------------------------------------------------------------------------------------
 
 
-class _Poller:
+class _Poller(ABC):
     """One event source mapping: `poll_once()` does one receive -> invoke -> acknowledge round."""
 
     def __init__(self, pump: Pump, mapping: MappingSpec) -> None:
@@ -268,8 +269,9 @@ class _Poller:
         """Why this poller is not idle between polls (records held for a retry or a batching window)."""
         return None
 
+    @abstractmethod
     def poll_once(self) -> int:
-        raise NotImplementedError
+        """Poll the source once and invoke the function if there is work; return the records delivered."""
 
     def invoke(self, event: dict[str, Any]) -> InvocationResult:
         result = self.pump.invoke(self.function, event)
