@@ -118,7 +118,6 @@ class Settings:
     email_dead_letter_queue_url: str | None = None
     max_receive_count: int = 5  # equals the queues' maxReceiveCount: the last receive parks with a reason
     import_bucket: str | None = None
-    track_lanes: int = 16  # FIFO ordering lanes: members are packed per lane, order kept per member
     import_max_bytes: int = 512 * 1024 * 1024
     aws_endpoint_url: str | None = None  # moto server locally; None on AWS
     customer_io: CustomerIoSettings = field(default_factory=CustomerIoSettings)
@@ -136,7 +135,6 @@ class Settings:
             email_dead_letter_queue_url=_optional("EMAIL_DEAD_LETTER_QUEUE_URL"),
             max_receive_count=int(_number("MAX_RECEIVE_COUNT", cls.max_receive_count)),
             import_bucket=_optional("IMPORT_BUCKET"),
-            track_lanes=int(_number("TRACK_LANES", cls.track_lanes)),
             import_max_bytes=int(_number("IMPORT_MAX_BYTES", cls.import_max_bytes)),
             aws_endpoint_url=_optional("AWS_ENDPOINT_URL"),
             customer_io=CustomerIoSettings.from_env(),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cio_sync.settings import CustomerIoSettings, Settings
+from cio_sync.settings import CustomerIoSettings
 from tests.infra.cfn import (
     DATA_SERVICES,
     REPO,
@@ -78,7 +78,6 @@ ENVIRONMENT = {
         **GLOBAL_ENVIRONMENT,
         "TRACK_QUEUE_URL": "Ref:TrackQueue",
         "EMAIL_QUEUE_URL": "Ref:EmailQueue",
-        "TRACK_LANES": "Ref:TrackLanes",
         "STREAM_FAILURE_QUEUE_URL": "Ref:StreamFailureQueue",
     },
     "TrackFunction": {
@@ -260,10 +259,6 @@ def test_sqs_mappings_report_partial_failures_and_bound_concurrency(
     assert mapping["BatchSize"] == batch_size
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert str(canonical_or_number(mapping["ScalingConfig"]["MaximumConcurrency"])) == maximum_concurrency
-
-
-def test_track_lanes_default_matches_settings(transformed: Template) -> None:
-    assert int(parameter_default(transformed, "TrackLanes")) == Settings().track_lanes
 
 
 def test_concurrency_defaults_and_pacing_respect_customer_io_fair_use(transformed: Template) -> None:
@@ -516,7 +511,6 @@ def test_parameters(transformed: Template) -> None:
         "TrackMaxConcurrency",
         "EmailMaxConcurrency",
         "ImportChunkMaxConcurrency",
-        "TrackLanes",
         "AlarmEmail",
     } <= set(parameters)
 

@@ -21,6 +21,7 @@ from cio_sync.ops.dlq import (
     RedriveOutcome,
 )
 from cio_sync.ops.target import OpsTarget, add_target_argument, aws_errors, resolve_target
+from cio_sync.pipeline.messages import TRACK_LANES
 
 DEFAULT_LIST_LIMIT: Final = 100
 
@@ -145,7 +146,7 @@ def run_redrive(args: argparse.Namespace) -> int:
         if not args.yes:
             confirm(f"redrive {sum(plan.values())} dead letter(s) in {target.describe()}?")
         outcomes = [
-            dead_letters.redrive(name, lanes=target.track_lanes, limit=args.limit, progress=_show_progress)
+            dead_letters.redrive(name, lanes=TRACK_LANES, limit=args.limit, progress=_show_progress)
             for name in plan
         ]
     for outcome in outcomes:

@@ -10,6 +10,7 @@ from cio_sync.cli import CommandError
 from cio_sync.ops.members_cli import checked_id
 from cio_sync.ops.reconcile import InvalidRunId, ReconcileSummary, check_run_id, new_run_id, reconcile
 from cio_sync.ops.target import add_target_argument, aws_errors, resolve_target
+from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.queues import SqsQueues
 
 
@@ -59,7 +60,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
             chosen or target.members().scan_ids(),
             publisher,
             run_id=run_id,
-            lanes=target.track_lanes,
+            lanes=TRACK_LANES,
             progress=_show_progress,
         )
     print(json.dumps(summary.to_dict(), sort_keys=True))

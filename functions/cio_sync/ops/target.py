@@ -34,13 +34,11 @@ from pynamodb.exceptions import PynamoDBException
 
 from cio_sync.cli import CommandError
 from cio_sync.members.model import MemberRepository
-from cio_sync.settings import Settings
 
 STACK_FILE: Final = Path(".local") / "stack.json"
 STACK_VARIABLE: Final = "CIO_SYNC_STACK"
 # moto accepts any credentials; the local stack's functions use these too (not secrets).
 LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-DEFAULT_LANES: Final = Settings.track_lanes
 HOW_TO_TARGET: Final = "pass --stack NAME (or set CIO_SYNC_STACK), or start the local stack (make run)"
 _CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=20
@@ -76,8 +74,6 @@ QUEUES: Final[Mapping[str, Resource]] = {
     ),
     "StreamFailureQueue": Resource("StreamFailureQueueUrl", "STREAM_FAILURE_QUEUE_URL"),
 }
-LANES_VARIABLE: Final = "TRACK_LANES"
-LANES_PARAMETER: Final = "TrackLanes"
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,6 @@ class OpsTarget:
     member_table: str | None = None
     bucket: str | None = None
     queue_urls: Mapping[str, str] = field(default_factory=dict)
-    track_lanes: int = DEFAULT_LANES
     local_credentials: bool = False
 
     def describe(self) -> str:
@@ -170,7 +165,6 @@ def resolve_target(
                 for logical_id, resource in QUEUES.items()
                 if (url := found.outputs.get(resource.output))
             },
-            track_lanes=parse_lanes(found.parameters.get(LANES_PARAMETER), f"parameter {LANES_PARAMETER}"),
         )
     local = None if endpoint else read_stack_file(stack_file)
     if local is None:
@@ -180,12 +174,10 @@ def resolve_target(
     local_endpoint = _text(local, "aws_endpoint")
     if local_endpoint is None:
         raise CommandError(f"{stack_file} names no aws_endpoint: restart the local stack")
-    environment = local.get("environment")
     queues = local.get("queues")
     base: dict[str, Any] = {
         MEMBER_TABLE.variable: local.get("member_table"),
         IMPORT_BUCKET.variable: local.get("bucket"),
-        LANES_VARIABLE: environment.get(LANES_VARIABLE) if isinstance(environment, dict) else None,
     }
     if isinstance(queues, dict):
         base.update({resource.variable: queues.get(logical_id) for logical_id, resource in QUEUES.items()})
@@ -225,21 +217,8 @@ def _from_environment(
         queue_urls={
             logical_id: url for logical_id, resource in QUEUES.items() if (url := named(resource.variable))
         },
-        track_lanes=parse_lanes(named(LANES_VARIABLE), LANES_VARIABLE),
         local_credentials=local_credentials,
     )
-
-
-def parse_lanes(raw: str | None, where: str) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LANES
-    try:
-        lanes = int(raw)
-    except ValueError:
-        raise CommandError(f"{where} must be a whole number of lanes") from None
-    if lanes < 1:
-        raise CommandError(f"{where} must be at least 1")
-    return lanes
 
 
 def read_stack_file(path: Path = STACK_FILE) -> dict[str, Any] | None:

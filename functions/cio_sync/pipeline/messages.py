@@ -10,12 +10,17 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from cio_sync.sync.intents import Intent, MalformedIntent, parse_intent
 
 ENVELOPE_TYPE = "intent_batch"
 ENVELOPE_VERSION = 1
+# The FIFO message groups of the track queue. A constant on purpose: every producer (the stream function,
+# other services' producer(), reconcile, redrive) must put a member in the same lane, or a late identify in
+# one lane could overtake the delete in another; a configurable count could disagree between producers or
+# change while messages are in flight.
+TRACK_LANES: Final = 16
 # SQS's message limit is 256 KiB; stay well under it so attributes and JSON escaping always fit.
 MAX_MESSAGE_BYTES = 200_000
 

@@ -10,6 +10,7 @@ from cio_sync.customerio import clients_from_settings
 from cio_sync.customerio.app import AppClient
 from cio_sync.customerio.track import TrackClient
 from cio_sync.members.model import MemberRepository
+from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.producer import Producer
 from cio_sync.pipeline.queues import QueueDeadLetters, SqsQueues
 from cio_sync.settings import Settings, settings
@@ -60,7 +61,7 @@ def _dead_letters(config: Settings, queue_url: str | None, name: str) -> QueueDe
 @cache
 def stream_deps() -> StreamDeps:
     config = settings()
-    return StreamDeps(_members(config), _queues(config), config.track_lanes)
+    return StreamDeps(_members(config), _queues(config), TRACK_LANES)
 
 
 @cache
@@ -91,4 +92,4 @@ def email_deps() -> EmailDeps:
 def producer() -> Producer:
     """For other services: `producer().request_password_reset(member_id, url)`."""
     config = settings()
-    return Producer(_queues(config), config.track_lanes)
+    return Producer(_queues(config), TRACK_LANES)

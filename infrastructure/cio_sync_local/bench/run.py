@@ -33,6 +33,7 @@ from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.model import MemberRepository
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.ops.reconcile import reconcile
+from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.queues import SqsQueues
 from cio_sync_local.bench.report import (
     DEFAULT_RATE_LIMIT,
@@ -151,11 +152,10 @@ class Bench:
     # -- 2. reconcile
 
     def reconcile(self, ids: Sequence[str]) -> dict[str, Any]:
-        lanes = int(self.stack.environment.get("TRACK_LANES", "16"))
         publisher = SqsQueues(self.stack.client("sqs"), self.stack.queue_url("TrackQueue"), None)
         since = time.time()
         started = time.perf_counter()
-        summary = reconcile(ids, publisher, run_id=f"bench-{int(since)}", lanes=lanes)
+        summary = reconcile(ids, publisher, run_id=f"bench-{int(since)}", lanes=TRACK_LANES)
         self.drain()
         wall = time.perf_counter() - started
         window = self.traffic(since, time.time())

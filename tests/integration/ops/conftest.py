@@ -19,10 +19,11 @@ from moto import mock_aws
 from cio_sync.cli import main
 from cio_sync.members.model import MemberRepository
 from cio_sync.ops.target import IMPORT_BUCKET, MEMBER_TABLE, QUEUES, STACK_VARIABLE
+from cio_sync.pipeline.messages import TRACK_LANES
 
 REGION = "us-east-1"
 TABLE = "ops-members"
-LANES = 4
+LANES = TRACK_LANES  # the one lane count every producer uses
 # Logical id -> (physical name, dead-letter queue's logical id)
 QUEUE_LAYOUT: dict[str, tuple[str, str | None]] = {
     "TrackDeadLetterQueue": ("ops-track-dlq.fifo", None),
@@ -76,7 +77,7 @@ class Resources:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
-    names = [MEMBER_TABLE.variable, IMPORT_BUCKET.variable, STACK_VARIABLE, "TRACK_LANES"]
+    names = [MEMBER_TABLE.variable, IMPORT_BUCKET.variable, STACK_VARIABLE]
     names += [resource.variable for resource in QUEUES.values()]
     names += ["AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION"]
     for name in names:
@@ -104,7 +105,6 @@ def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Resources:
         urls[logical_id] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         monkeypatch.setenv(QUEUES[logical_id].variable, urls[logical_id])
     monkeypatch.setenv(MEMBER_TABLE.variable, TABLE)
-    monkeypatch.setenv("TRACK_LANES", str(LANES))
     return Resources(sqs, members, urls)
 
 

@@ -8,14 +8,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from cio_sync.pipeline.messages import decode_intents, lane_of
+from cio_sync.pipeline.messages import TRACK_LANES, decode_intents, lane_of
 from tests.integration.ops.conftest import REGION, Cli, assert_one_line_error
 
 STACK = "cio-sync-test"
-STACK_LANES = 2
 TEMPLATE = {
     "AWSTemplateFormatVersion": "2010-09-09",
-    "Parameters": {"TrackLanes": {"Type": "Number", "Default": STACK_LANES}},
     "Resources": {
         "MemberTable": {
             "Type": "AWS::DynamoDB::Table",
@@ -59,7 +57,6 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     )
     # Left over in the operator's shell: a named stack must not mix these in.
     monkeypatch.setenv("MEMBER_TABLE_NAME", "some-other-table")
-    monkeypatch.setenv("TRACK_LANES", "64")
 
 
 def test_members_reconcile_and_dead_letters_act_on_the_stack(stack: None, cli: Cli) -> None:
@@ -73,7 +70,7 @@ def test_members_reconcile_and_dead_letters_act_on_the_stack(stack: None, cli: C
     url = sqs.get_queue_url(QueueName="stack-track.fifo")["QueueUrl"]
     message = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])["Messages"][0]
     assert [intent.member_id for intent in decode_intents(message["Body"])] == [member_id]
-    assert message["Attributes"]["MessageGroupId"] == lane_of(member_id, STACK_LANES)  # the stack's lanes
+    assert message["Attributes"]["MessageGroupId"] == lane_of(member_id, TRACK_LANES)  # its one lane
 
     listed = cli("dlq", "list", "--stack", STACK)
     assert (listed.code, listed.out.strip()) == (0, "track (stack-track-dlq.fifo): empty")

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
-from pynamodb.exceptions import GetError
 
 from cio_sync.cli import CommandError
 from cio_sync.ops.target import (
-    DEFAULT_LANES,
     CloudFormationStack,
-    aws_errors,
-    explain_aws_error,
-    parse_lanes,
     resolve_target,
 )
 
@@ -31,7 +24,6 @@ def stack_file(tmp_path: Path, **overrides: object) -> Path:
         "member_table": "local-members",
         "bucket": "local-imports",
         "queues": {"TrackQueue": LOCAL_QUEUE, "StreamFailureQueue": "http://127.0.0.1:5000/1/failures"},
-        "environment": {"TRACK_LANES": "8"},
     }
     info.update(overrides)
     path = tmp_path / "stack.json"
@@ -47,7 +39,7 @@ class FakeStacks:
         self.asked.append((name, endpoint, region))
         return CloudFormationStack(
             outputs={"MemberTableName": "prod-members", "TrackQueueUrl": QUEUE, "ImportBucketName": "prod-b"},
-            parameters={"TrackLanes": "32"},
+            parameters={},
         )
 
 
@@ -60,7 +52,7 @@ def test_a_named_stack_is_read_from_cloudformation_and_nothing_else(tmp_path: Pa
     assert stacks.asked == [("cio-sync-prod", None, "eu-west-1")]
     assert (target.source, target.member_table, target.bucket) == ("cloudformation", "prod-members", "prod-b")
     assert target.queue_urls == {"TrackQueue": QUEUE}
-    assert (target.track_lanes, target.local_credentials) == (32, False)
+    assert not target.local_credentials
     assert target.describe() == "stack cio-sync-prod (AWS eu-west-1)"
 
 
@@ -78,7 +70,6 @@ def test_an_endpoint_means_the_environment_names_everything(tmp_path: Path) -> N
         "AWS_ENDPOINT_URL": "http://127.0.0.1:6000",
         "MEMBER_TABLE_NAME": "env-members",
         "TRACK_DEAD_LETTER_QUEUE_URL": "http://127.0.0.1:6000/1/dlq",
-        "TRACK_LANES": "4",
     }
     target = resolve_target(environ=environ, stack_file=stack_file(tmp_path))
     assert (target.source, target.endpoint_url, target.member_table) == (
@@ -87,7 +78,7 @@ def test_an_endpoint_means_the_environment_names_everything(tmp_path: Path) -> N
         "env-members",
     )
     assert target.queue_urls == {"TrackDeadLetterQueue": "http://127.0.0.1:6000/1/dlq"}
-    assert (target.track_lanes, target.bucket, target.local_credentials) == (4, None, False)
+    assert (target.bucket, target.local_credentials) == (None, False)
 
 
 def test_the_local_stack_file_is_the_fallback_with_local_credentials(tmp_path: Path) -> None:
@@ -97,7 +88,7 @@ def test_the_local_stack_file_is_the_fallback_with_local_credentials(tmp_path: P
         "http://127.0.0.1:5000",
         "us-east-1",
     )
-    assert (target.member_table, target.bucket, target.track_lanes) == ("local-members", "local-imports", 8)
+    assert (target.member_table, target.bucket) == ("local-members", "local-imports")
     assert target.queue_urls["TrackQueue"] == LOCAL_QUEUE
     assert target.local_credentials
 
@@ -111,7 +102,7 @@ def test_explicit_variables_win_over_the_local_stack_file(tmp_path: Path) -> Non
 
 def test_nothing_configured_fails_only_when_a_resource_is_needed(tmp_path: Path) -> None:
     target = resolve_target(environ={}, stack_file=tmp_path / "none.json")
-    assert (target.source, target.queue_urls, target.track_lanes) == ("environment", {}, DEFAULT_LANES)
+    assert (target.source, target.queue_urls) == ("environment", {})
     with pytest.raises(CommandError, match=r"no member table: set MEMBER_TABLE_NAME, or pass --stack NAME"):
         target.require_member_table()
     with pytest.raises(CommandError, match="no TrackQueue for environment: set TRACK_QUEUE_URL"):
@@ -125,68 +116,3 @@ def test_a_broken_stack_file_is_one_clear_error(tmp_path: Path) -> None:
         resolve_target(environ={}, stack_file=path)
     with pytest.raises(CommandError, match="names no aws_endpoint"):
         resolve_target(environ={}, stack_file=stack_file(tmp_path, aws_endpoint=None))
-
-
-@pytest.mark.parametrize(("raw", "expected"), [(None, DEFAULT_LANES), ("", DEFAULT_LANES), ("3", 3)])
-def test_lanes_default_to_the_settings_default(raw: str | None, expected: int) -> None:
-    assert parse_lanes(raw, "TRACK_LANES") == expected
-
-
-@pytest.mark.parametrize("raw", ["0", "-1", "many"])
-def test_bad_lanes_are_refused(raw: str) -> None:
-    with pytest.raises(CommandError, match="TRACK_LANES must be"):
-        parse_lanes(raw, "TRACK_LANES")
-
-
-def client_error(code: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "secret@example.org"}}, "Operation")
-
-
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        (EndpointConnectionError(endpoint_url="http://x"), "cannot reach AWS at http://127.0.0.1:5000"),
-        (NoCredentialsError(), "no AWS credentials"),
-        (NoRegionError(), "no AWS region"),
-        (client_error("ResourceNotFoundException"), "does not exist (ResourceNotFoundException)"),
-        (client_error("AWS.SimpleQueueService.NonExistentQueue"), "a queue of the target does not exist"),
-        (client_error("AccessDeniedException"), "refused the credentials or permissions"),
-        (client_error("Throttling"), "AWS refused the request (Throttling)"),
-    ],
-)
-def test_aws_failures_become_one_line_without_request_contents(error: Exception, expected: str) -> None:
-    message = explain_aws_error(error, "http://127.0.0.1:5000")
-    assert expected in message
-    assert "example.org" not in message
-    assert "\n" not in message
-
-
-def test_pynamodb_failures_are_explained_by_their_cause() -> None:
-    with pytest.raises(CommandError, match=r"^cannot reach AWS: check the network"), aws_errors(None):
-        raise GetError("failed", cause=EndpointConnectionError(endpoint_url="https://dynamodb"))
-    with pytest.raises(CommandError, match=r"DynamoDB request failed \(GetError\)"), aws_errors(None):
-        raise GetError("failed")
-
-
-def test_the_member_table_is_reached_like_every_other_resource(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    config = tmp_path / "config"
-    config.write_text("[default]\nregion = eu-west-1\n")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    remote = resolve_target(environ={"MEMBER_TABLE_NAME": "t"}, stack_file=tmp_path / "none.json")
-    meta: Any = remote.members().model.Meta
-    assert (meta.table_name, meta.region, meta.host) == ("t", "eu-west-1", None)  # the profile's region
-    assert meta.aws_access_key_id is None  # the usual credential chain
-    local: Any = resolve_target(environ={}, stack_file=stack_file(tmp_path)).members().model.Meta
-    assert (local.table_name, local.region, local.host) == (
-        "local-members",
-        "us-east-1",
-        "http://127.0.0.1:5000",
-    )
-    assert local.aws_access_key_id == "local"
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    with pytest.raises(CommandError, match="no AWS region"):
-        remote.members()

@@ -4,7 +4,7 @@ from cio_sync.settings import CustomerIoSettings, Settings, SettingsError
 
 
 def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MEMBER_TABLE_NAME", "CUSTOMER_IO_REGION", "CUSTOMER_IO_ENABLED", "TRACK_LANES"):
+    for name in ("MEMBER_TABLE_NAME", "CUSTOMER_IO_REGION", "CUSTOMER_IO_ENABLED"):
         monkeypatch.delenv(name, raising=False)
     config = Settings.from_env()
     assert (config.member_table, config.customer_io.region, config.customer_io.enabled) == (
@@ -29,7 +29,7 @@ def test_the_fair_use_budget_is_shared_by_concurrent_consumers(monkeypatch: pyte
         ("CUSTOMER_IO_REGION", "ap", "CUSTOMER_IO_REGION must be us or eu"),
         ("CUSTOMER_IO_ENABLED", "maybe", "CUSTOMER_IO_ENABLED must be true or false"),
         ("CUSTOMER_IO_TRACK_RATE_PER_S", "-1", "must be positive"),
-        ("TRACK_LANES", "many", "TRACK_LANES must be a number"),
+        ("MAX_RECEIVE_COUNT", "many", "MAX_RECEIVE_COUNT must be a number"),
     ],
 )
 def test_bad_values_name_the_variable_not_the_value(
