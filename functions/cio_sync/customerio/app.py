@@ -7,59 +7,30 @@ might have been delivered goes back to the caller at once, who decides whether t
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Mapping
-
-import requests
+from collections.abc import Mapping
 
 from cio_sync.customerio.batch import JsonValue, encode
-from cio_sync.customerio.credentials import Credentials, CredentialsProvider, as_provider
+from cio_sync.customerio.client import CustomerIoClient
+from cio_sync.customerio.credentials import Credentials
 from cio_sync.customerio.dryrun import log_not_sent
 from cio_sync.customerio.errors import PermanentError, string_values
-from cio_sync.customerio.pacing import TokenBucket
-from cio_sync.customerio.transport import RetryPolicy, Timeouts, Transport, bearer_auth, count_error
+from cio_sync.customerio.transport import bearer_auth, count_error
 from cio_sync.settings import Region
 
 APP_HOSTS: Mapping[Region, str] = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}
 DRY_RUN_DELIVERY_ID = "dry-run"
 
 
-class AppClient:
-    """One per process (see `clients_from_settings`): one pooled session and one pacing bucket."""
+class AppClient(CustomerIoClient):
+    """App API: Bearer auth with the App key; 10 requests/s by default (its documented limit)."""
 
     api = "app"
+    hosts = APP_HOSTS
+    default_rate_per_s = 10.0
 
-    def __init__(
-        self,
-        credentials: Credentials | CredentialsProvider,
-        *,
-        base_url: str | None = None,
-        region: Region = "us",
-        rate_per_s: float = 10.0,
-        enabled: bool = True,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        provider = as_provider(credentials)
-        self.enabled = enabled
-        self.base_url = (base_url or APP_HOSTS[region]).rstrip("/")
-        self._transport = Transport(
-            self.api,
-            self.base_url,
-            lambda: bearer_auth(provider().app_api_key),
-            TokenBucket(rate_per_s, clock=clock, sleep=sleep),
-            session=session,
-            timeouts=timeouts,
-            retry=retry,
-            clock=clock,
-            sleep=sleep,
-            rng=rng,
-        )
+    @staticmethod
+    def authorization(credentials: Credentials) -> dict[str, str]:
+        return bearer_auth(credentials.app_api_key)
 
     def send_email(
         self,

@@ -6,9 +6,7 @@ deduplicated by Customer.io), so every retryable failure is retried here within 
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -26,7 +24,8 @@ from cio_sync.customerio.batch import (
     plan,
     refusal,
 )
-from cio_sync.customerio.credentials import Credentials, CredentialsProvider, as_provider
+from cio_sync.customerio.client import CustomerIoClient
+from cio_sync.customerio.credentials import Credentials
 from cio_sync.customerio.dryrun import log_not_sent
 from cio_sync.customerio.errors import (
     CustomerIoError,
@@ -37,11 +36,7 @@ from cio_sync.customerio.errors import (
     scrub,
     string_values,
 )
-from cio_sync.customerio.pacing import TokenBucket
 from cio_sync.customerio.transport import (
-    RetryPolicy,
-    Timeouts,
-    Transport,
     basic_auth,
     count_error,
     describe_batch_error,
@@ -102,41 +97,16 @@ class BatchResult:
         return sorted(self.errors)
 
 
-class TrackClient:
-    """One per process (see `clients_from_settings`): one pooled session and one pacing bucket."""
+class TrackClient(CustomerIoClient):
+    """Track API: Basic auth with site id and Track key; 100 requests/s by default (fair use)."""
 
     api = "track"
+    hosts = TRACK_HOSTS
+    default_rate_per_s = 100.0
 
-    def __init__(
-        self,
-        credentials: Credentials | CredentialsProvider,
-        *,
-        base_url: str | None = None,
-        region: Region = "us",
-        rate_per_s: float = 100.0,
-        enabled: bool = True,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        provider = as_provider(credentials)
-        self.enabled = enabled
-        self.base_url = (base_url or TRACK_HOSTS[region]).rstrip("/")
-        self._transport = Transport(
-            self.api,
-            self.base_url,
-            lambda: _track_auth(provider()),
-            TokenBucket(rate_per_s, clock=clock, sleep=sleep),
-            session=session,
-            timeouts=timeouts,
-            retry=retry,
-            clock=clock,
-            sleep=sleep,
-            rng=rng,
-        )
+    @staticmethod
+    def authorization(credentials: Credentials) -> dict[str, str]:
+        return basic_auth(credentials.site_id, credentials.track_api_key)
 
     def identify(self, operation: Identify, deadline: float | None = None) -> None:
         """PUT /api/v1/customers/{id}: create the person or merge these attributes into the profile."""
@@ -239,10 +209,6 @@ class TrackClient:
             if response.status_code == HTTP_MULTI_STATUS:
                 errors.update(_partial_failures(response, request, sensitive))
         return BatchResult(len(operations), errors)
-
-
-def _track_auth(credentials: Credentials) -> dict[str, str]:
-    return basic_auth(credentials.site_id, credentials.track_api_key)
 
 
 def _customer_path(member_id: str) -> str:
