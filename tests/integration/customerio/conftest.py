@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -8,41 +7,18 @@ import pytest
 import requests
 
 from cio_sync.customerio.credentials import Credentials
-from cio_sync.observability import SERVICE, logger, metrics
+from cio_sync.observability import metrics
 from cio_sync_local.emulator import Emulator
+from tests.observability import LogLines, captured_logs
 
 # The credentials the shared `cio_emulator` fixture accepts.
 EMULATOR_CREDENTIALS = Credentials(site_id="site", track_api_key="track-key", app_api_key="app-key")
 
 
-class LogLines(logging.Handler):
-    """Every log line exactly as Powertools would print it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logger.registered_formatter)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
 @pytest.fixture
 def log_lines() -> Iterator[LogLines]:
-    handler = LogLines()
-    target = logging.getLogger(SERVICE)
-    target.addHandler(handler)
-    previous = target.level
-    target.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        target.setLevel(previous)
-        target.removeHandler(handler)
+    with captured_logs() as lines:
+        yield lines
 
 
 @pytest.fixture(autouse=True)

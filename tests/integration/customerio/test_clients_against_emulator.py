@@ -26,7 +26,8 @@ from cio_sync.customerio.track import TrackClient
 from cio_sync.customerio.transport import RetryPolicy
 from cio_sync.observability import metrics
 from cio_sync_local.emulator import Emulator
-from tests.integration.customerio.conftest import EMULATOR_CREDENTIALS, Control, LogLines
+from tests.integration.customerio.conftest import EMULATOR_CREDENTIALS, Control
+from tests.observability import LogLines
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,7 @@ Writes go through the member model (as the operator CLI and sign-up flows do) or
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import re
 import uuid
 from pathlib import Path
@@ -20,9 +18,9 @@ from cio_sync.handlers import email as email_handler
 from cio_sync.handlers import member_stream as stream_handler
 from cio_sync.handlers import track as track_handler
 from cio_sync.members.contract import MemberItem
-from cio_sync.observability import logger
 from cio_sync.pipeline.wiring import producer
 from cio_sync_local.pump import LambdaContext
+from tests.observability import captured_logs
 
 from .conftest import Pipeline
 
@@ -179,25 +177,15 @@ def test_logs_carry_no_personal_data(pipeline: Pipeline, capfd: pytest.CaptureFi
         "first_name": "Zebedee",
         "last_name": "Quixote",
     }
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(logger.registered_formatter)
-    previous_level = logger.log_level
-    logging.getLogger(logger.name).addHandler(handler)
-    logger.setLevel("DEBUG")  # the most the logs can ever say
-    try:
+    with captured_logs() as logs:
         member = pipeline.repo.create_web_signup(fields)
         pipeline.drain()
         pipeline.raw_update(member["id"], email_subscription_status=False, sms_status="stop")
         producer().request_password_reset(member["id"], "https://example.org/reset?token=secret-token")
-        producer().request_password_reset(
-            "0" * 24, "https://example.org/reset?token=secret-token"
-        )  # no member
+        nobody = "0" * 24  # no such member: the email is dead-lettered, and that is logged too
+        producer().request_password_reset(nobody, "https://example.org/reset?token=secret-token")
         pipeline.drain()
-    finally:
-        logger.setLevel(previous_level)
-        logging.getLogger(logger.name).removeHandler(handler)
-    output = captured.getvalue() + "".join(capfd.readouterr())  # log lines, and what was printed (metrics)
+    output = logs.text + "".join(capfd.readouterr())  # log lines, and what was printed (metrics)
     assert member["id"] in output  # the logs did run, and name members by id
     assert "email dead-lettered" in output
     for secret in (email, mobile, "Zebedee", "Quixote", "secret-token"):

@@ -1,51 +1,21 @@
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from cio_sync.customerio.credentials import Credentials
-from cio_sync.observability import SERVICE, logger, metrics
+from cio_sync.observability import metrics
+from tests.observability import LogLines, captured_logs
 from tests.unit.customerio.fakes import FakeClock
 
 CREDENTIALS = Credentials(site_id="site-1", track_api_key="track-secret-key", app_api_key="app-secret-key")
 
 
-class LogLines(logging.Handler):
-    """Every log line exactly as Powertools would print it (JSON with the extra keys)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logger.registered_formatter)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-    @property
-    def entries(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.lines]
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
 @pytest.fixture
 def log_lines() -> Iterator[LogLines]:
-    handler = LogLines()
-    target = logging.getLogger(SERVICE)  # the standard logger behind Powertools' Logger
-    target.addHandler(handler)
-    previous = target.level
-    target.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        target.setLevel(previous)
-        target.removeHandler(handler)
+    with captured_logs() as lines:
+        yield lines
 
 
 @pytest.fixture(autouse=True)

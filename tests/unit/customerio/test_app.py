@@ -19,7 +19,8 @@ from cio_sync.customerio.errors import (
     RateLimited,
     ServerError,
 )
-from tests.unit.customerio.conftest import CREDENTIALS, LogLines, metric_total
+from tests.observability import LogLines
+from tests.unit.customerio.conftest import CREDENTIALS, metric_total
 from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script, fake_session
 
 EMAIL = "grace.hopper@example.org"

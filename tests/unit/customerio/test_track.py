@@ -21,7 +21,8 @@ from cio_sync.customerio.errors import (
 )
 from cio_sync.customerio.track import BatchResult, TrackClient
 from cio_sync.customerio.transport import RetryPolicy
-from tests.unit.customerio.conftest import CREDENTIALS, LogLines, metric_total
+from tests.observability import LogLines
+from tests.unit.customerio.conftest import CREDENTIALS, metric_total
 from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script, Seen, fake_session
 
 EVENT_ID = "01J0000000000000000000000A"
