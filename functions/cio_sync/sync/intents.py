@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Final, Literal, get_args
 
 from cio_sync.members.contract import is_member_id
@@ -84,8 +84,17 @@ def _dump(message: dict[str, Any]) -> str:
     return json.dumps(message, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+class _Serialised:
+    """One serialisation for every intent: its type, the version, and its fields."""
+
+    TYPE: ClassVar[str]
+
+    def to_json(self) -> str:
+        return _dump({"type": self.TYPE, "version": INTENT_VERSION, **asdict(self)})  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class SyncProfile:
+class SyncProfile(_Serialised):
     """Make the member's Customer.io profile match the member's current item (identify or delete)."""
 
     TYPE: ClassVar[str] = "sync_profile"
@@ -95,19 +104,9 @@ class SyncProfile:
     def __post_init__(self) -> None:
         _check_common(self.intent_id, self.member_id)
 
-    def to_json(self) -> str:
-        return _dump(
-            {
-                "type": self.TYPE,
-                "version": INTENT_VERSION,
-                "intent_id": self.intent_id,
-                "member_id": self.member_id,
-            }
-        )
-
 
 @dataclass(frozen=True)
-class TrackEvent:
+class TrackEvent(_Serialised):
     """Track a Customer.io event for a member who has a profile; `intent_id` doubles as the event id."""
 
     TYPE: ClassVar[str] = "track_event"
@@ -129,22 +128,9 @@ class TrackEvent:
             "timestamp must be a non-negative integer (unix seconds)",
         )
 
-    def to_json(self) -> str:
-        return _dump(
-            {
-                "type": self.TYPE,
-                "version": INTENT_VERSION,
-                "intent_id": self.intent_id,
-                "member_id": self.member_id,
-                "name": self.name,
-                "data": self.data,
-                "timestamp": self.timestamp,
-            }
-        )
-
 
 @dataclass(frozen=True)
-class SendEmail:
+class SendEmail(_Serialised):
     """Send a transactional email to the member (addressed via the placeholder profile, not theirs)."""
 
     TYPE: ClassVar[str] = "send_email"
@@ -157,18 +143,6 @@ class SendEmail:
         _check_common(self.intent_id, self.member_id)
         _require(self.kind in EMAIL_KINDS, f"kind must be one of {', '.join(EMAIL_KINDS)}")
         _check_data(self.data)
-
-    def to_json(self) -> str:
-        return _dump(
-            {
-                "type": self.TYPE,
-                "version": INTENT_VERSION,
-                "intent_id": self.intent_id,
-                "member_id": self.member_id,
-                "kind": self.kind,
-                "data": self.data,
-            }
-        )
 
 
 Intent = SyncProfile | TrackEvent | SendEmail
