@@ -43,7 +43,7 @@ def add_emulator_command(subparsers: argparse._SubParsersAction[argparse.Argumen
         "--openapi",
         type=Path,
         default=None,
-        help="Customer.io's Track OpenAPI document (default: $CIO_OPENAPI_PATH, else ../shared/customerio/)",
+        help="Customer.io's Track OpenAPI document (default: $CIO_OPENAPI_PATH, else the bundled copy)",
     )
     parser.add_argument("--no-validate", action="store_true", help="serve without OpenAPI validation")
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per second before 429")

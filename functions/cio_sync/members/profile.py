@@ -17,7 +17,7 @@ from cio_sync.members.subscriptions import is_sms_subscribed
 ProfileValue = str | int | float | bool | None
 ProfileAttributes = dict[str, ProfileValue]
 
-# Customer.io's documented limits (see the shared Customer.io fact sheet).
+# Customer.io's documented limits (its Track API description, "Customer limits").
 MAX_ID_BYTES: Final = 150
 MAX_NAME_BYTES: Final = 150
 MAX_VALUE_BYTES: Final = 1000

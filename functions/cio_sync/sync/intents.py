@@ -18,7 +18,7 @@ from cio_sync.members.contract import is_member_id
 INTENT_VERSION: Final = 1
 EmailKind = Literal["forgot_password", "password_updated"]
 EMAIL_KINDS: Final[tuple[str, ...]] = get_args(EmailKind)
-# Customer.io's limits for events (shared fact sheet).
+# Customer.io's limits for events (its Track API description, reference/ beside the emulator).
 MAX_EVENT_NAME_BYTES: Final = 100
 MAX_EVENT_DATA_BYTES: Final = 100_000
 

@@ -1,8 +1,9 @@
 """Request-body validation against Customer.io's own Track API OpenAPI document.
 
-The document is reference data kept outside the repository (the sibling `shared/customerio/`); it is read
-at start-up and each validator is compiled once. OpenAPI 3.1 schemas are JSON Schema 2020-12, so plain
-`jsonschema` with a `referencing` registry resolves every `$ref` against the document itself.
+The document is Customer.io's own, carried in the repository (`reference/`, whose README says where it
+comes from and how to refresh it); it is read at start-up and each validator is compiled once. OpenAPI
+3.1 schemas are JSON Schema 2020-12, so plain `jsonschema` with a `referencing` registry resolves every
+`$ref` against the document itself.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from referencing.jsonschema import DRAFT202012
 from cio_sync_local.emulator.limits import Violation
 
 OPENAPI_ENV = "CIO_OPENAPI_PATH"
+BUNDLED_OPENAPI_PATH = Path(__file__).resolve().parent / "reference" / "journeys-track.openapi.json"
 DOCUMENT_URI = "urn:customerio:journeys-track"
 
 
@@ -30,11 +32,11 @@ class OpenApiDocumentMissing(RuntimeError):
 
 
 def default_openapi_path() -> Path:
-    """`$CIO_OPENAPI_PATH`, else `shared/customerio/journeys-track.openapi.json` beside the repository."""
+    """`$CIO_OPENAPI_PATH` (an override, e.g. a newer copy under review), else the repository's own copy."""
     override = os.environ.get(OPENAPI_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3].parent / "shared/customerio/journeys-track.openapi.json"
+    return BUNDLED_OPENAPI_PATH
 
 
 def _pointer(*parts: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,12 +13,16 @@ from cio_sync_local.emulator import Emulator
 from cio_sync_local.emulator.openapi import OPENAPI_ENV, OpenApiDocumentMissing, default_openapi_path
 
 
-def test_default_document_is_the_repository_siblings_shared_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_document_is_the_copy_inside_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(OPENAPI_ENV, raising=False)
     repository = Path(__file__).resolve().parents[3]
 
-    assert default_openapi_path() == repository.parent / "shared/customerio/journeys-track.openapi.json"
-    assert default_openapi_path().is_file()
+    path = default_openapi_path()
+    assert path.is_file()
+    assert path.is_relative_to(repository)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["info"]["title"] == "Customer.io Track API"
+    assert "/api/v2/batch" in document["paths"]
 
 
 def test_missing_document_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:

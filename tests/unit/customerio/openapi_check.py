@@ -1,6 +1,6 @@
 """Checks a request against Customer.io's own Track OpenAPI document, the authority for request shapes.
 
-The document is reference data next to the repository (../shared/customerio/); it is read, never copied.
+The document is the repository's copy that the emulator validates against (one file, one path).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -17,7 +16,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-OPENAPI_PATH = Path(__file__).resolve().parents[3].parent / "shared/customerio/journeys-track.openapi.json"
+from cio_sync_local.emulator.openapi import BUNDLED_OPENAPI_PATH
+
+OPENAPI_PATH = BUNDLED_OPENAPI_PATH
 _BASE_URI = "urn:customerio:journeys-track"
 
 
