@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cio_sync.observability import NAMESPACE, SERVICE
 from cio_sync.settings import CustomerIoSettings
 from tests.infra.cfn import (
     DATA_SERVICES,
@@ -358,6 +359,22 @@ def test_stream_iterator_age_alarm(transformed: Template) -> None:
     alarm = _function_alarms(transformed, "MemberStreamFunction")["IteratorAge"]
     assert alarm["Statistic"] == "Maximum"
     assert 0 < alarm["Threshold"] <= 15 * 60 * 1000
+
+
+@pytest.mark.parametrize("metric", ["CustomerIoErrors", "StreamRecordsParked"])
+def test_the_projects_own_metrics_have_alarms(transformed: Template, metric: str) -> None:
+    """Metrics the functions write (Powertools: namespace CioSync, dimension service) that need a human."""
+    alarms = [
+        alarm
+        for alarm in (a["Properties"] for a in resources(transformed, "AWS::CloudWatch::Alarm").values())
+        if alarm["Namespace"] == NAMESPACE and alarm["MetricName"] == metric
+    ]
+    assert len(alarms) == 1, f"{metric} needs exactly one alarm"
+    alarm = alarms[0]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert alarm["Statistic"] == "Sum"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert [canonical(action) for action in alarm["AlarmActions"]] == ["Ref:AlarmTopic"]
 
 
 def test_alarm_topic_is_encrypted_and_email_is_optional(transformed: Template) -> None:
