@@ -12,10 +12,14 @@ from cio_sync.pipeline.wiring import StreamDeps, stream_deps
 
 
 def handle(event: dict[str, Any], deps: StreamDeps) -> dict[str, Any]:
-    result = process_stream_batch(event.get("Records", []), deps.members, deps.queues, deps.lanes)
+    result = process_stream_batch(
+        event.get("Records", []), deps.members, deps.pending, deps.queues, deps.lanes
+    )
     metrics.add_metric("IntentsPublished", MetricUnit.Count, result.intents)
     metrics.add_metric("RuleDecisionsWritten", MetricUnit.Count, result.rule_decisions_written)
-    metrics.add_metric("StreamRecordsParked", MetricUnit.Count, result.malformed)
+    metrics.add_metric("RuleDecisionsCarried", MetricUnit.Count, result.decisions_carried)
+    metrics.add_metric("ContractViolations", MetricUnit.Count, result.contract_violations)
+    metrics.add_metric("StreamRecordsParked", MetricUnit.Count, result.malformed + result.contract_violations)
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in result.failed_sequence_numbers]}
 
 

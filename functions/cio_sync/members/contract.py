@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
@@ -149,6 +149,14 @@ def validate_member(item: Mapping[str, Any], *, allow_unknown: bool = False) -> 
         if value is None or name == "id":
             continue
         _validate_field(name, value)
+
+
+def validate_fields(item: Mapping[str, Any], names: Iterable[str]) -> None:
+    """Raise InvalidMember for the first of `names` whose value breaks the contract (None: absent)."""
+    for name in names:
+        value = item.get(name)
+        if value is not None:
+            _validate_field(name, value)
 
 
 def _validate_field(name: str, value: Any) -> None:

@@ -19,12 +19,19 @@ from pynamodb.attributes import (
     NullAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import AttributeDeserializationError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import (
+    AttributeDeserializationError,
+    DoesNotExist,
+    PutError,
+    PynamoDBException,
+    UpdateError,
+)
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
+from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import (
     CONTRACT_FIELDS,
     InvalidMember,
@@ -34,6 +41,7 @@ from cio_sync.members.contract import (
     parse_iso,
     to_iso,
     utc_now_iso,
+    validate_fields,
     validate_member,
 )
 from cio_sync.members.subscriptions import (
@@ -193,6 +201,17 @@ def _condition_failed(error: PutError | UpdateError) -> bool:
     return error.cause_response_code == CONDITION_FAILED
 
 
+# DynamoDB refusing the request itself (an item over 400 KB, a malformed value): no retry can help.
+_REFUSED_CODES: Final = frozenset({"ValidationException", "ItemCollectionSizeLimitExceededException"})
+
+
+def _transient_or(error: PynamoDBException) -> Exception:
+    """Throttling, outages, a missing grant or table: they may pass, so the work is retried (and alarmed)."""
+    if error.cause_response_code in _REFUSED_CODES:
+        return error
+    return TransientFailure(f"member table: {error.cause_response_code or type(error).__name__}")
+
+
 class MemberRepository:
     """Reads and writes members, applying the subscription rules and the contract on every write."""
 
@@ -349,36 +368,35 @@ class MemberRepository:
         unchanged = model.updated_at.does_not_exist() if token is None else model.updated_at == token
         return cast(Condition, model.id.exists() & unchanged)
 
-    # --- raw mute writes (stream function and import) ------------------------------------------------
+    # --- raw writes: the stream function's rule decisions and the import's mute ------------------------
 
     def write_rule_decisions(
-        self, member_id: str, seen: Mapping[str, Any], decided: Mapping[str, Any]
+        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
     ) -> bool:
-        """Write back what the subscription rules decided for a raw write, only if nothing moved since.
+        """Write what the subscription rules decided for a raw write, only while its inputs stand.
 
-        `seen` is the item as the stream record showed it, `decided` the rules' result. Every attribute the
-        rules changed (topics, statuses, `promotions_muted_at`) is written only if it still holds the
-        value seen, so a concurrent write is never overwritten; False when that condition fails.
+        `expected` holds every rule input and `updated_at` as the stream record showed them, `decided`
+        the rule outputs to write. The write is conditional on each still holding its value, so a
+        decision is never laid over a later write; False then (the later write's record carries it).
+        Only the written attributes are checked against the contract: an unrelated invalid attribute
+        (a legacy phone number, say) must not keep a mute or a resubscribe from being applied.
         """
-        changed = sorted(name for name in decided if name != "id" and decided[name] != seen.get(name))
+        changed = sorted(name for name in decided if name != "id")
         if not changed or not is_member_id(member_id):
             return False
-        validate_member(
-            {**seen, **{name: decided[name] for name in changed}, "id": member_id}, allow_unknown=True
-        )
+        validate_fields(decided, changed)
         model = self.model
         condition: Condition = model.id.exists()
+        for name, value in sorted(expected.items()):
+            condition = condition & _still_holds(getattr(model, name), value)
         actions: list[Action] = [model.updated_at.set(self._clock())]
-        for name in changed:
-            attribute = getattr(model, name)
-            condition = condition & _still_holds(attribute, seen.get(name))
-            actions.append(_write_value(attribute, name, decided[name]))
+        actions.extend(_write_value(getattr(model, name), name, decided[name]) for name in changed)
         try:
             model(member_id).update(actions=actions, condition=condition)
         except UpdateError as error:
             if _condition_failed(error):
                 return False
-            raise
+            raise _transient_or(error) from error
         return True
 
     def mute_if_not_muted(self, member_id: str, now: str) -> MuteOutcome:

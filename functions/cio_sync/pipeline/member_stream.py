@@ -1,9 +1,16 @@
-"""member-stream: one pass over a DynamoDB stream batch -> mute rule enforced -> intents on the queues.
+"""member-stream: one pass over a DynamoDB stream batch -> rules enforced -> intents on the queues.
 
 Fan-out happens here once per stream record (a shard allows at most two readers). Records are handled in
-order; the first record that fails for a reason that can pass (a throttled write, a queue outage) is
-reported, so Lambda retries from it. A record that can never be parsed goes to the failure queue with its
-reason and does not hold up the shard.
+order. A record that no retry can fix (it cannot be parsed, its id or an attribute the rules read breaks
+the contract, or handling it raised) is parked on the failure queue with its reason at once, and the
+records behind it flow on. Only a failure that can pass (a throttled table, a queue outage) stops the
+batch at that record, so Lambda retries from it.
+
+Rules on racing raw writes (members/raw_writes.py): each record is decided on top of the previous record's
+decision. The decision is written back only while the item is still the version the record showed (its
+rule inputs and `updated_at`, which every writer changes); when a later write moved it, the later
+record carries the decision forward (in this batch, or through the pending-decision store when it comes
+in a later batch or a retry). A decision is never laid over a write it was not decided with.
 """
 
 from __future__ import annotations
@@ -15,8 +22,17 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, MemberItem
-from cio_sync.members.subscriptions import apply_subscription_rules
+from cio_sync.members.raw_writes import (
+    RuleState,
+    check_rule_inputs,
+    decide,
+    decisions,
+    rule_outputs,
+    rule_state,
+    state_token,
+)
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
 from cio_sync.sync.diff import diff
@@ -40,20 +56,40 @@ class MemberChange:
     new: MemberItem | None
     at_ms: int
 
+    @property
+    def now(self) -> str:
+        """The write's time as the rules stamp it (a replay decides the same value)."""
+        return datetime.fromtimestamp(self.at_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-# What the rules may change on a write; everything else is the writer's.
-RULE_FIELDS = (
-    "email_subscription_status",
-    "email_subscription_topics",
-    "sms_subscription_topics",
-    "promotions_muted_at",
-)
+
+@dataclass(frozen=True)
+class PendingDecision:
+    """The rules' decision for one version of a member's item (named by `token`, see state_token).
+
+    Kept when a later write moved the item before the decision could be written, so the later record
+    is decided on top of it even when it comes in another batch or a retry. Ids and subscription flags
+    only: no personal data.
+    """
+
+    member_id: str
+    token: str
+    outputs: RuleState
 
 
 class RuleDecisionWriter(Protocol):
     def write_rule_decisions(
-        self, member_id: str, seen: Mapping[str, Any], decided: Mapping[str, Any]
-    ) -> bool: ...
+        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool:
+        """Write `decided` if the item still holds `expected` (rule inputs and `updated_at`); else False."""
+        ...
+
+
+class PendingDecisions(Protocol):
+    def find(self, wanted: Sequence[tuple[str, str]]) -> list[PendingDecision]:
+        """The decisions kept for these (member id, token) pairs; the others are absent."""
+        ...
+
+    def keep(self, decisions: Sequence[PendingDecision]) -> None: ...
 
 
 class IntentPublisher(Protocol):
@@ -66,7 +102,7 @@ class IntentPublisher(Protocol):
         ...
 
     def record_stream_failure(self, record: Mapping[str, Any], reason: str) -> None:
-        """Park an unparseable record with its reason (the stream's failure queue)."""
+        """Park a record with its reason (the stream's failure queue): its keys and position only."""
         ...
 
 
@@ -75,7 +111,18 @@ class StreamBatchResult:
     failed_sequence_numbers: list[str] = field(default_factory=list)
     intents: int = 0
     rule_decisions_written: int = 0
-    malformed: int = 0
+    decisions_carried: int = 0  # decided, but a later write came first: its record applies them
+    malformed: int = 0  # records that cannot be read at all
+    contract_violations: int = 0  # readable records whose item breaks the contract where it matters
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """What enforcing the rules on one record did; `applied` when the table holds the decision."""
+
+    decision: PendingDecision
+    applied: bool
+    wrote: bool = False
 
 
 def parse_change(record: Mapping[str, Any]) -> MemberChange:
@@ -93,7 +140,7 @@ def parse_change(record: Mapping[str, Any]) -> MemberChange:
         new = stream.new_image or None
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise MalformedRecord(f"images cannot be deserialised ({type(error).__name__})") from error
-    member_id = keys.get("id")
+    member_id = (keys or {}).get("id")
     if not isinstance(member_id, str) or not member_id:
         raise MalformedRecord("record keys carry no string id")
     if event_name != "REMOVE" and new is None:
@@ -107,71 +154,144 @@ def parse_change(record: Mapping[str, Any]) -> MemberChange:
     return MemberChange(stream.sequence_number, record_id, member_id, old, new, at_ms)
 
 
-def enforce_rules(change: MemberChange, writer: RuleDecisionWriter) -> bool:
-    """Apply the subscription rules to a raw write that did not, and write their decision back.
+def enforce_rules(
+    change: MemberChange, before: PendingDecision | None, writer: RuleDecisionWriter
+) -> _Decided | None:
+    """Decide this write on top of the previous decision and write the result back if the item allows.
 
-    The write is conditional on the values this record saw, so a concurrent write is never overwritten;
-    it then arrives as its own stream record, which carries the profile change. A write that already
-    followed the rules (every model write does) decides nothing. Returns True when a decision was written.
+    `before` is used only when it belongs to this record's old image. Returns None after a REMOVE.
     """
     if change.new is None:
-        return False
-    now = datetime.fromtimestamp(change.at_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    ruled = apply_subscription_rules(change.old, change.new, now)
-    decided = {name: ruled.get(name) for name in RULE_FIELDS if ruled.get(name) != change.new.get(name)}
-    if not decided:
-        return False
-    try:
-        written = writer.write_rule_decisions(change.member_id, change.new, decided)
-    except InvalidMember as error:
-        # The raw item breaks the contract: its writer must fix it; retrying cannot.
-        logger.error(
-            "raw write breaks the member contract",
-            extra={"member_id": change.member_id, "field": error.field},
+        return None
+    carried = None
+    if before is not None and change.old is not None and before.token == state_token(change.old):
+        carried = before.outputs
+    decided = decide(carried, change.old, change.new, change.now)
+    decision = PendingDecision(change.member_id, state_token(change.new), rule_outputs(decided))
+    wanted = decisions(decided, change.new)
+    if not wanted:
+        return _Decided(decision, applied=True)
+    expected = {**rule_state(change.new), "updated_at": change.new.get("updated_at")}
+    if writer.write_rule_decisions(change.member_id, expected, wanted):
+        logger.info(
+            "subscription rules enforced on a raw write",
+            extra={"member_id": change.member_id, "fields": sorted(wanted)},
         )
-        return False
+        return _Decided(decision, applied=True, wrote=True)
+    # A later write (or this record's own earlier delivery) moved the item: the next record carries it.
     logger.info(
-        "subscription rules enforced on a raw write",
-        extra={"member_id": change.member_id, "fields": sorted(decided), "written": written},
+        "the item moved on; the next record carries this decision",
+        extra={"member_id": change.member_id, "fields": sorted(wanted)},
     )
-    return written
+    return _Decided(decision, applied=False)
 
 
 def process_stream_batch(
     records: Iterable[Mapping[str, Any]],
     writer: RuleDecisionWriter,
+    pending: PendingDecisions,
     publisher: IntentPublisher,
     lanes: int,
 ) -> StreamBatchResult:
-    """Handle a stream batch in order; report the first record that must be retried."""
+    """Handle a stream batch in order; park what cannot succeed, report the first record to retry."""
     result = StreamBatchResult()
+    readable = _readable(records, publisher, result)
+    if not readable:
+        return result
+    first = readable[0][1].sequence_number
+    try:
+        latest = {d.member_id: d for d in pending.find(_first_old_versions(readable))}
+    except TransientFailure:
+        logger.exception("pending decisions could not be read; Lambda will retry the batch")
+        result.failed_sequence_numbers = [first]
+        return result
+
     changes: list[tuple[MemberChange, list[Intent]]] = []
+    carried: list[PendingDecision] = []
+    failed_at: str | None = None
+    for record, change in readable:
+        try:
+            decided = enforce_rules(change, latest.get(change.member_id), writer)
+            intents = diff(change.old, change.new, change.record_id, change.at_ms)
+        except TransientFailure:
+            logger.exception(
+                "stream record failed; Lambda will retry from it", extra={"member_id": change.member_id}
+            )
+            failed_at = change.sequence_number
+            break
+        except Exception as error:
+            result.contract_violations += 1
+            latest.pop(change.member_id, None)
+            _park(publisher, record, change.member_id, f"cannot be handled: {_describe(error)}")
+            continue
+        if decided is None:
+            latest.pop(change.member_id, None)
+        else:
+            latest[change.member_id] = decided.decision
+            result.rule_decisions_written += int(decided.wrote)
+            if not decided.applied:
+                carried.append(decided.decision)
+        changes.append((change, intents))
+
+    result.decisions_carried = len(carried)
+    try:
+        # Every one, not only each member's last: a retry may start from any record of the batch.
+        pending.keep(carried)
+    except TransientFailure:
+        logger.exception("pending decisions could not be kept; Lambda will retry the batch")
+        result.failed_sequence_numbers = [first]
+        return result
+
+    first_unpublished = _publish(changes, publisher, lanes)
+    order = {change.sequence_number: index for index, (_, change) in enumerate(readable)}
+    failures = [seq for seq in (first_unpublished, failed_at) if seq is not None]
+    if failures:
+        result.failed_sequence_numbers = [min(failures, key=order.__getitem__)]
+    result.intents = sum(len(intents) for _, intents in changes)
+    return result
+
+
+def _readable(
+    records: Iterable[Mapping[str, Any]], publisher: IntentPublisher, result: StreamBatchResult
+) -> list[tuple[Mapping[str, Any], MemberChange]]:
+    """Parse every record; park those that cannot be read or whose rule inputs break the contract."""
+    readable: list[tuple[Mapping[str, Any], MemberChange]] = []
     for record in records:
         try:
             change = parse_change(record)
         except MalformedRecord as error:
             result.malformed += 1
-            logger.error("unparseable stream record parked", extra={"reason": str(error)})
-            publisher.record_stream_failure(record, str(error))
+            _park(publisher, record, None, f"malformed record: {error}")
             continue
         try:
-            if enforce_rules(change, writer):
-                result.rule_decisions_written += 1
-            intents = diff(change.old, change.new, change.record_id, change.at_ms)
-        except Exception:
-            logger.exception(
-                "stream record failed; Lambda will retry from it", extra={"member_id": change.member_id}
-            )
-            result.failed_sequence_numbers.append(change.sequence_number)
-            break
-        changes.append((change, intents))
+            check_rule_inputs(change.member_id, change.old, change.new)
+        except InvalidMember as error:
+            result.contract_violations += 1
+            _park(publisher, record, change.member_id, f"breaks the member contract: {error}")
+            continue
+        readable.append((record, change))
+    return readable
 
-    first_failed = _publish(changes, publisher, lanes)
-    if first_failed is not None:
-        result.failed_sequence_numbers.insert(0, first_failed)
-        result.failed_sequence_numbers = result.failed_sequence_numbers[:1]
-    result.intents = sum(len(intents) for _, intents in changes)
-    return result
+
+def _first_old_versions(readable: Sequence[tuple[Mapping[str, Any], MemberChange]]) -> list[tuple[str, str]]:
+    """(member id, token of its old image) for each member's first record: later ones chain in memory."""
+    wanted: dict[str, str] = {}
+    for _, change in readable:
+        if change.member_id not in wanted and change.old is not None:
+            wanted[change.member_id] = state_token(change.old)
+    return sorted(wanted.items())
+
+
+def _describe(error: Exception) -> str:
+    """The error's type and, for a contract error, its field and rule (never a value)."""
+    if isinstance(error, InvalidMember):
+        return str(error)
+    return type(error).__name__
+
+
+def _park(publisher: IntentPublisher, record: Mapping[str, Any], member_id: str | None, reason: str) -> None:
+    logger.error("stream record parked", extra={"member_id": member_id, "reason": reason})
+    publisher.record_stream_failure(record, reason)
 
 
 def _publish(

@@ -11,6 +11,7 @@ from cio_sync.customerio.app import AppClient
 from cio_sync.customerio.track import TrackClient
 from cio_sync.members.model import MemberRepository
 from cio_sync.pipeline.messages import TRACK_LANES
+from cio_sync.pipeline.pending_decisions import DynamoPendingDecisions
 from cio_sync.pipeline.producer import Producer
 from cio_sync.pipeline.queues import QueueDeadLetters, SqsQueues
 from cio_sync.settings import Settings, settings
@@ -19,6 +20,7 @@ from cio_sync.settings import Settings, settings
 @dataclass(frozen=True)
 class StreamDeps:
     members: MemberRepository
+    pending: DynamoPendingDecisions
     queues: SqsQueues
     lanes: int
 
@@ -61,7 +63,8 @@ def _dead_letters(config: Settings, queue_url: str | None, name: str) -> QueueDe
 @cache
 def stream_deps() -> StreamDeps:
     config = settings()
-    return StreamDeps(_members(config), _queues(config), TRACK_LANES)
+    pending = DynamoPendingDecisions(aws_client("dynamodb"), config.idempotency_table)
+    return StreamDeps(_members(config), pending, _queues(config), TRACK_LANES)
 
 
 @cache

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id
 from cio_sync.members.model import (
     ConcurrentWriteError,
@@ -20,6 +21,7 @@ from cio_sync.members.model import (
     UnreadableMembers,
     bind_member_model,
 )
+from cio_sync.members.raw_writes import rule_state
 from cio_sync.settings import settings
 
 TABLE = "members-test"
@@ -248,36 +250,71 @@ def test_delete_removes_the_item_and_tolerates_missing_ones(repo: MemberReposito
 # --- raw mute writes -----------------------------------------------------------------------------
 
 
-def test_rule_decisions_are_written_only_while_the_seen_values_hold(repo: MemberRepository) -> None:
+def expected_of(item: dict[str, Any]) -> dict[str, Any]:
+    """What the stream function conditions a write-back on: the rule inputs and `updated_at` it saw."""
+    return {**rule_state(item), "updated_at": item.get("updated_at")}
+
+
+def test_rule_decisions_are_written_only_while_the_seen_item_holds(repo: MemberRepository) -> None:
     seen = web_member(repo)
     decided = {"email_subscription_topics": [], "promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
-    assert repo.write_rule_decisions(MEMBER_ID, seen, decided) is True
+    assert repo.write_rule_decisions(MEMBER_ID, expected_of(seen), decided) is True
     stored = raw_item()
     assert stored["promotions_muted_at"] == {"S": "2026-11-26T17:00:00.000000Z"}
     assert stored["email_subscription_topics"] == {"L": []}
-    # The same decision again: the values seen no longer hold, nothing is overwritten.
-    assert (
-        repo.write_rule_decisions(MEMBER_ID, seen, {"promotions_muted_at": "2026-11-27T00:00:00.000000Z"})
-        is False
-    )
+    # The same decision again: the item moved (our own write), nothing is overwritten.
+    again = {"promotions_muted_at": "2026-11-27T00:00:00.000000Z"}
+    assert repo.write_rule_decisions(MEMBER_ID, expected_of(seen), again) is False
     assert raw_item()["promotions_muted_at"] == {"S": "2026-11-26T17:00:00.000000Z"}
     # Unmuting stores an explicit NULL.
     now_seen = repo.get(MEMBER_ID)
     assert now_seen is not None
-    assert repo.write_rule_decisions(MEMBER_ID, now_seen, {"promotions_muted_at": None}) is True
+    assert repo.write_rule_decisions(MEMBER_ID, expected_of(now_seen), {"promotions_muted_at": None}) is True
     assert raw_item()["promotions_muted_at"] == {"NULL": True}
+
+
+def test_a_later_write_that_restores_the_same_subscriptions_still_counts_as_moved(
+    repo: MemberRepository,
+) -> None:
+    """A -> B -> A on the rule inputs: only `updated_at` tells the later writes happened."""
+    seen = web_member(repo)
+    repo.update(MEMBER_ID, {"first_name": "Grace"})
+    decided = {"promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
+    assert repo.write_rule_decisions(MEMBER_ID, expected_of(seen), decided) is False
+    assert raw_item()["promotions_muted_at"] == {"NULL": True}
+
+
+def test_an_unrelated_invalid_attribute_does_not_stop_a_mute(repo: MemberRepository) -> None:
+    seen = web_member(repo)
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=TABLE,
+        Key={"id": {"S": MEMBER_ID}},
+        UpdateExpression="SET mobile = :legacy",
+        ExpressionAttributeValues={":legacy": {"S": "5555550123"}},
+    )
+    seen = {**seen, "mobile": "5555550123"}
+    decided = {"promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
+    assert repo.write_rule_decisions(MEMBER_ID, expected_of(seen), decided) is True
+    assert raw_item()["promotions_muted_at"] == {"S": "2026-11-26T17:00:00.000000Z"}
 
 
 def test_rule_decisions_treat_an_absent_mute_as_null_and_never_create(repo: MemberRepository) -> None:
     put_raw({"id": {"S": MEMBER_ID}, "updated_at": {"S": "2026-01-01T00:00:00.000000Z"}})
     decided = {"promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
-    assert repo.write_rule_decisions(MEMBER_ID, {"id": MEMBER_ID}, decided) is True
+    seen = {"id": MEMBER_ID, "updated_at": "2026-01-01T00:00:00.000000Z"}
+    assert repo.write_rule_decisions(MEMBER_ID, expected_of(seen), decided) is True
     assert raw_item()["updated_at"] != {"S": "2026-01-01T00:00:00.000000Z"}
     other = "5f0c8e2a9b1d4c3e2f1a0b9d"
-    assert repo.write_rule_decisions(other, {"id": other}, decided) is False
+    assert repo.write_rule_decisions(other, expected_of({"id": other}), decided) is False
     assert raw_item(other) == {}
     with pytest.raises(InvalidMember):
-        repo.write_rule_decisions(MEMBER_ID, {"id": MEMBER_ID}, {"promotions_muted_at": "tomorrow"})
+        repo.write_rule_decisions(MEMBER_ID, expected_of(seen), {"promotions_muted_at": "tomorrow"})
+
+
+def test_a_table_that_cannot_be_reached_is_a_transient_failure(aws: None) -> None:
+    missing = MemberRepository("no-such-table")
+    with pytest.raises(TransientFailure, match="ResourceNotFoundException"):
+        missing.write_rule_decisions(MEMBER_ID, expected_of({"id": MEMBER_ID}), {"promotions_muted_at": None})
 
 
 def test_mute_if_not_muted_outcomes(repo: MemberRepository) -> None:

@@ -13,6 +13,8 @@ from boto3.dynamodb.types import TypeSerializer
 from cio_sync.customerio.batch import Operation
 from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.customerio.track import BatchResult
+from cio_sync.failures import TransientFailure
+from cio_sync.pipeline.member_stream import PendingDecision
 from cio_sync.pipeline.messages import TrackMessage
 from cio_sync.sync.intents import SendEmail
 
@@ -59,16 +61,44 @@ def stream_record(
 
 @dataclass
 class FakeWriter:
+    """The member table as the rules see it: conditional on every rule input, like the real adapter.
+
+    Members absent from `items` accept any write (the test does not care about the table's state).
+    """
+
     decisions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail: bool = False
 
     def write_rule_decisions(
-        self, member_id: str, seen: Mapping[str, Any], decided: Mapping[str, Any]
+        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
     ) -> bool:
         if self.fail:
-            raise RuntimeError("table throttled")
+            raise TransientFailure("member table: ProvisionedThroughputExceededException")
+        item = self.items.get(member_id)
+        if item is not None:
+            if any(item.get(name) != value for name, value in expected.items()):
+                return False
+            item.update(decided)
         self.decisions.append((member_id, dict(decided)))
         return True
+
+
+@dataclass
+class FakePending:
+    kept: dict[tuple[str, str], PendingDecision] = field(default_factory=dict)
+    fail: bool = False
+
+    def find(self, wanted: Sequence[tuple[str, str]]) -> list[PendingDecision]:
+        if self.fail:
+            raise TransientFailure("pending decisions: ThrottlingException")
+        return [self.kept[key] for key in wanted if key in self.kept]
+
+    def keep(self, decisions: Sequence[PendingDecision]) -> None:
+        if self.fail:
+            raise TransientFailure("pending decisions: ThrottlingException")
+        for decision in decisions:
+            self.kept[(decision.member_id, decision.token)] = decision
 
 
 @dataclass
@@ -90,6 +120,9 @@ class FakePublisher:
 
     def record_stream_failure(self, record: Mapping[str, Any], reason: str) -> None:
         self.parked.append(reason)
+
+    def member_ids(self) -> list[str]:
+        return [intent.member_id for message in self.track for intent in message.intents]
 
 
 @dataclass
