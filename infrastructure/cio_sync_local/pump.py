@@ -31,7 +31,8 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -633,6 +634,7 @@ class Pump:
         self._sqs = aws_client("sqs", description.context)
         self.activity = 0
         self.errors = 0
+        self._held: set[str] = set()
 
     # -- invocation
 
@@ -681,7 +683,24 @@ class Pump:
             work += self._poll(poller)
         return work
 
+    @contextmanager
+    def hold(self, function: str) -> Iterator[None]:
+        """While held, the function's mappings do not poll: as if it had not run yet (a backlog).
+
+        Lets a test land several writes before the stream is read, deterministically.
+        """
+        with self._progress:
+            self._held.add(function)
+        try:
+            yield
+        finally:
+            with self._progress:
+                self._held.discard(function)
+            self.wake()
+
     def _poll(self, poller: _Poller) -> int:
+        if poller.mapping.function in self._held:
+            return 0
         try:
             work = poller.poll_once()
         except Exception:

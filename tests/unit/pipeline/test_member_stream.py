@@ -211,7 +211,7 @@ def test_a_poison_record_is_parked_with_its_reason_and_good_ones_flow_on(shape: 
     field = next(iter(POISON[shape]))
     assert "breaks the member contract" in reason
     assert repr(field) in reason
-    assert "legacy-42" not in reason and "yes" not in reason.split(":")[-1]
+    assert "legacy-42" not in reason
     assert set(publisher.member_ids()) == {m["id"] for m in goods}
     # The resubscribe behind (or before) the poison is still decided and written back.
     assert writer.decisions == [
