@@ -116,7 +116,8 @@ class Settings:
     stream_failure_queue_url: str | None = None
     track_dead_letter_queue_url: str | None = None
     email_dead_letter_queue_url: str | None = None
-    max_receive_count: int = 5  # equals the queues' maxReceiveCount: the last receive parks with a reason
+    max_receive_count: int = 300  # equals the queues' maxReceiveCount: the last receive parks with a reason
+    retry_time_scale: float = 1.0  # < 1 only in the local stack's tests: backoffs run that much faster
     import_bucket: str | None = None
     import_max_bytes: int = 512 * 1024 * 1024
     aws_endpoint_url: str | None = None  # moto server locally; None on AWS
@@ -134,6 +135,7 @@ class Settings:
             track_dead_letter_queue_url=_optional("TRACK_DEAD_LETTER_QUEUE_URL"),
             email_dead_letter_queue_url=_optional("EMAIL_DEAD_LETTER_QUEUE_URL"),
             max_receive_count=int(_number("MAX_RECEIVE_COUNT", cls.max_receive_count)),
+            retry_time_scale=_number("RETRY_TIME_SCALE", cls.retry_time_scale),
             import_bucket=_optional("IMPORT_BUCKET"),
             import_max_bytes=int(_number("IMPORT_MAX_BYTES", cls.import_max_bytes)),
             aws_endpoint_url=_optional("AWS_ENDPOINT_URL"),

@@ -100,6 +100,7 @@ class LocalStack:
         handlers: Mapping[str, Handler] | None = None,
         faults: Faults | None = None,
         visibility_timeout_s: int | None = None,
+        time_scale: float | None = None,
     ) -> None:
         """
         parameters: template parameter values on top of LOCAL_PARAMETERS.
@@ -108,6 +109,8 @@ class LocalStack:
         handlers: handler overrides by function logical id (tests); the template's handlers otherwise.
         visibility_timeout_s: replaces every queue's VisibilityTimeout, so tests that fail messages on
             purpose need not wait six minutes for a redelivery (None: as the template says).
+        time_scale: the consumers' backoff of failed messages runs this much faster (RETRY_TIME_SCALE in
+            their environment), so a test can live through hours of a Customer.io outage in seconds.
         """
         self.demo = demo
         self.host = host
@@ -116,6 +119,8 @@ class LocalStack:
         self._template = template
         self._parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self._extra_environment = dict(environment or {})
+        if time_scale is not None:
+            self._extra_environment.setdefault("RETRY_TIME_SCALE", repr(time_scale))
         self._state_dir = state_dir
         self._handlers = handlers
         self._faults = faults

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit
 
 MAX_ERROR_TEXT = 300
 # Values shorter than this are too common ("true", "us") to be worth redacting and would shred the text.
@@ -40,7 +41,7 @@ class RetryableError(CustomerIoError):
 
 
 class PermanentError(CustomerIoError):
-    """Sending the same thing again cannot help (400, 401, 403, 404, 413, refused before sending)."""
+    """Sending the same thing again cannot help (400, 413, refused before sending)."""
 
     def __init__(self, status: int | None, message: str) -> None:
         super().__init__(status, message, retryable=False)
@@ -80,16 +81,37 @@ class InvalidRequest(PermanentError):
     """400: Customer.io rejected the request as malformed or over a limit."""
 
 
-class Unauthorized(PermanentError):
-    """401/403: wrong credentials or region; every call will fail until configuration is fixed."""
+class PayloadTooLarge(PermanentError):
+    """413, or an operation we refused to send because it alone exceeds Customer.io's size limit."""
 
 
-class NotFound(PermanentError):
+class ConfigurationError(RetryableError):
+    """Every call fails until our configuration is fixed (credentials, region, base URL).
+
+    An outage of our own making: the work waits (retried with backoff, counted, alarmed) instead of being
+    parked message by message, and resumes by itself once the configuration is right. Retrying it at
+    once, inside one invocation, cannot help.
+    """
+
+
+class Unauthorized(ConfigurationError):
+    """401/403: wrong credentials (or keys of another workspace)."""
+
+
+class NotFound(ConfigurationError):
     """404: the path does not exist (for example a wrong base URL)."""
 
 
-class PayloadTooLarge(PermanentError):
-    """413, or an operation we refused to send because it alone exceeds Customer.io's size limit."""
+class WrongRegion(ConfigurationError):
+    """3xx: Customer.io redirects to the other region's host; `region` names the one to configure."""
+
+    def __init__(self, status: int, message: str, region: str | None) -> None:
+        super().__init__(status, message)
+        self.region = region
+
+
+class UnattributedBatchErrors(RetryableError):
+    """A 207 whose errors name no operation of the request: nothing is known to be wrong with any one."""
 
 
 class CredentialsError(Exception):
@@ -122,17 +144,36 @@ def scrub(text: str, sensitive_values: Iterable[str] = ()) -> str:
     return cleaned
 
 
-_PERMANENT_BY_STATUS: dict[int, type[PermanentError]] = {
+_BY_STATUS: dict[int, type[PermanentError] | type[ConfigurationError]] = {
     400: InvalidRequest,
     401: Unauthorized,
     403: Unauthorized,
     404: NotFound,
     413: PayloadTooLarge,
 }
+_REGION_HOSTS: dict[str, str] = {
+    "track-eu.customer.io": "eu",
+    "api-eu.customer.io": "eu",
+    "track.customer.io": "us",
+    "api.customer.io": "us",
+}
+
+
+def region_of(location: str | None) -> str | None:
+    """The Customer.io region a redirect points at ("us"/"eu"), if it points at a known host."""
+    if not location:
+        return None
+    host = urlsplit(location).hostname or ""
+    return _REGION_HOSTS.get(host.lower())
 
 
 def error_for_status(
-    status: int, text: str, *, retry_after: float | None = None, prefix: str = "Customer.io"
+    status: int,
+    text: str,
+    *,
+    retry_after: float | None = None,
+    location: str | None = None,
+    prefix: str = "Customer.io",
 ) -> CustomerIoError:
     """Map an HTTP status to the error type that tells the caller what to do; `text` must be scrubbed."""
     message = f"{prefix} answered HTTP {status}: {text}" if text else f"{prefix} answered HTTP {status}"
@@ -140,4 +181,8 @@ def error_for_status(
         return RateLimited(message, retry_after)
     if status >= 500 or status in (408, 425):
         return ServerError(status, message)
-    return _PERMANENT_BY_STATUS.get(status, PermanentError)(status, message)
+    if 300 <= status < 400:
+        region = region_of(location)
+        hint = f"; the workspace is in region {region!r}: set CustomerIoRegion to it" if region else ""
+        return WrongRegion(status, f"{prefix} was redirected (HTTP {status}){hint}", region)
+    return _BY_STATUS.get(status, PermanentError)(status, message)

@@ -30,9 +30,8 @@ from cio_sync.customerio.dryrun import log_not_sent
 from cio_sync.customerio.errors import (
     CustomerIoError,
     InvalidRequest,
-    NotFound,
     PermanentError,
-    Unauthorized,
+    UnattributedBatchErrors,
     scrub,
     string_values,
 )
@@ -166,9 +165,9 @@ class TrackClient(CustomerIoClient):
 
         Per operation: refused before sending (too large), rejected by Customer.io (a 207 item error, or a
         400 for a request holding it alone: a rejected request is split in halves until the operations at
-        fault are found), or succeeded. Retryable failures and broken configuration (401, 403,
-        404) raise instead, so the caller returns the whole unit of work to its queue; everything here is
-        idempotent, so resending what already succeeded is harmless.
+        fault are found), or succeeded. Retryable failures and broken configuration (401, 403, 404, a
+        redirect to the other region) raise instead, so the caller returns the whole unit of work to its
+        queue; everything here is idempotent, so resending what already succeeded is harmless.
         """
         packing = plan(operations)
         errors: dict[int, CustomerIoError] = dict(packing.refused)
@@ -195,8 +194,6 @@ class TrackClient(CustomerIoClient):
                     deadline=deadline,
                     sensitive=sensitive,
                 )
-            except (Unauthorized, NotFound):
-                raise
             except PermanentError as error:
                 if len(request) > 1:
                     # Customer.io refused the request as a whole (one bad item can do that): split it so
@@ -220,7 +217,8 @@ def _partial_failures(
 ) -> dict[int, CustomerIoError]:
     """Map a 207's `batch_index` errors (positions in this request) back to input operations.
 
-    An error we cannot place fails the whole request: we never report success we cannot vouch for.
+    An error we cannot place fails the rest of the request as retryable: we never report success we cannot
+    vouch for, nor a rejection we cannot pin on an operation.
     """
     try:
         entries = response.json().get("errors")
@@ -240,7 +238,8 @@ def _partial_failures(
         for index, texts in messages.items()
     }
     if unplaced:
-        unattributed = InvalidRequest(
+        # Nothing is known to be wrong with any one operation: retry them, never park them as rejected.
+        unattributed = UnattributedBatchErrors(
             HTTP_MULTI_STATUS,
             f"Customer.io batch reported errors it did not tie to an item: {scrub('; '.join(unplaced))}",
         )

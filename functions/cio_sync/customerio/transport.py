@@ -24,6 +24,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from cio_sync.customerio.errors import (
+    ConfigurationError,
     CustomerIoError,
     DeadlineExceeded,
     NetworkError,
@@ -81,8 +82,13 @@ def bearer_auth(token: str) -> dict[str, str]:
 
 
 def count_error(error: CustomerIoError, value: int = 1) -> None:
-    """CustomerIoErrors for alarms, and the same count per status for diagnosis."""
+    """CustomerIoErrors for alarms, and the same count per status for diagnosis.
+
+    Broken configuration (credentials, region, base URL) is also counted on its own, for its own alarm.
+    """
     metrics.add_metric(name="CustomerIoErrors", unit=MetricUnit.Count, value=value)
+    if isinstance(error, ConfigurationError):
+        metrics.add_metric(name="CustomerIoConfigurationErrors", unit=MetricUnit.Count, value=value)
     label = str(error.status) if error.status is not None else type(error).__name__
     metrics.add_metric(name=f"CustomerIoErrors{label}", unit=MetricUnit.Count, value=value)
 
@@ -279,9 +285,13 @@ class Transport:
             response.status_code,
             text,
             retry_after=_retry_after_s(response),
+            location=response.headers.get("Location"),
             prefix=f"Customer.io {operation}",
         )
-        return _Failure(error, idempotent or isinstance(error, RateLimited))
+        # Broken configuration fails every attempt alike: give the work back at once, to wait it out.
+        safe_to_repeat = idempotent or isinstance(error, RateLimited)
+        may_retry = safe_to_repeat and not isinstance(error, ConfigurationError)
+        return _Failure(error, may_retry)
 
     def _give_up(self, error: CustomerIoError, operation: str, *, reason: str) -> CustomerIoError:
         count_error(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any, cast
@@ -18,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.handlers._context import deadline_from
 from cio_sync.observability import logger, metrics, tracer
-from cio_sync.pipeline.email import PermanentEmailFailure, send_transactional
+from cio_sync.pipeline.email import EmailExpired, PermanentEmailFailure, send_transactional
 from cio_sync.pipeline.wiring import EmailDeps, email_deps
 from cio_sync.settings import settings
 from cio_sync.sync.intents import MalformedIntent, SendEmail, parse_intent
@@ -27,8 +28,9 @@ from cio_sync.sync.intents import MalformedIntent, SendEmail, parse_intent
 IDEMPOTENCY_WINDOW_S = 7 * 24 * 3600
 
 processor = BatchProcessor(event_type=EventType.SQS)
+# Keyed per member and intent: two members' requests can never suppress each other.
 idempotency_config = IdempotencyConfig(
-    event_key_jmespath="intent_id", expires_after_seconds=IDEMPOTENCY_WINDOW_S
+    event_key_jmespath="[member_id, intent_id]", expires_after_seconds=IDEMPOTENCY_WINDOW_S
 )
 
 SendOnce = Callable[..., dict[str, Any]]
@@ -41,7 +43,9 @@ def send_once() -> SendOnce:
 
     def _send(message: dict[str, Any], deps: EmailDeps, deadline: float | None) -> dict[str, Any]:
         intent = parse_intent_as_email(message["body"])
-        sent = send_transactional(intent, deps.members, deps.app, deps.config.customer_io, deadline)
+        sent = send_transactional(
+            intent, deps.members, deps.app, deps.config.customer_io, deadline=deadline, now_s=time.time()
+        )
         return {"delivery_id": sent.delivery_id, "kind": sent.kind}
 
     once = idempotent_function(
@@ -63,20 +67,22 @@ def handle_record(record: SQSRecord, deps: EmailDeps, deadline: float | None, se
         intent = parse_intent_as_email(record.body)
         message = {"intent_id": intent.intent_id, "member_id": intent.member_id, "body": record.body}
         send(message=message, deps=deps, deadline=deadline)
+    except EmailExpired as error:
+        metrics.add_metric("EmailsExpired", MetricUnit.Count, 1)
+        _park(record, deps, str(error))
+        return
     except (MalformedIntent, PermanentEmailFailure) as error:
         _park(record, deps, f"{type(error).__name__}: {error}")
         return
-    except CustomerIoError as error:
-        if not error.retryable or receives >= deps.config.max_receive_count:
-            _park(record, deps, f"Customer.io: {error}")
-            return
-        raise
     except Exception as error:
-        # An AWS hiccup or a missing secret may pass: retry, but the last receive parks with the reason, so
-        # no dead letter arrives without one.
-        if receives >= deps.config.max_receive_count:
-            _park(record, deps, f"gave up after {receives} receives: {type(error).__name__}")
+        # Customer.io down or misconfigured, an AWS hiccup, a missing secret: it may pass. Come back later
+        # (the shared redelivery rule); only the last allowed receive parks, with the reason.
+        retryable = not isinstance(error, CustomerIoError) or error.retryable
+        if not retryable or deps.redelivery.is_last_receive(receives):
+            detail = f"Customer.io: {error}" if isinstance(error, CustomerIoError) else type(error).__name__
+            _park(record, deps, detail if not retryable else f"gave up after {receives} receives: {detail}")
             return
+        deps.redelivery.come_back_later([(record.receipt_handle, receives)])
         raise
     metrics.add_metric("EmailsSent", MetricUnit.Count, 1)
 

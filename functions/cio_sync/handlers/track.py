@@ -20,6 +20,7 @@ def handle(event: dict[str, Any], deadline: float | None, deps: TrackDeps) -> di
             group_id=record.attributes.message_group_id or "",
             body=record.body,
             receive_count=int(record.attributes.approximate_receive_count or 1),
+            receipt_handle=record.receipt_handle,
         )
         for record in SQSEvent(event).records
     ]
@@ -29,7 +30,7 @@ def handle(event: dict[str, Any], deadline: float | None, deps: TrackDeps) -> di
         sender=deps.track,
         dead_letters=deps.dead_letters,
         deadline=deadline,
-        max_receives=deps.max_receives,
+        redelivery=deps.redelivery,
     )
     metrics.add_metric("ProfilesUpserted", MetricUnit.Count, outcome.upserts)
     metrics.add_metric("ProfilesDeleted", MetricUnit.Count, outcome.deletes)

@@ -21,6 +21,10 @@ class PermanentEmailFailure(Exception):
     """The email can never be sent (no such member, no address): dead-letter it with this reason."""
 
 
+class EmailExpired(PermanentEmailFailure):
+    """Its producer's deadline passed (a reset link no longer valid): parked as expired, never sent late."""
+
+
 class EmailSender(Protocol):
     def send_email(
         self,
@@ -56,9 +60,13 @@ def send_transactional(
     members: MemberLookup,
     sender: EmailSender,
     config: CustomerIoSettings,
+    *,
     deadline: float | None,
+    now_s: float,
 ) -> EmailSent:
     """Send one transactional email; raises PermanentEmailFailure or a retryable CustomerIoError."""
+    if intent.expired(now_s):
+        raise EmailExpired("expired: its validity ended before it could be sent")
     transactional_message_id = message_id_for(intent.kind, config)
     member = members.get(intent.member_id, consistent=True)
     if member is None:

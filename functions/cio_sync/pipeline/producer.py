@@ -10,7 +10,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -41,25 +41,46 @@ class PublishFailed(RuntimeError):
     """The queue did not take the message; the caller may retry with the same request id."""
 
 
+DEFAULT_RESET_TTL_S = 60 * 60
+
+
 class Producer:
-    def __init__(self, publisher: Publisher, lanes: int) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        lanes: int,
+        *,
+        reset_ttl_s: int = DEFAULT_RESET_TTL_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._publisher = publisher
         self._lanes = lanes
+        self._reset_ttl_s = reset_ttl_s
+        self._clock = clock
 
-    def request_password_reset(self, member_id: str, url: str, request_id: str | None = None) -> str:
+    def request_password_reset(
+        self, member_id: str, url: str, request_id: str | None = None, *, valid_for_s: int | None = None
+    ) -> str:
         """Queue a forgot-password email carrying the reset URL; returns the intent id.
 
-        Pass the same request_id to retry safely: the email function sends once per intent id.
+        Pass the same request_id to retry safely: the email function sends once per member and request.
+        The email expires with the link (`valid_for_s`, by default the producer's reset TTL): one that
+        cannot be sent in time is parked as expired instead of mailing a dead link.
         """
         _check_member_id(member_id)
         _check_reset_url(url)
         if request_id is not None and not REQUEST_ID.fullmatch(request_id):
             raise InvalidRequest(f"request_id: must be 1 to {MAX_REQUEST_ID_LENGTH} letters, digits or _.:-")
+        ttl = self._reset_ttl_s if valid_for_s is None else valid_for_s
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+            raise InvalidRequest("valid_for_s: must be a positive number of seconds")
         intent = SendEmail(
-            intent_id=f"forgot-password:{request_id or uuid.uuid4().hex}",
+            # The member is part of the id: two members' requests never share one, whatever request_id.
+            intent_id=f"forgot-password:{member_id}:{request_id or uuid.uuid4().hex}",
             member_id=member_id,
             kind="forgot_password",
             data={"url": url},
+            expires_at=int(self._clock()) + ttl,
         )
         if self._publisher.publish_email([intent]):
             raise PublishFailed("the email queue did not accept the message")

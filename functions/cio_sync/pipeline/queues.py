@@ -98,6 +98,36 @@ class SqsQueues:
         return sorted(failed)
 
 
+class SqsVisibility:
+    """Postpones messages of one queue (ChangeMessageVisibilityBatch, 10 a call).
+
+    Best effort: a message whose visibility could not be changed comes back after the queue's own
+    visibility timeout instead, which is only sooner.
+    """
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def postpone(self, delays: Sequence[tuple[str, int]]) -> None:
+        for start in range(0, len(delays), SQS_BATCH):
+            entries = [
+                {"Id": str(index), "ReceiptHandle": receipt, "VisibilityTimeout": seconds}
+                for index, (receipt, seconds) in enumerate(delays[start : start + SQS_BATCH])
+            ]
+            try:
+                response = self._sqs.change_message_visibility_batch(
+                    QueueUrl=self._queue_url, Entries=entries
+                )
+            except Exception:
+                logger.exception(
+                    "SQS change_message_visibility_batch failed", extra={"entries": len(entries)}
+                )
+                continue
+            for failure in response.get("Failed", []):
+                logger.warning("SQS kept a message's visibility", extra={"code": failure.get("Code")})
+
+
 class QueueDeadLetters:
     """DeadLetters bound to one dead-letter queue."""
 

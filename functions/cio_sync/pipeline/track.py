@@ -20,6 +20,7 @@ from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profi
 from cio_sync.members.subscriptions import is_profile_eligible
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import decode_intents, encode_intents
+from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent
 
 
@@ -31,6 +32,7 @@ class InboundMessage:
     group_id: str
     body: str
     receive_count: int
+    receipt_handle: str = ""
 
 
 class MemberReader(Protocol):
@@ -145,7 +147,7 @@ def process_track_batch(
     sender: TrackSender,
     dead_letters: DeadLetters,
     deadline: float | None,
-    max_receives: int,
+    redelivery: Redelivery,
 ) -> TrackBatchOutcome:
     outcome = TrackBatchOutcome()
     decoded: list[tuple[int, Sequence[Intent]]] = []
@@ -190,7 +192,8 @@ def process_track_batch(
             dead_letters.dead_letter(encode_intents(item.intents), reason)
             outcome.dead_lettered += 1
 
-    outcome.failed_message_ids = _fifo_failures(messages, failed, dead_letters, max_receives, outcome)
+    outcome.failed_message_ids = _fifo_failures(messages, failed, dead_letters, redelivery, outcome)
+    _come_back_later(messages, outcome.failed_message_ids, redelivery)
     return outcome
 
 
@@ -231,7 +234,7 @@ def _fifo_failures(
     messages: Sequence[InboundMessage],
     failed: Mapping[int, str],
     dead_letters: DeadLetters,
-    max_receives: int,
+    redelivery: Redelivery,
     outcome: TrackBatchOutcome,
 ) -> list[str]:
     """A failed message fails every later message of its group (FIFO order), unless it is dead-lettered.
@@ -248,7 +251,7 @@ def _fifo_failures(
         reason = failed.get(index)
         if reason is None:
             continue
-        if message.receive_count >= max_receives:
+        if redelivery.is_last_receive(message.receive_count):
             dead_letters.dead_letter(
                 message.body, f"gave up after {message.receive_count} receives: {reason}"
             )
@@ -257,3 +260,21 @@ def _fifo_failures(
         blocked_groups.add(message.group_id)
         failed_ids.append(message.message_id)
     return failed_ids
+
+
+def _come_back_later(
+    messages: Sequence[InboundMessage], failed_ids: Sequence[str], redelivery: Redelivery
+) -> None:
+    """Back off each failed lane: its messages come back together, after the first failure's backoff.
+
+    FIFO returns none of a group while any of its messages is in flight, so one delay per group.
+    """
+    failed = set(failed_ids)
+    group_delay: dict[str, int] = {}
+    postponed: list[tuple[str, int]] = []
+    for message in messages:
+        if message.message_id in failed and message.receipt_handle:
+            if message.group_id not in group_delay:
+                group_delay[message.group_id] = redelivery.delay_s(message.receive_count)
+            postponed.append((message.receipt_handle, group_delay[message.group_id]))
+    redelivery.postpone(postponed)

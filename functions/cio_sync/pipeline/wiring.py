@@ -13,7 +13,8 @@ from cio_sync.members.model import MemberRepository
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.pending_decisions import DynamoPendingDecisions
 from cio_sync.pipeline.producer import Producer
-from cio_sync.pipeline.queues import QueueDeadLetters, SqsQueues
+from cio_sync.pipeline.queues import QueueDeadLetters, SqsQueues, SqsVisibility
+from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.settings import Settings, settings
 
 
@@ -30,7 +31,7 @@ class TrackDeps:
     members: MemberRepository
     track: TrackClient
     dead_letters: QueueDeadLetters
-    max_receives: int
+    redelivery: Redelivery
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class EmailDeps:
     members: MemberRepository
     app: AppClient
     dead_letters: QueueDeadLetters
+    redelivery: Redelivery
     config: Settings
 
 
@@ -60,6 +62,13 @@ def _dead_letters(config: Settings, queue_url: str | None, name: str) -> QueueDe
     return QueueDeadLetters(_queues(config), queue_url)
 
 
+def _redelivery(config: Settings, queue_url: str | None, name: str) -> Redelivery:
+    if not queue_url:
+        raise RuntimeError(f"{name} is not configured")
+    visibility = SqsVisibility(aws_client("sqs"), queue_url)
+    return Redelivery(visibility, config.max_receive_count, config.retry_time_scale)
+
+
 @cache
 def stream_deps() -> StreamDeps:
     config = settings()
@@ -75,7 +84,7 @@ def track_deps() -> TrackDeps:
         _members(config),
         track,
         _dead_letters(config, config.track_dead_letter_queue_url, "TRACK_DEAD_LETTER_QUEUE_URL"),
-        config.max_receive_count,
+        _redelivery(config, config.track_queue_url, "TRACK_QUEUE_URL"),
     )
 
 
@@ -87,6 +96,7 @@ def email_deps() -> EmailDeps:
         _members(config),
         app,
         _dead_letters(config, config.email_dead_letter_queue_url, "EMAIL_DEAD_LETTER_QUEUE_URL"),
+        _redelivery(config, config.email_queue_url, "EMAIL_QUEUE_URL"),
         config,
     )
 

@@ -131,18 +131,35 @@ class TrackEvent(_Serialised):
 
 @dataclass(frozen=True)
 class SendEmail(_Serialised):
-    """Send a transactional email to the member (addressed via the placeholder profile, not theirs)."""
+    """Send a transactional email to the member (addressed via the placeholder profile, not theirs).
+
+    `expires_at` (unix seconds) is set by the producer for mail that is useless late (a reset link): it is
+    parked as expired instead of being sent after that.
+    """
 
     TYPE: ClassVar[str] = "send_email"
     intent_id: str
     member_id: str
     kind: EmailKind
     data: dict[str, Any] = field(hash=False)
+    expires_at: int | None = None
 
     def __post_init__(self) -> None:
         _check_common(self.intent_id, self.member_id)
         _require(self.kind in EMAIL_KINDS, f"kind must be one of {', '.join(EMAIL_KINDS)}")
         _check_data(self.data)
+        _require(
+            self.expires_at is None
+            or (
+                isinstance(self.expires_at, int)
+                and not isinstance(self.expires_at, bool)
+                and self.expires_at > 0
+            ),
+            "expires_at must be unix seconds",
+        )
+
+    def expired(self, now_s: float) -> bool:
+        return self.expires_at is not None and now_s >= self.expires_at
 
 
 Intent = SyncProfile | TrackEvent | SendEmail
@@ -151,6 +168,12 @@ _FIELDS: Final[dict[str, frozenset[str]]] = {
     SyncProfile.TYPE: frozenset({"intent_id", "member_id"}),
     TrackEvent.TYPE: frozenset({"intent_id", "member_id", "name", "data", "timestamp"}),
     SendEmail.TYPE: frozenset({"intent_id", "member_id", "kind", "data"}),
+}
+# Fields a message may leave out (messages queued before the field existed).
+_OPTIONAL: Final[dict[str, frozenset[str]]] = {
+    SyncProfile.TYPE: frozenset(),
+    TrackEvent.TYPE: frozenset(),
+    SendEmail.TYPE: frozenset({"expires_at"}),
 }
 
 
@@ -165,14 +188,14 @@ def parse_intent(body: str) -> Intent:
     _require(isinstance(kind, str) and kind in _FIELDS, "type is missing or unknown")
     version = message.get("version")
     _require(version == INTENT_VERSION and not isinstance(version, bool), "version must be 1")
-    expected = _FIELDS[kind]
+    expected, optional = _FIELDS[kind], _OPTIONAL[kind]
     present = set(message) - {"type", "version"}
     missing = sorted(expected - present)
     _require(not missing, f"{kind} lacks {', '.join(missing)}")
-    extra = present - expected
+    extra = present - expected - optional
     # Unexpected names are not quoted: in a malformed body even a key may be personal data.
     _require(not extra, f"{kind} has {len(extra)} unexpected field(s)")
-    fields = {name: message[name] for name in expected}
+    fields = {name: message[name] for name in (expected | optional) & present}
     if kind == SyncProfile.TYPE:
         return SyncProfile(**fields)
     if kind == TrackEvent.TYPE:

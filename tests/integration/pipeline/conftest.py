@@ -73,5 +73,5 @@ class Pipeline:
 @pytest.fixture(scope="module")
 def pipeline() -> Iterator[Pipeline]:
     # Short visibility timeouts: a message failed on purpose comes back in seconds, not minutes.
-    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=2) as stack:
+    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=2, time_scale=0.01) as stack:
         yield Pipeline(stack)

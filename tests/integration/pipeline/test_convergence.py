@@ -97,7 +97,7 @@ class Run:
 @pytest.fixture(scope="module")
 def faulty() -> Iterator[Pipeline]:
     faults = Faults(crash_after_call=0.1, duplicate_delivery=0.15, seed=20261126)
-    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=1, faults=faults) as stack:
+    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=1, time_scale=0.01, faults=faults) as stack:
         yield Pipeline(stack)
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from cio_sync.customerio.errors import (
     MAX_ERROR_TEXT,
+    ConfigurationError,
     CustomerIoError,
     InvalidRequest,
     NotFound,
@@ -12,6 +13,7 @@ from cio_sync.customerio.errors import (
     RateLimited,
     ServerError,
     Unauthorized,
+    WrongRegion,
     error_for_status,
     scrub,
     string_values,
@@ -22,9 +24,9 @@ from cio_sync.customerio.errors import (
     ("status", "kind", "retryable"),
     [
         (400, InvalidRequest, False),
-        (401, Unauthorized, False),
-        (403, Unauthorized, False),
-        (404, NotFound, False),
+        (401, Unauthorized, True),  # configuration: the work waits for a fix, it is never parked
+        (403, Unauthorized, True),
+        (404, NotFound, True),
         (413, PayloadTooLarge, False),
         (422, PermanentError, False),
         (408, ServerError, True),
@@ -73,3 +75,25 @@ def test_scrub_replaces_longer_values_first_and_keeps_text_short() -> None:
 def test_string_values_walks_nested_json() -> None:
     value = {"a": "one", "b": [1, "two", {"c": "three"}], "d": None, "e": True}
     assert sorted(string_values(value)) == ["one", "three", "two"]
+
+
+@pytest.mark.parametrize(
+    ("location", "region"),
+    [
+        ("https://track-eu.customer.io/api/v2/batch", "eu"),
+        ("https://api.customer.io/v1/send/email", "us"),
+        ("https://example.org/elsewhere", None),
+        (None, None),
+    ],
+)
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_names_the_region_to_configure(
+    status: int, location: str | None, region: str | None
+) -> None:
+    error = error_for_status(status, "", location=location, prefix="Customer.io batch")
+    assert error.retryable
+    assert isinstance(error, WrongRegion)
+    assert isinstance(error, ConfigurationError)
+    assert error.region == region
+    if region is not None:
+        assert f"region {region!r}" in error.message

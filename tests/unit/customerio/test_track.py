@@ -17,7 +17,9 @@ from cio_sync.customerio.errors import (
     PayloadTooLarge,
     RateLimited,
     ServerError,
+    UnattributedBatchErrors,
     Unauthorized,
+    WrongRegion,
 )
 from cio_sync.customerio.track import BatchResult, TrackClient
 from cio_sync.customerio.transport import RetryPolicy
@@ -149,11 +151,13 @@ def test_207_errors_map_back_to_the_operations_that_failed(clock: FakeClock) -> 
     assert metric_total("CustomerIoErrors") == 3
 
 
-def test_207_error_that_names_no_item_fails_the_whole_request(clock: FakeClock) -> None:
+def test_207_error_that_names_no_item_fails_the_whole_request_as_retryable(clock: FakeClock) -> None:
     client, _ = client_with(clock, Answer(207, {"errors": [{"batch_index": 9, "reason": "odd"}]}))
     result = client.send_batch([Delete("m-1"), Delete("m-2")])
     assert result.failed_indices == [0, 1]
-    assert all(error is not None and not error.retryable for error in (result[0], result[1]))
+    # Nothing is known to be wrong with either operation: they are retried, never parked as rejected.
+    assert all(isinstance(error, UnattributedBatchErrors) for error in (result[0], result[1]))
+    assert all(error is not None and error.retryable for error in (result[0], result[1]))
 
 
 def test_a_request_refused_as_a_whole_is_split_until_only_the_bad_operation_fails(clock: FakeClock) -> None:
@@ -175,14 +179,24 @@ def test_a_request_refused_as_a_whole_is_split_until_only_the_bad_operation_fail
     assert accepted == [f"m-{index}" for index in range(30) if index != 17]  # each once, in order
 
 
-@pytest.mark.parametrize(("status", "kind"), [(401, Unauthorized), (403, Unauthorized), (404, NotFound)])
-def test_broken_configuration_raises_instead_of_failing_operations(
-    clock: FakeClock, status: int, kind: type[Exception]
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        (Answer(401), Unauthorized),
+        (Answer(403), Unauthorized),
+        (Answer(404), NotFound),
+        (Answer(301, headers={"Location": "https://track-eu.customer.io/api/v2/batch"}), WrongRegion),
+    ],
+)
+def test_broken_configuration_raises_at_once_instead_of_failing_operations(
+    clock: FakeClock, answer: Answer, kind: type[Exception]
 ) -> None:
-    client, fake = client_with(clock, Answer(status))
-    with pytest.raises(kind):
+    client, fake = client_with(clock, answer)
+    with pytest.raises(kind) as caught:
         client.send_batch([Delete("m-1")])
-    assert len(fake.seen) == 1
+    assert caught.value.retryable  # type: ignore[attr-defined]
+    assert len(fake.seen) == 1  # not retried in-process: every attempt would fail alike
+    assert metric_total("CustomerIoConfigurationErrors") == 1
 
 
 @pytest.mark.parametrize(("status", "kind"), [(429, RateLimited), (500, ServerError), (503, ServerError)])

@@ -159,3 +159,13 @@ class FakeDeadLetters:
 
     def dead_letter(self, body: str, reason: str) -> None:
         self.parked.append((body, reason))
+
+
+@dataclass
+class FakeVisibility:
+    """Records the visibility each postponed message was given (receipt handle -> seconds)."""
+
+    postponed: list[tuple[str, int]] = field(default_factory=list)
+
+    def postpone(self, delays: Sequence[tuple[str, int]]) -> None:
+        self.postponed.extend(delays)

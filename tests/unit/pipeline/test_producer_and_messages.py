@@ -26,10 +26,29 @@ class Recorder:
 
 def test_password_reset_is_queued_with_its_url_and_an_idempotent_id() -> None:
     recorder = Recorder()
-    intent_id = Producer(recorder, 8).request_password_reset(MEMBER, "https://example.org/reset?t=1", "req-1")
-    assert intent_id == "forgot-password:req-1"
+    producer = Producer(recorder, 8, clock=lambda: 1_790_000_000.5)
+    intent_id = producer.request_password_reset(MEMBER, "https://example.org/reset?t=1", "req-1")
+    assert intent_id == f"forgot-password:{MEMBER}:req-1"
     (email,) = recorder.emails
     assert (email.kind, email.data) == ("forgot_password", {"url": "https://example.org/reset?t=1"})
+    assert email.expires_at == 1_790_000_000 + 3600  # the default: the link's hour
+
+
+def test_two_members_with_the_same_request_id_get_different_intents() -> None:
+    recorder = Recorder()
+    first = Producer(recorder, 8).request_password_reset(MEMBER, "https://example.org/r", "1")
+    second = Producer(recorder, 8).request_password_reset("a" * 24, "https://example.org/r", "1")
+    assert first != second
+
+
+def test_a_reset_may_say_how_long_its_link_is_valid() -> None:
+    recorder = Recorder()
+    Producer(recorder, 8, clock=lambda: 100.0).request_password_reset(
+        MEMBER, "https://x.org/r", valid_for_s=600
+    )
+    assert recorder.emails[0].expires_at == 700
+    with pytest.raises(InvalidRequest, match="valid_for_s"):
+        Producer(recorder, 8).request_password_reset(MEMBER, "https://x.org/r", valid_for_s=0)
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,11 @@ from cio_sync.customerio.errors import InvalidRequest, ServerError
 from cio_sync.members.model import UnreadableMembers
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.messages import encode_intents
+from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.pipeline.track import InboundMessage, process_track_batch
 from cio_sync.sync.intents import Intent, SyncProfile, TrackEvent, deterministic_event_id
 
-from .fakes import FakeDeadLetters, FakeReader, FakeSender
+from .fakes import FakeDeadLetters, FakeReader, FakeSender, FakeVisibility
 
 NOW = "2026-11-26T10:00:00.000000Z"
 MAX_RECEIVES = 5
@@ -47,7 +48,7 @@ def run(messages: list[InboundMessage], members: dict[str, dict[str, Any]], send
         sender=sender,
         dead_letters=dead,
         deadline=None,
-        max_receives=MAX_RECEIVES,
+        redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
     )
     return outcome, sender, dead
 
@@ -178,7 +179,7 @@ def test_an_unreadable_stored_item_is_parked_and_the_others_go_on() -> None:
         sender=sender,
         dead_letters=dead,
         deadline=None,
-        max_receives=MAX_RECEIVES,
+        redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
     )
     assert outcome.failed_message_ids == []
     assert [op.member_id for op in sender.sent[0]] == [good["id"]]
