@@ -38,6 +38,7 @@ def test_a_scale_compresses_time_but_never_below_one_second() -> None:
 
 def test_the_receive_budget_outlasts_a_day_long_outage_even_at_the_shortest_jitter() -> None:
     assert outage_budget_s(MAX_RECEIVES) > 24 * 3600
+
     # And the budget really is the sum of the shortest delays a message could get.
     class Shortest(random.Random):
         def uniform(self, a: float, b: float) -> float:
