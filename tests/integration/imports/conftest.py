@@ -18,6 +18,7 @@ from cio_sync.imports.plan import PlanLimits
 from cio_sync.imports.report import ImportReport, report_key
 from cio_sync.imports.storage import DynamoRowClaims, ImportDeps, S3ReportStore, S3Uploads, SqsChunkQueue
 from cio_sync.members.model import MemberRepository
+from cio_sync_local import moto_transactions
 
 REGION = "us-east-1"
 BUCKET = "cio-sync-test-imports"
@@ -133,6 +134,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "CioSync")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # The chunk mutes with TransactWriteItems on ten threads: moto's must be isolated, as DynamoDB's is.
+    moto_transactions.install()
     with mock_aws():
         yield
 
