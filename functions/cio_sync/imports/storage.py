@@ -24,6 +24,7 @@ from cio_sync.imports.report import (
     ImportSource,
     Outcome,
     Part,
+    StoredReport,
     parts_prefix,
     rejected_csv_key,
     report_key,
@@ -95,26 +96,35 @@ class S3ReportStore:
         self._bucket = bucket
 
     def read_report(self, import_id: str) -> ImportReport | None:
-        body = self._get(report_key(import_id))
-        return None if body is None else ImportReport.from_json(body)
+        stored = self.read_stored_report(import_id)
+        return None if stored is None else stored.report
 
-    def write_report(self, report: ImportReport) -> None:
-        self._put(report_key(report.import_id), report.to_json().encode(), "application/json")
+    def read_stored_report(self, import_id: str) -> StoredReport | None:
+        found = self._get(report_key(import_id))
+        return None if found is None else StoredReport(ImportReport.from_json(found[0]), found[1])
 
     def create_report(self, report: ImportReport) -> bool:
+        """PUT with If-None-Match: *: False when a report exists already, or is being written right now."""
+        return self._put_report(report, {"IfNoneMatch": "*"})
+
+    def replace_report(self, report: ImportReport, etag: str) -> bool:
+        """PUT with If-Match: the ETag read: False when the report changed since, or is being written."""
+        return self._put_report(report, {"IfMatch": etag})
+
+    def _put_report(self, report: ImportReport, condition: dict[str, str]) -> bool:
         try:
-            self._put(
-                report_key(report.import_id), report.to_json().encode(), "application/json", if_absent=True
-            )
+            self._put(report_key(report.import_id), report.to_json().encode(), "application/json", condition)
         except ClientError as error:
+            # 412 PreconditionFailed, or 409 ConditionalRequestConflict while another conditional write of the
+            # same key is in progress: either way another writer got there first; the caller reads again.
             if _code(error) in _CONFLICT_CODES:
                 return False
             raise
         return True
 
     def read_part(self, import_id: str, name: str) -> Part | None:
-        body = self._get(f"{parts_prefix(import_id)}{name}.json")
-        return None if body is None else Part.from_json(body)
+        found = self._get(f"{parts_prefix(import_id)}{name}.json")
+        return None if found is None else Part.from_json(found[0])
 
     def write_part(self, import_id: str, part: Part) -> None:
         self._put(f"{parts_prefix(import_id)}{part.name}.json", part.to_json().encode(), "application/json")
@@ -143,7 +153,8 @@ class S3ReportStore:
                 ContentType="text/csv; charset=utf-8",
             )
 
-    def _get(self, key: str) -> bytes | None:
+    def _get(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None when there is no such object."""
         try:
             response = self._client.get_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
@@ -157,7 +168,7 @@ class S3ReportStore:
             raise
         body = response["Body"]
         try:
-            return bytes(body.read())
+            return bytes(body.read()), str(response["ETag"])
         finally:
             body.close()
 
@@ -165,15 +176,14 @@ class S3ReportStore:
         listed = self._client.list_objects_v2(Bucket=self._bucket, Prefix=key, MaxKeys=1)
         return any(entry.get("Key") == key for entry in listed.get("Contents", []))
 
-    def _put(self, key: str, body: bytes, content_type: str, *, if_absent: bool = False) -> None:
+    def _put(self, key: str, body: bytes, content_type: str, condition: dict[str, str] | None = None) -> None:
         request: dict[str, Any] = {
             "Bucket": self._bucket,
             "Key": key,
             "Body": body,
             "ContentType": content_type,
+            **(condition or {}),
         }
-        if if_absent:
-            request["IfNoneMatch"] = "*"
         self._client.put_object(**request)
 
 

@@ -1,6 +1,7 @@
 """The import races the other writers (issue "The invariant under adversarial histories", part 4), in moto.
 
-Redelivered chunks must not re-mute a member who resubscribed since the import muted them.
+Redelivered chunks must not re-mute a member who resubscribed since the import muted them; a file rejected
+late must never overwrite a report that already shows muted rows.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from dataclasses import replace
 from typing import Any
 
 import boto3
+import pytest
 
-from cio_sync.handlers import import_chunk
+from cio_sync.handlers import import_chunk, import_file
 from cio_sync.imports.plan import PlanLimits
-from cio_sync.imports.report import Part, import_id_for
+from cio_sync.imports.report import Part, import_id_for, report_key
 from cio_sync.imports.storage import CLAIM_PREFIX, S3ReportStore
 from tests.integration.imports.conftest import BUCKET, IDEMPOTENCY_TABLE, REGION, Stack
 
@@ -150,3 +152,67 @@ def test_claims_hold_ids_and_outcomes_only(stack: Stack) -> None:
         f"{CLAIM_PREFIX}#{import_id}#{unknown}": (4, "not_found"),
     }
     assert all(set(item) == {"id", "claimed_row", "outcome", "expiration"} for item in items)
+
+
+@pytest.mark.parametrize("fate", ["deleted", "overwritten"])
+def test_a_late_rejection_never_overwrites_a_report_with_muted_rows(stack: Stack, fate: str) -> None:
+    ids = members(stack, 4)
+    stack.with_limits(PlanLimits(max_bytes=10_000, partitions=2, chunk_rows=1))
+    key = "mute-promotions/late.csv"
+    import_id = upload(stack, key, [*ids, "not-an-id"])
+    [notification] = stack.receive(stack.file_queue_url)  # kept, to be delivered again later
+    stack.sqs.change_message_visibility(
+        QueueUrl=stack.file_queue_url, ReceiptHandle=notification["ReceiptHandle"], VisibilityTimeout=0
+    )
+    assert stack.plan_uploads() == 1
+    stack.run_chunks(limit=1)
+    started = stack.report(import_id)
+    assert started is not None
+    assert (started.status, started.chunks_done) == ("processing", 1)
+    assert any(muted_at(stack, member_id) == started.started_at for member_id in ids)
+
+    # The object goes away (or is replaced), then the upload's notification comes again: its read fails.
+    if fate == "deleted":
+        stack.s3.delete_object(Bucket=BUCKET, Key=key)
+    else:
+        [other] = members(stack, 1)
+        stack.s3.put_object(Bucket=BUCKET, Key=key, Body=f"northstar_id\n{other}\n".encode())
+        assert stack.plan_uploads() == 1  # the new object is an import of its own
+    stack.sqs.send_message(QueueUrl=stack.file_queue_url, MessageBody=notification["Body"])
+    retried = stack.deliver(stack.file_queue_url, import_file.handle, delete=False)
+    assert stack.report(import_id) == started
+    assert retried is not None
+    assert (
+        len(retried["batchItemFailures"]) == 1
+    )  # the planner's message fails, towards its dead-letter queue
+    stack.sqs.purge_queue(QueueUrl=stack.file_queue_url)
+
+    stack.run_chunks()
+    report = stack.report(import_id)
+    assert report is not None
+    assert report.status == "completed"
+    assert dict(report.counts) == {
+        "muted": 4,
+        "already_muted": 0,
+        "not_found": 0,
+        "invalid": 1,
+        "duplicate": 0,
+    }
+    assert {muted_at(stack, member_id) for member_id in ids} == {report.started_at}
+
+
+def test_reports_are_created_once_and_replaced_only_from_the_version_read(stack: Stack) -> None:
+    ids = members(stack, 1)
+    import_id = upload(stack, "mute-promotions/versions.csv", ids)
+    stack.plan_uploads()
+    store = stack.deps.store
+    stored = store.read_stored_report(import_id)
+    assert stored is not None
+    assert not store.create_report(replace(stored.report, status="rejected"))
+    assert store.replace_report(replace(stored.report, chunks_done=1), stored.etag)
+    # The version read is gone: a writer that read it (a slow settler, a late planner) is refused.
+    assert not store.replace_report(replace(stored.report, status="rejected"), stored.etag)
+    current = stack.report(import_id)
+    assert current is not None
+    assert (current.status, current.chunks_done) == ("processing", 1)
+    assert '"status": "processing"' in stack.text(report_key(import_id))

@@ -10,7 +10,7 @@ from typing import Any
 
 from cio_sync.imports.chunk import ChunkMessage, Claim, parse_chunk_message, process_chunk
 from cio_sync.imports.plan import PlanLimits, PlanResult, plan_import
-from cio_sync.imports.report import ImportReport, ImportSource, Outcome, Part
+from cio_sync.imports.report import ImportReport, ImportSource, Outcome, Part, StoredReport
 
 BUCKET = "imports"
 
@@ -30,26 +30,50 @@ class Clock:
 
 @dataclass
 class MemoryStore:
-    """The report prefix of the bucket: objects by key, with S3's create-if-absent for reports."""
+    """The report prefix of the bucket: objects by key, with S3's conditional writes for reports.
+
+    Every stored report gets a new tag (as S3 gives a new ETag to new content); `put_report` writes without a
+    condition, for arranging a test only: the code under test has no such write.
+    """
 
     reports: dict[str, str] = field(default_factory=dict)
     parts: dict[tuple[str, str], str] = field(default_factory=dict)
     rejected_csvs: dict[str, str] = field(default_factory=dict)
     report_writes: list[ImportReport] = field(default_factory=list)
+    refused_writes: list[ImportReport] = field(default_factory=list)
+    _tags: dict[str, str] = field(default_factory=dict)
+    _versions: Iterator[int] = field(default_factory=itertools.count)
 
     def read_report(self, import_id: str) -> ImportReport | None:
         text = self.reports.get(import_id)
         return None if text is None else ImportReport.from_json(text)
 
-    def write_report(self, report: ImportReport) -> None:
+    def read_stored_report(self, import_id: str) -> StoredReport | None:
+        report = self.read_report(import_id)
+        return None if report is None else StoredReport(report, self._tag(import_id))
+
+    def put_report(self, report: ImportReport) -> None:
         self.reports[report.import_id] = report.to_json()
+        self._tags[report.import_id] = f'"{next(self._versions)}"'
         self.report_writes.append(report)
 
     def create_report(self, report: ImportReport) -> bool:
         if report.import_id in self.reports:
+            self.refused_writes.append(report)
             return False
-        self.write_report(report)
+        self.put_report(report)
         return True
+
+    def replace_report(self, report: ImportReport, etag: str) -> bool:
+        if report.import_id not in self.reports or self._tag(report.import_id) != etag:
+            self.refused_writes.append(report)
+            return False
+        self.put_report(report)
+        return True
+
+    def _tag(self, import_id: str) -> str:
+        # Reports copied in from another store (`reports = other.reports`) get a tag when first read.
+        return self._tags.setdefault(import_id, f'"{next(self._versions)}"')
 
     def read_part(self, import_id: str, name: str) -> Part | None:
         text = self.parts.get((import_id, name))

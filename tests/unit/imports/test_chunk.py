@@ -29,7 +29,7 @@ def message(rows: list[tuple[int, str]], chunk: int = 0, dry_run: bool = False) 
 def store_expecting(chunks: int) -> MemoryStore:
     store = MemoryStore()
     source = ImportSource("imports", "mute-promotions/x.csv", "etag")
-    store.write_report(
+    store.put_report(
         ImportReport(IMPORT_ID, "processing", source, started_at=MUTE_AT, rows=99, chunks_total=chunks)
     )
     return store

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -118,7 +119,7 @@ def test_parts_round_trip() -> None:
 
 def test_settle_records_progress_until_every_part_is_present() -> None:
     store = MemoryStore()
-    store.write_report(processing())
+    store.put_report(processing())
     planner, first, second = parts()
     store.write_part(SOURCE.import_id, planner)
     store.write_part(SOURCE.import_id, first)
@@ -149,7 +150,7 @@ def test_settle_records_progress_until_every_part_is_present() -> None:
 
 def test_settling_a_finished_import_writes_nothing() -> None:
     store = MemoryStore()
-    store.write_report(processing(chunks=0, planner_parts=0))
+    store.put_report(processing(chunks=0, planner_parts=0))
     assert settle(store, SOURCE.import_id).finished_now
     writes = len(store.report_writes)
     again = settle(store, SOURCE.import_id)
@@ -160,7 +161,7 @@ def test_settling_a_finished_import_writes_nothing() -> None:
 
 def test_racing_finishers_write_identical_reports() -> None:
     store = MemoryStore()
-    store.write_report(processing())
+    store.put_report(processing())
     for part in parts():
         store.write_part(SOURCE.import_id, part)
     report = processing()
@@ -169,6 +170,23 @@ def test_racing_finishers_write_identical_reports() -> None:
     second = finish(store, report)
     assert first == second
     assert store.rejected_csvs[SOURCE.import_id] == first_csv
+
+
+def test_a_finisher_that_loses_the_race_writes_the_report_once_only() -> None:
+    store = InterleavingStore()
+    store.put_report(processing())
+    for part in parts():
+        store.write_part(SOURCE.import_id, part)
+
+    def another_finisher_completes() -> None:
+        assert settle(store, SOURCE.import_id).finished_now
+
+    store.interleave = another_finisher_completes
+    late = settle(store, SOURCE.import_id)
+    assert not late.finished_now
+    assert late.report is not None
+    assert late.report.status == "completed"
+    assert [report.status for report in store.report_writes] == ["processing", "completed"]
 
 
 class InterleavingStore(MemoryStore):
@@ -188,7 +206,7 @@ class InterleavingStore(MemoryStore):
 
 def test_a_stale_progress_write_never_outlives_the_completed_report() -> None:
     store = InterleavingStore()
-    store.write_report(processing())
+    store.put_report(processing())
     planner, first, second = parts()
     store.write_part(SOURCE.import_id, planner)
     store.write_part(SOURCE.import_id, first)
@@ -200,12 +218,43 @@ def test_a_stale_progress_write_never_outlives_the_completed_report() -> None:
     store.interleave = the_last_chunk_finishes
     late = settle(store, SOURCE.import_id)
     statuses = [report.status for report in store.report_writes]
-    # The slow settler wrote its stale progress over the completed report, then saw every part and finished.
-    assert statuses[-3:] == ["completed", "processing", "completed"]
-    assert late.finished_now
+    # The slow settler's progress was read before the completed report was written: it is refused, and the
+    # report never goes back from completed, not even for a moment.
+    assert statuses == ["processing", "completed"]
+    assert [report.status for report in store.refused_writes] == ["processing"]
+    assert not late.finished_now
+    assert late.report is not None
+    assert late.report.status == "completed"
     final = store.read_report(SOURCE.import_id)
     assert final is not None
     assert final.status == "completed"
+
+
+def test_progress_only_moves_forward() -> None:
+    store = MemoryStore()
+    store.put_report(processing())
+    planner, first, _ = parts()
+    store.write_part(SOURCE.import_id, planner)
+    store.write_part(SOURCE.import_id, first)
+    progress = settle(store, SOURCE.import_id).report
+    assert progress is not None
+    assert (progress.status, progress.chunks_done) == ("processing", 1)
+    writes = len(store.report_writes)
+    # Nothing new to record: no write (a write with the same count would only contend with others).
+    assert settle(store, SOURCE.import_id).report == progress == store.read_report(SOURCE.import_id)
+    assert len(store.report_writes) == writes
+
+
+def test_a_completed_or_rejected_report_is_never_replaced() -> None:
+    store = MemoryStore()
+    store.put_report(processing(chunks=0, planner_parts=0))
+    stale = store.read_stored_report(SOURCE.import_id)
+    assert stale is not None
+    assert settle(store, SOURCE.import_id).finished_now
+    assert not store.replace_report(replace(processing(), status="rejected"), stale.etag)
+    report = store.read_report(SOURCE.import_id)
+    assert report is not None
+    assert report.status == "completed"
 
 
 def test_finishing_with_a_part_missing_is_an_error() -> None:

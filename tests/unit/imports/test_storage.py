@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cio_sync.imports.chunk import ChunkMessage, Claim
-from cio_sync.imports.report import ImportSource
+from cio_sync.imports.report import ImportReport, ImportSource
 from cio_sync.imports.rows import FileRejected
 from cio_sync.imports.storage import BATCH_BYTES, DynamoRowClaims, S3ReportStore, S3Uploads, SqsChunkQueue
 
@@ -302,3 +302,45 @@ def test_a_missing_report_read_as_403_is_missing_after_a_prefix_listing() -> Non
 def test_a_403_on_a_report_that_exists_is_a_real_error() -> None:
     with pytest.raises(ClientError):
         S3ReportStore(DeniedS3(["reports/mute-promotions/abc.json"]), "b").read_report("abc")
+
+
+class ConditionalS3:
+    """Records put_object requests; answers each with the next error, if any."""
+
+    def __init__(self, errors: list[ClientError | None]) -> None:
+        self.errors = errors
+        self.requests: list[dict[str, Any]] = []
+
+    def put_object(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+        return {"ETag": '"new"'}
+
+
+def report() -> ImportReport:
+    source = ImportSource("b", "mute-promotions/a.csv", "e1")
+    return ImportReport(source.import_id, "processing", source, "2026-11-26T16:00:00.000000Z")
+
+
+def test_reports_are_only_created_if_absent_or_replaced_if_unchanged() -> None:
+    s3 = ConditionalS3([None, None])
+    store = S3ReportStore(s3, "b")
+    assert store.create_report(report())
+    assert store.replace_report(report(), '"e2"')
+    assert [request.get("IfNoneMatch") for request in s3.requests] == ["*", None]
+    assert [request.get("IfMatch") for request in s3.requests] == [None, '"e2"']
+
+
+@pytest.mark.parametrize("code", ["PreconditionFailed", "ConditionalRequestConflict"])
+def test_a_report_write_that_lost_the_race_says_so(code: str) -> None:
+    store = S3ReportStore(ConditionalS3([client_error(code, "PutObject")] * 2), "b")
+    assert not store.create_report(report())
+    assert not store.replace_report(report(), '"e2"')
+
+
+def test_other_report_write_errors_propagate() -> None:
+    store = S3ReportStore(ConditionalS3([client_error("AccessDenied", "PutObject")]), "b")
+    with pytest.raises(ClientError):
+        store.replace_report(report(), '"e2"')
