@@ -39,6 +39,9 @@ REPORT_PREFIX: Final = "reports/mute-promotions/"
 REJECTED_CSV_HEADER: Final = ("row", "northstar_id", "outcome", "reason")
 # A finisher reads every part (a 1,000,000-row import has about a thousand): a few at a time.
 PART_READERS: Final = 8
+# A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection): `=`, `+`, `-`, `@`,
+# and tab and carriage return, which some spreadsheets skip before reading the formula.
+FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
 # Settling retries when another writer changed the report between its read and its write; every such failure
 # is another writer's success, and those are few (see `settle`), so this bound is never reached in practice.
 SETTLE_ATTEMPTS: Final = 50
@@ -136,13 +139,31 @@ def count_outcomes(outcomes: Iterable[RowOutcome]) -> dict[Outcome, int]:
     return counts
 
 
+def spreadsheet_safe(value: str) -> str:
+    """Text a spreadsheet would run as a formula, made inert with a leading `'` (shown, not evaluated)."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def _cell(value: str) -> str:
+    """A text cell of the rejected-rows CSV: neutralised, then on one line (`shown_value` already flattens
+    whitespace; this keeps the one-line promise the merge relies on whatever a caller passes)."""
+    return spreadsheet_safe(value).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
 def rejected_csv_lines(outcomes: Iterable[RowOutcome]) -> str:
-    """The rows not muted, one CSV line each (values are single-line by construction), in row order."""
+    """The rows not muted, one CSV line each, in row order.
+
+    The admin opens this file in a spreadsheet, and `shown_id` is whatever the upload held (an invalid row's
+    value), so every text cell is neutralised (`_cell`); the csv module quotes what needs quoting. The row
+    number is written by this code and stays a bare number (the finisher merges parts by it).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for outcome in sorted(outcomes, key=lambda item: item.row):
         if outcome.outcome != "muted":
-            writer.writerow((outcome.row, outcome.shown_id, outcome.outcome, outcome.reason or ""))
+            writer.writerow(
+                (outcome.row, _cell(outcome.shown_id), outcome.outcome, _cell(outcome.reason or ""))
+            )
     return buffer.getvalue()
 
 

@@ -1,11 +1,14 @@
 """The import races the other writers (issue "The invariant under adversarial histories", part 4), in moto.
 
 Redelivered chunks must not re-mute a member who resubscribed since the import muted them; a file rejected
-late must never overwrite a report that already shows muted rows.
+late must never overwrite a report that already shows muted rows; the rejected-rows CSV must not carry
+formulas into a spreadsheet.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +17,7 @@ import pytest
 
 from cio_sync.handlers import import_chunk, import_file
 from cio_sync.imports.plan import PlanLimits
-from cio_sync.imports.report import Part, import_id_for, report_key
+from cio_sync.imports.report import Part, import_id_for, rejected_csv_key, report_key
 from cio_sync.imports.storage import CLAIM_PREFIX, S3ReportStore
 from tests.integration.imports.conftest import BUCKET, IDEMPOTENCY_TABLE, REGION, Stack
 
@@ -216,3 +219,37 @@ def test_reports_are_created_once_and_replaced_only_from_the_version_read(stack:
     assert current is not None
     assert (current.status, current.chunks_done) == ("processing", 1)
     assert '"status": "processing"' in stack.text(report_key(import_id))
+
+
+def test_formula_values_in_the_rejected_rows_csv_are_neutralised(stack: Stack) -> None:
+    ids = members(stack, 1)
+    content = (
+        "email,northstar_id\n"
+        f"a@example.org,{ids[0]}\n"
+        "b@example.org,=1+1\n"
+        'c@example.org,"=HYPERLINK(""http://evil.example"",""click"")"\n'
+        "d@example.org,+SUM(A1:A9)\n"
+        "e@example.org,-2+3\n"
+        "f@example.org,@cmd\n"
+        'g@example.org,"=2,3"\n'
+        "h@example.org,not-an-id\n"
+    )
+    etag = stack.upload("mute-promotions/formulas.csv", content.encode())
+    import_id = import_id_for(BUCKET, "mute-promotions/formulas.csv", etag)
+    stack.plan_uploads()
+    stack.run_chunks()
+    report = stack.report(import_id)
+    assert report is not None
+    assert report.status == "completed"
+    rows = list(csv.reader(io.StringIO(stack.text(rejected_csv_key(import_id)))))
+    assert rows[0] == ["row", "northstar_id", "outcome", "reason"]
+    assert [row[:3] for row in rows[1:]] == [
+        ["3", "'=1+1", "invalid"],
+        ["4", '\'=HYPERLINK("http://evil.example","click")', "invalid"],
+        ["5", "'+SUM(A1:A9)", "invalid"],
+        ["6", "'-2+3", "invalid"],
+        ["7", "'@cmd", "invalid"],
+        ["8", "'=2,3", "invalid"],
+        ["9", "not-an-id", "invalid"],
+    ]
+    assert all(len(row) == 4 for row in rows)

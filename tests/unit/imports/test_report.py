@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,8 +19,10 @@ from cio_sync.imports.report import (
     merged_rejected_csv,
     planner_part_name,
     rejected_csv_key,
+    rejected_csv_lines,
     report_key,
     settle,
+    spreadsheet_safe,
     zero_counts,
 )
 from tests.unit.imports.fakes import MemoryStore, counts
@@ -270,3 +274,43 @@ def test_rejected_rows_from_all_parts_merge_in_row_order() -> None:
 
 def test_counts_start_at_zero_for_every_outcome() -> None:
     assert zero_counts() == {"muted": 0, "already_muted": 0, "not_found": 0, "invalid": 0, "duplicate": 0}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://evil.example","x")', "=1,2"],
+)
+def test_values_a_spreadsheet_would_run_as_formulas_are_neutralised(value: str) -> None:
+    assert spreadsheet_safe(value) == "'" + value
+    reason = "northstar_id is not 24 hexadecimal characters"
+    text = rejected_csv_lines([RowOutcome(7, value, "invalid", reason)])
+    # One line per row, always (the finisher merges parts line by line): a line break in a cell is a space.
+    assert text.count("\n") == 1
+    assert "\r" not in text
+    [row] = list(csv.reader(io.StringIO(text)))
+    assert row == ["7", "'" + value.replace("\r", " "), "invalid", reason]
+
+
+@pytest.mark.parametrize("value", ["", "abc", "'=already", "a=b", "1-2", " =x", "0123456789abcdef01234567"])
+def test_values_that_are_not_formulas_are_kept(value: str) -> None:
+    assert spreadsheet_safe(value) == value
+
+
+def test_the_neutralised_csv_merges_and_parses_back_row_by_row() -> None:
+    first = Part.from_outcomes(
+        chunk_part_name(0),
+        [RowOutcome(2, '=cmd|" /C calc"!A0', "invalid", "x"), RowOutcome(5, "a" * 24, "muted")],
+        STARTED,
+    )
+    second = Part.from_outcomes(
+        planner_part_name(0),
+        [RowOutcome(3, "@x,y", "invalid", "y"), RowOutcome(9, "-2", "invalid", "z")],
+        STARTED,
+    )
+    merged = "".join(merged_rejected_csv([first.rejected_csv, second.rejected_csv]))
+    assert list(csv.reader(io.StringIO(merged))) == [
+        ["row", "northstar_id", "outcome", "reason"],
+        ["2", '\'=cmd|" /C calc"!A0', "invalid", "x"],
+        ["3", "'@x,y", "invalid", "y"],
+        ["9", "'-2", "invalid", "z"],
+    ]
