@@ -30,6 +30,8 @@ from collections import deque
 from typing import Any
 from urllib.parse import quote_plus
 
+from cio_sync_local import moto_transactions
+
 READY_PREFIX = "moto server listening on "
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -215,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _patch_s3_notifications()
     _patch_fifo_redelivery_order()
+    moto_transactions.install()  # TransactWriteItems isolated and cheap, as DynamoDB's (see that module)
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = int(server.server_address[1])

@@ -3,7 +3,9 @@
 Every occurrence of a member id lands in the same partition, and a partition's chunks run one after another
 in file order (a FIFO message group), so the first row that claims an id is the earliest one in the file;
 later rows with that id are duplicates. Claims live in the idempotency table, keyed by (import, member), and
-a row may re-claim its own claim, so a redelivered chunk decides exactly what it decided the first time.
+each records the outcome its row was given, written in the same transaction as the mute itself. A redelivered
+chunk therefore replays recorded outcomes and writes no member again: a member who resubscribed after the
+import muted them stays resubscribed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cio_sync.imports.report import (
     chunk_part_name,
     settle,
 )
+from cio_sync.members.contract import is_member_id
 
 # Each worker waits on DynamoDB round trips, not the CPU; boto3's default pool holds 10 connections.
 DEFAULT_WORKERS = 10
@@ -76,6 +79,9 @@ def parse_chunk_message(body: str) -> ChunkMessage:
     rows = data.get("rows")
     if not isinstance(rows, list) or not all(_is_row(row) for row in rows):
         raise MalformedChunk("field 'rows' is not a list of [line number, member id]")
+    if not all(is_member_id(row[1]) for row in rows):
+        # The planner sends valid ids only: anything else was not sent by it.
+        raise MalformedChunk("field 'rows' holds a value that is not a member id")
     import_id, mute_at, dry_run = data.get("import_id"), data.get("mute_at"), data.get("dry_run")
     if not isinstance(import_id, str) or not import_id:
         raise MalformedChunk("field 'import_id' is not a non-empty string")
@@ -111,30 +117,43 @@ def _index(data: Mapping[str, Any], name: str) -> int:
 
 
 MuteResult = Literal["muted", "already_muted", "not_found"]
+# A member that changes between the mute's condition and the read that explains it is tried again this often.
+MUTE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
 class Claim:
-    """Who holds an id in an import; `renewed` means this very row had claimed it before (a redelivery)."""
+    """Who holds an id in an import, and the outcome recorded for that row (None: nothing decided yet)."""
 
     holder: int
-    renewed: bool = False
+    outcome: Outcome | None = None
 
 
 class RowClaims(Protocol):
-    """The idempotency table: who in this import saw a member id first."""
+    """The idempotency table: who in this import saw a member id first, and what was decided for that row.
 
-    def claim(self, import_id: str, member_id: str, row: int) -> Claim:
-        """Claim the id for `row`, or learn which row holds it."""
+    Both calls claim the id for `row` if no row holds it yet, and record an outcome only on a claim that has
+    none; whatever they return is what is now stored (another holder, or an outcome recorded before).
+    """
+
+    def mute(self, import_id: str, member_id: str, row: int, mute_at: str) -> Claim:
+        """Atomically: claim for `row`, mute the member (only if it exists and is not muted) and record
+        "muted". When the member is missing or muted, nothing is written: `Claim(row, None)`."""
+        ...
+
+    def record(self, import_id: str, member_id: str, row: int, outcome: Outcome) -> Claim:
+        """Claim for `row` and record an outcome that wrote no member (not found, already muted, dry run)."""
         ...
 
 
 class Members(Protocol):
-    """The slice of `cio_sync.members.model.MemberRepository` the import uses."""
+    """The slice of `cio_sync.members.model.MemberRepository` the import reads (it writes via `RowClaims`)."""
 
     def get(self, member_id: str, consistent: bool = True) -> Mapping[str, Any] | None: ...
 
-    def mute_if_not_muted(self, member_id: str, now: str) -> MuteResult: ...
+
+class MemberKeptChanging(RuntimeError):
+    """The member was muted and unmuted again on every attempt (the chunk is retried later)."""
 
 
 REASONS: dict[Outcome, str] = {
@@ -184,21 +203,12 @@ def decide_rows(message: ChunkMessage, claims: RowClaims, members: Members, work
 
     def decide(member_id: str) -> tuple[RowOutcome, int]:
         row = firsts[member_id]
-        claim = claims.claim(message.import_id, member_id, row)
+        claim = _decided_claim(message, claims, members, member_id, row)
         if claim.holder != row:
             return RowOutcome(row, member_id, "duplicate", f"duplicate of row {claim.holder}"), claim.holder
-        if message.dry_run:
-            outcome = _would_be(members, member_id)
-        else:
-            outcome = members.mute_if_not_muted(member_id, message.mute_at)
-            # On a redelivery, a mute at exactly this import's time is this row's own, from the first try.
-            if (
-                outcome == "already_muted"
-                and claim.renewed
-                and _muted_at(members, member_id) == message.mute_at
-            ):
-                outcome = "muted"
-        return RowOutcome(row, member_id, outcome, REASONS.get(outcome)), row
+        if claim.outcome is None:
+            raise RuntimeError(f"import {message.import_id}: row {row} has no outcome after deciding")
+        return RowOutcome(row, member_id, claim.outcome, REASONS.get(claim.outcome)), row
 
     ids = list(firsts)
     # The first row runs alone, so clients that adapters create lazily are created once, not raced.
@@ -214,9 +224,36 @@ def decide_rows(message: ChunkMessage, claims: RowClaims, members: Members, work
     return sorted(outcomes, key=lambda outcome: outcome.row)
 
 
-def _muted_at(members: Members, member_id: str) -> object:
-    item = members.get(member_id, consistent=True)
-    return None if item is None else item.get("promotions_muted_at")
+def _decided_claim(
+    message: ChunkMessage, claims: RowClaims, members: Members, member_id: str, row: int
+) -> Claim:
+    """The row's claim once it holds an outcome (or another row holds the id).
+
+    A mute and its recorded outcome are one transaction, so no crash can leave a member muted by this row
+    without the outcome that makes a redelivery replay it instead of muting again. Outcomes that write no
+    member are recorded after the read that found them; a crash in between leaves nothing to undo, and the
+    redelivery decides afresh.
+    """
+    if message.dry_run:
+        return claims.record(message.import_id, member_id, row, _would_be(members, member_id))
+    for _ in range(MUTE_ATTEMPTS):
+        claim = claims.mute(message.import_id, member_id, row, message.mute_at)
+        if claim.holder != row or claim.outcome is not None:
+            return claim
+        # Missing, or muted already: nothing was written. Say which, as of a read after the condition failed.
+        item = members.get(member_id, consistent=True)
+        if item is None:
+            return claims.record(message.import_id, member_id, row, "not_found")
+        muted_at = item.get("promotions_muted_at")
+        if muted_at:
+            # Exactly this import's time: muted by this row before outcomes were recorded (a chunk that was in
+            # flight when this version was deployed), so it is this row's own mute.
+            outcome: Outcome = "muted" if muted_at == message.mute_at else "already_muted"
+            return claims.record(message.import_id, member_id, row, outcome)
+        # Unmuted again (or created) since the condition was evaluated: try the mute again.
+    raise MemberKeptChanging(
+        f"import {message.import_id}: member {member_id} changed under each of {MUTE_ATTEMPTS} attempts"
+    )
 
 
 def _would_be(members: Members, member_id: str) -> MuteResult:

@@ -31,6 +31,7 @@ from cio_sync.imports.report import (
     ReportStore,
     RowOutcome,
     Settlement,
+    StoredReport,
     chunk_part_name,
     planner_part_name,
     rejected_report,
@@ -184,17 +185,17 @@ def plan_import(
     """Survey, write the `processing` report, dispatch, then settle (an all-invalid file ends right here).
 
     Safe to run again for the same object: a finished import is left alone, and an interrupted one resumes
-    with its original start time as `mute_at`, skipping the chunks whose part already exists.
+    with its original start time as `mute_at`, skipping the chunks whose part already exists. An interrupted
+    one whose file can no longer be read is never turned into a rejection (see `_reject`).
     """
     import_id = source.import_id
     existing = store.read_report(import_id)
     if existing is not None and existing.is_final:
         return PlanResult(existing, already_done=True)
     started_at = existing.started_at if existing is not None else now()
-    if source.size is not None and source.size > limits.max_bytes:
-        reason = f"file is larger than the {limits.max_bytes}-byte limit"
-        return _reject(store, source, reason, started_at, now)
     try:
+        if source.size is not None and source.size > limits.max_bytes:
+            raise FileRejected(f"file is larger than the {limits.max_bytes}-byte limit")
         found = survey(read_object(), limits)
     except FileRejected as rejection:
         return _reject(store, source, rejection.reason, started_at, now)
@@ -230,12 +231,29 @@ def plan_import(
     return PlanResult(settlement.report, settlement=settlement, invalid_rows=found.invalid)
 
 
+class ImportCannotResume(RuntimeError):
+    """The import has started (its report exists) but its file cannot be read any more: it cannot be planned
+    to the end, and it must not be called rejected, since its chunks may have muted members. The report is
+    left as it is and the planner's message fails, towards its (alarmed) dead-letter queue."""
+
+
 def _reject(
     store: ReportStore, source: ImportSource, reason: str, started_at: str, now: Callable[[], str]
 ) -> PlanResult:
+    """Rejects an import that has not started: the rejected report is only ever created, never written over
+    one. A report that exists (processing, or completed) means chunks were sent and may have muted members;
+    a late rejection (a redelivered notification whose read now fails, a planner retried after its object
+    was deleted or replaced, a second planner racing the first) must not hide that."""
     report = rejected_report(source, reason, started_at, finished_at=now())
-    store.write_report(report)
-    return PlanResult(report, newly_rejected=True)
+    if store.create_report(report):
+        return PlanResult(report, newly_rejected=True)
+    current = store.read_report(source.import_id)
+    if current is not None and current.is_final:
+        return PlanResult(current, already_done=True)
+    raise ImportCannotResume(
+        f"import {source.import_id} has started, but its file can no longer be read ({reason}); "
+        "its report is left as it is"
+    )
 
 
 def sources_from_notification(body: str) -> list[ImportSource]:
@@ -360,10 +378,13 @@ class _NoStore:
     def read_report(self, import_id: str) -> ImportReport | None:
         return None
 
-    def write_report(self, report: ImportReport) -> None:
-        raise RuntimeError("the benchmark writes no report")
+    def read_stored_report(self, import_id: str) -> StoredReport | None:
+        return None
 
     def create_report(self, report: ImportReport) -> bool:
+        raise RuntimeError("the benchmark writes no report")
+
+    def replace_report(self, report: ImportReport, etag: str) -> bool:
         raise RuntimeError("the benchmark writes no report")
 
     def read_part(self, import_id: str, name: str) -> Part | None:

@@ -5,8 +5,10 @@ Layout under the bucket's `reports/mute-promotions/` prefix (the function may wr
   <import-id>.rejected.csv       row,northstar_id,outcome,reason for every row not muted (completed imports)
   <import-id>/parts/<name>.json  one per chunk (`chunk-000042`) or block of invalid rows (`planner-000000`)
 
-Parts are written once and never change, so whoever sees all of them present writes the same final report;
-see `settle` for why the last report written is always the completed one.
+Parts are written once and never change, so whoever sees all of them present writes the same final report.
+A report is only ever created where none exists (`create_report`) or replaced if it is still the version that
+was read (`replace_report`), and only a `processing` report is replaced: a report moves forward (more chunks
+done, then completed) and never back, and a rejection can never be written over an import that has started.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ REPORT_PREFIX: Final = "reports/mute-promotions/"
 REJECTED_CSV_HEADER: Final = ("row", "northstar_id", "outcome", "reason")
 # A finisher reads every part (a 1,000,000-row import has about a thousand): a few at a time.
 PART_READERS: Final = 8
+# A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection): `=`, `+`, `-`, `@`,
+# and tab and carriage return, which some spreadsheets skip before reading the formula.
+FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
+# Settling retries when another writer changed the report between its read and its write; every such failure
+# is another writer's success, and those are few (see `settle`), so this bound is never reached in practice.
+SETTLE_ATTEMPTS: Final = 50
 
 
 class MalformedReport(ValueError):
@@ -131,13 +139,31 @@ def count_outcomes(outcomes: Iterable[RowOutcome]) -> dict[Outcome, int]:
     return counts
 
 
+def spreadsheet_safe(value: str) -> str:
+    """Text a spreadsheet would run as a formula, made inert with a leading `'` (shown, not evaluated)."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def _cell(value: str) -> str:
+    """A text cell of the rejected-rows CSV: neutralised, then on one line (`shown_value` already flattens
+    whitespace; this keeps the one-line promise the merge relies on whatever a caller passes)."""
+    return spreadsheet_safe(value).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
 def rejected_csv_lines(outcomes: Iterable[RowOutcome]) -> str:
-    """The rows not muted, one CSV line each (values are single-line by construction), in row order."""
+    """The rows not muted, one CSV line each, in row order.
+
+    The admin opens this file in a spreadsheet, and `shown_id` is whatever the upload held (an invalid row's
+    value), so every text cell is neutralised (`_cell`); the csv module quotes what needs quoting. The row
+    number is written by this code and stays a bare number (the finisher merges parts by it).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for outcome in sorted(outcomes, key=lambda item: item.row):
         if outcome.outcome != "muted":
-            writer.writerow((outcome.row, outcome.shown_id, outcome.outcome, outcome.reason or ""))
+            writer.writerow(
+                (outcome.row, _cell(outcome.shown_id), outcome.outcome, _cell(outcome.reason or ""))
+            )
     return buffer.getvalue()
 
 
@@ -253,15 +279,31 @@ class ImportReport:
         )
 
 
+@dataclass(frozen=True)
+class StoredReport:
+    """A report as read, with the version tag (S3: its ETag) that a conditional replace names."""
+
+    report: ImportReport
+    etag: str
+
+
 class ReportStore(Protocol):
-    """Where reports and parts live (S3 under `reports/` on AWS; a dict in unit tests)."""
+    """Where reports and parts live (S3 under `reports/` on AWS; a dict in unit tests).
+
+    There is no unconditional report write: a report is created where none exists, or replaced only if it
+    has not changed since it was read.
+    """
 
     def read_report(self, import_id: str) -> ImportReport | None: ...
 
-    def write_report(self, report: ImportReport) -> None: ...
+    def read_stored_report(self, import_id: str) -> StoredReport | None: ...
 
     def create_report(self, report: ImportReport) -> bool:
         """Write only if no report exists yet; False when one does (two planners of one object race)."""
+        ...
+
+    def replace_report(self, report: ImportReport, etag: str) -> bool:
+        """Write only if the stored report still has this tag; False when another writer got there first."""
         ...
 
     def read_part(self, import_id: str, name: str) -> Part | None: ...
@@ -281,26 +323,40 @@ class Settlement:
     finished_now: bool = False
 
 
-def settle(store: ReportStore, import_id: str) -> Settlement:
-    """After writing a part: record progress, or write the final report when every part is present.
+class ReportContended(RuntimeError):
+    """Other writers kept replacing the report under this settler (the chunk is retried, which is safe)."""
 
-    Ordering argument (S3 lists are strongly consistent): a progress write is always followed by a fresh
-    listing. If that listing shows every part, this caller finishes, after its own progress write; if not,
-    some part is written after the listing, and the writer of the last part lists after writing it and
-    finishes. So every progress write is followed by a completed write, and the completed report, whose
-    content depends only on the immutable parts, is the one that stays.
+
+def settle(store: ReportStore, import_id: str) -> Settlement:
+    """After writing a part: record progress, or write the completed report when every part is present.
+
+    Every write replaces the version just read (`replace_report`), and only while it is `processing`, so a
+    completed report is never overwritten, not even by a slower settler's stale progress. Liveness: the
+    writer of the last part lists after writing it, sees every part, and keeps trying until the report is
+    final; each of its failed attempts is another writer's success, and successes are few: a progress write
+    is skipped unless it raises `chunks_done` (the listing taken after the read can only show more parts
+    than the one behind the stored report), so there are at most `chunks_total` of them, then one completion.
     """
-    report = store.read_report(import_id)
-    if report is None or report.is_final:
-        return Settlement(report)
-    present = store.part_names(import_id)
-    if report.expected_parts() <= present:
-        return Settlement(finish(store, report), finished_now=True)
-    store.write_report(replace(report, chunks_done=_chunks_done(report, present)))
-    present = store.part_names(import_id)
-    if report.expected_parts() <= present:
-        return Settlement(finish(store, report), finished_now=True)
-    return Settlement(replace(report, chunks_done=_chunks_done(report, present)))
+    completed: ImportReport | None = None
+    for _ in range(SETTLE_ATTEMPTS):
+        stored = store.read_stored_report(import_id)
+        if stored is None or stored.report.is_final:
+            return Settlement(None if stored is None else stored.report)
+        report = stored.report
+        present = store.part_names(import_id)
+        if report.expected_parts() <= present:
+            if completed is None:
+                completed = finish(store, report)
+            if store.replace_report(completed, stored.etag):
+                return Settlement(completed, finished_now=True)
+            continue
+        done = _chunks_done(report, present)
+        if done <= report.chunks_done:
+            return Settlement(report)
+        progress = replace(report, chunks_done=done)
+        if store.replace_report(progress, stored.etag):
+            return Settlement(progress)
+    raise ReportContended(f"import {import_id}: the report changed under each of {SETTLE_ATTEMPTS} attempts")
 
 
 def _chunks_done(report: ImportReport, present: set[str]) -> int:
@@ -308,9 +364,11 @@ def _chunks_done(report: ImportReport, present: set[str]) -> int:
 
 
 def finish(store: ReportStore, report: ImportReport) -> ImportReport:
-    """Add up the parts, write the rejected-rows CSV, then the completed report (so the CSV exists first).
+    """Add up the parts and write the rejected-rows CSV; returns the completed report, for `settle` to write
+    after the CSV (so the CSV exists whenever the report says completed).
 
-    Holds each part's not-muted rows as CSV text (tens of bytes a row) to write them in row order.
+    Holds each part's not-muted rows as CSV text (tens of bytes a row) to write them in row order. Racing
+    finishers write the same CSV: its content depends only on the parts, which never change.
     """
     counts = zero_counts()
     fragments: list[str] = []
@@ -326,15 +384,13 @@ def finish(store: ReportStore, report: ImportReport) -> ImportReport:
         fragments.append(part.rejected_csv)
         finished_at = max(finished_at, part.processed_at)
     store.write_rejected_csv(report.import_id, merged_rejected_csv(fragments))
-    completed = replace(
+    return replace(
         report,
         status="completed",
         counts=counts,
         chunks_done=report.chunks_total,
         finished_at=finished_at,
     )
-    store.write_report(completed)
-    return completed
 
 
 def merged_rejected_csv(fragments: list[str]) -> Iterator[str]:

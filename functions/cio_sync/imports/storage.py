@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from botocore.exceptions import ClientError
 
@@ -19,9 +19,12 @@ from cio_sync.aws import aws_client
 from cio_sync.imports.chunk import ChunkMessage, Claim, Members
 from cio_sync.imports.plan import PlanLimits
 from cio_sync.imports.report import (
+    OUTCOMES,
     ImportReport,
     ImportSource,
+    Outcome,
     Part,
+    StoredReport,
     parts_prefix,
     rejected_csv_key,
     report_key,
@@ -43,6 +46,7 @@ SPOOL_BYTES: Final = 16 * 1024 * 1024
 _MISSING_CODES: Final = frozenset({"NoSuchKey", "NoSuchVersion", "404"})
 _DENIED_CODES: Final = frozenset({"AccessDenied", "403"})
 _CONFLICT_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 
 
 def _code(error: ClientError) -> str:
@@ -92,26 +96,35 @@ class S3ReportStore:
         self._bucket = bucket
 
     def read_report(self, import_id: str) -> ImportReport | None:
-        body = self._get(report_key(import_id))
-        return None if body is None else ImportReport.from_json(body)
+        stored = self.read_stored_report(import_id)
+        return None if stored is None else stored.report
 
-    def write_report(self, report: ImportReport) -> None:
-        self._put(report_key(report.import_id), report.to_json().encode(), "application/json")
+    def read_stored_report(self, import_id: str) -> StoredReport | None:
+        found = self._get(report_key(import_id))
+        return None if found is None else StoredReport(ImportReport.from_json(found[0]), found[1])
 
     def create_report(self, report: ImportReport) -> bool:
+        """PUT with If-None-Match: *: False when a report exists already, or is being written right now."""
+        return self._put_report(report, {"IfNoneMatch": "*"})
+
+    def replace_report(self, report: ImportReport, etag: str) -> bool:
+        """PUT with If-Match: the ETag read: False when the report changed since, or is being written."""
+        return self._put_report(report, {"IfMatch": etag})
+
+    def _put_report(self, report: ImportReport, condition: dict[str, str]) -> bool:
         try:
-            self._put(
-                report_key(report.import_id), report.to_json().encode(), "application/json", if_absent=True
-            )
+            self._put(report_key(report.import_id), report.to_json().encode(), "application/json", condition)
         except ClientError as error:
+            # 412 PreconditionFailed, or 409 ConditionalRequestConflict while another conditional write of the
+            # same key is in progress: either way another writer got there first; the caller reads again.
             if _code(error) in _CONFLICT_CODES:
                 return False
             raise
         return True
 
     def read_part(self, import_id: str, name: str) -> Part | None:
-        body = self._get(f"{parts_prefix(import_id)}{name}.json")
-        return None if body is None else Part.from_json(body)
+        found = self._get(f"{parts_prefix(import_id)}{name}.json")
+        return None if found is None else Part.from_json(found[0])
 
     def write_part(self, import_id: str, part: Part) -> None:
         self._put(f"{parts_prefix(import_id)}{part.name}.json", part.to_json().encode(), "application/json")
@@ -140,7 +153,8 @@ class S3ReportStore:
                 ContentType="text/csv; charset=utf-8",
             )
 
-    def _get(self, key: str) -> bytes | None:
+    def _get(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None when there is no such object."""
         try:
             response = self._client.get_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
@@ -154,7 +168,7 @@ class S3ReportStore:
             raise
         body = response["Body"]
         try:
-            return bytes(body.read())
+            return bytes(body.read()), str(response["ETag"])
         finally:
             body.close()
 
@@ -162,15 +176,14 @@ class S3ReportStore:
         listed = self._client.list_objects_v2(Bucket=self._bucket, Prefix=key, MaxKeys=1)
         return any(entry.get("Key") == key for entry in listed.get("Contents", []))
 
-    def _put(self, key: str, body: bytes, content_type: str, *, if_absent: bool = False) -> None:
+    def _put(self, key: str, body: bytes, content_type: str, condition: dict[str, str] | None = None) -> None:
         request: dict[str, Any] = {
             "Bucket": self._bucket,
             "Key": key,
             "Body": body,
             "ContentType": content_type,
+            **(condition or {}),
         }
-        if if_absent:
-            request["IfNoneMatch"] = "*"
         self._client.put_object(**request)
 
 
@@ -217,43 +230,97 @@ class SqsChunkQueue:
 
 
 class DynamoRowClaims:
-    """Claims in the idempotency table: `mute-import#<import>#<member>` held by the first row to claim it."""
+    """Claims in the idempotency table: `mute-import#<import>#<member>` held by the first row to claim it.
 
-    def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time) -> None:
+    An item holds the claiming row, once decided its outcome, and a TTL: ids and outcomes, no personal data.
+    A mute is one TransactWriteItems of the member's conditional update and the claim's conditional put, so
+    the member is muted exactly when the claim says "muted": no crash can separate the two, and a redelivered
+    chunk finds the outcome and writes no member again. (Put and Update in a transaction are authorised as
+    PutItem and UpdateItem, which the function already holds on these tables.)
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        mute_request: Callable[[str, str], dict[str, Any]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
         self._table_name = table_name
+        self._mute_request = mute_request
         self._clock = clock
 
-    def claim(self, import_id: str, member_id: str, row: int) -> Claim:
-        key = f"{CLAIM_PREFIX}#{import_id}#{member_id}"
+    def mute(self, import_id: str, member_id: str, row: int, mute_at: str) -> Claim:
+        key = _claim_key(import_id, member_id)
         try:
-            response = self._client.put_item(
-                TableName=self._table_name,
-                Item={
-                    "id": {"S": key},
-                    "claimed_row": {"N": str(row)},
-                    "expiration": {"N": str(int(self._clock()) + CLAIM_TTL_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(#id) OR claimed_row = :row",
-                ExpressionAttributeNames={"#id": "id"},
-                ExpressionAttributeValues={":row": {"N": str(row)}},
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Update": self._mute_request(member_id, mute_at)},
+                    {"Put": self._claim_put(key, row, "muted")},
+                ]
             )
         except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
+            if _code(error) != "TransactionCanceledException":
                 raise
-            return Claim(self._holder(key, error))
-        return Claim(row, renewed="Attributes" in response)
+            reasons = error.response.get("CancellationReasons") or []
+            member_reason, claim_reason = [*reasons, {}, {}][:2]
+            if claim_reason.get("Code") == "ConditionalCheckFailed":
+                return self._stored_claim(key, claim_reason.get("Item"))
+            if member_reason.get("Code") == "ConditionalCheckFailed":
+                return Claim(row)  # the member is missing or muted: nothing was written
+            raise  # e.g. TransactionConflict with a concurrent write: the chunk is retried
+        return Claim(row, "muted")
 
-    def _holder(self, key: str, error: ClientError) -> int:
-        item = error.response.get("Item")
+    def record(self, import_id: str, member_id: str, row: int, outcome: Outcome) -> Claim:
+        key = _claim_key(import_id, member_id)
+        try:
+            self._client.put_item(**self._claim_put(key, row, outcome))
+        except ClientError as error:
+            if _code(error) != CONDITION_FAILED:
+                raise
+            return self._stored_claim(key, error.response.get("Item"))
+        return Claim(row, outcome)
+
+    def _claim_put(self, key: str, row: int, outcome: Outcome) -> dict[str, Any]:
+        """Take a free id, or decide this row's own undecided claim (a row claimed before outcomes existed,
+        or by an attempt that stopped before deciding); never another row's claim, never a decided one."""
+        return {
+            "TableName": self._table_name,
+            "Item": {
+                "id": {"S": key},
+                "claimed_row": {"N": str(row)},
+                "outcome": {"S": outcome},
+                "expiration": {"N": str(int(self._clock()) + CLAIM_TTL_SECONDS)},
+            },
+            "ConditionExpression": (
+                "attribute_not_exists(#id) OR (#row = :row AND attribute_not_exists(#outcome))"
+            ),
+            "ExpressionAttributeNames": {"#id": "id", "#row": "claimed_row", "#outcome": "outcome"},
+            "ExpressionAttributeValues": {":row": {"N": str(row)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _stored_claim(self, key: str, item: dict[str, Any] | None = None) -> Claim:
+        """The claim that made a condition fail: another row's, or this row's with its outcome."""
         if not item:
             found = self._client.get_item(
                 TableName=self._table_name, Key={"id": {"S": key}}, ConsistentRead=True
             )
-            item = found.get("Item") or {}
-        return int(item.get("claimed_row", {}).get("N", "0"))
+            item = found.get("Item")
+        if not item or "claimed_row" not in item:
+            raise RuntimeError("a row claim vanished while it was being decided")
+        holder = int(item["claimed_row"]["N"])
+        outcome = item.get("outcome", {}).get("S")
+        if outcome is None:
+            return Claim(holder)
+        if outcome not in OUTCOMES:
+            raise RuntimeError(f"a row claim records an unknown outcome: {str(outcome)[:32]!r}")
+        return Claim(holder, cast(Outcome, outcome))
+
+
+def _claim_key(import_id: str, member_id: str) -> str:
+    return f"{CLAIM_PREFIX}#{import_id}#{member_id}"
 
 
 @dataclass(frozen=True)
@@ -275,11 +342,12 @@ def import_deps() -> ImportDeps:
         raise RuntimeError("IMPORT_BUCKET is not configured")
     s3 = aws_client("s3")
     queue_url = config.import_chunk_queue_url
+    members = MemberRepository(config.member_table, endpoint_url=config.aws_endpoint_url)
     return ImportDeps(
         uploads=S3Uploads(s3),
         store=S3ReportStore(s3, config.import_bucket),
         queue=SqsChunkQueue(aws_client("sqs"), queue_url) if queue_url else None,
-        claims=DynamoRowClaims(aws_client("dynamodb"), config.idempotency_table),
-        members=MemberRepository(config.member_table, endpoint_url=config.aws_endpoint_url),
+        claims=DynamoRowClaims(aws_client("dynamodb"), config.idempotency_table, members.mute_request),
+        members=members,
         limits=PlanLimits(max_bytes=config.import_max_bytes),
     )

@@ -405,10 +405,8 @@ class MemberRepository:
             raise InvalidMember("promotions_muted_at", "must be an ISO-8601 UTC timestamp")
         if not is_member_id(member_id):
             return "not_found"
-        model = self.model
-        actions: list[Action] = [model.promotions_muted_at.set(now), model.updated_at.set(self._clock())]
         try:
-            model(member_id).update(actions=actions, condition=model.id.exists() & self._not_muted())
+            self.model(member_id).update(actions=self._mute_actions(now), condition=self._mute_condition())
         except UpdateError as error:
             if not _condition_failed(error):
                 raise
@@ -418,6 +416,26 @@ class MemberRepository:
             # The same mute time means this very import muted the member before (a redelivered chunk).
             return "muted" if current.get(MUTED_AT) == now else "already_muted"
         return "muted"
+
+    def mute_request(self, member_id: str, now: str) -> dict[str, Any]:
+        """`mute_if_not_muted`'s conditional update as low-level UpdateItem parameters (a TransactWriteItems
+        `Update`), for a writer that must mute atomically with a write of its own: same condition and SETs."""
+        if not is_iso_timestamp(now):
+            raise InvalidMember("promotions_muted_at", "must be an ISO-8601 UTC timestamp")
+        if not is_member_id(member_id):
+            raise InvalidMember("id", "must be 24 lowercase hexadecimal characters")
+        stored = self.model(member_id)
+        return stored.get_update_kwargs_from_instance(
+            actions=self._mute_actions(now), condition=self._mute_condition(), add_version_condition=False
+        )
+
+    def _mute_actions(self, now: str) -> list[Action]:
+        model = self.model
+        return [model.promotions_muted_at.set(now), model.updated_at.set(self._clock())]
+
+    def _mute_condition(self) -> Condition:
+        """The member exists and is not muted: a mute never creates an item nor moves a mute time."""
+        return cast(Condition, self.model.id.exists() & self._not_muted())
 
     def _not_muted(self) -> Condition:
         muted_at = self.model.promotions_muted_at

@@ -18,6 +18,7 @@ from cio_sync.imports.plan import PlanLimits
 from cio_sync.imports.report import ImportReport, report_key
 from cio_sync.imports.storage import DynamoRowClaims, ImportDeps, S3ReportStore, S3Uploads, SqsChunkQueue
 from cio_sync.members.model import MemberRepository
+from cio_sync_local import moto_transactions
 
 REGION = "us-east-1"
 BUCKET = "cio-sync-test-imports"
@@ -133,6 +134,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "CioSync")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # The chunk mutes with TransactWriteItems on ten threads: moto's must be isolated, as DynamoDB's is.
+    moto_transactions.install()
     with mock_aws():
         yield
 
@@ -176,7 +179,7 @@ def stack(aws: None) -> Stack:
         uploads=S3Uploads(s3, chunk_bytes=64),
         store=S3ReportStore(s3, BUCKET),
         queue=SqsChunkQueue(sqs, chunk_queue_url),
-        claims=DynamoRowClaims(dynamodb, IDEMPOTENCY_TABLE),
+        claims=DynamoRowClaims(dynamodb, IDEMPOTENCY_TABLE, members.mute_request),
         members=members,
         limits=PlanLimits(max_bytes=1_000_000, partitions=3, chunk_rows=2),
     )

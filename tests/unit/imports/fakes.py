@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cio_sync.imports.chunk import ChunkMessage, Claim, MuteResult, parse_chunk_message, process_chunk
+from cio_sync.imports.chunk import ChunkMessage, Claim, parse_chunk_message, process_chunk
 from cio_sync.imports.plan import PlanLimits, PlanResult, plan_import
-from cio_sync.imports.report import ImportReport, ImportSource, Part
+from cio_sync.imports.report import ImportReport, ImportSource, Outcome, Part, StoredReport
 
 BUCKET = "imports"
 
@@ -30,26 +30,50 @@ class Clock:
 
 @dataclass
 class MemoryStore:
-    """The report prefix of the bucket: objects by key, with S3's create-if-absent for reports."""
+    """The report prefix of the bucket: objects by key, with S3's conditional writes for reports.
+
+    Every stored report gets a new tag (as S3 gives a new ETag to new content); `put_report` writes without a
+    condition, for arranging a test only: the code under test has no such write.
+    """
 
     reports: dict[str, str] = field(default_factory=dict)
     parts: dict[tuple[str, str], str] = field(default_factory=dict)
     rejected_csvs: dict[str, str] = field(default_factory=dict)
     report_writes: list[ImportReport] = field(default_factory=list)
+    refused_writes: list[ImportReport] = field(default_factory=list)
+    _tags: dict[str, str] = field(default_factory=dict)
+    _versions: Iterator[int] = field(default_factory=itertools.count)
 
     def read_report(self, import_id: str) -> ImportReport | None:
         text = self.reports.get(import_id)
         return None if text is None else ImportReport.from_json(text)
 
-    def write_report(self, report: ImportReport) -> None:
+    def read_stored_report(self, import_id: str) -> StoredReport | None:
+        report = self.read_report(import_id)
+        return None if report is None else StoredReport(report, self._tag(import_id))
+
+    def put_report(self, report: ImportReport) -> None:
         self.reports[report.import_id] = report.to_json()
+        self._tags[report.import_id] = f'"{next(self._versions)}"'
         self.report_writes.append(report)
 
     def create_report(self, report: ImportReport) -> bool:
         if report.import_id in self.reports:
+            self.refused_writes.append(report)
             return False
-        self.write_report(report)
+        self.put_report(report)
         return True
+
+    def replace_report(self, report: ImportReport, etag: str) -> bool:
+        if report.import_id not in self.reports or self._tag(report.import_id) != etag:
+            self.refused_writes.append(report)
+            return False
+        self.put_report(report)
+        return True
+
+    def _tag(self, import_id: str) -> str:
+        # Reports copied in from another store (`reports = other.reports`) get a tag when first read.
+        return self._tags.setdefault(import_id, f'"{next(self._versions)}"')
 
     def read_part(self, import_id: str, name: str) -> Part | None:
         text = self.parts.get((import_id, name))
@@ -87,31 +111,61 @@ class FifoQueue:
 
 
 class Claims:
-    """The idempotency table's conditional put: first claim wins, a row may re-claim its own."""
+    """The idempotency table's claims, with the chunk's mute as one atomic step (a transaction on AWS).
 
-    def __init__(self) -> None:
-        self.holders: dict[tuple[str, str], int] = {}
+    A row takes a free id or decides its own undecided claim; a decided claim, or another row's, is returned
+    as it is. `mute` changes the member and records "muted" together, or does neither.
+    """
+
+    def __init__(self, members: Members) -> None:
+        self.members = members
+        self.items: dict[tuple[str, str], tuple[int, Outcome | None]] = {}
         self.calls = 0
         self._lock = threading.Lock()
 
-    def claim(self, import_id: str, member_id: str, row: int) -> Claim:
+    @property
+    def holders(self) -> dict[tuple[str, str], int]:
+        return {key: holder for key, (holder, _) in self.items.items()}
+
+    @property
+    def outcomes(self) -> dict[tuple[str, str], Outcome | None]:
+        return {key: outcome for key, (_, outcome) in self.items.items()}
+
+    def mute(self, import_id: str, member_id: str, row: int, mute_at: str) -> Claim:
         with self._lock:
             self.calls += 1
-            renewed = self.holders.get((import_id, member_id)) == row
-            return Claim(self.holders.setdefault((import_id, member_id), row), renewed=renewed)
+            stored = self._blocking(import_id, member_id, row)
+            if stored is not None:
+                return stored
+            if not self.members.mute(member_id, mute_at):
+                return Claim(row)
+            self.items[import_id, member_id] = (row, "muted")
+            return Claim(row, "muted")
+
+    def record(self, import_id: str, member_id: str, row: int, outcome: Outcome) -> Claim:
+        with self._lock:
+            self.calls += 1
+            stored = self._blocking(import_id, member_id, row)
+            if stored is not None:
+                return stored
+            self.items[import_id, member_id] = (row, outcome)
+            return Claim(row, outcome)
+
+    def claim_undecided(self, import_id: str, member_id: str, row: int) -> None:
+        """A claim as the previous version left it: held, with no outcome."""
+        self.items[import_id, member_id] = (row, None)
+
+    def _blocking(self, import_id: str, member_id: str, row: int) -> Claim | None:
+        held = self.items.get((import_id, member_id))
+        if held is None or held == (row, None):
+            return None
+        return Claim(*held)
 
 
 class Members:
-    """The member table's mute: never creates, never overwrites a mute time.
+    """The member table: the import reads members, and mutes one only if it exists and is not muted."""
 
-    `equal_time_is_muted` plays the repository's promised rule (a mute at exactly `now` reports "muted");
-    without it, the chunk must recognise its own earlier mute by itself.
-    """
-
-    def __init__(
-        self, items: Mapping[str, Mapping[str, Any]] | None = None, *, equal_time_is_muted: bool = True
-    ) -> None:
-        self.equal_time_is_muted = equal_time_is_muted
+    def __init__(self, items: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.items: dict[str, dict[str, Any]] = {key: dict(value) for key, value in (items or {}).items()}
         self.writes = 0
         self.reads = 0
@@ -123,19 +177,19 @@ class Members:
             item = self.items.get(member_id)
             return None if item is None else dict(item)
 
-    def mute_if_not_muted(self, member_id: str, now: str) -> MuteResult:
+    def mute(self, member_id: str, now: str) -> bool:
         with self._lock:
             item = self.items.get(member_id)
-            if item is None:
-                return "not_found"
-            muted_at = item.get("promotions_muted_at")
-            if muted_at == now and self.equal_time_is_muted:
-                return "muted"
-            if muted_at:
-                return "already_muted"
+            if item is None or item.get("promotions_muted_at"):
+                return False
             item["promotions_muted_at"] = now
             self.writes += 1
-            return "muted"
+            return True
+
+    def resubscribe(self, member_id: str) -> None:
+        """What the subscription rules do when a muted member subscribes again: the mute is cleared."""
+        with self._lock:
+            self.items[member_id]["promotions_muted_at"] = None
 
 
 def counts(
@@ -167,10 +221,13 @@ class Harness:
     members: Members = field(default_factory=Members)
     store: MemoryStore = field(default_factory=MemoryStore)
     queue: FifoQueue = field(default_factory=FifoQueue)
-    claims: Claims = field(default_factory=Claims)
     clock: Clock = field(default_factory=Clock)
     limits: PlanLimits = field(default_factory=lambda: PlanLimits(max_bytes=1_000_000))
     piece_size: int = 7
+    claims: Claims = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.claims = Claims(self.members)
 
     def plan(self, source: ImportSource, content: bytes) -> PlanResult:
         return plan_import(

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from cio_sync.imports.chunk import ChunkMessage
+from cio_sync.imports.chunk import ChunkMessage, process_chunk
 from cio_sync.imports.plan import (
+    ImportCannotResume,
     PlanLimits,
     measure_planning,
     partition_of,
@@ -17,7 +18,8 @@ from cio_sync.imports.plan import (
     synthetic_import_file,
 )
 from cio_sync.imports.report import ImportReport, ImportSource, import_id_for
-from tests.unit.imports.fakes import Clock, FifoQueue, Harness, MemoryStore, in_pieces, source_for
+from cio_sync.imports.rows import FileRejected
+from tests.unit.imports.fakes import Clock, FifoQueue, Harness, MemoryStore, counts, in_pieces, source_for
 
 IDS = [f"{number:024x}" for number in range(1, 41)]
 
@@ -185,13 +187,127 @@ def test_two_planners_of_one_object_follow_whoever_created_the_report() -> None:
 
     class RacingStore(MemoryStore):
         def create_report(self, report: ImportReport) -> bool:
-            self.write_report(winner)
+            self.put_report(winner)
             return False
 
     store, queue = RacingStore(), FifoQueue()
     limits = PlanLimits(max_bytes=10_000, partitions=2, chunk_rows=2)
     plan_import(source, lambda: [content], store, queue, limits=limits, now=Clock())
     assert {message.mute_at for message in queue.messages} == {winner.started_at}
+
+
+def vanished() -> list[bytes]:
+    raise FileRejected("the uploaded file no longer exists")
+
+
+def started_import(ids: Sequence[str]) -> tuple[Harness, ImportSource, bytes]:
+    """An import planned with several chunks, of which one has muted its members; the rest are queued."""
+    harness = Harness(limits=PlanLimits(max_bytes=100_000, partitions=2, chunk_rows=2), piece_size=50)
+    harness.members.items.update({member_id: {"id": member_id} for member_id in ids})
+    content = content_of([*ids, "bad"])
+    source = source_for(content=content)
+    harness.plan(source, content)
+    first = harness.queue.messages.pop(0)
+    process_chunk(first, harness.claims, harness.members, harness.store, now=harness.clock)
+    report = harness.store.read_report(source.import_id)
+    assert report is not None
+    assert (report.status, report.chunks_done) == ("processing", 1)
+    assert harness.members.writes > 0
+    return harness, source, content
+
+
+def test_a_late_rejection_never_overwrites_a_started_import_which_still_completes() -> None:
+    ids = IDS[:6]
+    harness, source, _ = started_import(ids)
+    before = harness.store.read_report(source.import_id)
+    writes = len(harness.store.report_writes)
+
+    # The upload notification comes again (or the planner is retried) after the object was deleted.
+    with pytest.raises(ImportCannotResume, match="no longer exists"):
+        plan_import(source, vanished, harness.store, harness.queue, limits=harness.limits, now=harness.clock)
+    assert harness.store.read_report(source.import_id) == before
+    assert len(harness.store.report_writes) == writes
+    assert [report.status for report in harness.store.refused_writes] == ["rejected"]
+
+    harness.run_chunks()
+    report = harness.store.read_report(source.import_id)
+    assert report is not None
+    assert report.status == "completed"
+    assert dict(report.counts) == counts(muted=6, invalid=1)
+
+
+def test_a_lowered_size_limit_does_not_reject_an_import_that_started_under_the_old_one() -> None:
+    harness, source, content = started_import(IDS[:4])
+    small = PlanLimits(max_bytes=10, partitions=2, chunk_rows=2)
+    sized = ImportSource(source.bucket, source.key, source.etag, size=len(content))
+    with pytest.raises(ImportCannotResume, match="byte limit"):
+        plan_import(sized, lambda: [content], harness.store, harness.queue, limits=small, now=harness.clock)
+    report = harness.store.read_report(source.import_id)
+    assert report is not None
+    assert report.status == "processing"
+
+
+def test_a_planner_that_fails_to_read_while_another_finished_the_import_leaves_it_completed() -> None:
+    """Two notifications of one object: the second planner reads no report, then, while it reads the file,
+    the first plans and completes the import and the object is deleted. Its rejection comes too late."""
+    harness = Harness()
+    harness.members.items.update({member_id: {"id": member_id} for member_id in IDS[:3]})
+    content = content_of(IDS[:3])
+    source = source_for(content=content)
+
+    def first_planner_finishes_then_the_object_goes() -> list[bytes]:
+        harness.run(content)
+        raise FileRejected("the uploaded file no longer exists")
+
+    late = plan_import(
+        source,
+        first_planner_finishes_then_the_object_goes,
+        harness.store,
+        harness.queue,
+        limits=harness.limits,
+        now=harness.clock,
+    )
+    assert late.already_done
+    assert not late.newly_rejected
+    report = harness.store.read_report(source.import_id)
+    assert report is not None
+    assert report == late.report
+    assert report.status == "completed"
+    assert dict(report.counts) == counts(muted=3)
+
+
+def test_a_planner_that_fails_to_read_while_another_is_still_dispatching_leaves_the_report_alone() -> None:
+    harness = Harness()
+    content = content_of(IDS[:3])
+    source = source_for(content=content)
+    processing = ImportReport(source.import_id, "processing", source, "2020-01-01T00:00:00.000000Z", rows=3)
+
+    def first_planner_starts_then_the_object_goes() -> list[bytes]:
+        assert harness.store.create_report(processing)
+        raise FileRejected("the file was replaced by a newer upload before it could be read")
+
+    with pytest.raises(ImportCannotResume):
+        plan_import(
+            source,
+            first_planner_starts_then_the_object_goes,
+            harness.store,
+            harness.queue,
+            limits=harness.limits,
+            now=harness.clock,
+        )
+    assert harness.store.report_writes == [processing]
+    assert [report.status for report in harness.store.refused_writes] == ["rejected"]
+
+
+def test_an_import_that_never_started_is_rejected() -> None:
+    harness = Harness()
+    source = source_for(content=b"northstar_id\n")
+    result = plan_import(
+        source, vanished, harness.store, harness.queue, limits=harness.limits, now=harness.clock
+    )
+    assert result.newly_rejected
+    assert (result.report.status, result.report.reason) == ("rejected", "the uploaded file no longer exists")
+    assert harness.store.report_writes == [result.report]
 
 
 def test_a_file_of_invalid_rows_only_completes_in_the_planner() -> None:

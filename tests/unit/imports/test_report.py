@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -16,8 +19,10 @@ from cio_sync.imports.report import (
     merged_rejected_csv,
     planner_part_name,
     rejected_csv_key,
+    rejected_csv_lines,
     report_key,
     settle,
+    spreadsheet_safe,
     zero_counts,
 )
 from tests.unit.imports.fakes import MemoryStore, counts
@@ -118,7 +123,7 @@ def test_parts_round_trip() -> None:
 
 def test_settle_records_progress_until_every_part_is_present() -> None:
     store = MemoryStore()
-    store.write_report(processing())
+    store.put_report(processing())
     planner, first, second = parts()
     store.write_part(SOURCE.import_id, planner)
     store.write_part(SOURCE.import_id, first)
@@ -149,7 +154,7 @@ def test_settle_records_progress_until_every_part_is_present() -> None:
 
 def test_settling_a_finished_import_writes_nothing() -> None:
     store = MemoryStore()
-    store.write_report(processing(chunks=0, planner_parts=0))
+    store.put_report(processing(chunks=0, planner_parts=0))
     assert settle(store, SOURCE.import_id).finished_now
     writes = len(store.report_writes)
     again = settle(store, SOURCE.import_id)
@@ -160,7 +165,7 @@ def test_settling_a_finished_import_writes_nothing() -> None:
 
 def test_racing_finishers_write_identical_reports() -> None:
     store = MemoryStore()
-    store.write_report(processing())
+    store.put_report(processing())
     for part in parts():
         store.write_part(SOURCE.import_id, part)
     report = processing()
@@ -169,6 +174,23 @@ def test_racing_finishers_write_identical_reports() -> None:
     second = finish(store, report)
     assert first == second
     assert store.rejected_csvs[SOURCE.import_id] == first_csv
+
+
+def test_a_finisher_that_loses_the_race_writes_the_report_once_only() -> None:
+    store = InterleavingStore()
+    store.put_report(processing())
+    for part in parts():
+        store.write_part(SOURCE.import_id, part)
+
+    def another_finisher_completes() -> None:
+        assert settle(store, SOURCE.import_id).finished_now
+
+    store.interleave = another_finisher_completes
+    late = settle(store, SOURCE.import_id)
+    assert not late.finished_now
+    assert late.report is not None
+    assert late.report.status == "completed"
+    assert [report.status for report in store.report_writes] == ["processing", "completed"]
 
 
 class InterleavingStore(MemoryStore):
@@ -188,7 +210,7 @@ class InterleavingStore(MemoryStore):
 
 def test_a_stale_progress_write_never_outlives_the_completed_report() -> None:
     store = InterleavingStore()
-    store.write_report(processing())
+    store.put_report(processing())
     planner, first, second = parts()
     store.write_part(SOURCE.import_id, planner)
     store.write_part(SOURCE.import_id, first)
@@ -200,12 +222,43 @@ def test_a_stale_progress_write_never_outlives_the_completed_report() -> None:
     store.interleave = the_last_chunk_finishes
     late = settle(store, SOURCE.import_id)
     statuses = [report.status for report in store.report_writes]
-    # The slow settler wrote its stale progress over the completed report, then saw every part and finished.
-    assert statuses[-3:] == ["completed", "processing", "completed"]
-    assert late.finished_now
+    # The slow settler's progress was read before the completed report was written: it is refused, and the
+    # report never goes back from completed, not even for a moment.
+    assert statuses == ["processing", "completed"]
+    assert [report.status for report in store.refused_writes] == ["processing"]
+    assert not late.finished_now
+    assert late.report is not None
+    assert late.report.status == "completed"
     final = store.read_report(SOURCE.import_id)
     assert final is not None
     assert final.status == "completed"
+
+
+def test_progress_only_moves_forward() -> None:
+    store = MemoryStore()
+    store.put_report(processing())
+    planner, first, _ = parts()
+    store.write_part(SOURCE.import_id, planner)
+    store.write_part(SOURCE.import_id, first)
+    progress = settle(store, SOURCE.import_id).report
+    assert progress is not None
+    assert (progress.status, progress.chunks_done) == ("processing", 1)
+    writes = len(store.report_writes)
+    # Nothing new to record: no write (a write with the same count would only contend with others).
+    assert settle(store, SOURCE.import_id).report == progress == store.read_report(SOURCE.import_id)
+    assert len(store.report_writes) == writes
+
+
+def test_a_completed_or_rejected_report_is_never_replaced() -> None:
+    store = MemoryStore()
+    store.put_report(processing(chunks=0, planner_parts=0))
+    stale = store.read_stored_report(SOURCE.import_id)
+    assert stale is not None
+    assert settle(store, SOURCE.import_id).finished_now
+    assert not store.replace_report(replace(processing(), status="rejected"), stale.etag)
+    report = store.read_report(SOURCE.import_id)
+    assert report is not None
+    assert report.status == "completed"
 
 
 def test_finishing_with_a_part_missing_is_an_error() -> None:
@@ -221,3 +274,43 @@ def test_rejected_rows_from_all_parts_merge_in_row_order() -> None:
 
 def test_counts_start_at_zero_for_every_outcome() -> None:
     assert zero_counts() == {"muted": 0, "already_muted": 0, "not_found": 0, "invalid": 0, "duplicate": 0}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://evil.example","x")', "=1,2"],
+)
+def test_values_a_spreadsheet_would_run_as_formulas_are_neutralised(value: str) -> None:
+    assert spreadsheet_safe(value) == "'" + value
+    reason = "northstar_id is not 24 hexadecimal characters"
+    text = rejected_csv_lines([RowOutcome(7, value, "invalid", reason)])
+    # One line per row, always (the finisher merges parts line by line): a line break in a cell is a space.
+    assert text.count("\n") == 1
+    assert "\r" not in text
+    [row] = list(csv.reader(io.StringIO(text)))
+    assert row == ["7", "'" + value.replace("\r", " "), "invalid", reason]
+
+
+@pytest.mark.parametrize("value", ["", "abc", "'=already", "a=b", "1-2", " =x", "0123456789abcdef01234567"])
+def test_values_that_are_not_formulas_are_kept(value: str) -> None:
+    assert spreadsheet_safe(value) == value
+
+
+def test_the_neutralised_csv_merges_and_parses_back_row_by_row() -> None:
+    first = Part.from_outcomes(
+        chunk_part_name(0),
+        [RowOutcome(2, '=cmd|" /C calc"!A0', "invalid", "x"), RowOutcome(5, "a" * 24, "muted")],
+        STARTED,
+    )
+    second = Part.from_outcomes(
+        planner_part_name(0),
+        [RowOutcome(3, "@x,y", "invalid", "y"), RowOutcome(9, "-2", "invalid", "z")],
+        STARTED,
+    )
+    merged = "".join(merged_rejected_csv([first.rejected_csv, second.rejected_csv]))
+    assert list(csv.reader(io.StringIO(merged))) == [
+        ["row", "northstar_id", "outcome", "reason"],
+        ["2", '\'=cmd|" /C calc"!A0', "invalid", "x"],
+        ["3", "'@x,y", "invalid", "y"],
+        ["9", "'-2", "invalid", "z"],
+    ]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from cio_sync.imports.chunk import ChunkMessage
-from cio_sync.imports.report import ImportSource
+from cio_sync.imports.chunk import ChunkMessage, Claim
+from cio_sync.imports.report import ImportReport, ImportSource
 from cio_sync.imports.rows import FileRejected
 from cio_sync.imports.storage import BATCH_BYTES, DynamoRowClaims, S3ReportStore, S3Uploads, SqsChunkQueue
 
@@ -131,45 +131,144 @@ def test_other_s3_errors_are_not_rejections() -> None:
 
 
 class FakeDynamo:
-    def __init__(self) -> None:
+    """The claim condition and TransactWriteItems' cancellation reasons; moto plays the real thing."""
+
+    def __init__(self, member_condition_fails: bool = False) -> None:
         self.items: dict[str, dict[str, Any]] = {}
         self.with_old_item_on_failure = True
+        self.member_condition_fails = member_condition_fails
+        self.transactions: list[list[dict[str, Any]]] = []
+
+    def _claim_condition_holds(self, request: dict[str, Any]) -> bool:
+        old = self.items.get(request["Item"]["id"]["S"])
+        row = request["ExpressionAttributeValues"][":row"]
+        return old is None or (old["claimed_row"] == row and "outcome" not in old)
 
     def put_item(self, **request: Any) -> dict[str, Any]:
         key = request["Item"]["id"]["S"]
-        old = self.items.get(key)
-        if old is not None and old["claimed_row"] != request["ExpressionAttributeValues"][":row"]:
-            extra = {"Item": old} if self.with_old_item_on_failure else {}
+        if not self._claim_condition_holds(request):
+            extra = {"Item": self.items[key]} if self.with_old_item_on_failure else {}
             raise client_error("ConditionalCheckFailedException", "PutItem", **extra)
         self.items[key] = request["Item"]
-        return {"Attributes": old} if old is not None else {}
+        return {}
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        self.transactions.append(TransactItems)
+        update, put = TransactItems[0]["Update"], TransactItems[1]["Put"]
+        assert update["TableName"] == "members"
+        claim_fails = not self._claim_condition_holds(put)
+        if claim_fails or self.member_condition_fails:
+            old = self.items.get(put["Item"]["id"]["S"])
+            claim_reason: dict[str, Any] = (
+                {"Code": "ConditionalCheckFailed"} if claim_fails else {"Code": "None"}
+            )
+            if claim_fails and self.with_old_item_on_failure and old is not None:
+                claim_reason["Item"] = old
+            member_reason = {"Code": "ConditionalCheckFailed" if self.member_condition_fails else "None"}
+            raise client_error(
+                "TransactionCanceledException",
+                "TransactWriteItems",
+                CancellationReasons=[member_reason, claim_reason],
+            )
+        self.items[put["Item"]["id"]["S"]] = put["Item"]
+        return {}
 
     def get_item(self, **request: Any) -> dict[str, Any]:
-        return {"Item": self.items[request["Key"]["id"]["S"]]}
+        item = self.items.get(request["Key"]["id"]["S"])
+        return {"Item": item} if item is not None else {}
 
 
-def test_claims_are_first_come_renewable_and_expire() -> None:
+def mute_request(member_id: str, now: str) -> dict[str, Any]:
+    return {"TableName": "members", "Key": {"id": {"S": member_id}}, "UpdateExpression": f"SET m = {now}"}
+
+
+def claims_on(dynamo: Any) -> DynamoRowClaims:
+    return DynamoRowClaims(dynamo, "idempotency", mute_request, clock=lambda: 1_000_000)
+
+
+def test_a_mute_is_one_transaction_of_the_member_update_and_the_claim_with_its_outcome() -> None:
     dynamo = FakeDynamo()
-    claims = DynamoRowClaims(dynamo, "idempotency", clock=lambda: 1_000_000)
-    first = claims.claim("imp", MEMBER, 2)
-    assert (first.holder, first.renewed) == (2, False)
-    assert claims.claim("imp", MEMBER, 2).renewed
-    assert claims.claim("imp", MEMBER, 9).holder == 2
+    assert claims_on(dynamo).mute("imp", MEMBER, 2, "t") == Claim(2, "muted")
+    [[member, claim]] = dynamo.transactions
+    assert member == {"Update": mute_request(MEMBER, "t")}
+    assert claim["Put"]["Item"] == {
+        "id": {"S": f"mute-import#imp#{MEMBER}"},
+        "claimed_row": {"N": "2"},
+        "outcome": {"S": "muted"},
+        "expiration": {"N": str(1_000_000 + 30 * 24 * 3600)},
+    }
+
+
+def test_a_decided_claim_is_replayed_and_another_rows_claim_is_its_holder() -> None:
+    dynamo = FakeDynamo()
+    claims = claims_on(dynamo)
+    assert claims.mute("imp", MEMBER, 2, "t") == Claim(2, "muted")
+    assert claims.mute("imp", MEMBER, 2, "t") == Claim(2, "muted")
+    assert claims.record("imp", MEMBER, 2, "already_muted") == Claim(2, "muted")
+    assert claims.mute("imp", MEMBER, 9, "t") == Claim(2, "muted")
     dynamo.with_old_item_on_failure = False
-    assert claims.claim("imp", MEMBER, 9).holder == 2
-    assert claims.claim("other", MEMBER, 9).holder == 9
-    stored = dynamo.items[f"mute-import#imp#{MEMBER}"]
-    assert stored["claimed_row"] == {"N": "2"}
-    assert int(stored["expiration"]["N"]) == 1_000_000 + 30 * 24 * 3600
+    assert claims.record("imp", MEMBER, 9, "not_found") == Claim(2, "muted")
+    assert claims.mute("imp", MEMBER, 9, "t") == Claim(2, "muted")
+    assert claims.record("other", MEMBER, 9, "not_found") == Claim(9, "not_found")
 
 
-def test_claim_errors_other_than_the_condition_propagate() -> None:
-    class Throttled:
+def test_a_member_that_is_missing_or_muted_leaves_the_claim_to_be_recorded() -> None:
+    dynamo = FakeDynamo(member_condition_fails=True)
+    claims = claims_on(dynamo)
+    assert claims.mute("imp", MEMBER, 2, "t") == Claim(2)
+    assert dynamo.items == {}
+    assert claims.record("imp", MEMBER, 2, "already_muted") == Claim(2, "already_muted")
+
+
+def test_an_undecided_claim_of_the_same_row_is_decided() -> None:
+    dynamo = FakeDynamo()
+    key = f"mute-import#imp#{MEMBER}"
+    dynamo.items[key] = {"id": {"S": key}, "claimed_row": {"N": "2"}, "expiration": {"N": "1"}}
+    assert claims_on(dynamo).mute("imp", MEMBER, 2, "t") == Claim(2, "muted")
+    dynamo.items[key] = {"id": {"S": key}, "claimed_row": {"N": "2"}, "expiration": {"N": "1"}}
+    assert claims_on(dynamo).mute("imp", MEMBER, 3, "t") == Claim(2)
+
+
+def test_an_unknown_recorded_outcome_is_an_error() -> None:
+    dynamo = FakeDynamo()
+    key = f"mute-import#imp#{MEMBER}"
+    dynamo.items[key] = {"id": {"S": key}, "claimed_row": {"N": "2"}, "outcome": {"S": "eaten"}}
+    with pytest.raises(RuntimeError, match="unknown outcome"):
+        claims_on(dynamo).record("imp", MEMBER, 2, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("operation", "error"),
+    [
+        ("put_item", client_error("ProvisionedThroughputExceededException", "PutItem")),
+        (
+            "transact_write_items",
+            client_error(
+                "TransactionCanceledException",
+                "TransactWriteItems",
+                CancellationReasons=[{"Code": "TransactionConflict"}, {"Code": "None"}],
+            ),
+        ),
+        ("transact_write_items", client_error("ThrottlingException", "TransactWriteItems")),
+    ],
+)
+def test_claim_errors_other_than_the_conditions_propagate(operation: str, error: ClientError) -> None:
+    class Failing:
         def put_item(self, **request: Any) -> dict[str, Any]:
-            raise client_error("ProvisionedThroughputExceededException", "PutItem")
+            raise error
+
+        def transact_write_items(self, **request: Any) -> dict[str, Any]:
+            raise error
+
+    claims = claims_on(Failing())
+
+    def call() -> Claim:
+        if operation == "put_item":
+            return claims.record("imp", MEMBER, 2, "not_found")
+        return claims.mute("imp", MEMBER, 2, "t")
 
     with pytest.raises(ClientError):
-        DynamoRowClaims(Throttled(), "idempotency").claim("imp", MEMBER, 2)
+        call()
 
 
 def test_the_chunk_message_body_is_what_the_queue_carries() -> None:
@@ -203,3 +302,45 @@ def test_a_missing_report_read_as_403_is_missing_after_a_prefix_listing() -> Non
 def test_a_403_on_a_report_that_exists_is_a_real_error() -> None:
     with pytest.raises(ClientError):
         S3ReportStore(DeniedS3(["reports/mute-promotions/abc.json"]), "b").read_report("abc")
+
+
+class ConditionalS3:
+    """Records put_object requests; answers each with the next error, if any."""
+
+    def __init__(self, errors: list[ClientError | None]) -> None:
+        self.errors = errors
+        self.requests: list[dict[str, Any]] = []
+
+    def put_object(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+        return {"ETag": '"new"'}
+
+
+def report() -> ImportReport:
+    source = ImportSource("b", "mute-promotions/a.csv", "e1")
+    return ImportReport(source.import_id, "processing", source, "2026-11-26T16:00:00.000000Z")
+
+
+def test_reports_are_only_created_if_absent_or_replaced_if_unchanged() -> None:
+    s3 = ConditionalS3([None, None])
+    store = S3ReportStore(s3, "b")
+    assert store.create_report(report())
+    assert store.replace_report(report(), '"e2"')
+    assert [request.get("IfNoneMatch") for request in s3.requests] == ["*", None]
+    assert [request.get("IfMatch") for request in s3.requests] == [None, '"e2"']
+
+
+@pytest.mark.parametrize("code", ["PreconditionFailed", "ConditionalRequestConflict"])
+def test_a_report_write_that_lost_the_race_says_so(code: str) -> None:
+    store = S3ReportStore(ConditionalS3([client_error(code, "PutObject")] * 2), "b")
+    assert not store.create_report(report())
+    assert not store.replace_report(report(), '"e2"')
+
+
+def test_other_report_write_errors_propagate() -> None:
+    store = S3ReportStore(ConditionalS3([client_error("AccessDenied", "PutObject")]), "b")
+    with pytest.raises(ClientError):
+        store.replace_report(report(), '"e2"')
