@@ -27,8 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from cio_sync_local.invariant import plain
 
 READY_LINE = "cio-sync local stack ready"
-# The console script, as `make run` starts it (`python -m cio_sync.cli` would load cli.py twice, as
-# __main__ and as cio_sync.cli, and the commands' CommandError would escape main() as a traceback).
+# The console script, as `make run` starts it (what an operator runs).
 CLI = [str(Path(sys.executable).with_name("cio-sync"))]
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0

@@ -32,9 +32,9 @@ from cio_sync.imports.report import import_id_for, report_key
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.model import MemberRepository
 from cio_sync.members.subscriptions import web_signup
-from cio_sync.ops.reconcile import reconcile
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.queues import SqsQueues
+from cio_sync_cli.reconcile import reconcile
 from cio_sync_local.bench.report import (
     DEFAULT_RATE_LIMIT,
     SCHEMA_VERSION,

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from cio_sync.cli import CommandError
 from cio_sync.handlers import import_chunk
 from cio_sync.imports.chunk import ChunkMessage, parse_chunk_message
-from cio_sync.imports.cli import add_imports_commands
 from cio_sync.imports.plan import PlanLimits
 from cio_sync.imports.report import ImportReport, Part, import_id_for, rejected_csv_key
 from cio_sync.imports.storage import ImportDeps, S3ReportStore
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.imports_cli import add_imports_commands
 from tests.integration.imports.conftest import BUCKET, Stack
 
 EARLIER = "2025-06-01T00:00:00.000000Z"

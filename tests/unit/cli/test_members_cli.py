@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from cio_sync.cli import CommandError
-from cio_sync.ops.members_cli import (
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.members_cli import (
     add_members_commands,
     checked_id,
     parse_assignments,

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from cio_sync.ops.reconcile import (
+from cio_sync.pipeline.messages import TrackMessage, decode_intents, lane_of
+from cio_sync.sync.intents import SyncProfile
+from cio_sync_cli.reconcile import (
     MAX_INTENTS_PER_MESSAGE,
     InvalidRunId,
     ReconcileSummary,
@@ -18,8 +20,6 @@ from cio_sync.ops.reconcile import (
     reconcile_messages,
     sync_intent,
 )
-from cio_sync.pipeline.messages import TrackMessage, decode_intents, lane_of
-from cio_sync.sync.intents import SyncProfile
 
 
 def member_ids(count: int) -> list[str]:

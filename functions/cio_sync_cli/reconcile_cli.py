@@ -1,4 +1,4 @@
-"""`cio-sync reconcile`: queue a profile sync for every member (or the given ones); see ops/reconcile.py."""
+"""`cio-sync reconcile`: queue a profile sync for every member (or the given ones); see reconcile.py."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
-from cio_sync.cli import CommandError
-from cio_sync.ops.members_cli import checked_id
-from cio_sync.ops.reconcile import InvalidRunId, ReconcileSummary, check_run_id, new_run_id, reconcile
-from cio_sync.ops.target import add_target_argument, aws_errors, resolve_target
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.queues import SqsQueues
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.members_cli import checked_id
+from cio_sync_cli.reconcile import InvalidRunId, ReconcileSummary, check_run_id, new_run_id, reconcile
+from cio_sync_cli.target import add_target_argument, aws_errors, resolve_target
 
 
 def add_reconcile_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cio_sync.cli import CommandError
-from cio_sync.ops.target import (
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.target import (
     CloudFormationStack,
     resolve_target,
 )

@@ -1,23 +1,22 @@
 """`cio-sync imports upload` and `cio-sync imports status`: start a Mute Promotions import, follow its report.
 
-The bucket comes from --bucket, else the target (cio_sync.ops.target): the `--stack` CloudFormation
+The bucket comes from --bucket, else the target (cio_sync_cli.target): the `--stack` CloudFormation
 stack's ImportBucketName output, else IMPORT_BUCKET, else the running local stack's `.local/stack.json`;
-the endpoint from AWS_ENDPOINT_URL, else the local stack's (none: AWS itself).
+the endpoint from AWS_ENDPOINT_URL, else the local stack's (none: AWS itself). One resolution for
+every command: cio_sync_cli.target.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
-import boto3
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -26,7 +25,6 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
-from cio_sync.cli import CommandError
 from cio_sync.imports.report import (
     DRY_RUN_PREFIX,
     UPLOAD_PREFIX,
@@ -36,27 +34,12 @@ from cio_sync.imports.report import (
     rejected_csv_key,
     report_key,
 )
-from cio_sync.ops.target import LOCAL_CREDENTIALS, STACK_FILE, add_target_argument
-from cio_sync.ops.target import resolve_target as resolve_ops_target
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.target import STACK_FILE, OpsTarget, add_target_argument
+from cio_sync_cli.target import resolve_target as resolve_ops_target
 
 DEFAULT_WAIT_S: Final = 600.0
 POLL_INTERVAL_S: Final = 1.0
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where imports go: the bucket, and how to reach S3 (endpoint, region, local credentials or not)."""
-
-    bucket: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    local: bool = False
-
-    def client(self) -> Any:
-        options: dict[str, Any] = {"endpoint_url": self.endpoint_url, "region_name": self.region}
-        if self.local and not os.environ.get("AWS_ACCESS_KEY_ID"):
-            options.update(LOCAL_CREDENTIALS)
-        return boto3.session.Session().client("s3", **options)
 
 
 def add_imports_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,7 +75,8 @@ def add_imports_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     status.set_defaults(handler=run_status)
 
 
-def resolve_target(bucket: str | None, stack_file: Path = STACK_FILE, stack: str | None = None) -> Target:
+def resolve_target(bucket: str | None, stack_file: Path = STACK_FILE, stack: str | None = None) -> OpsTarget:
+    """The one target resolution (cio_sync_cli.target), with --bucket taking precedence for the bucket."""
     target = resolve_ops_target(stack, stack_file=stack_file)
     chosen = bucket or target.bucket
     if not chosen:
@@ -100,14 +84,18 @@ def resolve_target(bucket: str | None, stack_file: Path = STACK_FILE, stack: str
             "no imports bucket: pass --bucket or --stack, set IMPORT_BUCKET, "
             "or start the local stack (make run)"
         )
-    return Target(
-        bucket=chosen, endpoint_url=target.endpoint_url, region=target.region, local=target.source == "local"
-    )
+    return replace(target, bucket=chosen)
+
+
+def _bucket(target: OpsTarget) -> str:
+    if not target.bucket:
+        raise CommandError("no imports bucket: pass --bucket or --stack")
+    return target.bucket
 
 
 @contextmanager
-def aws_errors(target: Target) -> Iterator[None]:
-    """Turn the expected AWS failures into one-line CommandErrors."""
+def aws_errors(target: OpsTarget) -> Iterator[None]:
+    """Turn the expected S3 failures into one-line CommandErrors that name the bucket."""
     try:
         yield
     except EndpointConnectionError:
@@ -135,26 +123,26 @@ def run_upload(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise CommandError(f"{path}: no such file")
     target = resolve_target(args.bucket, stack=args.stack)
+    bucket = _bucket(target)
     key = upload_key(path, args.dry_run)
     with aws_errors(target), path.open("rb") as body:
-        response = target.client().put_object(
-            Bucket=target.bucket, Key=key, Body=body, ContentType="text/csv"
-        )
-    import_id = import_id_for(target.bucket, key, str(response["ETag"]))
+        response = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+    import_id = import_id_for(bucket, key, str(response["ETag"]))
     print(import_id)
     kind = "dry run" if args.dry_run else "import"
     follow = f"cio-sync imports status {import_id} --wait"
-    print(f"uploaded s3://{target.bucket}/{key} ({kind}); follow it with: {follow}", file=sys.stderr)
+    print(f"uploaded s3://{bucket}/{key} ({kind}); follow it with: {follow}", file=sys.stderr)
     return 0
 
 
 def run_status(args: argparse.Namespace) -> int:
     target = resolve_target(args.bucket, stack=args.stack)
+    bucket = _bucket(target)
     with aws_errors(target):
-        client = target.client()
+        client = target.client("s3")
 
         def read() -> ImportReport | None:
-            return read_report(client, target.bucket, args.import_id)
+            return read_report(client, bucket, args.import_id)
 
         report = wait_for_report(read, args.timeout, args.interval, _progress) if args.wait else read()
     if report is None:
@@ -163,7 +151,7 @@ def run_status(args: argparse.Namespace) -> int:
         )
     print(report.to_json(), end="")
     if report.status == "completed" and sum(report.counts.values()) > report.counts["muted"]:
-        print(f"rows not muted: s3://{target.bucket}/{rejected_csv_key(report.import_id)}", file=sys.stderr)
+        print(f"rows not muted: s3://{bucket}/{rejected_csv_key(report.import_id)}", file=sys.stderr)
     return 1 if report.status == "rejected" else 0
 
 

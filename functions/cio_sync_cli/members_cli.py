@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
-from cio_sync.cli import CommandError
 from cio_sync.members.contract import (
     BOOLEAN_FIELDS,
     CONTRACT_FIELDS,
@@ -31,7 +30,8 @@ from cio_sync.members.model import (
     MemberNotFound,
     MemberRepository,
 )
-from cio_sync.ops.target import OpsTarget, add_target_argument, aws_errors, resolve_target
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
 NULL: Final = "null"
 NOW: Final = "now"

@@ -1,4 +1,4 @@
-"""`cio-sync dlq list` and `cio-sync dlq redrive`: what failed and why, and sending it back (ops/dlq.py)."""
+"""`cio-sync dlq list` and `cio-sync dlq redrive`: what failed and why, and sending it back (dlq.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Final, TextIO
 
-from cio_sync.cli import CommandError
-from cio_sync.ops.dlq import (
+from cio_sync.pipeline.messages import TRACK_LANES
+from cio_sync_cli.dlq import (
     DEAD_LETTER_QUEUES,
     STREAM_FAILURE_ADVICE,
     STREAM_FAILURES,
@@ -20,8 +20,8 @@ from cio_sync.ops.dlq import (
     QueueListing,
     RedriveOutcome,
 )
-from cio_sync.ops.target import OpsTarget, add_target_argument, aws_errors, resolve_target
-from cio_sync.pipeline.messages import TRACK_LANES
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
 DEFAULT_LIST_LIMIT: Final = 100
 

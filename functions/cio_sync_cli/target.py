@@ -32,8 +32,8 @@ from botocore.exceptions import (
 )
 from pynamodb.exceptions import PynamoDBException
 
-from cio_sync.cli import CommandError
 from cio_sync.members.model import MemberRepository
+from cio_sync_cli.errors import CommandError
 
 STACK_FILE: Final = Path(".local") / "stack.json"
 STACK_VARIABLE: Final = "CIO_SYNC_STACK"

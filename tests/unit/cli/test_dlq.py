@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from cio_sync.cli import CommandError
 from cio_sync.imports.chunk import ChunkMessage
-from cio_sync.ops.dlq import (
+from cio_sync.pipeline.messages import decode_intents, encode_intents, lane_of
+from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
+from cio_sync_cli.dlq import (
     NO_REASON,
     PARKED_GROUP,
     DeadLetterQueues,
@@ -21,9 +22,8 @@ from cio_sync.ops.dlq import (
     redrive_request,
     summarize_body,
 )
-from cio_sync.ops.dlq_cli import confirm
-from cio_sync.pipeline.messages import decode_intents, encode_intents, lane_of
-from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
+from cio_sync_cli.dlq_cli import confirm
+from cio_sync_cli.errors import CommandError
 
 ADA = "5f0c8e2a9b1d4c3e2f1a0b9c"
 BOB = "6a1b2c3d4e5f60718293a4b5"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cio_sync.cli import CommandError
-from cio_sync.imports.cli import (
-    Target,
+from cio_sync.imports.report import ImportReport, ImportSource
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.imports_cli import (
     add_imports_commands,
     describe_progress,
     resolve_target,
@@ -16,7 +16,6 @@ from cio_sync.imports.cli import (
     upload_key,
     wait_for_report,
 )
-from cio_sync.imports.report import ImportReport, ImportSource
 
 SOURCE = ImportSource("imports", "mute-promotions/a.csv", "etag")
 
@@ -64,7 +63,13 @@ def test_the_target_prefers_the_flag_then_the_environment(
 ) -> None:
     monkeypatch.setenv("IMPORT_BUCKET", "from-env")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    assert resolve_target("flag", tmp_path / "none.json") == Target("flag", None, "eu-west-1", local=False)
+    flagged = resolve_target("flag", tmp_path / "none.json")
+    assert (flagged.bucket, flagged.endpoint_url, flagged.region, flagged.source) == (
+        "flag",
+        None,
+        "eu-west-1",
+        "environment",
+    )
     assert resolve_target(None, tmp_path / "none.json").bucket == "from-env"
 
 
@@ -73,10 +78,22 @@ def test_the_target_falls_back_to_the_local_stack(monkeypatch: pytest.MonkeyPatc
     stack.write_text(
         json.dumps({"aws_endpoint": "http://127.0.0.1:5000", "region": "us-east-1", "bucket": "loc"})
     )
-    assert resolve_target(None, stack) == Target("loc", "http://127.0.0.1:5000", "us-east-1", local=True)
+    local = resolve_target(None, stack)
+    assert (local.bucket, local.endpoint_url, local.region, local.source) == (
+        "loc",
+        "http://127.0.0.1:5000",
+        "us-east-1",
+        "local",
+    )
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:6000")
     monkeypatch.setenv("IMPORT_BUCKET", "env-bucket")
-    assert resolve_target(None, stack) == Target("env-bucket", "http://127.0.0.1:6000", None, local=False)
+    named = resolve_target(None, stack)
+    assert (named.bucket, named.endpoint_url, named.region, named.source) == (
+        "env-bucket",
+        "http://127.0.0.1:6000",
+        None,
+        "environment",
+    )
 
 
 def test_no_bucket_anywhere_is_one_clear_error(tmp_path: Path) -> None:
