@@ -1,28 +1,25 @@
-"""The Track API client: identify, delete and events (v1), and packed batches (v2) with per-item outcomes.
+"""The Track API client: packed batches (`/api/v2/batch`) with per-item outcomes.
 
-Every Track call is idempotent (identify sets state, delete of a missing person is fine, an event id is
-deduplicated by Customer.io), so every retryable failure is retried here within the caller's deadline.
+Every Track operation is idempotent (identify sets state, delete of a missing person is fine, an event id
+is deduplicated by Customer.io), so every retryable failure is retried here within the caller's deadline.
+(Northstar's one-request-per-member v1 calls live with the benchmark that measures them:
+cio_sync_local.bench.track_v1.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import requests
 
 from cio_sync.customerio.batch import (
-    Delete,
     Event,
     Identify,
-    JsonValue,
     Operation,
     batch_item,
-    encode,
     kind,
     plan,
-    refusal,
 )
 from cio_sync.customerio.client import CustomerIoClient
 from cio_sync.customerio.credentials import Credentials
@@ -51,22 +48,6 @@ def sensitive_values(operation: Operation) -> Iterator[str]:
         yield from string_values(operation.attributes)
     elif isinstance(operation, Event):
         yield from string_values(operation.data)
-
-
-def _v1_attribute(member_id: str, name: str, value: JsonValue) -> str | int | bool:
-    """v1 identify takes strings, integers and booleans (Customer.io's OpenAPI document); "" removes,
-    exactly as null does, so None is sent as ""."""
-    if value is None:
-        return ""
-    if isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise InvalidRequest(
-        None,
-        f"identify for member {member_id}: attribute {name} is a {type(value).__name__}; v1 identify takes "
-        "strings, integers and booleans only (send it in a batch instead); not sent",
-    )
 
 
 @dataclass(frozen=True)
@@ -106,59 +87,6 @@ class TrackClient(CustomerIoClient):
     @staticmethod
     def authorization(credentials: Credentials) -> dict[str, str]:
         return basic_auth(credentials.site_id, credentials.track_api_key)
-
-    def identify(self, operation: Identify, deadline: float | None = None) -> None:
-        """PUT /api/v1/customers/{id}: create the person or merge these attributes into the profile."""
-        if not self.enabled:
-            log_not_sent(self.api, "identify", operation.member_id, operation.attributes)
-            return
-        body: dict[str, JsonValue] = {
-            name: _v1_attribute(operation.member_id, name, value)
-            for name, value in operation.attributes.items()
-        }
-        if operation.timestamp is not None:
-            body["_timestamp"] = operation.timestamp
-        self._transport.send(
-            "PUT",
-            _customer_path(operation.member_id),
-            encode(body),
-            operation="identify",
-            deadline=deadline,
-            sensitive=sensitive_values(operation),
-        )
-
-    def delete(self, operation: Delete, deadline: float | None = None) -> None:
-        """DELETE /api/v1/customers/{id}: remove the person (a missing one is fine)."""
-        if not self.enabled:
-            log_not_sent(self.api, "delete", operation.member_id)
-            return
-        self._transport.send(
-            "DELETE", _customer_path(operation.member_id), None, operation="delete", deadline=deadline
-        )
-
-    def track_event(self, operation: Event, deadline: float | None = None) -> None:
-        """POST /api/v1/customers/{id}/events with the event's deterministic id and timestamp."""
-        if not self.enabled:
-            log_not_sent(self.api, "event", operation.member_id, operation.data, event_name=operation.name)
-            return
-        refused = refusal(operation)
-        if refused is not None:
-            count_error(refused)
-            raise refused
-        body = {
-            "name": operation.name,
-            "id": operation.event_id,
-            "timestamp": operation.timestamp,
-            "data": dict(operation.data),
-        }
-        self._transport.send(
-            "POST",
-            _customer_path(operation.member_id) + "/events",
-            encode(body),
-            operation="event",
-            deadline=deadline,
-            sensitive=sensitive_values(operation),
-        )
 
     def send_batch(self, operations: Sequence[Operation], deadline: float | None = None) -> BatchResult:
         """Send all operations in as few POST /api/v2/batch requests as the limits allow.
@@ -206,10 +134,6 @@ class TrackClient(CustomerIoClient):
             if response.status_code == HTTP_MULTI_STATUS:
                 errors.update(_partial_failures(response, request, sensitive))
         return BatchResult(len(operations), errors)
-
-
-def _customer_path(member_id: str) -> str:
-    return f"/api/v1/customers/{quote(member_id, safe='')}"
 
 
 def _partial_failures(

@@ -26,8 +26,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from cio_sync.customerio.batch import Delete
 from cio_sync.customerio.credentials import Credentials
-from cio_sync.customerio.track import TrackClient
-from cio_sync.imports.plan import PlanLimits, checked_rows, measure_planning, synthetic_import_file
+from cio_sync.imports.plan import PlanLimits, checked_rows
 from cio_sync.imports.report import import_id_for, report_key
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.model import MemberRepository
@@ -35,6 +34,7 @@ from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.queues import SqsQueues
 from cio_sync_cli.reconcile import reconcile
+from cio_sync_local.bench.planning import measure_planning, synthetic_import_file
 from cio_sync_local.bench.report import (
     DEFAULT_RATE_LIMIT,
     SCHEMA_VERSION,
@@ -48,6 +48,7 @@ from cio_sync_local.bench.report import (
     target_misses,
     validate_results,
 )
+from cio_sync_local.bench.track_v1 import TrackV1Client
 from cio_sync_local.invariant import check_stack
 from cio_sync_local.stack import APP_API_KEY, SITE_ID, TRACK_API_KEY, LocalStack
 
@@ -216,7 +217,7 @@ class Bench:
     def baseline(self, ids: Sequence[str]) -> dict[str, Any]:
         """One v1 DELETE per member from one client paced at the limit, as Northstar's jobs sent them."""
         chosen = ids[: self.config.baseline_members] if self.config.baseline_members else ids
-        client = TrackClient(
+        client = TrackV1Client(
             Credentials(SITE_ID, TRACK_API_KEY, APP_API_KEY),
             base_url=self.stack.emulator_url,
             rate_per_s=self.config.rate_limit_per_s,

@@ -22,9 +22,9 @@ from cio_sync.customerio.errors import (
     ServerError,
     Unauthorized,
 )
-from cio_sync.customerio.track import TrackClient
 from cio_sync.customerio.transport import RetryPolicy
 from cio_sync.observability import metrics
+from cio_sync_local.bench.track_v1 import TrackV1Client
 from cio_sync_local.emulator import Emulator
 from tests.integration.customerio.conftest import EMULATOR_CREDENTIALS, Control
 from tests.observability import LogLines
@@ -41,10 +41,10 @@ def ulid(n: int) -> str:
     return f"01J{n:023d}"
 
 
-def track(emulator: Emulator, **options: Any) -> TrackClient:
+def track(emulator: Emulator, **options: Any) -> TrackV1Client:
     options.setdefault("retry", FAST_RETRY)
     options.setdefault("rate_per_s", 1000)
-    return TrackClient(options.pop("credentials", EMULATOR_CREDENTIALS), base_url=emulator.url, **options)
+    return TrackV1Client(options.pop("credentials", EMULATOR_CREDENTIALS), base_url=emulator.url, **options)
 
 
 def app(emulator: Emulator, **options: Any) -> AppClient:

@@ -21,8 +21,9 @@ from cio_sync.customerio.errors import (
     Unauthorized,
     WrongRegion,
 )
-from cio_sync.customerio.track import BatchResult, TrackClient
+from cio_sync.customerio.track import BatchResult
 from cio_sync.customerio.transport import RetryPolicy
+from cio_sync_local.bench.track_v1 import TrackV1Client
 from tests.observability import LogLines
 from tests.unit.customerio.conftest import CREDENTIALS, metric_total
 from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script, Seen, fake_session
@@ -33,10 +34,10 @@ NAME = "Ada Lovelace"
 PHONE = "+12125550199"
 
 
-def client_with(clock: FakeClock, *script: Script, **options: Any) -> tuple[TrackClient, FakeCustomerIo]:
+def client_with(clock: FakeClock, *script: Script, **options: Any) -> tuple[TrackV1Client, FakeCustomerIo]:
     fake = FakeCustomerIo(clock, *script)
     options.setdefault("rng", random.Random(7))
-    client = TrackClient(CREDENTIALS, session=fake_session(fake), clock=clock, sleep=clock.sleep, **options)
+    client = TrackV1Client(CREDENTIALS, session=fake_session(fake), clock=clock, sleep=clock.sleep, **options)
     return client, fake
 
 
@@ -99,7 +100,7 @@ def test_an_event_id_that_is_not_a_ulid_is_refused_without_a_request(clock: Fake
     ],
 )
 def test_region_picks_the_host_unless_overridden(region: Any, base_url: str | None, expected: str) -> None:
-    assert TrackClient(CREDENTIALS, region=region, base_url=base_url).base_url == expected
+    assert TrackV1Client(CREDENTIALS, region=region, base_url=base_url).base_url == expected
 
 
 def test_batch_round_trip_reports_every_operation_succeeded(clock: FakeClock) -> None:
@@ -354,7 +355,7 @@ def test_dry_run_logs_names_only_and_calls_nothing(clock: FakeClock, log_lines: 
 def test_credentials_are_read_for_every_request_so_rotation_needs_no_restart(clock: FakeClock) -> None:
     keys = iter(["old-key", "new-key"])
     fake = FakeCustomerIo(clock)
-    client = TrackClient(
+    client = TrackV1Client(
         lambda: Credentials("site-1", next(keys), "app"),
         session=fake_session(fake),
         clock=clock,
