@@ -21,11 +21,11 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
+from cio_sync.adapters.sqs import FAILURE_REASON_ATTRIBUTE
 from cio_sync.imports.chunk import parse_chunk_message
 from cio_sync.imports.plan import sources_from_notification
 from cio_sync.members.contract import is_member_id
 from cio_sync.pipeline.messages import decode_intents, encode_intents, lane_of
-from cio_sync.pipeline.queues import FAILURE_REASON_ATTRIBUTE
 from cio_sync.sync.intents import Intent, MalformedIntent, SendEmail, SyncProfile
 
 # Operator names -> the template's logical ids.

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.members.contract import (
     BOOLEAN_FIELDS,
     CONTRACT_FIELDS,
@@ -24,12 +25,7 @@ from cio_sync.members.contract import (
     is_member_id,
     utc_now_iso,
 )
-from cio_sync.members.model import (
-    ConcurrentWriteError,
-    MemberExists,
-    MemberNotFound,
-    MemberRepository,
-)
+from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
+from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.pipeline.messages import TRACK_LANES
-from cio_sync.pipeline.queues import SqsQueues
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.members_cli import checked_id
 from cio_sync_cli.reconcile import InvalidRunId, ReconcileSummary, check_run_id, new_run_id, reconcile

@@ -32,7 +32,7 @@ from botocore.exceptions import (
 )
 from pynamodb.exceptions import PynamoDBException
 
-from cio_sync.members.model import MemberRepository
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync_cli.errors import CommandError
 
 STACK_FILE: Final = Path(".local") / "stack.json"

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cio_sync.customerio.errors import InvalidRequest, PayloadTooLarge, PermanentError
+from cio_sync.customerio.errors import CustomerIoError, InvalidRequest, PayloadTooLarge, PermanentError
 
 JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
 
@@ -177,3 +177,30 @@ def pack(operations: Sequence[Operation]) -> list[list[Operation]]:
     """The requests `plan` would send, as operations; refused operations are left out."""
     packing = plan(operations)
     return [[operations[index] for index in request] for request in packing.requests]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of each input operation, by its index: success, or the error that stopped it."""
+
+    size: int
+    errors: Mapping[int, CustomerIoError]
+
+    def __getitem__(self, index: int) -> CustomerIoError | None:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        return self.errors.get(index)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def succeeded(self, index: int) -> bool:
+        return self[index] is None
+
+    @property
+    def all_succeeded(self) -> bool:
+        return not self.errors
+
+    @property
+    def failed_indices(self) -> list[int]:
+        return sorted(self.errors)

@@ -52,6 +52,12 @@ class PlanLimits:
     part_rows: int = DEFAULT_CHUNK_ROWS
 
 
+class Uploads(Protocol):
+    """The uploaded files: `reader(source)` opens the object afresh each time it is called."""
+
+    def reader(self, source: ImportSource) -> Callable[[], Iterable[bytes]]: ...
+
+
 class ChunkQueue(Protocol):
     """The FIFO chunk queue (group = import + partition, deduplication id = import + chunk)."""
 

@@ -24,15 +24,15 @@ from typing import Any, Final
 
 from boto3.dynamodb.types import TypeSerializer
 
+from cio_sync.adapters.customerio.credentials import Credentials
+from cio_sync.adapters.member_table import MemberRepository
+from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.customerio.batch import Delete
-from cio_sync.customerio.credentials import Credentials
 from cio_sync.imports.plan import PlanLimits, checked_rows
 from cio_sync.imports.report import import_id_for, report_key
 from cio_sync.members.contract import utc_now_iso
-from cio_sync.members.model import MemberRepository
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.messages import TRACK_LANES
-from cio_sync.pipeline.queues import SqsQueues
 from cio_sync_cli.reconcile import reconcile
 from cio_sync_local.bench.planning import measure_planning, synthetic_import_file
 from cio_sync_local.bench.report import (

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from cio_sync.adapters.customerio.dryrun import log_not_sent
+from cio_sync.adapters.customerio.track_client import TrackClient, sensitive_values
+from cio_sync.adapters.customerio.transport import count_error
 from cio_sync.customerio.batch import Delete, Event, Identify, JsonValue, encode, refusal
-from cio_sync.customerio.dryrun import log_not_sent
 from cio_sync.customerio.errors import InvalidRequest
-from cio_sync.customerio.track import TrackClient, sensitive_values
-from cio_sync.customerio.transport import count_error
 
 
 class TrackV1Client(TrackClient):

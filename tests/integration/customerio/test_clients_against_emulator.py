@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from cio_sync.customerio.app import AppClient
+from cio_sync.adapters.customerio.app_client import AppClient
+from cio_sync.adapters.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.transport import RetryPolicy
 from cio_sync.customerio.batch import MAX_ITEM_BYTES, Delete, Event, Identify, Operation, plan
-from cio_sync.customerio.credentials import Credentials
 from cio_sync.customerio.errors import (
     InvalidRequest,
     NetworkError,
@@ -22,7 +23,6 @@ from cio_sync.customerio.errors import (
     ServerError,
     Unauthorized,
 )
-from cio_sync.customerio.transport import RetryPolicy
 from cio_sync.observability import metrics
 from cio_sync_local.bench.track_v1 import TrackV1Client
 from cio_sync_local.emulator import Emulator

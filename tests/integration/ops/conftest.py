@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cio_sync.members.model import MemberRepository
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync_cli.main import main
 from cio_sync_cli.target import IMPORT_BUCKET, MEMBER_TABLE, QUEUES, STACK_VARIABLE

@@ -9,7 +9,7 @@ from urllib3 import HTTPSConnectionPool
 from urllib3.connection import HTTPConnection
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from cio_sync.customerio.app import DRY_RUN_DELIVERY_ID, AppClient
+from cio_sync.adapters.customerio.app_client import DRY_RUN_DELIVERY_ID, AppClient
 from cio_sync.customerio.errors import (
     DeadlineExceeded,
     InvalidRequest,

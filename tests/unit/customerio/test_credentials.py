@@ -5,10 +5,15 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from cio_sync.customerio import clients_from_settings
-from cio_sync.customerio.credentials import SECRET_MAX_AGE_S, Credentials, load_credentials
+from cio_sync.adapters.customerio.credentials import SECRET_MAX_AGE_S, Credentials, load_credentials
 from cio_sync.customerio.errors import CredentialsError
-from cio_sync.settings import CustomerIoSettings
+from cio_sync.handlers.customerio_clients import (
+    app_api_settings,
+    app_client,
+    track_api_settings,
+    track_client,
+)
+from cio_sync.handlers.environment import Environment
 
 SECRET = {"site_id": "site-9", "track_api_key": "tk-very-secret", "app_api_key": "ak-very-secret"}
 
@@ -65,12 +70,22 @@ def test_a_bad_secret_names_the_problem_not_the_values(
     assert "very-secret" not in str(caught.value)
 
 
-def test_factory_builds_one_pair_per_settings_and_a_dry_run_never_reads_the_secret(
+def test_each_function_builds_its_own_client_and_a_dry_run_never_reads_the_secret(
     secrets: FakeSecrets,
 ) -> None:
-    settings = CustomerIoSettings(region="eu", enabled=False, track_base_url="http://127.0.0.1:1")
-    track, app = clients_from_settings(settings)
-    assert clients_from_settings(settings) == (track, app)
+    environment = {
+        "CUSTOMER_IO_REGION": "eu",
+        "CUSTOMER_IO_SECRET_NAME": "cio-sync/customer-io",
+        "CUSTOMER_IO_ENABLED": "false",
+        "CUSTOMER_IO_TRACK_URL": "http://127.0.0.1:1",
+        "CUSTOMER_IO_APP_URL": "",
+        "CUSTOMER_IO_TRACK_RATE_PER_S": "100",
+        "CUSTOMER_IO_TRACK_CONCURRENCY": "2",
+        "CUSTOMER_IO_APP_RATE_PER_S": "10",
+        "CUSTOMER_IO_APP_CONCURRENCY": "2",
+    }
+    track = track_client(track_api_settings(Environment(environment)))
+    app = app_client(app_api_settings(Environment(environment)))
     assert track.base_url == "http://127.0.0.1:1"
     assert app.base_url == "https://api-eu.customer.io"
     assert not track.enabled

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 import requests
 
-from cio_sync.customerio.batch import MAX_ITEM_BYTES, Delete, Event, Identify, Operation
-from cio_sync.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.transport import RetryPolicy
+from cio_sync.customerio.batch import MAX_ITEM_BYTES, BatchResult, Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import (
     DeadlineExceeded,
     InvalidRequest,
@@ -21,8 +22,6 @@ from cio_sync.customerio.errors import (
     Unauthorized,
     WrongRegion,
 )
-from cio_sync.customerio.track import BatchResult
-from cio_sync.customerio.transport import RetryPolicy
 from cio_sync_local.bench.track_v1 import TrackV1Client
 from tests.observability import LogLines
 from tests.unit.customerio.conftest import CREDENTIALS, metric_total

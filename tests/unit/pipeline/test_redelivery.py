@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from cio_sync.customerio.errors import ServerError
-from cio_sync.pipeline.messages import encode_intents
+from cio_sync.pipeline.messages import InboundMessage, encode_intents
 from cio_sync.pipeline.redelivery import (
     BASE_DELAY_S,
     MAX_DELAY_S,
@@ -14,7 +14,7 @@ from cio_sync.pipeline.redelivery import (
     outage_budget_s,
     retry_delay_s,
 )
-from cio_sync.pipeline.track import InboundMessage, process_track_batch
+from cio_sync.pipeline.track_consumer import process_track_batch
 from cio_sync.sync.intents import SyncProfile
 
 from .fakes import FakeDeadLetters, FakeReader, FakeSender, FakeVisibility

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cio_sync.adapters.customerio.client import CustomerIoClient
+from cio_sync.adapters.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.dryrun import log_not_sent
+from cio_sync.adapters.customerio.transport import bearer_auth, count_error
 from cio_sync.customerio.batch import JsonValue, encode
-from cio_sync.customerio.client import CustomerIoClient
-from cio_sync.customerio.credentials import Credentials
-from cio_sync.customerio.dryrun import log_not_sent
 from cio_sync.customerio.errors import PermanentError, string_values
-from cio_sync.customerio.transport import bearer_auth, count_error
-from cio_sync.settings import Region
+from cio_sync.customerio.regions import APP_HOSTS
 
-APP_HOSTS: Mapping[Region, str] = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}
 DRY_RUN_DELIVERY_ID = "dry-run"
 
 

@@ -9,11 +9,19 @@ cio_sync_local.bench.track_v1.)
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 import requests
 
+from cio_sync.adapters.customerio.client import CustomerIoClient
+from cio_sync.adapters.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.dryrun import log_not_sent
+from cio_sync.adapters.customerio.transport import (
+    basic_auth,
+    count_error,
+    describe_batch_error,
+)
 from cio_sync.customerio.batch import (
+    BatchResult,
     Event,
     Identify,
     Operation,
@@ -21,9 +29,6 @@ from cio_sync.customerio.batch import (
     kind,
     plan,
 )
-from cio_sync.customerio.client import CustomerIoClient
-from cio_sync.customerio.credentials import Credentials
-from cio_sync.customerio.dryrun import log_not_sent
 from cio_sync.customerio.errors import (
     CustomerIoError,
     InvalidRequest,
@@ -32,14 +37,8 @@ from cio_sync.customerio.errors import (
     scrub,
     string_values,
 )
-from cio_sync.customerio.transport import (
-    basic_auth,
-    count_error,
-    describe_batch_error,
-)
-from cio_sync.settings import Region
+from cio_sync.customerio.regions import TRACK_HOSTS
 
-TRACK_HOSTS: Mapping[Region, str] = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 HTTP_MULTI_STATUS = 207
 
 
@@ -48,33 +47,6 @@ def sensitive_values(operation: Operation) -> Iterator[str]:
         yield from string_values(operation.attributes)
     elif isinstance(operation, Event):
         yield from string_values(operation.data)
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """The outcome of each input operation, by its index: success, or the error that stopped it."""
-
-    size: int
-    errors: Mapping[int, CustomerIoError]
-
-    def __getitem__(self, index: int) -> CustomerIoError | None:
-        if not 0 <= index < self.size:
-            raise IndexError(index)
-        return self.errors.get(index)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def succeeded(self, index: int) -> bool:
-        return self[index] is None
-
-    @property
-    def all_succeeded(self) -> bool:
-        return not self.errors
-
-    @property
-    def failed_indices(self) -> list[int]:
-        return sorted(self.errors)
 
 
 class TrackClient(CustomerIoClient):

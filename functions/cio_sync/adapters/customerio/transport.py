@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from cio_sync.adapters.customerio.pacing import TokenBucket
 from cio_sync.customerio.errors import (
     ConfigurationError,
     CustomerIoError,
@@ -33,7 +34,6 @@ from cio_sync.customerio.errors import (
     error_for_status,
     scrub,
 )
-from cio_sync.customerio.pacing import TokenBucket
 from cio_sync.observability import logger, metrics
 
 POOL_SIZE = 10

@@ -1,4 +1,6 @@
-"""The import's AWS adapters: the upload in S3, reports in S3, the FIFO chunk queue, the row claims.
+"""The import's storage adapters: the upload in S3, reports and parts in S3, the row claims in DynamoDB.
+
+(The FIFO chunk queue is with the other queues, in cio_sync.adapters.sqs.)
 
 The functions may read only `mute-promotions/` and read, write and list only `reports/` (template.yaml):
 nothing here touches another prefix.
@@ -8,16 +10,12 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, cast
 
 from botocore.exceptions import ClientError
 
-from cio_sync.aws import aws_client
-from cio_sync.imports.chunk import ChunkMessage, Claim, Members
-from cio_sync.imports.plan import PlanLimits
+from cio_sync.imports.chunk import Claim
 from cio_sync.imports.report import (
     OUTCOMES,
     ImportReport,
@@ -30,16 +28,11 @@ from cio_sync.imports.report import (
     report_key,
 )
 from cio_sync.imports.rows import FileRejected
-from cio_sync.members.model import MemberRepository
-from cio_sync.settings import settings
 
 READ_CHUNK_BYTES: Final = 1 << 20
 # Claims outlive any import (chunks are retried for at most days) and then expire by TTL.
 CLAIM_TTL_SECONDS: Final = 30 * 24 * 3600
 CLAIM_PREFIX: Final = "mute-import"
-# SendMessageBatch allows 10 entries and 256 KiB in all; stay clear of the byte limit.
-BATCH_BYTES: Final = 200 * 1024
-SEND_ATTEMPTS: Final = 4
 # The rejected-rows CSV stays in memory up to this size, then spills to /tmp until it is uploaded.
 SPOOL_BYTES: Final = 16 * 1024 * 1024
 
@@ -187,48 +180,6 @@ class S3ReportStore:
         self._client.put_object(**request)
 
 
-class SqsChunkQueue:
-    """Sends chunk messages to the FIFO queue in batches, in order, retrying entries SQS did not take."""
-
-    def __init__(self, client: Any, queue_url: str, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._client = client
-        self._queue_url = queue_url
-        self._sleep = sleep
-
-    def send(self, messages: Sequence[ChunkMessage]) -> None:
-        batch: list[dict[str, str]] = []
-        size = 0
-        for message in messages:
-            entry = {
-                "Id": str(message.chunk),
-                "MessageBody": message.to_json(),
-                "MessageGroupId": message.group_id,
-                "MessageDeduplicationId": message.deduplication_id,
-            }
-            entry_size = len(entry["MessageBody"].encode())
-            # One message per group in a batch: resending an entry that failed can then never put it
-            # behind a later chunk of its own partition.
-            same_group = any(queued["MessageGroupId"] == message.group_id for queued in batch)
-            if batch and (len(batch) == 10 or size + entry_size > BATCH_BYTES or same_group):
-                self._send_batch(batch)
-                batch, size = [], 0
-            batch.append(entry)
-            size += entry_size
-        if batch:
-            self._send_batch(batch)
-
-    def _send_batch(self, entries: list[dict[str, str]]) -> None:
-        pending = entries
-        for attempt in range(SEND_ATTEMPTS):
-            response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=pending)
-            failed = {str(failure["Id"]) for failure in response.get("Failed", [])}
-            if not failed:
-                return
-            pending = [entry for entry in pending if entry["Id"] in failed]
-            self._sleep(0.2 * 2**attempt)
-        raise RuntimeError(f"SQS refused {len(pending)} chunk message(s) after {SEND_ATTEMPTS} attempts")
-
-
 class DynamoRowClaims:
     """Claims in the idempotency table: `mute-import#<import>#<member>` held by the first row to claim it.
 
@@ -321,33 +272,3 @@ class DynamoRowClaims:
 
 def _claim_key(import_id: str, member_id: str) -> str:
     return f"{CLAIM_PREFIX}#{import_id}#{member_id}"
-
-
-@dataclass(frozen=True)
-class ImportDeps:
-    """Everything both import functions need, built once per process from settings."""
-
-    uploads: S3Uploads
-    store: S3ReportStore
-    queue: SqsChunkQueue | None
-    claims: DynamoRowClaims
-    members: Members
-    limits: PlanLimits
-
-
-@cache
-def import_deps() -> ImportDeps:
-    config = settings()
-    if not config.import_bucket:
-        raise RuntimeError("IMPORT_BUCKET is not configured")
-    s3 = aws_client("s3")
-    queue_url = config.import_chunk_queue_url
-    members = MemberRepository(config.member_table, endpoint_url=config.aws_endpoint_url)
-    return ImportDeps(
-        uploads=S3Uploads(s3),
-        store=S3ReportStore(s3, config.import_bucket),
-        queue=SqsChunkQueue(aws_client("sqs"), queue_url) if queue_url else None,
-        claims=DynamoRowClaims(aws_client("dynamodb"), config.idempotency_table, members.mute_request),
-        members=members,
-        limits=PlanLimits(max_bytes=config.import_max_bytes),
-    )

@@ -11,28 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cio_sync.customerio.batch import Delete, Event, Identify, Operation
+from cio_sync.customerio.batch import BatchResult, Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import CustomerIoError
-from cio_sync.customerio.track import BatchResult
 from cio_sync.members.contract import InvalidMember, MemberItem
-from cio_sync.members.model import UnreadableMembers
+from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
 from cio_sync.members.subscriptions import is_profile_eligible
 from cio_sync.observability import logger
-from cio_sync.pipeline.messages import decode_intents, encode_intents
-from cio_sync.pipeline.redelivery import Redelivery
+from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
+from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    """What the track function needs of one SQS record."""
-
-    message_id: str
-    group_id: str
-    body: str
-    receive_count: int
-    receipt_handle: str = ""
 
 
 class MemberReader(Protocol):
@@ -43,12 +31,6 @@ class MemberReader(Protocol):
 
 class TrackSender(Protocol):
     def send_batch(self, operations: Sequence[Operation], deadline: float | None) -> BatchResult: ...
-
-
-class DeadLetters(Protocol):
-    def dead_letter(self, body: str, reason: str) -> None:
-        """Park a message (or the intents of one member) with the reason it cannot succeed."""
-        ...
 
 
 @dataclass
@@ -251,10 +233,9 @@ def _fifo_failures(
         reason = failed.get(index)
         if reason is None:
             continue
-        if redelivery.is_last_receive(message.receive_count):
-            dead_letters.dead_letter(
-                message.body, f"gave up after {message.receive_count} receives: {reason}"
-            )
+        parked = redelivery.park_reason(message.receive_count, reason)
+        if parked is not None:
+            dead_letters.dead_letter(message.body, parked)
             outcome.dead_lettered += 1
             continue
         blocked_groups.add(message.group_id)

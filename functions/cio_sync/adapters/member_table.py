@@ -1,4 +1,4 @@
-"""Data access for the member table: the only member code that talks to DynamoDB.
+"""The member table adapter (pynamodb): the only member code that talks to DynamoDB.
 
 Writes are conditional UpdateItem calls that SET or REMOVE only what changed, so attributes written by
 other services survive, and they are optimistic on `updated_at`: every write here stamps a new
@@ -44,6 +44,7 @@ from cio_sync.members.contract import (
     validate_fields,
     validate_member,
 )
+from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound, UnreadableMembers
 from cio_sync.members.subscriptions import (
     MUTED_AT,
     admin_mute,
@@ -52,7 +53,6 @@ from cio_sync.members.subscriptions import (
     sms_signup,
     web_signup,
 )
-from cio_sync.settings import settings
 
 MuteOutcome = Literal["muted", "already_muted", "not_found"]
 CONDITION_FAILED: Final = "ConditionalCheckFailedException"
@@ -61,61 +61,19 @@ DEFAULT_MAX_ATTEMPTS: Final = 5
 _MANAGED_FIELDS: Final = frozenset({"id", "updated_at"})
 
 
-class MemberNotFound(LookupError):
-    """No member with this id (the id is not personal data, so the message carries it)."""
-
-    def __init__(self, member_id: str) -> None:
-        super().__init__(f"member {member_id} not found")
-        self.member_id = member_id
-
-
-class MemberExists(ValueError):
-    def __init__(self, member_id: str) -> None:
-        super().__init__(f"member {member_id} already exists")
-        self.member_id = member_id
-
-
-class UnreadableMembers(Exception):
-    """Some stored items do not match the model (a raw writer stored a wrong type); the rest were read."""
-
-    def __init__(self, readable: dict[str, MemberItem], unreadable: list[str]) -> None:
-        super().__init__(f"{len(unreadable)} member item(s) cannot be read as the contract says")
-        self.readable = readable
-        self.unreadable = unreadable
-
-
-class ConcurrentWriteError(RuntimeError):
-    """Other writers kept changing the member between our read and our conditional write."""
-
-    def __init__(self, member_id: str, attempts: int) -> None:
-        super().__init__(f"member {member_id} changed concurrently on each of {attempts} attempts")
-        self.member_id = member_id
-
-
 def _region() -> str:
     return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
-
-
-class _SettingsMeta(type):
-    """Reads the table name and endpoint when pynamodb first connects, not at import time."""
-
-    @property
-    def table_name(cls) -> str:
-        return settings().member_table
-
-    @property
-    def host(cls) -> str | None:
-        return settings().aws_endpoint_url
-
-    @property
-    def region(cls) -> str:
-        return _region()
 
 
 class MemberModel(Model):
     """The member contract as a pynamodb model (timestamps are kept as the contract's ISO strings)."""
 
-    class Meta(metaclass=_SettingsMeta):
+    class Meta:
+        """Unbound: `bind_member_model` gives each repository a subclass with its table and region."""
+
+        table_name = ""
+        host: str | None = None
+        region: str | None = None
         billing_mode = "PAY_PER_REQUEST"
         stream_view_type = "NEW_AND_OLD_IMAGES"
 
@@ -227,11 +185,6 @@ class MemberRepository:
         self.model = bind_member_model(table_name, endpoint_url, region)
         self._clock = clock
         self._max_attempts = max_attempts
-
-    @classmethod
-    def from_settings(cls) -> MemberRepository:
-        current = settings()
-        return cls(current.member_table, current.aws_endpoint_url)
 
     def create_table(self) -> None:
         """For tests and the local stack only: on AWS the table comes from template.yaml."""

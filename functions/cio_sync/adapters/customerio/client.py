@@ -10,14 +10,14 @@ from typing import ClassVar
 
 import requests
 
-from cio_sync.customerio.credentials import Credentials, CredentialsProvider, as_provider
-from cio_sync.customerio.pacing import TokenBucket
-from cio_sync.customerio.transport import RetryPolicy, Timeouts, Transport
-from cio_sync.settings import Region
+from cio_sync.adapters.customerio.credentials import Credentials, CredentialsProvider, as_provider
+from cio_sync.adapters.customerio.pacing import TokenBucket
+from cio_sync.adapters.customerio.transport import RetryPolicy, Timeouts, Transport
+from cio_sync.customerio.regions import Region
 
 
 class CustomerIoClient(ABC):
-    """One per process (see `clients_from_settings`): one pooled session and one pacing bucket."""
+    """One per process (its function's composition root builds it): one pooled session, one bucket."""
 
     api: ClassVar[str]
     hosts: ClassVar[Mapping[Region, str]]

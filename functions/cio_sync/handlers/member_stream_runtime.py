@@ -1,0 +1,58 @@
+"""member-stream's composition root: its settings, read once, and the adapters built from them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.member_table import MemberRepository
+from cio_sync.adapters.pending_decisions import DynamoPendingDecisions
+from cio_sync.adapters.sqs import SqsQueues
+from cio_sync.handlers.environment import Environment
+from cio_sync.pipeline.member_stream import IntentPublisher, PendingDecisions, RuleDecisionWriter
+from cio_sync.pipeline.messages import TRACK_LANES
+
+
+@dataclass(frozen=True)
+class MemberStreamSettings:
+    region: str
+    member_table: str
+    idempotency_table: str  # pending rule decisions live there
+    track_queue_url: str
+    email_queue_url: str
+    stream_failure_queue_url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> MemberStreamSettings:
+        env = Environment(environ)
+        return cls(
+            region=env.text("AWS_REGION"),
+            member_table=env.text("MEMBER_TABLE_NAME"),
+            idempotency_table=env.text("IDEMPOTENCY_TABLE_NAME"),
+            track_queue_url=env.text("TRACK_QUEUE_URL"),
+            email_queue_url=env.text("EMAIL_QUEUE_URL"),
+            stream_failure_queue_url=env.text("STREAM_FAILURE_QUEUE_URL"),
+        )
+
+
+@dataclass(frozen=True)
+class MemberStreamRuntime:
+    writer: RuleDecisionWriter
+    pending: PendingDecisions
+    publisher: IntentPublisher
+    lanes: int = TRACK_LANES
+
+
+def build(settings: MemberStreamSettings) -> MemberStreamRuntime:
+    return MemberStreamRuntime(
+        writer=MemberRepository(settings.member_table, region=settings.region),
+        pending=DynamoPendingDecisions(aws_client("dynamodb"), settings.idempotency_table),
+        publisher=SqsQueues(
+            aws_client("sqs"),
+            settings.track_queue_url,
+            settings.email_queue_url,
+            settings.stream_failure_queue_url,
+        ),
+    )
