@@ -11,12 +11,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from cio_sync.imports.chunk import ChunkMessage
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage
 from cio_sync.sync.intents import SendEmail
+
+if TYPE_CHECKING:  # the email and stream functions never load the import's modules
+    from cio_sync.imports.chunk import ChunkMessage
 
 SQS_BATCH = 10
 # SQS caps a whole SendMessageBatch at 256 KiB, not only each message: leave room for attributes.

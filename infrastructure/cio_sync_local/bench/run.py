@@ -34,6 +34,8 @@ from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync_cli.reconcile import reconcile
+from cio_sync_local.bench import cold_import
+from cio_sync_local.bench.cold_import import handler_module
 from cio_sync_local.bench.planning import measure_planning, synthetic_import_file
 from cio_sync_local.bench.report import (
     DEFAULT_RATE_LIMIT,
@@ -41,7 +43,6 @@ from cio_sync_local.bench.report import (
     TrafficWindow,
     format_table,
     machine,
-    median,
     now_iso,
     percentile,
     table_rows,
@@ -53,7 +54,7 @@ from cio_sync_local.invariant import check_stack
 from cio_sync_local.stack import APP_API_KEY, SITE_ID, TRACK_API_KEY, LocalStack
 
 RESULTS_PATH: Final = Path("bench/results.json")
-HANDLER_MODULES: Final = ("member_stream", "track", "email", "import_file", "import_chunk")
+HANDLER_MODULES: Final = cold_import.HANDLERS
 DRAIN_TIMEOUT_S: Final = 300.0
 CHANGE_TIMEOUT_S: Final = 30.0
 OFFLINE_TIMEOUT_S: Final = 600.0
@@ -80,7 +81,7 @@ class BenchConfig:
     noop_writes: int = 20
     parse_rows: int = 1_000_000
     memory_rows: tuple[int, int] = (100_000, 1_000_000)
-    cold_start_runs: int = 5
+    cold_start_runs: int = 7
     rate_limit_per_s: int = DEFAULT_RATE_LIMIT
     overlap_offline: bool = True
 
@@ -345,34 +346,19 @@ def parsing(config: BenchConfig) -> dict[str, Any]:
     }
 
 
-def _import_seconds(module: str, environment: dict[str, str]) -> float:
-    code = (
-        f"import time; started = time.perf_counter(); import {module}; print(time.perf_counter() - started)"
-    )
-    completed = subprocess.run(  # noqa: S603 - this interpreter, a fixed program
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, env=environment
-    )
-    return float(completed.stdout.strip().splitlines()[-1])
-
-
 def cold_start(config: BenchConfig) -> dict[str, Any]:
-    """Median wall time of importing each handler module in a fresh interpreter, and of `import boto3`."""
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "POWERTOOLS_SERVICE_NAME": "cio-sync",
-        "POWERTOOLS_METRICS_NAMESPACE": "CioSync",
-    }
+    """Median wall time of importing each handler module in a fresh interpreter, alternated with
+    `import boto3` (cio_sync_local.bench.cold_import), and each one's ratio to it."""
     runs = config.cold_start_runs
-    boto3_s = median([_import_seconds("boto3", environment) for _ in range(runs)])
-    modules = {
-        f"cio_sync.handlers.{name}": round(
-            median([_import_seconds(f"cio_sync.handlers.{name}", environment) for _ in range(runs)]), 4
-        )
-        for name in HANDLER_MODULES
+    medians = cold_import.alternated_medians([handler_module(name) for name in HANDLER_MODULES], runs)
+    boto3_s = medians.pop("boto3")
+    return {
+        "runs": runs,
+        "boto3_s": round(boto3_s, 4),
+        "modules_s": {module: round(seconds, 4) for module, seconds in medians.items()},
+        "ratios": {module: round(seconds / boto3_s, 2) for module, seconds in medians.items()},
+        "budget_ratio": cold_import.BUDGET_RATIO,
     }
-    return {"runs": runs, "boto3_s": round(boto3_s, 4), "modules_s": modules}
 
 
 # ---- the run ----------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import random
 from typing import Any
 
 import pytest
-import requests
+from urllib3 import HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ProtocolError, ReadTimeoutError
 
 from cio_sync.adapters.customerio.credentials import Credentials
 from cio_sync.adapters.customerio.transport import RetryPolicy
@@ -25,7 +26,7 @@ from cio_sync.customerio.errors import (
 from cio_sync_local.bench.track_v1 import TrackV1Client
 from tests.observability import LogLines
 from tests.unit.customerio.conftest import CREDENTIALS, metric_total
-from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script, Seen, fake_session
+from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script, Seen
 
 EVENT_ID = "01J0000000000000000000000A"
 EMAIL = "ada.lovelace@example.com"
@@ -36,7 +37,7 @@ PHONE = "+12125550199"
 def client_with(clock: FakeClock, *script: Script, **options: Any) -> tuple[TrackV1Client, FakeCustomerIo]:
     fake = FakeCustomerIo(clock, *script)
     options.setdefault("rng", random.Random(7))
-    client = TrackV1Client(CREDENTIALS, session=fake_session(fake), clock=clock, sleep=clock.sleep, **options)
+    client = TrackV1Client(CREDENTIALS, pool=fake, clock=clock, sleep=clock.sleep, **options)
     return client, fake
 
 
@@ -226,11 +227,13 @@ def test_a_retry_that_succeeds_is_a_success(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     "failure",
-    [requests.ConnectionError("reset"), requests.ReadTimeout("slow"), requests.ConnectTimeout("no")],
+    [
+        ProtocolError("reset"),
+        ReadTimeoutError(HTTPSConnectionPool("track.customer.io"), "/", "slow"),
+        ConnectTimeoutError("no"),
+    ],
 )
-def test_network_failures_are_retried_then_surface_as_retryable(
-    clock: FakeClock, failure: requests.RequestException
-) -> None:
+def test_network_failures_are_retried_then_surface_as_retryable(clock: FakeClock, failure: HTTPError) -> None:
     client, fake = client_with(clock, *[failure] * 4)
     with pytest.raises(NetworkError) as caught:
         client.delete(Delete("m-1"))
@@ -356,7 +359,7 @@ def test_credentials_are_read_for_every_request_so_rotation_needs_no_restart(clo
     fake = FakeCustomerIo(clock)
     client = TrackV1Client(
         lambda: Credentials("site-1", next(keys), "app"),
-        session=fake_session(fake),
+        pool=fake,
         clock=clock,
         sleep=clock.sleep,
     )

@@ -8,16 +8,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 
-import requests
-
 from cio_sync.adapters.customerio.credentials import Credentials, CredentialsProvider, as_provider
 from cio_sync.adapters.customerio.pacing import TokenBucket
-from cio_sync.adapters.customerio.transport import RetryPolicy, Timeouts, Transport
+from cio_sync.adapters.customerio.transport import Pool, RetryPolicy, Timeouts, Transport
 from cio_sync.customerio.regions import Region
 
 
 class CustomerIoClient(ABC):
-    """One per process (its function's composition root builds it): one pooled session, one bucket."""
+    """One per process (its function's composition root builds it): one connection pool, one pacing bucket."""
 
     api: ClassVar[str]
     hosts: ClassVar[Mapping[Region, str]]
@@ -31,7 +29,7 @@ class CustomerIoClient(ABC):
         region: Region = "us",
         rate_per_s: float | None = None,
         enabled: bool = True,
-        session: requests.Session | None = None,
+        pool: Pool | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         timeouts: Timeouts | None = None,
@@ -46,7 +44,7 @@ class CustomerIoClient(ABC):
             self.base_url,
             lambda: self.authorization(provider()),  # read per request: a rotated key needs no restart
             TokenBucket(rate_per_s or self.default_rate_per_s, clock=clock, sleep=sleep),
-            session=session,
+            pool=pool,
             timeouts=timeouts,
             retry=retry,
             clock=clock,

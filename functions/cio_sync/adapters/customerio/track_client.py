@@ -2,20 +2,18 @@
 
 Every Track operation is idempotent (identify sets state, delete of a missing person is fine, an event id
 is deduplicated by Customer.io), so every retryable failure is retried here within the caller's deadline.
-(Northstar's one-request-per-member v1 calls live with the benchmark that measures them:
-cio_sync_local.bench.track_v1.)
+(Northstar's one-request-per-member v1 calls live with the benchmark that measures them, never shipped.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-import requests
-
 from cio_sync.adapters.customerio.client import CustomerIoClient
 from cio_sync.adapters.customerio.credentials import Credentials
 from cio_sync.adapters.customerio.dryrun import log_not_sent
 from cio_sync.adapters.customerio.transport import (
+    Reply,
     basic_auth,
     count_error,
     describe_batch_error,
@@ -109,7 +107,7 @@ class TrackClient(CustomerIoClient):
 
 
 def _partial_failures(
-    response: requests.Response, request: Sequence[int], sensitive: Sequence[str]
+    response: Reply, request: Sequence[int], sensitive: Sequence[str]
 ) -> dict[int, CustomerIoError]:
     """Map a 207's `batch_index` errors (positions in this request) back to input operations.
 

@@ -1,6 +1,8 @@
-"""HTTP to Customer.io: one pooled session, explicit timeouts, pacing, and deadline-aware retries.
+"""HTTP to Customer.io: one connection pool, explicit timeouts, pacing, and deadline-aware retries.
 
-Retries are ours rather than urllib3's so that every wait (pacing, backoff, Retry-After) is checked
+urllib3 directly, not requests: botocore already loads urllib3, so the client costs no import at a cold
+start (requests and its dependencies cost ~15% of `import boto3`), and nothing here needs more than a
+pool. Retries are ours rather than urllib3's so that every wait (pacing, backoff, Retry-After) is checked
 against the caller's deadline, runs on an injectable clock, and is counted in metrics. urllib3 is kept
 at zero retries underneath. A call that is not idempotent (send email) is retried only when Customer.io
 certainly did not act on it: a 429 or a connection that never opened.
@@ -10,18 +12,19 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-import requests
+import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
-from urllib3.util.retry import Retry
+from botocore.httpsession import where as ca_bundle
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from cio_sync.adapters.customerio.pacing import TokenBucket
 from cio_sync.customerio.errors import (
@@ -63,13 +66,45 @@ class RetryPolicy:
         return step / 2 + rng.uniform(0, step / 2)
 
 
-def new_session(pool_size: int = POOL_SIZE) -> requests.Session:
-    """A keep-alive session whose adapter never retries by itself (the transport does, deadline-aware)."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=Retry(0, read=False))
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+@dataclass(frozen=True)
+class Reply:
+    """A Customer.io answer: status, headers (case-insensitive), body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not JSON."""
+        return json.loads(self.content)
+
+
+class Pool(Protocol):
+    """What the transport needs of a urllib3 PoolManager (tests pass a fake)."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: urllib3.Timeout,
+        redirect: bool,
+        retries: bool,
+    ) -> Any: ...
+
+
+def new_pool(pool_size: int = POOL_SIZE) -> urllib3.PoolManager:
+    """Keep-alive connections, verified against the AWS SDK's CA bundle; urllib3 itself never retries
+    (the transport does, deadline-aware)."""
+    return urllib3.PoolManager(
+        num_pools=2, maxsize=pool_size, cert_reqs="CERT_REQUIRED", ca_certs=ca_bundle()
+    )
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
@@ -93,7 +128,7 @@ def count_error(error: CustomerIoError, value: int = 1) -> None:
     metrics.add_metric(name=f"CustomerIoErrors{label}", unit=MetricUnit.Count, value=value)
 
 
-def _retry_after_s(response: requests.Response) -> float | None:
+def _retry_after_s(response: Reply) -> float | None:
     raw = response.headers.get("Retry-After")
     if not raw:
         return None
@@ -110,7 +145,7 @@ def _retry_after_s(response: requests.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: Reply) -> str:
     """Customer.io's own words from any of its error shapes (Track v1, v2, App)."""
     try:
         payload = response.json()
@@ -136,12 +171,9 @@ def describe_batch_error(entry: object) -> str:
     return ": ".join(str(entry[key]) for key in ("reason", "field", "message") if entry.get(key))
 
 
-def _never_sent(error: requests.RequestException) -> bool:
+def _never_sent(error: HTTPError) -> bool:
     """True when the connection never opened, so Customer.io cannot have seen the request."""
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    cause = error.args[0] if error.args else None
-    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
+    return isinstance(error, ConnectTimeoutError | NewConnectionError)
 
 
 class _Failure(NamedTuple):
@@ -159,7 +191,7 @@ class Transport:
         authorize: Callable[[], Mapping[str, str]],
         bucket: TokenBucket,
         *,
-        session: requests.Session | None = None,
+        pool: Pool | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -170,7 +202,7 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self._authorize = authorize
         self._bucket = bucket
-        self._session = session if session is not None else new_session()
+        self._pool: Pool = pool if pool is not None else new_pool()
         self._timeouts = timeouts or Timeouts()
         self._retry = retry or RetryPolicy()
         self._clock = clock
@@ -187,7 +219,7 @@ class Transport:
         deadline: float | None,
         idempotent: bool = True,
         sensitive: Iterable[str] = (),
-    ) -> requests.Response:
+    ) -> Reply:
         """`sensitive` lists request values to cut out of any error text Customer.io echoes back."""
         sensitive_values = tuple(sensitive)
         last_error: CustomerIoError | None = None
@@ -207,7 +239,7 @@ class Transport:
                 idempotent=idempotent,
                 sensitive=sensitive_values,
             )
-            if isinstance(outcome, requests.Response):
+            if isinstance(outcome, Reply):
                 return outcome
             error, may_retry = outcome
             last_error = error
@@ -254,23 +286,24 @@ class Transport:
         timeout: tuple[float, float],
         idempotent: bool,
         sensitive: tuple[str, ...],
-    ) -> requests.Response | _Failure:
+    ) -> Reply | _Failure:
         """One HTTP exchange: the 2xx response, or the error and whether this kind may be retried."""
         headers = {"Accept": "application/json", **self._authorize()}
         if body is not None:
             headers["Content-Type"] = "application/json"
         metrics.add_metric(name="CustomerIoRequests", unit=MetricUnit.Count, value=1)
         try:
-            response = self._session.request(
+            raw = self._pool.request(
                 method,
                 self.base_url + path,
-                data=body,
+                body=body,
                 headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                redirect=False,
+                retries=False,
             )
-        except requests.RequestException as failure:
-            kind = "timeout" if isinstance(failure, requests.Timeout) else "connection failed"
+        except HTTPError as failure:
+            kind = "timeout" if isinstance(failure, Urllib3Timeout) else "connection failed"
             if idempotent or _never_sent(failure):
                 network = NetworkError(f"Customer.io {operation}: {kind} ({type(failure).__name__})")
                 return _Failure(network, True)
@@ -278,6 +311,7 @@ class Transport:
                 None, f"Customer.io {operation}: {kind} ({type(failure).__name__}); it may have been sent"
             )
             return _Failure(unknown, False)
+        response = Reply(raw.status, raw.headers, raw.data)
         if 200 <= response.status_code < 300:
             return response
         text = scrub(_error_text(response), sensitive)
