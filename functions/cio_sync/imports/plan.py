@@ -34,7 +34,7 @@ from cio_sync.imports.report import (
     rejected_report,
     settle,
 )
-from cio_sync.imports.rows import CheckedRow, FileRejected, check_row, source_rows
+from cio_sync.imports.rows import FileRejected, Row, checked_rows
 
 # Enough groups for the chunk function's bounded concurrency to stay busy on one import.
 DEFAULT_PARTITIONS = 16
@@ -69,10 +69,6 @@ def partition_of(member_id: str, partitions: int) -> int:
     return zlib.crc32(member_id.encode()) % partitions
 
 
-def checked_rows(chunks: Iterable[bytes], max_bytes: int) -> Iterator[CheckedRow]:
-    return map(check_row, source_rows(chunks, max_bytes))
-
-
 @dataclass(frozen=True)
 class Survey:
     rows: int
@@ -85,12 +81,12 @@ def survey(chunks: Iterable[bytes], limits: PlanLimits) -> Survey:
     """First pass: raises FileRejected for any whole-file problem; otherwise what dispatch will produce."""
     valid_per_partition = [0] * limits.partitions
     rows = invalid = 0
-    for row in checked_rows(chunks, limits.max_bytes):
+    for _, member_id, _, _ in checked_rows(chunks, limits.max_bytes):
         rows += 1
-        if row.member_id is None:
+        if member_id is None:
             invalid += 1
         else:
-            valid_per_partition[partition_of(row.member_id, limits.partitions)] += 1
+            valid_per_partition[partition_of(member_id, limits.partitions)] += 1
     return Survey(
         rows=rows,
         invalid=invalid,
@@ -119,20 +115,20 @@ class Dispatch:
     _chunks: Iterator[int] = field(default_factory=itertools.count, init=False)
     _planner_parts: Iterator[int] = field(default_factory=itertools.count, init=False)
 
-    def run(self, rows: Iterable[CheckedRow]) -> tuple[int, int]:
+    def run(self, rows: Iterable[Row]) -> tuple[int, int]:
         """Returns how many chunks and planner parts the file produced (sent or, on a resume, skipped)."""
         buffers: list[list[tuple[int, str]]] = [[] for _ in range(self.limits.partitions)]
         invalid: list[RowOutcome] = []
-        for row in rows:
-            if row.member_id is None:
-                invalid.append(RowOutcome(row.number, row.shown_value, "invalid", row.reason))
+        for number, member_id, shown_value, reason in rows:
+            if member_id is None:
+                invalid.append(RowOutcome(number, shown_value, "invalid", reason))
                 if len(invalid) == self.limits.part_rows:
                     self._write_planner_part(invalid)
                     invalid = []
                 continue
-            partition = partition_of(row.member_id, self.limits.partitions)
+            partition = partition_of(member_id, self.limits.partitions)
             buffer = buffers[partition]
-            buffer.append((row.number, row.member_id))
+            buffer.append((number, member_id))
             if len(buffer) == self.limits.chunk_rows:
                 self._emit(partition, buffer)
                 buffers[partition] = []

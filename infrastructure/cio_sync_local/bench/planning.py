@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cio_sync.imports.chunk import ChunkMessage
-from cio_sync.imports.plan import Dispatch, PlanLimits, checked_rows, survey
+from cio_sync.imports.plan import Dispatch, PlanLimits, survey
+from cio_sync.imports.rows import checked_rows
 from cio_sync.imports.report import ImportReport, Part, StoredReport
 
 
