@@ -1,18 +1,19 @@
 """Reads a Mute Promotions CSV as a stream of rows, in constant memory, or rejects the whole file.
 
-The file arrives as an iterable of byte chunks (an S3 body). It is decoded incrementally, split into lines
-ourselves (LF, CRLF and lone CR, even when a CR and its LF fall in different chunks) and handed to Python's
-csv module, so quoted fields work. Nothing here holds more than one line (or one csv record) at a time.
+The file arrives as an iterable of byte chunks (an S3 body). It is decoded incrementally and split into
+lines ourselves (LF, CRLF and lone CR, even when a CR and its LF fall in different chunks). Nothing here
+holds more than one chunk's lines at a time.
 
 Whole-file problems raise `FileRejected` with a reason for the admin; they can surface only once the file
 has been read to the end (no data rows, too large), which is why the planner reads it fully before acting.
 
 Speed: a million-row file is read twice per import, so the per-row path does as little Python as it can.
-Each chunk is decoded, normalised and split into lines by str methods (C), lines reach the csv module
-through itertools.chain (no Python frame per line), and each row costs one loop step: only its id field
-is stripped (the others only when the id is blank, to tell a blank row), the id is checked with str
-methods instead of a regex, and a valid row becomes a NamedTuple. `make bench` compares the rate with
-the csv module reading the same file alone.
+Each chunk is decoded, normalised and split into lines by str methods. A line without a `"` is split on
+commas in the one loop that validates it, which is exactly what the csv module does to such a line; from
+the first chunk that holds a quote on, the csv module reads the rest (quoted commas, fields over several
+lines). A valid id costs a split, a length check, a strip of the hex digits and a plain tuple (no regex,
+no dataclass, nothing the cyclic GC must walk); invalid and blank rows take the full rules. `make bench`
+compares the rate with the csv module reading the same file alone.
 """
 
 from __future__ import annotations
