@@ -14,7 +14,7 @@ from functools import cache
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.sqs import SqsQueues
-from cio_sync.handlers.environment import Environment
+from cio_sync.environment import Environment
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.producer import Producer
 

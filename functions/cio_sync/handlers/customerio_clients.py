@@ -13,7 +13,7 @@ from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.credentials import secret_provider
 from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.customerio.regions import APP_HOSTS, TRACK_HOSTS, Region
-from cio_sync.handlers.environment import Environment
+from cio_sync.environment import Environment
 
 REGIONS: tuple[Region, ...] = ("us", "eu")
 

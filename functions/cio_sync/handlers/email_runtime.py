@@ -12,8 +12,8 @@ from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.email_idempotency import IdempotentEmail
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
+from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_clients import ApiSettings, app_api_settings, app_client
-from cio_sync.handlers.environment import Environment
 from cio_sync.pipeline.email_consumer import EmailMessages, EmailSent, SendOnce, send_transactional
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.sync.intents import SendEmail

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.import_storage import DynamoRowClaims, S3ReportStore
 from cio_sync.adapters.member_table import MemberRepository
-from cio_sync.handlers.environment import Environment
+from cio_sync.environment import Environment
 from cio_sync.imports.chunk import Members, RowClaims
 from cio_sync.imports.report import ReportStore
 

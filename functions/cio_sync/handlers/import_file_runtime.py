@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.import_storage import S3ReportStore, S3Uploads
 from cio_sync.adapters.sqs import SqsChunkQueue
-from cio_sync.handlers.environment import Environment
+from cio_sync.environment import Environment
 from cio_sync.imports.plan import ChunkQueue, PlanLimits, Uploads
 from cio_sync.imports.report import ReportStore
 

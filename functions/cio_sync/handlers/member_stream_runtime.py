@@ -10,7 +10,7 @@ from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.pending_decisions import DynamoPendingDecisions
 from cio_sync.adapters.sqs import SqsQueues
-from cio_sync.handlers.environment import Environment
+from cio_sync.environment import Environment
 from cio_sync.pipeline.member_stream import IntentPublisher, PendingDecisions, RuleDecisionWriter
 from cio_sync.pipeline.messages import TRACK_LANES
 

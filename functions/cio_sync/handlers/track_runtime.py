@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
+from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_clients import ApiSettings, track_api_settings, track_client
-from cio_sync.handlers.environment import Environment
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.pipeline.track_consumer import MemberReader, TrackSender
 

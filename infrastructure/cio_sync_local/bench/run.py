@@ -29,8 +29,8 @@ from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.customerio.batch import Delete
 from cio_sync.imports.plan import PlanLimits
-from cio_sync.imports.rows import checked_rows
 from cio_sync.imports.report import import_id_for, report_key
+from cio_sync.imports.rows import checked_rows
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.messages import TRACK_LANES

@@ -7,13 +7,13 @@ from aws_lambda_powertools.utilities import parameters
 
 from cio_sync.adapters.customerio.credentials import SECRET_MAX_AGE_S, Credentials, load_credentials
 from cio_sync.customerio.errors import CredentialsError
+from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_clients import (
     app_api_settings,
     app_client,
     track_api_settings,
     track_client,
 )
-from cio_sync.handlers.environment import Environment
 
 SECRET = {"site_id": "site-9", "track_api_key": "tk-very-secret", "app_api_key": "ak-very-secret"}
 
