@@ -41,6 +41,16 @@ def _number(name: str, default: float) -> float:
     return value
 
 
+def _whole_seconds(name: str, default: int) -> int:
+    """A number of seconds, zero allowed (it switches the feature off)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit():
+        raise SettingsError(f"environment variable {name} must be a whole number of seconds")
+    return int(raw)
+
+
 def _flag(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -118,6 +128,7 @@ class Settings:
     email_dead_letter_queue_url: str | None = None
     max_receive_count: int = 300  # equals the queues' maxReceiveCount: the last receive parks with a reason
     retry_time_scale: float = 1.0  # < 1 only in the local stack's tests: backoffs run that much faster
+    volatile_sync_window_s: int = 24 * 3600  # a login alone syncs once per window; 0: on every change
     import_bucket: str | None = None
     import_max_bytes: int = 512 * 1024 * 1024
     aws_endpoint_url: str | None = None  # moto server locally; None on AWS
@@ -136,6 +147,7 @@ class Settings:
             email_dead_letter_queue_url=_optional("EMAIL_DEAD_LETTER_QUEUE_URL"),
             max_receive_count=int(_number("MAX_RECEIVE_COUNT", cls.max_receive_count)),
             retry_time_scale=_number("RETRY_TIME_SCALE", cls.retry_time_scale),
+            volatile_sync_window_s=_whole_seconds("VOLATILE_SYNC_WINDOW_S", cls.volatile_sync_window_s),
             import_bucket=_optional("IMPORT_BUCKET"),
             import_max_bytes=int(_number("IMPORT_MAX_BYTES", cls.import_max_bytes)),
             aws_endpoint_url=_optional("AWS_ENDPOINT_URL"),

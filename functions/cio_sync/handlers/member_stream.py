@@ -13,7 +13,12 @@ from cio_sync.pipeline.wiring import StreamDeps, stream_deps
 
 def handle(event: dict[str, Any], deps: StreamDeps) -> dict[str, Any]:
     result = process_stream_batch(
-        event.get("Records", []), deps.members, deps.pending, deps.queues, deps.lanes
+        event.get("Records", []),
+        deps.members,
+        deps.pending,
+        deps.queues,
+        deps.lanes,
+        volatile_window_s=deps.volatile_window_s,
     )
     metrics.add_metric("IntentsPublished", MetricUnit.Count, result.intents)
     metrics.add_metric("RuleDecisionsWritten", MetricUnit.Count, result.rule_decisions_written)

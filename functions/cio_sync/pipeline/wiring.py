@@ -24,6 +24,7 @@ class StreamDeps:
     pending: DynamoPendingDecisions
     queues: SqsQueues
     lanes: int
+    volatile_window_s: int
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _redelivery(config: Settings, queue_url: str | None, name: str) -> Redeliver
 def stream_deps() -> StreamDeps:
     config = settings()
     pending = DynamoPendingDecisions(aws_client("dynamodb"), config.idempotency_table)
-    return StreamDeps(_members(config), pending, _queues(config), TRACK_LANES)
+    return StreamDeps(_members(config), pending, _queues(config), TRACK_LANES, config.volatile_sync_window_s)
 
 
 @cache
