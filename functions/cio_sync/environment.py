@@ -55,6 +55,13 @@ class Environment:
             raise SettingsError(f"environment variable {name} must be a whole number")
         return int(value)
 
+    def whole_seconds(self, name: str) -> int:
+        """A number of seconds, zero allowed (it switches a feature off)."""
+        raw = self.text(name)
+        if not raw.isdigit():
+            raise SettingsError(f"environment variable {name} must be a whole number of seconds")
+        return int(raw)
+
     def flag(self, name: str) -> bool:
         lowered = self.text(name).lower()
         if lowered in {"1", "true", "yes", "on"}:

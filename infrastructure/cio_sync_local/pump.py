@@ -780,7 +780,9 @@ class Pump:
                 while not self._polls_since(counts, 2):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        return IdleReport(False, ("the pump did not finish a round of polls in time",))
+                        # Not a verdict on its own: the queues below still say what is busy.
+                        reasons.append("the pump did not finish a round of polls in time")
+                        break
                     self._progress.wait(min(remaining, 0.2))
             if self.activity != activity:
                 reasons.append("records were delivered during the check")
@@ -827,11 +829,15 @@ class Pump:
             self._waiters += 1  # keeps the pollers eager between checks
             self._eager_until = max(self._eager_until, deadline)
         try:
+            last_check_s = 0.0
             while True:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                # A check that cannot finish in the time left would only hide the last full report.
+                if remaining <= 0 or (report.reasons != ("not checked",) and remaining < last_check_s):
                     return report
+                started = time.monotonic()
                 report = self.idle_report(remaining)
+                last_check_s = time.monotonic() - started
                 if report.idle:
                     return report
                 with self._wake:

@@ -24,13 +24,17 @@ import pytest
 import requests
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from cio_sync_local.demo import DRAIN_TIMEOUT_S
 from cio_sync_local.invariant import plain
 
 READY_LINE = "cio-sync local stack ready"
 # The console script, as `make run` starts it (what an operator runs).
 CLI = [str(Path(sys.executable).with_name("cio-sync"))]
-START_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 60.0
+# Above the demo's own bounds (each step drains for up to DRAIN_TIMEOUT_S), so a slow demo fails with the
+# demo's own error, not as a line that was never printed.
+DEMO_TIMEOUT_S = 8 * DRAIN_TIMEOUT_S
 DRAIN_TIMEOUT_S = 60.0
 
 _serializer = TypeSerializer()
@@ -151,7 +155,9 @@ def local_up(directory: Path, *options: str, wait_for: str = READY_LINE) -> Iter
     try:
         _wait_for(process, stdout, stderr, READY_LINE, START_TIMEOUT_S)
         info = json.loads((directory / ".local" / "stack.json").read_text(encoding="utf-8"))
-        _wait_for(process, stdout, stderr, wait_for, START_TIMEOUT_S)
+        _wait_for(
+            process, stdout, stderr, wait_for, START_TIMEOUT_S if wait_for == READY_LINE else DEMO_TIMEOUT_S
+        )
         yield RunningStack(directory, process, info)
     finally:
         if process.poll() is None:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import local_up
+from tests.e2e.conftest import DEMO_TIMEOUT_S, START_TIMEOUT_S, local_up
 
 pytestmark = pytest.mark.e2e
 
 MEMBER = r"[0-9a-f]{24}"
 
 
+@pytest.mark.timeout(int(START_TIMEOUT_S + DEMO_TIMEOUT_S + 120))
 def test_the_demo_finishes_and_shows_what_changed_in_customer_io(tmp_path: Path) -> None:
     with local_up(tmp_path, wait_for="demo finished") as stack:
         output = stack.output

@@ -73,6 +73,7 @@ ENVIRONMENT = {
         "EMAIL_QUEUE_URL": "Ref:EmailQueue",
         "STREAM_FAILURE_QUEUE_URL": "Ref:StreamFailureQueue",
         "IDEMPOTENCY_TABLE_NAME": "Ref:IdempotencyTable",
+        "VOLATILE_SYNC_WINDOW_S": "Ref:VolatileSyncWindowSeconds",
     },
     "TrackFunction": {
         **GLOBAL_ENVIRONMENT,

@@ -195,21 +195,32 @@ class DynamoRowClaims:
         client: Any,
         table_name: str,
         mute_request: Callable[[str, str], dict[str, Any]],
+        restamp_request: Callable[[str, str, str], dict[str, Any]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._table_name = table_name
         self._mute_request = mute_request
+        self._restamp_request = restamp_request
         self._clock = clock
 
     def mute(self, import_id: str, member_id: str, row: int, mute_at: str) -> Claim:
+        return self._write_with_claim(
+            import_id, member_id, row, self._mute_request(member_id, mute_at), "muted"
+        )
+
+    def restamp(self, import_id: str, member_id: str, row: int, mute_at: str, seen_muted_at: str) -> Claim:
+        update = self._restamp_request(member_id, mute_at, seen_muted_at)
+        return self._write_with_claim(import_id, member_id, row, update, "already_muted")
+
+    def _write_with_claim(
+        self, import_id: str, member_id: str, row: int, update: dict[str, Any], outcome: Outcome
+    ) -> Claim:
+        """The member's update and the row's claim with its outcome: both or neither."""
         key = _claim_key(import_id, member_id)
         try:
             self._client.transact_write_items(
-                TransactItems=[
-                    {"Update": self._mute_request(member_id, mute_at)},
-                    {"Put": self._claim_put(key, row, "muted")},
-                ]
+                TransactItems=[{"Update": update}, {"Put": self._claim_put(key, row, outcome)}]
             )
         except ClientError as error:
             if _code(error) != "TransactionCanceledException":
@@ -219,9 +230,9 @@ class DynamoRowClaims:
             if claim_reason.get("Code") == "ConditionalCheckFailed":
                 return self._stored_claim(key, claim_reason.get("Item"))
             if member_reason.get("Code") == "ConditionalCheckFailed":
-                return Claim(row)  # the member is missing or muted: nothing was written
+                return Claim(row)  # the member is not as the update required: nothing was written
             raise  # e.g. TransactionConflict with a concurrent write: the chunk is retried
-        return Claim(row, "muted")
+        return Claim(row, outcome)
 
     def record(self, import_id: str, member_id: str, row: int, outcome: Outcome) -> Claim:
         key = _claim_key(import_id, member_id)

@@ -382,6 +382,21 @@ class MemberRepository:
             actions=self._mute_actions(now), condition=self._mute_condition(), add_version_condition=False
         )
 
+    def restamp_request(self, member_id: str, now: str, seen_muted_at: str) -> dict[str, Any]:
+        """A member found muted at `seen_muted_at` gets `now` instead, as UpdateItem parameters for a
+        transaction: the import's mute is then a write the stream can see (docs/pipeline.md, "Racing raw
+        writes"), and a resubscribe decided for an earlier raw write cannot undo it. Only while that mute
+        time still stands."""
+        if not is_iso_timestamp(now):
+            raise InvalidMember("promotions_muted_at", "must be an ISO-8601 UTC timestamp")
+        if not is_member_id(member_id):
+            raise InvalidMember("id", "must be 24 lowercase hexadecimal characters")
+        model = self.model
+        condition = cast(Condition, model.id.exists() & (model.promotions_muted_at == seen_muted_at))
+        return self.model(member_id).get_update_kwargs_from_instance(
+            actions=self._mute_actions(now), condition=condition, add_version_condition=False
+        )
+
     def _mute_actions(self, now: str) -> list[Action]:
         model = self.model
         return [model.promotions_muted_at.set(now), model.updated_at.set(self._clock())]

@@ -42,7 +42,9 @@ class ImportChunkRuntime:
 def build(settings: ImportChunkSettings) -> ImportChunkRuntime:
     members = MemberRepository(settings.member_table, region=settings.region)
     return ImportChunkRuntime(
-        claims=DynamoRowClaims(aws_client("dynamodb"), settings.idempotency_table, members.mute_request),
+        claims=DynamoRowClaims(
+            aws_client("dynamodb"), settings.idempotency_table, members.mute_request, members.restamp_request
+        ),
         members=members,
         store=S3ReportStore(aws_client("s3"), settings.bucket),
     )

@@ -20,7 +20,12 @@ def runtime() -> MemberStreamRuntime:
 
 def handle(event: dict[str, Any], deps: MemberStreamRuntime) -> dict[str, Any]:
     result = process_stream_batch(
-        event.get("Records", []), deps.writer, deps.pending, deps.publisher, deps.lanes
+        event.get("Records", []),
+        deps.writer,
+        deps.pending,
+        deps.publisher,
+        deps.lanes,
+        volatile_window_s=deps.volatile_window_s,
     )
     metrics.add_metric("IntentsPublished", MetricUnit.Count, result.intents)
     metrics.add_metric("RuleDecisionsWritten", MetricUnit.Count, result.rule_decisions_written)

@@ -23,6 +23,7 @@ class MemberStreamSettings:
     track_queue_url: str
     email_queue_url: str
     stream_failure_queue_url: str
+    volatile_window_s: int  # a login alone syncs once per window of this many seconds; 0: on every change
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> MemberStreamSettings:
@@ -34,6 +35,7 @@ class MemberStreamSettings:
             track_queue_url=env.text("TRACK_QUEUE_URL"),
             email_queue_url=env.text("EMAIL_QUEUE_URL"),
             stream_failure_queue_url=env.text("STREAM_FAILURE_QUEUE_URL"),
+            volatile_window_s=env.whole_seconds("VOLATILE_SYNC_WINDOW_S"),
         )
 
 
@@ -42,6 +44,7 @@ class MemberStreamRuntime:
     writer: RuleDecisionWriter
     pending: PendingDecisions
     publisher: IntentPublisher
+    volatile_window_s: int
     lanes: int = TRACK_LANES
 
 
@@ -55,4 +58,5 @@ def build(settings: MemberStreamSettings) -> MemberStreamRuntime:
             settings.email_queue_url,
             settings.stream_failure_queue_url,
         ),
+        volatile_window_s=settings.volatile_window_s,
     )

@@ -141,8 +141,13 @@ class RowClaims(Protocol):
         "muted". When the member is missing or muted, nothing is written: `Claim(row, None)`."""
         ...
 
+    def restamp(self, import_id: str, member_id: str, row: int, mute_at: str, seen_muted_at: str) -> Claim:
+        """Atomically: claim for `row`, give a member found muted at `seen_muted_at` the import's mute time
+        (only while that time stands) and record "already_muted". Nothing written: `Claim(row, None)`."""
+        ...
+
     def record(self, import_id: str, member_id: str, row: int, outcome: Outcome) -> Claim:
-        """Claim for `row` and record an outcome that wrote no member (not found, already muted, dry run)."""
+        """Claim for `row` and record an outcome that wrote no member (not found, dry run)."""
         ...
 
 
@@ -245,11 +250,17 @@ def _decided_claim(
         if item is None:
             return claims.record(message.import_id, member_id, row, "not_found")
         muted_at = item.get("promotions_muted_at")
-        if muted_at:
+        if muted_at == message.mute_at:
             # Exactly this import's time: muted by this row before outcomes were recorded (a chunk that was in
             # flight when this version was deployed), so it is this row's own mute.
-            outcome: Outcome = "muted" if muted_at == message.mute_at else "already_muted"
-            return claims.record(message.import_id, member_id, row, outcome)
+            return claims.record(message.import_id, member_id, row, "muted")
+        if muted_at:
+            # Muted already: re-stamped with the import's time, so the mute is a write the stream sees and a
+            # resubscribe still pending for an earlier raw write cannot undo it (docs/imports.md).
+            claim = claims.restamp(message.import_id, member_id, row, message.mute_at, muted_at)
+            if claim.holder != row or claim.outcome is not None:
+                return claim
+            continue  # its mute time moved meanwhile: decide again
         # Unmuted again (or created) since the condition was evaluated: try the mute again.
     raise MemberKeptChanging(
         f"import {message.import_id}: member {member_id} changed under each of {MUTE_ATTEMPTS} attempts"

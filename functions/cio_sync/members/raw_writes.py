@@ -38,6 +38,7 @@ from cio_sync.members.subscriptions import (
 # Everything the rules read, and the part of it they may change.
 RULE_INPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_STATUS, SMS_TOPICS_FIELD, MUTED_AT)
 RULE_OUTPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_TOPICS_FIELD, MUTED_AT)
+DELETION_REQUESTED: Final = "deletion_requested_at"
 # A writer of these has no reason to restate the email status (see `decide`).
 OTHER_SUBSCRIPTION_INPUTS: Final = frozenset({SMS_STATUS, SMS_TOPICS_FIELD, MUTED_AT})
 
@@ -99,6 +100,9 @@ def decide(
         # The previous decision subscribed by topic and this write, which could be an email unsubscribe
         # (it changed nothing of SMS or the mute), still shows `false`: opt-out wins.
         proposed[EMAIL_STATUS] = False
+    if DELETION_REQUESTED in change:
+        # A deletion request unsubscribes from everything: its image's subscriptions are what it wrote.
+        proposed.update({name: new.get(name) for name in (EMAIL_STATUS, SMS_STATUS)})
     return apply_subscription_rules(landed_on, proposed, now)
 
 

@@ -157,9 +157,9 @@ def deletion_request(item: Mapping[str, Any], now: str) -> MemberItem:
         }
     )
     result = apply_subscription_rules(item, new, now)
-    if result.get(MUTED_AT) is None:
-        # Already unsubscribed from both (so the rules saw no change) but not muted: mute anyway.
-        result[MUTED_AT] = now
+    # Always a fresh mute time, even for a member muted already: the write must be visible in the stream
+    # image, so a resubscribe decision still pending for an earlier raw write cannot outlive the request.
+    result[MUTED_AT] = now
     return result
 
 

@@ -35,7 +35,7 @@ from cio_sync.members.raw_writes import (
 )
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
-from cio_sync.sync.diff import diff
+from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, diff
 from cio_sync.sync.intents import Intent, SendEmail
 
 EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
@@ -199,6 +199,8 @@ def process_stream_batch(
     pending: PendingDecisions,
     publisher: IntentPublisher,
     lanes: int,
+    *,
+    volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S,
 ) -> StreamBatchResult:
     """Handle a stream batch in order; park what cannot succeed, report the first record to retry."""
     result = StreamBatchResult()
@@ -219,7 +221,7 @@ def process_stream_batch(
     for record, change in readable:
         try:
             decided = enforce_rules(change, latest.get(change.member_id), writer)
-            intents = diff(change.old, change.new, change.record_id, change.at_ms)
+            intents = diff(change.old, change.new, change.record_id, change.at_ms, volatile_window_s)
         except TransientFailure:
             logger.exception(
                 "stream record failed; Lambda will retry from it", extra={"member_id": change.member_id}

@@ -15,6 +15,9 @@ from cio_sync.members.subscriptions import MUTED_AT, is_profile_eligible
 from cio_sync.sync.intents import Intent, SendEmail, SyncProfile, TrackEvent, deterministic_event_id
 
 RESUBSCRIBE_EVENT: Final = "promotions_resubscribe"
+# Attributes that change on every login or touch of an item (docs/pipeline.md, "Volatile timestamps").
+VOLATILE_ATTRIBUTES: Final = frozenset({"updated_at", "last_authenticated_at", "last_messaged_at"})
+DEFAULT_VOLATILE_WINDOW_S: Final = 24 * 3600
 PASSWORD_UPDATED_AT: Final = "password_updated_at"  # noqa: S105 - an attribute name
 
 
@@ -39,18 +42,40 @@ def _payload(item: Mapping[str, Any]) -> ProfileAttributes | _Unbuildable:
         return _Unbuildable()
 
 
-def profile_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
-    """True when Customer.io's copy of the member must change: eligibility flips or the payload differs."""
+def _comparable(payload: ProfileAttributes | _Unbuildable, window_s: int) -> object:
+    """The payload as far as a sync is due: volatile timestamps count by the window they fall in."""
+    if isinstance(payload, _Unbuildable) or window_s <= 0:
+        return payload
+    return {
+        name: value // window_s if name in VOLATILE_ATTRIBUTES and isinstance(value, int) else value
+        for name, value in payload.items()
+    }
+
+
+def profile_changed(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S,
+) -> bool:
+    """True when Customer.io's copy of the member must change: eligibility flips or the payload differs.
+
+    A change confined to volatile timestamps (a login, a touch) is due only when one of them enters a new
+    window (by default once a day); otherwise it rides along with the member's next real change.
+    """
     old_eligible, new_eligible = is_profile_eligible(old), is_profile_eligible(new)
     if old_eligible != new_eligible:
         return True
     if not new_eligible or old is None or new is None:
         return False
-    return _payload(old) != _payload(new)
+    return _comparable(_payload(old), volatile_window_s) != _comparable(_payload(new), volatile_window_s)
 
 
 def diff(
-    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, record_id: str, at_ms: int
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    record_id: str,
+    at_ms: int,
+    volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S,
 ) -> list[Intent]:
     """Intents for the write old -> new, in the order they must run.
 
@@ -70,9 +95,10 @@ def diff(
 
     old_muted = None if old is None else old.get(MUTED_AT)
     new_muted = None if new is None else new.get(MUTED_AT)
-    mute_changed = old is not None and new is not None and old_muted != new_muted
+    # Muted or not, not the mute time: re-stamping a muted member changes nothing Customer.io holds.
+    mute_changed = old is not None and new is not None and (old_muted is None) != (new_muted is None)
 
-    if new is None or mute_changed or profile_changed(old, new):
+    if new is None or mute_changed or profile_changed(old, new, volatile_window_s):
         intents.append(SyncProfile(intent_id(SyncProfile.TYPE), member_id))
     if old_muted is not None and new is not None and new_muted is None and is_profile_eligible(new):
         # Only for a member who now has a profile: an event for an unknown id would create a person.

@@ -14,7 +14,8 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -104,13 +105,17 @@ class EmulatorApp:
         app_api_key: str,
         schemas: TrackSchemas | None,
         faults: FaultConfig,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._track_credentials = f"{site_id}:{track_api_key}".encode()
         self._bearer = f"Bearer {app_api_key}"
         self._schemas = schemas
         self._initial_faults = faults
         self.state = EmulatorState()
-        self.traffic = TrafficControl(faults)
+        self.traffic = TrafficControl(faults, clock=clock)
+        # Cleared: API requests wait here before they are answered (a service that does not answer).
+        self.answering = threading.Event()
+        self.answering.set()
 
     # ---- entry point -------------------------------------------------------------------------------
 
@@ -120,6 +125,7 @@ class EmulatorApp:
         path = split.path
         if path == "/" or path.startswith(CONTROL_PREFIX + "/") or path == CONTROL_PREFIX:
             return self._control(method, path, parse_qs(split.query), body)
+        self.answering.wait()
         verdict, config = self.traffic.admit()
         if config.latency_ms:
             time.sleep(config.latency_ms / 1000)
@@ -541,7 +547,9 @@ class Emulator:
         openapi_path: str | Path | None = None,
         validate: bool = True,
         faults: FaultConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` times the rate limit's one-second window (tests pass a fake one)."""
         schemas = TrackSchemas.load(Path(openapi_path) if openapi_path else None) if validate else None
         self.site_id = site_id
         self.track_api_key = track_api_key
@@ -554,6 +562,7 @@ class Emulator:
             app_api_key=app_api_key,
             schemas=schemas,
             faults=faults or FaultConfig(),
+            clock=clock,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -601,6 +610,15 @@ class Emulator:
 
     def reset(self) -> None:
         self.app.reset()
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """While held, API requests are received but not answered, as from a service that hangs."""
+        self.app.answering.clear()
+        try:
+            yield
+        finally:
+            self.app.answering.set()
 
     def set_faults(self, **changes: Any) -> FaultConfig:
         """Same as `POST /_emulator/faults`: e.g. `set_faults(rate_limit_per_s=5, fail_ratio=0.5)`."""

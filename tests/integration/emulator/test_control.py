@@ -129,16 +129,19 @@ def test_html_page_lists_profiles_events_and_emails_escaped(api: Api) -> None:
     assert "welcome" in page
 
 
-def test_rate_limit_answers_429_past_the_limit_and_recovers_after_a_second(api: Api) -> None:
-    api.set_faults(rate_limit_per_s=5)
+def test_rate_limit_answers_429_past_the_limit_and_recovers_after_a_second() -> None:
+    now = [500.0]  # the rate limit's window runs on this clock: no request outruns a real second
+    with Emulator(clock=lambda: now[0]) as emulator:
+        api = Api(emulator)
+        api.set_faults(rate_limit_per_s=5)
 
-    statuses = [api.identify(f"m-{i}", {"n": i}).status_code for i in range(8)]
+        statuses = [api.identify(f"m-{i}", {"n": i}).status_code for i in range(8)]
 
-    assert statuses == [200] * 5 + [429] * 3
-    assert len(api.profiles()) == 5
-    time.sleep(1.05)
-    assert api.identify("m-late", {}).status_code == 200
-    stats = api.control("stats")
+        assert statuses == [200] * 5 + [429] * 3
+        assert len(api.profiles()) == 5
+        now[0] += 1.0
+        assert api.identify("m-late", {}).status_code == 200
+        stats = api.control("stats")
     assert stats["rate_limited"] == 3
     assert stats["requests_by_status"]["429"] == 3
 

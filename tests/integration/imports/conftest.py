@@ -212,7 +212,7 @@ def stack(aws: None) -> Stack:
         uploads=S3Uploads(s3, chunk_bytes=64),
         store=S3ReportStore(s3, BUCKET),
         queue=SqsChunkQueue(sqs, chunk_queue_url),
-        claims=DynamoRowClaims(dynamodb, IDEMPOTENCY_TABLE, members.mute_request),
+        claims=DynamoRowClaims(dynamodb, IDEMPOTENCY_TABLE, members.mute_request, members.restamp_request),
         members=members,
         limits=PlanLimits(max_bytes=1_000_000, partitions=3, chunk_rows=2),
     )

@@ -133,11 +133,16 @@ class Recorder:
     succeeded: list[str] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set on every invocation: tests wait on the event itself, not on time.
+    called: threading.Event = field(default_factory=threading.Event)
+    # What the context said at call time (remaining milliseconds), one per invocation.
+    remaining_ms: list[int] = field(default_factory=list)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         with self.lock:
             self.events.append(event)
             self.contexts.append(context)
+            self.remaining_ms.append(int(context.get_remaining_time_in_millis()))
             failures: list[str] = []
             failed_groups: set[str] = set()
             for record in event["Records"]:
@@ -152,12 +157,14 @@ class Recorder:
                     if group is not None:
                         failed_groups.add(group)
             if failures and self.raise_on_failure:
+                self.called.set()
                 raise RuntimeError("fake handler failure")
             self.succeeded.extend(
                 self.identify(record)
                 for record in event["Records"]
                 if self.item_identifier(record) not in failures
             )
+            self.called.set()
             return {"batchItemFailures": [{"itemIdentifier": identifier} for identifier in failures]}
 
     @staticmethod

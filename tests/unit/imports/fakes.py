@@ -142,6 +142,17 @@ class Claims:
             self.items[import_id, member_id] = (row, "muted")
             return Claim(row, "muted")
 
+    def restamp(self, import_id: str, member_id: str, row: int, mute_at: str, seen_muted_at: str) -> Claim:
+        with self._lock:
+            self.calls += 1
+            stored = self._blocking(import_id, member_id, row)
+            if stored is not None:
+                return stored
+            if not self.members.restamp(member_id, mute_at, seen_muted_at):
+                return Claim(row)
+            self.items[import_id, member_id] = (row, "already_muted")
+            return Claim(row, "already_muted")
+
     def record(self, import_id: str, member_id: str, row: int, outcome: Outcome) -> Claim:
         with self._lock:
             self.calls += 1
@@ -181,6 +192,15 @@ class Members:
         with self._lock:
             item = self.items.get(member_id)
             if item is None or item.get("promotions_muted_at"):
+                return False
+            item["promotions_muted_at"] = now
+            self.writes += 1
+            return True
+
+    def restamp(self, member_id: str, now: str, seen_muted_at: str) -> bool:
+        with self._lock:
+            item = self.items.get(member_id)
+            if item is None or item.get("promotions_muted_at") != seen_muted_at:
                 return False
             item["promotions_muted_at"] = now
             self.writes += 1

@@ -54,7 +54,8 @@ def test_rows_are_muted_claimed_and_recorded_in_order() -> None:
     )
     assert table.items[A]["promotions_muted_at"] == MUTE_AT
     assert table.items[C]["promotions_muted_at"] == MUTE_AT
-    assert table.items[B]["promotions_muted_at"] == EARLIER
+    # Muted already: re-stamped with the import's time (a write the stream sees), reported as already muted.
+    assert table.items[B]["promotions_muted_at"] == MUTE_AT
     # Every first occurrence holds its claim with the outcome it was given; repeats hold none.
     assert claims.items == {
         (IMPORT_ID, A): (2, "muted"),
@@ -113,12 +114,12 @@ def test_a_chunk_redelivered_after_crashing_before_its_part_decides_the_same_out
     table = members()
     claims = Claims(table)
     crash_before_the_part(claims, table)
-    assert table.writes == 2
+    assert table.writes == 3  # two mutes and a re-stamp
     retried = process_chunk(message(ROWS), claims, table, store_expecting(2), now=Clock())
     assert not retried.replayed
     assert retried.part.counts == clean.part.counts
     assert retried.part.rejected_csv == clean.part.rejected_csv
-    assert table.writes == 2
+    assert table.writes == 3
 
 
 def test_a_redelivered_chunk_does_not_mute_again_a_member_who_resubscribed_since() -> None:
@@ -130,7 +131,7 @@ def test_a_redelivered_chunk_does_not_mute_again_a_member_who_resubscribed_since
 
     retried = process_chunk(message(ROWS), claims, table, store_expecting(2), now=Clock())
     assert table.items[A]["promotions_muted_at"] is None
-    assert table.writes == 2
+    assert table.writes == 3
     # The report still says what the import did: it muted the member (who has since resubscribed).
     assert dict(retried.part.counts) == counts(muted=2, already=1, missing=1, dup=1)
 
@@ -298,3 +299,21 @@ def test_malformed_chunk_messages_are_refused(change: dict[str, object], problem
 def test_a_chunk_message_that_is_not_a_json_object_is_refused(body: str, problem: str) -> None:
     with pytest.raises(MalformedChunk, match=problem):
         parse_chunk_message(body)
+
+
+def test_a_member_muted_already_is_restamped_only_while_its_mute_time_stands() -> None:
+    class MovingMute(Members):
+        """Another writer re-mutes the member between the chunk's read and its re-stamp, once."""
+
+        moved = False
+
+        def restamp(self, member_id: str, now: str, seen_muted_at: str) -> bool:
+            if not self.moved:
+                self.moved = True
+                self.items[member_id]["promotions_muted_at"] = "2026-01-02T00:00:00.000000Z"
+            return super().restamp(member_id, now, seen_muted_at)
+
+    table = MovingMute({B: {"id": B, "promotions_muted_at": EARLIER}})
+    result = process_chunk(message([(3, B)]), Claims(table), table, store_expecting(1), now=Clock())
+    assert dict(result.part.counts) == counts(already=1)
+    assert table.items[B]["promotions_muted_at"] == MUTE_AT  # decided again on the new time, then stamped

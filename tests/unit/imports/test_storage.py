@@ -185,8 +185,16 @@ def mute_request(member_id: str, now: str) -> dict[str, Any]:
     return {"TableName": "members", "Key": {"id": {"S": member_id}}, "UpdateExpression": f"SET m = {now}"}
 
 
+def restamp_request(member_id: str, now: str, seen: str) -> dict[str, Any]:
+    return {
+        "TableName": "members",
+        "Key": {"id": {"S": member_id}},
+        "UpdateExpression": f"SET m = {now} ({seen})",
+    }
+
+
 def claims_on(dynamo: Any) -> DynamoRowClaims:
-    return DynamoRowClaims(dynamo, "idempotency", mute_request, clock=lambda: 1_000_000)
+    return DynamoRowClaims(dynamo, "idempotency", mute_request, restamp_request, clock=lambda: 1_000_000)
 
 
 def test_a_mute_is_one_transaction_of_the_member_update_and_the_claim_with_its_outcome() -> None:

@@ -16,7 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cio_sync.members.contract import EMAIL_TOPICS, SMS_TOPICS, MemberItem
-from cio_sync.members.subscriptions import apply_subscription_rules, is_profile_eligible, web_signup
+from cio_sync.members.subscriptions import (
+    apply_subscription_rules,
+    deletion_request,
+    is_profile_eligible,
+    web_signup,
+)
 from cio_sync.pipeline.member_stream import process_stream_batch
 
 from .fakes import FakePending, FakePublisher
@@ -262,4 +267,32 @@ def test_a_redelivered_record_decides_nothing_twice() -> None:
     records = len(harness.table.records)
     harness.process(records, start=0)
     assert len(harness.table.records) == records
+    assert harness.final_differences() == {}
+
+
+def test_a_deletion_request_while_a_topic_pick_is_pending_unsubscribes_and_mutes() -> None:
+    harness = Harness(_muted_unsubscribed())
+    harness.drain()
+    harness.write({"email_subscription_topics": ["news"]})
+    # What the model's deletion request writes, read from the table before the pick was decided: it
+    # SETs only what differs there (the email status is false already, so it is not in the write).
+    requested = deletion_request(harness.raw, "2026-11-26T10:59:00.000000Z")
+    written = {name: value for name, value in requested.items() if harness.raw.get(name) != value}
+    assert "email_subscription_status" not in written
+    harness.table.raw_write(MEMBER, written)
+    harness.drain()
+    assert harness.raw["email_subscription_status"] is False
+    assert harness.raw["email_subscription_topics"] == []
+    assert harness.raw["promotions_muted_at"] is not None
+    assert not is_profile_eligible(harness.raw)
+
+
+def test_an_import_restamping_a_muted_member_wins_over_a_pending_topic_pick() -> None:
+    """The import re-stamps the mute time of a member it finds muted: a write the stream can see."""
+    harness = Harness(_muted_unsubscribed())
+    harness.drain()
+    harness.write({"email_subscription_topics": ["news"]})
+    harness.write({"promotions_muted_at": "2026-11-26T11:30:00.000000Z"})
+    harness.drain()
+    assert harness.raw["promotions_muted_at"] == "2026-11-26T11:30:00.000000Z"
     assert harness.final_differences() == {}

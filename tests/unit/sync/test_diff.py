@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cio_sync.members.contract import MemberItem
+from cio_sync.members.subscriptions import web_signup
 from cio_sync.sync.diff import diff, profile_changed
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent, is_ulid, ulid_timestamp_ms
 from tests.unit.members.factory import LATER, MEMBER_ID, NOW, member
@@ -160,3 +161,37 @@ def test_profile_changed() -> None:
     assert not profile_changed(None, None)
     assert profile_changed(member(), None)
     assert not profile_changed(member(), changed(member(), password_updated_at=LATER))
+
+
+def test_a_login_syncs_once_a_day_not_on_every_login() -> None:
+    signed_up = web_signup({"email": "a@example.org"}, "2026-11-26T08:00:00.000000Z")
+    morning = {
+        **signed_up,
+        "last_authenticated_at": "2026-11-26T09:00:00.000000Z",
+        "updated_at": "2026-11-26T09:00:00.000000Z",
+    }
+    noon = {
+        **morning,
+        "last_authenticated_at": "2026-11-26T12:00:00.000000Z",
+        "updated_at": "2026-11-26T12:00:00.000000Z",
+    }
+    tomorrow = {
+        **noon,
+        "last_authenticated_at": "2026-11-27T07:00:00.000000Z",
+        "updated_at": "2026-11-27T07:00:00.000000Z",
+    }
+    assert diff(morning, noon, "r1", 1_790_000_000_000) == []  # rides along with the next real change
+    assert [i.TYPE for i in diff(noon, tomorrow, "r2", 1_790_000_000_000)] == ["sync_profile"]
+    # A real change carries the latest timestamps with it; a zero window syncs every login.
+    renamed = {**noon, "first_name": "Grace"}
+    assert [i.TYPE for i in diff(morning, renamed, "r3", 1_790_000_000_000)] == ["sync_profile"]
+    assert [i.TYPE for i in diff(morning, noon, "r4", 1_790_000_000_000, volatile_window_s=0)] == [
+        "sync_profile"
+    ]
+
+
+def test_re_stamping_a_muted_member_costs_nothing() -> None:
+    signed_up = web_signup({"email": "a@example.org"}, "2026-11-26T08:00:00.000000Z")
+    muted = {**signed_up, "promotions_muted_at": "2026-11-26T09:00:00.000000Z"}
+    restamped = {**muted, "promotions_muted_at": "2026-11-26T10:00:00.000000Z"}
+    assert diff(muted, restamped, "r1", 1_790_000_000_000) == []

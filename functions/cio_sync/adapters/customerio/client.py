@@ -38,12 +38,13 @@ class CustomerIoClient(ABC):
     ) -> None:
         provider = as_provider(credentials)
         self.enabled = enabled
+        self.rate_per_s = rate_per_s or self.default_rate_per_s
         self.base_url = (base_url or self.hosts[region]).rstrip("/")
         self._transport = Transport(
             self.api,
             self.base_url,
             lambda: self.authorization(provider()),  # read per request: a rotated key needs no restart
-            TokenBucket(rate_per_s or self.default_rate_per_s, clock=clock, sleep=sleep),
+            TokenBucket(self.rate_per_s, clock=clock, sleep=sleep),
             pool=pool,
             timeouts=timeouts,
             retry=retry,
