@@ -8,17 +8,10 @@ subscription rules depend on the old item, so they must be re-applied, not repla
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, ClassVar, Final, Literal, cast
+from typing import Any, Final, Literal, cast
 
-from pynamodb.attributes import (
-    BooleanAttribute,
-    ListAttribute,
-    NullAttribute,
-    UnicodeAttribute,
-)
 from pynamodb.exceptions import (
     AttributeDeserializationError,
     DoesNotExist,
@@ -27,10 +20,16 @@ from pynamodb.exceptions import (
     UpdateError,
 )
 from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.operand import Path, Value
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
-from pynamodb.models import Model
 
+from cio_sync.adapters.member_model import (
+    bind_member_model,
+    set_null,
+    still_holds,
+    to_item,
+    write_value,
+)
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import (
     CONTRACT_FIELDS,
@@ -59,100 +58,6 @@ CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 DEFAULT_MAX_ATTEMPTS: Final = 5
 # Not in the update: the key itself, and the concurrency token that every write stamps.
 _MANAGED_FIELDS: Final = frozenset({"id", "updated_at"})
-
-
-def _region() -> str:
-    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
-
-
-class MemberModel(Model):
-    """The member contract as a pynamodb model (timestamps are kept as the contract's ISO strings)."""
-
-    class Meta:
-        """Unbound: `bind_member_model` gives each repository a subclass with its table and region."""
-
-        table_name = ""
-        host: str | None = None
-        region: str | None = None
-        billing_mode = "PAY_PER_REQUEST"
-        stream_view_type = "NEW_AND_OLD_IMAGES"
-
-    id = UnicodeAttribute(hash_key=True)
-    email = UnicodeAttribute(null=True)
-    mobile = UnicodeAttribute(null=True)
-    first_name = UnicodeAttribute(null=True)
-    last_name = UnicodeAttribute(null=True)
-    birthdate = UnicodeAttribute(null=True)
-    addr_city = UnicodeAttribute(null=True)
-    addr_state = UnicodeAttribute(null=True)
-    addr_zip = UnicodeAttribute(null=True)
-    country = UnicodeAttribute(null=True)
-    language = UnicodeAttribute(null=True)
-    source = UnicodeAttribute(null=True)
-    source_detail = UnicodeAttribute(null=True)
-    referrer_user_id = UnicodeAttribute(null=True)
-    school_id = UnicodeAttribute(null=True)
-    club_id = UnicodeAttribute(null=True)
-    email_subscription_status = BooleanAttribute(null=True)
-    email_subscription_topics = ListAttribute(of=UnicodeAttribute, null=True)
-    sms_status = UnicodeAttribute(null=True)
-    sms_subscription_topics = ListAttribute(of=UnicodeAttribute, null=True)
-    sms_paused = BooleanAttribute(null=True)
-    promotions_muted_at = UnicodeAttribute(null=True)
-    created_at = UnicodeAttribute(null=True)
-    updated_at = UnicodeAttribute(null=True)
-    last_authenticated_at = UnicodeAttribute(null=True)
-    last_messaged_at = UnicodeAttribute(null=True)
-    deletion_requested_at = UnicodeAttribute(null=True)
-    password_updated_at = UnicodeAttribute(null=True)
-
-    # pynamodb drops None on save; the contract keeps an explicit null for this attribute.
-    EXPLICIT_NULLS: ClassVar[frozenset[str]] = frozenset({MUTED_AT})
-
-    def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
-        values = super().serialize(null_check)
-        for name in self.EXPLICIT_NULLS:
-            if getattr(self, name) is None:
-                values[name] = {"NULL": True}
-        return values
-
-
-def bind_member_model(
-    table_name: str, endpoint_url: str | None = None, region: str | None = None
-) -> type[MemberModel]:
-    """A MemberModel subclass bound to one table and endpoint (pynamodb keeps both on the class)."""
-    meta = type(
-        "Meta",
-        (),
-        {
-            "table_name": table_name,
-            "host": endpoint_url,
-            "region": region or _region(),
-            "billing_mode": "PAY_PER_REQUEST",
-            "stream_view_type": "NEW_AND_OLD_IMAGES",
-        },
-    )
-    namespace = {"Meta": meta, "__module__": __name__}
-    return cast(type[MemberModel], type("BoundMemberModel", (MemberModel,), namespace))
-
-
-def _set_null(attribute: Any) -> Action:
-    """SET the attribute to a DynamoDB NULL (pynamodb's attribute.set(None) would REMOVE it)."""
-    return Path(attribute).set(Value(True, attribute=NullAttribute()))
-
-
-def _still_holds(attribute: Any, value: Any) -> Condition:
-    """The attribute still holds `value` (None: absent or NULL)."""
-    if value is None:
-        return cast(Condition, attribute.does_not_exist() | Path(attribute).is_type("NULL"))
-    return cast(Condition, attribute == value)
-
-
-def _write_value(attribute: Any, name: str, value: Any) -> Action:
-    """SET a value; None is a stored NULL for the mute (part of the contract) and a REMOVE otherwise."""
-    if value is None:
-        return _set_null(attribute) if name == MUTED_AT else cast(Action, attribute.remove())
-    return cast(Action, attribute.set(value))
 
 
 def _condition_failed(error: PutError | UpdateError) -> bool:
@@ -200,14 +105,14 @@ class MemberRepository:
             stored = self.model.get(member_id, consistent_read=consistent)
         except DoesNotExist:
             return None
-        return _to_item(stored)
+        return to_item(stored)
 
     def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
         """Consistent reads of many members (BatchGetItem, 100 keys a call); absent ids are left out."""
         wanted = sorted({member_id for member_id in member_ids if is_member_id(member_id)})
         try:
             return {
-                stored.id: _to_item(stored)
+                stored.id: to_item(stored)
                 for stored in self.model.batch_get(wanted, consistent_read=True)  # pynamodb pages and retries
             }
         except AttributeDeserializationError:
@@ -251,7 +156,7 @@ class MemberRepository:
             if _condition_failed(error):
                 raise MemberExists(item["id"]) from None
             raise
-        return _to_item(stored)
+        return to_item(stored)
 
     # --- updates -------------------------------------------------------------------------------------
 
@@ -303,7 +208,7 @@ class MemberRepository:
             if name not in new:
                 actions.append(attribute.remove())
             elif new[name] is None:
-                actions.append(_set_null(attribute))
+                actions.append(set_null(attribute))
             elif name not in old or old[name] != new[name] or name in _MANAGED_FIELDS:
                 actions.append(attribute.set(new[name]))
         stored = model(old["id"])
@@ -313,7 +218,7 @@ class MemberRepository:
             if _condition_failed(error):
                 return None
             raise
-        return _to_item(stored)
+        return to_item(stored)
 
     def _unchanged_since(self, old: MemberItem) -> Condition:
         model = self.model
@@ -341,9 +246,9 @@ class MemberRepository:
         model = self.model
         condition: Condition = model.id.exists()
         for name, value in sorted(expected.items()):
-            condition = condition & _still_holds(getattr(model, name), value)
+            condition = condition & still_holds(getattr(model, name), value)
         actions: list[Action] = [model.updated_at.set(self._clock())]
-        actions.extend(_write_value(getattr(model, name), name, decided[name]) for name in changed)
+        actions.extend(write_value(getattr(model, name), name, decided[name]) for name in changed)
         try:
             model(member_id).update(actions=actions, condition=condition)
         except UpdateError as error:
@@ -408,15 +313,6 @@ class MemberRepository:
     def _not_muted(self) -> Condition:
         muted_at = self.model.promotions_muted_at
         return cast(Condition, muted_at.does_not_exist() | Path(muted_at).is_type("NULL"))
-
-
-def _to_item(stored: MemberModel) -> MemberItem:
-    item: MemberItem = {name: value for name, value in stored.attribute_values.items() if value is not None}
-    for name in ("email_subscription_topics", "sms_subscription_topics"):
-        if name in item:
-            item[name] = list(item[name])
-    item.setdefault(MUTED_AT, None)
-    return item
 
 
 def _normalised(item: Mapping[str, Any]) -> MemberItem:

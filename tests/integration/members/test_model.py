@@ -10,7 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cio_sync.adapters.member_table import MemberModel, MemberRepository, bind_member_model
+from cio_sync.adapters.member_model import MemberModel, bind_member_model
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id
 from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound, UnreadableMembers
