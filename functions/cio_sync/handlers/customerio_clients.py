@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.customerio.app_client import AppClient
-from cio_sync.adapters.customerio.credentials import secret_provider
+from cio_sync.adapters.customerio.credentials import SecretCredentials
 from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.customerio.regions import APP_HOSTS, TRACK_HOSTS, Region
 from cio_sync.environment import Environment
@@ -58,10 +59,14 @@ def app_api_settings(env: Environment) -> ApiSettings:
     )
 
 
+def _secret(settings: ApiSettings) -> SecretCredentials:
+    return SecretCredentials(settings.secret_name, lambda: aws_client("secretsmanager"))
+
+
 def track_client(settings: ApiSettings) -> TrackClient:
     """The process's one Track client: one pooled connection and one pacing bucket for its life."""
     return TrackClient(
-        secret_provider(settings.secret_name),
+        _secret(settings),
         base_url=settings.base_url,
         rate_per_s=settings.rate_per_process,
         enabled=settings.enabled,
@@ -70,7 +75,7 @@ def track_client(settings: ApiSettings) -> TrackClient:
 
 def app_client(settings: ApiSettings) -> AppClient:
     return AppClient(
-        secret_provider(settings.secret_name),
+        _secret(settings),
         base_url=settings.base_url,
         rate_per_s=settings.rate_per_process,
         enabled=settings.enabled,
