@@ -15,14 +15,12 @@ class SettingsError(ValueError):
 
 
 class Environment:
-    """Typed reads of one function's variables; remembers which were read (for the template check)."""
+    """Typed reads of one function's variables (the mapping is os.environ, or a test's dict)."""
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self._values = values
-        self.read: set[str] = set()
 
     def _raw(self, name: str) -> str:
-        self.read.add(name)
         return self._values.get(name, "").strip()
 
     def text(self, name: str) -> str:
