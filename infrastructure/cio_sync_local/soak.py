@@ -28,13 +28,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.model import ConcurrentWriteError, MemberNotFound, MemberRepository
 from cio_sync.pipeline.queues import FAILURE_REASON_ATTRIBUTE
 from cio_sync.pipeline.wiring import producer
-from cio_sync_local.invariant import check_stack
+from cio_sync_local.adversary import RAW_VALUES, Bursts, Poison
+from cio_sync_local.invariant import check_stack, plain
 from cio_sync_local.pump import Faults, InjectedCrash, InvocationResult, Pump
 from cio_sync_local.stack import LocalStack
 
@@ -77,6 +78,11 @@ CALM: Final[dict[str, Any]] = {
     "drop_ratio": 0.0,
     "rate_limit_per_s": None,
 }
+OUTAGE: Final[dict[str, Any]] = {"fail_ratio": 1.0, "fail_status": 503}
+# At the soak's time scale (0.01), five failed receives back off for about 9 s in all: an outage of this
+# long (at least) outlasts the old receive limit of 5, so it would have dead-lettered every waiting message.
+OUTAGE_MIN_S: Final = 15.0
+OLD_RECEIVE_LIMIT: Final = 5
 WEATHER: Final[tuple[dict[str, Any], ...]] = (
     {"fail_ratio": 0.2, "fail_status": 503},
     # Low enough that bursts of batched traffic go over it and get 429s, as a busy account would.
@@ -84,6 +90,8 @@ WEATHER: Final[tuple[dict[str, Any], ...]] = (
     {"fail_ratio": 0.15, "fail_status": 500, "latency_ms": 120},
     {"drop_ratio": 0.12},
     {"fail_ratio": 0.1, "fail_status": 502, "drop_ratio": 0.05, "rate_limit_per_s": 30},
+    # An outage: every request fails, for longer than the five receives a message used to be allowed.
+    OUTAGE,
     {},
 )
 OPERATION_WEIGHTS: Final = {
@@ -96,12 +104,15 @@ OPERATION_WEIGHTS: Final = {
     "password": 5,
     "cohort": 14,
     "rename": 4,
+    "burst": 4,
+    "poison": 1,
 }
 PAUSE_S: Final = 0.03
-MIN_WEATHER_S: Final = 3.0
 # Handlers log at ERROR when they dead-letter on purpose (a reset for a member without email); the soak
 # counts those itself, and its output is the summary.
 LOG_LEVEL: Final = "CRITICAL"
+STREAM_FUNCTION: Final = "MemberStreamFunction"
+_DESERIALIZER: Final = TypeDeserializer()
 
 
 class SoakFailed(RuntimeError):
@@ -115,21 +126,18 @@ class SoakConfig:
     general_members: int = 30
     max_general_members: int = 120
     cohort_members: int = 12
-    weather_every_s: float | None = (
-        None  # None: each weather comes round twice in the run (at least 3 s each)
-    )
     crash_after_call: float = 0.08
     duplicate_delivery: float = 0.1
+    burst_members: int = 6
+    poison_members: int = 3
+    # A fixed number of steps instead of minutes (the weather changes every steps / 12): the same
+    # workload on a fast or a slow machine, for the short soak in `make test`.
+    steps: int | None = None
+    drain_timeout_s: float = DRAIN_TIMEOUT_S
 
     @property
     def seconds(self) -> float:
         return min(self.minutes, MAX_MINUTES) * 60
-
-    @property
-    def weather_s(self) -> float:
-        if self.weather_every_s is not None:
-            return self.weather_every_s
-        return max(MIN_WEATHER_S, self.seconds / (2 * len(WEATHER)))
 
 
 @dataclass
@@ -157,14 +165,20 @@ class Ledger:
 
 
 class PumpFaultCounter:
-    """Counts the pump's injected crashes and duplicate deliveries by observing its two fault points."""
+    """Counts the pump's injected crashes and duplicate deliveries by observing its two fault points, and
+    the most receives any SQS message had (an outage's backoff keeps messages coming back)."""
 
     def __init__(self, pump: Pump) -> None:
         self.crashes = 0
         self.duplicates = 0
+        self.max_receive_count = 0
         invoke, roll_duplicate = pump.invoke, pump.roll_duplicate
 
         def counted_invoke(function: Any, event: dict[str, Any]) -> InvocationResult:
+            for record in event.get("Records", []):
+                receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+                if receives is not None:
+                    self.max_receive_count = max(self.max_receive_count, int(receives))
             result = invoke(function, event)
             if isinstance(result.error, InjectedCrash):
                 self.crashes += 1
@@ -195,6 +209,14 @@ class Soak:
         self.emulator = stack.emulator
         self.pump_faults = PumpFaultCounter(stack.pump)
         self._serializer = TypeSerializer()
+        pump = stack.pump
+        self.bursts = Bursts(
+            read=self.repo_raw,
+            raw_update=self.raw_update,
+            hold_stream=lambda: pump.hold(STREAM_FUNCTION),
+            choose=self.random.choice,
+        )
+        self.poison = Poison(put_raw=self.put_raw, raw_update=self.raw_update, choose=self.random.choice)
 
     # -- writes
 
@@ -222,6 +244,23 @@ class Soak:
                 f":v{i}": self._serializer.serialize(changes[name]) for i, name in enumerate(names)
             },
         )
+
+    def put_raw(self, item: Mapping[str, Any]) -> None:
+        """A whole item as another service may store it (a legacy id, say): no rules, no contract."""
+        self.stack.client("dynamodb").put_item(
+            TableName=self.stack.table_name(),
+            Item={name: self._serializer.serialize(value) for name, value in item.items()},
+        )
+
+    def repo_raw(self, member_id: str) -> dict[str, Any] | None:
+        """The item as stored (consistent), whatever it holds."""
+        found = self.stack.client("dynamodb").get_item(
+            TableName=self.stack.table_name(), Key={"id": {"S": member_id}}, ConsistentRead=True
+        )
+        item = found.get("Item")
+        if item is None:
+            return None
+        return {name: plain(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
 
     def upload_import(self, member_ids: Sequence[str]) -> None:
         rows = [*member_ids, uuid.uuid4().hex[:24], "not-an-id"]
@@ -279,6 +318,16 @@ class Soak:
                 member = self.random.choice(self.cohort)
                 self.repo.update(member.member_id, {"first_name": f"Cohort{self.random.randint(0, 999)}"})
                 self.ledger.writes["update"] += 1
+            elif kind == "burst" and self.bursts.members:
+                fields = sorted(RAW_VALUES)
+                self.bursts.burst(
+                    self.random.randint(2, 4),
+                    lambda: self.random.sample(fields, k=self.random.randint(1, 3)),
+                )
+                self.ledger.writes["burst"] += 1
+            elif kind == "poison":
+                self.poison.write()
+                self.ledger.writes["poison"] += 1
         except ConcurrentWriteError:
             self.ledger.writes["conflicts"] += (
                 1  # the stream's write-back won a race; the write is retried later
@@ -357,28 +406,39 @@ class Soak:
         for number in range(config.general_members):
             self.general.append(self.sign_up(web=number % 3 != 0))
         self.cohort = [CohortMember(self.sign_up(web=True)) for _ in range(config.cohort_members)]
-        self.stack.drain(DRAIN_TIMEOUT_S)
+        burst_ids = [self.sign_up(web=True) for _ in range(config.burst_members)]
+        self.poison.members.extend(self.sign_up(web=True) for _ in range(config.poison_members))
+        self.stack.drain(config.drain_timeout_s)
+        for member_id in burst_ids:
+            self.bursts.add(member_id)
         started = time.monotonic()
-        ends = started + config.seconds
-        weather = 0
-        self.set_weather(weather)
-        next_weather = started + config.weather_s
-        while time.monotonic() < ends:
-            if time.monotonic() >= next_weather:
-                weather += 1
-                self.set_weather(weather)
-                next_weather += config.weather_s
-            self.step()
-            time.sleep(PAUSE_S)
+        for number in range(len(WEATHER) * 2):
+            self.set_weather(number)
+            phase_started = time.monotonic()
+            steps = 0
+            while not self._phase_over(number, phase_started, steps, started):
+                self.step()
+                steps += 1
+                time.sleep(PAUSE_S)
         self.say("soak: faults off, draining")
         self.emulator.set_faults(**CALM)
         self.pump.faults = Faults()
-        self.stack.drain(DRAIN_TIMEOUT_S)
+        self.stack.drain(config.drain_timeout_s)
         for member in self.cohort:  # raw unmutes decided by the stream after the loop stopped
             if member.state == "unmuting":
                 self.advance(member)
-        self.stack.drain(DRAIN_TIMEOUT_S)
+        self.stack.drain(config.drain_timeout_s)
         return self.account(time.monotonic() - started)
+
+    def _phase_over(self, number: int, phase_started: float, steps: int, started: float) -> bool:
+        """A phase lasts its share of the steps (or of the minutes); an outage at least OUTAGE_MIN_S."""
+        config = self.config
+        phases = len(WEATHER) * 2
+        if WEATHER[number % len(WEATHER)] is OUTAGE and time.monotonic() - phase_started < OUTAGE_MIN_S:
+            return False
+        if config.steps is not None:
+            return steps >= max(1, config.steps // phases)
+        return time.monotonic() >= started + config.seconds * (number + 1) / phases
 
     def account(self, seconds: float) -> dict[str, Any]:
         """Every figure the soak prints, and the mismatches that fail it."""
@@ -393,7 +453,9 @@ class Soak:
         addresses = {
             str(item["email"]): member_id
             for member_id, has_email in ledger.has_email.items()
-            if has_email and (item := self.repo.get(member_id)) is not None
+            if has_email
+            and member_id not in self.poison.ids
+            and (item := self.repo.get(member_id)) is not None
         }
         sent_password = Counter(
             addresses.get(str(email.get("to")), "?")
@@ -406,13 +468,14 @@ class Soak:
             str(event["person_id"]) for event in events if event["person_id"] in cohort_ids
         )
         expected_events = {member.member_id: member.unmutes for member in self.cohort}
-        event_ids = [str(event["id"]) for event in events]
         violations = check_stack(
             self.stack.client("dynamodb"),
             self.stack.table_name(),
             self.stack.emulator_url,
             ignore_profiles={self.stack.environment["CUSTOMER_IO_APP_IDENTIFIER_ID"]},
+            skip=self.poison.ids,  # they break the contract on purpose: the invariant makes no claim
         )
+        burst_mismatches = self.bursts.mismatches()
         pump_stats = self.pump.stats()
         summary: dict[str, Any] = {
             "seed": self.config.seed,
@@ -429,7 +492,7 @@ class Soak:
             },
             "customer_io_requests": stats["requests_total"],
             "customer_io_requests_by_status": by_status,
-            "retries": failed_requests,
+            "failed_requests": failed_requests,
             "failed_invocations": sum(poller["failed_invocations"] for poller in pump_stats.values()),
             "duplicate_events_ignored": stats["duplicate_events_ignored"],
             "dead_lettered": dead,
@@ -445,9 +508,18 @@ class Soak:
                 "resubscribe_expected": sum(expected_events.values()),
                 "resubscribe_tracked": sum(cohort_events.values()),
                 "resubscribe_other_members": len(events) - sum(cohort_events.values()),
-                "duplicate_event_ids": len(event_ids) - len(set(event_ids)),
             },
             "invariant_violations": len(violations),
+            "racing_writes": {
+                "bursts": self.bursts.bursts,
+                "writes": sum(member.writes for member in self.bursts.members),
+                "members_off_sequential_application": len(burst_mismatches),
+            },
+            "poison": {"written": self.poison.written, "parked": dead["poison_parked"]},
+            "outage": {
+                "max_receive_count": self.pump_faults.max_receive_count,
+                "old_receive_limit": OLD_RECEIVE_LIMIT,
+            },
         }
         mismatches = []
         transient = {queue: count for queue, count in dead["transient"].items() if count}
@@ -472,10 +544,16 @@ class Soak:
             mismatches.append("password-updated emails differ from the password updates made")
         if dict(cohort_events) != {k: v for k, v in expected_events.items() if v}:
             mismatches.append("resubscribe events differ from the cohort's unmute transitions")
-        if len(event_ids) != len(set(event_ids)):
-            mismatches.append("an event id was stored twice")
         if violations:
             mismatches.append(f"{len(violations)} members break the invariant: {violations[:5]}")
+        if burst_mismatches:
+            mismatches.append(
+                f"racing raw writes ended off the rules applied in order: {burst_mismatches[:5]}"
+            )
+        if dead["poison_parked"] != self.poison.written:
+            mismatches.append(
+                f"{self.poison.written} poison writes made, {dead['poison_parked']} parked with their reason"
+            )
         summary["mismatches"] = mismatches
         return summary
 
@@ -485,6 +563,7 @@ class Soak:
         transient: dict[str, int] = {}
         without_address: set[str] = set()
         unexpected = 0
+        poison_parked: set[str] = set()
         for queue in DEAD_LETTER_QUEUES:
             transient[queue] = 0
             for message in _drain_queue(sqs, self.stack.queue_url(queue)):
@@ -493,9 +572,13 @@ class Soak:
                 )
                 intents = set(_intent_ids(message["Body"]))
                 expected = self.ledger.reset_intents_without_email
+                pointer = _json_object(message["Body"]) if queue == "StreamFailureQueue" else {}
                 if queue == "EmailDeadLetterQueue" and reason and intents and intents <= expected:
                     # A crash after the dead-lettering handler ran parks the same intent again: count once.
                     without_address |= intents
+                elif reason and pointer.get("member_id") in self.poison.ids:
+                    # A redelivered stream batch parks the same record again: count each record once.
+                    poison_parked.add(str(pointer.get("sequenceNumber")))
                 elif reason is None or queue == "StreamFailureQueue":
                     transient[queue] += 1
                 else:
@@ -504,6 +587,7 @@ class Soak:
             "transient": transient,
             "emails_without_address": len(without_address),
             "permanent_unexpected": unexpected,
+            "poison_parked": len(poison_parked),
         }
 
 
@@ -520,6 +604,14 @@ def _drain_queue(sqs: Any, queue_url: str) -> Iterator[dict[str, Any]]:
         if not messages:
             return
         yield from messages
+
+
+def _json_object(body: str) -> dict[str, Any]:
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _intent_ids(body: str) -> Iterator[str]:
