@@ -318,20 +318,23 @@ class Soak:
                 member = self.random.choice(self.cohort)
                 self.repo.update(member.member_id, {"first_name": f"Cohort{self.random.randint(0, 999)}"})
                 self.ledger.writes["update"] += 1
-            elif kind == "burst" and self.bursts.members:
-                fields = sorted(RAW_VALUES)
-                self.bursts.burst(
-                    self.random.randint(2, 4),
-                    lambda: self.random.sample(fields, k=self.random.randint(1, 3)),
-                )
-                self.ledger.writes["burst"] += 1
-            elif kind == "poison":
-                self.poison.write()
-                self.ledger.writes["poison"] += 1
+            elif kind in ("burst", "poison"):
+                self.adversary(kind)
         except ConcurrentWriteError:
             self.ledger.writes["conflicts"] += (
                 1  # the stream's write-back won a race; the write is retried later
             )
+
+    def adversary(self, kind: str) -> None:
+        """A burst of racing raw writes to one burst member, or a write that breaks the contract."""
+        if kind == "poison":
+            self.poison.write()
+        else:
+            fields = sorted(RAW_VALUES)
+            self.bursts.burst(
+                self.random.randint(2, 4), lambda: self.random.sample(fields, k=self.random.randint(1, 3))
+            )
+        self.ledger.writes[kind] += 1
 
     # -- the cohort's cycle
 
@@ -415,7 +418,10 @@ class Soak:
         for number in range(len(WEATHER) * 2):
             self.set_weather(number)
             phase_started = time.monotonic()
-            steps = 0
+            # Every weather meets a burst of racing writes and a poison item, whatever the random steps do.
+            self.adversary("burst")
+            self.adversary("poison")
+            steps = 2
             while not self._phase_over(number, phase_started, steps, started):
                 self.step()
                 steps += 1

@@ -9,7 +9,7 @@ from cio_sync_local.soak import SoakConfig, main, soak
 pytestmark = pytest.mark.integration
 
 # A fixed number of steps, not seconds: the same workload on a fast or a busy machine.
-SOAK_STEPS = 240
+SOAK_STEPS = 160
 
 
 @pytest.mark.timeout(1200)
