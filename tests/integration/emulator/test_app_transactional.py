@@ -85,38 +85,43 @@ def test_only_get_is_served(api: Api) -> None:
     assert api.app.delete(f"{api.url}/v1/transactional/1", timeout=5).status_code == 405
 
 
-def test_reads_share_the_app_api_limit_of_10_a_second(
-    cio_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A frozen clock puts every request in the same second, so the test does not depend on speed."""
-    frozen = SlidingWindowLimiter(10, clock=lambda: 1000.0)
-    monkeypatch.setattr(cio_emulator.app.app_api, "read_limiter", frozen)
-    api = Api(cio_emulator)
-
-    statuses = [api.app_get("/v1/transactional/1").status_code for _ in range(6)]
-    statuses += [api.app_post("/v1/customers/attributes", {"ids": ["x"]}).status_code for _ in range(6)]
-    sends = [
-        api.send_email({"to": "a@example.com", "transactional_message_id": 1, "identifiers": {"id": "p"}})
-        for _ in range(3)
-    ]
-    api.close()
+def test_reads_share_the_app_api_limit_of_10_a_second_and_recover_after_it() -> None:
+    """The limits' window runs on a fake clock: every request lands in the same second whatever the
+    machine's speed, and the window moves only when the test moves the clock."""
+    now = [500.0]
+    with Emulator(clock=lambda: now[0]) as emulator:
+        api = Api(emulator)
+        statuses = [api.app_get("/v1/transactional/1").status_code for _ in range(6)]
+        statuses += [api.app_post("/v1/customers/attributes", {"ids": ["x"]}).status_code for _ in range(6)]
+        sends = [
+            api.send_email({"to": "a@example.com", "transactional_message_id": 1, "identifiers": {"id": "p"}})
+            for _ in range(3)
+        ]
+        refused = api.app_get("/v1/transactional")
+        now[0] += 1.01
+        recovered = api.app_get("/v1/transactional")
+        stats = api.control("stats")
+        api.close()
 
     assert statuses == [200] * 10 + [429] * 2
     assert [send.status_code for send in sends] == [200] * 3  # the send has its own limit (100/s)
-    assert cio_emulator.stats()["app_rate_limited"] == 2
+    assert refused.status_code == 429
+    assert refused.json() == {"meta": {"error": "rate limit exceeded"}}
+    assert recovered.status_code == 200
+    assert stats["app_rate_limited"] == 3
 
 
-def test_the_send_limit_is_100_a_second(cio_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    frozen = SlidingWindowLimiter(cio_emulator.app.app_api.send_limiter.limit, clock=lambda: 1000.0)
-    monkeypatch.setattr(cio_emulator.app.app_api, "send_limiter", frozen)
-    api = Api(cio_emulator)
+def test_the_send_limit_is_100_a_second() -> None:
+    now = [500.0]
     body = {"to": "a@example.com", "transactional_message_id": 1, "identifiers": {"id": "p"}}
-
-    statuses = [api.send_email(body).status_code for _ in range(101)]
-    api.close()
+    with Emulator(clock=lambda: now[0]) as emulator:
+        api = Api(emulator)
+        statuses = [api.send_email(body).status_code for _ in range(101)]
+        emails = len(emulator.state.emails)
+        api.close()
 
     assert statuses == [200] * 100 + [429]
-    assert len(cio_emulator.state.emails) == 100
+    assert emails == 100
 
 
 def test_the_limiter_window_slides() -> None:
