@@ -37,7 +37,7 @@ from cio_sync_local.emulator.app_api import (
 )
 from cio_sync_local.emulator.faults import FaultConfig, TrafficControl, Verdict
 from cio_sync_local.emulator.limits import Violation
-from cio_sync_local.emulator.openapi import TrackSchemas, violations
+from cio_sync_local.emulator.openapi import TrackSchemas, as_validated_v1_identify, violations
 from cio_sync_local.emulator.page import render_page
 from cio_sync_local.emulator.replies import (
     RATE_LIMITED,
@@ -73,17 +73,6 @@ def _person_identifier(identifiers: Any) -> str | None:
         if isinstance(value, str | int) and not isinstance(value, bool):
             return str(value)
     return None
-
-
-def _without_removals(body: dict[str, Any]) -> dict[str, Any]:
-    """A v1 identify body minus the attributes set to null, for schema validation only.
-
-    The exception to Customer.io's own document: its v1 identify schema allows string, integer and boolean
-    values, yet the real service answers 200 to `null` and removes the attribute (recorded traffic), as its
-    prose and the v2 API document. Control keys (`id`, `_update`, `_timestamp`, `cio_relationships`) are
-    still validated as sent, so `"_timestamp": null` stays a 400.
-    """
-    return {k: v for k, v in body.items() if v is not None or k in IDENTIFY_CONTROL_KEYS}
 
 
 @dataclass(frozen=True)
@@ -262,7 +251,7 @@ class EmulatorApp:
         body, problems = parse_json(raw, empty_as={})
         problems += limits.check_identifier(person_id, "identifier")
         if not problems:
-            checked = _without_removals(body) if isinstance(body, dict) else body
+            checked = as_validated_v1_identify(body) if isinstance(body, dict) else body
             problems += violations(self._schema("identify"), checked)
         if not problems and not isinstance(body, dict):
             problems.append(Violation("invalid", "body", "request body must be a JSON object"))
