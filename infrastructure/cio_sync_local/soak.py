@@ -79,14 +79,16 @@ CALM: Final[dict[str, Any]] = {
     "rate_limit_per_s": None,
 }
 OUTAGE: Final[dict[str, Any]] = {"fail_ratio": 1.0, "fail_status": 503}
+RATE_LIMITED: Final[dict[str, Any]] = {"rate_limit_per_s": 1, "latency_ms": 20}
+RATE_LIMITED_MIN_S: Final = 5.0
 # At the soak's time scale (0.01), five failed receives back off for about 9 s in all: an outage of this
 # long (at least) outlasts the old receive limit of 5, so it would have dead-lettered every waiting message.
 OUTAGE_MIN_S: Final = 15.0
 OLD_RECEIVE_LIMIT: Final = 5
 WEATHER: Final[tuple[dict[str, Any], ...]] = (
     {"fail_ratio": 0.2, "fail_status": 503},
-    # Low enough that bursts of batched traffic go over it and get 429s, as a busy account would.
-    {"rate_limit_per_s": 3, "latency_ms": 20},
+    # Low enough that batched traffic goes over it and gets 429s, as a busy account would.
+    RATE_LIMITED,
     {"fail_ratio": 0.15, "fail_status": 500, "latency_ms": 120},
     {"drop_ratio": 0.12},
     {"fail_ratio": 0.1, "fail_status": 502, "drop_ratio": 0.05, "rate_limit_per_s": 30},
@@ -440,7 +442,9 @@ class Soak:
         """A phase lasts its share of the steps (or of the minutes); an outage at least OUTAGE_MIN_S."""
         config = self.config
         phases = len(WEATHER) * 2
-        if WEATHER[number % len(WEATHER)] is OUTAGE and time.monotonic() - phase_started < OUTAGE_MIN_S:
+        weather = WEATHER[number % len(WEATHER)]
+        least = {id(OUTAGE): OUTAGE_MIN_S, id(RATE_LIMITED): RATE_LIMITED_MIN_S}.get(id(weather), 0.0)
+        if time.monotonic() - phase_started < least:
             return False
         if config.steps is not None:
             return steps >= max(1, config.steps // phases)
@@ -474,6 +478,8 @@ class Soak:
             str(event["person_id"]) for event in events if event["person_id"] in cohort_ids
         )
         expected_events = {member.member_id: member.unmutes for member in self.cohort}
+        sent_ids, sends, log_complete = self.resubscribe_events_sent()
+        sent_to_cohort = {member_id: len(sent_ids.get(member_id, set())) for member_id in cohort_ids}
         violations = check_stack(
             self.stack.client("dynamodb"),
             self.stack.table_name(),
@@ -514,6 +520,10 @@ class Soak:
                 "resubscribe_expected": sum(expected_events.values()),
                 "resubscribe_tracked": sum(cohort_events.values()),
                 "resubscribe_other_members": len(events) - sum(cohort_events.values()),
+                # From the request bodies the pipeline sent: retries resend one id (Customer.io drops the
+                # repeat); a second id for one unmute would be a second event.
+                "resubscribe_ids_sent_to_cohort": sum(sent_to_cohort.values()),
+                "resubscribe_sends": sends,
             },
             "invariant_violations": len(violations),
             "racing_writes": {
@@ -550,6 +560,12 @@ class Soak:
             mismatches.append("password-updated emails differ from the password updates made")
         if dict(cohort_events) != {k: v for k, v in expected_events.items() if v}:
             mismatches.append("resubscribe events differ from the cohort's unmute transitions")
+        if not log_complete:
+            mismatches.append("the emulator's request log overflowed: the events sent cannot be judged")
+        elif {k: v for k, v in sent_to_cohort.items() if v} != {
+            k: v for k, v in expected_events.items() if v
+        }:
+            mismatches.append("the pipeline sent resubscribe event ids other than one per unmute transition")
         if violations:
             mismatches.append(f"{len(violations)} members break the invariant: {violations[:5]}")
         if burst_mismatches:
@@ -562,6 +578,28 @@ class Soak:
             )
         summary["mismatches"] = mismatches
         return summary
+
+    def resubscribe_events_sent(self) -> tuple[dict[str, set[str]], int, bool]:
+        """Per person, the distinct resubscribe event ids in the request bodies the pipeline sent (every
+        attempt, failed ones too); the number of sends; and whether the log kept every body."""
+        ids: dict[str, set[str]] = {}
+        sends = 0
+        for entry in self.emulator.state.requests_json():
+            body = entry.get("body")
+            if entry.get("path") != "/api/v2/batch" or not isinstance(body, dict):
+                continue
+            for item in body.get("batch") or []:
+                if (
+                    isinstance(item, dict)
+                    and item.get("action") == "event"
+                    and item.get("name") == RESUBSCRIBE_EVENT
+                ):
+                    person = str((item.get("identifiers") or {}).get("id"))
+                    ids.setdefault(person, set()).add(str(item.get("id")))
+                    sends += 1
+        log = self.emulator.stats().get("request_log") or {}
+        complete = not log.get("dropped") and not log.get("bodies_dropped")
+        return ids, sends, complete
 
     def dead_letters(self) -> dict[str, Any]:
         """Read every dead-letter queue; a message without our reason attribute ran out of receives."""
@@ -651,6 +689,8 @@ def soak(config: SoakConfig, say: Callable[[str], None]) -> dict[str, Any]:
         visibility_timeout_s=VISIBILITY_TIMEOUT_S,
         time_scale=TIME_SCALE,
         environment=environment,
+        # Every request body kept, so what the pipeline sent can be judged, not what the emulator kept.
+        emulator_options={"request_log_size": 1_000_000, "request_log_body_bytes": 1 << 30},
     ) as stack:
         return Soak(stack, config, say).run()
 

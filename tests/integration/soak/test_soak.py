@@ -25,6 +25,9 @@ def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
     assert emails["password_updated_sent"] == emails["password_updates"] > 0
     events = summary["events"]
     assert events["resubscribe_tracked"] == events["resubscribe_expected"] > 0
+    # Judged from the request bodies the pipeline sent: one event id per unmute, whatever the retries.
+    assert events["resubscribe_ids_sent_to_cohort"] == events["resubscribe_expected"]
+    assert events["resubscribe_sends"] >= events["resubscribe_ids_sent_to_cohort"]
     # The adversaries really ran: racing raw writes, poison among good records, an outage.
     assert summary["racing_writes"]["bursts"] > 0
     assert summary["racing_writes"]["members_off_sequential_application"] == 0
@@ -38,6 +41,7 @@ def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
         + faults["customer_io_dropped_connections"]
     )
     assert customer_io_faults > 0
+    assert faults["customer_io_rate_limited_429"] > 0  # the 1/s phase lasts long enough to draw them
     assert faults["pump_crashes_after_call"] > 0
     assert faults["pump_duplicate_deliveries"] > 0
     assert faults["weather_phases"] == 14
