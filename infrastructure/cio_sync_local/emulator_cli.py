@@ -12,6 +12,9 @@ from types import FrameType
 from cio_sync_local.emulator import Emulator
 from cio_sync_local.emulator.faults import FaultConfig, FaultConfigError
 from cio_sync_local.emulator.openapi import OpenApiDocumentMissing
+from cio_sync_local.emulator.requestlog import REQUEST_LOG_BODY_BYTES, REQUEST_LOG_SIZE
+from cio_sync_local.emulator.server import REGIONS
+from cio_sync_local.emulator.state import EMAIL_IDENTIFIER_MODES
 
 DEFAULT_PORT = 8099
 DEFAULT_SITE_ID = "cio-sync-local"
@@ -23,11 +26,43 @@ def add_emulator_command(subparsers: argparse._SubParsersAction[argparse.Argumen
     """Register `emulator` on the `cio-sync` parser; its handler is stored as `handler` for `main`."""
     parser = subparsers.add_parser(
         "emulator",
-        help="run a local Customer.io (Track v1/v2 and App send-email) emulator",
+        help="run a local Customer.io (Track v1/v2 and the App API) emulator",
         description=__doc__,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port of the US hosts' stand-in (default: {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--eu-port", type=int, default=0, help="port of the EU hosts' stand-in (default: any free port)"
+    )
+    parser.add_argument(
+        "--region",
+        choices=REGIONS,
+        default="us",
+        help="the workspace's region: calls on the other region's hosts get 301 or 401 (default: us)",
+    )
+    parser.add_argument(
+        "--email-identifier",
+        choices=EMAIL_IDENTIFIER_MODES,
+        default="off",
+        help="'unique': email also identifies people, as in workspaces set to 'Email or ID' (default: off)",
+    )
+    parser.add_argument(
+        "--request-log-size",
+        type=int,
+        default=REQUEST_LOG_SIZE,
+        help=f"requests /_emulator/requests keeps, oldest dropped first (default: {REQUEST_LOG_SIZE})",
+    )
+    parser.add_argument(
+        "--request-log-body-bytes",
+        type=int,
+        default=REQUEST_LOG_BODY_BYTES,
+        help=f"bytes of request bodies kept, oldest dropped first (default: {REQUEST_LOG_BODY_BYTES})",
+    )
     parser.add_argument(
         "--site-id", default=DEFAULT_SITE_ID, help=f"Track site id (default: {DEFAULT_SITE_ID})"
     )
@@ -76,12 +111,17 @@ def run_emulator(args: argparse.Namespace) -> int:
             app_api_key=args.app_api_key,
             host=args.host,
             port=args.port,
+            eu_port=args.eu_port,
             openapi_path=args.openapi,
             validate=not args.no_validate,
             faults=faults,
+            region=args.region,
+            email_identifier=args.email_identifier,
+            request_log_size=args.request_log_size,
+            request_log_body_bytes=args.request_log_body_bytes,
         )
         emulator.start()
-    except (OpenApiDocumentMissing, FaultConfigError, OSError) as error:
+    except (OpenApiDocumentMissing, FaultConfigError, ValueError, OSError) as error:
         print(f"cio-sync emulator: {error}", file=sys.stderr)
         return 1
     stopped = threading.Event()
@@ -91,7 +131,9 @@ def run_emulator(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, stop)
     print(
-        f"Customer.io emulator serving on {emulator.url} (site id {args.site_id}); Ctrl-C to stop", flush=True
+        f"Customer.io emulator serving on {emulator.url} (site id {args.site_id}; workspace region "
+        f"{args.region}; EU hosts on {emulator.eu_url}); Ctrl-C to stop",
+        flush=True,
     )
     try:
         while not stopped.wait(0.5):

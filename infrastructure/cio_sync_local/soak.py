@@ -28,14 +28,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import FAILURE_REASON_ATTRIBUTE
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.errors import ConcurrentWriteError, MemberNotFound
 from cio_sync.producer_api import producer
-from cio_sync_local.invariant import check_stack
+from cio_sync_local.adversary import RAW_VALUES, Bursts, Poison
+from cio_sync_local.invariant import check_stack, plain
 from cio_sync_local.pump import Faults, InjectedCrash, InvocationResult, Pump
 from cio_sync_local.stack import LocalStack
 
@@ -78,13 +79,22 @@ CALM: Final[dict[str, Any]] = {
     "drop_ratio": 0.0,
     "rate_limit_per_s": None,
 }
+OUTAGE: Final[dict[str, Any]] = {"fail_ratio": 1.0, "fail_status": 503}
+RATE_LIMITED: Final[dict[str, Any]] = {"rate_limit_per_s": 1, "latency_ms": 20}
+RATE_LIMITED_MIN_S: Final = 5.0
+# At the soak's time scale (0.01), five failed receives back off for about 9 s in all: an outage of this
+# long (at least) outlasts the old receive limit of 5, so it would have dead-lettered every waiting message.
+OUTAGE_MIN_S: Final = 15.0
+OLD_RECEIVE_LIMIT: Final = 5
 WEATHER: Final[tuple[dict[str, Any], ...]] = (
     {"fail_ratio": 0.2, "fail_status": 503},
-    # Low enough that bursts of batched traffic go over it and get 429s, as a busy account would.
-    {"rate_limit_per_s": 3, "latency_ms": 20},
+    # Low enough that batched traffic goes over it and gets 429s, as a busy account would.
+    RATE_LIMITED,
     {"fail_ratio": 0.15, "fail_status": 500, "latency_ms": 120},
     {"drop_ratio": 0.12},
     {"fail_ratio": 0.1, "fail_status": 502, "drop_ratio": 0.05, "rate_limit_per_s": 30},
+    # An outage: every request fails, for longer than the five receives a message used to be allowed.
+    OUTAGE,
     {},
 )
 OPERATION_WEIGHTS: Final = {
@@ -97,12 +107,15 @@ OPERATION_WEIGHTS: Final = {
     "password": 5,
     "cohort": 14,
     "rename": 4,
+    "burst": 4,
+    "poison": 1,
 }
 PAUSE_S: Final = 0.03
-MIN_WEATHER_S: Final = 3.0
 # Handlers log at ERROR when they dead-letter on purpose (a reset for a member without email); the soak
 # counts those itself, and its output is the summary.
 LOG_LEVEL: Final = "CRITICAL"
+STREAM_FUNCTION: Final = "MemberStreamFunction"
+_DESERIALIZER: Final = TypeDeserializer()
 
 
 class SoakFailed(RuntimeError):
@@ -116,21 +129,18 @@ class SoakConfig:
     general_members: int = 30
     max_general_members: int = 120
     cohort_members: int = 12
-    weather_every_s: float | None = (
-        None  # None: each weather comes round twice in the run (at least 3 s each)
-    )
     crash_after_call: float = 0.08
     duplicate_delivery: float = 0.1
+    burst_members: int = 6
+    poison_members: int = 3
+    # A fixed number of steps instead of minutes (the weather changes every steps / 12): the same
+    # workload on a fast or a slow machine, for the short soak in `make test`.
+    steps: int | None = None
+    drain_timeout_s: float = DRAIN_TIMEOUT_S
 
     @property
     def seconds(self) -> float:
         return min(self.minutes, MAX_MINUTES) * 60
-
-    @property
-    def weather_s(self) -> float:
-        if self.weather_every_s is not None:
-            return self.weather_every_s
-        return max(MIN_WEATHER_S, self.seconds / (2 * len(WEATHER)))
 
 
 @dataclass
@@ -158,14 +168,20 @@ class Ledger:
 
 
 class PumpFaultCounter:
-    """Counts the pump's injected crashes and duplicate deliveries by observing its two fault points."""
+    """Counts the pump's injected crashes and duplicate deliveries by observing its two fault points, and
+    the most receives any SQS message had (an outage's backoff keeps messages coming back)."""
 
     def __init__(self, pump: Pump) -> None:
         self.crashes = 0
         self.duplicates = 0
+        self.max_receive_count = 0
         invoke, roll_duplicate = pump.invoke, pump.roll_duplicate
 
         def counted_invoke(function: Any, event: dict[str, Any]) -> InvocationResult:
+            for record in event.get("Records", []):
+                receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+                if receives is not None:
+                    self.max_receive_count = max(self.max_receive_count, int(receives))
             result = invoke(function, event)
             if isinstance(result.error, InjectedCrash):
                 self.crashes += 1
@@ -196,6 +212,14 @@ class Soak:
         self.emulator = stack.emulator
         self.pump_faults = PumpFaultCounter(stack.pump)
         self._serializer = TypeSerializer()
+        pump = stack.pump
+        self.bursts = Bursts(
+            read=self.repo_raw,
+            raw_update=self.raw_update,
+            hold_stream=lambda: pump.hold(STREAM_FUNCTION),
+            choose=self.random.choice,
+        )
+        self.poison = Poison(put_raw=self.put_raw, raw_update=self.raw_update, choose=self.random.choice)
 
     # -- writes
 
@@ -223,6 +247,23 @@ class Soak:
                 f":v{i}": self._serializer.serialize(changes[name]) for i, name in enumerate(names)
             },
         )
+
+    def put_raw(self, item: Mapping[str, Any]) -> None:
+        """A whole item as another service may store it (a legacy id, say): no rules, no contract."""
+        self.stack.client("dynamodb").put_item(
+            TableName=self.stack.table_name(),
+            Item={name: self._serializer.serialize(value) for name, value in item.items()},
+        )
+
+    def repo_raw(self, member_id: str) -> dict[str, Any] | None:
+        """The item as stored (consistent), whatever it holds."""
+        found = self.stack.client("dynamodb").get_item(
+            TableName=self.stack.table_name(), Key={"id": {"S": member_id}}, ConsistentRead=True
+        )
+        item = found.get("Item")
+        if item is None:
+            return None
+        return {name: plain(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
 
     def upload_import(self, member_ids: Sequence[str]) -> None:
         rows = [*member_ids, uuid.uuid4().hex[:24], "not-an-id"]
@@ -280,10 +321,23 @@ class Soak:
                 member = self.random.choice(self.cohort)
                 self.repo.update(member.member_id, {"first_name": f"Cohort{self.random.randint(0, 999)}"})
                 self.ledger.writes["update"] += 1
+            elif kind in ("burst", "poison"):
+                self.adversary(kind)
         except ConcurrentWriteError:
             self.ledger.writes["conflicts"] += (
                 1  # the stream's write-back won a race; the write is retried later
             )
+
+    def adversary(self, kind: str) -> None:
+        """A burst of racing raw writes to one burst member, or a write that breaks the contract."""
+        if kind == "poison":
+            self.poison.write()
+        else:
+            fields = sorted(RAW_VALUES)
+            self.bursts.burst(
+                self.random.randint(2, 4), lambda: self.random.sample(fields, k=self.random.randint(1, 3))
+            )
+        self.ledger.writes[kind] += 1
 
     # -- the cohort's cycle
 
@@ -358,28 +412,44 @@ class Soak:
         for number in range(config.general_members):
             self.general.append(self.sign_up(web=number % 3 != 0))
         self.cohort = [CohortMember(self.sign_up(web=True)) for _ in range(config.cohort_members)]
-        self.stack.drain(DRAIN_TIMEOUT_S)
+        burst_ids = [self.sign_up(web=True) for _ in range(config.burst_members)]
+        self.poison.members.extend(self.sign_up(web=True) for _ in range(config.poison_members))
+        self.stack.drain(config.drain_timeout_s)
+        for member_id in burst_ids:
+            self.bursts.add(member_id)
         started = time.monotonic()
-        ends = started + config.seconds
-        weather = 0
-        self.set_weather(weather)
-        next_weather = started + config.weather_s
-        while time.monotonic() < ends:
-            if time.monotonic() >= next_weather:
-                weather += 1
-                self.set_weather(weather)
-                next_weather += config.weather_s
-            self.step()
-            time.sleep(PAUSE_S)
+        for number in range(len(WEATHER) * 2):
+            self.set_weather(number)
+            phase_started = time.monotonic()
+            # Every weather meets a burst of racing writes and a poison item, whatever the random steps do.
+            self.adversary("burst")
+            self.adversary("poison")
+            steps = 2
+            while not self._phase_over(number, phase_started, steps, started):
+                self.step()
+                steps += 1
+                time.sleep(PAUSE_S)
         self.say("soak: faults off, draining")
         self.emulator.set_faults(**CALM)
         self.pump.faults = Faults()
-        self.stack.drain(DRAIN_TIMEOUT_S)
+        self.stack.drain(config.drain_timeout_s)
         for member in self.cohort:  # raw unmutes decided by the stream after the loop stopped
             if member.state == "unmuting":
                 self.advance(member)
-        self.stack.drain(DRAIN_TIMEOUT_S)
+        self.stack.drain(config.drain_timeout_s)
         return self.account(time.monotonic() - started)
+
+    def _phase_over(self, number: int, phase_started: float, steps: int, started: float) -> bool:
+        """A phase lasts its share of the steps (or of the minutes); an outage at least OUTAGE_MIN_S."""
+        config = self.config
+        phases = len(WEATHER) * 2
+        weather = WEATHER[number % len(WEATHER)]
+        least = {id(OUTAGE): OUTAGE_MIN_S, id(RATE_LIMITED): RATE_LIMITED_MIN_S}.get(id(weather), 0.0)
+        if time.monotonic() - phase_started < least:
+            return False
+        if config.steps is not None:
+            return steps >= max(1, config.steps // phases)
+        return time.monotonic() >= started + config.seconds * (number + 1) / phases
 
     def account(self, seconds: float) -> dict[str, Any]:
         """Every figure the soak prints, and the mismatches that fail it."""
@@ -394,7 +464,9 @@ class Soak:
         addresses = {
             str(item["email"]): member_id
             for member_id, has_email in ledger.has_email.items()
-            if has_email and (item := self.repo.get(member_id)) is not None
+            if has_email
+            and member_id not in self.poison.ids
+            and (item := self.repo.get(member_id)) is not None
         }
         sent_password = Counter(
             addresses.get(str(email.get("to")), "?")
@@ -407,13 +479,16 @@ class Soak:
             str(event["person_id"]) for event in events if event["person_id"] in cohort_ids
         )
         expected_events = {member.member_id: member.unmutes for member in self.cohort}
-        event_ids = [str(event["id"]) for event in events]
+        sent_ids, sends, log_complete = self.resubscribe_events_sent()
+        sent_to_cohort = {member_id: len(sent_ids.get(member_id, set())) for member_id in cohort_ids}
         violations = check_stack(
             self.stack.client("dynamodb"),
             self.stack.table_name(),
             self.stack.emulator_url,
             ignore_profiles={self.stack.environment["CUSTOMER_IO_APP_IDENTIFIER_ID"]},
+            skip=self.poison.ids,  # they break the contract on purpose: the invariant makes no claim
         )
+        burst_mismatches = self.bursts.mismatches()
         pump_stats = self.pump.stats()
         summary: dict[str, Any] = {
             "seed": self.config.seed,
@@ -430,7 +505,7 @@ class Soak:
             },
             "customer_io_requests": stats["requests_total"],
             "customer_io_requests_by_status": by_status,
-            "retries": failed_requests,
+            "failed_requests": failed_requests,
             "failed_invocations": sum(poller["failed_invocations"] for poller in pump_stats.values()),
             "duplicate_events_ignored": stats["duplicate_events_ignored"],
             "dead_lettered": dead,
@@ -446,9 +521,22 @@ class Soak:
                 "resubscribe_expected": sum(expected_events.values()),
                 "resubscribe_tracked": sum(cohort_events.values()),
                 "resubscribe_other_members": len(events) - sum(cohort_events.values()),
-                "duplicate_event_ids": len(event_ids) - len(set(event_ids)),
+                # From the request bodies the pipeline sent: retries resend one id (Customer.io drops the
+                # repeat); a second id for one unmute would be a second event.
+                "resubscribe_ids_sent_to_cohort": sum(sent_to_cohort.values()),
+                "resubscribe_sends": sends,
             },
             "invariant_violations": len(violations),
+            "racing_writes": {
+                "bursts": self.bursts.bursts,
+                "writes": sum(member.writes for member in self.bursts.members),
+                "members_off_sequential_application": len(burst_mismatches),
+            },
+            "poison": {"written": self.poison.written, "parked": dead["poison_parked"]},
+            "outage": {
+                "max_receive_count": self.pump_faults.max_receive_count,
+                "old_receive_limit": OLD_RECEIVE_LIMIT,
+            },
         }
         mismatches = []
         transient = {queue: count for queue, count in dead["transient"].items() if count}
@@ -473,12 +561,46 @@ class Soak:
             mismatches.append("password-updated emails differ from the password updates made")
         if dict(cohort_events) != {k: v for k, v in expected_events.items() if v}:
             mismatches.append("resubscribe events differ from the cohort's unmute transitions")
-        if len(event_ids) != len(set(event_ids)):
-            mismatches.append("an event id was stored twice")
+        if not log_complete:
+            mismatches.append("the emulator's request log overflowed: the events sent cannot be judged")
+        elif {k: v for k, v in sent_to_cohort.items() if v} != {
+            k: v for k, v in expected_events.items() if v
+        }:
+            mismatches.append("the pipeline sent resubscribe event ids other than one per unmute transition")
         if violations:
             mismatches.append(f"{len(violations)} members break the invariant: {violations[:5]}")
+        if burst_mismatches:
+            mismatches.append(
+                f"racing raw writes ended off the rules applied in order: {burst_mismatches[:5]}"
+            )
+        if dead["poison_parked"] != self.poison.written:
+            mismatches.append(
+                f"{self.poison.written} poison writes made, {dead['poison_parked']} parked with their reason"
+            )
         summary["mismatches"] = mismatches
         return summary
+
+    def resubscribe_events_sent(self) -> tuple[dict[str, set[str]], int, bool]:
+        """Per person, the distinct resubscribe event ids in the request bodies the pipeline sent (every
+        attempt, failed ones too); the number of sends; and whether the log kept every body."""
+        ids: dict[str, set[str]] = {}
+        sends = 0
+        for entry in self.emulator.state.requests_json():
+            body = entry.get("body")
+            if entry.get("path") != "/api/v2/batch" or not isinstance(body, dict):
+                continue
+            for item in body.get("batch") or []:
+                if (
+                    isinstance(item, dict)
+                    and item.get("action") == "event"
+                    and item.get("name") == RESUBSCRIBE_EVENT
+                ):
+                    person = str((item.get("identifiers") or {}).get("id"))
+                    ids.setdefault(person, set()).add(str(item.get("id")))
+                    sends += 1
+        log = self.emulator.stats().get("request_log") or {}
+        complete = not log.get("dropped") and not log.get("bodies_dropped")
+        return ids, sends, complete
 
     def dead_letters(self) -> dict[str, Any]:
         """Read every dead-letter queue; a message without our reason attribute ran out of receives."""
@@ -486,6 +608,7 @@ class Soak:
         transient: dict[str, int] = {}
         without_address: set[str] = set()
         unexpected = 0
+        poison_parked: set[str] = set()
         for queue in DEAD_LETTER_QUEUES:
             transient[queue] = 0
             for message in _drain_queue(sqs, self.stack.queue_url(queue)):
@@ -494,9 +617,13 @@ class Soak:
                 )
                 intents = set(_intent_ids(message["Body"]))
                 expected = self.ledger.reset_intents_without_email
+                pointer = _json_object(message["Body"]) if queue == "StreamFailureQueue" else {}
                 if queue == "EmailDeadLetterQueue" and reason and intents and intents <= expected:
                     # A crash after the dead-lettering handler ran parks the same intent again: count once.
                     without_address |= intents
+                elif reason and pointer.get("member_id") in self.poison.ids:
+                    # A redelivered stream batch parks the same record again: count each record once.
+                    poison_parked.add(str(pointer.get("sequenceNumber")))
                 elif reason is None or queue == "StreamFailureQueue":
                     transient[queue] += 1
                 else:
@@ -505,6 +632,7 @@ class Soak:
             "transient": transient,
             "emails_without_address": len(without_address),
             "permanent_unexpected": unexpected,
+            "poison_parked": len(poison_parked),
         }
 
 
@@ -521,6 +649,14 @@ def _drain_queue(sqs: Any, queue_url: str) -> Iterator[dict[str, Any]]:
         if not messages:
             return
         yield from messages
+
+
+def _json_object(body: str) -> dict[str, Any]:
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _intent_ids(body: str) -> Iterator[str]:
@@ -554,6 +690,8 @@ def soak(config: SoakConfig, say: Callable[[str], None]) -> dict[str, Any]:
         visibility_timeout_s=VISIBILITY_TIMEOUT_S,
         time_scale=TIME_SCALE,
         environment=environment,
+        # Every request body kept, so what the pipeline sent can be judged, not what the emulator kept.
+        emulator_options={"request_log_size": 1_000_000, "request_log_body_bytes": 1 << 30},
     ) as stack:
         return Soak(stack, config, say).run()
 

@@ -101,6 +101,7 @@ class LocalStack:
         faults: Faults | None = None,
         visibility_timeout_s: int | None = None,
         time_scale: float | None = None,
+        emulator_options: Mapping[str, Any] | None = None,
     ) -> None:
         """
         parameters: template parameter values on top of LOCAL_PARAMETERS.
@@ -111,6 +112,7 @@ class LocalStack:
             purpose need not wait six minutes for a redelivery (None: as the template says).
         time_scale: the consumers' backoff of failed messages runs this much faster (RETRY_TIME_SCALE in
             their environment), so a test can live through hours of a Customer.io outage in seconds.
+        emulator_options: extra Emulator(...) settings (e.g. a larger request_log_size for the soak).
         """
         self.demo = demo
         self.host = host
@@ -125,6 +127,7 @@ class LocalStack:
         self._handlers = handlers
         self._faults = faults
         self._visibility_timeout_s = visibility_timeout_s
+        self._emulator_options = dict(emulator_options or {})
         self.moto: MotoServer | None = None
         self.emulator: Emulator | None = None
         self.pump: Pump | None = None
@@ -156,6 +159,7 @@ class LocalStack:
             app_api_key=APP_API_KEY,
             host=self.host,
             port=self._cio_port,
+            **self._emulator_options,
         ).start()
         context = LocalContext(aws_endpoint=self.moto.endpoint)
         description = describe(load_template(self._template), context, self._parameters)

@@ -67,12 +67,18 @@ class SqsQueues:
         return self._send_batches(_required(self._email_url, "EMAIL_QUEUE_URL"), entries)
 
     def record_stream_failure(self, record: Mapping[str, Any], reason: str) -> None:
-        """Park an unparseable stream record: its position and reason only (images may hold personal data)."""
+        """Park a stream record: its table key, position and reason only (images may hold personal data).
+
+        The key (a member id, or whatever id a writer stored) is what a repair needs: `reconcile --member`.
+        """
+        dynamodb = record.get("dynamodb") or {}
+        key = ((dynamodb.get("Keys") or {}).get("id") or {}).get("S")
         pointer = {
+            "member_id": key[:150] if isinstance(key, str) else None,
             "eventID": record.get("eventID"),
             "eventName": record.get("eventName"),
             "eventSourceARN": record.get("eventSourceARN"),
-            "sequenceNumber": (record.get("dynamodb") or {}).get("SequenceNumber"),
+            "sequenceNumber": dynamodb.get("SequenceNumber"),
             "reason": reason,
         }
         send_with_reason(

@@ -100,7 +100,7 @@ def plan_operations(
                 existing = profile_op.get(intent.member_id)
                 if existing is None:
                     operation: Operation = (
-                        Identify(intent.member_id, payload, None)
+                        Identify(intent.member_id, payload, _version_of(payload))
                         if payload is not None
                         else Delete(intent.member_id)
                     )
@@ -120,6 +120,13 @@ def plan_operations(
             elif not isinstance(intent, SyncProfile):
                 outcome.skip("not_a_track_intent")
     return planned
+
+
+def _version_of(payload: ProfileAttributes) -> int | None:
+    """The identify's `timestamp`: the item's `updated_at` in whole seconds. Customer.io applies identifies
+    asynchronously and uses it to keep a late, older update from overwriting a newer one."""
+    updated_at = payload.get("updated_at")
+    return updated_at if isinstance(updated_at, int) and not isinstance(updated_at, bool) else None
 
 
 def process_track_batch(

@@ -16,9 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,7 +32,7 @@ from cio_sync.customerio.batch import Delete
 from cio_sync.imports.plan import PlanLimits
 from cio_sync.imports.report import import_id_for, report_key
 from cio_sync.imports.rows import checked_rows
-from cio_sync.members.contract import utc_now_iso
+from cio_sync.members.contract import to_iso, utc_now_iso
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync_cli.reconcile import reconcile
@@ -79,7 +80,8 @@ class BenchConfig:
     # its wall time is then extrapolated to every member and labelled so. None: every member.
     baseline_members: int | None = 2_000
     changes: int = 200
-    noop_writes: int = 20
+    logins: int = 1_000
+    login_members: int = 100
     parse_rows: int = 1_000_000
     memory_rows: tuple[int, int] = (100_000, 1_000_000)
     cold_start_runs: int = 7
@@ -262,11 +264,7 @@ class Bench:
             latencies.append(received_at - written_at)
         self.drain()
         changes_window = self.traffic(since, time.time())
-        noop_since = time.time()
-        for number in range(self.config.noop_writes):
-            self._identical_write(members[number % len(members)])
-        self.drain()
-        noops = self.traffic(noop_since, time.time())
+        logins = self.logins()
         return {
             "changes": self.config.changes,
             "latency_p50_s": round(percentile(latencies, 0.5), 4),
@@ -274,10 +272,48 @@ class Bench:
             "latency_max_s": round(max(latencies), 4),
             "requests": changes_window.requests,
             "requests_per_change": changes_window.requests / self.config.changes,
-            "noop_writes": self.config.noop_writes,
-            "noop_requests": noops.requests,
+            **logins,
             "batching_window_s": STREAM_BATCHING_WINDOW_S,
         }
+
+    def logins(self) -> dict[str, Any]:
+        """What real traffic costs: a login writes `last_authenticated_at` and `updated_at` (both in the
+        payload), as the auth service does, spread over members who log in several times a day."""
+        members = [
+            self.repo.create_web_signup({"email": f"login{n}@example.org", "first_name": "Login"})["id"]
+            for n in range(self.config.login_members)
+        ]
+        self.drain()
+        day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        since = time.time()
+        for number in range(self.config.logins):
+            # Logins through one day (every 1,000th of it), so the window's boundary falls where it falls.
+            moment = to_iso(day + timedelta(seconds=86_400 * number / self.config.logins))
+            self._raw_write(
+                members[number % len(members)], {"last_authenticated_at": moment, "updated_at": moment}
+            )
+        self.drain()
+        window = self.traffic(since, time.time())
+        return {
+            "logins": self.config.logins,
+            "login_members": self.config.login_members,
+            "login_requests": window.requests,
+            "login_operations": window.operations,
+            "operations_per_1000_logins": round(window.operations * 1000 / self.config.logins, 1),
+        }
+
+    def _raw_write(self, member_id: str, changes: Mapping[str, Any]) -> None:
+        serializer = TypeSerializer()
+        names = sorted(changes)
+        self.stack.client("dynamodb").update_item(
+            TableName=self.stack.table_name(),
+            Key={"id": {"S": member_id}},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(names))),
+            ExpressionAttributeNames={f"#f{i}": name for i, name in enumerate(names)},
+            ExpressionAttributeValues={
+                f":v{i}": serializer.serialize(changes[n]) for i, n in enumerate(names)
+            },
+        )
 
     def _wait_for_change(self, member_id: str, name: str, written_at: float) -> float:
         """When the emulator logged the request that carried the new value (its own clock)."""
@@ -294,14 +330,6 @@ class Bench:
                     return max(served)
             time.sleep(POLL_S)
         raise BenchFailed(f"member {member_id}'s change reached no request in {CHANGE_TIMEOUT_S:g} s")
-
-    def _identical_write(self, member_id: str) -> None:
-        """A PutItem of the item exactly as stored: DynamoDB writes no stream record for it."""
-        dynamodb = self.stack.client("dynamodb")
-        item = dynamodb.get_item(
-            TableName=self.stack.table_name(), Key={"id": {"S": member_id}}, ConsistentRead=True
-        )
-        dynamodb.put_item(TableName=self.stack.table_name(), Item=item["Item"])
 
 
 # ---- 4. parsing, 5. cold start (no stack) ----------------------------------------------------------------

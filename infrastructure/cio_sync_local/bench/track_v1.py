@@ -70,12 +70,10 @@ class TrackV1Client(TrackClient):
         )
 
 
-def _v1_attribute(member_id: str, name: str, value: JsonValue) -> str | int | bool:
-    """v1 identify takes strings, integers and booleans (Customer.io's OpenAPI document); "" removes,
-    exactly as null does, so None is sent as ""."""
-    if value is None:
-        return ""
-    if isinstance(value, str | bool | int):
+def _v1_attribute(member_id: str, name: str, value: JsonValue) -> str | int | bool | None:
+    """v1 identify takes strings, integers and booleans, and null, which removes the attribute: the real
+    service accepts it although the OpenAPI document lists only the other three (docs/customerio.md)."""
+    if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)

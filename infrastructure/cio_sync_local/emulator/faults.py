@@ -145,6 +145,40 @@ class TrafficControl:
             }
 
 
+class SlidingWindowLimiter:
+    """At most `limit` admissions in any sliding second (a documented Customer.io limit, always on).
+
+    Unlike the fault settings, this models the real service: the App API's 10 requests a second, or the
+    transactional send's 100. A refused request is not counted against the window.
+    """
+
+    def __init__(self, limit: int | None, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise FaultConfigError("a rate limit must be a positive integer or None")
+        self.limit = limit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._admitted: deque[float] = deque()
+        self.refused = 0
+
+    def admit(self) -> bool:
+        if self.limit is None:
+            return True
+        with self._lock:
+            now = self._clock()
+            _expire(self._admitted, now)
+            if len(self._admitted) >= self.limit:
+                self.refused += 1
+                return False
+            self._admitted.append(now)
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._admitted.clear()
+            self.refused = 0
+
+
 def _expire(window: deque[float], now: float) -> None:
     """Keep only timestamps inside the one-second window ending now."""
     while window and window[0] <= now - WINDOW_SECONDS:

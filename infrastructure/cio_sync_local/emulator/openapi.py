@@ -21,6 +21,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from cio_sync_local.emulator.limits import Violation
+from cio_sync_local.emulator.state import IDENTIFY_CONTROL_KEYS
 
 OPENAPI_ENV = "CIO_OPENAPI_PATH"
 BUNDLED_OPENAPI_PATH = Path(__file__).resolve().parent / "reference" / "journeys-track.openapi.json"
@@ -174,3 +175,14 @@ def violations(validator: Draft202012Validator | None, body: Any, root: str = ""
     if first is None:
         return []
     return [Violation("invalid", _field(first, root), _describe(first))]
+
+
+def as_validated_v1_identify(body: dict[str, Any]) -> dict[str, Any]:
+    """A v1 identify body minus the attributes set to null, for schema validation only.
+
+    The exception to Customer.io's own document: its v1 identify schema allows string, integer and boolean
+    values, yet the real service answers 200 to `null` and removes the attribute (recorded traffic), as its
+    prose and the v2 API document. Control keys (`id`, `_update`, `_timestamp`, `cio_relationships`) are
+    still validated as sent, so `"_timestamp": null` stays a 400.
+    """
+    return {k: v for k, v in body.items() if v is not None or k in IDENTIFY_CONTROL_KEYS}

@@ -22,13 +22,24 @@ def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _flag(value: Any) -> str:
+    return "yes" if value is True else "no" if value is False else "&ndash;"
+
+
 def render_page(
     profiles: dict[str, dict[str, Any]],
     events: list[dict[str, Any]],
     emails: list[dict[str, Any]],
     stats: dict[str, Any],
+    activity: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Profiles, the newest events and emails, and the counters, as one escaped HTML page."""
+    """Profiles, the newest events, emails and activity, and the counters, as one escaped HTML page.
+
+    Each email shows the two options that keep it private and deliverable, as Customer.io applies them
+    (`effective`): whether its body is kept out of delivery history (`disable_message_retention`) and
+    whether it may go to an unsubscribed person (`send_to_unsubscribed`), with what became of it.
+    """
+    activity = activity or []
     profile_rows = [[escape(pid), _json(attrs)] for pid, attrs in sorted(profiles.items())]
     event_rows = [
         [escape(str(e["person_id"])), escape(str(e["name"])), escape(str(e["id"] or "")), _json(e["data"])]
@@ -39,9 +50,16 @@ def render_page(
             escape(str(m["delivery_id"])),
             escape(str(m.get("transactional_message_id", ""))),
             _json(m.get("identifiers", {})),
+            _flag(m.get("effective", {}).get("disable_message_retention")),
+            _flag(m.get("effective", {}).get("send_to_unsubscribed")),
+            escape(str(m.get("status", ""))),
             str(m["queued_at"]),
         ]
         for m in reversed(emails[-RECENT:])
+    ]
+    activity_rows = [
+        [escape(str(a["person_id"])), escape(str(a["type"])), escape(str(a.get("reason", "")))]
+        for a in reversed(activity[-RECENT:])
     ]
     by_status = (
         ", ".join(f"{escape(k)}: {v}" for k, v in stats.get("requests_by_status", {}).items()) or "none"
@@ -61,12 +79,29 @@ th {{ background: #f3f3f3; }} td {{ font-family: ui-monospace, monospace; font-s
 Peak requests in one second: {stats.get("peak_requests_per_second", 0)}.
 JSON: <a href="/_emulator/profiles">profiles</a>, <a href="/_emulator/events">events</a>,
 <a href="/_emulator/emails">emails</a>, <a href="/_emulator/requests">requests</a>,
-<a href="/_emulator/stats">stats</a>.</p>
+<a href="/_emulator/activity">activity</a>, <a href="/_emulator/stats">stats</a>,
+<a href="/_emulator/config">config</a>.</p>
 <h2>Profiles ({len(profiles)})</h2>
 {_table(["id", "attributes"], profile_rows, "No profiles.")}
 <h2>Recent events ({len(events)} in all)</h2>
 {_table(["person", "name", "event id", "data"], event_rows, "No events.")}
 <h2>Recent emails ({len(emails)} in all)</h2>
-{_table(["delivery id", "message", "identifiers", "queued at"], email_rows, "No emails.")}
+{
+        _table(
+            [
+                "delivery id",
+                "message",
+                "identifiers",
+                "message retention disabled",
+                "send to unsubscribed",
+                "status",
+                "queued at",
+            ],
+            email_rows,
+            "No emails.",
+        )
+    }
+<h2>Recent activity ({len(activity)} in all)</h2>
+{_table(["person", "type", "reason"], activity_rows, "No activity.")}
 </body></html>
 """

@@ -1,9 +1,14 @@
-"""The emulator's HTTP server: Track v1/v2 and App send-email on one base URL, plus `/_emulator` control.
+"""The emulator's HTTP server: Track v1/v2 and the App API on one base URL, plus `/_emulator` control.
 
 Stdlib `ThreadingHTTPServer` speaking HTTP/1.1 keep-alive is enough for several hundred requests a second
 and keeps the emulator free of extra dependencies. Request handling is split in two: `EmulatorApp`
-decides answers from plain values (method, path, headers, body bytes), and the handler class only moves
-bytes, so the behaviour reads top to bottom in one place.
+decides answers from plain values (method, path, headers, body bytes, which region's hosts were
+called), and the handler class only moves bytes, so the behaviour reads top to bottom in one place.
+
+Regions: the emulator listens twice. `Emulator.url` stands for the US hosts (track.customer.io and
+api.customer.io), `Emulator.eu_url` for the EU ones (track-eu / api-eu). The workspace lives in one region
+(`region`, "us" by default); a request sent to the other region's stand-in gets what the real service
+gives a client using the wrong region's host (see `EmulatorApp._wrong_region`).
 """
 
 from __future__ import annotations
@@ -11,10 +16,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,63 +28,40 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cio_sync_local.emulator import limits
+from cio_sync_local.emulator.app_api import (
+    APP_RATE_LIMIT_PER_S,
+    DEFAULT_TRANSACTIONAL_MESSAGES,
+    SEND_RATE_LIMIT_PER_S,
+    AppApi,
+    TransactionalMessage,
+)
 from cio_sync_local.emulator.faults import FaultConfig, TrafficControl, Verdict
 from cio_sync_local.emulator.limits import Violation
-from cio_sync_local.emulator.openapi import TrackSchemas, violations
+from cio_sync_local.emulator.openapi import TrackSchemas, as_validated_v1_identify, violations
 from cio_sync_local.emulator.page import render_page
-from cio_sync_local.emulator.state import IDENTIFY_CONTROL_KEYS, EmulatorState
+from cio_sync_local.emulator.replies import (
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    Reply,
+    meta_error,
+    parse_json,
+    v1_error,
+    v2_error,
+)
+from cio_sync_local.emulator.requestlog import REQUEST_LOG_BODY_BYTES, REQUEST_LOG_SIZE
+from cio_sync_local.emulator.state import IDENTIFY_CONTROL_KEYS, EmailIdentifier, EmulatorState
 
 CONTROL_PREFIX = "/_emulator"
-APP_SEND_EMAIL_PATH = "/v1/send/email"
+REGION_PATH = "/api/v1/accounts/region"
+REGIONS = ("us", "eu")
+TRACK_HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+APP_HOSTS = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}
+WRONG_DATACENTER = {"errors": [{"detail": "wrong datacenter", "status": "301"}]}
+"""The body Customer.io sent with its cross-region 301 (customerio/customerio-node issue #134)."""
+DEFAULT_ENVIRONMENT_ID = 1
 IDLE_CONNECTION_TIMEOUT_S = 120
 """Idle keep-alive connections are closed after this, so a long local run does not collect threads."""
-EMAIL_IDENTIFIER_KEYS = ("id", "email", "cio_id")
 PERSON_IDENTIFIER_KEYS = ("id", "email", "phone", "cio_id")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An answer to send; `drop` means close the connection without answering (an injected fault)."""
-
-    status: int
-    body: Any = None
-    content_type: str = "application/json"
-    drop: bool = False
-
-    def encoded(self) -> bytes:
-        if self.body is None:
-            return b""
-        if isinstance(self.body, str):
-            return self.body.encode("utf-8")
-        return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
-
-
-def _v1_error(status: int, problems: list[Violation]) -> Reply:
-    """Track v1 errors: `{"meta": {"errors": ["..."]}}`, as the OpenAPI document's 400 response says."""
-    return Reply(status, {"meta": {"errors": [f"{p.field}: {p.message}" for p in problems]}})
-
-
-def _v2_error(status: int, problems: list[Violation]) -> Reply:
-    """Track v2 whole-request errors: `{"errors": [{"reason", "field", "message"}]}`."""
-    return Reply(
-        status, {"errors": [{"reason": p.reason, "field": p.field, "message": p.message} for p in problems]}
-    )
-
-
-def _meta_error(status: int, message: str) -> Reply:
-    """App API (and auth) errors: `{"meta": {"error": "..."}}`."""
-    return Reply(status, {"meta": {"error": message}})
-
-
-def _parse_json(body: bytes, *, empty_as: Any = None) -> tuple[Any, list[Violation]]:
-    if not body.strip():
-        if empty_as is not None:
-            return empty_as, []
-        return None, [Violation("invalid", "body", "request body is empty")]
-    try:
-        return json.loads(body), []
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None, [Violation("invalid", "body", "request body is not valid JSON")]
 
 
 def _person_identifier(identifiers: Any) -> str | None:
@@ -94,6 +75,18 @@ def _person_identifier(identifiers: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Call:
+    """One API request as the emulator sees it (headers reduced to the one that matters)."""
+
+    method: str
+    path: str
+    query: str
+    authorization: str
+    body: bytes
+    host_region: str
+
+
 class EmulatorApp:
     """Everything the emulator decides, independent of sockets."""
 
@@ -105,22 +98,49 @@ class EmulatorApp:
         app_api_key: str,
         schemas: TrackSchemas | None,
         faults: FaultConfig,
+        region: str = "us",
+        email_identifier: EmailIdentifier = "off",
+        environment_id: int = DEFAULT_ENVIRONMENT_ID,
+        transactional_messages: Sequence[TransactionalMessage] = DEFAULT_TRANSACTIONAL_MESSAGES,
+        app_rate_limit_per_s: int | None = APP_RATE_LIMIT_PER_S,
+        send_rate_limit_per_s: int | None = SEND_RATE_LIMIT_PER_S,
+        request_log_size: int = REQUEST_LOG_SIZE,
+        request_log_body_bytes: int = REQUEST_LOG_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if region not in REGIONS:
+            raise ValueError(f"region must be one of {', '.join(REGIONS)}")
         self._track_credentials = f"{site_id}:{track_api_key}".encode()
         self._bearer = f"Bearer {app_api_key}"
         self._schemas = schemas
         self._initial_faults = faults
-        self.state = EmulatorState()
+        self.region = region
+        self.environment_id = environment_id
+        self.base_urls: dict[str, str] = {}
+        """The emulator's own URL for each region's hosts, set once its sockets are bound."""
+        self.state = EmulatorState(
+            email_identifier=email_identifier,
+            request_log_size=request_log_size,
+            request_log_body_bytes=request_log_body_bytes,
+        )
         self.traffic = TrafficControl(faults, clock=clock)
+        self.app_api = AppApi(
+            self.state,
+            transactional_messages,
+            rate_limit_per_s=app_rate_limit_per_s,
+            send_rate_limit_per_s=send_rate_limit_per_s,
+            clock=clock,
+        )
         # Cleared: API requests wait here before they are answered (a service that does not answer).
         self.answering = threading.Event()
         self.answering.set()
 
     # ---- entry point -------------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        """Answer one request; `headers` keys are lower-case."""
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes, host_region: str = "us"
+    ) -> Reply:
+        """Answer one request; `headers` keys are lower-case; `host_region` is the region's hosts called."""
         split = urlsplit(target)
         path = split.path
         if path == "/" or path.startswith(CONTROL_PREFIX + "/") or path == CONTROL_PREFIX:
@@ -130,26 +150,54 @@ class EmulatorApp:
         if config.latency_ms:
             time.sleep(config.latency_ms / 1000)
         faulted = _fault_reply(verdict, config)
-        reply, operations = (faulted, 0) if faulted is not None else self._api(method, path, headers, body)
-        self.state.record_request(method, path, 0 if reply.drop else reply.status, operations)
+        call = Call(method, path, split.query, headers.get("authorization", ""), body, host_region)
+        reply, operations = (faulted, 0) if faulted is not None else self._api(call)
+        self.state.record_request(
+            method, path, 0 if reply.drop else reply.status, operations, query=split.query, body=body
+        )
         return reply
 
     # ---- Customer.io API ---------------------------------------------------------------------------
 
-    def _api(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> tuple[Reply, int]:
-        """Route, authenticate, then answer; returns the reply and how many operations the request carried."""
-        authorization = headers.get("authorization", "")
-        if path == APP_SEND_EMAIL_PATH:
-            if method != "POST":
-                return _meta_error(405, "method not allowed"), 0
-            if not hmac.compare_digest(authorization.encode(), self._bearer.encode()):
-                return _meta_error(401, "Unauthorized request"), 0
-            return self._send_email(body)
-        route = _track_route(method, path)
+    def _api(self, call: Call) -> tuple[Reply, int]:
+        """Route, authenticate, check the region, then answer; returns the reply and its operation count."""
+        if self.app_api.method_for(call.path) is not None:
+            return self._app_call(call)
+        if call.path == REGION_PATH:
+            return self._region_call(call), 0
+        return self._track_call(call)
+
+    def _app_call(self, call: Call) -> tuple[Reply, int]:
+        problem = None
+        if call.method != self.app_api.method_for(call.path):
+            problem = meta_error(405, "method not allowed")
+        elif not hmac.compare_digest(call.authorization.encode(), self._bearer.encode()):
+            problem = UNAUTHORIZED
+        else:
+            problem = self._wrong_region(call)
+        if problem is not None:
+            return problem, 0
+        if not self.app_api.admit(call.path):
+            return RATE_LIMITED, 0
+        return self.app_api.handle(call.path, parse_qs(call.query), call.body)
+
+    def _region_call(self, call: Call) -> Reply:
+        """GET /api/v1/accounts/region: the same answer on either region's hosts, as documented."""
+        if call.method != "GET":
+            return meta_error(405, "method not allowed")
+        if not self._track_authorized(call.authorization):
+            return UNAUTHORIZED
+        return self._region_reply()
+
+    def _track_call(self, call: Call) -> tuple[Reply, int]:
+        route = _track_route(call.method, call.path)
         if route is None:
-            return _meta_error(404, "not found"), 0
-        if not self._track_authorized(authorization):
-            return _meta_error(401, "Unauthorized request"), 0
+            return meta_error(404, "not found"), 0
+        if not self._track_authorized(call.authorization):
+            return UNAUTHORIZED, 0
+        wrong_region = self._wrong_region(call)
+        if wrong_region is not None:
+            return wrong_region, 0
         operation, person_id = route
         handlers = {
             "identify": self._v1_identify,
@@ -158,7 +206,29 @@ class EmulatorApp:
             "entity": self._v2_entity,
             "batch": self._v2_batch,
         }
-        return handlers[operation](person_id, body)
+        return handlers[operation](person_id, call.body)
+
+    def _region_reply(self) -> Reply:
+        return Reply(
+            200,
+            {"url": TRACK_HOSTS[self.region], "region": self.region, "environment_id": self.environment_id},
+        )
+
+    def _wrong_region(self, call: Call) -> Reply | None:
+        """What a workspace in `self.region` answers on the other region's hosts, or None on its own.
+
+        An EU workspace called on the US hosts redirects: 301 with a Location on the EU hosts (here, the
+        emulator's EU stand-in) and the body Customer.io was seen to send. A US workspace called on the
+        EU hosts is refused with 401: its credentials do not exist there.
+        """
+        if call.host_region == self.region:
+            return None
+        if self.region == "us":
+            return UNAUTHORIZED
+        hosts = APP_HOSTS if call.path.startswith("/v1/") else TRACK_HOSTS
+        base = self.base_urls.get("eu", hosts["eu"])
+        location = base + call.path + (f"?{call.query}" if call.query else "")
+        return Reply(301, WRONG_DATACENTER, headers={"Location": location})
 
     def _track_authorized(self, authorization: str) -> bool:
         if not authorization.startswith("Basic "):
@@ -178,14 +248,15 @@ class EmulatorApp:
         return self._schemas.for_operation(operation, getattr(self._schemas, fallback))
 
     def _v1_identify(self, person_id: str, raw: bytes) -> tuple[Reply, int]:
-        body, problems = _parse_json(raw, empty_as={})
+        body, problems = parse_json(raw, empty_as={})
         problems += limits.check_identifier(person_id, "identifier")
         if not problems:
-            problems += violations(self._schema("identify"), body)
+            checked = as_validated_v1_identify(body) if isinstance(body, dict) else body
+            problems += violations(self._schema("identify"), checked)
         if not problems and not isinstance(body, dict):
             problems.append(Violation("invalid", "body", "request body must be a JSON object"))
         if problems:
-            return _v1_error(400, problems), 1
+            return v1_error(400, problems), 1
         attributes = {k: v for k, v in body.items() if k not in IDENTIFY_CONTROL_KEYS}
         problems += limits.check_attributes(attributes)
         if isinstance(body.get("id"), str):
@@ -193,35 +264,36 @@ class EmulatorApp:
         with self.state.lock:
             problems += limits.check_profile_size(self.state.merged_attribute_count(person_id, body))
             if problems:
-                return _v1_error(400, problems), 1
+                return v1_error(400, problems), 1
             self.state.identify(
                 person_id,
                 body,
                 update_only=body.get("_update") is True,
                 timestamp=_integer_or_none(body.get("_timestamp")),
+                source="PUT /api/v1/customers/{identifier}",
             )
         return Reply(200, {}), 1
 
     def _v1_delete(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
         problems = limits.check_identifier(person_id, "identifier")
         if problems:
-            return _v1_error(400, problems), 1
+            return v1_error(400, problems), 1
         self.state.delete(person_id)
         return Reply(200, {}), 1
 
     def _v1_event(self, person_id: str, raw: bytes) -> tuple[Reply, int]:
-        body, problems = _parse_json(raw)
+        body, problems = parse_json(raw)
         problems += limits.check_identifier(person_id, "identifier")
         if not problems:
             problems += violations(self._schema("track_event"), body)
         if not problems and not (isinstance(body, dict) and isinstance(body.get("name"), str)):
             problems.append(Violation("invalid", "name", "event name is required"))
         if problems:
-            return _v1_error(400, problems), 1
+            return v1_error(400, problems), 1
         data = body.get("data") or {}
         problems += limits.check_event(body["name"], data, "name", "data")
         if problems:
-            return _v1_error(400, problems), 1
+            return v1_error(400, problems), 1
         self.state.add_event(
             person_id,
             body["name"].strip(),
@@ -232,7 +304,7 @@ class EmulatorApp:
         return Reply(200, {}), 1
 
     def _v2_entity(self, _person_id: str, raw: bytes) -> tuple[Reply, int]:
-        body, problems = _parse_json(raw)
+        body, problems = parse_json(raw)
         problems += limits.check_item_size(len(raw), "body")
         if not problems:
             problems += violations(self._operation_schema(body, "entity"), body)
@@ -240,11 +312,11 @@ class EmulatorApp:
             problems.append(Violation("invalid", "body", "request body must be a JSON object"))
         if not problems:
             problems = self._apply_v2_operation(body)
-        return (_v2_error(400, problems) if problems else Reply(200, {})), 1
+        return (v2_error(400, problems) if problems else Reply(200, {})), 1
 
     def _v2_batch(self, _person_id: str, raw: bytes) -> tuple[Reply, int]:
         """200 when every item applied, 207 naming the failed items by `batch_index`, 400 for the request."""
-        body, problems = _parse_json(raw)
+        body, problems = parse_json(raw)
         problems = limits.check_batch_body(len(raw)) or problems
         if not problems and not (isinstance(body, dict) and isinstance(body.get("batch"), list)):
             problems.append(
@@ -253,7 +325,7 @@ class EmulatorApp:
         if not problems:
             problems += violations(self._schema("batch"), {**body, "batch": []})
         if problems:
-            return _v2_error(400, problems), 0
+            return v2_error(400, problems), 0
         items: list[Any] = body["batch"]
         errors = [
             {"batch_index": index, "reason": p.reason, "field": p.field, "message": p.message}
@@ -304,6 +376,7 @@ class EmulatorApp:
                     attributes,
                     update_only=attributes.get("_update") is True,
                     timestamp=_integer_or_none(item.get("timestamp")),
+                    source="v2 person identify",
                 )
         return problems
 
@@ -322,30 +395,33 @@ class EmulatorApp:
             )
         return problems
 
-    def _send_email(self, raw: bytes) -> tuple[Reply, int]:
-        body, problems = _parse_json(raw)
-        problem = "request body must be a JSON object" if problems or not isinstance(body, dict) else None
-        problem = problem or _email_problem(body)
-        if problem:
-            return _meta_error(400, problem), 0
-        key, value = next(iter(body["identifiers"].items()))
-        delivery = self.state.add_delivery(body, None if key == "cio_id" else str(value))
-        return Reply(200, {"delivery_id": delivery.delivery_id, "queued_at": delivery.queued_at}), 1
-
     # ---- inspection and control --------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        return {**self.state.counters_json(), **self.traffic.stats()}
+        return {**self.state.counters_json(), **self.traffic.stats(), **self.app_api.stats()}
 
     def reset(self) -> None:
         """Forget everything and return to the faults the emulator was started with."""
         self.state.reset()
         self.traffic.reset(self._initial_faults)
+        self.app_api.reset()
 
     def set_faults(self, changes: Mapping[str, Any]) -> FaultConfig:
         config = self.traffic.config.updated(changes)
         self.traffic.configure(config)
         return config
+
+    def config_json(self) -> dict[str, Any]:
+        log = self.state.request_log
+        return {
+            "region": self.region,
+            "email_identifier": self.state.email_identifier,
+            "environment_id": self.environment_id,
+            "urls": dict(self.base_urls),
+            "request_log": {"size": log.size, "body_bytes": log.body_bytes},
+            "app_rate_limit_per_s": self.app_api.read_limiter.limit,
+            "send_rate_limit_per_s": self.app_api.send_limiter.limit,
+        }
 
     def _control(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> Reply:
         route = path[len(CONTROL_PREFIX) :].rstrip("/") if path != "/" else "/"
@@ -356,43 +432,57 @@ class EmulatorApp:
             return Reply(200, {"reset": True})
         if method == "POST" and route == "/faults":
             return self._post_faults(raw)
-        return _meta_error(404, "no such emulator endpoint")
+        return meta_error(404, "no such emulator endpoint")
 
     def _post_faults(self, raw: bytes) -> Reply:
-        changes, problems = _parse_json(raw, empty_as={})
+        changes, problems = parse_json(raw, empty_as={})
         if problems or not isinstance(changes, dict):
-            return _meta_error(400, "faults must be a JSON object")
+            return meta_error(400, "faults must be a JSON object")
         try:
             return Reply(200, self.set_faults(changes).to_json())
         except (ValueError, TypeError) as error:
-            return _meta_error(400, str(error))
+            return meta_error(400, str(error))
 
     def _inspect(self, route: str, query: dict[str, list[str]]) -> Reply:
         if route.startswith("/profiles/"):
             with self.state.lock:
                 profile = self.state.profile(unquote(route[len("/profiles/") :]))
-                return Reply(200, profile.to_json()) if profile else _meta_error(404, "no such profile")
+                return Reply(200, profile.to_json()) if profile else meta_error(404, "no such profile")
+        person_id = query.get("person_id", [None])[0]
         views: dict[str, Callable[[], Any]] = {
             "/": self._page,
             "/profiles": self.state.profiles_json,
-            "/events": lambda: self._events(query.get("person_id", [None])[0]),
+            "/events": lambda: self._events(person_id),
             "/emails": self.state.emails_json,
             "/requests": self.state.requests_json,
+            "/activity": lambda: self.state.activity_json(person_id),
+            "/transactional": self._transactional_json,
             "/stats": self.stats,
             "/faults": self._faults_json,
+            "/config": self.config_json,
         }
         view = views.get(route)
         if view is None:
-            return _meta_error(404, "no such emulator endpoint")
+            return meta_error(404, "no such emulator endpoint")
         result = view()
         return result if isinstance(result, Reply) else Reply(200, result)
 
     def _faults_json(self) -> dict[str, Any]:
         return self.traffic.config.to_json()
 
+    def _transactional_json(self) -> list[dict[str, Any]]:
+        return [
+            {**message.to_json(), "trigger_name": message.trigger_name}
+            for message in self.app_api.messages.values()
+        ]
+
     def _page(self) -> Reply:
         html = render_page(
-            self.state.profiles_json(), self.state.events_json(), self.state.emails_json(), self.stats()
+            self.state.profiles_json(),
+            self.state.events_json(),
+            self.state.emails_json(),
+            self.stats(),
+            self.state.activity_json(),
         )
         return Reply(200, html, content_type="text/html; charset=utf-8")
 
@@ -404,9 +494,9 @@ class EmulatorApp:
 def _fault_reply(verdict: Verdict, config: FaultConfig) -> Reply | None:
     """The injected answer for a faulted request, or None to serve it normally."""
     replies = {
-        Verdict.RATE_LIMITED: _meta_error(429, "rate limit exceeded"),
+        Verdict.RATE_LIMITED: RATE_LIMITED,
         Verdict.DROP: Reply(0, drop=True),
-        Verdict.FAIL: _meta_error(config.fail_status, "injected failure"),
+        Verdict.FAIL: meta_error(config.fail_status, "injected failure"),
     }
     return replies.get(verdict)
 
@@ -425,34 +515,6 @@ def _track_route(method: str, path: str) -> tuple[str, str] | None:
         return operation, unquote(parts[4])
     operation = _V2_ROUTES.get((method, path))
     return (operation, "") if operation else None
-
-
-def _email_problem(body: dict[str, Any]) -> str | None:
-    """Why Customer.io's App API would refuse this send-email body, or None. Names fields, never values."""
-    to = body.get("to")
-    message_id = body.get("transactional_message_id")
-    identifiers = body.get("identifiers")
-    problem: str | None = None
-    if not isinstance(to, str) or not to.strip():
-        problem = "to is required"
-    elif not _is_id_value(message_id):
-        problem = "transactional_message_id is required"
-    elif (
-        not isinstance(identifiers, dict)
-        or len(identifiers) != 1
-        or next(iter(identifiers)) not in EMAIL_IDENTIFIER_KEYS
-        or not _is_id_value(next(iter(identifiers.values())))
-    ):
-        problem = "identifiers must hold exactly one of id, email, cio_id"
-    elif limits.check_identifier(str(next(iter(identifiers.values()))), "identifiers"):
-        problem = f"the identifier is longer than {limits.MAX_ID_BYTES} bytes"
-    elif "message_data" in body and not isinstance(body["message_data"], dict):
-        problem = "message_data must be an object"
-    return problem
-
-
-def _is_id_value(value: Any) -> bool:
-    return isinstance(value, str | int) and not isinstance(value, bool) and value != ""
 
 
 def _integer_or_none(value: Any) -> int | None:
@@ -478,7 +540,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.server.app.handle(self.command, self.path, headers, body)
+        reply = self.server.app.handle(self.command, self.path, headers, body, self.server.host_region)
         if reply.drop:
             self.close_connection = True
             return
@@ -486,6 +548,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         if payload and self.command != "HEAD":
             self.wfile.write(payload)
@@ -524,16 +588,19 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
+    def __init__(self, address: tuple[str, int], app: EmulatorApp, host_region: str) -> None:
         self.app = app
+        self.host_region = host_region
         super().__init__(address, _Handler)
 
 
 class Emulator:
-    """A local Customer.io on one base URL: Track paths, App `/v1/send/email`, `/_emulator/...` and `/`.
+    """A local Customer.io: Track paths, the App API, `/_emulator/...` and `/` on one base URL per region.
 
-    `Emulator(...).start()` serves from a background thread until `stop()`; it is also a context manager.
-    Missing OpenAPI document: construction fails unless `validate=False` is passed on purpose.
+    `Emulator(...).start()` serves from background threads until `stop()`; it is also a context manager.
+    `url` stands for the US hosts and `eu_url` for the EU hosts; the workspace is in `region`, and
+    `home_url` is the URL of its own region. Missing OpenAPI document: construction fails unless
+    `validate=False` is passed on purpose.
     """
 
     def __init__(
@@ -544,69 +611,124 @@ class Emulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        eu_port: int = 0,
         openapi_path: str | Path | None = None,
         validate: bool = True,
         faults: FaultConfig | None = None,
+        region: str = "us",
+        email_identifier: EmailIdentifier = "off",
+        environment_id: int = DEFAULT_ENVIRONMENT_ID,
+        transactional_messages: Sequence[TransactionalMessage] = DEFAULT_TRANSACTIONAL_MESSAGES,
+        app_rate_limit_per_s: int | None = APP_RATE_LIMIT_PER_S,
+        send_rate_limit_per_s: int | None = SEND_RATE_LIMIT_PER_S,
+        request_log_size: int = REQUEST_LOG_SIZE,
+        request_log_body_bytes: int = REQUEST_LOG_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`clock` times the rate limit's one-second window (tests pass a fake one)."""
+        """`clock` times the one-second windows of the rate limits (tests pass a fake one)."""
         schemas = TrackSchemas.load(Path(openapi_path) if openapi_path else None) if validate else None
         self.site_id = site_id
         self.track_api_key = track_api_key
         self.app_api_key = app_api_key
+        self.region = region
         self._host = host
-        self._port = port
+        self._ports = {"us": port, "eu": eu_port}
         self.app = EmulatorApp(
             site_id=site_id,
             track_api_key=track_api_key,
             app_api_key=app_api_key,
             schemas=schemas,
             faults=faults or FaultConfig(),
+            region=region,
+            email_identifier=email_identifier,
+            environment_id=environment_id,
+            transactional_messages=transactional_messages,
+            app_rate_limit_per_s=app_rate_limit_per_s,
+            send_rate_limit_per_s=send_rate_limit_per_s,
+            request_log_size=request_log_size,
+            request_log_body_bytes=request_log_body_bytes,
             clock=clock,
         )
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._servers: dict[str, _Server] = {}
+        self._threads: list[threading.Thread] = []
 
     @property
     def state(self) -> EmulatorState:
         return self.app.state
 
+    def _server(self, region: str) -> _Server:
+        server = self._servers.get(region)
+        if server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return server
+
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running; call start() first")
-        return int(self._server.server_address[1])
+        """The port of the US hosts' stand-in (the emulator's main URL)."""
+        return int(self._server("us").server_address[1])
+
+    @property
+    def eu_port(self) -> int:
+        return int(self._server("eu").server_address[1])
+
+    def url_for(self, region: str) -> str:
+        """The base URL standing for `region`'s Track and App hosts."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{int(self._server(region).server_address[1])}"
 
     @property
     def url(self) -> str:
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        return self.url_for("us")
+
+    @property
+    def eu_url(self) -> str:
+        return self.url_for("eu")
+
+    @property
+    def home_url(self) -> str:
+        """The URL of the workspace's own region: where a correctly configured client sends its requests."""
+        return self.url_for(self.region)
 
     def start(self) -> Emulator:
-        if self._server is not None:
+        if self._servers:
             return self
-        self._server = _Server((self._host, self._port), self.app)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="cio-emulator", daemon=True
-        )
-        self._thread.start()
+        try:
+            for region in ("us", "eu"):
+                self._servers[region] = _Server((self._host, self._ports[region]), self.app, region)
+        except BaseException:
+            self._close_servers()
+            raise
+        self.app.base_urls = {region: self.url_for(region) for region in self._servers}
+        for region, server in self._servers.items():
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"cio-emulator-{region}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
+        if not self._servers:
             return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
+        for server in self._servers.values():
+            server.shutdown()
+        self._close_servers()
+        for thread in self._threads:
             thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+        self._threads = []
+
+    def _close_servers(self) -> None:
+        for server in self._servers.values():
+            server.server_close()
+        self._servers = {}
 
     def serve_until_stopped(self) -> None:
         """Block the calling thread while serving (the CLI's foreground mode)."""
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
     def reset(self) -> None:
         self.app.reset()

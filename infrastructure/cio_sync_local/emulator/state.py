@@ -1,4 +1,4 @@
-"""What the emulated Customer.io workspace holds: people, events, deliveries, and the request log.
+"""What the emulated Customer.io workspace holds: people, events, deliveries, activity and the request log.
 
 All mutation goes through `EmulatorState` under one lock, so concurrent requests see Customer.io-like
 all-or-nothing updates per operation and tests can read a consistent snapshot in-process.
@@ -9,15 +9,22 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
+
+from cio_sync_local.emulator.requestlog import REQUEST_LOG_BODY_BYTES, REQUEST_LOG_SIZE, RequestLog
 
 JsonValue = Any
 """A decoded JSON value; attributes and event data are arbitrary JSON."""
 
-REQUEST_LOG_SIZE = 10_000
-"""How many recent requests `/_emulator/requests` keeps: enough for any test, bounded for long local runs."""
+EmailIdentifier = Literal["off", "unique"]
+"""Whether the workspace also identifies people by email ("unique") or by id only ("off", the default)."""
+EMAIL_IDENTIFIER_MODES: tuple[EmailIdentifier, ...] = ("off", "unique")
+
+ACTIVITY_LOG_SIZE = 10_000
+"""How many activity entries (attribute update failures and the like) `/_emulator/activity` keeps."""
 
 IDENTIFY_CONTROL_KEYS = frozenset({"_update", "_timestamp", "id", "cio_relationships"})
 """Identify body keys that steer the call and are not stored as attributes."""
@@ -28,19 +35,52 @@ def removes_attribute(value: JsonValue) -> bool:
     return value is None or value == ""
 
 
+def is_unsubscribed(attributes: Mapping[str, JsonValue]) -> bool:
+    """Customer.io's reading of `unsubscribed`: true in any case, 1 or "1" (the Track document says so)."""
+    value = attributes.get("unsubscribed")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value == 1
+    return isinstance(value, str) and value.strip().lower() in {"true", "1"}
+
+
+def _email_key(value: JsonValue) -> str | None:
+    """Emails identify people case-insensitively (Track document, identify operation)."""
+    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+
+class IdentifyOutcome(Enum):
+    APPLIED = "applied"
+    NOT_FOUND = "not_found"
+    """`_update: true` for a person who does not exist: nothing created (a "Failed Attribute Change")."""
+    CONFLICT = "conflict"
+    """Email is an identifier and belongs to someone else: nothing applied ("Attribute Update Failure")."""
+
+
 @dataclass
 class Profile:
-    """One person. `created` is when the emulator first saw them; `created_at` is only ever an attribute."""
+    """One person. `created` is when the emulator first saw them; `created_at` is only ever an attribute.
+
+    `cio_id` is the immutable identifier Customer.io assigns; `seq` orders people by creation for the App
+    API's paging. `attribute_timestamps` holds the `_timestamp` / `timestamp` that last wrote each
+    attribute (update ordering); `attribute_set_at` when each attribute was last set (the App API's
+    `timestamps`).
+    """
 
     person_id: str
     attributes: dict[str, JsonValue]
     created: float
     updated: float
+    seq: int = 0
+    cio_id: str = ""
     attribute_timestamps: dict[str, int] = field(default_factory=dict)
+    attribute_set_at: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
             "id": self.person_id,
+            "cio_id": self.cio_id,
             "attributes": dict(self.attributes),
             "created": self.created,
             "updated": self.updated,
@@ -67,65 +107,136 @@ class StoredEvent:
         }
 
 
+DeliveryStatus = Literal["sent", "suppressed", "draft"]
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """A transactional email accepted by the App API; the body is kept whole for assertions."""
+    """A transactional email accepted by the App API; the body is kept whole for assertions.
+
+    `effective` holds the sending options as Customer.io applies them (the request's value, else the
+    transactional message's setting, else the documented default). `status` is what became of it:
+    `sent`, `draft` (`queue_draft`), or `suppressed` (the person is unsubscribed and the message may not
+    be sent to unsubscribed people; `suppressed_reason` says so).
+    """
 
     delivery_id: str
     queued_at: int
     request: Mapping[str, JsonValue]
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {"delivery_id": self.delivery_id, "queued_at": self.queued_at, **self.request}
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    method: str
-    path: str
-    status: int
-    time: float
-    operations: int
+    person_id: str | None
+    message_id: int | None
+    effective: Mapping[str, JsonValue]
+    status: DeliveryStatus
+    suppressed_reason: str | None
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
-            "method": self.method,
-            "path": self.path,
+            "delivery_id": self.delivery_id,
+            "queued_at": self.queued_at,
+            **self.request,
+            "person_id": self.person_id,
+            "message": self.message_id,
+            "effective": dict(self.effective),
             "status": self.status,
-            "time": self.time,
-            "operations": self.operations,
+            "suppressed_reason": self.suppressed_reason,
         }
 
 
 class EmulatorState:
     """The workspace plus counters. Every public method takes the lock; callers never need to."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        email_identifier: EmailIdentifier = "off",
+        request_log_size: int = REQUEST_LOG_SIZE,
+        request_log_body_bytes: int = REQUEST_LOG_BODY_BYTES,
+    ) -> None:
+        if email_identifier not in EMAIL_IDENTIFIER_MODES:
+            raise ValueError(f"email_identifier must be one of {', '.join(EMAIL_IDENTIFIER_MODES)}")
         self.lock = threading.RLock()
         self._clock = clock
+        self.email_identifier: EmailIdentifier = email_identifier
         self.profiles: dict[str, Profile] = {}
+        self._by_seq: dict[int, str] = {}
+        self._by_cio_id: dict[str, str] = {}
         self.events: list[StoredEvent] = []
         self.event_ids: set[str] = set()
         self.emails: list[Delivery] = []
-        self.requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.activity: deque[dict[str, JsonValue]] = deque(maxlen=ACTIVITY_LOG_SIZE)
+        self.request_log = RequestLog(request_log_size, request_log_body_bytes)
         self.requests_by_status: Counter[int] = Counter()
         self.operations_applied = 0
         self.operations_unmodelled = 0
         self.duplicate_events_ignored = 0
+        self.attribute_update_failures = 0
         self._delivery_counter = 0
+        self._seq = 0
+
+    @property
+    def email_is_identifier(self) -> bool:
+        return self.email_identifier == "unique"
 
     def reset(self) -> None:
         with self.lock:
             self.profiles.clear()
+            self._by_seq.clear()
+            self._by_cio_id.clear()
             self.events.clear()
             self.event_ids.clear()
             self.emails.clear()
-            self.requests.clear()
+            self.activity.clear()
+            self.request_log.clear()
             self.requests_by_status.clear()
             self.operations_applied = 0
             self.operations_unmodelled = 0
             self.duplicate_events_ignored = 0
+            self.attribute_update_failures = 0
             self._delivery_counter = 0
+            self._seq = 0
+
+    # ---- people ------------------------------------------------------------------------------------
+
+    def _create(self, person_id: str, now: float) -> Profile:
+        self._seq += 1
+        profile = Profile(
+            person_id=person_id,
+            attributes={},
+            created=now,
+            updated=now,
+            seq=self._seq,
+            cio_id=f"{self._seq:08x}",
+        )
+        self.profiles[person_id] = profile
+        self._by_seq[profile.seq] = person_id
+        self._by_cio_id[profile.cio_id] = person_id
+        return profile
+
+    def _forget(self, person_id: str) -> None:
+        profile = self.profiles.pop(person_id, None)
+        if profile is not None:
+            self._by_seq.pop(profile.seq, None)
+            self._by_cio_id.pop(profile.cio_id, None)
+
+    def _rekey(self, profile: Profile, person_id: str) -> None:
+        """Give an existing person a new id (Customer.io keeps their cio_id, attributes and history)."""
+        del self.profiles[profile.person_id]
+        profile.person_id = person_id
+        self.profiles[person_id] = profile
+        self._by_seq[profile.seq] = person_id
+        self._by_cio_id[profile.cio_id] = person_id
+
+    def email_owner(self, email: JsonValue) -> str | None:
+        """The id of the person whose `email` attribute matches, ignoring case; None if nobody's does."""
+        wanted = _email_key(email)
+        if wanted is None:
+            return None
+        with self.lock:
+            for person_id, profile in self.profiles.items():
+                if _email_key(profile.attributes.get("email")) == wanted:
+                    return person_id
+        return None
 
     def merged_attribute_count(self, person_id: str, changes: Mapping[str, JsonValue]) -> int:
         """How many attributes the person would have after `changes`, for the 300-per-person limit."""
@@ -148,20 +259,49 @@ class EmulatorState:
         *,
         update_only: bool = False,
         timestamp: int | None = None,
-    ) -> bool:
-        """Merge attributes into the person, creating them unless `update_only`; False when nothing applied.
+        source: str = "identify",
+    ) -> IdentifyOutcome:
+        """Merge attributes into the person, creating them unless `update_only`.
 
         With a `timestamp` (`_timestamp` in v1, `timestamp` in v2), an attribute last written by a later
         update keeps its value, which is how Customer.io orders rapid updates that arrive out of order.
+
+        When email is also an identifier, an `email` that belongs to someone else makes the update fail
+        for an existing person (recorded as an attribute update failure, nothing applied); for a person
+        who does not exist yet it updates the email's owner and gives them `person_id` (the Track
+        document's identify description says both).
         """
         with self.lock:
             now = self._clock()
             profile = self.profiles.get(person_id)
+            if self.email_is_identifier and "email" in changes:
+                owner = self.email_owner(changes["email"])
+                if owner is not None and owner != person_id:
+                    if profile is not None:
+                        self._attribute_update_failure(person_id, owner, source, now)
+                        return IdentifyOutcome.CONFLICT
+                    profile = self.profiles[owner]
+                    self._rekey(profile, person_id)
+                    self._record_activity(
+                        "identifier_reassigned",
+                        person_id,
+                        now,
+                        source=source,
+                        previous_id=owner,
+                        reason="the email belongs to this person, who now has the id in the request",
+                    )
             if profile is None:
                 if update_only:
-                    return False
-                profile = Profile(person_id=person_id, attributes={}, created=now, updated=now)
-                self.profiles[person_id] = profile
+                    self._record_activity(
+                        "failed_attribute_change",
+                        person_id,
+                        now,
+                        source=source,
+                        reason="_update is true and no person has this identifier",
+                    )
+                    return IdentifyOutcome.NOT_FOUND
+                profile = self._create(person_id, now)
+            set_at = timestamp if timestamp is not None else int(now)
             for name, value in changes.items():
                 if name in IDENTIFY_CONTROL_KEYS:
                     continue
@@ -171,16 +311,33 @@ class EmulatorState:
                     profile.attribute_timestamps[name] = timestamp
                 if removes_attribute(value):
                     profile.attributes.pop(name, None)
+                    profile.attribute_set_at.pop(name, None)
                 else:
                     profile.attributes[name] = value
+                    profile.attribute_set_at[name] = set_at
             profile.updated = now
             self.operations_applied += 1
-            return True
+            return IdentifyOutcome.APPLIED
+
+    def _attribute_update_failure(self, person_id: str, owner: str, source: str, now: float) -> None:
+        self.attribute_update_failures += 1
+        self._record_activity(
+            "attribute_update_failure",
+            person_id,
+            now,
+            source=source,
+            identifier="email",
+            conflicting_person_id=owner,
+            reason="the email in the request belongs to another person; nothing was changed",
+        )
+
+    def _record_activity(self, kind: str, person_id: str, now: float, **details: JsonValue) -> None:
+        self.activity.append({"type": kind, "person_id": person_id, "time": now, **details})
 
     def delete(self, person_id: str) -> None:
         """Remove the person; deleting someone who does not exist is fine, as in Customer.io."""
         with self.lock:
-            self.profiles.pop(person_id, None)
+            self._forget(person_id)
             self.operations_applied += 1
 
     def add_event(
@@ -199,9 +356,7 @@ class EmulatorState:
                 self.duplicate_events_ignored += 1
                 return False
             if person_id not in self.profiles:
-                self.profiles[person_id] = Profile(
-                    person_id=person_id, attributes={}, created=now, updated=now
-                )
+                self._create(person_id, now)
             if event_id is not None:
                 self.event_ids.add(event_id)
             self.events.append(
@@ -222,32 +377,107 @@ class EmulatorState:
         with self.lock:
             self.operations_unmodelled += 1
 
-    def add_delivery(self, request: Mapping[str, JsonValue], person_id: str | None) -> Delivery:
-        """Queue a transactional email; an unknown identifier creates that person, as Customer.io does."""
+    # ---- transactional email -----------------------------------------------------------------------
+
+    def add_delivery(
+        self,
+        request: Mapping[str, JsonValue],
+        identifier: tuple[str, str],
+        *,
+        message_id: int | None,
+        effective: Mapping[str, JsonValue],
+    ) -> Delivery:
+        """Queue a transactional email for the identified person, as Customer.io decides its fate.
+
+        An unknown `id` (or, here, `email`) creates that person, as the App API documents; a `cio_id`
+        never creates anyone. An unsubscribed person gets the message only if `send_to_unsubscribed`.
+        """
+        kind, value = identifier
         with self.lock:
             now = self._clock()
-            if person_id is not None and person_id not in self.profiles:
-                self.profiles[person_id] = Profile(
-                    person_id=person_id, attributes={}, created=now, updated=now
-                )
+            person_id = self._delivery_person(kind, value, now)
+            profile = self.profiles.get(person_id) if person_id is not None else None
+            status: DeliveryStatus = "sent"
+            reason: str | None = None
+            if (
+                profile is not None
+                and is_unsubscribed(profile.attributes)
+                and not effective.get("send_to_unsubscribed", True)
+            ):
+                status, reason = "suppressed", "unsubscribed"
+            elif effective.get("queue_draft"):
+                status = "draft"
             self._delivery_counter += 1
             delivery = Delivery(
                 delivery_id=f"emu-delivery-{self._delivery_counter:08d}",
                 queued_at=int(now),
                 request=dict(request),
+                person_id=person_id,
+                message_id=message_id,
+                effective=dict(effective),
+                status=status,
+                suppressed_reason=reason,
             )
             self.emails.append(delivery)
+            if status == "suppressed" and person_id is not None:
+                self._record_activity(
+                    "email_suppressed",
+                    person_id,
+                    now,
+                    delivery_id=delivery.delivery_id,
+                    reason="the person is unsubscribed and send_to_unsubscribed is false",
+                )
             self.operations_applied += 1
             return delivery
 
-    def record_request(self, method: str, path: str, status: int, operations: int) -> None:
+    def _delivery_person(self, kind: str, value: str, now: float) -> str | None:
+        if kind == "cio_id":
+            return self._by_cio_id.get(value)
+        if kind == "email" and self.email_is_identifier:
+            owner = self.email_owner(value)
+            if owner is not None:
+                return owner
+        if value not in self.profiles:
+            self._create(value, now)
+        return value
+
+    # ---- App API reads -----------------------------------------------------------------------------
+
+    def people_in_order(self, after_seq: int = 0) -> Iterator[Profile]:
+        """Every person created after `after_seq`, oldest first (a stable order for the App API's paging).
+
+        Walks the sequence numbers, so deletes leave no gaps in what is returned. Call with the lock held.
+        """
+        for seq in range(after_seq + 1, self._seq + 1):
+            person_id = self._by_seq.get(seq)
+            if person_id is not None:
+                yield self.profiles[person_id]
+
+    def find(self, kind: str, value: str) -> Profile | None:
+        """The person with this identifier (`id`, `email` when it is an identifier, or `cio_id`)."""
         with self.lock:
-            self.requests.append(
-                RequestRecord(
-                    method=method, path=path, status=status, time=self._clock(), operations=operations
-                )
+            if kind == "id":
+                return self.profiles.get(value)
+            if kind == "cio_id":
+                person_id = self._by_cio_id.get(value)
+                return self.profiles.get(person_id) if person_id is not None else None
+            if kind == "email":
+                owner = self.email_owner(value)
+                return self.profiles.get(owner) if owner is not None else None
+            return None
+
+    # ---- request log -------------------------------------------------------------------------------
+
+    def record_request(
+        self, method: str, path: str, status: int, operations: int, *, query: str = "", body: bytes = b""
+    ) -> None:
+        with self.lock:
+            self.request_log.append(
+                method, path, query=query, status=status, time=self._clock(), operations=operations, raw=body
             )
             self.requests_by_status[status] += 1
+
+    # ---- views -------------------------------------------------------------------------------------
 
     def profile(self, person_id: str) -> Profile | None:
         with self.lock:
@@ -266,8 +496,14 @@ class EmulatorState:
             return [delivery.to_json() for delivery in self.emails]
 
     def requests_json(self) -> list[dict[str, JsonValue]]:
+        """The request log, oldest first; each entry's `body` is shared with the log: do not modify it."""
         with self.lock:
-            return [record.to_json() for record in self.requests]
+            return [record.to_json() for record in self.request_log.records()]
+
+    def activity_json(self, person_id: str | None = None) -> list[dict[str, JsonValue]]:
+        with self.lock:
+            entries: Iterable[dict[str, JsonValue]] = self.activity
+            return [dict(e) for e in entries if person_id is None or e["person_id"] == person_id]
 
     def counters_json(self) -> dict[str, JsonValue]:
         with self.lock:
@@ -279,7 +515,15 @@ class EmulatorState:
                 "operations_applied": self.operations_applied,
                 "operations_unmodelled": self.operations_unmodelled,
                 "duplicate_events_ignored": self.duplicate_events_ignored,
+                "attribute_update_failures": self.attribute_update_failures,
                 "profiles": len(self.profiles),
                 "events": len(self.events),
                 "emails": len(self.emails),
+                "request_log": {
+                    "kept": len(self.request_log),
+                    "size": self.request_log.size,
+                    "body_bytes": self.request_log.body_bytes,
+                    "dropped": self.request_log.dropped,
+                    "bodies_dropped": self.request_log.bodies_dropped,
+                },
             }

@@ -12,9 +12,10 @@ from cio_sync_local.emulator import Emulator
 class Api:
     """A thin caller bound to one emulator: Track with Basic auth, App with Bearer, control without auth."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator, url: str | None = None) -> None:
+        """Calls `url` (the emulator's main URL, its US hosts, unless told otherwise)."""
         self.emulator = emulator
-        self.url = emulator.url
+        self.url = url or emulator.url
         self.track = requests.Session()
         self.track.auth = (emulator.site_id, emulator.track_api_key)
         self.app = requests.Session()
@@ -38,6 +39,15 @@ class Api:
 
     def send_email(self, body: Any) -> requests.Response:
         return self.app.post(f"{self.url}/v1/send/email", json=body, timeout=5)
+
+    def app_get(self, path: str, **params: Any) -> requests.Response:
+        return self.app.get(f"{self.url}{path}", params=params, timeout=5)
+
+    def app_post(self, path: str, body: Any, **params: Any) -> requests.Response:
+        return self.app.post(f"{self.url}{path}", params=params, json=body, timeout=5)
+
+    def region(self) -> requests.Response:
+        return self.track.get(f"{self.url}/api/v1/accounts/region", timeout=5)
 
     def control(self, path: str) -> Any:
         response = self.plain.get(f"{self.url}/_emulator/{path}", timeout=5)

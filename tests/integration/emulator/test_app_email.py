@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.emulator.support import Api
+from cio_sync_local.emulator import Emulator
+from cio_sync_local.emulator.app_api import TransactionalMessage
+from tests.integration.emulator.support import Api, person
 
 
 def email(**overrides: Any) -> dict[str, Any]:
@@ -112,3 +114,157 @@ def test_send_email_rejects_a_body_that_is_not_json(api: Api) -> None:
 
 def test_send_email_only_accepts_post(api: Api) -> None:
     assert api.app.get(f"{api.url}/v1/send/email", timeout=5).status_code == 405
+
+
+def test_both_privacy_flags_are_recorded_per_delivery(api: Api) -> None:
+    api.send_email(email(disable_message_retention=True, send_to_unsubscribed=True))
+    api.send_email(email())
+
+    private, plain = api.control("emails")
+
+    assert private["disable_message_retention"] is True
+    assert private["send_to_unsubscribed"] is True
+    assert private["effective"]["disable_message_retention"] is True
+    assert private["effective"]["send_to_unsubscribed"] is True
+    assert "disable_message_retention" not in plain
+    assert plain["effective"]["disable_message_retention"] is False  # the message's setting
+    assert plain["effective"]["send_to_unsubscribed"] is True  # the message's setting
+    assert (private["status"], plain["status"]) == ("sent", "sent")
+
+
+def test_the_other_documented_options_are_recorded(api: Api) -> None:
+    options = {
+        "subject": "Reset",
+        "from": "Support <support@example.com>",
+        "reply_to": "help@example.com",
+        "bcc": "audit@example.com",
+        "preheader": "Your link",
+        "plaintext_body": "Reset here",
+        "send_at": 1700000000,
+        "tracked": False,
+        "queue_draft": False,
+        "disable_css_preprocessing": True,
+        "language": "en",
+        "headers": {"X-Campaign": "reset"},
+        "attachments": {"note.txt": "aGVsbG8="},
+    }
+
+    assert api.send_email(email(**options)).status_code == 200
+
+    [delivery] = api.control("emails")
+    assert {key: delivery[key] for key in options} == options
+    assert delivery["effective"]["tracked"] is False
+    assert delivery["effective"]["disable_css_preprocessing"] is True
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"disable_message_retention": "yes"},
+        {"send_to_unsubscribed": 1},
+        {"send_at": "tomorrow"},
+        {"tracked": "false"},
+        {"reply_to": 5},
+    ],
+    ids=["retention-string", "unsubscribed-number", "send-at-string", "tracked-string", "reply-to-number"],
+)
+def test_documented_options_of_the_wrong_type_are_refused(api: Api, overrides: dict[str, Any]) -> None:
+    response = api.send_email(email(**overrides))
+
+    assert response.status_code == 400
+    assert next(iter(overrides)) in response.json()["meta"]["error"]
+    assert api.control("emails") == []
+
+
+def test_an_unsubscribed_person_gets_nothing_unless_send_to_unsubscribed(api: Api) -> None:
+    """Customer.io: "If false, your message is not sent to unsubscribed recipients." The send is still
+    queued (200 with a delivery id); the delivery is suppressed."""
+    api.identify("placeholder", {"unsubscribed": True})
+
+    refused = api.send_email(email(send_to_unsubscribed=False))
+    allowed = api.send_email(email(send_to_unsubscribed=True))
+
+    assert (refused.status_code, allowed.status_code) == (200, 200)
+    assert refused.json()["delivery_id"]
+    suppressed, sent = api.control("emails")
+    assert (suppressed["status"], suppressed["suppressed_reason"]) == ("suppressed", "unsubscribed")
+    assert (sent["status"], sent["suppressed_reason"]) == ("sent", None)
+    [activity] = api.control("activity?person_id=placeholder")
+    assert activity["type"] == "email_suppressed"
+    assert activity["delivery_id"] == suppressed["delivery_id"]
+
+
+@pytest.mark.parametrize("value", [True, "TRUE", "1", 1])
+def test_unsubscribed_is_read_as_customer_io_reads_it(api: Api, value: object) -> None:
+    """v2, whose attributes take any value (v1's schema types `unsubscribed` as a boolean)."""
+    assert (
+        api.entity(person("placeholder", "identify", attributes={"unsubscribed": value})).status_code == 200
+    )
+
+    api.send_email(email(send_to_unsubscribed=False))
+
+    assert api.control("emails")[0]["status"] == "suppressed"
+
+
+def test_a_subscribed_person_gets_the_message_either_way(api: Api) -> None:
+    api.identify("placeholder", {"unsubscribed": False})
+
+    api.send_email(email(send_to_unsubscribed=False))
+
+    assert api.control("emails")[0]["status"] == "sent"
+
+
+def test_without_the_option_the_message_setting_decides() -> None:
+    strict = TransactionalMessage(7, "Reset", "reset", send_to_unsubscribed=False, hide_message_body=True)
+    with Emulator(transactional_messages=[strict]) as emulator:
+        api = Api(emulator)
+        api.identify("placeholder", {"unsubscribed": True})
+
+        api.send_email(email(transactional_message_id="RESET"))
+        api.send_email(email(transactional_message_id=7, send_to_unsubscribed=True))
+        first, second = api.control("emails")
+        api.close()
+
+    assert first["message"] == 7
+    assert first["effective"] == {
+        "disable_message_retention": True,
+        "send_to_unsubscribed": False,
+        "tracked": True,
+        "queue_draft": False,
+        "disable_css_preprocessing": False,
+    }
+    assert first["status"] == "suppressed"
+    assert second["status"] == "sent"
+
+
+def test_queue_draft_holds_the_message(api: Api) -> None:
+    api.send_email(email(queue_draft=True))
+
+    assert api.control("emails")[0]["status"] == "draft"
+
+
+def test_a_message_id_resolves_by_number_or_trigger_name(api: Api) -> None:
+    for message_id in (1, "forgot_password", "Forgot_Password", "password_updated", "unknown", 99):
+        api.send_email(email(transactional_message_id=message_id))
+
+    assert [delivery["message"] for delivery in api.control("emails")] == [1, 1, 1, 2, None, None]
+
+
+def test_a_cio_id_identifier_never_creates_a_person(api: Api) -> None:
+    api.send_email(email(identifiers={"cio_id": "ffffffff"}))
+
+    assert api.profiles() == {}
+    assert api.control("emails")[0]["person_id"] is None
+
+
+def test_the_page_shows_both_flags_and_the_outcome(api: Api) -> None:
+    api.identify("placeholder", {"unsubscribed": True})
+    api.send_email(email(disable_message_retention=True, send_to_unsubscribed=False))
+
+    page = api.plain.get(f"{api.url}/", timeout=5).text
+
+    assert "message retention disabled" in page
+    assert "send to unsubscribed" in page
+    row = page[page.index("emu-delivery-00000001") :].split("</tr>")[0]
+    assert "<td>yes</td><td>no</td><td>suppressed</td>" in row
+    assert "email_suppressed" in page

@@ -130,3 +130,63 @@ def test_cli_refuses_to_start_without_the_openapi_document(tmp_path: Path, port:
     assert result.returncode == 1
     assert "OpenAPI document is not at" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_region_identifier_and_log_options_are_applied(port: int) -> None:
+    eu_port = free_port()
+    process = start(
+        "--port",
+        str(port),
+        "--eu-port",
+        str(eu_port),
+        "--region",
+        "eu",
+        "--email-identifier",
+        "unique",
+        "--request-log-size",
+        "5",
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_serving(url, process)
+        config = requests.get(f"{url}/_emulator/config", timeout=5).json()
+        auth = ("cio-sync-local", "local-track-key")
+        redirected = requests.put(
+            f"{url}/api/v1/customers/m-1", json={}, auth=auth, allow_redirects=False, timeout=5
+        )
+        region = requests.get(f"http://127.0.0.1:{eu_port}/api/v1/accounts/region", auth=auth, timeout=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=10)
+
+    assert config["region"] == "eu"
+    assert config["email_identifier"] == "unique"
+    assert config["request_log"]["size"] == 5
+    assert config["urls"]["eu"] == f"http://127.0.0.1:{eu_port}"
+    assert redirected.status_code == 301
+    assert redirected.headers["Location"] == f"http://127.0.0.1:{eu_port}/api/v1/customers/m-1"
+    assert region.json()["region"] == "eu"
+    assert f"EU hosts on http://127.0.0.1:{eu_port}" in stdout
+
+
+def test_cli_refuses_a_request_log_of_no_size(port: int) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cio_sync_local.emulator_cli",
+            "emulator",
+            "--port",
+            str(port),
+            "--request-log-size",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "at least one request" in result.stderr
+    assert "Traceback" not in result.stderr

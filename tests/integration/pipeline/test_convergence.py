@@ -111,24 +111,26 @@ def test_random_writes_under_faults_converge(faulty: Pipeline) -> None:
     injected = PumpFaultCounter(faulty.stack.pump)
     before = faulty.emulator("stats")
 
-    @settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    # One example per kind of Customer.io fault, seeded so that the emulator's first draw injects it: the
+    # guard below cannot depend on how many requests a random example happened to make.
     @example(
         sign_ups=["web", "sms", "web"],
         steps=[("update", 0, CHANGES[0])] * 6,
         emulator_faults=EMULATOR_FAULTS[0],
-        seed=1,
+        seed=1,  # 0.134 < 0.25: the first request answers 503
     )
     @example(
         sign_ups=["web", "web", "sms"],
         steps=[("raw", 1, CHANGES[1])] * 6,
         emulator_faults=EMULATOR_FAULTS[3],
-        seed=2,
+        seed=31,  # random.Random(31).random() = 0.012: the first request's connection is dropped
     )
     @example(
         sign_ups=["sms", "web", "web"],
         steps=[("update", 2, CHANGES[2])] * 6,
         emulator_faults=EMULATOR_FAULTS[1],
-        seed=3,
+        seed=14,  # 0.107 < 0.25: the first request answers 429
     )
     @given(
         sign_ups=st.lists(st.sampled_from(["web", "sms"]), min_size=SLOTS, max_size=SLOTS),

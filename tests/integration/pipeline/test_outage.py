@@ -1,6 +1,6 @@
 """A day-long Customer.io outage, time-compressed: nothing that would succeed afterwards is parked.
 
-The consumers' backoff runs 1440 times faster (`time_scale`), so the outage below lasts the equivalent of
+The consumers' backoff runs 2880 times faster (`time_scale`), so the outage below lasts the equivalent of
 24 hours of backoff schedule. SQS visibility timeouts are whole seconds, so each compressed retry waits at
 least 1 s and a message here is received fewer times than it would be in a real day; that the real
 schedule fits a day in the queues' receive budget is checked on its own (tests/unit/pipeline/
@@ -27,7 +27,7 @@ from .conftest import Pipeline
 
 pytestmark = pytest.mark.integration
 
-COMPRESSION = 1440  # 24 hours of backoff schedule in 60 s
+COMPRESSION = 2880  # 24 hours of backoff schedule in 30 s
 OUTAGE_S = 24 * 3600 / COMPRESSION
 DEAD_LETTER_QUEUES = ("TrackDeadLetterQueue", "EmailDeadLetterQueue", "StreamFailureQueue")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,33 @@ def test_logs_carry_no_personal_data(pipeline: Pipeline, capfd: pytest.CaptureFi
     for secret in (email, mobile, "Zebedee", "Quixote", "secret-token"):
         assert secret not in output
     assert not re.search(r"[\w.+-]+@example\.org", output)
+
+
+def test_what_was_sent_identifies_with_timestamps_and_private_transactional_mail(pipeline: Pipeline) -> None:
+    """The emulator's request log holds each body as sent: identifies carry the item's updated_at, and the
+    reset goes out with retention disabled and to the placeholder even if it were unsubscribed."""
+    member = web(pipeline)
+    url = f"https://example.org/reset?token={uuid.uuid4().hex}"
+    producer().request_password_reset(member["id"], url)
+    pipeline.drain()
+    stored = pipeline.repo.get(member["id"])
+    assert stored is not None
+    log = pipeline.emulator("requests")
+    identifies = [
+        item
+        for entry in log
+        if entry["path"] == "/api/v2/batch" and isinstance(entry.get("body"), dict)
+        for item in entry["body"].get("batch", [])
+        if item.get("action") == "identify" and item["identifiers"].get("id") == member["id"]
+    ]
+    assert identifies
+    updated_at = int(datetime.fromisoformat(stored["updated_at"].replace("Z", "+00:00")).timestamp())
+    assert identifies[-1]["timestamp"] == updated_at
+    (email,) = [
+        entry["body"]
+        for entry in log
+        if entry["path"] == "/v1/send/email" and entry["body"]["message_data"].get("url") == url
+    ]
+    assert email["disable_message_retention"] is True
+    assert email["send_to_unsubscribed"] is True
+    assert all("authorization" not in str(entry).lower() for entry in log)

@@ -8,12 +8,14 @@ from cio_sync_local.soak import SoakConfig, main, soak
 
 pytestmark = pytest.mark.integration
 
-SOAK_MINUTES = 25 / 60
+# A fixed number of steps, not seconds: the same workload on a fast or a busy machine.
+SOAK_STEPS = 160
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(1200)
 def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
-    summary = soak(SoakConfig(minutes=SOAK_MINUTES, seed=20261126, general_members=20), print)
+    config = SoakConfig(steps=SOAK_STEPS, seed=20261126, general_members=20, drain_timeout_s=180)
+    summary = soak(config, print)
 
     assert summary["mismatches"] == []
     assert summary["invariant_violations"] == 0
@@ -23,7 +25,14 @@ def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
     assert emails["password_updated_sent"] == emails["password_updates"] > 0
     events = summary["events"]
     assert events["resubscribe_tracked"] == events["resubscribe_expected"] > 0
-    assert events["duplicate_event_ids"] == 0
+    # Judged from the request bodies the pipeline sent: one event id per unmute, whatever the retries.
+    assert events["resubscribe_ids_sent_to_cohort"] == events["resubscribe_expected"]
+    assert events["resubscribe_sends"] >= events["resubscribe_ids_sent_to_cohort"]
+    # The adversaries really ran: racing raw writes, poison among good records, an outage.
+    assert summary["racing_writes"]["bursts"] > 0
+    assert summary["racing_writes"]["members_off_sequential_application"] == 0
+    assert summary["poison"]["parked"] == summary["poison"]["written"] > 0
+    assert summary["outage"]["max_receive_count"] > summary["outage"]["old_receive_limit"]
     # Guards against passing vacuously: Customer.io failed and handlers crashed and were redelivered.
     faults = summary["faults_injected"]
     customer_io_faults = (
@@ -32,11 +41,10 @@ def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
         + faults["customer_io_dropped_connections"]
     )
     assert customer_io_faults > 0
-    assert summary["retries"] > 0
+    assert faults["customer_io_rate_limited_429"] > 0  # the 1/s phase lasts long enough to draw them
     assert faults["pump_crashes_after_call"] > 0
     assert faults["pump_duplicate_deliveries"] > 0
-    assert faults["weather_phases"] >= 6
-    assert sum(summary["writes"].values()) > 100
+    assert faults["weather_phases"] == 14
 
 
 @pytest.mark.parametrize("minutes", ["0", "10.5", "-1"])

@@ -60,6 +60,8 @@ def test_send_email_posts_the_documented_body_with_bearer_auth(clock: FakeClock)
         "transactional_message_id": "forgot_password",
         "identifiers": {"id": "cio-sync-transactional"},
         "message_data": {"first_name": NAME, "reset_url": "https://x/r"},
+        "disable_message_retention": True,  # the reset link must not sit in Customer.io's history
+        "send_to_unsubscribed": True,  # a shared placeholder once unsubscribed must not suppress resets
     }
     assert seen.timeout == (3.05, 10.0)
 

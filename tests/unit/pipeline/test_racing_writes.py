@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cio_sync.members.contract import EMAIL_TOPICS, SMS_TOPICS, MemberItem
+from cio_sync.members.contract import MemberItem
 from cio_sync.members.subscriptions import (
-    apply_subscription_rules,
     deletion_request,
     is_profile_eligible,
     web_signup,
 )
 from cio_sync.pipeline.member_stream import process_stream_batch
+from cio_sync_local.adversary import RAW_VALUES, sequential, visible_write
 
 from .fakes import FakePending, FakePublisher
 from .table_sim import SimTable
@@ -36,16 +36,6 @@ def _now(record: dict[str, Any]) -> str:
     """The write's time as the contract stamps a mute: the record's creation time, in UTC."""
     moment = datetime.fromtimestamp(record["dynamodb"]["ApproximateCreationDateTime"], UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _apply(item: MemberItem, write: dict[str, Any]) -> MemberItem:
-    result = copy.deepcopy(item)
-    for name, value in write.items():
-        if value is None and name != "promotions_muted_at":
-            result.pop(name, None)
-        else:
-            result[name] = copy.deepcopy(value)
-    return result
 
 
 def _rules_view(item: MemberItem) -> dict[str, Any]:
@@ -80,7 +70,7 @@ class Harness:
     def write(self, changes: dict[str, Any]) -> None:
         before = copy.deepcopy(self.oracle)
         record = self.table.raw_write(MEMBER, changes)
-        self.oracle = apply_subscription_rules(before, _apply(before, changes), _now(record))
+        self.oracle = sequential(before, changes, _now(record))
         self.steps.append(f"write {changes} -> oracle {_rules_view(self.oracle)}")
 
     def process(self, count: int, start: int | None = None) -> None:
@@ -109,43 +99,11 @@ class Harness:
         }
 
 
-# What raw writers set: subscriptions, the mute, and attributes the rules do not read.
-VALUES: dict[str, list[Any]] = {
-    "email_subscription_status": [True, False],
-    "email_subscription_topics": [[], ["news"], ["community", "clubs"], list(EMAIL_TOPICS)],
-    "sms_status": ["active", "less", "pending", "stop", "undeliverable", "unknown", None],
-    "sms_subscription_topics": [[], ["general"], list(SMS_TOPICS)],
-    "promotions_muted_at": [None, "2026-11-20T08:00:00.000000Z"],
-    "first_name": ["Ada", "Grace"],
-    "last_authenticated_at": ["2026-11-25T09:00:00.000000Z", "2026-11-25T10:00:00.000000Z"],
-}
-
-
 def _visible_write(draw: st.DrawFn, harness: Harness) -> dict[str, Any]:
-    """A write the stream can see: every attribute it sets changes in the table.
-
-    A write that sets an attribute to the value it already holds leaves no trace in the stream images,
-    so no consumer of the stream can tell it from a write that did not touch it; such writes have their
-    own named tests. For the same reason, a write landing while the rules are about to subscribe the
-    member to email for a topic choice (table: false, rules: true) and that could be an email unsubscribe
-    (it touches neither SMS nor the mute) states the email status itself.
-    """
-    raw, oracle = harness.raw, harness.oracle
-    names = draw(st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=3, unique=True))
-    pick_pending = (
-        raw.get("email_subscription_status") is not True and oracle.get("email_subscription_status") is True
-    )
-    could_unsubscribe = not set(names) & {"sms_status", "sms_subscription_topics", "promotions_muted_at"}
-    if pick_pending and could_unsubscribe and "email_subscription_status" not in names:
-        names.append("email_subscription_status")
-    write: dict[str, Any] = {}
-    for name in names:
-        choices = [value for value in VALUES[name] if value != raw.get(name)]
-        if name == "email_subscription_status" and pick_pending and could_unsubscribe:
-            choices = [True, False]  # False is unseen in the table; the rules read it as an unsubscribe
-        if choices:
-            write[name] = draw(st.sampled_from(choices))
-    return write
+    """A write the stream can see (adversary.visible_write): no stream consumer can tell a write that sets
+    an attribute to the value it holds from one that did not touch it; those have named tests below."""
+    names = draw(st.lists(st.sampled_from(sorted(RAW_VALUES)), min_size=1, max_size=3, unique=True))
+    return visible_write(harness.raw, harness.oracle, names, lambda choices: draw(st.sampled_from(choices)))
 
 
 @st.composite

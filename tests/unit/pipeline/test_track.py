@@ -184,3 +184,12 @@ def test_an_unreadable_stored_item_is_parked_and_the_others_go_on() -> None:
     assert outcome.failed_message_ids == []
     assert [op.member_id for op in sender.sent[0]] == [good["id"]]
     assert dead.parked[0][1] == "stored item does not match the contract"
+
+
+def test_identify_carries_the_items_updated_at_as_its_timestamp() -> None:
+    """Customer.io applies identifies later, in any order: the timestamp keeps an older one from winning."""
+    alive = {**member(), "updated_at": "2026-11-26T10:00:07.900000Z"}
+    _, sender, _ = run([message(1, sync(alive["id"]))], {alive["id"]: alive})
+    (operation,) = sender.sent[0]
+    assert isinstance(operation, Identify)
+    assert operation.timestamp == 1_795_687_207  # whole seconds of 2026-11-26T10:00:07.9Z

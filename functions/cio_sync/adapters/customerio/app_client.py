@@ -56,6 +56,11 @@ class AppClient(CustomerIoClient):
             "transactional_message_id": _message_id(transactional_message_id),
             "identifiers": {"id": identifier_id},
             "message_data": dict(message_data),
+            # The reset link must not sit in Customer.io's delivery history.
+            "disable_message_retention": True,
+            # All mail goes to one shared placeholder profile: if it were ever unsubscribed, Customer.io
+            # would accept every reset (200) and suppress it. These emails are transactional, not marketing.
+            "send_to_unsubscribed": True,
         }
         response = self._transport.send(
             "POST",
