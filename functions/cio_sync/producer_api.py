@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.sqs import SqsQueues
@@ -19,8 +19,7 @@ from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.producer import Producer
 
 
-@dataclass(frozen=True)
-class ProducerSettings:
+class ProducerSettings(NamedTuple):
     track_queue_url: str
     email_queue_url: str
 

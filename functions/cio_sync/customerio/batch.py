@@ -9,14 +9,12 @@ written as JSON, is refused on its own and never sinks the rest.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cio_sync.customerio.errors import CustomerIoError, InvalidRequest, PayloadTooLarge, PermanentError
-
-JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
+from cio_sync.customerio.payloads import JsonValue, encode
 
 MAX_ITEM_BYTES = 32_000
 MAX_REQUEST_BYTES = 500_000  # a body must be strictly smaller
@@ -110,11 +108,6 @@ def batch_item(operation: Operation) -> dict[str, JsonValue]:
         item["timestamp"] = operation.timestamp
         item["attributes"] = dict(operation.data)
     return item
-
-
-def encode(document: object) -> bytes:
-    """Compact UTF-8 JSON, the exact bytes that are measured and sent."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def request_body(items: Sequence[bytes]) -> bytes:

@@ -5,22 +5,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.email_idempotency import IdempotentEmail
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
 from cio_sync.environment import Environment
-from cio_sync.handlers.customerio_clients import ApiSettings, app_api_settings, app_client
+from cio_sync.handlers.customerio_settings import ApiSettings, app_api_settings, secret_credentials
 from cio_sync.pipeline.email_consumer import EmailMessages, EmailSent, SendOnce, send_transactional
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.sync.intents import SendEmail
 
 
-@dataclass(frozen=True)
-class EmailSettings:
+class EmailSettings(NamedTuple):
     region: str
     member_table: str
     idempotency_table: str  # one record per sent intent
@@ -57,8 +56,7 @@ class IdempotentSend(SendOnce, Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class EmailRuntime:
+class EmailRuntime(NamedTuple):
     send_once: IdempotentSend
     dead_letters: DeadLetters
     redelivery: Redelivery
@@ -82,4 +80,14 @@ def build(settings: EmailSettings) -> EmailRuntime:
             settings.max_receive_count,
             settings.retry_time_scale,
         ),
+    )
+
+
+def app_client(settings: ApiSettings) -> AppClient:
+    """The process's one App client: one pooled connection and one pacing bucket for its life."""
+    return AppClient(
+        secret_credentials(settings),
+        base_url=settings.base_url,
+        rate_per_s=settings.rate_per_process,
+        enabled=settings.enabled,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.import_storage import DynamoRowClaims, S3ReportStore
@@ -14,8 +14,7 @@ from cio_sync.imports.chunk import Members, RowClaims
 from cio_sync.imports.report import ReportStore
 
 
-@dataclass(frozen=True)
-class ImportChunkSettings:
+class ImportChunkSettings(NamedTuple):
     region: str
     bucket: str  # reports and parts
     member_table: str
@@ -32,8 +31,7 @@ class ImportChunkSettings:
         )
 
 
-@dataclass(frozen=True)
-class ImportChunkRuntime:
+class ImportChunkRuntime(NamedTuple):
     claims: RowClaims
     members: Members
     store: ReportStore

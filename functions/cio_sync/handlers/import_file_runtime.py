@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.import_storage import S3ReportStore, S3Uploads
@@ -14,8 +14,7 @@ from cio_sync.imports.plan import ChunkQueue, PlanLimits, Uploads
 from cio_sync.imports.report import ReportStore
 
 
-@dataclass(frozen=True)
-class ImportFileSettings:
+class ImportFileSettings(NamedTuple):
     bucket: str
     chunk_queue_url: str
     max_bytes: int  # a larger upload is rejected whole
@@ -30,8 +29,7 @@ class ImportFileSettings:
         )
 
 
-@dataclass(frozen=True)
-class ImportFileRuntime:
+class ImportFileRuntime(NamedTuple):
     uploads: Uploads
     store: ReportStore
     queue: ChunkQueue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.member_table import MemberRepository
@@ -15,8 +15,7 @@ from cio_sync.pipeline.member_stream import IntentPublisher, PendingDecisions, R
 from cio_sync.pipeline.messages import TRACK_LANES
 
 
-@dataclass(frozen=True)
-class MemberStreamSettings:
+class MemberStreamSettings(NamedTuple):
     region: str
     member_table: str
     idempotency_table: str  # pending rule decisions live there
@@ -39,8 +38,7 @@ class MemberStreamSettings:
         )
 
 
-@dataclass(frozen=True)
-class MemberStreamRuntime:
+class MemberStreamRuntime(NamedTuple):
     writer: RuleDecisionWriter
     pending: PendingDecisions
     publisher: IntentPublisher

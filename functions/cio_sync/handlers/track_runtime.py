@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
 from cio_sync.environment import Environment
-from cio_sync.handlers.customerio_clients import ApiSettings, track_api_settings, track_client
+from cio_sync.handlers.customerio_settings import ApiSettings, secret_credentials, track_api_settings
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.pipeline.track_consumer import MemberReader, TrackSender
 
 
-@dataclass(frozen=True)
-class TrackSettings:
+class TrackSettings(NamedTuple):
     region: str
     member_table: str
     track_queue_url: str  # failed messages are handed back to it with a growing visibility timeout
@@ -39,8 +39,7 @@ class TrackSettings:
         )
 
 
-@dataclass(frozen=True)
-class TrackRuntime:
+class TrackRuntime(NamedTuple):
     members: MemberReader
     sender: TrackSender
     dead_letters: DeadLetters
@@ -58,4 +57,14 @@ def build(settings: TrackSettings) -> TrackRuntime:
             settings.max_receive_count,
             settings.retry_time_scale,
         ),
+    )
+
+
+def track_client(settings: ApiSettings) -> TrackClient:
+    """The process's one Track client: one pooled connection and one pacing bucket for its life."""
+    return TrackClient(
+        secret_credentials(settings),
+        base_url=settings.base_url,
+        rate_per_s=settings.rate_per_process,
+        enabled=settings.enabled,
     )

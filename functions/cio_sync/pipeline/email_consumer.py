@@ -9,8 +9,7 @@ a failure is parked or retried by the same rule as the track consumer's (pipelin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.members.contract import MemberItem
@@ -49,8 +48,7 @@ class SendOnce(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class EmailMessages:
+class EmailMessages(NamedTuple):
     """Which Customer.io transactional message each kind of email is, and the placeholder profile id."""
 
     identifier_id: str
@@ -65,8 +63,7 @@ class EmailMessages:
         raise PermanentEmailFailure(f"unknown email kind {kind!r}")
 
 
-@dataclass(frozen=True)
-class EmailSent:
+class EmailSent(NamedTuple):
     intent_id: str
     kind: str
     delivery_id: str

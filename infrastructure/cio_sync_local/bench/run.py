@@ -85,7 +85,7 @@ class BenchConfig:
     login_members: int = 100
     parse_rows: int = 1_000_000
     memory_rows: tuple[int, int] = (100_000, 1_000_000)
-    cold_start_runs: int = 7
+    cold_start_runs: int = 11
     rate_limit_per_s: int = DEFAULT_RATE_LIMIT
     overlap_offline: bool = True
 
@@ -388,15 +388,16 @@ def parsing(config: BenchConfig) -> dict[str, Any]:
 
 def cold_start(config: BenchConfig) -> dict[str, Any]:
     """Median wall time of importing each handler module in a fresh interpreter, alternated with
-    `import boto3` (cio_sync_local.bench.cold_import), and each one's ratio to it."""
+    `import boto3`, and each one's median ratio to its round's boto3 (cio_sync_local.bench.cold_import)."""
     runs = config.cold_start_runs
-    medians = cold_import.alternated_medians([handler_module(name) for name in HANDLER_MODULES], runs)
+    modules = [handler_module(name) for name in HANDLER_MODULES]
+    medians, ratios = cold_import.alternated_ratios(modules, runs)
     boto3_s = medians.pop("boto3")
     return {
         "runs": runs,
         "boto3_s": round(boto3_s, 4),
         "modules_s": {module: round(seconds, 4) for module, seconds in medians.items()},
-        "ratios": {module: round(seconds / boto3_s, 2) for module, seconds in medians.items()},
+        "ratios": {module: round(ratio, 2) for module, ratio in ratios.items()},
         "budget_ratio": cold_import.BUDGET_RATIO,
     }
 

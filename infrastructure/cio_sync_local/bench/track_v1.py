@@ -9,8 +9,9 @@ from urllib.parse import quote
 from cio_sync.adapters.customerio.dryrun import log_not_sent
 from cio_sync.adapters.customerio.track_client import TrackClient, sensitive_values
 from cio_sync.adapters.customerio.transport import count_error
-from cio_sync.customerio.batch import Delete, Event, Identify, JsonValue, encode, refusal
+from cio_sync.customerio.batch import Delete, Event, Identify, refusal
 from cio_sync.customerio.errors import InvalidRequest
+from cio_sync.customerio.payloads import JsonValue, encode
 
 
 class TrackV1Client(TrackClient):

@@ -9,12 +9,9 @@ from botocore.exceptions import ClientError
 from cio_sync.adapters.customerio.credentials import SECRET_MAX_AGE_S, Credentials, SecretCredentials
 from cio_sync.customerio.errors import CredentialsError
 from cio_sync.environment import Environment
-from cio_sync.handlers.customerio_clients import (
-    app_api_settings,
-    app_client,
-    track_api_settings,
-    track_client,
-)
+from cio_sync.handlers.customerio_settings import app_api_settings, track_api_settings
+from cio_sync.handlers.email_runtime import app_client
+from cio_sync.handlers.track_runtime import track_client
 
 SECRET = {"site_id": "site-9", "track_api_key": "tk-very-secret", "app_api_key": "ak-very-secret"}
 NAME = "cio-sync/customer-io"

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from cio_sync.environment import Environment, SettingsError
-from cio_sync.handlers.customerio_clients import track_api_settings
+from cio_sync.handlers.customerio_settings import track_api_settings
 from cio_sync.handlers.email_runtime import EmailSettings
 from cio_sync.handlers.import_chunk_runtime import ImportChunkSettings
 from cio_sync.handlers.import_file_runtime import ImportFileSettings

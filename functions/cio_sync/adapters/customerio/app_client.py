@@ -13,8 +13,8 @@ from cio_sync.adapters.customerio.client import CustomerIoClient
 from cio_sync.adapters.customerio.credentials import Credentials
 from cio_sync.adapters.customerio.dryrun import log_not_sent
 from cio_sync.adapters.customerio.transport import bearer_auth, count_error
-from cio_sync.customerio.batch import JsonValue, encode
 from cio_sync.customerio.errors import PermanentError, string_values
+from cio_sync.customerio.payloads import JsonValue, encode
 from cio_sync.customerio.regions import APP_HOSTS
 
 DRY_RUN_DELIVERY_ID = "dry-run"

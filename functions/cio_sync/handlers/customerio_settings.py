@@ -1,5 +1,5 @@
-"""Settings and construction of the Customer.io clients: the track function builds the Track client, the
-email function the App client, each from its own variables.
+"""Settings of the Customer.io clients: the track function reads the Track API's, the email function the
+App API's, each from its own variables (each composition root builds its one client from them).
 
 Secrets are never in settings: only the *name* of the Secrets Manager secret that holds the keys, read
 lazily (a dry run never reads it) and re-read every five minutes (a rotated key needs no cold start).
@@ -7,12 +7,10 @@ lazily (a dry run never reads it) and re-read every five minutes (a rotated key 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
-from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.credentials import SecretCredentials
-from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.customerio.regions import APP_HOSTS, TRACK_HOSTS, Region
 from cio_sync.environment import Environment
 
@@ -23,8 +21,7 @@ def _region(env: Environment) -> Region:
     return "eu" if env.choice("CUSTOMER_IO_REGION", REGIONS) == "eu" else "us"
 
 
-@dataclass(frozen=True)
-class ApiSettings:
+class ApiSettings(NamedTuple):
     """How to reach one Customer.io API and how hard this process may push it."""
 
     secret_name: str
@@ -59,24 +56,6 @@ def app_api_settings(env: Environment) -> ApiSettings:
     )
 
 
-def _secret(settings: ApiSettings) -> SecretCredentials:
+def secret_credentials(settings: ApiSettings) -> SecretCredentials:
+    """The keys, read at first use (a dry run never reads them) and cached five minutes."""
     return SecretCredentials(settings.secret_name, lambda: aws_client("secretsmanager"))
-
-
-def track_client(settings: ApiSettings) -> TrackClient:
-    """The process's one Track client: one pooled connection and one pacing bucket for its life."""
-    return TrackClient(
-        _secret(settings),
-        base_url=settings.base_url,
-        rate_per_s=settings.rate_per_process,
-        enabled=settings.enabled,
-    )
-
-
-def app_client(settings: ApiSettings) -> AppClient:
-    return AppClient(
-        _secret(settings),
-        base_url=settings.base_url,
-        rate_per_s=settings.rate_per_process,
-        enabled=settings.enabled,
-    )
