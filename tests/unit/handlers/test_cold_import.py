@@ -29,7 +29,9 @@ NEVER_PREFIXES = ("aws_lambda_powertools.utilities.batch", "aws_lambda_powertool
 # What only the functions that talk to Customer.io may load.
 CUSTOMER_IO = "cio_sync.adapters.customerio"
 CUSTOMER_IO_FUNCTIONS = {"track", "email"}
-# Modules beyond boto3's own, as a share of boto3's count: today 1.20 to 1.40; generous, exact.
+# The adapters use botocore's clients; only Powertools' idempotency layer (email) still imports boto3.
+BOTO3_FUNCTIONS = {"email"}
+# A handler's modules as a share of boto3's count: today 1.02 to 1.38 (email); exact, machine-independent.
 MODULE_BUDGET = 1.5
 # The timing check's margin over the budget, for load the pairing does not cancel.
 TIMING_MARGIN = 1.25
@@ -49,13 +51,13 @@ def test_a_handler_loads_nothing_it_does_not_use(handler: str) -> None:
     assert not [name for name in loaded if name.startswith(NEVER_PREFIXES)]
     talks_to_customer_io = any(name.startswith(CUSTOMER_IO) for name in loaded)
     assert talks_to_customer_io == (handler in CUSTOMER_IO_FUNCTIONS)
+    assert ("boto3" in loaded) == (handler in BOTO3_FUNCTIONS)
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
-def test_a_handler_loads_few_modules_beyond_boto3(handler: str) -> None:
+def test_a_handler_loads_few_modules_more_than_boto3(handler: str) -> None:
     boto3 = modules_of("boto3")
     loaded = modules_of(handler_module(handler))
-    assert boto3 <= loaded
     assert len(loaded) <= MODULE_BUDGET * len(boto3), f"{len(loaded)} modules, boto3 alone {len(boto3)}"
 
 
