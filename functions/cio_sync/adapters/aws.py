@@ -1,7 +1,7 @@
 """AWS clients for the adapters; each function's composition root makes one per service per process.
 
 botocore's own clients, not boto3's: the adapters use the low-level API only, and `import boto3` adds its
-resource layer and s3transfer (a quarter of boto3's import time) to every cold start for nothing. botocore
+resource layer and s3transfer (15-20% of boto3's import time) to every cold start for nothing. botocore
 honours AWS_ENDPOINT_URL itself (so does pynamodb, on botocore too), which is how the local stack points
 everything at moto server: no setting carries an endpoint.
 """

@@ -1,7 +1,7 @@
 """SQS events in, partial batch responses out: what Powertools' batch utility did for us, in 50 lines.
 
 Why not Powertools' BatchProcessor: importing its package imports asyncio and every event data class
-(+115 modules, about a quarter of `import boto3` again at every cold start), for a loop this short.
+(+115 modules at every cold start), for a loop this short.
 Same contract: each record is handled on its own; a failed record is reported in `batchItemFailures`;
 when every record fails the invocation raises, so Lambda counts an error and retries the batch whole.
 On a FIFO queue the records after a failure are returned unprocessed, keeping their group's order.

@@ -1,7 +1,7 @@
 """HTTP to Customer.io: one connection pool, explicit timeouts, pacing, and deadline-aware retries.
 
 urllib3 directly, not requests: botocore already loads urllib3, so the client costs no import at a cold
-start (requests and its dependencies cost ~15% of `import boto3`), and nothing here needs more than a
+start (requests and its dependencies cost 10-25% of `import boto3`), and nothing here needs more than a
 pool. Retries are ours rather than urllib3's so that every wait (pacing, backoff, Retry-After) is checked
 against the caller's deadline, runs on an injectable clock, and is counted in metrics. urllib3 is kept
 at zero retries underneath. A call that is not idempotent (send email) is retried only when Customer.io
