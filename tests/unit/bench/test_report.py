@@ -10,6 +10,7 @@ import pytest
 
 from cio_sync_local.bench.report import (
     TrafficWindow,
+    cold_import_ratio,
     format_table,
     median,
     peak_in_window,
@@ -178,3 +179,9 @@ def test_results_follow_the_schema_and_a_broken_one_is_refused() -> None:
         validate_results(broken)
     with pytest.raises(jsonschema.ValidationError):
         validate_results({**results(), "date": "yesterday"})
+
+
+def test_the_cold_start_figure_is_the_median_of_paired_ratios_when_recorded() -> None:
+    cold = {"boto3_s": 0.2, "modules_s": {"m": 0.3}, "ratios": {"m": 1.21}}
+    assert cold_import_ratio(cold, "m", 0.3) == 1.21
+    assert cold_import_ratio({"boto3_s": 0.2, "modules_s": {"m": 0.3}}, "m", 0.3) == pytest.approx(1.5)
