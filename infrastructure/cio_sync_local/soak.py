@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from cio_sync.members.contract import utc_now_iso
+from cio_sync.members.contract import safe_key, utc_now_iso
 from cio_sync.members.model import ConcurrentWriteError, MemberNotFound, MemberRepository
 from cio_sync.pipeline.queues import FAILURE_REASON_ATTRIBUTE
 from cio_sync.pipeline.wiring import producer
@@ -608,6 +608,7 @@ class Soak:
         without_address: set[str] = set()
         unexpected = 0
         poison_parked: set[str] = set()
+        poison_followups = 0
         for queue in DEAD_LETTER_QUEUES:
             transient[queue] = 0
             for message in _drain_queue(sqs, self.stack.queue_url(queue)):
@@ -620,9 +621,16 @@ class Soak:
                 if queue == "EmailDeadLetterQueue" and reason and intents and intents <= expected:
                     # A crash after the dead-lettering handler ran parks the same intent again: count once.
                     without_address |= intents
-                elif reason and pointer.get("member_id") in self.poison.ids:
+                elif reason and pointer.get("member_id") in {safe_key(key) for key in self.poison.ids}:
                     # A redelivered stream batch parks the same record again: count each record once.
                     poison_parked.add(str(pointer.get("sequenceNumber")))
+                elif (
+                    queue == "TrackDeadLetterQueue"
+                    and reason
+                    and _member_ids(message["Body"]) <= self.poison.ids
+                ):
+                    # A poison member's resync: the track function cannot read its item and parks it.
+                    poison_followups += 1
                 elif reason is None or queue == "StreamFailureQueue":
                     transient[queue] += 1
                 else:
@@ -632,6 +640,7 @@ class Soak:
             "emails_without_address": len(without_address),
             "permanent_unexpected": unexpected,
             "poison_parked": len(poison_parked),
+            "poison_members_parked_by_track": poison_followups,
         }
 
 
@@ -656,6 +665,21 @@ def _json_object(body: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _member_ids(body: str) -> set[str]:
+    """The member ids a dead-lettered track message names (an empty set never counts as the poison's)."""
+    found: set[str] = set()
+    stack: list[Any] = [_json_object(body)]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("member_id"), str):
+                found.add(value["member_id"])
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found or {"?"}
 
 
 def _intent_ids(body: str) -> Iterator[str]:
