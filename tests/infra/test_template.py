@@ -146,6 +146,23 @@ def _on(resource: str, *actions: str) -> set[Grant]:
     return {Grant(action, resource) for action in actions}
 
 
+RULE_WRITE_CONDITION = (
+    "ForAllValues:StringEquals dynamodb:Attributes "
+    + ",".join(
+        sorted(
+            [
+                "id",
+                "updated_at",
+                "email_subscription_status",
+                "email_subscription_topics",
+                "sms_status",
+                "sms_subscription_topics",
+                "promotions_muted_at",
+            ]
+        )
+    )
+    + "; StringEqualsIfExists dynamodb:ReturnValues NONE"
+)
 IDEMPOTENCY = _on(
     "IdempotencyTable.Arn",
     "dynamodb:GetItem",
@@ -165,7 +182,8 @@ EXPECTED_GRANTS = {
         "dynamodb:GetShardIterator",
         "dynamodb:ListStreams",
     )
-    | _on("MemberTable.Arn", "dynamodb:GetItem", "dynamodb:UpdateItem")
+    # The rules' write-back: only the attributes the rules read and decide, and nothing returned.
+    | {Grant("dynamodb:UpdateItem", "MemberTable.Arn", RULE_WRITE_CONDITION)}
     | {
         Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys rules#*")
         for action in ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
@@ -185,6 +203,7 @@ EXPECTED_GRANTS = {
     | _consume("EmailQueue")
     | _on("EmailQueue.Arn", "sqs:ChangeMessageVisibility")
     | _on("EmailDeadLetterQueue.Arn", "sqs:SendMessage")
+    | _on("EmailDeadLetterKey.Arn", "kms:GenerateDataKey", "kms:Decrypt")  # the DLQ is KMS-encrypted
     | _on("MemberTable.Arn", "dynamodb:GetItem")
     | IDEMPOTENCY
     | _on(SECRET_ARN, "secretsmanager:GetSecretValue"),
@@ -200,7 +219,10 @@ EXPECTED_GRANTS = {
     | _on(REPORTS, "s3:GetObject", "s3:PutObject")
     | {LIST_REPORTS}
     | _on("MemberTable.Arn", "dynamodb:GetItem", "dynamodb:UpdateItem")
-    | _on("IdempotencyTable.Arn", "dynamodb:GetItem", "dynamodb:PutItem"),
+    | {
+        Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys mute-import#*")
+        for action in ("dynamodb:GetItem", "dynamodb:PutItem")
+    },
 }
 
 
@@ -322,10 +344,16 @@ def test_every_consumed_queue_has_a_dead_letter_queue(transformed: Template, que
         declared = properties(transformed, consumer)["Environment"]["Variables"].get("MAX_RECEIVE_COUNT")
         assert declared in (None, str(redrive["maxReceiveCount"])), consumer
     dlq = properties(transformed, dead_letter_queue)
-    assert dlq["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION_S
-    assert dlq["MessageRetentionPeriod"] >= properties(transformed, queue).get(
-        "MessageRetentionPeriod", 345600
-    )
+    if dead_letter_queue == "EmailDeadLetterQueue":
+        # Email intents may hold reset links: kept a few hours, not two weeks (parameterised, KMS).
+        assert canonical(dlq["MessageRetentionPeriod"]) == "Ref:EmailDeadLetterRetentionSeconds"
+        assert parameter_default(transformed, "EmailDeadLetterRetentionSeconds") == "10800"
+        assert canonical(dlq["KmsMasterKeyId"]) == "Ref:EmailDeadLetterKey"
+    else:
+        assert dlq["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION_S
+        assert dlq["MessageRetentionPeriod"] >= properties(transformed, queue).get(
+            "MessageRetentionPeriod", 345600
+        )
     assert bool(dlq.get("FifoQueue")) == bool(properties(transformed, queue).get("FifoQueue"))
 
 
@@ -457,6 +485,13 @@ def test_import_bucket_is_private_versioned_and_expires_uploads(transformed: Tem
     assert canonical(uploads_rule["ExpirationInDays"]) == "Ref:UploadRetentionDays"
     assert "NoncurrentDays" in uploads_rule["NoncurrentVersionExpiration"]
     assert parameter_default(transformed, "UploadRetentionDays") == "14"
+    # Reports and rejected-row files name member ids and outcomes: they expire too (configurable).
+    reports_rule = next(
+        rule for rule in bucket["LifecycleConfiguration"]["Rules"] if rule.get("Prefix") == "reports/"
+    )
+    assert reports_rule["Status"] == "Enabled"
+    assert canonical(reports_rule["ExpirationInDays"]) == "Ref:ReportRetentionDays"
+    assert parameter_default(transformed, "ReportRetentionDays") == "30"
 
 
 def test_import_bucket_allows_tls_only(transformed: Template) -> None:
