@@ -29,7 +29,6 @@ RAW_VALUES: Final[dict[str, list[Any]]] = {
     "first_name": ["Ada", "Grace"],
     "last_authenticated_at": ["2026-11-25T09:00:00.000000Z", "2026-11-25T10:00:00.000000Z"],
 }
-_OTHER_CHANNEL_OR_MUTE: Final = frozenset({"sms_status", "sms_subscription_topics", "promotions_muted_at"})
 
 
 def visible_write(
@@ -40,23 +39,25 @@ def visible_write(
     A write that sets an attribute to the value it already holds leaves no trace in the stream images, so
     no stream consumer can tell it from a write that did not touch the attribute (docs/pipeline.md,
     "Racing raw writes"). For the same reason, a write that lands while the rules are about to subscribe
-    the member to email for a topic choice (table: false, rules: true) and that could be an email
-    unsubscribe (it touches neither SMS nor the mute) states the email status itself.
+    the member to email for a topic choice (table: false, rules: true) states the email status itself,
+    unless it mutes the member.
     """
     chosen = list(names)
     pick_pending = (
         raw.get("email_subscription_status") is not True and oracle.get("email_subscription_status") is True
     )
-    could_unsubscribe = not set(chosen) & _OTHER_CHANNEL_OR_MUTE
-    if pick_pending and could_unsubscribe and "email_subscription_status" not in chosen:
-        chosen.append("email_subscription_status")
     write: dict[str, Any] = {}
     for name in chosen:
         choices = [value for value in RAW_VALUES[name] if value != raw.get(name)]
-        if name == "email_subscription_status" and pick_pending and could_unsubscribe:
+        if name == "email_subscription_status" and pick_pending:
             choices = [True, False]  # False is unseen in the table; the rules read it as an unsubscribe
         if choices:
             write[name] = copy.deepcopy(choose(choices))
+    mutes = write.get("promotions_muted_at") is not None
+    if pick_pending and not mutes and "email_subscription_status" not in write:
+        # The image cannot show whether this write restated `false`: the stream assumes it did (opt-out
+        # wins), so the write states its email status, and the oracle sees the same history.
+        write["email_subscription_status"] = copy.deepcopy(choose([True, False]))
     return write
 
 

@@ -56,6 +56,8 @@ MAX_VALUE_BYTES: Final = 1000
 # window (docs/pipeline.md, "Volatile timestamps"): on the profile they may lag within the same window.
 VOLATILE: Final = ("updated_at", "last_authenticated_at", "last_messaged_at")
 DEFAULT_VOLATILE_WINDOW_S: Final = 24 * 3600
+# PHP strip_tags: comments go whole (a `>` inside one does not end it), then tags, an unterminated one too.
+_COMMENT: Final = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 _TAG: Final = re.compile(r"<[A-Za-z/!?][^>]*(?:>|\Z)")
 
 
@@ -83,7 +85,7 @@ def _unix(text: str) -> int:
 
 
 def _text(value: str) -> str:
-    stripped = _TAG.sub("", value)
+    stripped = _TAG.sub("", _COMMENT.sub("", value))
     return stripped.encode("utf-8")[:MAX_VALUE_BYTES].decode("utf-8", errors="ignore")
 
 

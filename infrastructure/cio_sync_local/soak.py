@@ -32,7 +32,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import FAILURE_REASON_ATTRIBUTE
-from cio_sync.members.contract import utc_now_iso
+from cio_sync.members.contract import safe_key, utc_now_iso
 from cio_sync.members.errors import ConcurrentWriteError, MemberNotFound
 from cio_sync.producer_api import producer
 from cio_sync_local.adversary import RAW_VALUES, Bursts, Poison
@@ -609,6 +609,7 @@ class Soak:
         without_address: set[str] = set()
         unexpected = 0
         poison_parked: set[str] = set()
+        poison_followups = 0
         for queue in DEAD_LETTER_QUEUES:
             transient[queue] = 0
             for message in _drain_queue(sqs, self.stack.queue_url(queue)):
@@ -621,9 +622,16 @@ class Soak:
                 if queue == "EmailDeadLetterQueue" and reason and intents and intents <= expected:
                     # A crash after the dead-lettering handler ran parks the same intent again: count once.
                     without_address |= intents
-                elif reason and pointer.get("member_id") in self.poison.ids:
+                elif reason and pointer.get("member_id") in {safe_key(key) for key in self.poison.ids}:
                     # A redelivered stream batch parks the same record again: count each record once.
                     poison_parked.add(str(pointer.get("sequenceNumber")))
+                elif (
+                    queue == "TrackDeadLetterQueue"
+                    and reason
+                    and _member_ids(message["Body"]) <= self.poison.ids
+                ):
+                    # A poison member's resync: the track function cannot read its item and parks it.
+                    poison_followups += 1
                 elif reason is None or queue == "StreamFailureQueue":
                     transient[queue] += 1
                 else:
@@ -633,6 +641,7 @@ class Soak:
             "emails_without_address": len(without_address),
             "permanent_unexpected": unexpected,
             "poison_parked": len(poison_parked),
+            "poison_members_parked_by_track": poison_followups,
         }
 
 
@@ -657,6 +666,21 @@ def _json_object(body: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _member_ids(body: str) -> set[str]:
+    """The member ids a dead-lettered track message names (an empty set never counts as the poison's)."""
+    found: set[str] = set()
+    stack: list[Any] = [_json_object(body)]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("member_id"), str):
+                found.add(value["member_id"])
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found or {"?"}
 
 
 def _intent_ids(body: str) -> Iterator[str]:

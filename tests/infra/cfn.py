@@ -125,7 +125,10 @@ def _condition_text(condition: dict[str, Any]) -> str:
     parts = []
     for operator, tests in sorted(condition.items()):
         for key, value in sorted(tests.items()):
-            parts.append(f"{operator} {key} {canonical(value)}")
+            shown = (
+                ",".join(sorted(canonical(v) for v in value)) if isinstance(value, list) else canonical(value)
+            )
+            parts.append(f"{operator} {key} {shown}")
     return "; ".join(parts)
 
 

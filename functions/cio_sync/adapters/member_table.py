@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final, Literal, cast
 
+import botocore.session
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import (
     AttributeDeserializationError,
     DoesNotExist,
@@ -90,6 +92,7 @@ class MemberRepository:
         self.model = bind_member_model(table_name, endpoint_url, region)
         self._clock = clock
         self._max_attempts = max_attempts
+        self._dynamodb: Any = None
 
     def create_table(self) -> None:
         """For tests and the local stack only: on AWS the table comes from template.yaml."""
@@ -249,13 +252,31 @@ class MemberRepository:
             condition = condition & still_holds(getattr(model, name), value)
         actions: list[Action] = [model.updated_at.set(self._clock())]
         actions.extend(write_value(getattr(model, name), name, decided[name]) for name in changed)
+        request = model(member_id).get_update_kwargs_from_instance(
+            actions=actions, condition=condition, add_version_condition=False
+        )
         try:
-            model(member_id).update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if _condition_failed(error):
+            # Nothing returned: the stream function's role may touch only the rules' own attributes.
+            self._client().update_item(**request, ReturnValues="NONE")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == CONDITION_FAILED:
                 return False
-            raise _transient_or(error) from error
+            if code in _REFUSED_CODES:
+                raise
+            raise TransientFailure(f"member table: {code}") from error
+        except BotoCoreError as error:
+            raise TransientFailure(f"member table: {type(error).__name__}") from error
         return True
+
+    def _client(self) -> Any:
+        """A low-level client on the model's table endpoint, for requests pynamodb cannot shape."""
+        if self._dynamodb is None:
+            meta = self.model.Meta
+            self._dynamodb = botocore.session.get_session().create_client(
+                "dynamodb", endpoint_url=meta.host, region_name=meta.region
+            )
+        return self._dynamodb
 
     def mute_if_not_muted(self, member_id: str, now: str) -> MuteOutcome:
         """Mute a member unless already muted; never creates an item, never moves an existing mute time."""

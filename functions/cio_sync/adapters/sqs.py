@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from cio_sync.members.contract import safe_key
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage
 from cio_sync.sync.intents import SendEmail
@@ -74,7 +75,7 @@ class SqsQueues:
         dynamodb = record.get("dynamodb") or {}
         key = ((dynamodb.get("Keys") or {}).get("id") or {}).get("S")
         pointer = {
-            "member_id": key[:150] if isinstance(key, str) else None,
+            "member_id": safe_key(key),
             "eventID": record.get("eventID"),
             "eventName": record.get("eventName"),
             "eventSourceARN": record.get("eventSourceARN"),

@@ -30,6 +30,7 @@ def handle(event: dict[str, Any], deps: MemberStreamRuntime) -> dict[str, Any]:
     metrics.add_metric("IntentsPublished", MetricUnit.Count, result.intents)
     metrics.add_metric("RuleDecisionsWritten", MetricUnit.Count, result.rule_decisions_written)
     metrics.add_metric("RuleDecisionsCarried", MetricUnit.Count, result.decisions_carried)
+    metrics.add_metric("OptOutsAssumed", MetricUnit.Count, result.opt_outs_assumed)
     metrics.add_metric("ContractViolations", MetricUnit.Count, result.contract_violations)
     metrics.add_metric("StreamRecordsParked", MetricUnit.Count, result.malformed + result.contract_violations)
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in result.failed_sequence_numbers]}

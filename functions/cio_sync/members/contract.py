@@ -6,6 +6,7 @@ and its errors name the field and the rule, never the value (values are personal
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -80,6 +81,14 @@ def new_member_id() -> str:
 
 def is_member_id(text: object) -> bool:
     return isinstance(text, str) and _MEMBER_ID.fullmatch(text) is not None
+
+
+def safe_key(key: object) -> str | None:
+    """A table key fit for logs and dead letters: a member id as it is; anything else (a legacy writer may
+    key items by an email address or a phone number) as a short hash, never the value."""
+    if key is None or is_member_id(key):
+        return key if isinstance(key, str) else None
+    return "sha256:" + hashlib.sha256(str(key).encode()).hexdigest()[:16]
 
 
 def to_iso(moment: datetime) -> str:

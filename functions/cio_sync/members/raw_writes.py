@@ -13,9 +13,8 @@ That is the rules applied write by write, in write order, as Northstar did in-pr
 stream image cannot show is a write that sets an attribute to the value it already held. The rules can
 only be wrong about it in one direction that matters, and there we choose the side that never messages
 someone who may have opted out: while the rules were about to subscribe a member to email for a topic
-choice, a later write that could be an email unsubscribe (it changed nothing of SMS or the mute) and
-whose image still shows `email_subscription_status: false` is taken to have unsubscribed them
-(docs/pipeline.md, "Racing raw writes").
+choice, a later write whose image still shows `email_subscription_status: false` (and that does not mute
+the member itself) is taken to have unsubscribed them (docs/pipeline.md, "Racing raw writes").
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id, validate_fields
@@ -39,8 +39,6 @@ from cio_sync.members.subscriptions import (
 RULE_INPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_STATUS, SMS_TOPICS_FIELD, MUTED_AT)
 RULE_OUTPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_TOPICS_FIELD, MUTED_AT)
 DELETION_REQUESTED: Final = "deletion_requested_at"
-# A writer of these has no reason to restate the email status (see `decide`).
-OTHER_SUBSCRIPTION_INPUTS: Final = frozenset({SMS_STATUS, SMS_TOPICS_FIELD, MUTED_AT})
 
 RuleState = dict[str, Any]
 
@@ -78,32 +76,48 @@ def visible_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
     return {name: new.get(name) for name in set(old) | set(new) if old.get(name) != new.get(name)}
 
 
+@dataclass(frozen=True)
+class Decision:
+    """The item as the rules leave it after a write, and whether an unseen opt-out was assumed."""
+
+    item: MemberItem
+    assumed_opt_out: bool = False
+
+
 def decide(
     before: Mapping[str, Any] | None, old: Mapping[str, Any] | None, new: Mapping[str, Any], now: str
-) -> MemberItem:
+) -> Decision:
     """The member item as the rules leave it after this write (see the module docstring).
 
     `before` is the previous write's decision (its rule outputs), or None when `old` already holds it.
     """
     if old is None:
-        return apply_subscription_rules(None, new, now)
+        return Decision(apply_subscription_rules(None, new, now))
     landed_on: MemberItem = {**old, **(before or {})}
     change = visible_change(old, new)
     proposed: MemberItem = {**landed_on, **change}
-    if (
-        landed_on.get(EMAIL_STATUS) is True
-        and old.get(EMAIL_STATUS) is not True
-        and new.get(EMAIL_STATUS) is False
-        and not change.keys() & OTHER_SUBSCRIPTION_INPUTS
-        and EMAIL_STATUS not in change
-    ):
-        # The previous decision subscribed by topic and this write, which could be an email unsubscribe
-        # (it changed nothing of SMS or the mute), still shows `false`: opt-out wins.
+    assumed = _unseen_opt_out(landed_on, old, new, change)
+    if assumed:
         proposed[EMAIL_STATUS] = False
     if DELETION_REQUESTED in change:
         # A deletion request unsubscribes from everything: its image's subscriptions are what it wrote.
         proposed.update({name: new.get(name) for name in (EMAIL_STATUS, SMS_STATUS)})
-    return apply_subscription_rules(landed_on, proposed, now)
+    return Decision(apply_subscription_rules(landed_on, proposed, now), assumed)
+
+
+def _unseen_opt_out(
+    landed_on: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], change: Mapping[str, Any]
+) -> bool:
+    """The previous decision subscribed to email for a topic choice; this write's image still shows
+    `false` and its change does not say: it may have written `false` again (an unsubscribe the image cannot
+    show). Opt-out wins, unless the write mutes the member itself (then no message goes out either way)."""
+    return (
+        landed_on.get(EMAIL_STATUS) is True
+        and old.get(EMAIL_STATUS) is not True
+        and new.get(EMAIL_STATUS) is False
+        and EMAIL_STATUS not in change
+        and change.get(MUTED_AT) is None
+    )
 
 
 def decisions(decided: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

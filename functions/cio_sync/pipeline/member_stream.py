@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
 
 from cio_sync.failures import TransientFailure
-from cio_sync.members.contract import InvalidMember, MemberItem
+from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id, safe_key
 from cio_sync.members.raw_writes import (
     RuleState,
     check_rule_inputs,
@@ -35,7 +35,7 @@ from cio_sync.members.raw_writes import (
 )
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
-from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, diff
+from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, diff, resync
 from cio_sync.sync.intents import Intent, SendEmail
 
 EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
@@ -113,6 +113,7 @@ class StreamBatchResult:
     intents: int = 0
     rule_decisions_written: int = 0
     decisions_carried: int = 0  # decided, but a later write came first: its record applies them
+    opt_outs_assumed: int = 0  # an unseen email opt-out assumed over a pending topic pick
     malformed: int = 0  # records that cannot be read at all
     contract_violations: int = 0  # readable records whose item breaks the contract where it matters
 
@@ -124,6 +125,10 @@ class _Decided:
     decision: PendingDecision
     applied: bool
     wrote: bool = False
+    assumed_opt_out: bool = False
+    # A new item's decision is kept even when applied: an item restored verbatim (same `updated_at`) must
+    # never pick up a decision its previous life left behind for the same version.
+    keep: bool = False
 
 
 def parse_change(record: Mapping[str, Any]) -> MemberChange:
@@ -162,35 +167,50 @@ def _deserialised(stream: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def enforce_rules(
-    change: MemberChange, before: PendingDecision | None, writer: RuleDecisionWriter
+    change: MemberChange,
+    before: PendingDecision | None,
+    writer: RuleDecisionWriter,
+    *,
+    old_readable: bool = True,
 ) -> _Decided | None:
     """Decide this write on top of the previous decision and write the result back if the item allows.
 
-    `before` is used only when it belongs to this record's old image. Returns None after a REMOVE.
+    `before` is used only when it belongs to this record's old image; an old image that breaks the
+    contract is not used at all (the write is decided as if it created the item). None after a REMOVE.
     """
     if change.new is None:
         return None
+    old = change.old if old_readable else None
     carried = None
-    if before is not None and change.old is not None and before.token == state_token(change.old):
+    if before is not None and old is not None and before.token == state_token(old):
         carried = before.outputs
-    decided = decide(carried, change.old, change.new, change.now)
+    outcome = decide(carried, old, change.new, change.now)
+    decided = outcome.item
+    if outcome.assumed_opt_out:
+        logger.info(
+            "an unseen email opt-out was assumed over a pending topic pick",
+            extra={"member_id": change.member_id},
+        )
     decision = PendingDecision(change.member_id, state_token(change.new), rule_outputs(decided))
     wanted = decisions(decided, change.new)
     if not wanted:
-        return _Decided(decision, applied=True)
+        return _Decided(decision, applied=True, assumed_opt_out=outcome.assumed_opt_out)
     expected = {**rule_state(change.new), "updated_at": change.new.get("updated_at")}
     if writer.write_rule_decisions(change.member_id, expected, wanted):
         logger.info(
             "subscription rules enforced on a raw write",
             extra={"member_id": change.member_id, "fields": sorted(wanted)},
         )
-        return _Decided(decision, applied=True, wrote=True)
+        created = change.old is None
+        return _Decided(
+            decision, applied=True, wrote=True, assumed_opt_out=outcome.assumed_opt_out, keep=created
+        )
     # A later write (or this record's own earlier delivery) moved the item: the next record carries it.
     logger.info(
         "the item moved on; the next record carries this decision",
         extra={"member_id": change.member_id, "fields": sorted(wanted)},
     )
-    return _Decided(decision, applied=False)
+    return _Decided(decision, applied=False, assumed_opt_out=outcome.assumed_opt_out)
 
 
 def process_stream_batch(
@@ -202,90 +222,166 @@ def process_stream_batch(
     *,
     volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S,
 ) -> StreamBatchResult:
-    """Handle a stream batch in order; park what cannot succeed, report the first record to retry."""
-    result = StreamBatchResult()
-    readable = _readable(records, publisher, result)
-    if not readable:
-        return result
-    first = readable[0][1].sequence_number
+    """Handle a stream batch in order; park what cannot succeed, report the first record to retry.
+
+    Parking happens only for records the batch moves past: when a retry will start at or before a record,
+    that retry parks it, so a record is parked once, not once per retry.
+    """
+    run = _BatchRun([_read(record) for record in records], writer, volatile_window_s)
     try:
-        latest = {d.member_id: d for d in pending.find(_first_old_versions(readable))}
+        run.decide_all(pending.find(_first_old_versions(run.readable_changes())))
     except TransientFailure:
         logger.exception("pending decisions could not be read; Lambda will retry the batch")
-        result.failed_sequence_numbers = [first]
-        return result
+        run.retry_from = 0
+    try:
+        # Every one, not only each member's last: a retry may start from any record of the batch.
+        pending.keep([*run.carried, *run.kept_anyway])
+    except TransientFailure:
+        logger.exception("pending decisions could not be kept; Lambda will retry the batch")
+        run.retry_from = 0
+    if run.retry_from != 0:
+        run.note_unpublished(_publish(run.changes, publisher, lanes))
+    return run.finish(publisher)
 
-    changes: list[tuple[MemberChange, list[Intent]]] = []
-    carried: list[PendingDecision] = []
-    failed_at: str | None = None
-    for record, change in readable:
-        try:
-            decided = enforce_rules(change, latest.get(change.member_id), writer)
-            intents = diff(change.old, change.new, change.record_id, change.at_ms, volatile_window_s)
-        except TransientFailure:
-            logger.exception(
-                "stream record failed; Lambda will retry from it", extra={"member_id": change.member_id}
-            )
-            failed_at = change.sequence_number
-            break
-        except Exception as error:
-            result.contract_violations += 1
-            latest.pop(change.member_id, None)
-            _park(publisher, record, change.member_id, f"cannot be handled: {_describe(error)}")
-            continue
+
+class _BatchRun:
+    """One batch's walk: decisions in order, the intents they call for, and where a retry must start."""
+
+    def __init__(self, batch: list[_Entry], writer: RuleDecisionWriter, volatile_window_s: int) -> None:
+        self.batch = batch
+        self.writer = writer
+        self.volatile_window_s = volatile_window_s
+        self.result = StreamBatchResult()
+        self.changes: list[tuple[MemberChange, list[Intent]]] = []
+        self.positions: list[int] = []  # each change's position in the batch
+        self.carried: list[PendingDecision] = []
+        self.kept_anyway: list[PendingDecision] = []
+        self.retry_from: int | None = None
+
+    def readable_changes(self) -> list[MemberChange]:
+        return [e.change for e in self.batch if e.change is not None and e.problem is None]
+
+    def decide_all(self, kept: Sequence[PendingDecision]) -> None:
+        latest = {decision.member_id: decision for decision in kept}
+        for position, entry in enumerate(self.batch):
+            change = entry.change
+            if change is None:
+                continue
+            if entry.problem is None:
+                try:
+                    self._decide(position, entry, change, latest)
+                except TransientFailure:
+                    logger.exception(
+                        "stream record failed; Lambda will retry from it",
+                        extra={"member_id": change.member_id},
+                    )
+                    self.retry_from = position
+                    return
+                except Exception as error:
+                    entry.problem = f"cannot be handled: {_describe(error)}"
+                    entry.resync = _resync_for(change)
+            if entry.problem is not None:
+                latest.pop(change.member_id, None)
+                if entry.resync is not None:
+                    self._add(position, change, [entry.resync])
+
+    def _decide(
+        self, position: int, entry: _Entry, change: MemberChange, latest: dict[str, PendingDecision]
+    ) -> None:
+        decided = enforce_rules(
+            change, latest.get(change.member_id), self.writer, old_readable=entry.old_readable
+        )
+        if entry.old_readable:
+            intents = diff(change.old, change.new, change.record_id, change.at_ms, self.volatile_window_s)
+        else:
+            intents = [resync(change.member_id, change.record_id, change.at_ms)]
         if decided is None:
             latest.pop(change.member_id, None)
         else:
             latest[change.member_id] = decided.decision
-            result.rule_decisions_written += int(decided.wrote)
+            self.result.rule_decisions_written += int(decided.wrote)
+            self.result.opt_outs_assumed += int(decided.assumed_opt_out)
             if not decided.applied:
-                carried.append(decided.decision)
-        changes.append((change, intents))
+                self.carried.append(decided.decision)
+            elif decided.keep:
+                self.kept_anyway.append(decided.decision)
+        self._add(position, change, intents)
 
-    result.decisions_carried = len(carried)
-    try:
-        # Every one, not only each member's last: a retry may start from any record of the batch.
-        pending.keep(carried)
-    except TransientFailure:
-        logger.exception("pending decisions could not be kept; Lambda will retry the batch")
-        result.failed_sequence_numbers = [first]
+    def _add(self, position: int, change: MemberChange, intents: list[Intent]) -> None:
+        self.changes.append((change, intents))
+        self.positions.append(position)
+
+    def note_unpublished(self, first_unsent: int | None) -> None:
+        if first_unsent is not None:
+            position = self.positions[first_unsent]
+            self.retry_from = position if self.retry_from is None else min(position, self.retry_from)
+
+    def finish(self, publisher: IntentPublisher) -> StreamBatchResult:
+        result, retry_from = self.result, self.retry_from
+        if retry_from is not None:
+            # Lambda retries from a sequence number: the first one from the retry point on.
+            sequences = [e.sequence_number for e in self.batch[retry_from:] if e.sequence_number]
+            result.failed_sequence_numbers = sequences[:1]
+        for position, entry in enumerate(self.batch):
+            if entry.problem is not None and (retry_from is None or position < retry_from):
+                _park(publisher, entry, result)
+        result.decisions_carried = len(self.carried)
+        result.intents = sum(
+            len(intents)
+            for (_, intents), position in zip(self.changes, self.positions, strict=True)
+            if retry_from is None or position < retry_from
+        )
         return result
 
-    first_unpublished = _publish(changes, publisher, lanes)
-    order = {change.sequence_number: index for index, (_, change) in enumerate(readable)}
-    failures = [seq for seq in (first_unpublished, failed_at) if seq is not None]
-    if failures:
-        result.failed_sequence_numbers = [min(failures, key=order.__getitem__)]
-    result.intents = sum(len(intents) for _, intents in changes)
-    return result
+
+@dataclass
+class _Entry:
+    """One record of the batch as read: its change, or why it cannot be handled (parked later)."""
+
+    record: Mapping[str, Any]
+    sequence_number: str | None
+    change: MemberChange | None = None
+    problem: str | None = None
+    malformed: bool = False
+    old_readable: bool = True
+    resync: Intent | None = None  # a parked record of a real member still syncs its current item
 
 
-def _readable(
-    records: Iterable[Mapping[str, Any]], publisher: IntentPublisher, result: StreamBatchResult
-) -> list[tuple[Mapping[str, Any], MemberChange]]:
-    """Parse every record; park those that cannot be read or whose rule inputs break the contract."""
-    readable: list[tuple[Mapping[str, Any], MemberChange]] = []
-    for record in records:
-        try:
-            change = parse_change(record)
-        except MalformedRecord as error:
-            result.malformed += 1
-            _park(publisher, record, None, f"malformed record: {error}")
-            continue
-        try:
-            check_rule_inputs(change.member_id, change.old, change.new)
-        except InvalidMember as error:
-            result.contract_violations += 1
-            _park(publisher, record, change.member_id, f"breaks the member contract: {error}")
-            continue
-        readable.append((record, change))
-    return readable
+def _read(record: Mapping[str, Any]) -> _Entry:
+    """Parse a record and check the member id and the rule inputs of its new image (and its old one)."""
+    sequence = (record.get("dynamodb") or {}).get("SequenceNumber")
+    entry = _Entry(record, sequence if isinstance(sequence, str) else None)
+    try:
+        change = parse_change(record)
+    except MalformedRecord as error:
+        entry.problem, entry.malformed = f"malformed record: {error}", True
+        return entry
+    entry.change, entry.sequence_number = change, change.sequence_number
+    try:
+        check_rule_inputs(change.member_id, change.new)
+    except InvalidMember as error:
+        entry.problem = f"breaks the member contract: {error}"
+        entry.resync = _resync_for(change)
+        return entry
+    try:
+        check_rule_inputs(change.member_id, change.old)
+    except InvalidMember:
+        # The write repairs an item that broke the contract: decide it on its own, and sync the member.
+        entry.old_readable = False
+    return entry
 
 
-def _first_old_versions(readable: Sequence[tuple[Mapping[str, Any], MemberChange]]) -> list[tuple[str, str]]:
+def _resync_for(change: MemberChange) -> Intent | None:
+    """Make Customer.io follow the member's current item whatever this record held (members only)."""
+    if not is_member_id(change.member_id):
+        return None
+    return resync(change.member_id, change.record_id, change.at_ms)
+
+
+def _first_old_versions(changes: Sequence[MemberChange]) -> list[tuple[str, str]]:
     """(member id, token of its old image) for each member's first record: later ones chain in memory."""
     wanted: dict[str, str] = {}
-    for _, change in readable:
+    for change in changes:
         if change.member_id not in wanted and change.old is not None:
             wanted[change.member_id] = state_token(change.old)
     return sorted(wanted.items())
@@ -298,15 +394,21 @@ def _describe(error: Exception) -> str:
     return type(error).__name__
 
 
-def _park(publisher: IntentPublisher, record: Mapping[str, Any], member_id: str | None, reason: str) -> None:
-    logger.error("stream record parked", extra={"member_id": member_id, "reason": reason})
-    publisher.record_stream_failure(record, reason)
+def _park(publisher: IntentPublisher, entry: _Entry, result: StreamBatchResult) -> None:
+    reason = entry.problem or "parked"
+    if entry.malformed:
+        result.malformed += 1
+    else:
+        result.contract_violations += 1
+    member_id = entry.change.member_id if entry.change is not None else None
+    logger.error("stream record parked", extra={"key": safe_key(member_id), "reason": reason})
+    publisher.record_stream_failure(entry.record, reason)
 
 
 def _publish(
     changes: Sequence[tuple[MemberChange, list[Intent]]], publisher: IntentPublisher, lanes: int
-) -> str | None:
-    """Send every intent; return the sequence number of the earliest record whose intents did not go."""
+) -> int | None:
+    """Send every intent; return the index (in `changes`) of the earliest record whose intents did not go."""
     track_intents: list[Intent] = []
     emails: list[SendEmail] = []
     origin: dict[str, int] = {}
@@ -325,4 +427,4 @@ def _publish(
         failed_positions.append(origin[emails[index].intent_id])
     if not failed_positions:
         return None
-    return changes[min(failed_positions)][0].sequence_number
+    return min(failed_positions)

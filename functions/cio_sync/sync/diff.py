@@ -116,3 +116,9 @@ def _password_updated(old: Mapping[str, Any] | None, new: Mapping[str, Any] | No
         return False
     updated_at = new.get(PASSWORD_UPDATED_AT)
     return updated_at is not None and updated_at != old.get(PASSWORD_UPDATED_AT)
+
+
+def resync(member_id: str, record_id: str, at_ms: int) -> SyncProfile:
+    """A sync for a record whose images cannot be diffed (they break the contract): the track function
+    reads the member's current item and makes Customer.io follow it, or parks it with the reason."""
+    return SyncProfile(deterministic_event_id(f"{record_id}/0/{SyncProfile.TYPE}", at_ms), member_id)

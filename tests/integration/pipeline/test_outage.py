@@ -21,6 +21,7 @@ import pytest
 
 from cio_sync.pipeline.redelivery import MAX_RECEIVES
 from cio_sync.producer_api import producer
+from cio_sync_local.soak import OLD_RECEIVE_LIMIT, PumpFaultCounter
 from cio_sync_local.stack import LocalStack
 
 from .conftest import Pipeline
@@ -34,7 +35,9 @@ DEAD_LETTER_QUEUES = ("TrackDeadLetterQueue", "EmailDeadLetterQueue", "StreamFai
 
 @pytest.fixture(scope="module")
 def compressed() -> Iterator[Pipeline]:
-    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=1, time_scale=1 / COMPRESSION) as stack:
+    # The queues keep a long visibility timeout (120 s, longer than the outage): a failed message comes
+    # back during the outage only because the consumer postponed it by its (compressed) backoff.
+    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=120, time_scale=1 / COMPRESSION) as stack:
         yield Pipeline(stack)
 
 
@@ -69,6 +72,8 @@ def test_a_day_long_outage_parks_nothing_and_recovers_by_itself(compressed: Pipe
     assert compressed.violations() == []
     requests_before = compressed.requests_total()
 
+    assert compressed.stack.pump is not None
+    receives = PumpFaultCounter(compressed.stack.pump)
     compressed.set_faults(fail_ratio=1.0, fail_status=503)
     outage_started = time.monotonic()
     try:
@@ -97,6 +102,8 @@ def test_a_day_long_outage_parks_nothing_and_recovers_by_itself(compressed: Pipe
     # The consumers really kept trying, and failing, all through the outage (every lane backed off and
     # came back several times), yet parked nothing.
     assert failed_meanwhile >= 10
+    # Each message came back again and again, beyond the five receives that used to dead-letter it.
+    assert receives.max_receive_count > OLD_RECEIVE_LIMIT
     assert int(compressed.emulator("stats")["requests_by_status"].get("503", 0)) >= failed_meanwhile
 
     parked = _dead_letters(compressed)

@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 
+from cio_sync.members.contract import is_member_id
 from cio_sync.members.subscriptions import sms_signup, web_signup
 from cio_sync.pipeline.member_stream import MalformedRecord, parse_change, process_stream_batch
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
@@ -212,7 +213,10 @@ def test_a_poison_record_is_parked_with_its_reason_and_good_ones_flow_on(shape: 
     assert "breaks the member contract" in reason
     assert repr(field) in reason
     assert "legacy-42" not in reason
-    assert set(publisher.member_ids()) == {m["id"] for m in goods}
+    # The good records flow on; a member whose record was parked is still synced to its current item
+    # (the track function deletes, identifies or parks it), unless the key is not a member id at all.
+    resynced = {bad["id"]} if is_member_id(bad["id"]) else set()
+    assert set(publisher.member_ids()) == {m["id"] for m in goods} | resynced
     # The resubscribe behind (or before) the poison is still decided and written back.
     assert writer.decisions == [
         (signup_resubscribe_old["id"], {"email_subscription_status": True, "promotions_muted_at": None})
@@ -246,10 +250,56 @@ def test_an_unexpected_error_on_one_record_parks_it_and_the_rest_flow_on() -> No
     result = process_stream_batch(records, ExplodingWriter(), FakePending(), publisher, LANES)
     assert result.failed_sequence_numbers == []
     assert publisher.parked == ["cannot be handled: KeyError"]
-    assert publisher.member_ids() == [other["id"]]
+    assert sorted(publisher.member_ids()) == sorted([victim["id"], other["id"]])  # the victim resynced
 
 
 def test_pending_decisions_that_cannot_be_read_retry_the_batch() -> None:
     records = [stream_record(member(), member()), stream_record(None, member())]
     result = process_stream_batch(records, FakeWriter(), FakePending(fail=True), FakePublisher(), LANES)
     assert result.failed_sequence_numbers == [records[0]["dynamodb"]["SequenceNumber"]]
+
+
+def test_a_poison_record_is_parked_once_even_when_the_batch_is_retried_before_it() -> None:
+    """A retry starting at or before a parked record parks it then; parking it now too would count it
+    (and alarm) once per retry."""
+    old, bad = _poisoned(POISON["sms status a list"])
+    good = member()
+    records = [stream_record(None, good), stream_record(old, bad)]
+    publisher = FakePublisher(fail_track=True)  # the good record's intents do not go: retry from it
+    result = process_stream_batch(records, FakeWriter(), FakePending(), publisher, LANES)
+    assert result.failed_sequence_numbers == [records[0]["dynamodb"]["SequenceNumber"]]
+    assert publisher.parked == []
+    assert result.contract_violations == 0
+    retried = FakePublisher()
+    result = process_stream_batch(records, FakeWriter(), FakePending(), retried, LANES)
+    assert result.failed_sequence_numbers == []
+    assert len(retried.parked) == 1
+
+
+def test_the_write_that_repairs_a_poisoned_item_is_decided_and_synced() -> None:
+    """Its old image breaks the contract, its new one does not: the repair goes through, and the member
+    is synced to its current item (a mute set by the repair deletes the profile)."""
+    item = member()
+    poisoned = {**item, "promotions_muted_at": "yesterday"}
+    repaired = {
+        **poisoned,
+        "promotions_muted_at": "2026-11-26T11:00:00.000000Z",
+        "updated_at": "2026-11-26T11:00:00.000000Z",
+    }
+    publisher = FakePublisher()
+    result = process_stream_batch(
+        [stream_record(poisoned, repaired)], FakeWriter(), FakePending(), publisher, LANES
+    )
+    assert result.contract_violations == 0
+    assert publisher.parked == []
+    assert publisher.member_ids() == [item["id"]]
+
+
+def test_a_key_that_is_not_a_member_id_is_never_logged_or_parked_as_it_is() -> None:
+    from cio_sync.members.contract import safe_key  # noqa: PLC0415
+
+    assert safe_key("5f0c8e2a9b1d4c3e2f1a0b9c") == "5f0c8e2a9b1d4c3e2f1a0b9c"
+    hashed = safe_key("someone@example.org")
+    assert hashed is not None
+    assert hashed.startswith("sha256:")
+    assert "example" not in hashed

@@ -254,3 +254,24 @@ def test_an_import_restamping_a_muted_member_wins_over_a_pending_topic_pick() ->
     harness.drain()
     assert harness.raw["promotions_muted_at"] == "2026-11-26T11:30:00.000000Z"
     assert harness.final_differences() == {}
+
+
+def test_unsubscribing_from_everything_while_a_topic_pick_is_pending_ends_muted() -> None:
+    """An SMS subscriber picks an email topic; a preferences form then writes email false and SMS stop
+    before the stream handles the pick. The image cannot show the email status was written: opt-out wins."""
+    member = web_signup(
+        {"id": MEMBER, "email": "someone@example.org", "mobile": "+15555550123"}, "2026-11-26T09:00:00Z"
+    )
+    member.update(
+        {"email_subscription_status": False, "email_subscription_topics": [], "sms_status": "active"}
+    )
+    harness = Harness(member)
+    harness.drain()
+    harness.write({"email_subscription_topics": ["news"]})
+    harness.write({"email_subscription_status": False, "sms_status": "stop"})
+    harness.drain()
+    assert harness.raw["email_subscription_status"] is False
+    assert harness.raw["email_subscription_topics"] == []
+    assert harness.raw["promotions_muted_at"] is not None
+    assert not is_profile_eligible(harness.raw)
+    assert harness.final_differences() == {}
