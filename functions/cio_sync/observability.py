@@ -1,15 +1,20 @@
-"""Powertools Logger, Metrics and Tracer, set up once per process and shared by every function.
+"""Powertools Logger and Metrics, set up once per process and shared by every function.
 
 Log lines carry ids and counts only: never an email address, phone number or name.
+
+No Powertools Tracer: the functions run with Lambda's active tracing (template.yaml `Tracing: Active`),
+which records every invocation's segments (initialisation, invocation, overhead) without the X-Ray SDK
+in the process. Importing that SDK cost ~230 ms of every cold start, more than boto3 itself, for
+subsegments of calls that the metrics (CustomerIoRequests, ...) and logs already account for;
+docs/architecture.md ("Decisions") has the measurement.
 """
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 SERVICE = "cio-sync"
 NAMESPACE = "CioSync"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
-tracer = Tracer(service=SERVICE)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.imports.report import import_id_for, report_key
 from cio_sync.members.contract import new_member_id
-from cio_sync.members.model import MemberRepository
-from cio_sync.pipeline.wiring import producer
+from cio_sync.producer_api import producer
 
 if TYPE_CHECKING:
     from cio_sync_local.stack import LocalStack

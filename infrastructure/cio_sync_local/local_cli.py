@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from cio_sync.cli import CommandError
+from cio_sync_cli.errors import CommandError
 from cio_sync_local.demo import run_demo
 from cio_sync_local.emulator.openapi import OpenApiDocumentMissing
 from cio_sync_local.moto_server import MotoServerError

@@ -1,6 +1,6 @@
 """moto's DynamoDB TransactWriteItems made isolated and cheap, as DynamoDB's is.
 
-The import mutes a member and records the outcome in one TransactWriteItems (cio_sync.imports.storage). moto
+The import mutes a member and records the outcome in one TransactWriteItems (adapters/import_storage). moto
 implements that call by deep-copying every table it touches, applying the items one by one, and putting the
 copies back when a condition fails. That differs from DynamoDB in two ways the import would trip over:
 * cost: the copy grows with the tables (half a second a transaction with 10,000 members and 10,000 claims),

@@ -30,10 +30,11 @@ from typing import Any, Final
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from cio_sync.adapters.member_table import MemberRepository
+from cio_sync.adapters.sqs import FAILURE_REASON_ATTRIBUTE
 from cio_sync.members.contract import safe_key, utc_now_iso
-from cio_sync.members.model import ConcurrentWriteError, MemberNotFound, MemberRepository
-from cio_sync.pipeline.queues import FAILURE_REASON_ATTRIBUTE
-from cio_sync.pipeline.wiring import producer
+from cio_sync.members.errors import ConcurrentWriteError, MemberNotFound
+from cio_sync.producer_api import producer
 from cio_sync_local.adversary import RAW_VALUES, Bursts, Poison
 from cio_sync_local.invariant import check_stack, plain
 from cio_sync_local.pump import Faults, InjectedCrash, InvocationResult, Pump

@@ -28,8 +28,7 @@ from cio_sync_local.demo import DRAIN_TIMEOUT_S
 from cio_sync_local.invariant import plain
 
 READY_LINE = "cio-sync local stack ready"
-# The console script, as `make run` starts it (`python -m cio_sync.cli` would load cli.py twice, as
-# __main__ and as cio_sync.cli, and the commands' CommandError would escape main() as a traceback).
+# The console script, as `make run` starts it (what an operator runs).
 CLI = [str(Path(sys.executable).with_name("cio-sync"))]
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 60.0

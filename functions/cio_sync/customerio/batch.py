@@ -9,14 +9,12 @@ written as JSON, is refused on its own and never sinks the rest.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cio_sync.customerio.errors import InvalidRequest, PayloadTooLarge, PermanentError
-
-JsonValue = str | int | float | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
+from cio_sync.customerio.errors import CustomerIoError, InvalidRequest, PayloadTooLarge, PermanentError
+from cio_sync.customerio.payloads import JsonValue, encode
 
 MAX_ITEM_BYTES = 32_000
 MAX_REQUEST_BYTES = 500_000  # a body must be strictly smaller
@@ -112,11 +110,6 @@ def batch_item(operation: Operation) -> dict[str, JsonValue]:
     return item
 
 
-def encode(document: object) -> bytes:
-    """Compact UTF-8 JSON, the exact bytes that are measured and sent."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
 def request_body(items: Sequence[bytes]) -> bytes:
     """A batch body from already encoded items."""
     return _BODY_OPEN + b",".join(items) + _BODY_CLOSE
@@ -177,3 +170,30 @@ def pack(operations: Sequence[Operation]) -> list[list[Operation]]:
     """The requests `plan` would send, as operations; refused operations are left out."""
     packing = plan(operations)
     return [[operations[index] for index in request] for request in packing.requests]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of each input operation, by its index: success, or the error that stopped it."""
+
+    size: int
+    errors: Mapping[int, CustomerIoError]
+
+    def __getitem__(self, index: int) -> CustomerIoError | None:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        return self.errors.get(index)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def succeeded(self, index: int) -> bool:
+        return self[index] is None
+
+    @property
+    def all_succeeded(self) -> bool:
+        return not self.errors
+
+    @property
+    def failed_indices(self) -> list[int]:
+        return sorted(self.errors)

@@ -2,54 +2,52 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from cio_sync.handlers.import_chunk_runtime import ImportChunkRuntime, ImportChunkSettings, build
+from cio_sync.handlers.sqs_batch import inbound_messages, partial_batch
 from cio_sync.imports.chunk import parse_chunk_message, process_chunk
 from cio_sync.imports.report import publish_row_metrics
-from cio_sync.imports.storage import ImportDeps, import_deps
 from cio_sync.members.contract import utc_now_iso
-from cio_sync.observability import logger, metrics, tracer
-
-# FIFO-aware: should a batch ever hold several chunks, those after a failure are returned unprocessed.
-processor = SqsFifoPartialProcessor()
+from cio_sync.observability import logger, metrics
+from cio_sync.pipeline.messages import InboundMessage
 
 
-def mute_chunk(record: SQSRecord, deps: ImportDeps) -> None:
+@cache
+def runtime() -> ImportChunkRuntime:
+    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds)."""
+    return build(ImportChunkSettings.from_env())
+
+
+def mute_chunk(message: InboundMessage, deps: ImportChunkRuntime) -> None:
     """A failure (DynamoDB, S3) retries the whole chunk, which is safe: see cio_sync.imports.chunk."""
-    message = parse_chunk_message(record.body)
-    result = process_chunk(message, deps.claims, deps.members, deps.store, now=utc_now_iso)
+    chunk = parse_chunk_message(message.body)
+    result = process_chunk(chunk, deps.claims, deps.members, deps.store, now=utc_now_iso)
     logger.info(
         "import chunk done",
-        import_id=message.import_id,
-        chunk=message.chunk,
+        import_id=chunk.import_id,
+        chunk=chunk.chunk,
         rows=result.part.rows,
         counts=dict(result.part.counts),
         replayed=result.replayed,
-        dry_run=message.dry_run,
+        dry_run=chunk.dry_run,
     )
     metrics.add_metric(name="ImportChunksDone", unit=MetricUnit.Count, value=1)
-    if not result.replayed and not message.dry_run:
+    if not result.replayed and not chunk.dry_run:
         publish_row_metrics(result.part.counts)
     if result.settlement.finished_now:
         metrics.add_metric(name="ImportsCompleted", unit=MetricUnit.Count, value=1)
 
 
-def handle(event: dict[str, Any], context: Any, deps: ImportDeps) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event,
-        record_handler=lambda record: mute_chunk(record, deps),
-        processor=processor,
-        context=context,
-    )
-    return dict(response)
+def handle(event: dict[str, Any], context: Any, deps: ImportChunkRuntime) -> dict[str, Any]:
+    # FIFO: should a batch ever hold several chunks, those after a failure are returned unprocessed.
+    return partial_batch(inbound_messages(event), lambda message: mute_chunk(message, deps), fifo=True)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context, import_deps())
+    return handle(event, context, runtime())

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from cio_sync.handlers.import_file_runtime import ImportFileRuntime, ImportFileSettings, build
+from cio_sync.handlers.sqs_batch import inbound_messages, partial_batch
 from cio_sync.imports.plan import plan_import, sources_from_notification
 from cio_sync.imports.report import publish_row_metrics
-from cio_sync.imports.storage import ImportDeps, import_deps
 from cio_sync.members.contract import utc_now_iso
-from cio_sync.observability import logger, metrics, tracer
+from cio_sync.observability import logger, metrics
+from cio_sync.pipeline.messages import InboundMessage
 
-processor = BatchProcessor(event_type=EventType.SQS)
+
+@cache
+def runtime() -> ImportFileRuntime:
+    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds)."""
+    return build(ImportFileSettings.from_env())
 
 
-def plan_uploads(record: SQSRecord, deps: ImportDeps) -> None:
+def plan_uploads(message: InboundMessage, deps: ImportFileRuntime) -> None:
     """Plan every upload the notification names (none for s3:TestEvent); a failure retries the message."""
-    if deps.queue is None:
-        raise RuntimeError("IMPORT_CHUNK_QUEUE_URL is not configured")
-    for source in sources_from_notification(record.body):
+    for source in sources_from_notification(message.body):
         result = plan_import(
             source, deps.uploads.reader(source), deps.store, deps.queue, limits=deps.limits, now=utc_now_iso
         )
@@ -46,18 +49,11 @@ def plan_uploads(record: SQSRecord, deps: ImportDeps) -> None:
             metrics.add_metric(name="ImportsCompleted", unit=MetricUnit.Count, value=1)
 
 
-def handle(event: dict[str, Any], context: Any, deps: ImportDeps) -> dict[str, Any]:
-    response = process_partial_response(
-        event=event,
-        record_handler=lambda record: plan_uploads(record, deps),
-        processor=processor,
-        context=context,
-    )
-    return dict(response)
+def handle(event: dict[str, Any], context: Any, deps: ImportFileRuntime) -> dict[str, Any]:
+    return partial_batch(inbound_messages(event), lambda message: plan_uploads(message, deps))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context, import_deps())
+    return handle(event, context, runtime())

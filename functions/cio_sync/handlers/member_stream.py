@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cio_sync.observability import logger, metrics, tracer
+from cio_sync.handlers.member_stream_runtime import MemberStreamRuntime, MemberStreamSettings, build
+from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.member_stream import process_stream_batch
-from cio_sync.pipeline.wiring import StreamDeps, stream_deps
 
 
-def handle(event: dict[str, Any], deps: StreamDeps) -> dict[str, Any]:
+@cache
+def runtime() -> MemberStreamRuntime:
+    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds)."""
+    return build(MemberStreamSettings.from_env())
+
+
+def handle(event: dict[str, Any], deps: MemberStreamRuntime) -> dict[str, Any]:
     result = process_stream_batch(
         event.get("Records", []),
-        deps.members,
+        deps.writer,
         deps.pending,
-        deps.queues,
+        deps.publisher,
         deps.lanes,
         volatile_window_s=deps.volatile_window_s,
     )
@@ -31,6 +38,5 @@ def handle(event: dict[str, Any], deps: StreamDeps) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, stream_deps())
+    return handle(event, runtime())

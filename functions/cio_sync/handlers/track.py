@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
 from cio_sync.handlers._context import deadline_from
-from cio_sync.observability import logger, metrics, tracer
-from cio_sync.pipeline.track import InboundMessage, process_track_batch
-from cio_sync.pipeline.wiring import TrackDeps, track_deps
+from cio_sync.handlers.sqs_batch import inbound_messages
+from cio_sync.handlers.track_runtime import TrackRuntime, TrackSettings, build
+from cio_sync.observability import logger, metrics
+from cio_sync.pipeline.track_consumer import process_track_batch
 
 
-def handle(event: dict[str, Any], deadline: float | None, deps: TrackDeps) -> dict[str, Any]:
-    messages = [
-        InboundMessage(
-            message_id=record.message_id,
-            group_id=record.attributes.message_group_id or "",
-            body=record.body,
-            receive_count=int(record.attributes.approximate_receive_count or 1),
-            receipt_handle=record.receipt_handle,
-        )
-        for record in SQSEvent(event).records
-    ]
+@cache
+def runtime() -> TrackRuntime:
+    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds)."""
+    return build(TrackSettings.from_env())
+
+
+def handle(event: dict[str, Any], deadline: float | None, deps: TrackRuntime) -> dict[str, Any]:
     outcome = process_track_batch(
-        messages,
+        inbound_messages(event),
         reader=deps.members,
-        sender=deps.track,
+        sender=deps.sender,
         dead_letters=deps.dead_letters,
         deadline=deadline,
         redelivery=deps.redelivery,
@@ -44,6 +41,5 @@ def handle(event: dict[str, Any], deadline: float | None, deps: TrackDeps) -> di
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, deadline_from(context), track_deps())
+    return handle(event, deadline_from(context), runtime())

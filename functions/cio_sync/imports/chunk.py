@@ -152,7 +152,7 @@ class RowClaims(Protocol):
 
 
 class Members(Protocol):
-    """The slice of `cio_sync.members.model.MemberRepository` the import reads (it writes via `RowClaims`)."""
+    """The slice of the member table (MemberRepository) the import reads; it writes via `RowClaims`."""
 
     def get(self, member_id: str, consistent: bool = True) -> Mapping[str, Any] | None: ...
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
-import tracemalloc
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,13 +29,12 @@ from cio_sync.imports.report import (
     ReportStore,
     RowOutcome,
     Settlement,
-    StoredReport,
     chunk_part_name,
     planner_part_name,
     rejected_report,
     settle,
 )
-from cio_sync.imports.rows import CheckedRow, FileRejected, check_row, source_rows
+from cio_sync.imports.rows import FileRejected, Row, checked_rows
 
 # Enough groups for the chunk function's bounded concurrency to stay busy on one import.
 DEFAULT_PARTITIONS = 16
@@ -55,6 +52,12 @@ class PlanLimits:
     part_rows: int = DEFAULT_CHUNK_ROWS
 
 
+class Uploads(Protocol):
+    """The uploaded files: `reader(source)` opens the object afresh each time it is called."""
+
+    def reader(self, source: ImportSource) -> Callable[[], Iterable[bytes]]: ...
+
+
 class ChunkQueue(Protocol):
     """The FIFO chunk queue (group = import + partition, deduplication id = import + chunk)."""
 
@@ -64,10 +67,6 @@ class ChunkQueue(Protocol):
 def partition_of(member_id: str, partitions: int) -> int:
     """Stable across processes and Python versions (unlike hash()), and cheap for a million rows."""
     return zlib.crc32(member_id.encode()) % partitions
-
-
-def checked_rows(chunks: Iterable[bytes], max_bytes: int) -> Iterator[CheckedRow]:
-    return map(check_row, source_rows(chunks, max_bytes))
 
 
 @dataclass(frozen=True)
@@ -82,12 +81,12 @@ def survey(chunks: Iterable[bytes], limits: PlanLimits) -> Survey:
     """First pass: raises FileRejected for any whole-file problem; otherwise what dispatch will produce."""
     valid_per_partition = [0] * limits.partitions
     rows = invalid = 0
-    for row in checked_rows(chunks, limits.max_bytes):
+    for _, member_id, _, _ in checked_rows(chunks, limits.max_bytes):
         rows += 1
-        if row.member_id is None:
+        if member_id is None:
             invalid += 1
         else:
-            valid_per_partition[partition_of(row.member_id, limits.partitions)] += 1
+            valid_per_partition[partition_of(member_id, limits.partitions)] += 1
     return Survey(
         rows=rows,
         invalid=invalid,
@@ -101,7 +100,7 @@ def _blocks(count: int, size: int) -> int:
 
 
 @dataclass
-class _Dispatch:
+class Dispatch:
     """Second-pass state: the partition buffers, the invalid-row buffer, and messages awaiting a batch."""
 
     import_id: str
@@ -116,20 +115,20 @@ class _Dispatch:
     _chunks: Iterator[int] = field(default_factory=itertools.count, init=False)
     _planner_parts: Iterator[int] = field(default_factory=itertools.count, init=False)
 
-    def run(self, rows: Iterable[CheckedRow]) -> tuple[int, int]:
+    def run(self, rows: Iterable[Row]) -> tuple[int, int]:
         """Returns how many chunks and planner parts the file produced (sent or, on a resume, skipped)."""
         buffers: list[list[tuple[int, str]]] = [[] for _ in range(self.limits.partitions)]
         invalid: list[RowOutcome] = []
-        for row in rows:
-            if row.member_id is None:
-                invalid.append(RowOutcome(row.number, row.shown_value, "invalid", row.reason))
+        for number, member_id, shown_value, reason in rows:
+            if member_id is None:
+                invalid.append(RowOutcome(number, shown_value, "invalid", reason))
                 if len(invalid) == self.limits.part_rows:
                     self._write_planner_part(invalid)
                     invalid = []
                 continue
-            partition = partition_of(row.member_id, self.limits.partitions)
+            partition = partition_of(member_id, self.limits.partitions)
             buffer = buffers[partition]
-            buffer.append((row.number, row.member_id))
+            buffer.append((number, member_id))
             if len(buffer) == self.limits.chunk_rows:
                 self._emit(partition, buffer)
                 buffers[partition] = []
@@ -218,7 +217,7 @@ def plan_import(
                 return PlanResult(existing, already_done=True)
             started_at = existing.started_at
     done_parts = store.part_names(import_id) if existing is not None else set()
-    dispatch = _Dispatch(import_id, started_at, source.dry_run, limits, queue, store, now, done_parts)
+    dispatch = Dispatch(import_id, started_at, source.dry_run, limits, queue, store, now, done_parts)
     try:
         produced = dispatch.run(checked_rows(read_object(), limits.max_bytes))
     except FileRejected as rejection:
@@ -302,99 +301,3 @@ def _source_of(record: Any) -> ImportSource | None:
         version_id=version_id if isinstance(version_id, str) and version_id else None,
         size=size if isinstance(size, int) else None,
     )
-
-
-def synthetic_import_file(rows: int, *, block_rows: int = 5000, invalid_every: int = 0) -> Iterator[bytes]:
-    """A CSV of `rows` distinct member ids (plus an email column), generated block by block.
-
-    For the planning benchmark and memory tests: it never exists whole in memory. With `invalid_every` = n,
-    every n-th row holds a malformed id.
-    """
-    yield b"northstar_id,email\r\n"
-    for start in range(0, rows, block_rows):
-        lines = []
-        for number in range(start, min(start + block_rows, rows)):
-            member_id = "bad-id" if invalid_every and number % invalid_every == 0 else f"{number:024x}"
-            lines.append(f"{member_id},member{number}@example.org\r\n")
-        yield "".join(lines).encode()
-
-
-class _CountingQueue:
-    def __init__(self) -> None:
-        self.messages = 0
-        self.rows = 0
-
-    def send(self, messages: Sequence[ChunkMessage]) -> None:
-        self.messages += len(messages)
-        self.rows += sum(len(message.rows) for message in messages)
-
-
-@dataclass(frozen=True)
-class PlanningMeasurement:
-    rows: int
-    chunks: int
-    seconds: float
-    rows_per_second: float
-    peak_traced_bytes: int | None
-
-
-def measure_planning(
-    rows: int, *, trace_memory: bool = False, limits: PlanLimits | None = None, block_rows: int = 5000
-) -> PlanningMeasurement:
-    """Both planning passes over a synthetic file, with sends counted instead of made (for the benchmark).
-
-    `trace_memory` reports tracemalloc's peak (it slows the run several-fold, so time it separately).
-    """
-    chosen = limits or PlanLimits(max_bytes=1 << 40)
-    queue = _CountingQueue()
-    if trace_memory:
-        tracemalloc.start()
-    started = time.perf_counter()
-    try:
-        found = survey(synthetic_import_file(rows, block_rows=block_rows), chosen)
-        dispatch = _Dispatch(
-            "benchmark", "2026-01-01T00:00:00.000000Z", False, chosen, queue, _NoStore(), _never, set()
-        )
-        dispatch.run(checked_rows(synthetic_import_file(rows, block_rows=block_rows), chosen.max_bytes))
-        seconds = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1] if trace_memory else None
-    finally:
-        if trace_memory:
-            tracemalloc.stop()
-    if queue.rows != rows or queue.messages != found.chunks_total:
-        raise RuntimeError("planning lost rows")
-    return PlanningMeasurement(
-        rows, queue.messages, seconds, rows / seconds if seconds else float("inf"), peak
-    )
-
-
-def _never() -> str:
-    raise RuntimeError("a synthetic file of valid ids has no invalid rows to report")
-
-
-class _NoStore:
-    """Stands in for the report store in the benchmark, which plans valid rows only."""
-
-    def read_report(self, import_id: str) -> ImportReport | None:
-        return None
-
-    def read_stored_report(self, import_id: str) -> StoredReport | None:
-        return None
-
-    def create_report(self, report: ImportReport) -> bool:
-        raise RuntimeError("the benchmark writes no report")
-
-    def replace_report(self, report: ImportReport, etag: str) -> bool:
-        raise RuntimeError("the benchmark writes no report")
-
-    def read_part(self, import_id: str, name: str) -> Part | None:
-        return None
-
-    def write_part(self, import_id: str, part: Part) -> None:
-        raise RuntimeError("the benchmark writes no part")
-
-    def part_names(self, import_id: str) -> set[str]:
-        return set()
-
-    def write_rejected_csv(self, import_id: str, lines: Iterable[str]) -> None:
-        raise RuntimeError("the benchmark writes no report")

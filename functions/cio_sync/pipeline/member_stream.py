@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
 
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id, safe_key
@@ -39,6 +39,7 @@ from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, diff, resync
 from cio_sync.sync.intents import Intent, SendEmail
 
 EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
+_DESERIALIZER = TypeDeserializer()
 
 
 class MalformedRecord(ValueError):
@@ -131,32 +132,38 @@ class _Decided:
 
 
 def parse_change(record: Mapping[str, Any]) -> MemberChange:
-    """Turn one raw Lambda DynamoDB stream record into a MemberChange (images deserialised by Powertools)."""
-    wrapped = DynamoDBRecord(dict(record))
+    """Turn one raw Lambda DynamoDB stream record into a MemberChange (images deserialised as Powertools'
+    DynamoDBRecord does, with its deserializer, without importing every event class it comes with)."""
     event_name = record.get("eventName")
     if event_name not in EVENT_NAMES:
         raise MalformedRecord(f"unknown eventName {event_name!r}")
-    stream = wrapped.dynamodb
-    if stream is None or not stream.sequence_number:
+    stream = record.get("dynamodb")
+    if not isinstance(stream, Mapping) or not stream.get("SequenceNumber"):
         raise MalformedRecord("record has no dynamodb section or sequence number")
+    sequence_number = str(stream["SequenceNumber"])
     try:
-        keys = stream.keys
-        old = stream.old_image or None
-        new = stream.new_image or None
+        keys = _deserialised(stream, "Keys")
+        old = _deserialised(stream, "OldImage") or None
+        new = _deserialised(stream, "NewImage") or None
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise MalformedRecord(f"images cannot be deserialised ({type(error).__name__})") from error
-    member_id = (keys or {}).get("id")
+    member_id = keys.get("id")
     if not isinstance(member_id, str) or not member_id:
         raise MalformedRecord("record keys carry no string id")
     if event_name != "REMOVE" and new is None:
         raise MalformedRecord(f"{event_name} record has no NewImage (stream view must be NEW_AND_OLD_IMAGES)")
-    created = stream.approximate_creation_date_time
+    created = stream.get("ApproximateCreationDateTime")
     if not created:
         # Its time seeds the intent ids and the rules' `now`: without it a replay would not repeat them.
         raise MalformedRecord("record has no ApproximateCreationDateTime")
     at_ms = int(created) * 1000
-    record_id = str(record.get("eventID") or stream.sequence_number)
-    return MemberChange(stream.sequence_number, record_id, member_id, old, new, at_ms)
+    record_id = str(record.get("eventID") or sequence_number)
+    return MemberChange(sequence_number, record_id, member_id, old, new, at_ms)
+
+
+def _deserialised(stream: Mapping[str, Any], key: str) -> dict[str, Any]:
+    image = stream.get(key) or {}
+    return {name: _DESERIALIZER.deserialize(value) for name, value in image.items()}
 
 
 def enforce_rules(

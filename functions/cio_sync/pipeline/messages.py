@@ -25,6 +25,17 @@ TRACK_LANES: Final = 16
 MAX_MESSAGE_BYTES = 200_000
 
 
+@dataclass(frozen=True)
+class InboundMessage:
+    """What a consumer (track, email) needs of one SQS record."""
+
+    message_id: str
+    group_id: str
+    body: str
+    receive_count: int
+    receipt_handle: str = ""
+
+
 def lane_of(member_id: str, lanes: int) -> str:
     """A stable lane (FIFO MessageGroupId) for a member: every intent of a member travels in one lane."""
     digest = hashlib.sha256(member_id.encode()).digest()

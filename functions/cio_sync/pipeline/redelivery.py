@@ -41,6 +41,12 @@ def outage_budget_s(max_receives: int = MAX_RECEIVES) -> float:
     return sum(min(MAX_DELAY_S, BASE_DELAY_S * 2.0 ** (n - 1)) / 2 for n in range(1, max_receives))
 
 
+class DeadLetters(Protocol):
+    def dead_letter(self, body: str, reason: str) -> None:
+        """Park a message (or the intents of one member) with the reason it cannot succeed."""
+        ...
+
+
 class MessageVisibility(Protocol):
     def postpone(self, delays: Sequence[tuple[str, int]]) -> None:
         """Make each message (by receipt handle) visible again after its number of seconds."""
@@ -58,6 +64,19 @@ class Redelivery:
 
     def is_last_receive(self, receive_count: int) -> bool:
         return receive_count >= self.max_receives
+
+    def park_reason(self, receive_count: int, reason: str, *, retryable: bool = True) -> str | None:
+        """The park-or-retry decision every consumer makes for a failed message: the reason to park it
+        now, or None to hand it back to its queue (`come_back_later`).
+
+        Work that cannot succeed is parked at once with its reason; work that may pass comes back later,
+        until its last allowed receive, which parks it saying how many receives it took.
+        """
+        if not retryable:
+            return reason
+        if self.is_last_receive(receive_count):
+            return f"gave up after {receive_count} receives: {reason}"
+        return None
 
     def delay_s(self, receive_count: int) -> int:
         return retry_delay_s(receive_count, self.rng, self.scale)

@@ -163,6 +163,38 @@ def target_misses(results: Mapping[str, Any]) -> list[str]:
     parsing = results.get("parsing")
     if parsing is not None and not parsing.get("memory_constant", False):
         misses.append("parsing: peak memory grows with the file size")
+    misses.extend(lean_runtime_misses(results))
+    return misses
+
+
+# The lean runtime's targets: parse at half the csv module's rate at least, import each handler in at
+# most this many times `import boto3`.
+MIN_PARSE_RATIO_TO_CSV = 0.5
+MAX_COLD_IMPORT_RATIO = 1.3
+
+
+def cold_import_ratio(cold: Mapping[str, Any], module: str, seconds: float) -> float:
+    """The median of each round's handler / boto3 ratio when the run recorded it, else the medians' ratio."""
+    ratios: Mapping[str, float] = cold.get("ratios") or {}
+    return float(ratios.get(module, seconds / cold["boto3_s"]))
+
+
+def lean_runtime_misses(results: Mapping[str, Any]) -> list[str]:
+    misses: list[str] = []
+    parsing = results.get("parsing")
+    if parsing is not None and parsing["ratio_to_csv"] < MIN_PARSE_RATIO_TO_CSV:
+        misses.append(
+            f"parsing: {parsing['ratio_to_csv']:.2f} x the csv module's rate "
+            f"(target >= {MIN_PARSE_RATIO_TO_CSV})"
+        )
+    cold = results.get("cold_start")
+    if cold is not None:
+        for module, seconds in cold["modules_s"].items():
+            ratio = cold_import_ratio(cold, module, seconds)
+            if ratio > MAX_COLD_IMPORT_RATIO:
+                misses.append(
+                    f"cold start: {module} {ratio:.2f} x import boto3 (target <= {MAX_COLD_IMPORT_RATIO})"
+                )
     return misses
 
 
@@ -260,7 +292,7 @@ def table_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
                 f"4. import parse + validate, {parsing['rows']:,} rows",
                 f"{parsing['rows_per_s']:,.0f} rows/s",
                 f"csv module alone {parsing['csv_rows_per_s']:,.0f} rows/s "
-                f"(ratio {parsing['ratio_to_csv']:.2f})",
+                f"(ratio {parsing['ratio_to_csv']:.2f}; target >= {MIN_PARSE_RATIO_TO_CSV})",
             ),
             (
                 "   peak memory (tracemalloc)",
@@ -272,11 +304,13 @@ def table_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     if cold is not None:
         boto3_s = cold["boto3_s"]
         for module, seconds in cold["modules_s"].items():
+            ratio = cold_import_ratio(cold, module, seconds)
             rows.append(
                 (
                     f"5. cold import {module}",
                     _seconds(seconds),
-                    f"import boto3 {_seconds(boto3_s)} (ratio {seconds / boto3_s:.2f})",
+                    f"import boto3 {_seconds(boto3_s)} "
+                    f"(ratio {ratio:.2f}; target <= {MAX_COLD_IMPORT_RATIO})",
                 )
             )
     return rows

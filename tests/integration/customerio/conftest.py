@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import requests
 
-from cio_sync.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.credentials import Credentials
 from cio_sync.observability import metrics
 from cio_sync_local.emulator import Emulator
 from tests.observability import LogLines, captured_logs

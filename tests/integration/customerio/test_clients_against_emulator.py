@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from cio_sync.customerio.app import AppClient
+from cio_sync.adapters.customerio.app_client import AppClient
+from cio_sync.adapters.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.transport import RetryPolicy, Timeouts
 from cio_sync.customerio.batch import MAX_ITEM_BYTES, Delete, Event, Identify, Operation, plan
-from cio_sync.customerio.credentials import Credentials
 from cio_sync.customerio.errors import (
     InvalidRequest,
     NetworkError,
@@ -22,9 +23,8 @@ from cio_sync.customerio.errors import (
     ServerError,
     Unauthorized,
 )
-from cio_sync.customerio.track import TrackClient
-from cio_sync.customerio.transport import RetryPolicy, Timeouts
 from cio_sync.observability import metrics
+from cio_sync_local.bench.track_v1 import TrackV1Client
 from cio_sync_local.emulator import Emulator
 from tests.integration.customerio.conftest import EMULATOR_CREDENTIALS, Control
 from tests.observability import LogLines
@@ -41,10 +41,10 @@ def ulid(n: int) -> str:
     return f"01J{n:023d}"
 
 
-def track(emulator: Emulator, **options: Any) -> TrackClient:
+def track(emulator: Emulator, **options: Any) -> TrackV1Client:
     options.setdefault("retry", FAST_RETRY)
     options.setdefault("rate_per_s", 1000)
-    return TrackClient(options.pop("credentials", EMULATOR_CREDENTIALS), base_url=emulator.url, **options)
+    return TrackV1Client(options.pop("credentials", EMULATOR_CREDENTIALS), base_url=emulator.url, **options)
 
 
 def app(emulator: Emulator, **options: Any) -> AppClient:

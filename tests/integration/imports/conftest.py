@@ -10,14 +10,18 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
+from cio_sync.adapters.import_storage import DynamoRowClaims, S3ReportStore, S3Uploads
+from cio_sync.adapters.member_table import MemberRepository
+from cio_sync.adapters.sqs import SqsChunkQueue
 from cio_sync.handlers import import_chunk, import_file
-from cio_sync.imports.plan import PlanLimits
-from cio_sync.imports.report import ImportReport, report_key
-from cio_sync.imports.storage import DynamoRowClaims, ImportDeps, S3ReportStore, S3Uploads, SqsChunkQueue
-from cio_sync.members.model import MemberRepository
+from cio_sync.handlers.import_chunk_runtime import ImportChunkRuntime
+from cio_sync.handlers.import_file_runtime import ImportFileRuntime
+from cio_sync.handlers.sqs_batch import EveryRecordFailed
+from cio_sync.imports.chunk import Members, RowClaims
+from cio_sync.imports.plan import ChunkQueue, PlanLimits, Uploads
+from cio_sync.imports.report import ImportReport, ReportStore, report_key
 from cio_sync_local import moto_transactions
 
 REGION = "us-east-1"
@@ -27,7 +31,36 @@ IDEMPOTENCY_TABLE = "cio-sync-test-idempotency"
 FILE_QUEUE = "cio-sync-test-import-file"
 CHUNK_QUEUE = "cio-sync-test-import-chunk.fifo"
 
+
+@dataclass(frozen=True)
+class ImportDeps:
+    """Both import functions' adapters over the one moto stack; each handler takes its own slice."""
+
+    uploads: Uploads
+    store: ReportStore
+    queue: ChunkQueue
+    claims: RowClaims
+    members: Members
+    limits: PlanLimits
+
+    def for_file(self) -> ImportFileRuntime:
+        return ImportFileRuntime(self.uploads, self.store, self.queue, self.limits)
+
+    def for_chunk(self) -> ImportChunkRuntime:
+        return ImportChunkRuntime(self.claims, self.members, self.store)
+
+
 Handler = Callable[[dict[str, Any], Any, ImportDeps], dict[str, Any]]
+
+
+def plan_file(event: dict[str, Any], context: Any, deps: ImportDeps) -> dict[str, Any]:
+    """The import-file function's `handle` on these adapters."""
+    return import_file.handle(event, context, deps.for_file())
+
+
+def mute_chunk(event: dict[str, Any], context: Any, deps: ImportDeps) -> dict[str, Any]:
+    """The import-chunk function's `handle` on these adapters."""
+    return import_chunk.handle(event, context, deps.for_chunk())
 
 
 @dataclass
@@ -66,8 +99,8 @@ class Stack:
             return None
         try:
             response = handler(sqs_event(messages, queue_url), None, self.deps)
-        except BatchProcessingError:
-            # Every record failed and Powertools raised: Lambda returns the whole batch to the queue.
+        except EveryRecordFailed:
+            # Every record failed and the handler raised: Lambda returns the whole batch to the queue.
             response = {
                 "batchItemFailures": [{"itemIdentifier": message["MessageId"]} for message in messages]
             }
@@ -84,13 +117,13 @@ class Stack:
     def plan_uploads(self) -> int:
         """Run the import-file function until its queue is empty; returns how many messages it took."""
         runs = 0
-        while self.deliver(self.file_queue_url, import_file.handle) is not None:
+        while self.deliver(self.file_queue_url, plan_file) is not None:
             runs += 1
         return runs
 
     def run_chunks(self, limit: int = 1000) -> int:
         runs = 0
-        while runs < limit and self.deliver(self.chunk_queue_url, import_chunk.handle) is not None:
+        while runs < limit and self.deliver(self.chunk_queue_url, mute_chunk) is not None:
             runs += 1
         return runs
 

@@ -9,17 +9,16 @@ from typing import Any
 
 import pytest
 
-from cio_sync.aws import aws_client
 from cio_sync.handlers import import_chunk, import_file
 from cio_sync.imports.report import import_id_for, parts_prefix
-from cio_sync.imports.storage import import_deps
-from cio_sync.settings import settings
 from tests.integration.imports.conftest import (
     BUCKET,
     CHUNK_QUEUE,
     IDEMPOTENCY_TABLE,
     MEMBER_TABLE,
+    REGION,
     Stack,
+    mute_chunk,
     sqs_event,
 )
 
@@ -38,14 +37,15 @@ class LambdaContext:
 
 
 def forget_process_caches() -> None:
-    settings.cache_clear()
-    aws_client.cache_clear()
-    import_deps.cache_clear()
+    """A new execution environment: each function builds its runtime afresh from the environment."""
+    import_file.runtime.cache_clear()
+    import_chunk.runtime.cache_clear()
 
 
 @pytest.fixture
 def deployed(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """The functions' environment, as template.yaml sets it, pointing at the moto resources."""
+    monkeypatch.setenv("AWS_REGION", REGION)  # Lambda sets it
     monkeypatch.setenv("IMPORT_BUCKET", BUCKET)
     monkeypatch.setenv("IMPORT_CHUNK_QUEUE_URL", stack.chunk_queue_url)
     monkeypatch.setenv("MEMBER_TABLE_NAME", MEMBER_TABLE)
@@ -79,7 +79,7 @@ def test_the_deployed_handlers_run_an_import_end_to_end(deployed: Stack) -> None
     assert report is not None
     assert report.status == "completed"
     assert dict(report.counts)["muted"] == 3
-    assert import_deps().limits.max_bytes == 100_000
+    assert import_file.runtime().limits.max_bytes == 100_000
 
 
 def test_the_sample_upload_event_is_understood(deployed: Stack) -> None:
@@ -90,7 +90,7 @@ def test_the_sample_upload_event_is_understood(deployed: Stack) -> None:
     deployed.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     deployed.s3.put_object(Bucket=bucket, Key=key, Body=b"northstar_id\n")
     # The sample names a version this bucket never had: the import is rejected, with the reason recorded.
-    response = import_file.handle(event, LambdaContext(), import_deps())
+    response = import_file.handle(event, LambdaContext(), import_file.runtime())
     assert response == {"batchItemFailures": []}
     import_id = import_id_for(bucket, key, notification["object"]["eTag"])
     stored = deployed.s3.get_object(Bucket=BUCKET, Key=f"reports/mute-promotions/{import_id}.json")
@@ -102,7 +102,7 @@ def test_the_sample_upload_event_is_understood(deployed: Stack) -> None:
 def test_the_sample_chunk_event_is_understood(deployed: Stack) -> None:
     event = sample("import_chunk.json")
     body = json.loads(event["Records"][0]["body"])
-    response = import_chunk.handle(event, LambdaContext(), import_deps())
+    response = import_chunk.handle(event, LambdaContext(), import_chunk.runtime())
     assert response == {"batchItemFailures": []}
     part = deployed.s3.get_object(Bucket=BUCKET, Key=f"{parts_prefix(body['import_id'])}chunk-000000.json")
     assert json.loads(part["Body"].read())["counts"]["not_found"] == len(body["rows"])
@@ -112,6 +112,6 @@ def test_a_malformed_chunk_message_fails_and_stays_for_the_dead_letter_queue(dep
     deployed.sqs.send_message(
         QueueUrl=deployed.chunk_queue_url, MessageBody="{}", MessageGroupId="g", MessageDeduplicationId="d"
     )
-    assert deployed.deliver(deployed.chunk_queue_url, import_chunk.handle) is not None
+    assert deployed.deliver(deployed.chunk_queue_url, mute_chunk) is not None
     assert deployed.queued(deployed.chunk_queue_url) == 1
     assert CHUNK_QUEUE.endswith(".fifo")

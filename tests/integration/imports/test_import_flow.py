@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from cio_sync.cli import CommandError
-from cio_sync.handlers import import_chunk
+from cio_sync.adapters.import_storage import S3ReportStore
 from cio_sync.imports.chunk import ChunkMessage, parse_chunk_message
-from cio_sync.imports.cli import add_imports_commands
 from cio_sync.imports.plan import PlanLimits
 from cio_sync.imports.report import ImportReport, Part, import_id_for, rejected_csv_key
-from cio_sync.imports.storage import ImportDeps, S3ReportStore
-from tests.integration.imports.conftest import BUCKET, Stack
+from cio_sync_cli.errors import CommandError
+from cio_sync_cli.imports_cli import add_imports_commands
+from tests.integration.imports.conftest import BUCKET, ImportDeps, Stack, mute_chunk
 
 EARLIER = "2025-06-01T00:00:00.000000Z"
 
@@ -153,7 +152,7 @@ def test_a_redelivered_chunk_keeps_its_outcomes_and_counts(stack: Stack) -> None
             raise ConnectionError("S3 timed out")
 
     stack.deps = replace(stack.deps, store=PartWriteFails(stack.s3, BUCKET))
-    failed = stack.deliver(stack.chunk_queue_url, import_chunk.handle)
+    failed = stack.deliver(stack.chunk_queue_url, mute_chunk)
     assert failed is not None
     assert len(failed["batchItemFailures"]) == 1
     mute_times = {member_id: stack.members.get(member_id)["promotions_muted_at"] for member_id in ids}  # type: ignore[index]
@@ -163,7 +162,7 @@ def test_a_redelivered_chunk_keeps_its_outcomes_and_counts(stack: Stack) -> None
 
     # Second delivery: same rows, same claims; the mutes of the first try are recognised as this import's.
     stack.deps = replace(stack.deps, store=real_store)
-    stack.deliver(stack.chunk_queue_url, import_chunk.handle, delete=False)
+    stack.deliver(stack.chunk_queue_url, mute_chunk, delete=False)
     report = stack.report(import_id)
     assert report is not None
     assert report.status == "completed"
@@ -176,7 +175,7 @@ def test_a_redelivered_chunk_keeps_its_outcomes_and_counts(stack: Stack) -> None
     }
 
     # Third delivery (the message was not deleted): the part exists, nothing is touched, nothing changes.
-    stack.deliver(stack.chunk_queue_url, import_chunk.handle)
+    stack.deliver(stack.chunk_queue_url, mute_chunk)
     assert stack.report(import_id) == report
     assert {member_id: stack.members.get(member_id)["promotions_muted_at"] for member_id in ids} == mute_times  # type: ignore[index]
     assert stack.queued(stack.chunk_queue_url) == 0
@@ -257,7 +256,7 @@ def test_a_large_file_spreads_over_many_fifo_chunks(stack: Stack) -> None:
     def recording(event: dict[str, Any], context: Any, deps: ImportDeps) -> dict[str, Any]:
         for record in event["Records"]:
             delivered.append((record["attributes"]["MessageGroupId"], parse_chunk_message(record["body"])))
-        return import_chunk.handle(event, context, deps)
+        return mute_chunk(event, context, deps)
 
     while stack.deliver(stack.chunk_queue_url, recording) is not None:
         pass

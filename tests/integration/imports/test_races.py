@@ -15,11 +15,10 @@ from typing import Any
 import boto3
 import pytest
 
-from cio_sync.handlers import import_chunk, import_file
+from cio_sync.adapters.import_storage import CLAIM_PREFIX, S3ReportStore
 from cio_sync.imports.plan import PlanLimits
 from cio_sync.imports.report import Part, import_id_for, rejected_csv_key, report_key
-from cio_sync.imports.storage import CLAIM_PREFIX, S3ReportStore
-from tests.integration.imports.conftest import BUCKET, IDEMPOTENCY_TABLE, REGION, Stack
+from tests.integration.imports.conftest import BUCKET, IDEMPOTENCY_TABLE, REGION, Stack, mute_chunk, plan_file
 
 
 def members(stack: Stack, count: int) -> list[str]:
@@ -60,7 +59,7 @@ def test_a_chunk_redelivered_after_a_resubscribe_does_not_mute_the_member_again(
     # First delivery: every row is muted, then the part cannot be written, so the message comes back.
     real_store = stack.deps.store
     stack.deps = replace(stack.deps, store=PartWriteFails(stack.s3, BUCKET))
-    failed = stack.deliver(stack.chunk_queue_url, import_chunk.handle)
+    failed = stack.deliver(stack.chunk_queue_url, mute_chunk)
     assert failed is not None
     assert len(failed["batchItemFailures"]) == 1
     report = stack.report(import_id)
@@ -120,7 +119,7 @@ def test_a_crash_right_after_the_mute_then_a_resubscribe_is_replayed_not_repeate
     stack.plan_uploads()
 
     crash = CrashAfterTheMute(stack, ids[0])
-    failed = stack.deliver(stack.chunk_queue_url, import_chunk.handle)
+    failed = stack.deliver(stack.chunk_queue_url, mute_chunk)
     assert crash.crashed
     assert failed is not None
     assert len(failed["batchItemFailures"]) == 1
@@ -182,7 +181,7 @@ def test_a_late_rejection_never_overwrites_a_report_with_muted_rows(stack: Stack
         stack.s3.put_object(Bucket=BUCKET, Key=key, Body=f"northstar_id\n{other}\n".encode())
         assert stack.plan_uploads() == 1  # the new object is an import of its own
     stack.sqs.send_message(QueueUrl=stack.file_queue_url, MessageBody=notification["Body"])
-    retried = stack.deliver(stack.file_queue_url, import_file.handle, delete=False)
+    retried = stack.deliver(stack.file_queue_url, plan_file, delete=False)
     assert stack.report(import_id) == started
     assert retried is not None
     assert (

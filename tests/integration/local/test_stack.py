@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from cio_sync.cli import CommandError
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.subscriptions import web_signup
+from cio_sync_cli.errors import CommandError
 from cio_sync_local.local_cli import run_drain
 from cio_sync_local.stack import DrainTimeout, LocalStack
 from tests.integration.local.conftest import Recorder

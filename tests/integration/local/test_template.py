@@ -130,6 +130,8 @@ def test_queues_match_the_template(raw: dict[str, Any], derived: StackDescriptio
         for attribute in ("MessageRetentionPeriod", "ContentBasedDeduplication", "DeduplicationScope"):
             if attribute in properties:
                 value = properties[attribute]
+                if isinstance(value, dict) and set(value) == {"Ref"}:  # a parameter: its default locally
+                    value = raw["Parameters"][value["Ref"]]["Default"]
                 assert queue.attributes[attribute] == (
                     str(value).lower() if isinstance(value, bool) else str(value)
                 )

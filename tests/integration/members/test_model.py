@@ -10,19 +10,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cio_sync.adapters.member_model import MemberModel, bind_member_model
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id
-from cio_sync.members.model import (
-    ConcurrentWriteError,
-    MemberExists,
-    MemberModel,
-    MemberNotFound,
-    MemberRepository,
-    UnreadableMembers,
-    bind_member_model,
-)
+from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound, UnreadableMembers
 from cio_sync.members.raw_writes import rule_state
-from cio_sync.settings import settings
 
 TABLE = "members-test"
 MEMBER_ID = "5f0c8e2a9b1d4c3e2f1a0b9c"
@@ -358,15 +351,11 @@ def test_mute_if_not_muted_mutes_an_item_without_the_attribute(repo: MemberRepos
 # --- the model itself ----------------------------------------------------------------------------
 
 
-def test_the_default_model_reads_its_table_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MEMBER_TABLE_NAME", "from-settings")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    settings.cache_clear()
-    try:
-        assert MemberModel.Meta.table_name == "from-settings"
-        assert MemberModel.Meta.region == "eu-west-1"
-    finally:
-        settings.cache_clear()
+def test_the_model_reads_no_settings_a_repository_names_its_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMBER_TABLE_NAME", "from-the-environment")
+    assert MemberModel.Meta.table_name == ""
+    repository = MemberRepository("named", region="eu-west-1")
+    assert (repository.model.Meta.table_name, repository.model.Meta.region) == ("named", "eu-west-1")
 
 
 def test_bound_models_are_independent() -> None:

@@ -16,10 +16,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cio_sync.cli import main
-from cio_sync.members.model import MemberRepository
-from cio_sync.ops.target import IMPORT_BUCKET, MEMBER_TABLE, QUEUES, STACK_VARIABLE
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.pipeline.messages import TRACK_LANES
+from cio_sync_cli.main import main
+from cio_sync_cli.target import IMPORT_BUCKET, MEMBER_TABLE, QUEUES, STACK_VARIABLE
 
 REGION = "us-east-1"
 TABLE = "ops-members"

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.imports.chunk import ChunkMessage
-from cio_sync.ops.dlq import NO_REASON, PARKED_GROUP
 from cio_sync.pipeline.messages import decode_intents, encode_intents, lane_of
-from cio_sync.pipeline.queues import SqsQueues
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
+from cio_sync_cli.dlq import NO_REASON, PARKED_GROUP
 from tests.integration.ops.conftest import LANES, Cli, Resources, assert_one_line_error
 
 ADA = "5f0c8e2a9b1d4c3e2f1a0b9c"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from cio_sync.members.model import MemberRepository
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync_local.invariant import check_stack
 from cio_sync_local.stack import LocalStack
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cio_sync.members.model import MemberNotFound
-from cio_sync.pipeline.wiring import producer
+from cio_sync.members.errors import MemberNotFound
+from cio_sync.producer_api import producer
 from cio_sync_local.pump import Faults
 from cio_sync_local.soak import CHANGES as SOAK_CHANGES
 from cio_sync_local.soak import PumpFaultCounter

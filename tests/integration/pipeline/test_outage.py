@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from cio_sync.pipeline.redelivery import MAX_RECEIVES
-from cio_sync.pipeline.wiring import producer
+from cio_sync.producer_api import producer
 from cio_sync_local.soak import OLD_RECEIVE_LIMIT, PumpFaultCounter
 from cio_sync_local.stack import LocalStack
 

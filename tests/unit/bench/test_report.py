@@ -10,6 +10,7 @@ import pytest
 
 from cio_sync_local.bench.report import (
     TrafficWindow,
+    cold_import_ratio,
     format_table,
     median,
     peak_in_window,
@@ -84,11 +85,11 @@ def results() -> dict[str, Any]:
             "rows": 1000000,
             "rows_per_s": 400000,
             "csv_rows_per_s": 2400000,
-            "ratio_to_csv": 0.17,
+            "ratio_to_csv": 0.61,
             "memory": [{"rows": 100000, "peak_mib": 5.4}, {"rows": 1000000, "peak_mib": 5.5}],
             "memory_constant": True,
         },
-        "cold_start": {"runs": 5, "boto3_s": 0.115, "modules_s": {"cio_sync.handlers.track": 0.318}},
+        "cold_start": {"runs": 5, "boto3_s": 0.115, "modules_s": {"cio_sync.handlers.track": 0.138}},
     }
 
 
@@ -144,8 +145,12 @@ def test_each_missed_target_is_named() -> None:
     missed["parsing"]["memory_constant"] = False
     missed["reconcile"]["converged"] = False
     missed["emulator_peak_requests_per_second"] = 130
+    missed["parsing"]["ratio_to_csv"] = 0.17
+    missed["cold_start"]["modules_s"]["cio_sync.handlers.track"] = 0.318
     misses = target_misses(missed)
-    assert len(misses) == 8
+    assert len(misses) == 10
+    assert any("0.17 x the csv module" in miss for miss in misses)
+    assert any("cio_sync.handlers.track 2.77 x import boto3" in miss for miss in misses)
     assert any("12.0 operations per request" in miss for miss in misses)
     assert any("3 answers 429" in miss for miss in misses)
     assert any("130 requests in one second" in miss for miss in misses)
@@ -160,7 +165,7 @@ def test_the_table_labels_an_extrapolated_baseline_and_lists_every_figure() -> N
     assert "83.3" in table
     assert "p50 1.6 s, p95 1.8 s" in table
     assert "cio_sync.handlers.track" in table
-    assert "ratio 2.77" in table
+    assert "ratio 1.20" in table
     full = copy.deepcopy(results())
     full["bulk"]["baseline"].update(members=10000, extrapolated=False)
     assert "extrapolated" not in format_table(table_rows(full))
@@ -174,3 +179,9 @@ def test_results_follow_the_schema_and_a_broken_one_is_refused() -> None:
         validate_results(broken)
     with pytest.raises(jsonschema.ValidationError):
         validate_results({**results(), "date": "yesterday"})
+
+
+def test_the_cold_start_figure_is_the_median_of_paired_ratios_when_recorded() -> None:
+    cold = {"boto3_s": 0.2, "modules_s": {"m": 0.3}, "ratios": {"m": 1.21}}
+    assert cold_import_ratio(cold, "m", 0.3) == 1.21
+    assert cold_import_ratio({"boto3_s": 0.2, "modules_s": {"m": 0.3}}, "m", 0.3) == pytest.approx(1.5)

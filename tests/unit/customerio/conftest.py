@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cio_sync.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.credentials import Credentials
 from cio_sync.observability import metrics
 from tests.observability import LogLines, captured_logs
 from tests.unit.customerio.fakes import FakeClock

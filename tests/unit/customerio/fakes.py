@@ -1,22 +1,21 @@
-"""Socket-free stand-ins: a clock that only moves when told, and a requests adapter that plays Customer.io.
+"""Socket-free stand-ins: a clock that only moves when told, and a connection pool that plays Customer.io.
 
-The adapter checks every Track request against Customer.io's OpenAPI document and every App request
-against the documented send-email shape, then answers from a script, so unit tests see real `requests`
-responses and exceptions without a network.
+The pool checks every Track request against Customer.io's OpenAPI document and every App request against
+the documented send-email shape, then answers from a script, so unit tests see real urllib3 responses and
+exceptions without a network.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import BaseAdapter, HTTPAdapter
+import urllib3
 from urllib3 import HTTPResponse
+from urllib3.exceptions import HTTPError
 
 from tests.unit.customerio.openapi_check import check_track_request
 
@@ -64,7 +63,7 @@ class Seen:
         return json.loads(self.body)
 
 
-Script = Answer | requests.RequestException
+Script = Answer | HTTPError
 Responder = Callable[[Seen], Script]
 
 
@@ -82,38 +81,38 @@ def _check_send_email(seen: Seen) -> None:
     assert isinstance(body.get("message_data", {}), dict)
 
 
-class FakeCustomerIo(BaseAdapter):
-    """Mount on a session; answers from `script` in order (then 200 {}), or from a responder function."""
+class FakeCustomerIo:
+    """A client's `pool`: answers from `script` in order (then 200 {}), or from a responder function."""
 
     def __init__(self, clock: FakeClock, *script: Script, latency_s: float = 0.01) -> None:
-        super().__init__()
         self.clock = clock
         self.script: list[Script] = list(script)
         self.responder: Responder | None = None
         self.latency_s = latency_s
         self.seen: list[Seen] = []
-        self._builder = HTTPAdapter()
 
-    def send(  # noqa: PLR0917 - requests' own adapter signature
+    def request(
         self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: object = None,
-        verify: bool | str = True,
-        cert: object = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        url = urlsplit(request.url or "")
-        body = request.body.encode() if isinstance(request.body, str) else request.body
-        seen = Seen(
-            request.method or "", url.path, dict(request.headers), body or None, timeout, self.clock()
-        )
+        method: str,
+        url: str,
+        *,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: urllib3.Timeout,
+        redirect: bool,
+        retries: bool,
+    ) -> HTTPResponse:
+        assert redirect is False, "redirects are errors (a wrong region), never followed"
+        assert retries is False, "the transport retries, never urllib3"
+        parts = urlsplit(url)
+        limits = (timeout.connect_timeout, timeout.read_timeout)
+        seen = Seen(method, parts.path, dict(headers), body or None, limits, self.clock())
         self.seen.append(seen)
-        if url.path.startswith("/api/"):
+        if parts.path.startswith("/api/"):
             check_track_request(seen.method, seen.path, seen.body)
             assert seen.headers["Authorization"].startswith("Basic ")
         else:
-            assert url.path == "/v1/send/email", url.path
+            assert parts.path == "/v1/send/email", parts.path
             _check_send_email(seen)
             assert seen.headers["Authorization"].startswith("Bearer ")
         self.clock.advance(self.latency_s)
@@ -121,22 +120,10 @@ class FakeCustomerIo(BaseAdapter):
             outcome = self.responder(seen)
         else:
             outcome = self.script.pop(0) if self.script else Answer()
-        if isinstance(outcome, requests.RequestException):
+        if isinstance(outcome, HTTPError):
             raise outcome
-        raw = HTTPResponse(
-            body=io.BytesIO(json.dumps(outcome.body).encode()),
+        return HTTPResponse(
+            body=json.dumps(outcome.body).encode(),
             headers={"Content-Type": "application/json", **outcome.headers},
             status=outcome.status,
-            preload_content=False,
         )
-        return self._builder.build_response(request, raw)
-
-    def close(self) -> None:
-        self._builder.close()
-
-
-def fake_session(adapter: FakeCustomerIo) -> requests.Session:
-    session = requests.Session()
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session

@@ -4,12 +4,17 @@ import random
 from typing import Any
 
 import pytest
-import requests
 from urllib3 import HTTPSConnectionPool
 from urllib3.connection import HTTPConnection
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
-from cio_sync.customerio.app import DRY_RUN_DELIVERY_ID, AppClient
+from cio_sync.adapters.customerio.app_client import DRY_RUN_DELIVERY_ID, AppClient
 from cio_sync.customerio.errors import (
     DeadlineExceeded,
     InvalidRequest,
@@ -21,7 +26,7 @@ from cio_sync.customerio.errors import (
 )
 from tests.observability import LogLines
 from tests.unit.customerio.conftest import CREDENTIALS, metric_total
-from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script, fake_session
+from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script
 
 EMAIL = "grace.hopper@example.org"
 NAME = "Grace Hopper"
@@ -30,7 +35,7 @@ NAME = "Grace Hopper"
 def client_with(clock: FakeClock, *script: Script, **options: Any) -> tuple[AppClient, FakeCustomerIo]:
     fake = FakeCustomerIo(clock, *script)
     options.setdefault("rng", random.Random(3))
-    client = AppClient(CREDENTIALS, session=fake_session(fake), clock=clock, sleep=clock.sleep, **options)
+    client = AppClient(CREDENTIALS, pool=fake, clock=clock, sleep=clock.sleep, **options)
     return client, fake
 
 
@@ -83,25 +88,24 @@ def test_429_until_attempts_run_out_surfaces_as_rate_limited(clock: FakeClock) -
 
 
 def test_a_connection_that_never_opened_is_retried(clock: FakeClock) -> None:
-    # What requests raises when the TCP connection is refused: the request never left this process.
-    pool = HTTPSConnectionPool("api.customer.io")
-    reason = NewConnectionError(HTTPConnection("api.customer.io"), "Connection refused")
-    refused = requests.ConnectionError(MaxRetryError(pool, "/v1/send/email", reason))
+    # What urllib3 raises when the TCP connection is refused: the request never left this process.
+    refused = NewConnectionError(HTTPConnection("api.customer.io"), "Connection refused")
     client, fake = client_with(clock, refused, Answer(200, {"delivery_id": "dlv-3"}))
     assert send(client) == "dlv-3"
     assert len(fake.seen) == 2
 
 
 def test_connect_timeouts_exhausted_surface_as_network_errors(clock: FakeClock) -> None:
-    client, _ = client_with(clock, *[requests.ConnectTimeout("no")] * 4)
+    client, _ = client_with(clock, *[ConnectTimeoutError("no")] * 4)
     with pytest.raises(NetworkError):
         send(client)
 
 
-@pytest.mark.parametrize("failure", [requests.ReadTimeout("slow"), requests.ConnectionError("reset by peer")])
-def test_a_send_that_may_have_happened_is_not_retried(
-    clock: FakeClock, failure: requests.RequestException
-) -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [ReadTimeoutError(HTTPSConnectionPool("api.customer.io"), "/", "slow"), ProtocolError("reset by peer")],
+)
+def test_a_send_that_may_have_happened_is_not_retried(clock: FakeClock, failure: HTTPError) -> None:
     client, fake = client_with(clock, failure)
     with pytest.raises(OutcomeUnknown) as caught:
         send(client)

@@ -14,11 +14,11 @@ from cio_sync.customerio.batch import (
     Identify,
     Operation,
     batch_item,
-    encode,
     pack,
     plan,
 )
 from cio_sync.customerio.errors import InvalidRequest, PayloadTooLarge
+from cio_sync.customerio.payloads import encode
 from tests.unit.customerio.openapi_check import check_track_request
 
 EVENT_ID = "01J0000000000000000000000A"

@@ -1,41 +1,51 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import ClientError
 
-from cio_sync.customerio import clients_from_settings
-from cio_sync.customerio.credentials import SECRET_MAX_AGE_S, Credentials, load_credentials
+from cio_sync.adapters.customerio.credentials import SECRET_MAX_AGE_S, Credentials, SecretCredentials
 from cio_sync.customerio.errors import CredentialsError
-from cio_sync.settings import CustomerIoSettings
+from cio_sync.environment import Environment
+from cio_sync.handlers.customerio_settings import app_api_settings, track_api_settings
+from cio_sync.handlers.email_runtime import app_client
+from cio_sync.handlers.track_runtime import track_client
 
 SECRET = {"site_id": "site-9", "track_api_key": "tk-very-secret", "app_api_key": "ak-very-secret"}
+NAME = "cio-sync/customer-io"
 
 
-class FakeSecrets:
-    def __init__(self, value: Any) -> None:
+class FakeSecretsManager:
+    """GetSecretValue of one secret, counted; `value` a string to return or an error to raise."""
+
+    def __init__(self, value: str | Exception) -> None:
         self.value = value
-        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.calls: list[str] = []
 
-    def __call__(self, name: str, **options: Any) -> Any:
-        self.calls.append((name, options))
+    def get_secret_value(self, SecretId: str) -> dict[str, Any]:
+        self.calls.append(SecretId)
         if isinstance(self.value, Exception):
             raise self.value
-        return self.value
+        return {"SecretString": self.value}
 
 
-@pytest.fixture
-def secrets(monkeypatch: pytest.MonkeyPatch) -> FakeSecrets:
-    fake = FakeSecrets(SECRET)
-    monkeypatch.setattr(parameters, "get_secret", fake)
-    return fake
+def reader(manager: FakeSecretsManager, clock: list[float] | None = None) -> SecretCredentials:
+    now = clock if clock is not None else [0.0]
+    return SecretCredentials(NAME, lambda: manager, clock=lambda: now[0])
 
 
-def test_loads_the_json_secret_through_powertools_with_a_cache(secrets: FakeSecrets) -> None:
-    credentials = load_credentials("cio-sync/customer-io")
-    assert credentials == Credentials("site-9", "tk-very-secret", "ak-very-secret")
-    assert secrets.calls == [("cio-sync/customer-io", {"transform": "json", "max_age": SECRET_MAX_AGE_S})]
+def test_reads_the_json_secret_once_then_again_after_five_minutes() -> None:
+    manager, clock = FakeSecretsManager(json.dumps(SECRET)), [0.0]
+    credentials = reader(manager, clock)
+    assert credentials() == Credentials("site-9", "tk-very-secret", "ak-very-secret")
+    clock[0] = SECRET_MAX_AGE_S - 1
+    credentials()
+    assert manager.calls == [NAME]
+    clock[0] = SECRET_MAX_AGE_S + 1
+    credentials()
+    assert manager.calls == [NAME, NAME]
 
 
 def test_repr_hides_the_keys() -> None:
@@ -49,31 +59,36 @@ def test_repr_hides_the_keys() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ({"site_id": "s", "track_api_key": "tk-very-secret"}, "lacks app_api_key"),
-        ({**SECRET, "site_id": ""}, "lacks site_id"),
-        ("just a string", "not a JSON object"),
-        (parameters.TransformParameterError("bad json"), "not a JSON object"),
-        (parameters.GetParameterError("AccessDenied"), "could not be read"),
+        (json.dumps({"site_id": "s", "track_api_key": "tk-very-secret"}), "lacks app_api_key"),
+        (json.dumps({**SECRET, "site_id": ""}), "lacks site_id"),
+        (json.dumps("just a string"), "not a JSON object"),
+        ("{not json, tk-very-secret", "not a JSON object"),
+        (ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetSecretValue"), "could not be read"),
     ],
 )
-def test_a_bad_secret_names_the_problem_not_the_values(
-    secrets: FakeSecrets, value: Any, expected: str
-) -> None:
-    secrets.value = value
+def test_a_bad_secret_names_the_problem_not_the_values(value: str | Exception, expected: str) -> None:
     with pytest.raises(CredentialsError, match=expected) as caught:
-        load_credentials("cio-sync/customer-io")
+        reader(FakeSecretsManager(value))()
     assert "very-secret" not in str(caught.value)
 
 
-def test_factory_builds_one_pair_per_settings_and_a_dry_run_never_reads_the_secret(
-    secrets: FakeSecrets,
-) -> None:
-    settings = CustomerIoSettings(region="eu", enabled=False, track_base_url="http://127.0.0.1:1")
-    track, app = clients_from_settings(settings)
-    assert clients_from_settings(settings) == (track, app)
+def test_each_function_builds_its_own_client_and_a_dry_run_never_reads_the_secret() -> None:
+    environment = {
+        "CUSTOMER_IO_REGION": "eu",
+        "CUSTOMER_IO_SECRET_NAME": "cio-sync/customer-io",
+        "CUSTOMER_IO_ENABLED": "false",
+        "CUSTOMER_IO_TRACK_URL": "http://127.0.0.1:1",
+        "CUSTOMER_IO_APP_URL": "",
+        "CUSTOMER_IO_TRACK_RATE_PER_S": "100",
+        "CUSTOMER_IO_TRACK_CONCURRENCY": "2",
+        "CUSTOMER_IO_APP_RATE_PER_S": "10",
+        "CUSTOMER_IO_APP_CONCURRENCY": "2",
+    }
+    track = track_client(track_api_settings(Environment(environment)))
+    app = app_client(app_api_settings(Environment(environment)))
     assert track.base_url == "http://127.0.0.1:1"
     assert app.base_url == "https://api-eu.customer.io"
     assert not track.enabled
     assert not app.enabled
+    # Sockets are disabled in unit tests: reading the secret would fail here.
     assert app.send_email("a@b.co", "m", "placeholder", {}) == "dry-run"
-    assert secrets.calls == []

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from cio_sync.customerio.pacing import TokenBucket
+from cio_sync.adapters.customerio.pacing import TokenBucket
 from tests.unit.customerio.fakes import FakeClock
 
 

@@ -5,10 +5,12 @@ import random
 from typing import Any
 
 import pytest
-import requests
+from urllib3 import HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ProtocolError, ReadTimeoutError
 
-from cio_sync.customerio.batch import MAX_ITEM_BYTES, Delete, Event, Identify, Operation
-from cio_sync.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.transport import RetryPolicy
+from cio_sync.customerio.batch import MAX_ITEM_BYTES, BatchResult, Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import (
     DeadlineExceeded,
     InvalidRequest,
@@ -21,11 +23,10 @@ from cio_sync.customerio.errors import (
     Unauthorized,
     WrongRegion,
 )
-from cio_sync.customerio.track import BatchResult, TrackClient
-from cio_sync.customerio.transport import RetryPolicy
+from cio_sync_local.bench.track_v1 import TrackV1Client
 from tests.observability import LogLines
 from tests.unit.customerio.conftest import CREDENTIALS, metric_total
-from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script, Seen, fake_session
+from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script, Seen
 
 EVENT_ID = "01J0000000000000000000000A"
 EMAIL = "ada.lovelace@example.com"
@@ -33,10 +34,10 @@ NAME = "Ada Lovelace"
 PHONE = "+12125550199"
 
 
-def client_with(clock: FakeClock, *script: Script, **options: Any) -> tuple[TrackClient, FakeCustomerIo]:
+def client_with(clock: FakeClock, *script: Script, **options: Any) -> tuple[TrackV1Client, FakeCustomerIo]:
     fake = FakeCustomerIo(clock, *script)
     options.setdefault("rng", random.Random(7))
-    client = TrackClient(CREDENTIALS, session=fake_session(fake), clock=clock, sleep=clock.sleep, **options)
+    client = TrackV1Client(CREDENTIALS, pool=fake, clock=clock, sleep=clock.sleep, **options)
     return client, fake
 
 
@@ -100,7 +101,7 @@ def test_an_event_id_that_is_not_a_ulid_is_refused_without_a_request(clock: Fake
     ],
 )
 def test_region_picks_the_host_unless_overridden(region: Any, base_url: str | None, expected: str) -> None:
-    assert TrackClient(CREDENTIALS, region=region, base_url=base_url).base_url == expected
+    assert TrackV1Client(CREDENTIALS, region=region, base_url=base_url).base_url == expected
 
 
 def test_batch_round_trip_reports_every_operation_succeeded(clock: FakeClock) -> None:
@@ -227,11 +228,13 @@ def test_a_retry_that_succeeds_is_a_success(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     "failure",
-    [requests.ConnectionError("reset"), requests.ReadTimeout("slow"), requests.ConnectTimeout("no")],
+    [
+        ProtocolError("reset"),
+        ReadTimeoutError(HTTPSConnectionPool("track.customer.io"), "/", "slow"),
+        ConnectTimeoutError("no"),
+    ],
 )
-def test_network_failures_are_retried_then_surface_as_retryable(
-    clock: FakeClock, failure: requests.RequestException
-) -> None:
+def test_network_failures_are_retried_then_surface_as_retryable(clock: FakeClock, failure: HTTPError) -> None:
     client, fake = client_with(clock, *[failure] * 4)
     with pytest.raises(NetworkError) as caught:
         client.delete(Delete("m-1"))
@@ -355,9 +358,9 @@ def test_dry_run_logs_names_only_and_calls_nothing(clock: FakeClock, log_lines: 
 def test_credentials_are_read_for_every_request_so_rotation_needs_no_restart(clock: FakeClock) -> None:
     keys = iter(["old-key", "new-key"])
     fake = FakeCustomerIo(clock)
-    client = TrackClient(
+    client = TrackV1Client(
         lambda: Credentials("site-1", next(keys), "app"),
-        session=fake_session(fake),
+        pool=fake,
         clock=clock,
         sleep=clock.sleep,
     )

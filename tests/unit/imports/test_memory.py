@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cio_sync.imports.plan import PlanLimits, measure_planning
+from cio_sync.imports.plan import PlanLimits
+from cio_sync_local.bench.planning import measure_planning
 
 
 def test_planning_three_times_the_rows_needs_no_more_memory() -> None:

@@ -10,12 +10,10 @@ from cio_sync.imports.chunk import ChunkMessage, process_chunk
 from cio_sync.imports.plan import (
     ImportCannotResume,
     PlanLimits,
-    measure_planning,
     partition_of,
     plan_import,
     sources_from_notification,
     survey,
-    synthetic_import_file,
 )
 from cio_sync.imports.report import ImportReport, ImportSource, import_id_for
 from cio_sync.imports.rows import FileRejected
@@ -356,16 +354,3 @@ def test_notifications_that_are_not_uploads_are_skipped(body: str) -> None:
 def test_malformed_notifications_are_errors(body: str) -> None:
     with pytest.raises(ValueError, match="S3 event"):
         sources_from_notification(body)
-
-
-def test_the_benchmark_entry_point_plans_every_row() -> None:
-    measured = measure_planning(20_000)
-    assert measured.rows == 20_000
-    assert measured.chunks >= 20_000 // 1000
-    assert measured.rows_per_second > 0
-    assert measured.peak_traced_bytes is None
-
-
-def test_the_synthetic_file_is_a_valid_import_file() -> None:
-    limits = PlanLimits(max_bytes=10_000_000)
-    assert survey(synthetic_import_file(2500, block_rows=1000, invalid_every=10), limits).invalid == 250

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -11,8 +13,10 @@ from cio_sync.imports.rows import (
     MAX_LINE_CHARS,
     MAX_SHOWN_CHARS,
     FileRejected,
+    Row,
     SourceRow,
     check_row,
+    checked_rows,
     normalised_column,
     source_rows,
     text_lines,
@@ -164,3 +168,51 @@ def test_invalid_values_are_shown_on_one_line_and_capped() -> None:
 
 def test_column_names_are_normalised() -> None:
     assert normalised_column("  NorthStar _ID ") == "northstar_id"
+
+
+def reference_rows(text: str) -> list[Row]:
+    """What the rules say, read the slow and obvious way: the csv module over the whole text, then
+    check_row on each data row (the parser's fast path must agree with it row for row)."""
+    reader = csv.reader(io.StringIO(text.replace("\r\n", "\n").replace("\r", "\n"), newline=""))
+    id_index: int | None = None
+    found: list[Row] = []
+    previous = 0
+    for record in reader:
+        first_line, previous = previous + 1, reader.line_num
+        fields = [field.strip() for field in record]
+        if not any(fields):
+            continue
+        if id_index is None:
+            id_index = [normalised_column(name) for name in fields].index("northstar_id")
+            continue
+        row = (
+            SourceRow(first_line, fields[id_index])
+            if id_index < len(fields)
+            else SourceRow(first_line, "", False)
+        )
+        found.append(check_row(row))
+    return found
+
+
+FIELD = st.sampled_from([MEMBER, MEMBER.upper(), f" {MEMBER} ", "", "  ", "x", "a@b.org", MEMBER[:-1], "é"])
+
+
+@given(
+    st.lists(st.lists(FIELD, min_size=0, max_size=3), min_size=1, max_size=30), st.sampled_from([1, 7, 64])
+)
+def test_the_fast_path_reads_unquoted_files_exactly_as_the_csv_module_and_the_rules(
+    rows: list[list[str]], piece: int
+) -> None:
+    text = "northstar_id,email,other\n" + "".join(",".join(row) + "\n" for row in rows)
+    if not reference_rows(text):
+        return  # a file of blank rows is rejected whole (tested elsewhere)
+    found = list(checked_rows(in_pieces(text.encode(), piece), LIMIT))
+    assert found == reference_rows(text)
+
+
+@pytest.mark.parametrize("piece", [8, 30, 1000])
+def test_a_quote_in_a_later_chunk_hands_the_rest_to_the_csv_module_keeping_line_numbers(piece: int) -> None:
+    text = f'northstar_id,note\n{MEMBER},a\n\nBAD,b\n{MEMBER},"x,\ny"\n{MEMBER.upper()},z\n'
+    found = list(checked_rows(in_pieces(text.encode(), piece), LIMIT))
+    assert found == reference_rows(text)
+    assert [row[0] for row in checked_rows(in_pieces(text.encode(), piece), LIMIT)] == [2, 4, 5, 7]

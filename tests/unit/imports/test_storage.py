@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from cio_sync.adapters.import_storage import DynamoRowClaims, S3ReportStore, S3Uploads
+from cio_sync.adapters.sqs import CHUNK_BATCH_BYTES, SqsChunkQueue
 from cio_sync.imports.chunk import ChunkMessage, Claim
 from cio_sync.imports.report import ImportReport, ImportSource
 from cio_sync.imports.rows import FileRejected
-from cio_sync.imports.storage import BATCH_BYTES, DynamoRowClaims, S3ReportStore, S3Uploads, SqsChunkQueue
 
 MEMBER = "0123456789abcdef01234567"
 
@@ -56,7 +57,9 @@ def test_batches_stay_under_the_byte_limit() -> None:
     sqs = FakeSqs()
     big = [message(chunk, partition=chunk, rows=2000) for chunk in range(6)]
     SqsChunkQueue(sqs, "url", sleep=lambda _: None).send(big)
-    assert all(sum(len(entry["MessageBody"]) for entry in batch) <= BATCH_BYTES for batch in sqs.batches)
+    assert all(
+        sum(len(entry["MessageBody"]) for entry in batch) <= CHUNK_BATCH_BYTES for batch in sqs.batches
+    )
     assert sum(len(batch) for batch in sqs.batches) == 6
 
 

@@ -10,9 +10,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from cio_sync.customerio.batch import Operation
+from cio_sync.customerio.batch import BatchResult, Operation
 from cio_sync.customerio.errors import CustomerIoError
-from cio_sync.customerio.track import BatchResult
 from cio_sync.failures import TransientFailure
 from cio_sync.pipeline.member_stream import PendingDecision
 from cio_sync.pipeline.messages import TrackMessage

@@ -4,14 +4,16 @@ from typing import Any
 import pytest
 
 from cio_sync.members.subscriptions import web_signup
-from cio_sync.pipeline.email import EmailExpired, PermanentEmailFailure, send_transactional
-from cio_sync.settings import CustomerIoSettings
+from cio_sync.pipeline.email_consumer import (
+    EmailExpired,
+    EmailMessages,
+    PermanentEmailFailure,
+    send_transactional,
+)
 from cio_sync.sync.intents import SendEmail
 
 NOW_S = 1_790_000_000.0
-CONFIG = CustomerIoSettings(
-    app_identifier_id="placeholder", forgot_password_message_id="7", password_updated_message_id="8"
-)
+CONFIG = EmailMessages(identifier_id="placeholder", forgot_password="7", password_updated="8")
 
 
 class Members:

@@ -1,7 +1,7 @@
 from typing import Any
 
+from cio_sync.adapters.sqs import SQS_BATCH_BYTES, SqsQueues
 from cio_sync.pipeline.messages import TrackMessage
-from cio_sync.pipeline.queues import SQS_BATCH_BYTES, SqsQueues
 from cio_sync.sync.intents import SyncProfile
 
 MEMBER = "5f1e2d3c4b5a69788796a5b4"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from cio_sync.customerio.errors import ServerError
-from cio_sync.pipeline.messages import encode_intents
+from cio_sync.pipeline.messages import InboundMessage, encode_intents
 from cio_sync.pipeline.redelivery import (
     BASE_DELAY_S,
     MAX_DELAY_S,
@@ -14,7 +14,7 @@ from cio_sync.pipeline.redelivery import (
     outage_budget_s,
     retry_delay_s,
 )
-from cio_sync.pipeline.track import InboundMessage, process_track_batch
+from cio_sync.pipeline.track_consumer import process_track_batch
 from cio_sync.sync.intents import SyncProfile
 
 from .fakes import FakeDeadLetters, FakeReader, FakeSender, FakeVisibility
@@ -74,3 +74,12 @@ def test_the_last_receive_parks_instead_of_coming_back() -> None:
     redelivery = Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES)
     assert not redelivery.is_last_receive(MAX_RECEIVES - 1)
     assert redelivery.is_last_receive(MAX_RECEIVES)
+
+
+def test_one_park_or_retry_rule_for_every_consumer() -> None:
+    """Track and email both ask `park_reason`: what cannot succeed parks at once, what may pass comes back
+    until its last allowed receive, which parks saying how many receives it took."""
+    rule = Redelivery(FakeVisibility(), max_receives=5)
+    assert rule.park_reason(1, "Customer.io: 400 bad", retryable=False) == "Customer.io: 400 bad"
+    assert rule.park_reason(4, "Customer.io: 503") is None
+    assert rule.park_reason(5, "Customer.io: 503") == "gave up after 5 receives: Customer.io: 503"

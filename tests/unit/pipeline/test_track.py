@@ -4,11 +4,11 @@ from typing import Any
 
 from cio_sync.customerio.batch import Delete, Event, Identify
 from cio_sync.customerio.errors import InvalidRequest, ServerError
-from cio_sync.members.model import UnreadableMembers
+from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.subscriptions import web_signup
-from cio_sync.pipeline.messages import encode_intents
+from cio_sync.pipeline.messages import InboundMessage, encode_intents
 from cio_sync.pipeline.redelivery import Redelivery
-from cio_sync.pipeline.track import InboundMessage, process_track_batch
+from cio_sync.pipeline.track_consumer import process_track_batch
 from cio_sync.sync.intents import Intent, SyncProfile, TrackEvent, deterministic_event_id
 
 from .fakes import FakeDeadLetters, FakeReader, FakeSender, FakeVisibility

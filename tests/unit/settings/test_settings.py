@@ -1,46 +1,88 @@
+"""Each function's settings: only its own variables, all required, read once; errors name the variable."""
+
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from cio_sync.settings import CustomerIoSettings, Settings, SettingsError
+from cio_sync.environment import Environment, SettingsError
+from cio_sync.handlers.customerio_settings import track_api_settings
+from cio_sync.handlers.email_runtime import EmailSettings
+from cio_sync.handlers.import_chunk_runtime import ImportChunkSettings
+from cio_sync.handlers.import_file_runtime import ImportFileSettings
+from cio_sync.handlers.member_stream_runtime import MemberStreamSettings
+from cio_sync.handlers.track_runtime import TrackSettings
+
+CUSTOMER_IO = {
+    "CUSTOMER_IO_REGION": "us",
+    "CUSTOMER_IO_SECRET_NAME": "cio-sync/customer-io",
+    "CUSTOMER_IO_ENABLED": "true",
+    "CUSTOMER_IO_TRACK_URL": "",
+    "CUSTOMER_IO_APP_URL": "",
+}
+TRACK = {
+    **CUSTOMER_IO,
+    "AWS_REGION": "eu-west-1",
+    "MEMBER_TABLE_NAME": "members",
+    "TRACK_QUEUE_URL": "https://sqs/track.fifo",
+    "TRACK_DEAD_LETTER_QUEUE_URL": "https://sqs/track-dlq.fifo",
+    "MAX_RECEIVE_COUNT": "300",
+    "CUSTOMER_IO_TRACK_RATE_PER_S": "100",
+    "CUSTOMER_IO_TRACK_CONCURRENCY": "4",
+}
 
 
-def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MEMBER_TABLE_NAME", "CUSTOMER_IO_REGION", "CUSTOMER_IO_ENABLED"):
-        monkeypatch.delenv(name, raising=False)
-    config = Settings.from_env()
-    assert (config.member_table, config.customer_io.region, config.customer_io.enabled) == (
-        "cio-sync-members",
-        "us",
-        True,
+def test_track_settings_read_its_variables_and_share_the_budget() -> None:
+    settings = TrackSettings.from_env(TRACK)
+    assert (settings.region, settings.member_table, settings.max_receive_count) == (
+        "eu-west-1",
+        "members",
+        300,
     )
+    assert settings.retry_time_scale == 1.0
+    assert settings.track_api.base_url == "https://track.customer.io"
+    assert settings.track_api.rate_per_process == 25
 
 
-def test_the_fair_use_budget_is_shared_by_concurrent_consumers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUSTOMER_IO_TRACK_RATE_PER_S", "100")
-    monkeypatch.setenv("CUSTOMER_IO_TRACK_CONCURRENCY", "4")
-    monkeypatch.setenv("CUSTOMER_IO_APP_RATE_PER_S", "10")
-    config = CustomerIoSettings.from_env()
-    assert config.track_rate_per_process == 25
-    assert config.app_rate_per_process == 10
+def test_an_override_url_replaces_the_regions_host() -> None:
+    env = Environment({**TRACK, "CUSTOMER_IO_REGION": "eu", "CUSTOMER_IO_TRACK_URL": "http://127.0.0.1:8099"})
+    assert track_api_settings(env).base_url == "http://127.0.0.1:8099"
+    env = Environment({**TRACK, "CUSTOMER_IO_REGION": "eu"})
+    assert track_api_settings(env).base_url == "https://track-eu.customer.io"
 
 
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("CUSTOMER_IO_REGION", "ap", "CUSTOMER_IO_REGION must be us or eu"),
+        ("CUSTOMER_IO_REGION", "ap", "CUSTOMER_IO_REGION must be one of us, eu"),
         ("CUSTOMER_IO_ENABLED", "maybe", "CUSTOMER_IO_ENABLED must be true or false"),
         ("CUSTOMER_IO_TRACK_RATE_PER_S", "-1", "must be positive"),
         ("MAX_RECEIVE_COUNT", "many", "MAX_RECEIVE_COUNT must be a number"),
+        ("MAX_RECEIVE_COUNT", "2.5", "MAX_RECEIVE_COUNT must be a whole number"),
+        ("TRACK_QUEUE_URL", "", "TRACK_QUEUE_URL is required"),
     ],
 )
-def test_bad_values_name_the_variable_not_the_value(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
-) -> None:
-    monkeypatch.setenv(name, value)
+def test_bad_values_name_the_variable_not_the_value(name: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message) as raised:
-        Settings.from_env()
+        TrackSettings.from_env({**TRACK, name: value})
     assert value not in str(raised.value) or value in message
 
 
-def test_dry_run_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CUSTOMER_IO_ENABLED", "false")
-    assert CustomerIoSettings.from_env().enabled is False
+@pytest.mark.parametrize(
+    "from_env",
+    [
+        MemberStreamSettings.from_env,
+        TrackSettings.from_env,
+        EmailSettings.from_env,
+        ImportFileSettings.from_env,
+        ImportChunkSettings.from_env,
+    ],
+)
+def test_nothing_has_a_default_resource(from_env: Callable[[dict[str, str]], Any]) -> None:
+    """An empty environment fails at cold start, naming a variable, instead of half-running."""
+    with pytest.raises(SettingsError, match="is required"):
+        from_env({})
+
+
+def test_dry_run_switch() -> None:
+    assert track_api_settings(Environment({**TRACK, "CUSTOMER_IO_ENABLED": "false"})).enabled is False

@@ -1,0 +1,96 @@
+"""Customer.io keys, read from a Secrets Manager secret.
+
+The secret is cached for five minutes by the client that reads it (one per function's runtime, no
+process-wide cache), and clients ask for credentials on every request, so a rotated key takes effect
+within that time without a cold start. Keys never reach a repr or a log. (Powertools' Parameters did this
+before; its package imports a provider for every AWS parameter store, for one GetSecretValue.)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cio_sync.customerio.errors import CredentialsError
+
+SECRET_MAX_AGE_S = 300
+_FIELDS = ("site_id", "track_api_key", "app_api_key")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Track uses site id + Track API key (HTTP Basic); App uses the App API key (Bearer)."""
+
+    site_id: str
+    track_api_key: str = field(repr=False)
+    app_api_key: str = field(repr=False)
+
+
+CredentialsProvider = Callable[[], Credentials]
+
+
+def as_provider(credentials: Credentials | CredentialsProvider) -> CredentialsProvider:
+    """Fixed credentials or a provider (re-read per request so key rotation needs no cold start)."""
+    if isinstance(credentials, Credentials):
+        return lambda: credentials
+    return credentials
+
+
+def parse_credentials(secret_name: str, secret_string: str) -> Credentials:
+    """The secret's JSON (site_id, track_api_key, app_api_key); errors name the field, never a value."""
+    try:
+        value = json.loads(secret_string)
+    except ValueError:
+        raise CredentialsError(f"secret {secret_name} is not a JSON object") from None
+    if not isinstance(value, dict):
+        raise CredentialsError(f"secret {secret_name} is not a JSON object")
+    missing = [name for name in _FIELDS if not isinstance(value.get(name), str) or not value[name]]
+    if missing:
+        raise CredentialsError(f"secret {secret_name} lacks {', '.join(missing)}")
+    return Credentials(
+        site_id=value["site_id"], track_api_key=value["track_api_key"], app_api_key=value["app_api_key"]
+    )
+
+
+class SecretCredentials:
+    """A CredentialsProvider: reads the secret at first use (a dry run never does), then every 5 minutes."""
+
+    def __init__(
+        self,
+        secret_name: str,
+        client: Callable[[], Any],
+        *,
+        max_age_s: float = SECRET_MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._secret_name = secret_name
+        self._client = client  # made on first use: a dry run needs no Secrets Manager client either
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[Credentials, float] | None = None
+
+    def __call__(self) -> Credentials:
+        with self._lock:
+            now = self._clock()
+            if self._cached is not None and now - self._cached[1] < self._max_age_s:
+                return self._cached[0]
+            credentials = parse_credentials(self._secret_name, self._read())
+            self._cached = (credentials, now)
+            return credentials
+
+    def _read(self) -> str:
+        try:
+            response = self._client().get_secret_value(SecretId=self._secret_name)
+        except (ClientError, BotoCoreError) as error:
+            raise CredentialsError(f"secret {self._secret_name} could not be read") from error
+        secret = response.get("SecretString")
+        if not isinstance(secret, str):
+            raise CredentialsError(f"secret {self._secret_name} is not a JSON object")
+        return secret

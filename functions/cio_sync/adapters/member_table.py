@@ -1,0 +1,348 @@
+"""The member table adapter (pynamodb): the only member code that talks to DynamoDB.
+
+Writes are conditional UpdateItem calls that SET or REMOVE only what changed, so attributes written by
+other services survive, and they are optimistic on `updated_at`: every write here stamps a new
+`updated_at`, and a write whose `updated_at` moved since it was read is retried on a fresh read (the
+subscription rules depend on the old item, so they must be re-applied, not replayed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Final, Literal, cast
+
+import botocore.session
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import (
+    AttributeDeserializationError,
+    DoesNotExist,
+    PutError,
+    PynamoDBException,
+    UpdateError,
+)
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
+
+from cio_sync.adapters.member_model import (
+    bind_member_model,
+    set_null,
+    still_holds,
+    to_item,
+    write_value,
+)
+from cio_sync.failures import TransientFailure
+from cio_sync.members.contract import (
+    CONTRACT_FIELDS,
+    InvalidMember,
+    MemberItem,
+    is_iso_timestamp,
+    is_member_id,
+    parse_iso,
+    to_iso,
+    utc_now_iso,
+    validate_fields,
+    validate_member,
+)
+from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound, UnreadableMembers
+from cio_sync.members.subscriptions import (
+    MUTED_AT,
+    admin_mute,
+    apply_subscription_rules,
+    deletion_request,
+    sms_signup,
+    web_signup,
+)
+
+MuteOutcome = Literal["muted", "already_muted", "not_found"]
+CONDITION_FAILED: Final = "ConditionalCheckFailedException"
+DEFAULT_MAX_ATTEMPTS: Final = 5
+# Not in the update: the key itself, and the concurrency token that every write stamps.
+_MANAGED_FIELDS: Final = frozenset({"id", "updated_at"})
+
+
+def _condition_failed(error: PutError | UpdateError) -> bool:
+    return error.cause_response_code == CONDITION_FAILED
+
+
+# DynamoDB refusing the request itself (an item over 400 KB, a malformed value): no retry can help.
+_REFUSED_CODES: Final = frozenset({"ValidationException", "ItemCollectionSizeLimitExceededException"})
+
+
+def _transient_or(error: PynamoDBException) -> Exception:
+    """Throttling, outages, a missing grant or table: they may pass, so the work is retried (and alarmed)."""
+    if error.cause_response_code in _REFUSED_CODES:
+        return error
+    return TransientFailure(f"member table: {error.cause_response_code or type(error).__name__}")
+
+
+class MemberRepository:
+    """Reads and writes members, applying the subscription rules and the contract on every write."""
+
+    def __init__(
+        self,
+        table_name: str,
+        endpoint_url: str | None = None,
+        *,
+        region: str | None = None,
+        clock: Callable[[], str] = utc_now_iso,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self.model = bind_member_model(table_name, endpoint_url, region)
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._dynamodb: Any = None
+
+    def create_table(self) -> None:
+        """For tests and the local stack only: on AWS the table comes from template.yaml."""
+        self.model.create_table(wait=True)
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def get(self, member_id: str, consistent: bool = True) -> MemberItem | None:
+        """The stored member, or None. `promotions_muted_at` is always present (None when null or absent)."""
+        if not is_member_id(member_id):
+            return None
+        try:
+            stored = self.model.get(member_id, consistent_read=consistent)
+        except DoesNotExist:
+            return None
+        return to_item(stored)
+
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
+        """Consistent reads of many members (BatchGetItem, 100 keys a call); absent ids are left out."""
+        wanted = sorted({member_id for member_id in member_ids if is_member_id(member_id)})
+        try:
+            return {
+                stored.id: to_item(stored)
+                for stored in self.model.batch_get(wanted, consistent_read=True)  # pynamodb pages and retries
+            }
+        except AttributeDeserializationError:
+            return self._get_each(wanted)
+
+    def _get_each(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
+        """One bad item must not hide the others: read them one by one and name the unreadable ones."""
+        readable: dict[str, MemberItem] = {}
+        unreadable: list[str] = []
+        for member_id in member_ids:
+            try:
+                member = self.get(member_id)
+            except AttributeDeserializationError:
+                unreadable.append(member_id)
+                continue
+            if member is not None:
+                readable[member_id] = member
+        if unreadable:
+            raise UnreadableMembers(readable, unreadable)
+        return readable
+
+    def scan_ids(self, page_size: int = 500) -> Iterator[str]:
+        """Every member id, read page by page (projection on `id` only) for the reconcile job."""
+        for stored in self.model.scan(attributes_to_get=["id"], page_size=page_size):
+            yield stored.id
+
+    # --- creation ------------------------------------------------------------------------------------
+
+    def create_web_signup(self, fields: Mapping[str, Any]) -> MemberItem:
+        return self._create(web_signup(fields, self._clock()))
+
+    def create_sms_signup(self, fields: Mapping[str, Any]) -> MemberItem:
+        return self._create(sms_signup(fields, self._clock()))
+
+    def _create(self, item: MemberItem) -> MemberItem:
+        validate_member(item)
+        stored = self.model(**item)
+        try:
+            stored.save(condition=self.model.id.does_not_exist())
+        except PutError as error:
+            if _condition_failed(error):
+                raise MemberExists(item["id"]) from None
+            raise
+        return to_item(stored)
+
+    # --- updates -------------------------------------------------------------------------------------
+
+    def update(self, member_id: str, changes: Mapping[str, Any]) -> MemberItem:
+        """Apply `changes` through the rules. None removes a field (`promotions_muted_at`: stores null)."""
+        unknown = sorted(name for name in changes if name not in CONTRACT_FIELDS)
+        if unknown:
+            raise InvalidMember(unknown[0][:64], "is not an attribute of the member contract")
+        if changes.get("id", member_id) != member_id:
+            raise InvalidMember("id", "cannot be changed")
+
+        def build(old: MemberItem, now: str) -> MemberItem:
+            return apply_subscription_rules(old, {**old, **changes}, now)
+
+        return self._modify(member_id, build)
+
+    def admin_mute(self, member_id: str) -> MemberItem:
+        return self._modify(member_id, admin_mute)
+
+    def request_deletion(self, member_id: str) -> MemberItem:
+        return self._modify(member_id, deletion_request)
+
+    def delete(self, member_id: str) -> None:
+        """Remove the item (the stream then deletes the profile). Deleting a missing member is fine."""
+        if not is_member_id(member_id):
+            raise InvalidMember("id", "must be 24 lowercase hexadecimal characters")
+        self.model(member_id).delete()
+
+    def _modify(self, member_id: str, build: Callable[[MemberItem, str], MemberItem]) -> MemberItem:
+        for _ in range(self._max_attempts):
+            old = self.get(member_id, consistent=True)
+            if old is None:
+                raise MemberNotFound(member_id)
+            now = self._clock()
+            new = _normalised(build(old, now))
+            new["updated_at"] = _next_token(old.get("updated_at"), now)
+            validate_member(new)
+            written = self._write_if_unchanged(old, new)
+            if written is not None:
+                return written
+        raise ConcurrentWriteError(member_id, self._max_attempts)
+
+    def _write_if_unchanged(self, old: MemberItem, new: MemberItem) -> MemberItem | None:
+        """SET what changed, REMOVE what went, only if `updated_at` is still what we read."""
+        model = self.model
+        actions: list[Action] = []
+        for name in sorted((set(old) | set(new)) - {"id"}):
+            attribute = getattr(model, name)
+            if name not in new:
+                actions.append(attribute.remove())
+            elif new[name] is None:
+                actions.append(set_null(attribute))
+            elif name not in old or old[name] != new[name] or name in _MANAGED_FIELDS:
+                actions.append(attribute.set(new[name]))
+        stored = model(old["id"])
+        try:
+            stored.update(actions=actions, condition=self._unchanged_since(old))
+        except UpdateError as error:
+            if _condition_failed(error):
+                return None
+            raise
+        return to_item(stored)
+
+    def _unchanged_since(self, old: MemberItem) -> Condition:
+        model = self.model
+        token = old.get("updated_at")
+        unchanged = model.updated_at.does_not_exist() if token is None else model.updated_at == token
+        return cast(Condition, model.id.exists() & unchanged)
+
+    # --- raw writes: the stream function's rule decisions and the import's mute ------------------------
+
+    def write_rule_decisions(
+        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool:
+        """Write what the subscription rules decided for a raw write, only while its inputs stand.
+
+        `expected` holds every rule input and `updated_at` as the stream record showed them, `decided`
+        the rule outputs to write. The write is conditional on each still holding its value, so a
+        decision is never laid over a later write; False then (the later write's record carries it).
+        Only the written attributes are checked against the contract: an unrelated invalid attribute
+        (a legacy phone number, say) must not keep a mute or a resubscribe from being applied.
+        """
+        changed = sorted(name for name in decided if name != "id")
+        if not changed or not is_member_id(member_id):
+            return False
+        validate_fields(decided, changed)
+        model = self.model
+        condition: Condition = model.id.exists()
+        for name, value in sorted(expected.items()):
+            condition = condition & still_holds(getattr(model, name), value)
+        actions: list[Action] = [model.updated_at.set(self._clock())]
+        actions.extend(write_value(getattr(model, name), name, decided[name]) for name in changed)
+        request = model(member_id).get_update_kwargs_from_instance(
+            actions=actions, condition=condition, add_version_condition=False
+        )
+        try:
+            # Nothing returned: the stream function's role may touch only the rules' own attributes.
+            self._client().update_item(**request, ReturnValues="NONE")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == CONDITION_FAILED:
+                return False
+            if code in _REFUSED_CODES:
+                raise
+            raise TransientFailure(f"member table: {code}") from error
+        except BotoCoreError as error:
+            raise TransientFailure(f"member table: {type(error).__name__}") from error
+        return True
+
+    def _client(self) -> Any:
+        """A low-level client on the model's table endpoint, for requests pynamodb cannot shape."""
+        if self._dynamodb is None:
+            meta = self.model.Meta
+            self._dynamodb = botocore.session.get_session().create_client(
+                "dynamodb", endpoint_url=meta.host, region_name=meta.region
+            )
+        return self._dynamodb
+
+    def mute_if_not_muted(self, member_id: str, now: str) -> MuteOutcome:
+        """Mute a member unless already muted; never creates an item, never moves an existing mute time."""
+        if not is_iso_timestamp(now):
+            raise InvalidMember("promotions_muted_at", "must be an ISO-8601 UTC timestamp")
+        if not is_member_id(member_id):
+            return "not_found"
+        try:
+            self.model(member_id).update(actions=self._mute_actions(now), condition=self._mute_condition())
+        except UpdateError as error:
+            if not _condition_failed(error):
+                raise
+            current = self.get(member_id)
+            if current is None:
+                return "not_found"
+            # The same mute time means this very import muted the member before (a redelivered chunk).
+            return "muted" if current.get(MUTED_AT) == now else "already_muted"
+        return "muted"
+
+    def mute_request(self, member_id: str, now: str) -> dict[str, Any]:
+        """`mute_if_not_muted`'s conditional update as low-level UpdateItem parameters (a TransactWriteItems
+        `Update`), for a writer that must mute atomically with a write of its own: same condition and SETs."""
+        if not is_iso_timestamp(now):
+            raise InvalidMember("promotions_muted_at", "must be an ISO-8601 UTC timestamp")
+        if not is_member_id(member_id):
+            raise InvalidMember("id", "must be 24 lowercase hexadecimal characters")
+        stored = self.model(member_id)
+        return stored.get_update_kwargs_from_instance(
+            actions=self._mute_actions(now), condition=self._mute_condition(), add_version_condition=False
+        )
+
+    def restamp_request(self, member_id: str, now: str, seen_muted_at: str) -> dict[str, Any]:
+        """A member found muted at `seen_muted_at` gets `now` instead, as UpdateItem parameters for a
+        transaction: the import's mute is then a write the stream can see (docs/pipeline.md, "Racing raw
+        writes"), and a resubscribe decided for an earlier raw write cannot undo it. Only while that mute
+        time still stands."""
+        if not is_iso_timestamp(now):
+            raise InvalidMember("promotions_muted_at", "must be an ISO-8601 UTC timestamp")
+        if not is_member_id(member_id):
+            raise InvalidMember("id", "must be 24 lowercase hexadecimal characters")
+        model = self.model
+        condition = cast(Condition, model.id.exists() & (model.promotions_muted_at == seen_muted_at))
+        return self.model(member_id).get_update_kwargs_from_instance(
+            actions=self._mute_actions(now), condition=condition, add_version_condition=False
+        )
+
+    def _mute_actions(self, now: str) -> list[Action]:
+        model = self.model
+        return [model.promotions_muted_at.set(now), model.updated_at.set(self._clock())]
+
+    def _mute_condition(self) -> Condition:
+        """The member exists and is not muted: a mute never creates an item nor moves a mute time."""
+        return cast(Condition, self.model.id.exists() & self._not_muted())
+
+    def _not_muted(self) -> Condition:
+        muted_at = self.model.promotions_muted_at
+        return cast(Condition, muted_at.does_not_exist() | Path(muted_at).is_type("NULL"))
+
+
+def _normalised(item: Mapping[str, Any]) -> MemberItem:
+    """None means "absent" except for the one attribute whose null is stored."""
+    return {name: value for name, value in item.items() if value is not None or name == MUTED_AT}
+
+
+def _next_token(previous: str | None, now: str) -> str:
+    """`now`, unless the item already carries that exact value: the token must change on every write."""
+    if previous != now:
+        return now
+    return to_iso(parse_iso(now, "updated_at") + timedelta(microseconds=1))

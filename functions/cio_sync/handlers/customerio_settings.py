@@ -1,0 +1,61 @@
+"""Settings of the Customer.io clients: the track function reads the Track API's, the email function the
+App API's, each from its own variables (each composition root builds its one client from them).
+
+Secrets are never in settings: only the *name* of the Secrets Manager secret that holds the keys, read
+lazily (a dry run never reads it) and re-read every five minutes (a rotated key needs no cold start).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.customerio.credentials import SecretCredentials
+from cio_sync.customerio.regions import APP_HOSTS, TRACK_HOSTS, Region
+from cio_sync.environment import Environment
+
+REGIONS: tuple[Region, ...] = ("us", "eu")
+
+
+def _region(env: Environment) -> Region:
+    return "eu" if env.choice("CUSTOMER_IO_REGION", REGIONS) == "eu" else "us"
+
+
+class ApiSettings(NamedTuple):
+    """How to reach one Customer.io API and how hard this process may push it."""
+
+    secret_name: str
+    base_url: str  # the region's host, or an override (the local emulator)
+    rate_per_s: float  # the whole deployment's budget, not one process's
+    concurrency: int  # how many processes share the budget (the queue's MaximumConcurrency)
+    enabled: bool  # false = dry run: log what would be sent, call nothing
+
+    @property
+    def rate_per_process(self) -> float:
+        """Pacing is per process: each concurrent consumer gets an equal share of the fair-use budget."""
+        return self.rate_per_s / max(self.concurrency, 1)
+
+
+def track_api_settings(env: Environment) -> ApiSettings:
+    return ApiSettings(
+        secret_name=env.text("CUSTOMER_IO_SECRET_NAME"),
+        base_url=env.text_or("CUSTOMER_IO_TRACK_URL", TRACK_HOSTS[_region(env)]),
+        rate_per_s=env.number("CUSTOMER_IO_TRACK_RATE_PER_S"),
+        concurrency=env.count("CUSTOMER_IO_TRACK_CONCURRENCY"),
+        enabled=env.flag("CUSTOMER_IO_ENABLED"),
+    )
+
+
+def app_api_settings(env: Environment) -> ApiSettings:
+    return ApiSettings(
+        secret_name=env.text("CUSTOMER_IO_SECRET_NAME"),
+        base_url=env.text_or("CUSTOMER_IO_APP_URL", APP_HOSTS[_region(env)]),
+        rate_per_s=env.number("CUSTOMER_IO_APP_RATE_PER_S"),
+        concurrency=env.count("CUSTOMER_IO_APP_CONCURRENCY"),
+        enabled=env.flag("CUSTOMER_IO_ENABLED"),
+    )
+
+
+def secret_credentials(settings: ApiSettings) -> SecretCredentials:
+    """The keys, read at first use (a dry run never reads them) and cached five minutes."""
+    return SecretCredentials(settings.secret_name, lambda: aws_client("secretsmanager"))

@@ -1,0 +1,93 @@
+"""email's composition root: its settings, read once, and the adapters built from them."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol
+
+from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.customerio.app_client import AppClient
+from cio_sync.adapters.email_idempotency import IdempotentEmail
+from cio_sync.adapters.member_table import MemberRepository
+from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
+from cio_sync.environment import Environment
+from cio_sync.handlers.customerio_settings import ApiSettings, app_api_settings, secret_credentials
+from cio_sync.pipeline.email_consumer import EmailMessages, EmailSent, SendOnce, send_transactional
+from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
+from cio_sync.sync.intents import SendEmail
+
+
+class EmailSettings(NamedTuple):
+    region: str
+    member_table: str
+    idempotency_table: str  # one record per sent intent
+    email_queue_url: str  # failed messages are handed back to it with a growing visibility timeout
+    dead_letter_queue_url: str  # a message's last receive parks it here with its reason
+    max_receive_count: int  # equals the queue's maxReceiveCount
+    retry_time_scale: float  # < 1 only in the local stack's tests: backoffs run that much faster
+    app_api: ApiSettings
+    messages: EmailMessages
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> EmailSettings:
+        env = Environment(environ)
+        return cls(
+            region=env.text("AWS_REGION"),
+            member_table=env.text("MEMBER_TABLE_NAME"),
+            idempotency_table=env.text("IDEMPOTENCY_TABLE_NAME"),
+            email_queue_url=env.text("EMAIL_QUEUE_URL"),
+            dead_letter_queue_url=env.text("EMAIL_DEAD_LETTER_QUEUE_URL"),
+            max_receive_count=env.count("MAX_RECEIVE_COUNT"),
+            retry_time_scale=env.number("RETRY_TIME_SCALE", default=1.0),
+            app_api=app_api_settings(env),
+            messages=EmailMessages(
+                identifier_id=env.text("CUSTOMER_IO_APP_IDENTIFIER_ID"),
+                forgot_password=env.text("CUSTOMER_IO_FORGOT_PASSWORD_TRANSACTIONAL_MESSAGE_ID"),
+                password_updated=env.text("CUSTOMER_IO_PASSWORD_UPDATED_TRANSACTIONAL_MESSAGE_ID"),
+            ),
+        )
+
+
+class IdempotentSend(SendOnce, Protocol):
+    def register_lambda_context(self, context: Any) -> None:
+        """Lets an in-progress record expire with the invocation that holds it (a crashed send)."""
+        ...
+
+
+class EmailRuntime(NamedTuple):
+    send_once: IdempotentSend
+    dead_letters: DeadLetters
+    redelivery: Redelivery
+
+
+def build(settings: EmailSettings) -> EmailRuntime:
+    members = MemberRepository(settings.member_table, region=settings.region)
+    app = app_client(settings.app_api)
+
+    def send(intent: SendEmail, deadline: float | None) -> EmailSent:
+        return send_transactional(
+            intent, members, app, settings.messages, deadline=deadline, now_s=time.time()
+        )
+
+    sqs = aws_client("sqs")
+    return EmailRuntime(
+        send_once=IdempotentEmail(settings.idempotency_table, send),
+        dead_letters=QueueDeadLetters(sqs, settings.dead_letter_queue_url),
+        redelivery=Redelivery(
+            SqsVisibility(sqs, settings.email_queue_url),
+            settings.max_receive_count,
+            settings.retry_time_scale,
+        ),
+    )
+
+
+def app_client(settings: ApiSettings) -> AppClient:
+    """The process's one App client: one pooled connection and one pacing bucket for its life."""
+    return AppClient(
+        secret_credentials(settings),
+        base_url=settings.base_url,
+        rate_per_s=settings.rate_per_process,
+        enabled=settings.enabled,
+    )

@@ -1,0 +1,70 @@
+"""track's composition root: its settings, read once, and the adapters built from them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.customerio.track_client import TrackClient
+from cio_sync.adapters.member_table import MemberRepository
+from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
+from cio_sync.environment import Environment
+from cio_sync.handlers.customerio_settings import ApiSettings, secret_credentials, track_api_settings
+from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
+from cio_sync.pipeline.track_consumer import MemberReader, TrackSender
+
+
+class TrackSettings(NamedTuple):
+    region: str
+    member_table: str
+    track_queue_url: str  # failed messages are handed back to it with a growing visibility timeout
+    dead_letter_queue_url: str  # a message's last receive parks it here with its reason
+    max_receive_count: int  # equals the queue's maxReceiveCount
+    retry_time_scale: float  # < 1 only in the local stack's tests: backoffs run that much faster
+    track_api: ApiSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> TrackSettings:
+        env = Environment(environ)
+        return cls(
+            region=env.text("AWS_REGION"),
+            member_table=env.text("MEMBER_TABLE_NAME"),
+            track_queue_url=env.text("TRACK_QUEUE_URL"),
+            dead_letter_queue_url=env.text("TRACK_DEAD_LETTER_QUEUE_URL"),
+            max_receive_count=env.count("MAX_RECEIVE_COUNT"),
+            retry_time_scale=env.number("RETRY_TIME_SCALE", default=1.0),
+            track_api=track_api_settings(env),
+        )
+
+
+class TrackRuntime(NamedTuple):
+    members: MemberReader
+    sender: TrackSender
+    dead_letters: DeadLetters
+    redelivery: Redelivery
+
+
+def build(settings: TrackSettings) -> TrackRuntime:
+    sqs = aws_client("sqs")
+    return TrackRuntime(
+        members=MemberRepository(settings.member_table, region=settings.region),
+        sender=track_client(settings.track_api),
+        dead_letters=QueueDeadLetters(sqs, settings.dead_letter_queue_url),
+        redelivery=Redelivery(
+            SqsVisibility(sqs, settings.track_queue_url),
+            settings.max_receive_count,
+            settings.retry_time_scale,
+        ),
+    )
+
+
+def track_client(settings: ApiSettings) -> TrackClient:
+    """The process's one Track client: one pooled connection and one pacing bucket for its life."""
+    return TrackClient(
+        secret_credentials(settings),
+        base_url=settings.base_url,
+        rate_per_s=settings.rate_per_process,
+        enabled=settings.enabled,
+    )
