@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cio_sync.adapters.customerio.credentials import APP_FIELDS, TRACK_FIELDS
 from cio_sync.handlers.customerio_settings import ApiSettings
 from cio_sync.handlers.email_runtime import EmailSettings
 from cio_sync.handlers.import_chunk_runtime import ImportChunkSettings
@@ -62,7 +63,6 @@ GLOBAL_ENVIRONMENT = {
 }
 CUSTOMER_IO_ENVIRONMENT = {
     "CUSTOMER_IO_REGION": "Ref:CustomerIoRegion",
-    "CUSTOMER_IO_SECRET_NAME": "Ref:CustomerIoSecretName",
     "CUSTOMER_IO_ENABLED": "Ref:CustomerIoEnabled",
 }
 ENVIRONMENT = {
@@ -79,6 +79,7 @@ ENVIRONMENT = {
         **GLOBAL_ENVIRONMENT,
         **CUSTOMER_IO_ENVIRONMENT,
         "MEMBER_TABLE_NAME": "Ref:MemberTable",
+        "CUSTOMER_IO_TRACK_SECRET_NAME": "Ref:CustomerIoTrackSecretName",
         "CUSTOMER_IO_TRACK_RATE_PER_S": "Ref:TrackRatePerSecond",
         "CUSTOMER_IO_TRACK_CONCURRENCY": "Ref:TrackMaxConcurrency",
         "CUSTOMER_IO_TRACK_URL": "",
@@ -91,6 +92,7 @@ ENVIRONMENT = {
         **CUSTOMER_IO_ENVIRONMENT,
         "MEMBER_TABLE_NAME": "Ref:MemberTable",
         "IDEMPOTENCY_TABLE_NAME": "Ref:IdempotencyTable",
+        "CUSTOMER_IO_APP_SECRET_NAME": "Ref:CustomerIoAppSecretName",
         "CUSTOMER_IO_APP_RATE_PER_S": "Ref:AppRatePerSecond",
         "CUSTOMER_IO_APP_CONCURRENCY": "Ref:EmailMaxConcurrency",
         "CUSTOMER_IO_APP_URL": "",
@@ -154,9 +156,14 @@ DEAD_LETTER_QUEUES = {
 }
 QUEUES_THAT_MUST_STAY_EMPTY = {*DEAD_LETTER_QUEUES.values(), "StreamFailureQueue"}
 
-SECRET_ARN = (
+# Two secrets, one per API: each function may read only its own.
+TRACK_SECRET_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
-    "${CustomerIoSecretName}-??????"
+    "${CustomerIoTrackSecretName}-??????"
+)
+APP_SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    "${CustomerIoAppSecretName}-??????"
 )
 UPLOADS = "${ImportBucket.Arn}/mute-promotions/*"
 REPORTS = "${ImportBucket.Arn}/reports/*"
@@ -232,7 +239,7 @@ EXPECTED_GRANTS = {
     # get_many is pynamodb's batch_get: BatchGetItem, which moto does not authorise, so only this test
     # can catch a missing grant.
     | _on("MemberTable.Arn", "dynamodb:BatchGetItem", "dynamodb:GetItem")
-    | _on(SECRET_ARN, "secretsmanager:GetSecretValue"),
+    | _on(TRACK_SECRET_ARN, "secretsmanager:GetSecretValue"),
     "EmailFunction": _logs_and_traces("EmailLogGroup")
     | _consume("EmailQueue")
     | _on("EmailQueue.Arn", "sqs:ChangeMessageVisibility")
@@ -240,7 +247,7 @@ EXPECTED_GRANTS = {
     | _on("EmailDeadLetterKey.Arn", "kms:GenerateDataKey", "kms:Decrypt")  # the DLQ is KMS-encrypted
     | _on("MemberTable.Arn", "dynamodb:GetItem")
     | IDEMPOTENCY
-    | _on(SECRET_ARN, "secretsmanager:GetSecretValue"),
+    | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
     "ImportFileFunction": _logs_and_traces("ImportFileLogGroup")
     | _consume("ImportFileQueue")
     | _on(UPLOADS, "s3:GetObject", "s3:GetObjectVersion")
@@ -337,6 +344,7 @@ def test_concurrency_defaults_and_pacing_respect_customer_io_fair_use(transforme
     """The rates are the fleet's budget; each instance paces at rate / concurrency (see settings)."""
     track = ApiSettings(
         "secret",
+        TRACK_FIELDS,
         "https://track.customer.io",
         rate_per_s=float(parameter_default(transformed, "TrackRatePerSecond")),
         concurrency=int(parameter_default(transformed, "TrackMaxConcurrency")),
@@ -344,6 +352,7 @@ def test_concurrency_defaults_and_pacing_respect_customer_io_fair_use(transforme
     )
     app = ApiSettings(
         "secret",
+        APP_FIELDS,
         "https://api.customer.io",
         rate_per_s=float(parameter_default(transformed, "AppRatePerSecond")),
         concurrency=int(parameter_default(transformed, "EmailMaxConcurrency")),
@@ -603,7 +612,8 @@ def test_no_wildcard_resources_for_data_actions(transformed: Template) -> None:
 
 def test_the_customer_io_secret_is_referenced_never_created(transformed: Template) -> None:
     assert not resources(transformed, "AWS::SecretsManager::Secret")
-    assert "NoEcho" not in transformed["Parameters"]["CustomerIoSecretName"]
+    assert "NoEcho" not in transformed["Parameters"]["CustomerIoTrackSecretName"]
+    assert "NoEcho" not in transformed["Parameters"]["CustomerIoAppSecretName"]
 
 
 def test_parameters(transformed: Template) -> None:
@@ -615,7 +625,8 @@ def test_parameters(transformed: Template) -> None:
     assert {
         "Environment",
         "CustomerIoRegion",
-        "CustomerIoSecretName",
+        "CustomerIoTrackSecretName",
+        "CustomerIoAppSecretName",
         "TrackRatePerSecond",
         "AppRatePerSecond",
         "ForgotPasswordMessageId",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
-from cio_sync.adapters.customerio.credentials import SecretCredentials
+from cio_sync.adapters.customerio.credentials import APP_FIELDS, TRACK_FIELDS, SecretCredentials
 from cio_sync.customerio.regions import APP_HOSTS, TRACK_HOSTS, Region
 from cio_sync.environment import Environment
 
@@ -25,6 +25,7 @@ class ApiSettings(NamedTuple):
     """How to reach one Customer.io API and how hard this process may push it."""
 
     secret_name: str
+    secret_fields: tuple[str, ...]  # what this API needs from it (the function's own secret)
     base_url: str  # the region's host, or an override (the local emulator)
     rate_per_s: float  # the whole deployment's budget, not one process's
     concurrency: int  # how many processes share the budget (the queue's MaximumConcurrency)
@@ -38,7 +39,8 @@ class ApiSettings(NamedTuple):
 
 def track_api_settings(env: Environment) -> ApiSettings:
     return ApiSettings(
-        secret_name=env.text("CUSTOMER_IO_SECRET_NAME"),
+        secret_name=env.text("CUSTOMER_IO_TRACK_SECRET_NAME"),
+        secret_fields=TRACK_FIELDS,
         base_url=env.text_or("CUSTOMER_IO_TRACK_URL", TRACK_HOSTS[_region(env)]),
         rate_per_s=env.number("CUSTOMER_IO_TRACK_RATE_PER_S"),
         concurrency=env.count("CUSTOMER_IO_TRACK_CONCURRENCY"),
@@ -48,7 +50,8 @@ def track_api_settings(env: Environment) -> ApiSettings:
 
 def app_api_settings(env: Environment) -> ApiSettings:
     return ApiSettings(
-        secret_name=env.text("CUSTOMER_IO_SECRET_NAME"),
+        secret_name=env.text("CUSTOMER_IO_APP_SECRET_NAME"),
+        secret_fields=APP_FIELDS,
         base_url=env.text_or("CUSTOMER_IO_APP_URL", APP_HOSTS[_region(env)]),
         rate_per_s=env.number("CUSTOMER_IO_APP_RATE_PER_S"),
         concurrency=env.count("CUSTOMER_IO_APP_CONCURRENCY"),
@@ -58,4 +61,6 @@ def app_api_settings(env: Environment) -> ApiSettings:
 
 def secret_credentials(settings: ApiSettings) -> SecretCredentials:
     """The keys, read at first use (a dry run never reads them) and cached five minutes."""
-    return SecretCredentials(settings.secret_name, lambda: aws_client("secretsmanager"))
+    return SecretCredentials(
+        settings.secret_name, lambda: aws_client("secretsmanager"), fields=settings.secret_fields
+    )
