@@ -250,7 +250,7 @@ class MemberRepository:
         condition: Condition = model.id.exists()
         for name, value in sorted(expected.items()):
             condition = condition & still_holds(getattr(model, name), value)
-        actions: list[Action] = [model.updated_at.set(self._clock())]
+        actions: list[Action] = [model.updated_at.set(_next_token(expected.get("updated_at"), self._clock()))]
         actions.extend(write_value(getattr(model, name), name, decided[name]) for name in changed)
         request = model(member_id).get_update_kwargs_from_instance(
             actions=actions, condition=condition, add_version_condition=False
@@ -341,8 +341,10 @@ def _normalised(item: Mapping[str, Any]) -> MemberItem:
     return {name: value for name, value in item.items() if value is not None or name == MUTED_AT}
 
 
-def _next_token(previous: str | None, now: str) -> str:
-    """`now`, unless the item already carries that exact value: the token must change on every write."""
-    if previous != now:
+def _next_token(previous: object, now: str) -> str:
+    """`now`, or just after `previous` when that is not earlier: the token changes on every write and
+    never goes back, even past a value a writer with a clock running ahead left on the item."""
+    if not isinstance(previous, str) or not is_iso_timestamp(previous):
         return now
-    return to_iso(parse_iso(now, "updated_at") + timedelta(microseconds=1))
+    after_previous = parse_iso(previous, "updated_at") + timedelta(microseconds=1)
+    return now if parse_iso(now, "updated_at") >= after_previous else to_iso(after_previous)

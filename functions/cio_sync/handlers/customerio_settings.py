@@ -8,7 +8,7 @@ lazily (a dry run never reads it) and re-read every five minutes (a rotated key 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
@@ -76,9 +76,15 @@ def secret_credentials(settings: ApiSettings) -> SecretCredentials:
 PREFLIGHT_BUDGET_S = 5.0
 
 
-def log_preflight(checks: Sequence[Check]) -> None:
+def log_preflight(preflight: Callable[[], Sequence[Check]]) -> None:
     """Once per execution environment: a wrong key or region says so at the first invocation, instead of
-    only as every operation failing. Never fails the invocation."""
+    only as every operation failing. Never fails the invocation: the work itself reports what follows."""
+    try:
+        checks = preflight()
+    except Exception as error:  # a diagnostic must not take the function down with it
+        # The type only: an unexpected error's text is not known to be free of request values.
+        logger.error("Customer.io preflight could not run", extra={"error": type(error).__name__})
+        return
     if not checks:
         return
     lines = [check.line() for check in checks]

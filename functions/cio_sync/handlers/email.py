@@ -27,7 +27,7 @@ def runtime() -> EmailRuntime:
     """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds),
     which also checks and logs the Customer.io configuration once."""
     built = build(EmailSettings.from_env())
-    log_preflight(built.preflight())
+    log_preflight(built.preflight)
     return built
 
 

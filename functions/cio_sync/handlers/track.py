@@ -20,7 +20,7 @@ def runtime() -> TrackRuntime:
     """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds),
     which also checks and logs the Customer.io configuration once."""
     built = build(TrackSettings.from_env())
-    log_preflight(built.preflight())
+    log_preflight(built.preflight)
     return built
 
 

@@ -7,7 +7,8 @@ messages of the batch are packed into as few /api/v2/batch requests as the limit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -82,6 +83,7 @@ def plan_operations(
     decoded: Sequence[tuple[int, Sequence[Intent]]],
     desired: Mapping[str, ProfileAttributes | None],
     outcome: TrackBatchOutcome,
+    now_s: int | None = None,
 ) -> list[_Planned]:
     """Intents -> Customer.io operations, in order, one profile operation per member per batch.
 
@@ -100,7 +102,7 @@ def plan_operations(
                 existing = profile_op.get(intent.member_id)
                 if existing is None:
                     operation: Operation = (
-                        Identify(intent.member_id, payload, _version_of(payload))
+                        Identify(intent.member_id, payload, _version_of(payload, now_s))
                         if payload is not None
                         else Delete(intent.member_id)
                     )
@@ -122,11 +124,16 @@ def plan_operations(
     return planned
 
 
-def _version_of(payload: ProfileAttributes) -> int | None:
+def _version_of(payload: ProfileAttributes, now_s: int | None = None) -> int | None:
     """The identify's `timestamp`: the item's `updated_at` in whole seconds. Customer.io applies identifies
-    asynchronously and uses it to keep a late, older update from overwriting a newer one."""
+    asynchronously and uses it to keep a late, older update from overwriting a newer one.
+
+    Never later than now: a writer whose clock runs ahead would otherwise stamp a profile with a future
+    version, and Customer.io would drop every truthful update until real time caught up with it."""
     updated_at = payload.get("updated_at")
-    return updated_at if isinstance(updated_at, int) and not isinstance(updated_at, bool) else None
+    if not isinstance(updated_at, int) or isinstance(updated_at, bool):
+        return None
+    return updated_at if now_s is None else min(updated_at, now_s)
 
 
 def process_track_batch(
@@ -137,6 +144,7 @@ def process_track_batch(
     dead_letters: DeadLetters,
     deadline: float | None,
     redelivery: Redelivery,
+    clock: Callable[[], float] = time.time,
 ) -> TrackBatchOutcome:
     outcome = TrackBatchOutcome()
     decoded: list[tuple[int, Sequence[Intent]]] = []
@@ -155,7 +163,7 @@ def process_track_batch(
         desired, unbuildable = desired_profiles([m for m in member_ids if m not in problems], members)
         problems.update(unbuildable)
         _park_members(decoded, problems, dead_letters, outcome)
-        planned = plan_operations(decoded, desired, outcome)
+        planned = plan_operations(decoded, desired, outcome, int(clock()))
         result = sender.send_batch([p.operation for p in planned], deadline) if planned else None
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})

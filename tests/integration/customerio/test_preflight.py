@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -73,3 +75,42 @@ def test_an_unknown_message_id_and_an_unset_placeholder_fail(cio_emulator: Emula
     assert missing.ok is False
     assert "999" in missing.detail
     assert check_placeholder(" ").ok is False
+
+
+class _HtmlPage(BaseHTTPRequestHandler):
+    """A proxy or captive portal: 200 to everything, and the body is a web page."""
+
+    def do_GET(self) -> None:
+        body = b"<html><body>Sign in to continue</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def html_host() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_200_that_is_not_json_fails_the_check_instead_of_raising(html_host: str) -> None:
+    track = TrackClient(EMULATOR_CREDENTIALS, base_url=html_host, retry=ONE_TRY)
+    app = AppClient(EMULATOR_CREDENTIALS, base_url=html_host, retry=ONE_TRY)
+    checks = [
+        check_track(track, "us"),
+        check_app(app, "us"),
+        *check_messages(app, [("forgot_password", "1")]),
+    ]
+    assert [check.ok for check in checks] == [False, False, False]
+    assert all("not JSON" in check.detail for check in checks)

@@ -132,6 +132,24 @@ def test_update_applies_the_rules_and_stamps_updated_at(repo: MemberRepository) 
     assert repo.get(MEMBER_ID) == unmuted
 
 
+def test_updated_at_never_goes_back_past_a_writer_whose_clock_ran_ahead(repo: MemberRepository) -> None:
+    """Another service stamped the item from a clock a year ahead: our writes still move it forward."""
+    web_member(repo)
+    ahead = "2027-11-26T16:37:00.000000Z"
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=TABLE,
+        Key={"id": {"S": MEMBER_ID}},
+        UpdateExpression="SET updated_at = :ahead",
+        ExpressionAttributeValues={":ahead": {"S": ahead}},
+    )
+    updated = repo.update(MEMBER_ID, {"first_name": "Grace"})
+    assert updated["updated_at"] == "2027-11-26T16:37:00.000001Z"
+    seen = repo.get(MEMBER_ID)
+    assert seen is not None
+    assert repo.write_rule_decisions(MEMBER_ID, expected_of(seen), {"promotions_muted_at": None}) is True
+    assert raw_item()["updated_at"] == {"S": "2027-11-26T16:37:00.000002Z"}
+
+
 def test_update_with_none_removes_a_field(repo: MemberRepository) -> None:
     web_member(repo, first_name="Ada", last_name="Lovelace")
     updated = repo.update(MEMBER_ID, {"last_name": None, "first_name": "Grace"})

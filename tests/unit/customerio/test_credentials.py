@@ -14,11 +14,13 @@ from cio_sync.adapters.customerio.credentials import (
     SecretCredentials,
     parse_credentials,
 )
+from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.customerio.errors import CredentialsError
 from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_settings import app_api_settings, track_api_settings
 from cio_sync.handlers.email_runtime import app_client
 from cio_sync.handlers.track_runtime import track_client
+from tests.unit.customerio.conftest import metric_total
 
 SECRET = {"site_id": "site-9", "track_api_key": "tk-very-secret", "app_api_key": "ak-very-secret"}
 NAME = "cio-sync/customer-io"
@@ -111,3 +113,31 @@ def test_each_api_reads_only_its_own_keys_from_its_own_secret() -> None:
     assert (app.site_id, app.app_api_key) == ("", "ak")
     with pytest.raises(CredentialsError, match="lacks app_api_key"):
         parse_credentials("a", json.dumps({"site_id": "s", "track_api_key": "tk"}), APP_FIELDS)
+
+
+def test_a_secret_that_gives_no_keys_counts_as_a_configuration_error() -> None:
+    """Otherwise a secret the role may not read, or one missing a key, shows on no alarm at all."""
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetSecretValue")
+    secrets = FakeSecretsManager(denied)
+    client = TrackClient(SecretCredentials(NAME, lambda: secrets, fields=TRACK_FIELDS), base_url="http://x")
+    before = metric_total("CustomerIoConfigurationErrors")
+    with pytest.raises(CredentialsError, match=f"secret {NAME} could not be read"):
+        client.get_json("/api/v1/accounts/region", operation="region")
+    assert metric_total("CustomerIoConfigurationErrors") == before + 1
+    assert metric_total("CustomerIoErrors") >= 1
+
+
+def test_the_secrets_manager_client_is_made_once() -> None:
+    made: list[FakeSecretsManager] = []
+
+    def make() -> FakeSecretsManager:
+        made.append(FakeSecretsManager(json.dumps(SECRET)))
+        return made[-1]
+
+    clock = [0.0]
+    credentials = SecretCredentials(NAME, make, clock=lambda: clock[0])
+    credentials()
+    clock[0] += SECRET_MAX_AGE_S + 1
+    credentials()
+    assert len(made) == 1
+    assert made[0].calls == [NAME, NAME]

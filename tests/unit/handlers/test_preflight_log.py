@@ -10,7 +10,7 @@ from tests.observability import captured_logs
 def test_a_failed_preflight_is_one_error_line_naming_each_check() -> None:
     checks = [Check("App API key", True, "accepted"), Check("placeholder profile id", False, "not set")]
     with captured_logs() as logs:
-        log_preflight(checks)
+        log_preflight(lambda: checks)
     (entry,) = logs.entries
     assert entry["level"] == "ERROR"
     assert "FAILED" in entry["message"]
@@ -19,5 +19,17 @@ def test_a_failed_preflight_is_one_error_line_naming_each_check() -> None:
 
 def test_a_dry_run_has_nothing_to_check_and_logs_nothing() -> None:
     with captured_logs() as logs:
-        log_preflight([])
+        log_preflight(list)
     assert logs.entries == []
+
+
+def test_a_preflight_that_raises_is_logged_by_type_and_never_fails_the_invocation() -> None:
+    def broken() -> list[Check]:
+        raise RuntimeError("member@example.org")  # whatever it says stays out of the log
+
+    with captured_logs() as logs:
+        log_preflight(broken)
+    (entry,) = logs.entries
+    assert entry["level"] == "ERROR"
+    assert entry["error"] == "RuntimeError"
+    assert "example.org" not in str(entry)

@@ -193,3 +193,21 @@ def test_identify_carries_the_items_updated_at_as_its_timestamp() -> None:
     (operation,) = sender.sent[0]
     assert isinstance(operation, Identify)
     assert operation.timestamp == 1_795_687_207  # whole seconds of 2026-11-26T10:00:07.9Z
+
+
+def test_an_identify_timestamp_is_never_later_than_now() -> None:
+    """A writer whose clock ran a year ahead must not make Customer.io drop every truthful update."""
+    ahead = {**member(), "updated_at": "2027-11-26T10:00:07.900000Z"}
+    sender = FakeSender()
+    process_track_batch(
+        [message(1, sync(ahead["id"]))],
+        reader=FakeReader({ahead["id"]: ahead}),
+        sender=sender,
+        dead_letters=FakeDeadLetters(),
+        deadline=None,
+        redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
+        clock=lambda: 1_795_687_300.5,
+    )
+    (operation,) = sender.sent[0]
+    assert isinstance(operation, Identify)
+    assert operation.timestamp == 1_795_687_300

@@ -76,6 +76,7 @@ class SecretCredentials:
         self._secret_name = secret_name
         self._fields = fields
         self._client = client  # made on first use: a dry run needs no Secrets Manager client either
+        self._made: Any = None
         self._max_age_s = max_age_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -92,7 +93,9 @@ class SecretCredentials:
 
     def _read(self) -> str:
         try:
-            response = self._client().get_secret_value(SecretId=self._secret_name)
+            if self._made is None:
+                self._made = self._client()  # once: a client per read would cost a cold start's worth
+            response = self._made.get_secret_value(SecretId=self._secret_name)
         except (ClientError, BotoCoreError) as error:
             raise CredentialsError(f"secret {self._secret_name} could not be read") from error
         secret = response.get("SecretString")

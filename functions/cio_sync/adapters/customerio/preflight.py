@@ -22,6 +22,9 @@ from cio_sync.adapters.customerio.client import CustomerIoClient
 from cio_sync.customerio.errors import CredentialsError, CustomerIoError, NotFound, WrongRegion
 from cio_sync.customerio.regions import Region
 
+# A 2xx whose body is not JSON: a proxy, a captive portal or a wrong base URL answered, not Customer.io.
+NOT_JSON = "the answer was not JSON: is the base URL Customer.io's (a proxy or a wrong host answered)?"
+
 
 class Check(NamedTuple):
     """One preflight line: `ok` False fails the preflight; None means it could not be checked."""
@@ -44,6 +47,8 @@ def check_track(client: CustomerIoClient, region: Region, deadline: float | None
         return Check(name, False, _wrong_region(error.region, region))
     except (CustomerIoError, CredentialsError) as error:
         return Check(name, False, _failure(error))
+    except ValueError:
+        return Check(name, False, NOT_JSON)
     actual = answer.get("region") if isinstance(answer, dict) else None
     if actual not in ("us", "eu"):
         return Check(name, False, "Customer.io did not say which region the workspace is in")
@@ -61,6 +66,8 @@ def check_app(client: CustomerIoClient, region: Region, deadline: float | None =
         return Check(name, False, _wrong_region(error.region, region))
     except (CustomerIoError, CredentialsError) as error:
         return Check(name, False, _failure(error))
+    except ValueError:
+        return Check(name, False, NOT_JSON)
     return Check(name, True, "accepted")
 
 
@@ -92,6 +99,9 @@ def check_messages(
             continue
         except (CustomerIoError, CredentialsError) as error:
             checks.append(Check(name, False, _failure(error)))
+            continue
+        except ValueError:
+            checks.append(Check(name, False, NOT_JSON))
             continue
         found = answer.get("message") if isinstance(answer, dict) else None
         label = found.get("name") if isinstance(found, dict) else None

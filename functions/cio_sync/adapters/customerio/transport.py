@@ -29,6 +29,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from cio_sync.adapters.customerio.pacing import TokenBucket
 from cio_sync.customerio.errors import (
     ConfigurationError,
+    CredentialsError,
     CustomerIoError,
     DeadlineExceeded,
     NetworkError,
@@ -126,6 +127,13 @@ def count_error(error: CustomerIoError, value: int = 1) -> None:
         metrics.add_metric(name="CustomerIoConfigurationErrors", unit=MetricUnit.Count, value=value)
     label = str(error.status) if error.status is not None else type(error).__name__
     metrics.add_metric(name=f"CustomerIoErrors{label}", unit=MetricUnit.Count, value=value)
+
+
+def count_credentials_error() -> None:
+    """The secret could not give keys (unreadable, not granted, a field missing): configuration, too."""
+    metrics.add_metric(name="CustomerIoErrors", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="CustomerIoConfigurationErrors", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="CustomerIoErrorsCredentials", unit=MetricUnit.Count, value=1)
 
 
 def _retry_after_s(response: Reply) -> float | None:
@@ -288,7 +296,12 @@ class Transport:
         sensitive: tuple[str, ...],
     ) -> Reply | _Failure:
         """One HTTP exchange: the 2xx response, or the error and whether this kind may be retried."""
-        headers = {"Accept": "application/json", **self._authorize()}
+        try:
+            authorization = self._authorize()
+        except CredentialsError:
+            count_credentials_error()  # otherwise a broken secret shows on no alarm at all
+            raise
+        headers = {"Accept": "application/json", **authorization}
         if body is not None:
             headers["Content-Type"] = "application/json"
         metrics.add_metric(name="CustomerIoRequests", unit=MetricUnit.Count, value=1)
