@@ -23,9 +23,10 @@ from typing import Any
 
 from cio_sync_cli.errors import CommandError
 from cio_sync_local.demo import run_demo
+from cio_sync_local.deploy import DeployError
+from cio_sync_local.description import StackNotDeployed
 from cio_sync_local.emulator.openapi import OpenApiDocumentMissing
 from cio_sync_local.moto_server import MotoServerError
-from cio_sync_local.provision import ProvisionError
 from cio_sync_local.stack import (
     DEFAULT_AWS_PORT,
     DEFAULT_CIO_PORT,
@@ -35,7 +36,6 @@ from cio_sync_local.stack import (
     read_stack_file,
     stack_file,
 )
-from cio_sync_local.template import TemplateError
 
 DEFAULT_DRAIN_TIMEOUT_S = 60.0
 DRAIN_STEP_S = 2.0
@@ -112,7 +112,7 @@ def run_up(args: argparse.Namespace) -> int:
     )
     try:
         stack.start()
-    except (MotoServerError, TemplateError, ProvisionError, OpenApiDocumentMissing, OSError) as error:
+    except (MotoServerError, DeployError, StackNotDeployed, OpenApiDocumentMissing, OSError) as error:
         raise CommandError(f"the local stack could not start: {_one_line(error)}") from error
     try:
         print(f"AWS (moto server):     {stack.aws_endpoint}")

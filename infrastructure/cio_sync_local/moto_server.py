@@ -1,11 +1,15 @@
-"""moto server as a child process: DynamoDB, Streams, SQS, S3 and Secrets Manager on 127.0.0.1.
+"""moto server as a child process on 127.0.0.1: CloudFormation, Lambda, IAM, DynamoDB, Streams, SQS, S3...
 
 A child process rather than `ThreadedMotoServer` because it keeps moto's global state away from tests that
 use in-process `mock_aws`, gives moto its own interpreter (and GIL) on a two-core machine, and dies with
 its parent. The child is this module run as `python -m cio_sync_local.moto_server`: it binds the port
 (0 = any free one), prints one line naming the bound port, and serves.
 
-The child also corrects two things where moto differs from AWS in ways the pipeline depends on:
+The child also corrects three things where moto differs from AWS in ways the pipeline depends on:
+* Event source mappings: moto tries to run the function itself (through Docker) whenever a message or a
+  stream record arrives, receiving the messages (which counts towards maxReceiveCount) and, when that
+  "succeeds", emptying the stream. The mappings stay readable through the Lambda API; playing them is
+  the local pump's job alone.
 * S3 event notifications: moto leaves out `versionId`, `sequencer`, `userIdentity`, `requestParameters`
   and `responseElements`; the import derives its id from the version, so the event must be AWS's.
 * FIFO redelivery order: when several messages of one group wait out their visibility timeout, moto still
@@ -16,6 +20,8 @@ The child also corrects two things where moto differs from AWS in ways the pipel
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import itertools
 import logging
 import os
@@ -66,6 +72,10 @@ class MotoServer:
         return f"http://{self._host}:{self.port}"
 
     def start(self) -> MotoServer:
+        return self.launch().wait_ready()
+
+    def launch(self) -> MotoServer:
+        """Start the child and return at once; `wait_ready()` waits until it listens."""
         if self._process is not None:
             return self
         command = [sys.executable, "-m", "cio_sync_local.moto_server", "--host", self._host]
@@ -80,6 +90,9 @@ class MotoServer:
         )
         self._reader = threading.Thread(target=self._read_output, name="moto-server-output", daemon=True)
         self._reader.start()
+        return self
+
+    def wait_ready(self) -> MotoServer:
         if not self._ready.wait(START_TIMEOUT_S) or self._port is None:
             output = "\n".join(self._output)
             self.stop()
@@ -193,6 +206,62 @@ def _patch_fifo_redelivery_order() -> None:
     SQSBackend.receive_message = receive_in_order  # type: ignore[method-assign]
 
 
+def _leave_event_source_mappings_to_the_pump() -> None:
+    from moto.awslambda.models import LambdaBackend  # noqa: PLC0415 - moto is imported in the child only
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 - as above
+    from moto.sqs.models import sqs_backends  # noqa: PLC0415 - as above
+
+    create = LambdaBackend.create_event_source_mapping
+
+    def create_unattached(self: Any, spec: dict[str, Any]) -> Any:
+        mapping = create(self, spec)
+        sources: list[Any] = [*sqs_backends[self.account_id][self.region_name].queues.values()]
+        sources += [*dynamodb_backends[self.account_id][self.region_name].tables.values()]
+        for source in sources:
+            attached = getattr(source, "lambda_event_source_mappings", {})
+            for key in [key for key, value in attached.items() if value is mapping]:
+                del attached[key]
+        return mapping
+
+    LambdaBackend.create_event_source_mapping = create_unattached  # type: ignore[method-assign]
+
+
+# The backends a deployment touches: importing them takes seconds (moto.cloudformation alone imports most
+# of moto), so the child imports them while the parent starts its own side, not on the first request.
+PRELOADED_BACKENDS = (
+    "moto.cloudformation.models",
+    "moto.awslambda.models",
+    "moto.iam.models",
+    "moto.sqs.models",
+    "moto.dynamodb.models",
+    "moto.dynamodbstreams.models",
+    "moto.s3.models",
+    "moto.secretsmanager.models",
+)
+
+
+def _preload_backends() -> None:
+    for module in PRELOADED_BACKENDS:
+        importlib.import_module(module)
+
+
+def _share_region_lists() -> None:
+    """moto asks a new boto3 Session for a service's regions in many places (three times while importing
+    its EC2 models, which CloudFormation imports), and each Session reads botocore's endpoint file again:
+    most of a second of the child's start. One session answers them all here; the answers are the same."""
+    import boto3.session  # noqa: PLC0415 - the child process only
+
+    shared = boto3.session.Session()
+    regions = functools.cache(shared.get_available_regions)
+
+    def get_available_regions(
+        self: Any, service_name: str, partition_name: str = "aws", allow_non_regional: bool = False
+    ) -> list[str]:
+        return list(regions(service_name, partition_name, allow_non_regional))
+
+    boto3.session.Session.get_available_regions = get_available_regions
+
+
 def _exit_with_parent(parent_pid: int, server: Any) -> None:
     """An orphaned moto server would hold its port forever; follow the parent out."""
     while os.getppid() == parent_pid:
@@ -207,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
 
+    _share_region_lists()
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - moto is imported in the child process only
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -217,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _patch_s3_notifications()
     _patch_fifo_redelivery_order()
+    _leave_event_source_mappings_to_the_pump()
     moto_transactions.install()  # TransactWriteItems isolated and cheap, as DynamoDB's (see that module)
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -231,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.parent_pid:
         threading.Thread(target=_exit_with_parent, args=(args.parent_pid, server), daemon=True).start()
     print(f"{READY_PREFIX}{args.host}:{port}", flush=True)
+    threading.Thread(target=_preload_backends, name="moto-preload", daemon=True).start()
     server.serve_forever()
 
 
