@@ -234,8 +234,11 @@ class Pump:
         for run in self.runs:
             with run.signal:
                 run.signal.notify_all()
-        for invoker in self.invokers.values():
-            invoker.stop()  # a poller waiting on a long invocation gets its answer now
+        stopping = [threading.Thread(target=invoker.stop) for invoker in self.invokers.values()]
+        for thread in stopping:  # a poller waiting on a long invocation gets its answer now
+            thread.start()
+        for thread in stopping:
+            thread.join()
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()

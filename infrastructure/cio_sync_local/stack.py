@@ -133,7 +133,7 @@ class LocalStack:
         visibility_timeout_s: int | None = None,
         time_scale: float | None = None,
         enforce_roles: bool = True,
-        function_output: IO[Any] | int | None = None,
+        function_output: IO[str] | None = None,
     ) -> None:
         """
         parameters: template parameter values on top of LOCAL_PARAMETERS.
@@ -147,7 +147,8 @@ class LocalStack:
             functions' backoff of failed messages (RETRY_TIME_SCALE in their environment), so a test can
             live through a day of Customer.io outage in minutes.
         enforce_roles: hold every AWS call of a function to its deployed role (AccessDenied otherwise).
-        function_output: where the functions' stdout and stderr go (None: this process's).
+        function_output: where the functions' stdout and stderr go, invocation by invocation (None: this
+            process's sys.stdout at the time).
         """
         self.demo = demo
         self.host = host

@@ -8,6 +8,11 @@ starts a new one (a cold start: the process imports the handler's module before 
 A worker is replaced, like a cold start, when it dies (a crash, an injected crash after the call) or runs
 past the function's Timeout: the pool kills it, so a stalled handler really stops. A worker that could not
 start (an import error) fails the invocation as Runtime.ImportModuleError does on Lambda.
+
+What a worker prints (its logs, Powertools' metrics) goes to a file of its own, and the pool copies it to
+`WorkerSpec.output` (this process's `sys.stdout` by default) when the invocation ends, before it returns:
+as Lambda collects a function's output per invocation, and so that whoever reads this process's output
+(a terminal, a test capturing it) has an invocation's lines once the invocation is over.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -39,6 +45,7 @@ log = logging.getLogger("cio_sync_local.workers")
 # Lambda allows 10 s for an init; a busy two-core machine importing boto3 and Powertools needs more.
 INIT_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
+LOG_TRUNCATE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,7 @@ class WorkerSpec:
     region: str
     environment: Mapping[str, str]  # the process's whole environment
     authorisation: Mapping[str, Any] | None = None  # iam_hook.Authorisation as JSON; None = not enforced
-    output: IO[Any] | int | None = None  # where the function's stdout and stderr go (None: this process's)
+    output: IO[str] | None = None  # where the function's stdout and stderr go (None: this process's stdout)
 
 
 @dataclass
@@ -67,6 +74,9 @@ class _Worker:
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
+        # O_APPEND: the worker's writes always land at the end, whatever this side reads or truncates.
+        self.log = tempfile.TemporaryFile(mode="a+b")  # noqa: SIM115 - closed by kill()/close()
+        self._log_read = 0
         parent_end, child_end = socket.socketpair()
         command = [
             sys.executable,
@@ -83,8 +93,8 @@ class _Worker:
                 env=dict(spec.environment),
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
-                stdout=spec.output,
-                stderr=spec.output,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
                 close_fds=True,
             )
         finally:
@@ -142,6 +152,21 @@ class _Worker:
             )
         return InvocationResult(response=json_round_trip(message.get("response")))
 
+    def forward_output(self) -> None:
+        """Copy what the worker printed since the last call to the output (see the module docstring)."""
+        fd = self.log.fileno()
+        size = os.fstat(fd).st_size
+        if size <= self._log_read:
+            return
+        text = os.pread(fd, size - self._log_read, self._log_read).decode("utf-8", errors="replace")
+        self._log_read = size
+        output = self.spec.output if self.spec.output is not None else sys.stdout
+        output.write(text)
+        output.flush()
+        if size > LOG_TRUNCATE_BYTES:
+            os.ftruncate(fd, 0)
+            self._log_read = 0
+
     def _exit(self) -> str:
         try:
             code = self.process.wait(STOP_TIMEOUT_S)
@@ -154,6 +179,7 @@ class _Worker:
             self.process.kill()
         self.process.wait()
         self.connection.close()
+        self._close_log()
 
     def close(self) -> None:
         """Let the worker end by itself (its socket closes), then make sure it did."""
@@ -161,7 +187,14 @@ class _Worker:
         try:
             self.process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            self.kill()
+            self.process.kill()
+            self.process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if not self.log.closed:
+            self.forward_output()
+            self.log.close()
 
 
 def _function_json(function: FunctionSpec) -> dict[str, Any]:
@@ -204,6 +237,7 @@ class WorkerPool:
         if isinstance(worker, FunctionError):
             return InvocationResult(error=worker, cold_start=True)
         result = worker.invoke(event, float(self.function.timeout_s))
+        worker.forward_output()
         result.cold_start = cold
         healthy = result.error is None or (
             isinstance(result.error, FunctionError) and result.error.error_type == "Runtime.HandlerError"
@@ -241,6 +275,7 @@ class WorkerPool:
             return self._start_failed(FunctionError("Runtime.StartError", str(error))), True
         try:
             started.wait_ready(self.init_timeout_s)
+            started.forward_output()
         except FunctionError as error:
             started.kill()
             log.warning("%s could not start: %s", self.function.logical_id, error)
@@ -283,7 +318,7 @@ class WorkerPool:
             return len(self._idle) + len(self._busy)
 
     def stop(self) -> None:
-        """Workers end: idle ones when their socket closes, busy ones are killed."""
+        """Workers end: idle ones when their socket closes (all at once), busy ones are killed."""
         with self._lock:
             self._stopped = True
             idle, busy = list(self._idle), list(self._busy)
@@ -291,5 +326,7 @@ class WorkerPool:
             self._lock.notify_all()
         for worker in busy:
             worker.kill()
+        for worker in idle:
+            worker.connection.close()
         for worker in idle:
             worker.close()
