@@ -63,6 +63,7 @@ class WorkerSpec:
 class PoolStats:
     invocations: int = 0
     cold_starts: int = 0
+    init_s: float = 0.0  # the cold starts' time, from starting the process to its handler imported
     timeouts: int = 0
     crashes: int = 0
     init_failures: int = 0
@@ -269,6 +270,7 @@ class WorkerPool:
                     self._starting += 1
                     break
                 self._lock.wait()
+        began = time.monotonic()
         try:
             started = _Worker(self.spec)
         except OSError as error:
@@ -287,6 +289,7 @@ class WorkerPool:
                 return None, True
             self._busy.add(started)
             self.stats.cold_starts += 1
+            self.stats.init_s += time.monotonic() - began
             self._count_invocation()
         return started, True
 
