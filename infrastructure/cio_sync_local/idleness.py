@@ -2,8 +2,9 @@
 
 Idle means: every mapping has polled twice since the question was asked (so one whole poll began after
 it) and found nothing, no poller holds records for a retry or a batching window, and every source queue
-is empty with nothing in flight or delayed. While someone waits for the answer the pollers poll without
-backing off (`eager`), so a drain is not slowed by the idle pollers' sleep.
+is empty with nothing in flight or delayed. A check wakes the pollers for each of its two polls, so it
+is not slowed by their idle back-off, and costs two polls per mapping: a long drain, checking every half
+second, leaves moto server to the work it waits for.
 """
 
 from __future__ import annotations
@@ -74,14 +75,8 @@ class Idleness:
         self._wake = wake
         self._run_once = run_once
         self._progress = threading.Condition()
-        self._eager_until = 0.0
-        self._waiters = 0
         self.activity = 0
         self.running = False  # pollers run on their own threads (else a check polls once itself)
-
-    @property
-    def eager(self) -> bool:
-        return time.monotonic() < self._eager_until
 
     def polled(self, work: int) -> None:
         """A poll ended (after the mapping counted it); `work` records were delivered."""
@@ -93,41 +88,20 @@ class Idleness:
     def _polls_since(self, counts: Mapping[int, int], enough: int) -> bool:
         return all(watched.polls >= counts[id(watched)] + enough for watched in self._watched)
 
-    def _begin_waiting(self, deadline: float) -> None:
-        with self._progress:
-            self._waiters += 1
-            self._eager_until = max(self._eager_until, deadline)
-
-    def _end_waiting(self) -> None:
-        with self._progress:
-            self._waiters -= 1
-            if not self._waiters:
-                self._eager_until = 0.0
-
     def idle_report(self, timeout: float) -> IdleReport:
         """One check (see the module docstring), within `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        self._begin_waiting(deadline)
-        try:
-            with self._progress:
-                counts = {id(watched): watched.polls for watched in self._watched}
-                activity = self.activity
-            return self._check(counts, activity, deadline)
-        finally:
-            self._end_waiting()
+        with self._progress:
+            counts = {id(watched): watched.polls for watched in self._watched}
+            activity = self.activity
+        return self._check(counts, activity, deadline)
 
     def _check(self, counts: Mapping[int, int], activity: int, deadline: float) -> IdleReport:
-        self._wake()
         reasons: list[str] = []
         if self.running:
-            with self._progress:
-                while not self._polls_since(counts, 2):
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        # Not a verdict on its own: the queues below still say what is busy.
-                        reasons.append(NO_ROUND_IN_TIME)
-                        break
-                    self._progress.wait(min(remaining, 0.2))
+            if not (self._round(counts, 1, deadline) and self._round(counts, 2, deadline)):
+                # Not a verdict on its own: the queues below still say what is busy.
+                reasons.append(NO_ROUND_IN_TIME)
             if self.activity != activity:
                 reasons.append("records were delivered during the check")
         elif self._run_once():
@@ -135,6 +109,17 @@ class Idleness:
         reasons.extend(reason for watched in self._watched if (reason := watched.pending))
         reasons.extend(self._queues())
         return IdleReport(not reasons, tuple(reasons))
+
+    def _round(self, counts: Mapping[int, int], polls: int, deadline: float) -> bool:
+        """Wake the pollers and wait until each has polled `polls` times since `counts`; False: no time."""
+        self._wake()
+        with self._progress:
+            while not self._polls_since(counts, polls):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._progress.wait(min(remaining, 0.2))
+        return True
 
     def wait_idle(self, timeout: float, pause: Callable[[float], None]) -> IdleReport:
         """Block until idle or until `timeout` seconds pass; returns the last report (reasons say why not).
@@ -146,19 +131,15 @@ class Idleness:
         deadline = time.monotonic() + timeout
         report = IdleReport(False, ("not checked",))
         interval = IDLE_SLEEP_MIN_S
-        self._begin_waiting(deadline)  # keeps the pollers eager between checks
-        try:
-            last_check_s = 0.0
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (report.reasons != ("not checked",) and remaining < last_check_s):
-                    return report
-                started = time.monotonic()
-                report = self.idle_report(remaining)
-                last_check_s = time.monotonic() - started
-                if report.idle:
-                    return report
-                pause(min(interval, max(deadline - time.monotonic(), 0)))
-                interval = min(interval * 2, IDLE_SLEEP_MAX_S)
-        finally:
-            self._end_waiting()
+        last_check_s = 0.0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (report.reasons != ("not checked",) and remaining < last_check_s):
+                return report
+            started = time.monotonic()
+            report = self.idle_report(remaining)
+            last_check_s = time.monotonic() - started
+            if report.idle:
+                return report
+            pause(min(interval, max(deadline - time.monotonic(), 0)))
+            interval = min(interval * 2, IDLE_SLEEP_MAX_S)

@@ -211,8 +211,6 @@ class Pump:
             if self._poll(run, poller, scout=True):
                 sleep = IDLE_SLEEP_MIN_S
                 continue
-            if self.idleness.eager:
-                sleep = IDLE_SLEEP_MIN_S
             with self._wake:
                 self._wake.wait(sleep)
             sleep = min(sleep * 2, IDLE_SLEEP_MAX_S)

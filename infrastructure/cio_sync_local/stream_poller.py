@@ -29,6 +29,7 @@ log = logging.getLogger("cio_sync_local.pump")
 
 STREAM_RETRY_DELAY_S = 0.1
 STREAM_RETRY_DELAY_MAX_S = 2.0
+SHARD_REFRESH_S = 5.0
 
 
 @dataclass
@@ -71,6 +72,7 @@ class StreamPoller(Poller):
             mapping.maximum_record_age_s * time_scale if mapping.maximum_record_age_s >= 0 else -1.0
         )
         self.shards: dict[str, _Shard] = {}
+        self._shards_checked = 0.0
         self.noop_records_dropped = 0
         self.batches_discarded = 0
 
@@ -88,6 +90,11 @@ class StreamPoller(Poller):
         return None
 
     def _refresh_shards(self) -> None:
+        """Look for new shards now and then, as Lambda does (moto keeps one shard per stream)."""
+        now = time.monotonic()
+        if self.shards and now < self._shards_checked + SHARD_REFRESH_S:
+            return
+        self._shards_checked = now
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in description.get("Shards", []):
             if shard["ShardId"] not in self.shards:
