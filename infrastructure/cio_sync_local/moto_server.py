@@ -20,6 +20,8 @@ The child also corrects three things where moto differs from AWS in ways the pip
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime
 import functools
 import importlib
 import io
@@ -352,6 +354,67 @@ def _parse_each_expression_once() -> None:
     patched.method_names_from_class = functools.cache(patched.method_names_from_class)
 
 
+# Answers that are plain JSON already: moto's model-driven serializer walks every attribute of every item
+# (half of the child's time while the stream and the track function read members in bulk).
+PLAIN_JSON_ANSWERS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "TransactGetItems",
+        "GetRecords",
+    }
+)
+
+
+def _wire_value(value: Any) -> Any:
+    """What AWS's JSON protocol writes for a timestamp (seconds since the epoch) and a blob (base64)."""
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _without_nulls(value: Any) -> Any:
+    """The serializer leaves out members that have no value; a null would read as present."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _answer_plain_json_directly() -> None:
+    """DynamoDB's item answers and the stream's records are plain JSON in moto before serialization (the
+    item wire format moto keeps them in): written with `json` they come out as the serializer writes
+    them, in a fraction of its time."""
+    from moto.core.responses import BaseResponse, PaginatedResult  # noqa: PLC0415 - the child process only
+
+    serialized = BaseResponse.serialized
+
+    def plain_or_serialized(self: Any, action_result: Any) -> Any:
+        result = action_result.result
+        if (
+            self.service_name in {"dynamodb", "dynamodbstreams"}
+            and isinstance(result, dict)
+            and not isinstance(action_result, PaginatedResult)
+            and self._get_action() in PLAIN_JSON_ANSWERS
+        ):
+            headers = dict(self.response_headers)
+            headers["Content-Type"] = "application/x-amz-json-1.0"
+            return 200, headers, json.dumps(_without_nulls(result), default=_wire_value)
+        return serialized(self, action_result)
+
+    BaseResponse.serialized = plain_or_serialized  # type: ignore[method-assign]
+
+
 _SPENT = socket.socketpair()
 _SPENT[1].close()  # its peer gone, _SPENT[0] is always readable and always at its end
 
@@ -439,6 +502,7 @@ def main(argv: list[str] | None = None) -> None:
     _leave_event_source_mappings_to_the_pump()
     _route_hosts_once()
     _parse_each_expression_once()
+    _answer_plain_json_directly()
     moto_transactions.install()  # TransactWriteItems isolated and cheap, as DynamoDB's (see that module)
     app = DomainDispatcherApplication(create_backend_app)
     handler = _keep_alive_handler(MotoRequestHandler)
