@@ -134,6 +134,7 @@ class LocalStack:
         time_scale: float | None = None,
         enforce_roles: bool = True,
         function_output: IO[str] | None = None,
+        emulator_options: Mapping[str, Any] | None = None,
     ) -> None:
         """
         parameters: template parameter values on top of LOCAL_PARAMETERS.
@@ -149,6 +150,7 @@ class LocalStack:
         enforce_roles: hold every AWS call of a function to its deployed role (AccessDenied otherwise).
         function_output: where the functions' stdout and stderr go, invocation by invocation (None: this
             process's sys.stdout at the time).
+        emulator_options: extra Emulator(...) settings (e.g. a larger request_log_size for the soak).
         """
         self.demo = demo
         self.host = host
