@@ -415,10 +415,6 @@ def _answer_plain_json_directly() -> None:
     BaseResponse.serialized = plain_or_serialized  # type: ignore[method-assign]
 
 
-_SPENT = socket.socketpair()
-_SPENT[1].close()  # its peer gone, _SPENT[0] is always readable and always at its end
-
-
 def _keep_alive_handler(base: type[Any]) -> type[Any]:
     """werkzeug's development server closes the connection after every response, because after each one
     it reads whatever else the client sent (it cannot tell the rest of a body from the next request), so
@@ -427,6 +423,9 @@ def _keep_alive_handler(base: type[Any]) -> type[Any]:
     This handler counts the body the application reads and drains exactly the rest, and shows werkzeug's
     read-after-response an empty stream (and a socket at its end), so an HTTP/1.1 connection stays open
     for the next request, as AWS's endpoints keep it. A body it cannot count (chunked) still closes it."""
+
+    spent, peer = socket.socketpair()
+    peer.close()  # its peer gone, `spent` is always readable and always at its end
 
     class KeepAliveHandler(base):  # type: ignore[misc]
         _body: _CountedBody | None = None
@@ -462,7 +461,7 @@ def _keep_alive_handler(base: type[Any]) -> type[Any]:
 
         def run_wsgi(self) -> None:
             self._real = self.rfile, self.connection
-            self.rfile, self.connection = io.BytesIO(), _SPENT[0]
+            self.rfile, self.connection = io.BytesIO(), spent
             try:
                 super().run_wsgi()
             finally:
