@@ -98,13 +98,18 @@ def test_tables_are_as_the_template_says_ttl_included(
 
 
 def test_queues_are_as_the_template_says(deployed: StackDescription, transformed: dict[str, Any]) -> None:
+    """Values a parameter gives (a Ref) are the deployed parameter's."""
     queues = _resources(transformed, "AWS::SQS::Queue")
     assert set(queues) == set(deployed.queues)
     for logical_id, properties in queues.items():
         queue = deployed.queues[logical_id]
         assert queue.fifo == bool(properties.get("FifoQueue", False))
-        assert queue.visibility_timeout_s == int(properties.get("VisibilityTimeout", 30))
-        assert queue.retention_s == int(properties.get("MessageRetentionPeriod", 345600))
+        assert queue.visibility_timeout_s == int(
+            _parameter(deployed, properties.get("VisibilityTimeout", 30))
+        )
+        assert queue.retention_s == int(
+            _parameter(deployed, properties.get("MessageRetentionPeriod", 345600))
+        )
         redrive = properties.get("RedrivePolicy")
         if redrive is None:
             assert (queue.dead_letter_arn, queue.max_receive_count) == (None, None)
