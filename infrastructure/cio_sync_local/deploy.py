@@ -26,12 +26,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
-from samtranslator.model.exceptions import InvalidDocumentException
 
 from cio_sync_local.clients import aws_client
 from cio_sync_local.description import StackContext, StackDescription, read_stack
-from cio_sync_local.sam import DEFAULT_TEMPLATE, code_keys, load_template, transform_template
 
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 CODE_BUCKET = "cio-sync-local-packages"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 DEPLOY_TIMEOUT_S = 120.0
@@ -71,7 +70,14 @@ class Package:
 def package(
     template_path: Path | str | None = None, options: DeployOptions | None = None, region: str = "us-east-1"
 ) -> Package:
-    """Transform and package the template, offline (no AWS call): the slow half of a deployment."""
+    """Transform and package the template, offline (no AWS call): the slow half of a deployment.
+
+    samtranslator is imported here, not with this module: `cio-sync local up` starts moto server first
+    and packages meanwhile.
+    """
+    from samtranslator.model.exceptions import InvalidDocumentException  # noqa: PLC0415 - see above
+
+    from cio_sync_local.sam import code_keys, load_template, transform_template  # noqa: PLC0415
     options = options or DeployOptions()
     template_path = Path(template_path) if template_path is not None else DEFAULT_TEMPLATE
     template = load_template(template_path)

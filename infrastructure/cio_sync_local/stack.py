@@ -31,8 +31,6 @@ from types import TracebackType
 from typing import IO, Any, Generic, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
-from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-
 from cio_sync_local.clients import (
     LOCAL_ACCESS_KEY,
     LOCAL_ACCOUNT_ID,
@@ -106,7 +104,9 @@ def reset_execution_environment() -> None:
             clear = getattr(attribute, "cache_clear", None)
             if callable(clear) and getattr(attribute, "__module__", None) == name:
                 clear()
-    DEFAULT_PROVIDERS.clear()
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters.constants")
+    if parameters is not None:  # Powertools' cached secret providers, when something here used them
+        parameters.DEFAULT_PROVIDERS.clear()
     observability = sys.modules.get("cio_sync.observability")
     level = os.environ.get("POWERTOOLS_LOG_LEVEL")
     if observability is not None and level:
