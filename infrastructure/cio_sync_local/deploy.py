@@ -48,7 +48,7 @@ class DeployOptions:
 
     parameters: template parameter values.
     secrets: Secrets Manager secrets the template only references, created or updated: by the template
-        parameter that names the secret (e.g. CustomerIoSecretName) -> the secret's value.
+        parameter that names the secret (e.g. CustomerIoTrackSecretName) -> the secret's value.
     time_scale: queue visibility timeouts and retention are multiplied by this (1 = as the template says).
     visibility_timeout_s: every queue's VisibilityTimeout, after scaling (None: as scaled).
     """
@@ -78,6 +78,7 @@ def package(
     from samtranslator.model.exceptions import InvalidDocumentException  # noqa: PLC0415 - see above
 
     from cio_sync_local.sam import code_keys, load_template, transform_template  # noqa: PLC0415
+
     options = options or DeployOptions()
     template_path = Path(template_path) if template_path is not None else DEFAULT_TEMPLATE
     template = load_template(template_path)

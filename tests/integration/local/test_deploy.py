@@ -40,7 +40,7 @@ def context(server: MotoServer) -> StackContext:
 @pytest.fixture(scope="module")
 def deployed(context: StackContext) -> StackDescription:
     options = DeployOptions(
-        parameters={"CustomerIoEnabled": "true"}, secrets={"CustomerIoSecretName": SECRET_VALUE}
+        parameters={"CustomerIoEnabled": "true"}, secrets={"CustomerIoTrackSecretName": SECRET_VALUE}
     )
     return deploy(context, None, options)
 
@@ -172,12 +172,12 @@ def test_roles_carry_the_template_policies_with_resolved_arns(deployed: StackDes
     statements = {statement["Sid"]: statement for statement in policy["Statement"]}
     assert statements["ReadMembers"]["Resource"] == deployed.tables["MemberTable"].arn
     assert "dynamodb:BatchGetItem" in statements["ReadMembers"]["Action"]
-    secret = deployed.secrets[deployed.parameters["CustomerIoSecretName"]]
+    secret = deployed.secrets[deployed.parameters["CustomerIoTrackSecretName"]]
     assert secret.startswith(statements["ReadCustomerIoSecret"]["Resource"].removesuffix("??????"))
 
 
 def test_the_secret_the_template_references_exists(context: StackContext, deployed: StackDescription) -> None:
-    name = deployed.parameters["CustomerIoSecretName"]
+    name = deployed.parameters["CustomerIoTrackSecretName"]
     secret = _client(context, "secretsmanager").get_secret_value(SecretId=name)
     assert secret["SecretString"] == SECRET_VALUE
     assert deployed.secrets[name] == secret["ARN"]

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from cio_sync.members.model import MemberRepository
-from cio_sync.pipeline.wiring import producer
+from cio_sync.adapters.member_table import MemberRepository
+from cio_sync.producer_api import producer
 from cio_sync_local.sam import load_template
 from cio_sync_local.stack import LocalStack
 
@@ -139,7 +139,7 @@ class TestWithoutDownstreamGrants:
     def test_email_without_the_secret_never_sends(self, downstream: RoleStack) -> None:
         member = downstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
         producer().request_password_reset(member["id"], "https://example.org/reset/roles")
-        secret = downstream.stack.description.secrets[downstream.stack.parameters["CustomerIoSecretName"]]
+        secret = downstream.stack.description.secrets[downstream.stack.parameters["CustomerIoAppSecretName"]]
         downstream.denied("secretsmanager:GetSecretValue", secret)
         assert downstream.emulator().emails_json() == []
 
