@@ -66,7 +66,7 @@ $(LAMBDA_SOURCE_LIST): FORCE
 	@rm -f $@.new
 
 # Plain CloudFormation, offline, for tests/infra to assert on.
-$(SAM_TRANSFORMED): $(SAM_TEMPLATE) infrastructure/build/sam_transform.py $(SAM_VENV_STAMP)
+$(SAM_TRANSFORMED): $(SAM_TEMPLATE) infrastructure/build/sam_transform.py infrastructure/cio_sync_local/sam.py $(SAM_VENV_STAMP)
 	$(SAM_VENV)/bin/python infrastructure/build/sam_transform.py $(SAM_TEMPLATE) $@
 
 $(CHECKOV_PASSED): $(SAM_TEMPLATE) infrastructure/checkov.yaml $(CHECKOV_VENV_STAMP)

@@ -2,7 +2,9 @@
 
 In this order:
 1. `--stack NAME` (or CIO_SYNC_STACK): a deployed CloudFormation stack. Its Outputs name the resources and
-   nothing else does, so a variable left over in the shell cannot point one command at two stacks.
+   nothing else does, so a variable left over in the shell cannot point one command at two stacks. The
+   running local stack is one too (`.local/stack.json` names it): without AWS_ENDPOINT_URL, a NAME that
+   is the local stack's is read from its moto server, with local credentials.
 2. AWS_ENDPOINT_URL is set: the environment names the resources (the functions' own variables).
 3. `.local/stack.json` exists: the running local stack (moto server), with local credentials; a resource
    variable that is set explicitly still wins over the file.
@@ -152,12 +154,24 @@ def resolve_target(
     region = _text(env, "AWS_REGION") or _text(env, "AWS_DEFAULT_REGION")
     stack_name = stack or _text(env, STACK_VARIABLE)
     if stack_name:
-        found = (read_stack or describe_cloudformation_stack)(stack_name, endpoint, region)
+        local_stack = None if endpoint else _local_stack_named(stack_file, stack_name)
+        local_credentials = False
+        if local_stack is not None:
+            endpoint = _text(local_stack, "aws_endpoint")
+            region = region or _text(local_stack, "region")
+            local_credentials = not _text(env, "AWS_ACCESS_KEY_ID")
+        if read_stack is not None:
+            found = read_stack(stack_name, endpoint, region)
+        else:
+            found = describe_cloudformation_stack(
+                stack_name, endpoint, region, local_credentials=local_credentials
+            )
         return OpsTarget(
             source="cloudformation",
-            label=f"stack {stack_name}",
+            label=f"stack {stack_name}" + (" (local)" if local_stack is not None else ""),
             endpoint_url=endpoint,
             region=region,
+            local_credentials=local_credentials,
             member_table=found.outputs.get(MEMBER_TABLE.output) or None,
             bucket=found.outputs.get(IMPORT_BUCKET.output) or None,
             queue_urls={
@@ -234,11 +248,23 @@ def read_stack_file(path: Path = STACK_FILE) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def describe_cloudformation_stack(name: str, endpoint: str | None, region: str | None) -> CloudFormationStack:
+def _local_stack_named(path: Path, stack_name: str) -> dict[str, Any] | None:
+    """The running local stack's file, when the stack it deployed is `stack_name`."""
+    local = read_stack_file(path)
+    return local if local is not None and local.get("stack_name") == stack_name else None
+
+
+def describe_cloudformation_stack(
+    name: str, endpoint: str | None, region: str | None, *, local_credentials: bool = False
+) -> CloudFormationStack:
     """The stack's Outputs and Parameters (`cloudformation:DescribeStacks`)."""
     with aws_errors(endpoint):
         client = boto3.session.Session().client(
-            "cloudformation", endpoint_url=endpoint, region_name=region, config=_CLIENT_CONFIG
+            "cloudformation",
+            endpoint_url=endpoint,
+            region_name=region,
+            config=_CLIENT_CONFIG,
+            **(LOCAL_CREDENTIALS if local_credentials else {}),
         )
         try:
             stacks = client.describe_stacks(StackName=name).get("Stacks", [])

@@ -22,10 +22,10 @@ from types import FrameType
 from typing import Any
 
 from cio_sync_cli.errors import CommandError
-from cio_sync_local.demo import run_demo
+from cio_sync_local.deploy import DeployError
+from cio_sync_local.description import StackNotDeployed
 from cio_sync_local.emulator.openapi import OpenApiDocumentMissing
 from cio_sync_local.moto_server import MotoServerError
-from cio_sync_local.provision import ProvisionError
 from cio_sync_local.stack import (
     DEFAULT_AWS_PORT,
     DEFAULT_CIO_PORT,
@@ -35,10 +35,10 @@ from cio_sync_local.stack import (
     read_stack_file,
     stack_file,
 )
-from cio_sync_local.template import TemplateError
 
 DEFAULT_DRAIN_TIMEOUT_S = 60.0
 DRAIN_STEP_S = 2.0
+SIGNAL_CHECK_S = 0.2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -112,7 +112,7 @@ def run_up(args: argparse.Namespace) -> int:
     )
     try:
         stack.start()
-    except (MotoServerError, TemplateError, ProvisionError, OpenApiDocumentMissing, OSError) as error:
+    except (MotoServerError, DeployError, StackNotDeployed, OpenApiDocumentMissing, OSError) as error:
         raise CommandError(f"the local stack could not start: {_one_line(error)}") from error
     try:
         print(f"AWS (moto server):     {stack.aws_endpoint}")
@@ -120,9 +120,14 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"stack file:            {stack_file(args.state_dir)}")
         print(READY_LINE, flush=True)
         if stack.demo and not stopping.is_set():
+            from cio_sync_local.demo import run_demo  # noqa: PLC0415 - imported once the stack is ready
+
             run_demo(stack, stopping)
         print(f"running; the emulator page is {stack.emulator_url}/ - Ctrl-C stops everything", flush=True)
-        stopping.wait()
+        # Woken now and then: a signal that another thread received runs its handler only when this
+        # (main) thread next runs Python code, and a wait without a timeout may never return to it.
+        while not stopping.wait(SIGNAL_CHECK_S):
+            pass
     finally:
         stack.stop()
         print("cio-sync local stack stopped", flush=True)

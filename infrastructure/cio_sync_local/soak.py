@@ -37,7 +37,8 @@ from cio_sync.members.errors import ConcurrentWriteError, MemberNotFound
 from cio_sync.producer_api import producer
 from cio_sync_local.adversary import RAW_VALUES, Bursts, Poison
 from cio_sync_local.invariant import check_stack, plain
-from cio_sync_local.pump import Faults, InjectedCrash, InvocationResult, Pump
+from cio_sync_local.invoker import InjectedCrash, InvocationResult
+from cio_sync_local.pump import Faults, Pump, PumpListener
 from cio_sync_local.stack import LocalStack
 
 MAX_MINUTES: Final = 10.0
@@ -167,33 +168,26 @@ class Ledger:
     weather: list[dict[str, Any]] = field(default_factory=list)
 
 
-class PumpFaultCounter:
-    """Counts the pump's injected crashes and duplicate deliveries by observing its two fault points, and
-    the most receives any SQS message had (an outage's backoff keeps messages coming back)."""
+class PumpFaultCounter(PumpListener):
+    """Counts the pump's injected crashes and duplicate deliveries as a listener of the pump, and the most
+    receives any SQS message had (an outage's backoff keeps messages coming back)."""
 
     def __init__(self, pump: Pump) -> None:
         self.crashes = 0
         self.duplicates = 0
         self.max_receive_count = 0
-        invoke, roll_duplicate = pump.invoke, pump.roll_duplicate
+        pump.add_listener(self)
 
-        def counted_invoke(function: Any, event: dict[str, Any]) -> InvocationResult:
-            for record in event.get("Records", []):
-                receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")
-                if receives is not None:
-                    self.max_receive_count = max(self.max_receive_count, int(receives))
-            result = invoke(function, event)
-            if isinstance(result.error, InjectedCrash):
-                self.crashes += 1
-            return result
+    def invoked(self, function: str, event: dict[str, Any], result: InvocationResult) -> None:
+        for record in event.get("Records", []):
+            receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+            if receives is not None:
+                self.max_receive_count = max(self.max_receive_count, int(receives))
+        if isinstance(result.error, InjectedCrash):
+            self.crashes += 1
 
-        def counted_duplicate(function: str) -> bool:
-            duplicate = roll_duplicate(function)
-            self.duplicates += int(duplicate)
-            return duplicate
-
-        pump.invoke = counted_invoke  # type: ignore[method-assign]
-        pump.roll_duplicate = counted_duplicate  # type: ignore[method-assign]
+    def duplicated(self, function: str, records: int) -> None:
+        self.duplicates += 1
 
 
 class Soak:

@@ -1,10 +1,18 @@
-"""The whole system on one machine: moto server, Customer.io emulator, template.yaml's resources, pump.
+"""The whole system on one machine: moto server, the Customer.io emulator, the deployed stack and its pump.
 
 `LocalStack` is used two ways: by `cio-sync local up` (a process that runs until Ctrl-C/SIGTERM and writes
 `.local/stack.json`), and in-process from pytest (`with LocalStack(aws_port=0, cio_port=0) as stack: ...;
-stack.drain(30)`). The handlers run in this process and read their settings from `os.environ`, so the stack
-sets the functions' environment (from the template, with the endpoints pointed here) while it runs and
-restores the previous environment when it stops. Only one stack may run per process.
+stack.drain(30)`). Either way it deploys template.yaml as a CloudFormation stack on moto server (`deploy`),
+then runs each function in worker processes of its own (`workers`), started from what the Lambda API says
+the function is: its handler, timeout, environment and role, which every AWS call it makes is held to
+(`iam_hook`). The pump plays the deployed event source mappings.
+
+A function's environment is its deployed one, plus what the Lambda runtime sets (region, credentials, the
+function's name) with AWS's endpoint pointed at moto server, plus the local settings (`environment=`,
+`time_scale`); the Customer.io URLs the template declares empty point at the emulator, as `sam local
+invoke --env-vars` would set them. This process itself gets `stack.environment`: the endpoint, local
+credentials and every function variable the functions agree on, so that code here can act as another
+service (`producer()`, the operator CLI) or call a handler directly. Only one stack may run per process.
 """
 
 from __future__ import annotations
@@ -15,26 +23,35 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any, Generic, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
-from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-
+from cio_sync_local.clients import (
+    LOCAL_ACCESS_KEY,
+    LOCAL_ACCOUNT_ID,
+    LOCAL_REGION,
+    LOCAL_SECRET_KEY,
+    aws_client,
+    load_models,
+)
+from cio_sync_local.delivery import Faults
+from cio_sync_local.deploy import DeployOptions, deploy, package
+from cio_sync_local.description import FunctionSpec, StackContext, StackDescription
 from cio_sync_local.emulator import Emulator
+from cio_sync_local.invoker import Handler, InProcessFunction, InvocationResult, Invoker
 from cio_sync_local.moto_server import MotoServer
-from cio_sync_local.provision import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, aws_client, provision
-from cio_sync_local.pump import Faults, Handler, IdleReport, Pump
-from cio_sync_local.template import LocalContext, StackDescription, describe, load_template
+from cio_sync_local.pump import IdleReport, Pump, concurrency
+from cio_sync_local.workers import WorkerPool, WorkerSpec
 
 READY_LINE = "cio-sync local stack ready"
 DEFAULT_AWS_PORT = 5000
 DEFAULT_CIO_PORT = 8099
+DEFAULT_STACK_NAME = "cio-sync-local"
 STATE_DIR = Path(".local")
 STACK_FILE_NAME = "stack.json"
 # The emulator's credentials, stored in the secret the template names (the emulator CLI's defaults).
@@ -43,8 +60,17 @@ TRACK_API_KEY = "local-track-key"
 APP_API_KEY = "local-app-key"
 # Template parameters that differ locally: the emulator stands in for Customer.io, so no dry run.
 LOCAL_PARAMETERS: Mapping[str, str] = {"CustomerIoEnabled": "true"}
+# Variables the template declares empty so that a local run may point them elsewhere (docs/deploy.md).
+EMULATOR_VARIABLES = ("CUSTOMER_IO_TRACK_URL", "CUSTOMER_IO_APP_URL")
 IMPORT_BUCKET = "ImportBucket"
+# The secrets the template references, by the parameter that names each, with only its API's keys (as on
+# AWS): the emulator's credentials.
+CUSTOMER_IO_SECRETS: Mapping[str, str] = {
+    "CustomerIoTrackSecretName": json.dumps({"site_id": SITE_ID, "track_api_key": TRACK_API_KEY}),
+    "CustomerIoAppSecretName": json.dumps({"app_api_key": APP_API_KEY}),
+}
 
+T = TypeVar("T")
 _active_lock = threading.Lock()
 _active: list[LocalStack] = []
 
@@ -64,10 +90,12 @@ def read_stack_file(state_dir: Path | None = None) -> dict[str, Any]:
 
 
 def reset_execution_environment() -> None:
-    """Forget what the handlers cached per process (settings, clients, secrets), like a cold start.
+    """Forget what the package cached in this process (settings, clients, secrets).
 
-    The package caches its settings and clients with functools.cache, as a Lambda execution environment
-    should; a new local stack has new endpoints, so those caches must not outlive the previous one.
+    Code in this process that uses the stack (`producer()`, a handler called directly) caches its
+    settings and clients with functools.cache, as a Lambda execution environment does; a new local stack
+    has new endpoints, so those caches must not outlive the previous one. The functions themselves run in
+    worker processes and start afresh with every stack.
     """
     for name, module in list(sys.modules.items()):
         if module is None or not (name == "cio_sync" or name.startswith("cio_sync.")):
@@ -76,7 +104,9 @@ def reset_execution_environment() -> None:
             clear = getattr(attribute, "cache_clear", None)
             if callable(clear) and getattr(attribute, "__module__", None) == name:
                 clear()
-    DEFAULT_PROVIDERS.clear()
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters.constants")
+    if parameters is not None:  # Powertools' cached secret providers, when something here used them
+        parameters.DEFAULT_PROVIDERS.clear()
     observability = sys.modules.get("cio_sync.observability")
     level = os.environ.get("POWERTOOLS_LOG_LEVEL")
     if observability is not None and level:
@@ -94,6 +124,7 @@ class LocalStack:
         *,
         host: str = "127.0.0.1",
         template: Path | str | None = None,
+        stack_name: str = DEFAULT_STACK_NAME,
         parameters: Mapping[str, str] | None = None,
         environment: Mapping[str, str] | None = None,
         state_dir: Path | None = None,
@@ -101,36 +132,48 @@ class LocalStack:
         faults: Faults | None = None,
         visibility_timeout_s: int | None = None,
         time_scale: float | None = None,
+        enforce_roles: bool = True,
+        function_output: IO[str] | None = None,
         emulator_options: Mapping[str, Any] | None = None,
     ) -> None:
         """
         parameters: template parameter values on top of LOCAL_PARAMETERS.
-        environment: extra function environment on top of the derived one (e.g. POWERTOOLS_LOG_LEVEL).
+        environment: extra function environment on top of the deployed one (e.g. POWERTOOLS_LOG_LEVEL).
         state_dir: where to write stack.json (None: nowhere, the in-process default).
-        handlers: handler overrides by function logical id (tests); the template's handlers otherwise.
+        handlers: in-process callables instead of some functions, by logical id (tests of the pollers).
         visibility_timeout_s: replaces every queue's VisibilityTimeout, so tests that fail messages on
-            purpose need not wait six minutes for a redelivery (None: as the template says).
-        time_scale: the consumers' backoff of failed messages runs this much faster (RETRY_TIME_SCALE in
-            their environment), so a test can live through hours of a Customer.io outage in seconds.
+            purpose need not wait for a redelivery (None: as the template says, time-scaled).
+        time_scale: the stack's clocks run this much faster than AWS's (0.01: a hundred times): queue
+            visibility timeouts and retention, the mappings' batching windows and record ages, and the
+            functions' backoff of failed messages (RETRY_TIME_SCALE in their environment), so a test can
+            live through a day of Customer.io outage in minutes.
+        enforce_roles: hold every AWS call of a function to its deployed role (AccessDenied otherwise).
+        function_output: where the functions' stdout and stderr go, invocation by invocation (None: this
+            process's sys.stdout at the time).
         emulator_options: extra Emulator(...) settings (e.g. a larger request_log_size for the soak).
         """
         self.demo = demo
         self.host = host
+        self.stack_name = stack_name
         self._aws_port = aws_port
         self._cio_port = cio_port
         self._template = template
         self._parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self._extra_environment = dict(environment or {})
+        self.time_scale = 1.0 if time_scale is None else time_scale
         if time_scale is not None:
             self._extra_environment.setdefault("RETRY_TIME_SCALE", repr(time_scale))
         self._state_dir = state_dir
-        self._handlers = handlers
+        self._handlers = dict(handlers or {})
         self._faults = faults
         self._visibility_timeout_s = visibility_timeout_s
+        self._enforce_roles = enforce_roles
+        self._function_output = function_output
         self._emulator_options = dict(emulator_options or {})
         self.moto: MotoServer | None = None
         self.emulator: Emulator | None = None
         self.pump: Pump | None = None
+        self.invokers: dict[str, Invoker] = {}
         self._description: StackDescription | None = None
         self._control: _ControlServer | None = None
         self._saved_environment: dict[str, str | None] = {}
@@ -152,7 +195,17 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        self.moto = MotoServer(self.host, self._aws_port).start()
+        # moto server starts in its own process while this one packages the template and loads the
+        # AWS models it will need: the two halves of a start overlap on a two-core machine.
+        self.moto = MotoServer(self.host, self._aws_port).launch()
+        options = DeployOptions(
+            parameters=self._parameters,
+            secrets=CUSTOMER_IO_SECRETS,
+            time_scale=self.time_scale,
+            visibility_timeout_s=self._visibility_timeout_s,
+        )
+        packaged = _Background(lambda: package(self._template, options, LOCAL_REGION))
+        models = _Background(load_models)
         self.emulator = Emulator(
             site_id=SITE_ID,
             track_api_key=TRACK_API_KEY,
@@ -161,37 +214,125 @@ class LocalStack:
             port=self._cio_port,
             **self._emulator_options,
         ).start()
-        context = LocalContext(aws_endpoint=self.moto.endpoint)
-        description = describe(load_template(self._template), context, self._parameters)
-        if self._visibility_timeout_s is not None:
-            description = _with_visibility_timeout(description, self._visibility_timeout_s)
-        self._description = description
-        self.environment = self._function_environment(description, self.emulator.url)
-        provisioned = provision(description, _customer_io_secrets(self.environment))
+        self.moto.wait_ready()
+        context = StackContext(
+            aws_endpoint=self.moto.endpoint,
+            region=LOCAL_REGION,
+            account_id=LOCAL_ACCOUNT_ID,
+            stack_name=self.stack_name,
+        )
+        models.result()
+        self._description = description = deploy(context, packaged.result(), options)
+        self.environment = self._caller_environment(description)
         self._apply_environment()
-        self.pump = Pump(description, provisioned.stream_arns, self._handlers, self._faults).start()
+        self.invokers = {
+            function.logical_id: self._invoker(function, description)
+            for function in description.functions.values()
+        }
+        self.pump = Pump(description, self.invokers, self._faults, time_scale=self.time_scale).start()
         self._control = _ControlServer(self, self.host).start()
-        self.info = self._describe_running(description, provisioned.stream_arns)
+        self.info = self._describe_running(description)
         if self._state_dir is not None:
             _write_atomically(stack_file(self._state_dir), json.dumps(self.info, indent=2, sort_keys=True))
 
-    def _function_environment(self, description: StackDescription, emulator_url: str) -> dict[str, str]:
-        """The functions' variables from the template, pointed at moto and the emulator, plus what the
-        Lambda runtime itself provides (region, credentials)."""
-        context = description.context
-        environment = description.environment()
+    # -- the functions
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """The whole environment a worker of this function starts with (see the module docstring)."""
+        description = self.description
+        function = description.functions[logical_id]
+        environment = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            "PYTHONUNBUFFERED": "1",
+            **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
+        }
+        environment.update(self._own_environment(function))
         environment.update(
-            AWS_ENDPOINT_URL=context.aws_endpoint,
-            AWS_REGION=context.region,
-            AWS_DEFAULT_REGION=context.region,
+            AWS_ENDPOINT_URL=description.context.aws_endpoint,
+            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
+            AWS_REGION=description.context.region,
+            AWS_DEFAULT_REGION=description.context.region,
+            AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
+            AWS_LAMBDA_FUNCTION_NAME=function.name,
+            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(function.memory_mb),
+            AWS_LAMBDA_LOG_GROUP_NAME=f"/aws/lambda/{function.name}",
+            _HANDLER=function.handler,
+        )
+        return environment
+
+    def _own_environment(self, function: FunctionSpec) -> dict[str, str]:
+        """The deployed variables, the emulator where the template left room for it, the local settings."""
+        environment = dict(function.environment)
+        for name in EMULATOR_VARIABLES:
+            if name in environment and self.emulator is not None:
+                environment[name] = self.emulator.url
+        environment.update(self._extra_environment)
+        return environment
+
+    def _authorisation(self, function: FunctionSpec, description: StackDescription) -> dict[str, Any] | None:
+        if not self._enforce_roles:
+            return None
+        role = description.role_of(function.logical_id)
+        context = description.context
+        return {
+            "role_arn": role.arn,
+            "session_name": function.name,
+            "policies": [dict(policy) for policy in role.policies],
+            "resources": {
+                "region": context.region,
+                "account_id": context.account_id,
+                "partition": context.partition,
+                "partition_keys": {
+                    table.name: next(name for name, kind in table.key_schema if kind == "HASH")
+                    for table in description.tables.values()
+                },
+                "secrets": dict(description.secrets),
+            },
+        }
+
+    def _invoker(self, function: FunctionSpec, description: StackDescription) -> Invoker:
+        override = self._handlers.get(function.logical_id)
+        if override is not None:
+            return InProcessFunction(function, description.context.region, override)
+        size = sum(concurrency(mapping) for mapping in description.mappings_of(function.logical_id))
+        spec = WorkerSpec(
+            function=function,
+            region=description.context.region,
+            environment=self.function_environment(function.logical_id),
+            authorisation=self._authorisation(function, description),
+            output=self._function_output,
+        )
+        return WorkerPool(spec, size=max(size, 1))
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> InvocationResult:
+        """Invoke a function once with this event, as `sam local invoke` or the Lambda Invoke API would."""
+        return self.invokers[logical_id].invoke(event)
+
+    # -- this process
+
+    def _caller_environment(self, description: StackDescription) -> dict[str, str]:
+        """For code in this process: the endpoint, local credentials, and the variables functions agree on."""
+        agreed: dict[str, str] = {}
+        conflicting: set[str] = set()
+        for function in description.functions.values():
+            for name, value in self._own_environment(function).items():
+                if agreed.setdefault(name, value) != value:
+                    conflicting.add(name)
+        for name in conflicting:
+            del agreed[name]
+        agreed.update(
+            AWS_ENDPOINT_URL=description.context.aws_endpoint,
+            AWS_REGION=description.context.region,
+            AWS_DEFAULT_REGION=description.context.region,
             AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
             AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
             AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-            CUSTOMER_IO_TRACK_URL=emulator_url,
-            CUSTOMER_IO_APP_URL=emulator_url,
         )
-        environment.update(self._extra_environment)
-        return environment
+        return agreed
 
     def _apply_environment(self) -> None:
         for name, value in self.environment.items():
@@ -221,6 +362,9 @@ class LocalStack:
         if self.pump is not None:
             self.pump.stop()
             self.pump = None
+        for invoker in self.invokers.values():
+            invoker.stop()
+        self.invokers = {}
         self._restore_environment()
         if self.emulator is not None:
             self.emulator.stop()
@@ -247,6 +391,11 @@ class LocalStack:
         if self._description is None:
             raise RuntimeError("the local stack is not running; call start() first")
         return self._description
+
+    @property
+    def parameters(self) -> Mapping[str, str]:
+        """The deployed stack's parameter values (DescribeStacks)."""
+        return self.description.parameters
 
     @property
     def aws_endpoint(self) -> str:
@@ -285,51 +434,67 @@ class LocalStack:
             raise DrainTimeout(f"not idle after {timeout:g} s: " + "; ".join(report.reasons))
         return time.monotonic() - started
 
-    def _describe_running(
-        self, description: StackDescription, stream_arns: Mapping[str, str]
-    ) -> dict[str, Any]:
+    def _describe_running(self, description: StackDescription) -> dict[str, Any]:
         control = self._control
+        context = description.context
         return {
             "pid": os.getpid(),
-            "aws_endpoint": description.context.aws_endpoint,
+            "stack_name": context.stack_name,
+            "aws_endpoint": context.aws_endpoint,
             "emulator_url": self.emulator_url,
             "control_url": control.url if control is not None else None,
-            "region": description.context.region,
-            "account_id": description.context.account_id,
+            "region": context.region,
+            "account_id": context.account_id,
             "member_table": description.tables["MemberTable"].name
             if "MemberTable" in description.tables
             else None,
             "tables": {logical_id: table.name for logical_id, table in description.tables.items()},
-            "stream_arns": dict(stream_arns),
+            "stream_arns": {
+                logical_id: table.stream_arn
+                for logical_id, table in description.tables.items()
+                if table.stream_arn is not None
+            },
             "queues": {logical_id: queue.url for logical_id, queue in description.queues.items()},
             "bucket": description.buckets[IMPORT_BUCKET].name
             if IMPORT_BUCKET in description.buckets
             else None,
             "buckets": {logical_id: bucket.name for logical_id, bucket in description.buckets.items()},
+            "outputs": dict(description.outputs),
+            "functions": {
+                logical_id: {
+                    "name": function.name,
+                    "handler": function.handler,
+                    "timeout_s": function.timeout_s,
+                    "role": function.role_arn,
+                    "environment": self._own_environment(function),
+                }
+                for logical_id, function in description.functions.items()
+            },
             "environment": dict(self.environment),
         }
 
 
-def _customer_io_secrets(environment: Mapping[str, str]) -> dict[str, str]:
-    """The two secrets the template references, each with only its API's keys (as on AWS)."""
-    secrets: dict[str, str] = {}
-    if track := environment.get("CUSTOMER_IO_TRACK_SECRET_NAME"):
-        secrets[track] = json.dumps({"site_id": SITE_ID, "track_api_key": TRACK_API_KEY})
-    if app := environment.get("CUSTOMER_IO_APP_SECRET_NAME"):
-        secrets[app] = json.dumps({"app_api_key": APP_API_KEY})
-    return secrets
+class _Background(Generic[T]):
+    """A call on a thread of its own; `result()` waits for it and re-raises what it raised."""
 
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._call = call
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="local-stack-start", daemon=True)
+        self._thread.start()
 
-def _with_visibility_timeout(description: StackDescription, seconds: int) -> StackDescription:
-    queues = {
-        logical_id: replace(
-            queue,
-            visibility_timeout_s=seconds,
-            attributes={**queue.attributes, "VisibilityTimeout": str(seconds)},
-        )
-        for logical_id, queue in description.queues.items()
-    }
-    return replace(description, queues=queues)
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as error:  # handed to result(), on the caller's thread
+            self._error = error
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._value)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -173,3 +173,17 @@ def test_doctor_checks_the_configuration_and_fails_with_one_clear_line(local_sta
     assert "Track API credentials and region" in line
     assert "401" in line
     assert "wrong" not in line
+
+
+def test_the_operator_cli_reaches_the_local_stack_by_its_stack_name(local_stack: RunningStack) -> None:
+    """`cio-sync --stack NAME` works against the local stack as against AWS: the stack's outputs name all."""
+    member = _web_member(first_name="Named")
+    local_stack.put_member(member)
+    result = local_stack.cli("members", "show", member["id"], "--stack", local_stack.info["stack_name"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["id"] == member["id"]
+    # Any other name is a stack on AWS, which this machine cannot reach: one line, not the local stack.
+    elsewhere = local_stack.cli("members", "show", member["id"], "--stack", "cio-sync-prod")
+    assert elsewhere.returncode == 1
+    assert elsewhere.stderr.startswith("cio-sync: ")
+    assert "Traceback" not in elsewhere.stderr

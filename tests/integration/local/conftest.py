@@ -1,7 +1,8 @@
 """Fixtures for the local stack's own tests: one moto server per session, small stacks from a mini template.
 
-Pump semantics are tested with a template of their own (short visibility timeouts, few retries) and fake
-handlers that record what they were given, so the tests do not depend on the real functions.
+Pump semantics are tested with a SAM template of their own (short visibility timeouts, few retries),
+deployed on moto's CloudFormation as the real one is, and fake handlers that record what they were given,
+so the tests do not depend on the real functions.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cio_sync_local.clients import LOCAL_ACCOUNT_ID, LOCAL_REGION, aws_client
+from cio_sync_local.deploy import DeployOptions, deploy
+from cio_sync_local.description import StackContext, StackDescription
+from cio_sync_local.invoker import InProcessFunction
 from cio_sync_local.moto_server import MotoServer
-from cio_sync_local.provision import aws_client, provision
 from cio_sync_local.pump import Faults, Pump
-from cio_sync_local.template import LocalContext, StackDescription, describe, parse_template
 
 MINI_TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -31,6 +35,8 @@ Parameters:
     Default: 2
 Globals:
   Function:
+    CodeUri: functions/
+    Runtime: python3.13
     Timeout: 5
     MemorySize: 128
     Environment:
@@ -199,8 +205,13 @@ def moto_server() -> Iterator[MotoServer]:
 @dataclass
 class MiniStack:
     description: StackDescription
-    stream_arn: str
     pumps: list[Pump] = field(default_factory=list)
+
+    @property
+    def stream_arn(self) -> str:
+        arn = self.description.tables["Table"].stream_arn
+        assert arn is not None
+        return arn
 
     def client(self, service: str) -> Any:
         return aws_client(service, self.description.context)
@@ -215,7 +226,12 @@ class MiniStack:
     def pump(self, handlers: Mapping[str, Any], faults: Faults | None = None) -> Pump:
         """A running pump over this stack; mappings without a handler here get one that accepts everything."""
         everything = {name: Recorder(identify=lambda _record: "") for name in self.description.functions}
-        pump = Pump(self.description, {"Table": self.stream_arn}, {**everything, **handlers}, faults).start()
+        region = self.description.context.region
+        invokers = {
+            name: InProcessFunction(self.description.functions[name], region, handler)
+            for name, handler in {**everything, **handlers}.items()
+        }
+        pump = Pump(self.description, invokers, faults).start()
         self.pumps.append(pump)
         return pump
 
@@ -240,14 +256,21 @@ class MiniStack:
         return [json.loads(message["Body"]) for message in self.receive_all("Failures")]
 
 
-@pytest.fixture
-def mini_stack(moto_server: MotoServer) -> Iterator[MiniStack]:
-    """The mini template provisioned under a fresh prefix; its pumps are stopped after the test."""
+def deploy_text(
+    moto_server: MotoServer, template: str, tmp_path: Path, **parameters: str
+) -> StackDescription:
+    """Deploy a SAM template given as text, as a stack of its own (named after a fresh prefix)."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
-    context = LocalContext(aws_endpoint=moto_server.endpoint)
-    description = describe(parse_template(MINI_TEMPLATE), context, {"Prefix": prefix})
-    provisioned = provision(description)
-    stack = MiniStack(description, provisioned.stream_arns["Table"])
+    path = tmp_path / f"{prefix}.yaml"
+    path.write_text(template, encoding="utf-8")
+    context = StackContext(moto_server.endpoint, LOCAL_REGION, LOCAL_ACCOUNT_ID, prefix)
+    return deploy(context, path, DeployOptions(parameters={"Prefix": prefix, **parameters}))
+
+
+@pytest.fixture
+def mini_stack(moto_server: MotoServer, tmp_path: Path) -> Iterator[MiniStack]:
+    """The mini template deployed under a fresh prefix; its pumps are stopped after the test."""
+    stack = MiniStack(deploy_text(moto_server, MINI_TEMPLATE, tmp_path))
     yield stack
     for pump in stack.pumps:
         pump.stop()

@@ -36,23 +36,39 @@ def _identity(record: dict[str, Any]) -> str:
     return str(record.get("messageId") or record["dynamodb"]["SequenceNumber"])
 
 
-def test_the_stack_runs_the_template_with_the_functions_environment(tmp_path: Path) -> None:
+def test_the_stack_runs_the_deployed_template_with_each_functions_environment(tmp_path: Path) -> None:
     recorders = {name: Recorder(identify=_identity) for name in FUNCTIONS}
     table_before = os.environ.get("MEMBER_TABLE_NAME")
 
     with LocalStack(aws_port=0, cio_port=0, state_dir=tmp_path, handlers=recorders) as stack:
         info = json.loads((tmp_path / "stack.json").read_text(encoding="utf-8"))
+        assert info["stack_name"] == stack.stack_name == "cio-sync-local"
+        stacks = stack.client("cloudformation").describe_stacks(StackName=info["stack_name"])["Stacks"]
+        assert stacks[0]["StackStatus"] == "CREATE_COMPLETE"
         assert info["aws_endpoint"] == stack.aws_endpoint
         assert info["emulator_url"] == stack.emulator_url
         assert info["member_table"] == stack.table_name() == os.environ["MEMBER_TABLE_NAME"]
         assert info["queues"]["TrackQueue"] == stack.queue_url("TrackQueue") == os.environ["TRACK_QUEUE_URL"]
         assert info["bucket"] == stack.bucket_name()
+        # This process may act as another service: the endpoint and what the functions agree on.
         assert os.environ["AWS_ENDPOINT_URL"] == stack.aws_endpoint
         assert os.environ["CUSTOMER_IO_TRACK_URL"] == os.environ["CUSTOMER_IO_APP_URL"] == stack.emulator_url
         assert os.environ["CUSTOMER_IO_ENABLED"] == "true"
+        # Each function its own: the deployed variables, the emulator where the template left room for it.
+        track_environment = stack.function_environment("TrackFunction")
+        assert track_environment["CUSTOMER_IO_TRACK_URL"] == stack.emulator_url
+        assert track_environment["AWS_ENDPOINT_URL"] == stack.aws_endpoint
+        assert (
+            track_environment["AWS_LAMBDA_FUNCTION_NAME"] == stack.description.functions["TrackFunction"].name
+        )
+        importer = stack.function_environment("ImportChunkFunction")
+        assert "CUSTOMER_IO_TRACK_URL" not in importer
+        assert importer["IMPORT_BUCKET"] == stack.bucket_name()
         secrets = stack.client("secretsmanager")
         track = json.loads(
-            secrets.get_secret_value(SecretId=os.environ["CUSTOMER_IO_TRACK_SECRET_NAME"])["SecretString"]
+            secrets.get_secret_value(SecretId=track_environment["CUSTOMER_IO_TRACK_SECRET_NAME"])[
+                "SecretString"
+            ]
         )
         app = json.loads(
             secrets.get_secret_value(SecretId=os.environ["CUSTOMER_IO_APP_SECRET_NAME"])["SecretString"]

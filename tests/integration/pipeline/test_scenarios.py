@@ -20,7 +20,7 @@ from cio_sync.handlers import member_stream as stream_handler
 from cio_sync.handlers import track as track_handler
 from cio_sync.members.contract import MemberItem
 from cio_sync.producer_api import producer
-from cio_sync_local.pump import LambdaContext
+from cio_sync_local.invoker import LambdaContext
 from tests.observability import captured_logs
 
 from .conftest import Pipeline

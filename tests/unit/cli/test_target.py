@@ -56,6 +56,27 @@ def test_a_named_stack_is_read_from_cloudformation_and_nothing_else(tmp_path: Pa
     assert target.describe() == "stack cio-sync-prod (AWS eu-west-1)"
 
 
+def test_the_local_stack_is_a_stack_too_read_from_its_moto_server(tmp_path: Path) -> None:
+    stacks = FakeStacks()
+    target = resolve_target(
+        "cio-sync-local",
+        environ={},
+        stack_file=stack_file(tmp_path, stack_name="cio-sync-local"),
+        read_stack=stacks,
+    )
+    assert stacks.asked == [("cio-sync-local", "http://127.0.0.1:5000", "us-east-1")]
+    assert (target.source, target.member_table) == ("cloudformation", "prod-members")
+    assert target.local_credentials
+    assert target.describe() == "stack cio-sync-local (local) (http://127.0.0.1:5000)"
+    other = resolve_target(
+        "cio-sync-prod",
+        environ={},
+        stack_file=stack_file(tmp_path, stack_name="cio-sync-local"),
+        read_stack=stacks,
+    )
+    assert (other.endpoint_url, other.local_credentials) == (None, False)
+
+
 def test_the_stack_may_come_from_the_environment(tmp_path: Path) -> None:
     stacks = FakeStacks()
     target = resolve_target(

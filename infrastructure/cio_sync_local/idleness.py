@@ -1,0 +1,145 @@
+"""When is the pipeline idle? The answer to `cio-sync local drain` and to every test's `stack.drain()`.
+
+Idle means: every mapping has polled twice since the question was asked (so one whole poll began after
+it) and found nothing, no poller holds records for a retry or a batching window, and every source queue
+is empty with nothing in flight or delayed. A check wakes the pollers for each of its two polls, so it
+is not slowed by their idle back-off, and costs two polls per mapping: a long drain, checking every half
+second, leaves moto server to the work it waits for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cio_sync_local.description import QueueSpec
+
+IDLE_SLEEP_MIN_S = 0.02
+IDLE_SLEEP_MAX_S = 0.5
+
+
+NO_ROUND_IN_TIME = "the pump did not finish a round of polls in time"
+
+
+@dataclass(frozen=True)
+class IdleReport:
+    idle: bool
+    reasons: tuple[str, ...]  # why not idle, for a one-line message
+
+
+class Watched(Protocol):
+    """A mapping as idleness sees it: how often it polled, and why it may still hold work."""
+
+    @property
+    def polls(self) -> int: ...
+
+    @property
+    def pending(self) -> str | None: ...
+
+
+def queue_reasons(sqs: Any, queues: Sequence[QueueSpec]) -> list[str]:
+    """Each source queue that still has messages waiting, in flight or delayed, in one phrase."""
+    reasons: list[str] = []
+    for queue in queues:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue.url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        visible = int(attributes["ApproximateNumberOfMessages"])
+        in_flight = int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        delayed = int(attributes["ApproximateNumberOfMessagesDelayed"])
+        if visible or in_flight or delayed:
+            reasons.append(f"{queue.logical_id}: {visible} waiting, {in_flight} in flight, {delayed} delayed")
+    return reasons
+
+
+class Idleness:
+    """Poll counting and the idle check; the pump reports each poll with `polled()`."""
+
+    def __init__(
+        self,
+        watched: Sequence[Watched],
+        queues: Callable[[], list[str]],
+        wake: Callable[[], None],
+        run_once: Callable[[], int],
+    ) -> None:
+        self._watched = watched
+        self._queues = queues
+        self._wake = wake
+        self._run_once = run_once
+        self._progress = threading.Condition()
+        self.activity = 0
+        self.running = False  # pollers run on their own threads (else a check polls once itself)
+
+    def polled(self, work: int) -> None:
+        """A poll ended (after the mapping counted it); `work` records were delivered."""
+        with self._progress:
+            if work:
+                self.activity += 1
+            self._progress.notify_all()
+
+    def _polls_since(self, counts: Mapping[int, int], enough: int) -> bool:
+        return all(watched.polls >= counts[id(watched)] + enough for watched in self._watched)
+
+    def idle_report(self, timeout: float) -> IdleReport:
+        """One check (see the module docstring), within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            counts = {id(watched): watched.polls for watched in self._watched}
+            activity = self.activity
+        return self._check(counts, activity, deadline)
+
+    def _check(self, counts: Mapping[int, int], activity: int, deadline: float) -> IdleReport:
+        reasons: list[str] = []
+        if self.running:
+            if not (self._round(counts, 1, deadline) and self._round(counts, 2, deadline)):
+                # Not a verdict on its own: the queues below still say what is busy.
+                reasons.append(NO_ROUND_IN_TIME)
+            if self.activity != activity:
+                reasons.append("records were delivered during the check")
+        elif self._run_once():
+            reasons.append("records were delivered during the check")
+        reasons.extend(reason for watched in self._watched if (reason := watched.pending))
+        reasons.extend(self._queues())
+        return IdleReport(not reasons, tuple(reasons))
+
+    def _round(self, counts: Mapping[int, int], polls: int, deadline: float) -> bool:
+        """Wake the pollers and wait until each has polled `polls` times since `counts`; False: no time."""
+        self._wake()
+        with self._progress:
+            while not self._polls_since(counts, polls):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._progress.wait(min(remaining, 0.2))
+        return True
+
+    def wait_idle(self, timeout: float, pause: Callable[[float], None]) -> IdleReport:
+        """Block until idle or until `timeout` seconds pass; returns the last report (reasons say why not).
+
+        A check that could not finish in the time left would only hide the last full report, so none is
+        started then. Checks back off (up to half a second apart, `pause` sleeps) while the pipeline stays
+        busy, so a long drain does not keep moto server spinning.
+        """
+        deadline = time.monotonic() + timeout
+        report = IdleReport(False, ("not checked",))
+        interval = IDLE_SLEEP_MIN_S
+        last_check_s = 0.0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (report.reasons != ("not checked",) and remaining < last_check_s):
+                return report
+            started = time.monotonic()
+            report = self.idle_report(remaining)
+            last_check_s = time.monotonic() - started
+            if report.idle:
+                return report
+            pause(min(interval, max(deadline - time.monotonic(), 0)))
+            interval = min(interval * 2, IDLE_SLEEP_MAX_S)

@@ -1,0 +1,172 @@
+"""Each function is held to its deployed role: a grant taken out of template.yaml breaks the flow needing it.
+
+Each stack below is template.yaml with some grants removed (one per function, chosen so that the flows
+they break do not depend on each other), deployed and run like the real one. A flow is shown broken by
+the function's own output naming the denied action on the resource (AWS's AccessDenied message, which the
+worker's hook logs) and by its effect never happening. That the unchanged template needs nothing it lacks
+is what every other test of the pipeline shows: they all run with the roles enforced.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cio_sync.adapters.member_table import MemberRepository
+from cio_sync.producer_api import producer
+from cio_sync_local.sam import load_template
+from cio_sync_local.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One grant of a role's policy: an action of a statement, or one resource of it."""
+
+    role: str
+    sid: str
+    action: str
+    resource: str | None = None  # logical id of a resource the statement names (!GetAtt X.Arn)
+
+
+def without(grants: list[Grant]) -> dict[str, Any]:
+    """template.yaml with each grant taken out (the statement goes when nothing is left of it)."""
+    template = load_template()
+    for grant in grants:
+        (policy,) = template["Resources"][grant.role]["Properties"]["Policies"]
+        statements = policy["PolicyDocument"]["Statement"]
+        statement = next(item for item in statements if item["Sid"] == grant.sid)
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert grant.action in actions, grant
+        if grant.resource is None:
+            statement["Action"] = [action for action in actions if action != grant.action]
+        else:
+            reference = {"Fn::GetAtt": [grant.resource, "Arn"]}
+            assert reference in statement["Resource"], grant
+            statement["Resource"] = [item for item in statement["Resource"] if item != reference]
+        if not statement["Action"] or not statement["Resource"]:
+            statements.remove(statement)
+    return template
+
+
+class RoleStack:
+    def __init__(self, stack: LocalStack, output: io.StringIO) -> None:
+        self.stack = stack
+        self.output = output
+        self.members = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+
+    def denied(self, action: str, resource: str) -> None:
+        """Wait until a function was refused `action` on `resource`, as AWS would say it."""
+        expected = f"is not authorized to perform: {action} on resource: {resource}"
+        deadline = time.monotonic() + WAIT_S
+        while expected not in self.output.getvalue():
+            assert time.monotonic() < deadline, f"no function was denied {action} on {resource}"
+            time.sleep(0.1)
+
+    def arn(self, kind: str, logical_id: str) -> str:
+        description = self.stack.description
+        if kind == "table":
+            return description.tables[logical_id].arn
+        return description.queues[logical_id].arn
+
+    def emulator(self) -> Any:
+        assert self.stack.emulator is not None
+        return self.stack.emulator.state
+
+
+def _stack(directory: Path, grants: list[Grant]) -> Iterator[RoleStack]:
+    path = directory / "template.json"
+    path.write_text(json.dumps(without(grants)), encoding="utf-8")
+    output = io.StringIO()
+    with LocalStack(
+        aws_port=0,
+        cio_port=0,
+        template=path,
+        visibility_timeout_s=5,
+        time_scale=0.01,
+        function_output=output,
+    ) as stack:
+        yield RoleStack(stack, output)
+
+
+# Taken out together: none of these flows needs another's grant.
+TRACK_READS_MEMBERS = Grant("TrackRole", "ReadMembers", "dynamodb:BatchGetItem")
+EMAIL_READS_SECRET = Grant("EmailRole", "ReadCustomerIoSecret", "secretsmanager:GetSecretValue")
+CHUNK_MUTES_MEMBERS = Grant("ImportChunkRole", "MuteMembers", "dynamodb:UpdateItem")
+# Taken out together, in a stack of their own: the flows above need these.
+STREAM_SENDS_TO_TRACK = Grant("MemberStreamRole", "SendIntentsAndFailures", "sqs:SendMessage", "TrackQueue")
+FILE_READS_UPLOADS = Grant("ImportFileRole", "ReadUploads", "s3:GetObjectVersion")
+
+
+@pytest.fixture(scope="class")
+def downstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleStack]:
+    grants = [TRACK_READS_MEMBERS, EMAIL_READS_SECRET, CHUNK_MUTES_MEMBERS]
+    yield from _stack(tmp_path_factory.mktemp("downstream"), grants)
+
+
+@pytest.fixture(scope="class")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleStack]:
+    yield from _stack(tmp_path_factory.mktemp("upstream"), [STREAM_SENDS_TO_TRACK, FILE_READS_UPLOADS])
+
+
+def upload(roles: RoleStack, member_id: str) -> None:
+    key = f"mute-promotions/roles-{uuid.uuid4().hex[:8]}.csv"
+    body = f"northstar_id\n{member_id}\n".encode()
+    roles.stack.client("s3").put_object(Bucket=roles.stack.bucket_name(), Key=key, Body=body)
+
+
+class TestWithoutDownstreamGrants:
+    """One stack: the track, email and import-chunk functions each lack a grant their flow needs."""
+
+    def test_track_without_batch_get_item_on_members_never_syncs_a_sign_up(
+        self, downstream: RoleStack
+    ) -> None:
+        member = downstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
+        downstream.denied("dynamodb:BatchGetItem", downstream.arn("table", "MemberTable"))
+        assert downstream.emulator().profile(member["id"]) is None
+
+    def test_email_without_the_secret_never_sends(self, downstream: RoleStack) -> None:
+        member = downstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
+        producer().request_password_reset(member["id"], "https://example.org/reset/roles")
+        secret = downstream.stack.description.secrets[downstream.stack.parameters["CustomerIoAppSecretName"]]
+        downstream.denied("secretsmanager:GetSecretValue", secret)
+        assert downstream.emulator().emails_json() == []
+
+    def test_import_chunk_without_update_item_on_members_mutes_nobody(self, downstream: RoleStack) -> None:
+        member = downstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
+        upload(downstream, member["id"])
+        downstream.denied("dynamodb:UpdateItem", downstream.arn("table", "MemberTable"))
+        stored = downstream.members.get(member["id"])
+        assert stored is not None
+        assert stored.get("promotions_muted_at") is None
+
+
+class TestWithoutUpstreamGrants:
+    """Another stack: the member-stream and import-file functions each lack a grant their flow needs."""
+
+    def test_member_stream_without_send_message_to_the_track_queue_syncs_nothing(
+        self, upstream: RoleStack
+    ) -> None:
+        member = upstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
+        upstream.denied("sqs:SendMessage", upstream.arn("queue", "TrackQueue"))
+        assert upstream.emulator().profile(member["id"]) is None
+
+    def test_import_file_without_reading_uploads_dispatches_nothing(self, upstream: RoleStack) -> None:
+        member = upstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
+        upload(upstream, member["id"])
+        bucket = upstream.stack.description.buckets["ImportBucket"].arn
+        upstream.denied("s3:GetObjectVersion", f"{bucket}/mute-promotions/roles-")
+        stored = upstream.members.get(member["id"])
+        assert stored is not None
+        assert stored.get("promotions_muted_at") is None
