@@ -19,6 +19,7 @@ from typing import Any
 from cio_sync.adapters.member_table import BatchReadMembers
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.customerio.errors import CredentialsError
+from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.profile_sweep import SweepOptions, SweepOutcome, sweep_profiles
 from cio_sync_cli.errors import CommandError
@@ -216,7 +217,7 @@ def _sweep(
     try:
         return sweep_profiles(
             app_client(target, where, args.app_rate),
-            BatchReadMembers(target.members()),
+            BatchReadMembers(target.members(), None if args.check_attributes else ELIGIBILITY_FIELDS),
             publisher,
             options,
             progress=_sweep_progress(started),
@@ -227,11 +228,10 @@ def _sweep(
 
 def _sweep_progress(started: float) -> Callable[[SweepOutcome], None]:
     def show(outcome: SweepOutcome) -> None:
-        verb = "would fix" if outcome.dry_run else "queued"
         rate = outcome.scanned / max(time.monotonic() - started, 1e-6)
         print(
-            f"  profiles: scanned {outcome.scanned} ({outcome.pages} pages, {rate:.0f}/s), {verb} "
-            f"{sum(outcome.fixed.values())}, skipped {sum(outcome.skipped.values())}",
+            f"  profiles: scanned {outcome.scanned} ({outcome.pages} pages, {rate:.0f}/s), to fix "
+            f"{sum(outcome.fixed.values()) + outcome.waiting}, left alone {sum(outcome.skipped.values())}",
             file=sys.stderr,
             flush=True,
         )

@@ -144,8 +144,11 @@ class MemberRepository:
             raise UnreadableMembers(readable, unreadable)
         return readable
 
-    def batch_read(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
-        """Consistent reads with BatchGetItem alone (100 keys a call), each item read on its own.
+    def batch_read(
+        self, member_ids: Sequence[str], attributes: Sequence[str] | None = None
+    ) -> dict[str, MemberItem]:
+        """Consistent reads with BatchGetItem alone (100 keys a call), each item read on its own;
+        `attributes`: only these (a projection), else the whole item.
 
         Unlike `get_many`, an item that breaks the model is named (UnreadableMembers) without a GetItem per
         member: the profile sweep's role may call nothing but BatchGetItem. Keys DynamoDB leaves
@@ -156,7 +159,7 @@ class MemberRepository:
         readable: dict[str, MemberItem] = {}
         unreadable: list[str] = []
         for start in range(0, len(wanted), BATCH_GET_KEYS):
-            for raw in self._batch_get(wanted[start : start + BATCH_GET_KEYS]):
+            for raw in self._batch_get(wanted[start : start + BATCH_GET_KEYS], attributes):
                 member_id = (raw.get("id") or {}).get("S")
                 try:
                     readable[str(member_id)] = to_item(self.model.from_raw_data(raw))
@@ -166,11 +169,15 @@ class MemberRepository:
             raise UnreadableMembers(readable, sorted(unreadable))
         return readable
 
-    def _batch_get(self, member_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def _batch_get(self, member_ids: Sequence[str], attributes: Sequence[str] | None) -> list[dict[str, Any]]:
         table = self.model.Meta.table_name
-        request: dict[str, Any] = {
-            table: {"Keys": [{"id": {"S": member_id}} for member_id in member_ids], "ConsistentRead": True}
-        }
+        keys: dict[str, Any] = {"Keys": [{"id": {"S": member_id}} for member_id in member_ids]}
+        keys["ConsistentRead"] = True
+        if attributes:
+            names = {f"#a{index}": name for index, name in enumerate(attributes)}
+            keys["ProjectionExpression"] = ", ".join(names)
+            keys["ExpressionAttributeNames"] = names
+        request: dict[str, Any] = {table: keys}
         items: list[dict[str, Any]] = []
         for attempt in range(BATCH_GET_ATTEMPTS):
             try:
@@ -399,10 +406,12 @@ def _next_token(previous: str | None, now: str) -> str:
 
 
 class BatchReadMembers:
-    """The profile sweep's MemberReader: consistent BatchGetItem only (`MemberRepository.batch_read`)."""
+    """The profile sweep's MemberReader: consistent BatchGetItem only (`MemberRepository.batch_read`),
+    and only the `attributes` it needs (None: whole items, for the attribute check's payloads)."""
 
-    def __init__(self, repository: MemberRepository) -> None:
+    def __init__(self, repository: MemberRepository, attributes: Sequence[str] | None = None) -> None:
         self._repository = repository
+        self._attributes = attributes
 
     def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
-        return self._repository.batch_read(member_ids)
+        return self._repository.batch_read(member_ids, self._attributes)

@@ -12,6 +12,7 @@ from cio_sync.adapters.member_table import BatchReadMembers, MemberRepository
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_settings import ApiSettings, app_region_url, secret_credentials
+from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
 from cio_sync.pipeline.profile_sweep import PeopleDirectory, TrackPublisher
 from cio_sync.pipeline.track_consumer import MemberReader
 
@@ -65,7 +66,11 @@ def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
             rate_per_s=settings.app_api.rate_per_process,
             enabled=settings.app_api.enabled,
         ),
-        members=BatchReadMembers(MemberRepository(settings.member_table, region=settings.region)),
+        # Eligibility needs five attributes; the attribute check needs whole items (the payload).
+        members=BatchReadMembers(
+            MemberRepository(settings.member_table, region=settings.region),
+            None if settings.check_attributes else ELIGIBILITY_FIELDS,
+        ),
         publisher=SqsQueues(aws_client("sqs"), settings.track_queue_url, None),
         placeholder_id=settings.placeholder_id,
         check_attributes=settings.check_attributes,

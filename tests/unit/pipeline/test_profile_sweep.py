@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any
 
 import pytest
@@ -169,6 +170,23 @@ def test_pages_are_walked_with_the_cursor_and_progress_is_reported_per_page() ->
     assert [len(read) for read in workspace.members.reads] == [3, 3, 3, 1]
 
 
+def test_syncs_wait_for_full_messages_across_pages_and_the_rest_goes_at_the_end() -> None:
+    workspace = Workspace()
+    for _ in range(25):
+        workspace.orphan()
+    sent: list[int] = []
+
+    class Counting(FakePublisher):
+        def publish_track(self, messages: Any) -> list[int]:
+            sent.append(sum(len(message.intents) for message in messages))
+            return super().publish_track(messages)
+
+    publisher = Counting()
+    outcome = workspace.sweep(publisher, page_size=3, flush_at=10)
+    assert sent == [12, 12, 1]  # pages of 3: queued once 10 or more wait, the last one at the end
+    assert outcome.fixed[NO_MEMBER] == 25
+
+
 def test_the_brake_holds_back_deletes_past_the_limit_and_still_counts_the_orphans() -> None:
     workspace = Workspace()
     for _ in range(7):
@@ -198,6 +216,44 @@ def test_a_customer_io_failure_stops_the_walk_where_a_later_run_goes_on() -> Non
     assert sorted(queued(first) + queued(resumed_publisher)) == sorted(orphans)
 
 
+def test_the_next_page_is_asked_for_while_this_one_is_swept() -> None:
+    """Prefetching changes when pages are asked for, never what is found or queued."""
+    workspace = Workspace()
+    for _ in range(7):
+        workspace.eligible()
+        workspace.orphan()
+    asked = threading.Condition()
+
+    class Announcing(FakeDirectory):
+        def search_people(self, *args: Any, **kwargs: Any) -> Any:
+            page = super().search_people(*args, **kwargs)
+            with asked:
+                asked.notify_all()
+            return page
+
+    directory = Announcing(people=workspace.directory.people)
+    reads = 0
+
+    class Waiting(FakeMembers):
+        def get_many(self, member_ids: Any) -> Any:
+            # While page n is read from the table, page n + 1 is asked for (all but the last page).
+            nonlocal reads
+            reads += 1
+            if reads < 4:
+                with asked:
+                    assert asked.wait_for(lambda: len(directory.searches) > reads, timeout=30)
+            return super().get_many(member_ids)
+
+    ahead, one_by_one = FakePublisher(), FakePublisher()
+    first = sweep_profiles(directory, Waiting(items=workspace.members.items), ahead, options(page_size=4))
+    assert len(directory.searches) == 4
+    second = sweep_profiles(
+        workspace.directory, workspace.members, one_by_one, options(page_size=4, prefetch=False)
+    )
+    assert first.to_dict() == second.to_dict()
+    assert queued(ahead) == queued(one_by_one)
+
+
 def test_a_table_failure_stops_the_walk_too() -> None:
     class Throttled(FakeMembers):
         def get_many(self, member_ids: Any) -> Any:
@@ -225,7 +281,11 @@ def test_the_deadline_stops_before_a_page_that_could_not_finish() -> None:
 
     slow = SlowDirectory(people=workspace.directory.people)
     outcome = sweep_profiles(
-        slow, workspace.members, FakePublisher(), options(page_size=2, deadline=55.0), clock=lambda: now[0]
+        slow,
+        workspace.members,
+        FakePublisher(),
+        options(page_size=2, deadline=55.0, prefetch=False),
+        clock=lambda: now[0],
     )
     assert outcome.pages == 3  # started at 0, 10 and 20 s; at 30 s only 25 s were left
     assert outcome.stopped_because == "deadline"
