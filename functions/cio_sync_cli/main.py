@@ -16,6 +16,7 @@ from typing import Any
 
 from cio_sync import __version__
 from cio_sync_cli.dlq_cli import add_dlq_commands
+from cio_sync_cli.doctor_cli import add_doctor_command
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.imports_cli import add_imports_commands
 from cio_sync_cli.members_cli import add_members_commands
@@ -42,6 +43,7 @@ def build_parser(plugins: Sequence[AddCommands] | None = None) -> argparse.Argum
     add_members_commands(subparsers)
     add_reconcile_command(subparsers)
     add_dlq_commands(subparsers)
+    add_doctor_command(subparsers)
     for add_commands in plugin_commands() if plugins is None else plugins:
         add_commands(subparsers)
     return parser

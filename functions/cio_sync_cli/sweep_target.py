@@ -1,9 +1,9 @@
 """What the profile side of `cio-sync reconcile` needs to act as the profile-sweep function does: the App
 API (its key's secret, its host), the placeholder profile and the volatile window, read from the target.
 
-A deployed stack's Parameters name them (CustomerIoSecretName, CustomerIoRegion, AppIdentifierId,
+A deployed stack's Parameters name them (CustomerIoAppSecretName, CustomerIoRegion, AppIdentifierId,
 VolatileSyncWindowSeconds); the local stack and the environment give the functions' own variables
-(CUSTOMER_IO_SECRET_NAME, CUSTOMER_IO_APP_URL or CUSTOMER_IO_REGION, CUSTOMER_IO_APP_IDENTIFIER_ID,
+(CUSTOMER_IO_APP_SECRET_NAME, CUSTOMER_IO_APP_URL or CUSTOMER_IO_REGION, CUSTOMER_IO_APP_IDENTIFIER_ID,
 VOLATILE_SYNC_WINDOW_S). The App API key itself is read from the secret, never from a variable or an option.
 """
 
@@ -22,7 +22,7 @@ from cio_sync_cli.target import HOW_TO_TARGET, OpsTarget
 
 # The stack parameter behind each function variable the sweep reads.
 PARAMETERS: Final[Mapping[str, str]] = {
-    "CUSTOMER_IO_SECRET_NAME": "CustomerIoSecretName",
+    "CUSTOMER_IO_APP_SECRET_NAME": "CustomerIoAppSecretName",
     "CUSTOMER_IO_REGION": "CustomerIoRegion",
     "CUSTOMER_IO_APP_IDENTIFIER_ID": "AppIdentifierId",
     "VOLATILE_SYNC_WINDOW_S": "VolatileSyncWindowSeconds",
@@ -56,7 +56,7 @@ def sweep_target(target: OpsTarget) -> SweepTarget:
     if not window.isdigit():
         raise CommandError("VOLATILE_SYNC_WINDOW_S must be a whole number of seconds")
     return SweepTarget(
-        secret_name=required("CUSTOMER_IO_SECRET_NAME"),
+        secret_name=required("CUSTOMER_IO_APP_SECRET_NAME"),
         app_url=values.get("CUSTOMER_IO_APP_URL") or APP_HOSTS[region],  # type: ignore[index]
         placeholder_id=required("CUSTOMER_IO_APP_IDENTIFIER_ID"),
         volatile_window_s=int(window),

@@ -58,6 +58,10 @@ def visible_write(
         # The image cannot show whether this write restated `false`: the stream assumes it did (opt-out
         # wins), so the write states its email status, and the oracle sees the same history.
         write["email_subscription_status"] = copy.deepcopy(choose([True, False]))
+    if pick_pending and mutes and write.get("email_subscription_status") is False:
+        # A muting write's unseen `false` is not assumed (the member ends muted, so silent, either way):
+        # the oracle must not see one either.
+        del write["email_subscription_status"]
     return write
 
 

@@ -167,9 +167,7 @@ class LocalStack:
             description = _with_visibility_timeout(description, self._visibility_timeout_s)
         self._description = description
         self.environment = self._function_environment(description, self.emulator.url)
-        secret_name = self.environment.get("CUSTOMER_IO_SECRET_NAME")
-        secret = {"site_id": SITE_ID, "track_api_key": TRACK_API_KEY, "app_api_key": APP_API_KEY}
-        provisioned = provision(description, {secret_name: json.dumps(secret)} if secret_name else None)
+        provisioned = provision(description, _customer_io_secrets(self.environment))
         self._apply_environment()
         self.pump = Pump(description, provisioned.stream_arns, self._handlers, self._faults).start()
         self._control = _ControlServer(self, self.host).start()
@@ -310,6 +308,16 @@ class LocalStack:
             "buckets": {logical_id: bucket.name for logical_id, bucket in description.buckets.items()},
             "environment": dict(self.environment),
         }
+
+
+def _customer_io_secrets(environment: Mapping[str, str]) -> dict[str, str]:
+    """The two secrets the template references, each with only its API's keys (as on AWS)."""
+    secrets: dict[str, str] = {}
+    if track := environment.get("CUSTOMER_IO_TRACK_SECRET_NAME"):
+        secrets[track] = json.dumps({"site_id": SITE_ID, "track_api_key": TRACK_API_KEY})
+    if app := environment.get("CUSTOMER_IO_APP_SECRET_NAME"):
+        secrets[app] = json.dumps({"app_api_key": APP_API_KEY})
+    return secrets
 
 
 def _with_visibility_timeout(description: StackDescription, seconds: int) -> StackDescription:

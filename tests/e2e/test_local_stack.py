@@ -149,3 +149,27 @@ def test_drain_without_a_stack_is_one_line_and_a_non_zero_exit(
     assert elsewhere.returncode == 1
     assert elsewhere.stderr.strip().startswith("cio-sync: no local stack is running here")
     assert "Traceback" not in elsewhere.stderr
+
+
+def test_doctor_checks_the_configuration_and_fails_with_one_clear_line(local_stack: RunningStack) -> None:
+    passed = local_stack.cli("doctor")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "ok        Track API credentials and region" in passed.stdout
+    assert "ok        App API key" in passed.stdout
+    assert "FAILED" not in passed.stdout
+
+    secrets = local_stack.client("secretsmanager")
+    name = local_stack.info["environment"]["CUSTOMER_IO_TRACK_SECRET_NAME"]
+    original = secrets.get_secret_value(SecretId=name)["SecretString"]
+    secrets.put_secret_value(
+        SecretId=name, SecretString=json.dumps({**json.loads(original), "track_api_key": "wrong"})
+    )
+    try:
+        failed = local_stack.cli("doctor")
+    finally:
+        secrets.put_secret_value(SecretId=name, SecretString=original)
+    assert failed.returncode == 1
+    (line,) = [line for line in failed.stdout.splitlines() if line.startswith("FAILED")]
+    assert "Track API credentials and region" in line
+    assert "401" in line
+    assert "wrong" not in line

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cio_sync.adapters.customerio.credentials import APP_FIELDS, TRACK_FIELDS
 from cio_sync.handlers.customerio_settings import ApiSettings
 from cio_sync.handlers.email_runtime import EmailSettings
 from cio_sync.handlers.import_chunk_runtime import ImportChunkSettings
@@ -64,7 +65,6 @@ GLOBAL_ENVIRONMENT = {
 }
 CUSTOMER_IO_ENVIRONMENT = {
     "CUSTOMER_IO_REGION": "Ref:CustomerIoRegion",
-    "CUSTOMER_IO_SECRET_NAME": "Ref:CustomerIoSecretName",
     "CUSTOMER_IO_ENABLED": "Ref:CustomerIoEnabled",
 }
 ENVIRONMENT = {
@@ -81,6 +81,7 @@ ENVIRONMENT = {
         **GLOBAL_ENVIRONMENT,
         **CUSTOMER_IO_ENVIRONMENT,
         "MEMBER_TABLE_NAME": "Ref:MemberTable",
+        "CUSTOMER_IO_TRACK_SECRET_NAME": "Ref:CustomerIoTrackSecretName",
         "CUSTOMER_IO_TRACK_RATE_PER_S": "Ref:TrackRatePerSecond",
         "CUSTOMER_IO_TRACK_CONCURRENCY": "Ref:TrackMaxConcurrency",
         "CUSTOMER_IO_TRACK_URL": "",
@@ -93,6 +94,7 @@ ENVIRONMENT = {
         **CUSTOMER_IO_ENVIRONMENT,
         "MEMBER_TABLE_NAME": "Ref:MemberTable",
         "IDEMPOTENCY_TABLE_NAME": "Ref:IdempotencyTable",
+        "CUSTOMER_IO_APP_SECRET_NAME": "Ref:CustomerIoAppSecretName",
         "CUSTOMER_IO_APP_RATE_PER_S": "Ref:AppRatePerSecond",
         "CUSTOMER_IO_APP_CONCURRENCY": "Ref:EmailMaxConcurrency",
         "CUSTOMER_IO_APP_URL": "",
@@ -120,6 +122,7 @@ ENVIRONMENT = {
         **CUSTOMER_IO_ENVIRONMENT,
         "MEMBER_TABLE_NAME": "Ref:MemberTable",
         "TRACK_QUEUE_URL": "Ref:TrackQueue",
+        "CUSTOMER_IO_APP_SECRET_NAME": "Ref:CustomerIoAppSecretName",
         "CUSTOMER_IO_APP_URL": "",
         "CUSTOMER_IO_APP_IDENTIFIER_ID": "Ref:AppIdentifierId",
         "PROFILE_SWEEP_APP_RATE_PER_S": "Ref:ProfileSweepAppRatePerSecond",
@@ -169,9 +172,14 @@ DEAD_LETTER_QUEUES = {
 }
 QUEUES_THAT_MUST_STAY_EMPTY = {*DEAD_LETTER_QUEUES.values(), "StreamFailureQueue"}
 
-SECRET_ARN = (
+# Two secrets, one per API: each function may read only its own.
+TRACK_SECRET_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
-    "${CustomerIoSecretName}-??????"
+    "${CustomerIoTrackSecretName}-??????"
+)
+APP_SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    "${CustomerIoAppSecretName}-??????"
 )
 UPLOADS = "${ImportBucket.Arn}/mute-promotions/*"
 REPORTS = "${ImportBucket.Arn}/reports/*"
@@ -247,7 +255,7 @@ EXPECTED_GRANTS = {
     # get_many is pynamodb's batch_get: BatchGetItem, which moto does not authorise, so only this test
     # can catch a missing grant.
     | _on("MemberTable.Arn", "dynamodb:BatchGetItem", "dynamodb:GetItem")
-    | _on(SECRET_ARN, "secretsmanager:GetSecretValue"),
+    | _on(TRACK_SECRET_ARN, "secretsmanager:GetSecretValue"),
     "EmailFunction": _logs_and_traces("EmailLogGroup")
     | _consume("EmailQueue")
     | _on("EmailQueue.Arn", "sqs:ChangeMessageVisibility")
@@ -255,7 +263,7 @@ EXPECTED_GRANTS = {
     | _on("EmailDeadLetterKey.Arn", "kms:GenerateDataKey", "kms:Decrypt")  # the DLQ is KMS-encrypted
     | _on("MemberTable.Arn", "dynamodb:GetItem")
     | IDEMPOTENCY
-    | _on(SECRET_ARN, "secretsmanager:GetSecretValue"),
+    | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
     "ImportFileFunction": _logs_and_traces("ImportFileLogGroup")
     | _consume("ImportFileQueue")
     | _on(UPLOADS, "s3:GetObject", "s3:GetObjectVersion")
@@ -276,7 +284,7 @@ EXPECTED_GRANTS = {
     "ProfileSweepFunction": _logs_and_traces("ProfileSweepLogGroup")
     | _on("MemberTable.Arn", "dynamodb:BatchGetItem")
     | _on("TrackQueue.Arn", "sqs:SendMessage")
-    | _on(SECRET_ARN, "secretsmanager:GetSecretValue"),
+    | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
 }
 
 
@@ -359,6 +367,7 @@ def test_concurrency_defaults_and_pacing_respect_customer_io_fair_use(transforme
     """The rates are the fleet's budget; each instance paces at rate / concurrency (see settings)."""
     track = ApiSettings(
         "secret",
+        TRACK_FIELDS,
         "https://track.customer.io",
         rate_per_s=float(parameter_default(transformed, "TrackRatePerSecond")),
         concurrency=int(parameter_default(transformed, "TrackMaxConcurrency")),
@@ -366,6 +375,7 @@ def test_concurrency_defaults_and_pacing_respect_customer_io_fair_use(transforme
     )
     app = ApiSettings(
         "secret",
+        APP_FIELDS,
         "https://api.customer.io",
         rate_per_s=float(parameter_default(transformed, "AppRatePerSecond")),
         concurrency=int(parameter_default(transformed, "EmailMaxConcurrency")),
@@ -560,7 +570,7 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
             "MEMBER_TABLE_NAME": "t",
             "TRACK_QUEUE_URL": "q",
             "CUSTOMER_IO_REGION": "us",
-            "CUSTOMER_IO_SECRET_NAME": "s",
+            "CUSTOMER_IO_APP_SECRET_NAME": "s",
             "CUSTOMER_IO_ENABLED": "true",
             "CUSTOMER_IO_APP_IDENTIFIER_ID": "p",
             "PROFILE_SWEEP_APP_RATE_PER_S": str(rate["Default"]),
@@ -709,7 +719,8 @@ def test_no_wildcard_resources_for_data_actions(transformed: Template) -> None:
 
 def test_the_customer_io_secret_is_referenced_never_created(transformed: Template) -> None:
     assert not resources(transformed, "AWS::SecretsManager::Secret")
-    assert "NoEcho" not in transformed["Parameters"]["CustomerIoSecretName"]
+    assert "NoEcho" not in transformed["Parameters"]["CustomerIoTrackSecretName"]
+    assert "NoEcho" not in transformed["Parameters"]["CustomerIoAppSecretName"]
 
 
 def test_parameters(transformed: Template) -> None:
@@ -721,7 +732,8 @@ def test_parameters(transformed: Template) -> None:
     assert {
         "Environment",
         "CustomerIoRegion",
-        "CustomerIoSecretName",
+        "CustomerIoTrackSecretName",
+        "CustomerIoAppSecretName",
         "TrackRatePerSecond",
         "AppRatePerSecond",
         "ForgotPasswordMessageId",

@@ -7,12 +7,16 @@ lazily (a dry run never reads it) and re-read every five minutes (a rotated key 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
-from cio_sync.adapters.customerio.credentials import SecretCredentials
+from cio_sync.adapters.customerio.credentials import APP_FIELDS, TRACK_FIELDS, SecretCredentials
+from cio_sync.adapters.customerio.preflight import Check, passed
 from cio_sync.customerio.regions import APP_HOSTS, TRACK_HOSTS, Region
 from cio_sync.environment import Environment
+from cio_sync.observability import logger
 
 REGIONS: tuple[Region, ...] = ("us", "eu")
 
@@ -25,10 +29,12 @@ class ApiSettings(NamedTuple):
     """How to reach one Customer.io API and how hard this process may push it."""
 
     secret_name: str
+    secret_fields: tuple[str, ...]  # what this API needs from it (the function's own secret)
     base_url: str  # the region's host, or an override (the local emulator)
     rate_per_s: float  # the whole deployment's budget, not one process's
     concurrency: int  # how many processes share the budget (the queue's MaximumConcurrency)
     enabled: bool  # false = dry run: log what would be sent, call nothing
+    region: Region = "us"  # the workspace's region, as configured (the preflight checks it)
 
     @property
     def rate_per_process(self) -> float:
@@ -38,11 +44,13 @@ class ApiSettings(NamedTuple):
 
 def track_api_settings(env: Environment) -> ApiSettings:
     return ApiSettings(
-        secret_name=env.text("CUSTOMER_IO_SECRET_NAME"),
+        secret_name=env.text("CUSTOMER_IO_TRACK_SECRET_NAME"),
+        secret_fields=TRACK_FIELDS,
         base_url=env.text_or("CUSTOMER_IO_TRACK_URL", TRACK_HOSTS[_region(env)]),
         rate_per_s=env.number("CUSTOMER_IO_TRACK_RATE_PER_S"),
         concurrency=env.count("CUSTOMER_IO_TRACK_CONCURRENCY"),
         enabled=env.flag("CUSTOMER_IO_ENABLED"),
+        region=_region(env),
     )
 
 
@@ -53,14 +61,37 @@ def app_region_url(env: Environment) -> str:
 
 def app_api_settings(env: Environment) -> ApiSettings:
     return ApiSettings(
-        secret_name=env.text("CUSTOMER_IO_SECRET_NAME"),
+        secret_name=env.text("CUSTOMER_IO_APP_SECRET_NAME"),
+        secret_fields=APP_FIELDS,
         base_url=app_region_url(env),
         rate_per_s=env.number("CUSTOMER_IO_APP_RATE_PER_S"),
         concurrency=env.count("CUSTOMER_IO_APP_CONCURRENCY"),
         enabled=env.flag("CUSTOMER_IO_ENABLED"),
+        region=_region(env),
     )
 
 
 def secret_credentials(settings: ApiSettings) -> SecretCredentials:
     """The keys, read at first use (a dry run never reads them) and cached five minutes."""
-    return SecretCredentials(settings.secret_name, lambda: aws_client("secretsmanager"))
+    return SecretCredentials(
+        settings.secret_name, lambda: aws_client("secretsmanager"), fields=settings.secret_fields
+    )
+
+
+PREFLIGHT_BUDGET_S = 5.0
+
+
+def log_preflight(checks: Sequence[Check]) -> None:
+    """Once per execution environment: a wrong key or region says so at the first invocation, instead of
+    only as every operation failing. Never fails the invocation."""
+    if not checks:
+        return
+    lines = [check.line() for check in checks]
+    if passed(checks):
+        logger.info("Customer.io preflight passed", extra={"checks": lines})
+    else:
+        logger.error("Customer.io preflight FAILED: fix the configuration", extra={"checks": lines})
+
+
+def preflight_deadline() -> float:
+    return time.monotonic() + PREFLIGHT_BUDGET_S

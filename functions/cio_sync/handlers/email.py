@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cio_sync.handlers._context import deadline_from
+from cio_sync.handlers.customerio_settings import log_preflight
 from cio_sync.handlers.email_runtime import EmailRuntime, EmailSettings, build
 from cio_sync.handlers.sqs_batch import inbound_messages, partial_batch
 from cio_sync.observability import logger, metrics
@@ -23,8 +24,11 @@ METRICS: dict[EmailOutcome, tuple[str, ...]] = {
 
 @cache
 def runtime() -> EmailRuntime:
-    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds)."""
-    return build(EmailSettings.from_env())
+    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds),
+    which also checks and logs the Customer.io configuration once."""
+    built = build(EmailSettings.from_env())
+    log_preflight(built.preflight())
+    return built
 
 
 def handle(event: dict[str, Any], context: Any, deps: EmailRuntime) -> dict[str, Any]:

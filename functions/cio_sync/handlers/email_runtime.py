@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.customerio.app_client import AppClient
+from cio_sync.adapters.customerio.preflight import Check, check_app, check_messages, check_placeholder
 from cio_sync.adapters.email_idempotency import IdempotentEmail
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
 from cio_sync.environment import Environment
-from cio_sync.handlers.customerio_settings import ApiSettings, app_api_settings, secret_credentials
+from cio_sync.handlers.customerio_settings import (
+    ApiSettings,
+    app_api_settings,
+    preflight_deadline,
+    secret_credentials,
+)
 from cio_sync.pipeline.email_consumer import EmailMessages, EmailSent, SendOnce, send_transactional
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.sync.intents import SendEmail
@@ -60,6 +66,7 @@ class EmailRuntime(NamedTuple):
     send_once: IdempotentSend
     dead_letters: DeadLetters
     redelivery: Redelivery
+    preflight: Callable[[], list[Check]]
 
 
 def build(settings: EmailSettings) -> EmailRuntime:
@@ -71,6 +78,18 @@ def build(settings: EmailSettings) -> EmailRuntime:
             intent, members, app, settings.messages, deadline=deadline, now_s=time.time()
         )
 
+    def preflight() -> list[Check]:
+        if not settings.app_api.enabled:
+            return []
+        deadline = preflight_deadline()
+        messages = settings.messages
+        ids = [("forgot_password", messages.forgot_password), ("password_updated", messages.password_updated)]
+        return [
+            check_app(app, settings.app_api.region, deadline),
+            check_placeholder(messages.identifier_id),
+            *check_messages(app, ids, deadline),
+        ]
+
     sqs = aws_client("sqs")
     return EmailRuntime(
         send_once=IdempotentEmail(settings.idempotency_table, send),
@@ -80,6 +99,7 @@ def build(settings: EmailSettings) -> EmailRuntime:
             settings.max_receive_count,
             settings.retry_time_scale,
         ),
+        preflight=preflight,
     )
 
 

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.customerio.app_client import AppClient
+from cio_sync.adapters.customerio.credentials import APP_FIELDS
 from cio_sync.adapters.member_table import BatchReadMembers, MemberRepository
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.environment import Environment
@@ -35,7 +36,8 @@ class ProfileSweepSettings(NamedTuple):
             member_table=env.text("MEMBER_TABLE_NAME"),
             track_queue_url=env.text("TRACK_QUEUE_URL"),
             app_api=ApiSettings(
-                secret_name=env.text("CUSTOMER_IO_SECRET_NAME"),
+                secret_name=env.text("CUSTOMER_IO_APP_SECRET_NAME"),
+                secret_fields=APP_FIELDS,
                 base_url=app_region_url(env),
                 rate_per_s=env.number("PROFILE_SWEEP_APP_RATE_PER_S"),
                 concurrency=1,  # ReservedConcurrentExecutions: 1 in template.yaml

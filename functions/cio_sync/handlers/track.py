@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cio_sync.handlers._context import deadline_from
+from cio_sync.handlers.customerio_settings import log_preflight
 from cio_sync.handlers.sqs_batch import inbound_messages
 from cio_sync.handlers.track_runtime import TrackRuntime, TrackSettings, build
 from cio_sync.observability import logger, metrics
@@ -16,8 +17,11 @@ from cio_sync.pipeline.track_consumer import process_track_batch
 
 @cache
 def runtime() -> TrackRuntime:
-    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds)."""
-    return build(TrackSettings.from_env())
+    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds),
+    which also checks and logs the Customer.io configuration once."""
+    built = build(TrackSettings.from_env())
+    log_preflight(built.preflight())
+    return built
 
 
 def handle(event: dict[str, Any], deadline: float | None, deps: TrackRuntime) -> dict[str, Any]:

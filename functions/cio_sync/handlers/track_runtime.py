@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.customerio.preflight import Check, check_track
 from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
 from cio_sync.environment import Environment
-from cio_sync.handlers.customerio_settings import ApiSettings, secret_credentials, track_api_settings
+from cio_sync.handlers.customerio_settings import (
+    ApiSettings,
+    preflight_deadline,
+    secret_credentials,
+    track_api_settings,
+)
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.pipeline.track_consumer import MemberReader, TrackSender
 
@@ -44,19 +50,28 @@ class TrackRuntime(NamedTuple):
     sender: TrackSender
     dead_letters: DeadLetters
     redelivery: Redelivery
+    preflight: Callable[[], list[Check]]
 
 
 def build(settings: TrackSettings) -> TrackRuntime:
     sqs = aws_client("sqs")
+    client = track_client(settings.track_api)
+
+    def preflight() -> list[Check]:
+        if not settings.track_api.enabled:
+            return []
+        return [check_track(client, settings.track_api.region, preflight_deadline())]
+
     return TrackRuntime(
         members=MemberRepository(settings.member_table, region=settings.region),
-        sender=track_client(settings.track_api),
+        sender=client,
         dead_letters=QueueDeadLetters(sqs, settings.dead_letter_queue_url),
         redelivery=Redelivery(
             SqsVisibility(sqs, settings.track_queue_url),
             settings.max_receive_count,
             settings.retry_time_scale,
         ),
+        preflight=preflight,
     )
 
 

@@ -50,12 +50,18 @@ def test_the_stack_runs_the_template_with_the_functions_environment(tmp_path: Pa
         assert os.environ["AWS_ENDPOINT_URL"] == stack.aws_endpoint
         assert os.environ["CUSTOMER_IO_TRACK_URL"] == os.environ["CUSTOMER_IO_APP_URL"] == stack.emulator_url
         assert os.environ["CUSTOMER_IO_ENABLED"] == "true"
-        secret = stack.client("secretsmanager").get_secret_value(
-            SecretId=os.environ["CUSTOMER_IO_SECRET_NAME"]
+        secrets = stack.client("secretsmanager")
+        track = json.loads(
+            secrets.get_secret_value(SecretId=os.environ["CUSTOMER_IO_TRACK_SECRET_NAME"])["SecretString"]
         )
-        credentials = json.loads(secret["SecretString"])
+        app = json.loads(
+            secrets.get_secret_value(SecretId=os.environ["CUSTOMER_IO_APP_SECRET_NAME"])["SecretString"]
+        )
         assert stack.emulator is not None
-        assert credentials["site_id"] == stack.emulator.site_id
+        # Each secret holds only its own API's keys, as each function needs only its own.
+        assert set(track) == {"site_id", "track_api_key"}
+        assert track["site_id"] == stack.emulator.site_id
+        assert set(app) == {"app_api_key"}
 
         stack.client("dynamodb").put_item(TableName=stack.table_name(), Item={"id": {"S": "0" * 24}})
         upload = stack.client("s3").put_object(

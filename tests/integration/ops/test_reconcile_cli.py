@@ -99,11 +99,11 @@ def test_no_track_queue_is_one_line(resources: Resources, cli: Cli, monkeypatch:
 def test_the_profile_side_names_the_setting_it_lacks(
     resources: Resources, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("CUSTOMER_IO_SECRET_NAME", "CUSTOMER_IO_APP_IDENTIFIER_ID", "CUSTOMER_IO_APP_URL"):
+    for name in ("CUSTOMER_IO_APP_SECRET_NAME", "CUSTOMER_IO_APP_IDENTIFIER_ID", "CUSTOMER_IO_APP_URL"):
         monkeypatch.delenv(name, raising=False)
     result = cli("reconcile", "--profiles-only")
     assert result.code == 1
-    assert result.err.strip().splitlines()[-1].startswith("cio-sync: no CUSTOMER_IO_SECRET_NAME")
+    assert result.err.strip().splitlines()[-1].startswith("cio-sync: no CUSTOMER_IO_APP_SECRET_NAME")
 
 
 def test_a_queue_that_does_not_exist_fails_before_the_scan(

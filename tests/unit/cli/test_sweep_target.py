@@ -17,14 +17,14 @@ def test_a_deployed_stack_is_read_from_its_parameters(tmp_path: Path) -> None:
         return CloudFormationStack(
             outputs={},
             parameters={
-                "CustomerIoSecretName": "cio-sync/customer-io",
+                "CustomerIoAppSecretName": "cio-sync/customer-io",
                 "CustomerIoRegion": "eu",
                 "AppIdentifierId": "cio-sync-transactional",
                 "VolatileSyncWindowSeconds": "3600",
             },
         )
 
-    environ = {"CUSTOMER_IO_APP_URL": "http://127.0.0.1:8099", "CUSTOMER_IO_SECRET_NAME": "left-over"}
+    environ = {"CUSTOMER_IO_APP_URL": "http://127.0.0.1:8099", "CUSTOMER_IO_APP_SECRET_NAME": "left-over"}
     target = resolve_target(
         "cio-sync-prod", environ=environ, stack_file=tmp_path / "none", read_stack=read_stack
     )
@@ -40,7 +40,7 @@ def test_a_stack_without_the_parameter_says_which_one(tmp_path: Path) -> None:
         return CloudFormationStack(outputs={}, parameters={"AppIdentifierId": "p"})
 
     target = resolve_target("old-stack", environ={}, stack_file=tmp_path / "none", read_stack=read_stack)
-    with pytest.raises(CommandError, match="no CustomerIoSecretName for stack old-stack"):
+    with pytest.raises(CommandError, match="no CustomerIoAppSecretName for stack old-stack"):
         sweep_target(target)
 
 
@@ -54,7 +54,7 @@ def test_the_local_stack_file_gives_the_functions_variables(tmp_path: Path) -> N
                 "member_table": "local-members",
                 "queues": {},
                 "environment": {
-                    "CUSTOMER_IO_SECRET_NAME": "cio-sync/customer-io",
+                    "CUSTOMER_IO_APP_SECRET_NAME": "cio-sync/customer-io",
                     "CUSTOMER_IO_APP_URL": "http://127.0.0.1:8099",
                     "CUSTOMER_IO_APP_IDENTIFIER_ID": "cio-sync-transactional",
                     "VOLATILE_SYNC_WINDOW_S": "86400",
@@ -70,7 +70,7 @@ def test_the_local_stack_file_gives_the_functions_variables(tmp_path: Path) -> N
 def test_the_environment_names_them_with_the_functions_variables(tmp_path: Path) -> None:
     environ = {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
-        "CUSTOMER_IO_SECRET_NAME": "s",
+        "CUSTOMER_IO_APP_SECRET_NAME": "s",
         "CUSTOMER_IO_REGION": "us",
         "CUSTOMER_IO_APP_IDENTIFIER_ID": "p",
     }

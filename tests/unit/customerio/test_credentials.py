@@ -6,7 +6,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from cio_sync.adapters.customerio.credentials import SECRET_MAX_AGE_S, Credentials, SecretCredentials
+from cio_sync.adapters.customerio.credentials import (
+    APP_FIELDS,
+    SECRET_MAX_AGE_S,
+    TRACK_FIELDS,
+    Credentials,
+    SecretCredentials,
+    parse_credentials,
+)
 from cio_sync.customerio.errors import CredentialsError
 from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_settings import app_api_settings, track_api_settings
@@ -75,7 +82,8 @@ def test_a_bad_secret_names_the_problem_not_the_values(value: str | Exception, e
 def test_each_function_builds_its_own_client_and_a_dry_run_never_reads_the_secret() -> None:
     environment = {
         "CUSTOMER_IO_REGION": "eu",
-        "CUSTOMER_IO_SECRET_NAME": "cio-sync/customer-io",
+        "CUSTOMER_IO_TRACK_SECRET_NAME": "cio-sync/customer-io-track",
+        "CUSTOMER_IO_APP_SECRET_NAME": "cio-sync/customer-io-app",
         "CUSTOMER_IO_ENABLED": "false",
         "CUSTOMER_IO_TRACK_URL": "http://127.0.0.1:1",
         "CUSTOMER_IO_APP_URL": "",
@@ -92,3 +100,14 @@ def test_each_function_builds_its_own_client_and_a_dry_run_never_reads_the_secre
     assert not app.enabled
     # Sockets are disabled in unit tests: reading the secret would fail here.
     assert app.send_email("a@b.co", "m", "placeholder", {}) == "dry-run"
+
+
+def test_each_api_reads_only_its_own_keys_from_its_own_secret() -> None:
+    """The track function's secret holds the Track keys, the email function's the App key: neither
+    needs, nor may read, the other's (template.yaml grants one secret per function)."""
+    track = parse_credentials("t", json.dumps({"site_id": "s", "track_api_key": "tk"}), TRACK_FIELDS)
+    assert (track.site_id, track.track_api_key, track.app_api_key) == ("s", "tk", "")
+    app = parse_credentials("a", json.dumps({"app_api_key": "ak"}), APP_FIELDS)
+    assert (app.site_id, app.app_api_key) == ("", "ak")
+    with pytest.raises(CredentialsError, match="lacks app_api_key"):
+        parse_credentials("a", json.dumps({"site_id": "s", "track_api_key": "tk"}), APP_FIELDS)

@@ -16,7 +16,8 @@ from cio_sync.handlers.track_runtime import TrackSettings
 
 CUSTOMER_IO = {
     "CUSTOMER_IO_REGION": "us",
-    "CUSTOMER_IO_SECRET_NAME": "cio-sync/customer-io",
+    "CUSTOMER_IO_TRACK_SECRET_NAME": "cio-sync/customer-io-track",
+    "CUSTOMER_IO_APP_SECRET_NAME": "cio-sync/customer-io-app",
     "CUSTOMER_IO_ENABLED": "true",
     "CUSTOMER_IO_TRACK_URL": "",
     "CUSTOMER_IO_APP_URL": "",

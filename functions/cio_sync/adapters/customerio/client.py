@@ -6,7 +6,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from cio_sync.adapters.customerio.credentials import Credentials, CredentialsProvider, as_provider
 from cio_sync.adapters.customerio.pacing import TokenBucket
@@ -57,3 +57,7 @@ class CustomerIoClient(ABC):
     @abstractmethod
     def authorization(credentials: Credentials) -> dict[str, str]:
         """The Authorization header this API expects."""
+
+    def get_json(self, path: str, *, operation: str, deadline: float | None = None) -> Any:
+        """GET a JSON document (the preflight's reads); raises the typed CustomerIoError on failure."""
+        return self._transport.send("GET", path, None, operation=operation, deadline=deadline).json()

@@ -13,23 +13,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cio_sync.customerio.errors import CredentialsError
 
 SECRET_MAX_AGE_S = 300
-_FIELDS = ("site_id", "track_api_key", "app_api_key")
+# Each function holds only its own API's keys: two secrets, one per API (docs/deploy.md).
+TRACK_FIELDS: Final = ("site_id", "track_api_key")
+APP_FIELDS: Final = ("app_api_key",)
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """Track uses site id + Track API key (HTTP Basic); App uses the App API key (Bearer)."""
+    """Track uses site id + Track API key (HTTP Basic); App uses the App API key (Bearer). A function's
+    secret holds only its own API's keys; the others stay empty."""
 
-    site_id: str
-    track_api_key: str = field(repr=False)
-    app_api_key: str = field(repr=False)
+    site_id: str = ""
+    track_api_key: str = field(default="", repr=False)
+    app_api_key: str = field(default="", repr=False)
 
 
 CredentialsProvider = Callable[[], Credentials]
@@ -42,20 +45,20 @@ def as_provider(credentials: Credentials | CredentialsProvider) -> CredentialsPr
     return credentials
 
 
-def parse_credentials(secret_name: str, secret_string: str) -> Credentials:
-    """The secret's JSON (site_id, track_api_key, app_api_key); errors name the field, never a value."""
+def parse_credentials(
+    secret_name: str, secret_string: str, fields: tuple[str, ...] = (*TRACK_FIELDS, *APP_FIELDS)
+) -> Credentials:
+    """The secret's JSON with the `fields` this API needs; errors name the field, never a value."""
     try:
         value = json.loads(secret_string)
     except ValueError:
         raise CredentialsError(f"secret {secret_name} is not a JSON object") from None
     if not isinstance(value, dict):
         raise CredentialsError(f"secret {secret_name} is not a JSON object")
-    missing = [name for name in _FIELDS if not isinstance(value.get(name), str) or not value[name]]
+    missing = [name for name in fields if not isinstance(value.get(name), str) or not value[name]]
     if missing:
         raise CredentialsError(f"secret {secret_name} lacks {', '.join(missing)}")
-    return Credentials(
-        site_id=value["site_id"], track_api_key=value["track_api_key"], app_api_key=value["app_api_key"]
-    )
+    return Credentials(**{name: value[name] for name in fields})
 
 
 class SecretCredentials:
@@ -66,10 +69,12 @@ class SecretCredentials:
         secret_name: str,
         client: Callable[[], Any],
         *,
+        fields: tuple[str, ...] = (*TRACK_FIELDS, *APP_FIELDS),
         max_age_s: float = SECRET_MAX_AGE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._secret_name = secret_name
+        self._fields = fields
         self._client = client  # made on first use: a dry run needs no Secrets Manager client either
         self._max_age_s = max_age_s
         self._clock = clock
@@ -81,7 +86,7 @@ class SecretCredentials:
             now = self._clock()
             if self._cached is not None and now - self._cached[1] < self._max_age_s:
                 return self._cached[0]
-            credentials = parse_credentials(self._secret_name, self._read())
+            credentials = parse_credentials(self._secret_name, self._read(), self._fields)
             self._cached = (credentials, now)
             return credentials
 
