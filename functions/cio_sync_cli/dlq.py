@@ -49,8 +49,9 @@ SQS_BATCH: Final = 10
 SHOWN_MEMBER_IDS: Final = 5
 STREAM_FAILURE_ADVICE: Final = (
     "stream-failures entries point at member stream records, not at messages, so they cannot be sent "
-    "again. Fix the cause (the member-stream function's log), then run `cio-sync reconcile` to re-sync "
-    "every member, and purge the queue (docs/operations.md)"
+    "again. Fix the cause (the member-stream function's log), then run `cio-sync reconcile "
+    "--from-failures`: it syncs exactly the members they name and removes the entries it repaired "
+    "(docs/operations.md)"
 )
 
 
@@ -207,9 +208,12 @@ def _stream_failure_summary(body: str) -> str:
             f"({_short(batch.get('batchSize'))} records, {_short(condition)})"
         )
     if "sequenceNumber" in data:  # parked by the member-stream function itself
+        key = data.get("member_id")
+        # A member id as it is; any other key was hashed when it was parked (it may be an address).
+        member = f" of member {_short(key)}" if is_member_id(key) else (" (key hashed)" if key else "")
         return (
-            f"stream record {_short(data.get('eventName'))} at sequence {_short(data['sequenceNumber'])} "
-            f"(event {_short(data.get('eventID'))})"
+            f"stream record {_short(data.get('eventName'))}{member} at sequence "
+            f"{_short(data['sequenceNumber'])} (event {_short(data.get('eventID'))})"
         )
     raise ValueError("not a stream failure record")
 

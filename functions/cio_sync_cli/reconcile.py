@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from cio_sync.members.contract import is_member_id
-from cio_sync.pipeline.messages import TrackMessage, pack_lanes
+from cio_sync.pipeline.messages import MAX_SYNCS_PER_MESSAGE, TrackMessage, pack_bulk
 from cio_sync.sync.intents import SyncProfile
 
 # Ids read from the table before one round of packing and publishing: bounds memory, not messages.
 SCAN_CHUNK: Final = 2000
-# A track invocation takes 10 messages; at most ~1,000 members each keeps it well inside its timeout.
-MAX_INTENTS_PER_MESSAGE: Final = 100
+MAX_INTENTS_PER_MESSAGE: Final = MAX_SYNCS_PER_MESSAGE
 RUN_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -81,14 +80,7 @@ def sync_intent(run_id: str, member_id: str) -> SyncProfile:
 
 def reconcile_messages(run_id: str, member_ids: Sequence[str], lanes: int) -> list[TrackMessage]:
     """One sync intent per member, packed into lane messages of at most MAX_INTENTS_PER_MESSAGE."""
-    intents = [sync_intent(run_id, member_id) for member_id in member_ids]
-    messages: list[TrackMessage] = []
-    for packed in pack_lanes(intents, lanes):
-        for start in range(0, len(packed.intents), MAX_INTENTS_PER_MESSAGE):
-            messages.append(
-                TrackMessage(packed.lane, packed.intents[start : start + MAX_INTENTS_PER_MESSAGE])
-            )
-    return messages
+    return pack_bulk([sync_intent(run_id, member_id) for member_id in member_ids], lanes)
 
 
 def reconcile(

@@ -99,6 +99,10 @@ class OpsTarget:
     bucket: str | None = None
     queue_urls: Mapping[str, str] = field(default_factory=dict)
     local_credentials: bool = False
+    # How the functions are configured, for commands that act as one of them (reconcile's profile sweep):
+    # a deployed stack's Parameters, or the functions' variables (the local stack's, the environment's).
+    stack_parameters: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         where = self.endpoint_url or (f"AWS {self.region}" if self.region else "AWS")
@@ -179,6 +183,7 @@ def resolve_target(
                 for logical_id, resource in QUEUES.items()
                 if (url := found.outputs.get(resource.output))
             },
+            stack_parameters=dict(found.parameters),
         )
     local = None if endpoint else read_stack_file(stack_file)
     if local is None:
@@ -195,6 +200,9 @@ def resolve_target(
     }
     if isinstance(queues, dict):
         base.update({resource.variable: queues.get(logical_id) for logical_id, resource in QUEUES.items()})
+    functions = local.get("environment")
+    if isinstance(functions, dict):
+        base = {**functions, **{name: value for name, value in base.items() if value}}
     return _from_environment(
         env,
         source="local",
@@ -221,6 +229,9 @@ def _from_environment(
     def named(variable: str) -> str | None:
         return _text(env, variable) or _text(base, variable)
 
+    variables = {name: value for name, value in base.items() if isinstance(value, str)}
+    variables.update({name: value for name, value in env.items() if isinstance(value, str)})
+
     return OpsTarget(
         source=source,
         label=label,
@@ -232,6 +243,7 @@ def _from_environment(
             logical_id: url for logical_id, resource in QUEUES.items() if (url := named(resource.variable))
         },
         local_credentials=local_credentials,
+        variables=variables,
     )
 
 

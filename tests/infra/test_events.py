@@ -14,7 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, S3Model, SqsModel
+from aws_lambda_powertools.utilities.parser.models import (
+    DynamoDBStreamModel,
+    EventBridgeModel,
+    S3Model,
+    SqsModel,
+)
 from boto3.dynamodb.types import TypeDeserializer
 
 from tests.infra.cfn import (
@@ -38,8 +43,9 @@ EVENT_FILES = {
     "EmailFunction": "email.json",
     "ImportFileFunction": "import_file.json",
     "ImportChunkFunction": "import_chunk.json",
+    "ProfileSweepFunction": "profile_sweep.json",
 }
-SQS_FUNCTIONS = sorted(set(EVENT_FILES) - {"MemberStreamFunction"})
+SQS_FUNCTIONS = sorted(set(EVENT_FILES) - {"MemberStreamFunction", "ProfileSweepFunction"})
 STREAM_RECORD_KEYS = {
     "eventID",
     "eventName",
@@ -129,6 +135,25 @@ def test_sqs_event_is_a_batch_from_the_functions_queue(transformed: Template, fu
         assert record["md5OfBody"] == hashlib.md5(record["body"].encode(), usedforsecurity=False).hexdigest()
         attributes = set(record["attributes"])
         assert attributes == SQS_ATTRIBUTES | (FIFO_ATTRIBUTES if fifo else set())
+
+
+def test_sweep_event_is_the_schedules_scheduled_event(transformed: Template) -> None:
+    event = _event("ProfileSweepFunction")
+    EventBridgeModel.model_validate(event)
+    assert event["source"] == "aws.events"
+    assert event["detail-type"] == "Scheduled Event"
+    assert (event["account"], event["region"]) == (SAMPLE_ACCOUNT, SAMPLE_REGION)
+    (rule_arn,) = event["resources"]
+    (rule,) = [
+        logical_id
+        for logical_id, rule in resources(transformed, "AWS::Events::Rule").items()
+        if [canonical(t["Arn"]) for t in rule["Properties"]["Targets"]] == ["ProfileSweepFunction.Arn"]
+    ]
+    # CloudFormation names a rule <stack>-<logical id>-<random>.
+    assert re.fullmatch(
+        rf"arn:aws:events:{SAMPLE_REGION}:{SAMPLE_ACCOUNT}:rule/cio-sync-dev-{rule}-\w+", rule_arn
+    )
+    assert "start" not in event  # a schedule's event never carries a cursor
 
 
 def test_track_messages_carry_sync_intents() -> None:

@@ -19,6 +19,7 @@ from cio_sync.handlers.email_runtime import EmailSettings
 from cio_sync.handlers.import_chunk_runtime import ImportChunkSettings
 from cio_sync.handlers.import_file_runtime import ImportFileSettings
 from cio_sync.handlers.member_stream_runtime import MemberStreamSettings
+from cio_sync.handlers.profile_sweep_runtime import ProfileSweepSettings
 from cio_sync.handlers.track_runtime import TrackSettings
 from cio_sync.observability import NAMESPACE, SERVICE
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, outage_budget_s
@@ -51,6 +52,7 @@ HANDLERS = {
     "EmailFunction": "cio_sync.handlers.email.handler",
     "ImportFileFunction": "cio_sync.handlers.import_file.handler",
     "ImportChunkFunction": "cio_sync.handlers.import_chunk.handler",
+    "ProfileSweepFunction": "cio_sync.handlers.profile_sweep.handler",
 }
 
 # Variables every function gets from Globals (read by Powertools and the AWS SDK), then each function's
@@ -115,6 +117,19 @@ ENVIRONMENT = {
         "IDEMPOTENCY_TABLE_NAME": "Ref:IdempotencyTable",
         "IMPORT_BUCKET": "Ref:ImportBucket",
     },
+    "ProfileSweepFunction": {
+        **GLOBAL_ENVIRONMENT,
+        **CUSTOMER_IO_ENVIRONMENT,
+        "MEMBER_TABLE_NAME": "Ref:MemberTable",
+        "TRACK_QUEUE_URL": "Ref:TrackQueue",
+        "CUSTOMER_IO_APP_SECRET_NAME": "Ref:CustomerIoAppSecretName",
+        "CUSTOMER_IO_APP_URL": "",
+        "CUSTOMER_IO_APP_IDENTIFIER_ID": "Ref:AppIdentifierId",
+        "PROFILE_SWEEP_APP_RATE_PER_S": "Ref:ProfileSweepAppRatePerSecond",
+        "PROFILE_SWEEP_CHECK_ATTRIBUTES": "Ref:ProfileSweepCheckAttributes",
+        "PROFILE_SWEEP_MAX_DELETES": "Ref:ProfileSweepMaxDeletes",
+        "VOLATILE_SYNC_WINDOW_S": "Ref:VolatileSyncWindowSeconds",
+    },
 }
 SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "MemberStreamFunction": MemberStreamSettings.from_env,
@@ -122,6 +137,7 @@ SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "EmailFunction": EmailSettings.from_env,
     "ImportFileFunction": ImportFileSettings.from_env,
     "ImportChunkFunction": ImportChunkSettings.from_env,
+    "ProfileSweepFunction": ProfileSweepSettings.from_env,
 }
 # Set by Lambda itself (AWS_REGION), or only by the local stack's tests (RETRY_TIME_SCALE): read, never
 # declared in the template.
@@ -264,6 +280,11 @@ EXPECTED_GRANTS = {
         Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys mute-import#*")
         for action in ("dynamodb:GetItem", "dynamodb:PutItem")
     },
+    # Reads only (the App API key, the table by BatchGetItem alone); every fix is a sync on the track queue.
+    "ProfileSweepFunction": _logs_and_traces("ProfileSweepLogGroup")
+    | _on("MemberTable.Arn", "dynamodb:BatchGetItem")
+    | _on("TrackQueue.Arn", "sqs:SendMessage")
+    | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
 }
 
 
@@ -276,7 +297,7 @@ def _environment(template: Template, function: str) -> dict[str, str]:
     return {name: canonical(value) for name, value in variables.items()}
 
 
-def test_the_five_functions_and_their_handlers(transformed: Template) -> None:
+def test_the_six_functions_and_their_handlers(transformed: Template) -> None:
     functions = resources(transformed, "AWS::Lambda::Function")
     assert {name: fn["Properties"]["Handler"] for name, fn in functions.items()} == HANDLERS
 
@@ -302,9 +323,11 @@ def test_function_environment_is_exactly_what_its_settings_read(transformed: Tem
     # Its settings type, fed the template's variables (Refs as placeholder values), reads every one of
     # them and nothing else (apart from what Lambda provides).
     values = {
-        name: "4" if name.endswith(("_S", "_BYTES", "COUNT", "CONCURRENCY")) else "x" for name in environment
+        name: "4" if name.endswith(("_S", "_BYTES", "COUNT", "CONCURRENCY", "_DELETES")) else "x"
+        for name in environment
     }
     values.update(CUSTOMER_IO_REGION="us", CUSTOMER_IO_ENABLED="true", AWS_REGION="us-east-1")
+    values.update({name: "false" for name in environment if name == "PROFILE_SWEEP_CHECK_ATTRIBUTES"})
     recorded = RecordingEnvironment(values)
     SETTINGS[function](recorded)
     declared = {name for name in environment if name not in GLOBAL_ENVIRONMENT}
@@ -461,7 +484,14 @@ def test_stream_iterator_age_alarm(transformed: Template) -> None:
 
 
 @pytest.mark.parametrize(
-    "metric", ["CustomerIoErrors", "CustomerIoConfigurationErrors", "StreamRecordsParked"]
+    "metric",
+    [
+        "CustomerIoErrors",
+        "CustomerIoConfigurationErrors",
+        "StreamRecordsParked",
+        "ProfileSweepOrphans",
+        "ProfileSweepIncomplete",
+    ],
 )
 def test_the_projects_own_metrics_have_alarms(transformed: Template, metric: str) -> None:
     """Metrics the functions write (Powertools: namespace CioSync, dimension service) that need a human."""
@@ -476,6 +506,83 @@ def test_the_projects_own_metrics_have_alarms(transformed: Template, metric: str
     assert alarm["Statistic"] == "Sum"
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert [canonical(action) for action in alarm["AlarmActions"]] == ["Ref:AlarmTopic"]
+
+
+def _alarm_on(template: Template, metric: str) -> dict[str, Any]:
+    alarm: dict[str, Any]
+    (alarm,) = [
+        alarm
+        for alarm in (a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values())
+        if alarm["Namespace"] == NAMESPACE and alarm["MetricName"] == metric
+    ]
+    return alarm
+
+
+def test_orphan_profiles_alarm_above_a_configurable_count(transformed: Template) -> None:
+    """More than N orphans in one sweep: something upstream loses member deletions."""
+    alarm = _alarm_on(transformed, "ProfileSweepOrphans")
+    assert canonical(alarm["Threshold"]) == "Ref:ProfileSweepOrphanAlarmThreshold"
+    assert parameter_default(transformed, "ProfileSweepOrphanAlarmThreshold") == "10"
+    assert _alarm_on(transformed, "ProfileSweepIncomplete")["Threshold"] == 0
+
+
+def test_the_profile_sweep_runs_weekly_on_a_schedule_that_can_be_switched_off(transformed: Template) -> None:
+    rules = resources(transformed, "AWS::Events::Rule")
+    (rule,) = [
+        rule["Properties"]
+        for rule in rules.values()
+        if [canonical(target["Arn"]) for target in rule["Properties"]["Targets"]]
+        == ["ProfileSweepFunction.Arn"]
+    ]
+    assert canonical(rule["ScheduleExpression"]) == "Ref:ProfileSweepSchedule"
+    assert parameter_default(transformed, "ProfileSweepSchedule") == "cron(0 6 ? * MON *)"
+    assert rule["State"] == {"Fn::If": ["ProfileSweepScheduled", "ENABLED", "DISABLED"]}
+    assert transformed["Conditions"]["ProfileSweepScheduled"] == {
+        "Fn::Equals": [{"Ref": "ProfileSweepEnabled"}, "true"]
+    }
+    assert parameter_default(transformed, "ProfileSweepEnabled") == "true"
+    assert re.fullmatch(transformed["Parameters"]["ProfileSweepSchedule"]["AllowedPattern"], "rate(7 days)")
+    (permission,) = [
+        p["Properties"]
+        for p in resources(transformed, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Ref": "ProfileSweepFunction"}
+    ]
+    assert permission["Principal"] == "events.amazonaws.com"
+
+
+def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed: Template) -> None:
+    function = properties(transformed, "ProfileSweepFunction")
+    assert function["ReservedConcurrentExecutions"] == 1
+    assert function["Timeout"] == 900
+    (invoke_config,) = [
+        c["Properties"]
+        for c in resources(transformed, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": "ProfileSweepFunction"}
+    ]
+    assert invoke_config["MaximumRetryAttempts"] == 0
+    # One process at this pace: at most half the App API's 10/s by default, never above 8.
+    rate = transformed["Parameters"]["ProfileSweepAppRatePerSecond"]
+    assert int(rate["Default"]) <= 5
+    assert int(rate["MaxValue"]) < 10
+    settings = ProfileSweepSettings.from_env(
+        {
+            "AWS_REGION": "us-east-1",
+            "MEMBER_TABLE_NAME": "t",
+            "TRACK_QUEUE_URL": "q",
+            "CUSTOMER_IO_REGION": "us",
+            "CUSTOMER_IO_APP_SECRET_NAME": "s",
+            "CUSTOMER_IO_ENABLED": "true",
+            "CUSTOMER_IO_APP_IDENTIFIER_ID": "p",
+            "PROFILE_SWEEP_APP_RATE_PER_S": str(rate["Default"]),
+            "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
+            "PROFILE_SWEEP_MAX_DELETES": "10000",
+            "VOLATILE_SYNC_WINDOW_S": "86400",
+        }
+    )
+    assert settings.app_api.rate_per_process == float(rate["Default"])
+    assert settings.app_api.base_url == "https://api.customer.io"
+    assert parameter_default(transformed, "ProfileSweepCheckAttributes") == "false"
+    assert parameter_default(transformed, "ProfileSweepMaxDeletes") == "10000"
 
 
 def test_alarm_topic_is_encrypted_and_email_is_optional(transformed: Template) -> None:
@@ -639,6 +746,12 @@ def test_parameters(transformed: Template) -> None:
         "EmailMaxConcurrency",
         "ImportChunkMaxConcurrency",
         "AlarmEmail",
+        "ProfileSweepEnabled",
+        "ProfileSweepSchedule",
+        "ProfileSweepAppRatePerSecond",
+        "ProfileSweepCheckAttributes",
+        "ProfileSweepMaxDeletes",
+        "ProfileSweepOrphanAlarmThreshold",
     } <= set(parameters)
 
 
@@ -675,6 +788,8 @@ def test_dashboard_shows_the_pipeline(transformed: Template) -> None:
         "CustomerIoRetries",
         "SkippedIntents",
         "RowsMuted",
+        "ProfileSweepOrphans",
+        "ProfileSweepDeletesQueued",
     }
     assert {("CioSync", name, "service", "cio-sync") for name in pipeline_metrics} <= set(metrics)
     queue_depths = {

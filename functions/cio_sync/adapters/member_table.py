@@ -8,6 +8,7 @@ subscription rules depend on the old item, so they must be re-applied, not repla
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final, Literal, cast
@@ -58,6 +59,10 @@ from cio_sync.members.subscriptions import (
 MuteOutcome = Literal["muted", "already_muted", "not_found"]
 CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 DEFAULT_MAX_ATTEMPTS: Final = 5
+BATCH_GET_KEYS: Final = 100  # DynamoDB's limit per BatchGetItem
+BATCH_GET_ATTEMPTS: Final = 8
+BATCH_GET_PAUSE_S: Final = 0.05
+BATCH_GET_MAX_PAUSE_S: Final = 2.0
 # Not in the update: the key itself, and the concurrency token that every write stamps.
 _MANAGED_FIELDS: Final = frozenset({"id", "updated_at"})
 
@@ -88,10 +93,12 @@ class MemberRepository:
         region: str | None = None,
         clock: Callable[[], str] = utc_now_iso,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.model = bind_member_model(table_name, endpoint_url, region)
         self._clock = clock
         self._max_attempts = max_attempts
+        self._sleep = sleep
         self._dynamodb: Any = None
 
     def create_table(self) -> None:
@@ -136,6 +143,56 @@ class MemberRepository:
         if unreadable:
             raise UnreadableMembers(readable, unreadable)
         return readable
+
+    def batch_read(
+        self, member_ids: Sequence[str], attributes: Sequence[str] | None = None
+    ) -> dict[str, MemberItem]:
+        """Consistent reads with BatchGetItem alone (100 keys a call), each item read on its own;
+        `attributes`: only these (a projection), else the whole item.
+
+        Unlike `get_many`, an item that breaks the model is named (UnreadableMembers) without a GetItem per
+        member: the profile sweep's role may call nothing but BatchGetItem. Keys DynamoDB leaves
+        unprocessed are asked again with a growing pause; throttling that outlasts it is a
+        TransientFailure, like every other storage failure that may pass.
+        """
+        wanted = sorted({member_id for member_id in member_ids if is_member_id(member_id)})
+        readable: dict[str, MemberItem] = {}
+        unreadable: list[str] = []
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            for raw in self._batch_get(wanted[start : start + BATCH_GET_KEYS], attributes):
+                member_id = (raw.get("id") or {}).get("S")
+                try:
+                    readable[str(member_id)] = to_item(self.model.from_raw_data(raw))
+                except (AttributeDeserializationError, ValueError, TypeError, KeyError):
+                    unreadable.append(str(member_id))
+        if unreadable:
+            raise UnreadableMembers(readable, sorted(unreadable))
+        return readable
+
+    def _batch_get(self, member_ids: Sequence[str], attributes: Sequence[str] | None) -> list[dict[str, Any]]:
+        table = self.model.Meta.table_name
+        keys: dict[str, Any] = {"Keys": [{"id": {"S": member_id}} for member_id in member_ids]}
+        keys["ConsistentRead"] = True
+        if attributes:
+            names = {f"#a{index}": name for index, name in enumerate(attributes)}
+            keys["ProjectionExpression"] = ", ".join(names)
+            keys["ExpressionAttributeNames"] = names
+        request: dict[str, Any] = {table: keys}
+        items: list[dict[str, Any]] = []
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            try:
+                response = self._client().batch_get_item(RequestItems=request)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                raise TransientFailure(f"member table: {code}") from error
+            except BotoCoreError as error:
+                raise TransientFailure(f"member table: {type(error).__name__}") from error
+            items.extend(response.get("Responses", {}).get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            self._sleep(min(BATCH_GET_MAX_PAUSE_S, BATCH_GET_PAUSE_S * 2**attempt))
+        raise TransientFailure("member table: keys left unprocessed (throttled)")
 
     def scan_ids(self, page_size: int = 500) -> Iterator[str]:
         """Every member id, read page by page (projection on `id` only) for the reconcile job."""
@@ -348,3 +405,15 @@ def _next_token(previous: object, now: str) -> str:
         return now
     after_previous = parse_iso(previous, "updated_at") + timedelta(microseconds=1)
     return now if parse_iso(now, "updated_at") >= after_previous else to_iso(after_previous)
+
+
+class BatchReadMembers:
+    """The profile sweep's MemberReader: consistent BatchGetItem only (`MemberRepository.batch_read`),
+    and only the `attributes` it needs (None: whole items, for the attribute check's payloads)."""
+
+    def __init__(self, repository: MemberRepository, attributes: Sequence[str] | None = None) -> None:
+        self._repository = repository
+        self._attributes = attributes
+
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
+        return self._repository.batch_read(member_ids, self._attributes)

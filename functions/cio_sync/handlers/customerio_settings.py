@@ -54,11 +54,16 @@ def track_api_settings(env: Environment) -> ApiSettings:
     )
 
 
+def app_region_url(env: Environment) -> str:
+    """The App API's host for the workspace's region, or an override (the local emulator)."""
+    return env.text_or("CUSTOMER_IO_APP_URL", APP_HOSTS[_region(env)])
+
+
 def app_api_settings(env: Environment) -> ApiSettings:
     return ApiSettings(
         secret_name=env.text("CUSTOMER_IO_APP_SECRET_NAME"),
         secret_fields=APP_FIELDS,
-        base_url=env.text_or("CUSTOMER_IO_APP_URL", APP_HOSTS[_region(env)]),
+        base_url=app_region_url(env),
         rate_per_s=env.number("CUSTOMER_IO_APP_RATE_PER_S"),
         concurrency=env.count("CUSTOMER_IO_APP_CONCURRENCY"),
         enabled=env.flag("CUSTOMER_IO_ENABLED"),

@@ -7,7 +7,7 @@ path and the stream function (which sees raw writes by other services) cannot di
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from cio_sync.members.contract import (
     DEFAULT_SMS_TOPICS,
@@ -39,6 +39,10 @@ def has_subscribed_sms_status(item: Mapping[str, Any]) -> bool:
 
 def is_sms_subscribed(item: Mapping[str, Any]) -> bool:
     return has_subscribed_sms_status(item) and bool(item.get("mobile"))
+
+
+# Everything `is_profile_eligible` reads: a reader that needs only the decision reads only these.
+ELIGIBILITY_FIELDS: Final = ("id", MUTED_AT, EMAIL_STATUS, SMS_STATUS, "mobile")
 
 
 def is_profile_eligible(item: Mapping[str, Any] | None) -> bool:

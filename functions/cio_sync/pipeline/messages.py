@@ -23,6 +23,9 @@ ENVELOPE_VERSION = 1
 TRACK_LANES: Final = 16
 # SQS's message limit is 256 KiB; stay well under it so attributes and JSON escaping always fit.
 MAX_MESSAGE_BYTES = 200_000
+# Bulk producers (reconcile, the profile sweep) put at most this many syncs in one message: a track
+# invocation takes 10 messages, so at most ~1,000 members, well inside its timeout.
+MAX_SYNCS_PER_MESSAGE: Final = 100
 
 
 @dataclass(frozen=True)
@@ -103,4 +106,15 @@ def pack_lanes(intents: Sequence[Intent], lanes: int) -> list[TrackMessage]:
             size += intent_size
         if current:
             messages.append(TrackMessage(lane, tuple(current)))
+    return messages
+
+
+def pack_bulk(
+    intents: Sequence[Intent], lanes: int, per_message: int = MAX_SYNCS_PER_MESSAGE
+) -> list[TrackMessage]:
+    """`pack_lanes`, with at most `per_message` intents a message (for bulk producers)."""
+    messages: list[TrackMessage] = []
+    for packed in pack_lanes(intents, lanes):
+        for start in range(0, len(packed.intents), per_message):
+            messages.append(TrackMessage(packed.lane, packed.intents[start : start + per_message]))
     return messages

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-HANDLERS: Final = ("member_stream", "track", "email", "import_file", "import_chunk")
+HANDLERS: Final = ("member_stream", "track", "email", "import_file", "import_chunk", "profile_sweep")
 BUDGET_RATIO: Final = 1.3
 TIMEOUT_S: Final = 120
 

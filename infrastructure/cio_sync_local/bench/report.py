@@ -17,6 +17,8 @@ from typing import Any, Final
 
 import jsonschema
 
+from cio_sync_local.bench.sweep_report import SWEEP_SCHEMA, sweep_misses, sweep_rows
+
 SCHEMA_VERSION: Final = 1
 DEFAULT_RATE_LIMIT: Final = 100
 MIN_OPERATIONS_PER_REQUEST: Final = 50.0
@@ -164,6 +166,7 @@ def target_misses(results: Mapping[str, Any]) -> list[str]:
     if parsing is not None and not parsing.get("memory_constant", False):
         misses.append("parsing: peak memory grows with the file size")
     misses.extend(lean_runtime_misses(results))
+    misses.extend(sweep_misses(results))
     return misses
 
 
@@ -313,6 +316,7 @@ def table_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
                     f"(ratio {ratio:.2f}; target <= {MAX_COLD_IMPORT_RATIO})",
                 )
             )
+    rows += sweep_rows(results)
     return rows
 
 
@@ -421,6 +425,7 @@ RESULTS_SCHEMA: Final[dict[str, Any]] = {
             "required": ["runs", "boto3_s", "modules_s"],
             "properties": {"modules_s": {"type": "object", "additionalProperties": _NUMBER}},
         },
+        "sweep": SWEEP_SCHEMA,
     },
 }
 

@@ -51,6 +51,7 @@ from cio_sync_local.bench.report import (
     target_misses,
     validate_results,
 )
+from cio_sync_local.bench.sweep import SweepBenchConfig, SweepBenchFailed, run_sweep_bench
 from cio_sync_local.bench.track_v1 import TrackV1Client
 from cio_sync_local.invariant import check_stack
 from cio_sync_local.stack import APP_API_KEY, SITE_ID, TRACK_API_KEY, LocalStack
@@ -88,6 +89,7 @@ class BenchConfig:
     cold_start_runs: int = 11
     rate_limit_per_s: int = DEFAULT_RATE_LIMIT
     overlap_offline: bool = True
+    sweep_profiles: int = 100_000  # phase 6 (cio_sync_local.bench.sweep); 0 leaves it out
 
 
 def say(message: str) -> None:
@@ -482,6 +484,13 @@ def run(config: BenchConfig) -> dict[str, Any]:
     else:
         results.update(timed("4-5. parsing and cold start", lambda: offline_phases(config)))
         results["offline_phases_overlapped_interactive"] = False
+    if config.sweep_profiles:
+        sweep = SweepBenchConfig(
+            profiles=config.sweep_profiles, track_rate_limit_per_s=config.rate_limit_per_s
+        )
+        results["sweep"] = timed(
+            f"6. profile sweep of {config.sweep_profiles:,} profiles", lambda: run_sweep_bench(sweep)
+        )
     results["total_s"] = round(time.perf_counter() - started, 1)
     results["targets_missed"] = target_misses(results)
     validate_results(results)
@@ -504,6 +513,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sequential", action="store_true", help="run phases 4-5 after phase 3, not beside it (slower)"
     )
     parser.add_argument("--offline", action="store_true", help="phases 4-5 only, JSON on stdout")
+    parser.add_argument(
+        "--sweep-profiles",
+        type=int,
+        default=BenchConfig.sweep_profiles,
+        help="phase 6: sweep a workspace of this many profiles, 10%% orphans (0: leave it out)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     config = BenchConfig(
@@ -514,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory_rows=(args.parse_rows // 10, args.parse_rows),
         cold_start_runs=args.cold_start_runs,
         overlap_offline=not args.sequential,
+        sweep_profiles=args.sweep_profiles,
     )
     if args.offline:
         print(json.dumps(offline_phases(config)))
@@ -522,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Powertools writes its metrics to stdout (CloudWatch's format); stdout is for the table.
         with open(os.devnull, "w", encoding="utf-8") as null, contextlib.redirect_stdout(null):
             results = run(config)
-    except (BenchFailed, TimeoutError, subprocess.SubprocessError) as error:
+    except (BenchFailed, SweepBenchFailed, TimeoutError, subprocess.SubprocessError) as error:
         say(f"bench FAILED: {error}")
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)

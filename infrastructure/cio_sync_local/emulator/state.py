@@ -319,6 +319,26 @@ class EmulatorState:
             self.operations_applied += 1
             return IdentifyOutcome.APPLIED
 
+    def seed(self, people: Iterable[tuple[str, Mapping[str, JsonValue]]]) -> int:
+        """Put people straight into the workspace, as if they had been there all along: no request is made,
+        logged, counted or rate limited (benchmarks and tests that need a workspace of a given shape).
+
+        Existing people get the attributes merged; `None` and `""` are left out. Returns how many.
+        """
+        count = 0
+        with self.lock:
+            now = self._clock()
+            for person_id, attributes in people:
+                profile = self.profiles.get(person_id) or self._create(person_id, now)
+                for name, value in attributes.items():
+                    if name in IDENTIFY_CONTROL_KEYS or removes_attribute(value):
+                        continue
+                    profile.attributes[name] = value
+                    profile.attribute_set_at[name] = int(now)
+                profile.updated = now
+                count += 1
+        return count
+
     def _attribute_update_failure(self, person_id: str, owner: str, source: str, now: float) -> None:
         self.attribute_update_failures += 1
         self._record_activity(

@@ -237,3 +237,19 @@ def test_with_email_as_an_identifier_the_email_is_shown_and_can_be_looked_up() -
 
     assert identifiers["email"] == "Ada@Example.com"
     assert [c["customer"]["id"] for c in response.json()["customers"]] == ["m-1"]
+
+
+def test_seeded_people_are_there_without_any_request(api: Api, cio_emulator: Emulator) -> None:
+    """`state.seed` builds a workspace of a given shape (benchmarks, sweep tests) without API traffic."""
+    api.identify("m-0", {"plan": "free"})
+    before = cio_emulator.stats()["requests_total"]
+    assert (
+        cio_emulator.state.seed([("m-1", {"plan": "paid", "n": 3, "gone": None}), ("m-0", {"extra": True})])
+        == 2
+    )
+    assert cio_emulator.stats()["requests_total"] == before
+    ids, _ = everyone(api, limit=10)
+    assert ids == ["m-0", "m-1"]
+    assert api.profiles() == {"m-0": {"plan": "free", "extra": True}, "m-1": {"plan": "paid", "n": 3}}
+    answer = api.app_post("/v1/customers/attributes", {"ids": ["m-1"]}).json()
+    assert answer["customers"][0]["customer"]["attributes"]["n"] == "3"

@@ -120,6 +120,14 @@ def test_stream_failures_show_their_position() -> None:
         }
     )
     assert summarize_body("stream-failures", parked) == "stream record MODIFY at sequence 42 (event e1)"
+    member = json.dumps({**json.loads(parked), "member_id": "5f0c8e2a9b1d4c3e2f1a0b9c"})
+    assert summarize_body("stream-failures", member) == (
+        "stream record MODIFY of member 5f0c8e2a9b1d4c3e2f1a0b9c at sequence 42 (event e1)"
+    )
+    hashed = json.dumps({**json.loads(parked), "member_id": "sha256:0123456789abcdef"})
+    assert summarize_body("stream-failures", hashed) == (
+        "stream record MODIFY (key hashed) at sequence 42 (event e1)"
+    )
     destination = json.dumps(
         {
             "requestContext": {"condition": "RetryAttemptsExhausted"},

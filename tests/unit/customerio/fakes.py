@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import urllib3
 from urllib3 import HTTPResponse
@@ -56,6 +56,7 @@ class Seen:
     body: bytes | None
     timeout: Any
     at: float
+    query: str = ""
 
     @property
     def json(self) -> Any:
@@ -79,6 +80,27 @@ def _check_send_email(seen: Seen) -> None:
     assert len(identifiers) == 1, "exactly one identifier"
     assert set(identifiers) <= {"id", "email", "cio_id"}
     assert isinstance(body.get("message_data", {}), dict)
+
+
+PEOPLE_PATHS = ("/v1/customers", "/v1/customers/attributes")
+
+
+def _check_people_request(seen: Seen) -> None:
+    """Search (`filter`, `limit` 1..1000, `start`) and attributes (`ids`, 1 to 100), as documented."""
+    assert seen.method == "POST"
+    query = parse_qs(seen.query)
+    body = seen.json
+    if seen.path == "/v1/customers":
+        assert set(body) == {"filter"}
+        assert isinstance(body["filter"], dict)
+        assert len(body["filter"]) == 1, "the top-level filter object accepts one property"
+        assert 1 <= int(query["limit"][0]) <= 1000
+        assert set(query) <= {"limit", "start"}
+    else:
+        assert query == {"id_type": ["id"]}
+        assert set(body) == {"ids"}
+        assert 1 <= len(body["ids"]) <= 100
+        assert all(isinstance(value, str) for value in body["ids"])
 
 
 class FakeCustomerIo:
@@ -106,14 +128,17 @@ class FakeCustomerIo:
         assert retries is False, "the transport retries, never urllib3"
         parts = urlsplit(url)
         limits = (timeout.connect_timeout, timeout.read_timeout)
-        seen = Seen(method, parts.path, dict(headers), body or None, limits, self.clock())
+        seen = Seen(method, parts.path, dict(headers), body or None, limits, self.clock(), parts.query)
         self.seen.append(seen)
         if parts.path.startswith("/api/"):
             check_track_request(seen.method, seen.path, seen.body)
             assert seen.headers["Authorization"].startswith("Basic ")
         else:
-            assert parts.path == "/v1/send/email", parts.path
-            _check_send_email(seen)
+            if parts.path in PEOPLE_PATHS:
+                _check_people_request(seen)
+            else:
+                assert parts.path == "/v1/send/email", parts.path
+                _check_send_email(seen)
             assert seen.headers["Authorization"].startswith("Bearer ")
         self.clock.advance(self.latency_s)
         if self.responder is not None:

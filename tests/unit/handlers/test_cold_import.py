@@ -28,7 +28,7 @@ NEVER = ("aws_xray_sdk", "requests", "asyncio", "pydantic", "cio_sync_cli", "cio
 NEVER_PREFIXES = ("aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.utilities.data_classes")
 # What only the functions that talk to Customer.io may load.
 CUSTOMER_IO = "cio_sync.adapters.customerio"
-CUSTOMER_IO_FUNCTIONS = {"track", "email"}
+CUSTOMER_IO_FUNCTIONS = {"track", "email", "profile_sweep"}
 # The adapters use botocore's clients; only Powertools' idempotency layer (email) still imports boto3.
 BOTO3_FUNCTIONS = {"email"}
 # A handler's modules as a share of boto3's count: today 1.02 to 1.38 (email); exact, machine-independent.

@@ -11,6 +11,7 @@ from cio_sync.handlers.email_runtime import EmailSettings
 from cio_sync.handlers.import_chunk_runtime import ImportChunkSettings
 from cio_sync.handlers.import_file_runtime import ImportFileSettings
 from cio_sync.handlers.member_stream_runtime import MemberStreamSettings
+from cio_sync.handlers.profile_sweep_runtime import ProfileSweepSettings
 from cio_sync.handlers.track_runtime import TrackSettings
 
 CUSTOMER_IO = {
@@ -77,6 +78,7 @@ def test_bad_values_name_the_variable_not_the_value(name: str, value: str, messa
         EmailSettings.from_env,
         ImportFileSettings.from_env,
         ImportChunkSettings.from_env,
+        ProfileSweepSettings.from_env,
     ],
 )
 def test_nothing_has_a_default_resource(from_env: Callable[[dict[str, str]], Any]) -> None:
@@ -87,3 +89,37 @@ def test_nothing_has_a_default_resource(from_env: Callable[[dict[str, str]], Any
 
 def test_dry_run_switch() -> None:
     assert track_api_settings(Environment({**TRACK, "CUSTOMER_IO_ENABLED": "false"})).enabled is False
+
+
+SWEEP = {
+    **CUSTOMER_IO,
+    "AWS_REGION": "eu-west-1",
+    "MEMBER_TABLE_NAME": "members",
+    "TRACK_QUEUE_URL": "https://sqs/track.fifo",
+    "CUSTOMER_IO_APP_IDENTIFIER_ID": "cio-sync-transactional",
+    "PROFILE_SWEEP_APP_RATE_PER_S": "5",
+    "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
+    "PROFILE_SWEEP_MAX_DELETES": "10000",
+    "VOLATILE_SYNC_WINDOW_S": "86400",
+}
+
+
+def test_the_sweep_paces_itself_alone_at_its_own_app_api_budget() -> None:
+    settings = ProfileSweepSettings.from_env({**SWEEP, "CUSTOMER_IO_REGION": "eu"})
+    assert settings.app_api.rate_per_process == 5.0
+    assert settings.app_api.base_url == "https://api-eu.customer.io"
+    assert (settings.placeholder_id, settings.check_attributes, settings.max_deletes) == (
+        "cio-sync-transactional",
+        False,
+        10000,
+    )
+    assert settings.volatile_window_s == 86400
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PROFILE_SWEEP_MAX_DELETES", "0"), ("PROFILE_SWEEP_CHECK_ATTRIBUTES", "sometimes")],
+)
+def test_the_sweeps_switches_are_checked(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        ProfileSweepSettings.from_env({**SWEEP, name: value})

@@ -1,0 +1,83 @@
+"""Lambda entry point for the scheduled profile sweep (an EventBridge schedule, weekly by default).
+
+One invocation walks every profile Customer.io holds until done or until its deadline nears; it reports
+counts as metrics and one log line. An invocation with `{"start": "<cursor>"}` goes on from where a stopped
+sweep said it stopped (`next_start` in its log line).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any, Final
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from cio_sync.handlers._context import deadline_from
+from cio_sync.handlers.profile_sweep_runtime import ProfileSweepRuntime, ProfileSweepSettings, build
+from cio_sync.observability import logger, metrics
+from cio_sync.pipeline.profile_sweep import (
+    DRIFTED,
+    EMAIL_COLLISION,
+    SweepOptions,
+    SweepOutcome,
+    sweep_profiles,
+)
+
+MAX_CURSOR_LENGTH: Final = 2000
+
+
+@cache
+def runtime() -> ProfileSweepRuntime:
+    """Built once per execution environment, at its first invocation (`runtime.cache_clear()` rebuilds)."""
+    return build(ProfileSweepSettings.from_env())
+
+
+def run_id(now: float) -> str:
+    return "sweep-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+
+
+def start_of(event: Any) -> str | None:
+    """The cursor a manual invocation passes to go on; a schedule's event carries none."""
+    start = event.get("start") if isinstance(event, dict) else None
+    return start if isinstance(start, str) and 0 < len(start) <= MAX_CURSOR_LENGTH else None
+
+
+def handle(event: Any, deadline: float | None, deps: ProfileSweepRuntime, now: float) -> dict[str, Any]:
+    options = SweepOptions(
+        run_id=run_id(now),
+        placeholder_id=deps.placeholder_id,
+        check_attributes=deps.check_attributes,
+        volatile_window_s=deps.volatile_window_s,
+        max_deletes=deps.max_deletes,
+        deadline=deadline,
+        start=start_of(event),
+    )
+    outcome = sweep_profiles(deps.directory, deps.members, deps.publisher, options)
+    record(outcome)
+    return outcome.to_dict()
+
+
+def record(outcome: SweepOutcome) -> None:
+    """Counts as metrics (the orphan and incomplete alarms read them) and one log line (ids, no data)."""
+    for name, value in (
+        ("ProfileSweepScanned", outcome.scanned),
+        ("ProfileSweepOrphans", outcome.orphans),
+        ("ProfileSweepDeletesQueued", outcome.deletes),
+        ("ProfileSweepReidentifiesQueued", outcome.fixed[DRIFTED]),
+        ("ProfileSweepSkipped", sum(outcome.skipped.values())),
+        ("ProfileSweepEmailCollisions", outcome.skipped[EMAIL_COLLISION]),
+        ("ProfileSweepIncomplete", 0 if outcome.ok else 1),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    summary = outcome.to_dict()
+    if outcome.ok:
+        logger.info("profile sweep finished", extra=summary)
+    else:
+        logger.warning("profile sweep incomplete", extra=summary)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, deadline_from(context), runtime(), time.time())

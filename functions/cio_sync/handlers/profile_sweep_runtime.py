@@ -1,0 +1,81 @@
+"""profile-sweep's composition root: its settings, read once, and the adapters built from them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.customerio.app_client import AppClient
+from cio_sync.adapters.customerio.credentials import APP_FIELDS
+from cio_sync.adapters.member_table import BatchReadMembers, MemberRepository
+from cio_sync.adapters.sqs import SqsQueues
+from cio_sync.environment import Environment
+from cio_sync.handlers.customerio_settings import ApiSettings, app_region_url, secret_credentials
+from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
+from cio_sync.pipeline.profile_sweep import PeopleDirectory, TrackPublisher
+from cio_sync.pipeline.track_consumer import MemberReader
+
+
+class ProfileSweepSettings(NamedTuple):
+    region: str
+    member_table: str  # read with BatchGetItem only
+    track_queue_url: str  # every fix is a sync queued here, in its member's lane
+    app_api: ApiSettings  # search and attributes: the sweep's own request budget, one process
+    placeholder_id: str  # the transactional placeholder profile: never touched
+    check_attributes: bool  # also read attributes and re-identify drifted profiles
+    max_deletes: int  # a brake: past this many deletes in one run, the rest are only counted
+    volatile_window_s: int  # a volatile timestamp may lag within this window (the stream's own rule)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ProfileSweepSettings:
+        env = Environment(environ)
+        return cls(
+            region=env.text("AWS_REGION"),
+            member_table=env.text("MEMBER_TABLE_NAME"),
+            track_queue_url=env.text("TRACK_QUEUE_URL"),
+            app_api=ApiSettings(
+                secret_name=env.text("CUSTOMER_IO_APP_SECRET_NAME"),
+                secret_fields=APP_FIELDS,
+                base_url=app_region_url(env),
+                rate_per_s=env.number("PROFILE_SWEEP_APP_RATE_PER_S"),
+                concurrency=1,  # ReservedConcurrentExecutions: 1 in template.yaml
+                enabled=env.flag("CUSTOMER_IO_ENABLED"),
+            ),
+            placeholder_id=env.text("CUSTOMER_IO_APP_IDENTIFIER_ID"),
+            check_attributes=env.flag("PROFILE_SWEEP_CHECK_ATTRIBUTES"),
+            max_deletes=env.count("PROFILE_SWEEP_MAX_DELETES"),
+            volatile_window_s=env.whole_seconds("VOLATILE_SYNC_WINDOW_S"),
+        )
+
+
+class ProfileSweepRuntime(NamedTuple):
+    directory: PeopleDirectory
+    members: MemberReader
+    publisher: TrackPublisher
+    placeholder_id: str
+    check_attributes: bool
+    max_deletes: int
+    volatile_window_s: int
+
+
+def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
+    return ProfileSweepRuntime(
+        directory=AppClient(
+            secret_credentials(settings.app_api),
+            base_url=settings.app_api.base_url,
+            rate_per_s=settings.app_api.rate_per_process,
+            enabled=settings.app_api.enabled,
+        ),
+        # Eligibility needs five attributes; the attribute check needs whole items (the payload).
+        members=BatchReadMembers(
+            MemberRepository(settings.member_table, region=settings.region),
+            None if settings.check_attributes else ELIGIBILITY_FIELDS,
+        ),
+        publisher=SqsQueues(aws_client("sqs"), settings.track_queue_url, None),
+        placeholder_id=settings.placeholder_id,
+        check_attributes=settings.check_attributes,
+        max_deletes=settings.max_deletes,
+        volatile_window_s=settings.volatile_window_s,
+    )

@@ -1,0 +1,107 @@
+"""The profile sweep's entry point: options from its runtime and event, metrics, one log line, no data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cio_sync.handlers.profile_sweep import handle, run_id, start_of
+from cio_sync.handlers.profile_sweep_runtime import ProfileSweepRuntime
+from cio_sync.members.profile import profile_attributes
+from cio_sync.members.subscriptions import web_signup
+from cio_sync.observability import metrics
+from tests.observability import LogLines, captured_logs
+from tests.unit.pipeline.fakes import FakePublisher
+from tests.unit.pipeline.sweep_fakes import FakeDirectory, FakeMembers
+
+NOW_S = 1_795_000_000.0
+ORPHAN = "0123456789abcdef01234567"
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> Iterator[None]:
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    with captured_logs() as lines:
+        yield lines
+
+
+def metric(name: str) -> float:
+    entry = metrics.metric_set.get(name)
+    return float(sum(entry["Value"])) if entry else 0.0
+
+
+def runtime(directory: FakeDirectory, members: FakeMembers, publisher: FakePublisher) -> ProfileSweepRuntime:
+    return ProfileSweepRuntime(
+        directory=directory,
+        members=members,
+        publisher=publisher,
+        placeholder_id="cio-sync-transactional",
+        check_attributes=False,
+        max_deletes=1000,
+        volatile_window_s=86400,
+    )
+
+
+def workspace() -> tuple[FakeDirectory, FakeMembers, str]:
+    alive = web_signup(
+        {"email": "kept.member@example.org", "first_name": "Kept"}, "2026-11-26T10:00:00.000000Z"
+    )
+    directory = FakeDirectory(
+        people={
+            alive["id"]: dict(profile_attributes(alive)),
+            ORPHAN: {"id": ORPHAN, "email": "gone.member@example.org"},
+            "someone@example.org": {"id": "someone@example.org"},
+            "cio-sync-transactional": {"id": "cio-sync-transactional"},
+        }
+    )
+    return directory, FakeMembers({alive["id"]: alive}), alive["id"]
+
+
+def test_a_run_queues_the_orphan_and_reports_counts_as_metrics_and_one_log_line(log_lines: LogLines) -> None:
+    directory, members, _ = workspace()
+    publisher = FakePublisher()
+    result = handle(
+        {"source": "aws.events", "detail-type": "Scheduled Event"},
+        None,
+        runtime(directory, members, publisher),
+        NOW_S,
+    )
+    assert publisher.member_ids() == [ORPHAN]
+    assert result["run_id"] == run_id(NOW_S) == "sweep-20261118T110640Z"
+    assert result["complete"] is True
+    assert metric("ProfileSweepScanned") == 4
+    assert metric("ProfileSweepOrphans") == 1
+    assert metric("ProfileSweepDeletesQueued") == 1
+    assert metric("ProfileSweepSkipped") == 2
+    assert metric("ProfileSweepIncomplete") == 0
+    (line,) = [entry for entry in log_lines.entries if entry["message"] == "profile sweep finished"]
+    assert line["fixed"] == {"no_member": 1}
+    assert line["skipped"] == {"not_a_member_id": 1, "placeholder": 1}
+    # Ids and counts only: never an email address, not even one that is a profile's id.
+    assert "@" not in log_lines.text
+
+
+def test_a_stopped_run_warns_and_counts_as_incomplete(log_lines: LogLines) -> None:
+    directory, members, _ = workspace()
+    publisher = FakePublisher(fail_track=True)
+    handle({}, None, runtime(directory, members, publisher), NOW_S)
+    assert metric("ProfileSweepIncomplete") == 1
+    assert [entry["message"] for entry in log_lines.entries if "sweep" in entry["message"]] == [
+        "profile sweep incomplete"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "start"),
+    [({"start": "abc"}, "abc"), ({"start": ""}, None), ({"start": 3}, None), ({}, None), ([], None)],
+)
+def test_only_a_manual_invocation_passes_a_cursor(event: Any, start: str | None) -> None:
+    assert start_of(event) == start

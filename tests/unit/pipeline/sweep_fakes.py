@@ -1,0 +1,85 @@
+"""A Customer.io workspace for the profile sweep's unit tests: people in creation order, paged by cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cio_sync.customerio.errors import CustomerIoError
+from cio_sync.customerio.people import EVERYONE_WITH_AN_ID, MAX_SEARCH_LIMIT, PeoplePage, Person, as_stored
+from cio_sync.members.contract import MemberItem
+from cio_sync.members.errors import UnreadableMembers
+
+
+@dataclass
+class FakeDirectory:
+    """`people`: id -> attributes (as the Track API stored them), in creation order."""
+
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    email_identifier: bool = False
+    searches: list[tuple[str | None, int]] = field(default_factory=list)
+    email_searches: list[str] = field(default_factory=list)
+    attribute_requests: list[list[str]] = field(default_factory=list)
+    fail_on_search: dict[int, CustomerIoError] = field(default_factory=dict)  # n-th search (from 1) -> error
+
+    def cio_id(self, person_id: str) -> str:
+        return f"{list(self.people).index(person_id) + 1:08x}"
+
+    def search_people(
+        self,
+        filter_: Mapping[str, Any],
+        *,
+        start: str | None = None,
+        limit: int = MAX_SEARCH_LIMIT,
+        deadline: float | None = None,
+    ) -> PeoplePage:
+        if filter_ != EVERYONE_WITH_AN_ID:
+            email = filter_["attribute"]["value"]
+            self.email_searches.append(email)
+            holders = [pid for pid, attrs in self.people.items() if attrs.get("email") == email]
+            return PeoplePage(tuple(self._person(pid) for pid in holders[:limit]), None)
+        self.searches.append((start, limit))
+        error = self.fail_on_search.pop(len(self.searches), None)
+        if error is not None:
+            raise error
+        ids = list(self.people)
+        offset = int(start) if start else 0
+        page = ids[offset : offset + limit]
+        more = offset + limit < len(ids)
+        return PeoplePage(tuple(self._person(pid) for pid in page), str(offset + limit) if more else None)
+
+    def _person(self, person_id: str) -> Person:
+        email = self.people[person_id].get("email")
+        return Person(
+            person_id, self.cio_id(person_id), has_email_identifier=self.email_identifier and bool(email)
+        )
+
+    def people_attributes(
+        self, person_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, dict[str, str]]:
+        self.attribute_requests.append(list(person_ids))
+        return {
+            pid: {name: as_stored(value) for name, value in self.people[pid].items()}
+            for pid in person_ids
+            if pid in self.people
+        }
+
+
+@dataclass
+class FakeMembers:
+    items: dict[str, MemberItem] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)
+    reads: list[list[str]] = field(default_factory=list)
+
+    def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
+        self.reads.append(list(member_ids))
+        found = {
+            mid: dict(self.items[mid])
+            for mid in member_ids
+            if mid in self.items and mid not in self.unreadable
+        }
+        bad = sorted(mid for mid in member_ids if mid in self.unreadable)
+        if bad:
+            raise UnreadableMembers(found, bad)
+        return found
