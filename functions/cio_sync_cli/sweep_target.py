@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cio_sync.adapters.customerio.app_client import AppClient
-from cio_sync.adapters.customerio.credentials import SecretCredentials
+from cio_sync.adapters.customerio.credentials import APP_FIELDS, SecretCredentials
 from cio_sync.customerio.regions import APP_HOSTS
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S
 from cio_sync_cli.errors import CommandError
@@ -80,5 +80,7 @@ def app_client(target: OpsTarget, where: SweepTarget, rate_per_s: float) -> AppC
         return target.client("secretsmanager")
 
     return AppClient(
-        SecretCredentials(where.secret_name, secrets), base_url=where.app_url, rate_per_s=rate_per_s
+        SecretCredentials(where.secret_name, secrets, fields=APP_FIELDS),
+        base_url=where.app_url,
+        rate_per_s=rate_per_s,
     )

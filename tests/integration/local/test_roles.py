@@ -104,6 +104,7 @@ def _stack(directory: Path, grants: list[Grant]) -> Iterator[RoleStack]:
 TRACK_READS_MEMBERS = Grant("TrackRole", "ReadMembers", "dynamodb:BatchGetItem")
 EMAIL_READS_SECRET = Grant("EmailRole", "ReadCustomerIoSecret", "secretsmanager:GetSecretValue")
 CHUNK_MUTES_MEMBERS = Grant("ImportChunkRole", "MuteMembers", "dynamodb:UpdateItem")
+SWEEP_READS_MEMBERS = Grant("ProfileSweepRole", "ReadMembers", "dynamodb:BatchGetItem")
 # Taken out together, in a stack of their own: the flows above need these.
 STREAM_SENDS_TO_TRACK = Grant("MemberStreamRole", "SendIntentsAndFailures", "sqs:SendMessage", "TrackQueue")
 FILE_READS_UPLOADS = Grant("ImportFileRole", "ReadUploads", "s3:GetObjectVersion")
@@ -111,7 +112,7 @@ FILE_READS_UPLOADS = Grant("ImportFileRole", "ReadUploads", "s3:GetObjectVersion
 
 @pytest.fixture(scope="class")
 def downstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleStack]:
-    grants = [TRACK_READS_MEMBERS, EMAIL_READS_SECRET, CHUNK_MUTES_MEMBERS]
+    grants = [TRACK_READS_MEMBERS, EMAIL_READS_SECRET, CHUNK_MUTES_MEMBERS, SWEEP_READS_MEMBERS]
     yield from _stack(tmp_path_factory.mktemp("downstream"), grants)
 
 
@@ -127,7 +128,8 @@ def upload(roles: RoleStack, member_id: str) -> None:
 
 
 class TestWithoutDownstreamGrants:
-    """One stack: the track, email and import-chunk functions each lack a grant their flow needs."""
+    """One stack: the track, email, import-chunk and profile-sweep functions each lack a grant their flow
+    needs."""
 
     def test_track_without_batch_get_item_on_members_never_syncs_a_sign_up(
         self, downstream: RoleStack
@@ -150,6 +152,16 @@ class TestWithoutDownstreamGrants:
         stored = downstream.members.get(member["id"])
         assert stored is not None
         assert stored.get("promotions_muted_at") is None
+
+    def test_profile_sweep_without_batch_get_item_on_members_deletes_nothing(
+        self, downstream: RoleStack
+    ) -> None:
+        orphan = uuid.uuid4().hex[:24]
+        downstream.emulator().seed([(orphan, {})])
+        result = downstream.stack.invoke("ProfileSweepFunction", {"detail-type": "Scheduled Event"})
+        downstream.denied("dynamodb:BatchGetItem", downstream.arn("table", "MemberTable"))
+        assert result.error is not None or result.response["complete"] is False
+        assert downstream.emulator().profile(orphan) is not None
 
 
 class TestWithoutUpstreamGrants:
