@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.credentials import SecretCredentials
@@ -61,25 +61,51 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 0 if passed(checks) else 1
 
 
-def doctor_checks(environments: Mapping[str, Mapping[str, str]], target: OpsTarget) -> list[Check]:
-    track_env, email_env = (Environment(environments[name]) for name in FUNCTIONS)
+# What the settings need but the doctor does not check (it makes a handful of requests, paced by itself, and
+# is live even where the stack runs dry): an operator's shell need not set them.
+UNCHECKED: Mapping[str, str] = {
+    "CUSTOMER_IO_TRACK_RATE_PER_S": "1",
+    "CUSTOMER_IO_TRACK_CONCURRENCY": "1",
+    "CUSTOMER_IO_APP_RATE_PER_S": "1",
+    "CUSTOMER_IO_APP_CONCURRENCY": "1",
+    "CUSTOMER_IO_ENABLED": "true",
+}
+
+
+class DoctorInputs(NamedTuple):
+    track_api: ApiSettings
+    app_api: ApiSettings
+    identifier: str
+    message_ids: list[tuple[str, str]]
+
+
+def doctor_inputs(environments: Mapping[str, Mapping[str, str]]) -> DoctorInputs:
+    """What the checks need from the track and email functions' variables, and nothing they do not."""
+    track_env, email_env = (Environment({**UNCHECKED, **environments[name]}) for name in FUNCTIONS)
     try:
-        track_api, app_api = track_api_settings(track_env), app_api_settings(email_env)
-        identifier = email_env.text("CUSTOMER_IO_APP_IDENTIFIER_ID")
-        ids = [
-            ("forgot_password", email_env.text("CUSTOMER_IO_FORGOT_PASSWORD_TRANSACTIONAL_MESSAGE_ID")),
-            ("password_updated", email_env.text("CUSTOMER_IO_PASSWORD_UPDATED_TRANSACTIONAL_MESSAGE_ID")),
-        ]
+        return DoctorInputs(
+            track_api_settings(track_env),
+            app_api_settings(email_env),
+            email_env.text("CUSTOMER_IO_APP_IDENTIFIER_ID"),
+            [
+                ("forgot_password", email_env.text("CUSTOMER_IO_FORGOT_PASSWORD_TRANSACTIONAL_MESSAGE_ID")),
+                ("password_updated", email_env.text("CUSTOMER_IO_PASSWORD_UPDATED_TRANSACTIONAL_MESSAGE_ID")),
+            ],
+        )
     except SettingsError as error:
         raise CommandError(f"the functions' configuration is incomplete: {error}") from None
+
+
+def doctor_checks(environments: Mapping[str, Mapping[str, str]], target: OpsTarget) -> list[Check]:
+    inputs = doctor_inputs(environments)
     # Live even where the stack runs dry: the doctor calls Customer.io. Secrets read through the target.
-    track = TrackClient(secret_reader(target, track_api), base_url=track_api.base_url)
-    app = AppClient(secret_reader(target, app_api), base_url=app_api.base_url)
+    track = TrackClient(secret_reader(target, inputs.track_api), base_url=inputs.track_api.base_url)
+    app = AppClient(secret_reader(target, inputs.app_api), base_url=inputs.app_api.base_url)
     return [
-        check_track(track, track_api.region),
-        check_app(app, app_api.region),
-        check_placeholder(identifier),
-        *check_messages(app, ids),
+        check_track(track, inputs.track_api.region),
+        check_app(app, inputs.app_api.region),
+        check_placeholder(inputs.identifier),
+        *check_messages(app, inputs.message_ids),
     ]
 
 

@@ -21,6 +21,7 @@ from cio_sync.handlers.import_file_runtime import ImportFileSettings
 from cio_sync.handlers.member_stream_runtime import MemberStreamSettings
 from cio_sync.handlers.profile_sweep_runtime import ProfileSweepSettings
 from cio_sync.handlers.track_runtime import TrackSettings
+from cio_sync.members.raw_writes import RULE_INPUTS, RULE_OUTPUTS
 from cio_sync.observability import NAMESPACE, SERVICE
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, outage_budget_s
 from tests.infra.cfn import (
@@ -203,21 +204,11 @@ def _on(resource: str, *actions: str) -> set[Grant]:
     return {Grant(action, resource) for action in actions}
 
 
+# What a rule write-back touches: its key, the version token and every rule input (conditions read them,
+# outputs write them). Derived from the rules, so a new rule input cannot be forgotten in the grant.
 RULE_WRITE_CONDITION = (
     "ForAllValues:StringEquals dynamodb:Attributes "
-    + ",".join(
-        sorted(
-            [
-                "id",
-                "updated_at",
-                "email_subscription_status",
-                "email_subscription_topics",
-                "sms_status",
-                "sms_subscription_topics",
-                "promotions_muted_at",
-            ]
-        )
-    )
+    + ",".join(sorted({"id", "updated_at", *RULE_INPUTS, *RULE_OUTPUTS}))
     + "; StringEqualsIfExists dynamodb:ReturnValues NONE"
 )
 IDEMPOTENCY = _on(
