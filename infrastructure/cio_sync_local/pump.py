@@ -27,6 +27,7 @@ from cio_sync_local.delivery import Delivery, FaultDice, Faults, PumpListener
 from cio_sync_local.description import MappingSpec, StackDescription
 from cio_sync_local.idleness import IDLE_SLEEP_MAX_S, IDLE_SLEEP_MIN_S, Idleness, IdleReport, queue_reasons
 from cio_sync_local.invoker import Invoker
+from cio_sync_local.lanes import LaneLocks
 from cio_sync_local.poller import Poller
 from cio_sync_local.sqs_poller import SqsPoller
 from cio_sync_local.stream_poller import StreamPoller
@@ -135,8 +136,19 @@ class Pump:
             ]
         queue = self.description.queues[mapping.source]
         sqs = aws_client("sqs", context)
+        lanes = LaneLocks() if queue.fifo else None
+        timeout_s = self.description.functions[mapping.function].timeout_s
         return [
-            SqsPoller(mapping, delivery, queue=queue, sqs=sqs, region=context.region, time_scale=time_scale)
+            SqsPoller(
+                mapping,
+                delivery,
+                queue=queue,
+                sqs=sqs,
+                region=context.region,
+                time_scale=time_scale,
+                lanes=lanes,
+                claim_timeout_s=2.0 * timeout_s,
+            )
             for _ in range(concurrency(mapping))
         ]
 

@@ -4,7 +4,8 @@
 not reported in `batchItemFailures` is deleted; failed ones wait out their visibility timeout, and moto
 moves a message to its dead-letter queue on the receive after maxReceiveCount. FIFO group order is
 moto's (a group with a message in flight delivers nothing else), with its redelivery order fixed in
-`moto_server`. A mapping runs several pollers at once, up to its MaximumConcurrency (see `pump`).
+`moto_server`; a group stays with one invocation even past its visibility timeout (`lanes`). A mapping
+runs several pollers at once, up to its MaximumConcurrency (see `pump`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cio_sync_local.delivery import Delivery
 from cio_sync_local.description import MappingSpec, QueueSpec
 from cio_sync_local.events import failed_identifiers, sqs_record
 from cio_sync_local.invoker import InvocationResult
+from cio_sync_local.lanes import LaneLocks
 from cio_sync_local.poller import Poller
 
 log = logging.getLogger("cio_sync_local.pump")
@@ -36,9 +38,13 @@ class SqsPoller(Poller):
         sqs: Any,
         region: str,
         time_scale: float = 1.0,
+        lanes: LaneLocks | None = None,
+        claim_timeout_s: float = 900.0,
     ) -> None:
         super().__init__(mapping, delivery)
         self.queue = queue
+        self.lanes = lanes  # shared by the mapping's pollers of a FIFO queue (see `lanes`)
+        self.claim_timeout_s = claim_timeout_s
         self.sqs = sqs
         self.region = region
         self.batching_window_s = mapping.batching_window_s * time_scale
@@ -72,6 +78,18 @@ class SqsPoller(Poller):
         messages = self._receive_batch()
         if not messages:
             return 0
+        if self.lanes is None:
+            return self._deliver(messages)
+        groups = {str(m.get("Attributes", {}).get("MessageGroupId")) for m in messages}
+        with self.lanes.claim(groups, self.claim_timeout_s) as claimed:
+            if claimed:
+                return self._deliver(messages)
+        # Still held after a whole function timeout: give the messages back rather than run a lane twice.
+        log.warning("%s gave back a batch whose message group stayed in another invocation", self.label)
+        self._make_visible([sqs_record(message, self.queue.arn, self.region) for message in messages])
+        return 0
+
+    def _deliver(self, messages: Sequence[Mapping[str, Any]]) -> int:
         records = [sqs_record(message, self.queue.arn, self.region) for message in messages]
         result = self.invoke({"Records": records})
         failed = self._failed_message_ids(result, records)
