@@ -20,6 +20,7 @@ Anything else is `service:Operation` on "*", which the template's roles never gr
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,42 @@ def _leading_keys(table: str, items: Sequence[Mapping[str, Any]], resources: Sta
     return [key for key in keys if key is not None]
 
 
+# Words of DynamoDB's expression grammar that are not attribute names.
+_EXPRESSION_WORDS = frozenset(
+    {
+        "set", "remove", "add", "delete", "and", "or", "not", "between", "in",
+        "attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains", "size",
+        "if_not_exists", "list_append",
+    }
+)  # fmt: skip
+_EXPRESSION_TOKEN = re.compile(r"(?<![.\w#:])(#\w+|:\w+|[A-Za-z_]\w*)")
+
+
+def _top_level_names(expression: str, names: Mapping[str, str]) -> set[str]:
+    """The top-level attribute names an expression touches (`a.b[0]` touches `a`; `#n` is looked up)."""
+    found: set[str] = set()
+    for token in _EXPRESSION_TOKEN.findall(expression):
+        if token.startswith(":"):
+            continue
+        if token.startswith("#"):
+            found.add(names.get(token, token))
+        elif token.lower() not in _EXPRESSION_WORDS:
+            found.add(token)
+    return found
+
+
+def _attributes(items: Sequence[Mapping[str, Any]], extra: Mapping[str, Any]) -> list[str]:
+    """`dynamodb:Attributes`: the key's or item's attribute names and those the request's expressions name
+    (what a `ForAllValues` condition on it limits a write or a read to)."""
+    found: set[str] = {name for item in items for name in item}
+    names = extra.get("ExpressionAttributeNames") or {}
+    for parameter in ("UpdateExpression", "ConditionExpression", "ProjectionExpression"):
+        if isinstance(extra.get(parameter), str):
+            found |= _top_level_names(extra[parameter], names)
+    found |= set(extra.get("AttributeUpdates") or {}) | set(extra.get("AttributesToGet") or [])
+    return sorted(found)
+
+
 def _item_request(
     action: str,
     table: str,
@@ -141,6 +178,9 @@ def _item_request(
     leading = _leading_keys(table, items, resources)
     if leading:
         context["dynamodb:LeadingKeys"] = leading
+    attributes = _attributes(items, extra) if extra else []  # single items and transaction items only
+    if attributes:
+        context["dynamodb:Attributes"] = attributes
     for parameter, key in (("ReturnValues", "dynamodb:ReturnValues"), ("Select", "dynamodb:Select")):
         if parameter in extra:
             context[key] = str(extra[parameter])

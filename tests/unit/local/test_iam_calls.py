@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from cio_sync_local.iam_calls import StackResources, access_requests, queue_arn
-from cio_sync_local.iam_policy import AccessRequest
+from cio_sync_local.iam_policy import AccessRequest, Decision, evaluate
+from cio_sync_local.sam import load_template
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +34,13 @@ def test_dynamodb_item_calls_name_the_table_and_the_leading_key() -> None:
         RESOURCES,
     )
     assert request == AccessRequest(
-        "dynamodb:UpdateItem", MEMBERS, {"dynamodb:LeadingKeys": ["m1"], "dynamodb:ReturnValues": "ALL_NEW"}
+        "dynamodb:UpdateItem",
+        MEMBERS,
+        {
+            "dynamodb:LeadingKeys": ["m1"],
+            "dynamodb:Attributes": ["id"],
+            "dynamodb:ReturnValues": "ALL_NEW",
+        },
     )
 
 
@@ -92,7 +102,7 @@ def test_dynamodb_indexes_streams_and_table_arns() -> None:
         "dynamodb", "GetItem", {"TableName": MEMBERS, "Key": {"id": {"S": "x"}}}, RESOURCES
     )
     assert by_arn.resource == MEMBERS
-    assert by_arn.context == {"dynamodb:LeadingKeys": ["x"]}
+    assert by_arn.context == {"dynamodb:LeadingKeys": ["x"], "dynamodb:Attributes": ["id"]}
     stream = f"{MEMBERS}/stream/2026-01-01T00:00:00.000"
     (describe,) = access_requests("dynamodbstreams", "DescribeStream", {"StreamArn": stream}, RESOURCES)
     assert describe == AccessRequest("dynamodb:DescribeStream", stream)
@@ -150,3 +160,53 @@ def test_other_services_need_their_action_on_everything_and_some_calls_need_noth
         AccessRequest("cloudwatch:PutMetricData", "*")
     ]
     assert access_requests("sts", "GetCallerIdentity", {}, RESOURCES) == []
+
+
+def _rule_write_back_grant() -> dict[str, Any]:
+    """template.yaml's member-stream statement that limits its UpdateItem to the rules' attributes."""
+    role = load_template()["Resources"]["MemberStreamRole"]["Properties"]["Policies"][0]
+    (statement,) = [
+        item for item in role["PolicyDocument"]["Statement"] if item["Sid"] == "WriteRuleDecisions"
+    ]
+    assert "dynamodb:Attributes" in json.dumps(statement["Condition"])
+    return {"Version": "2012-10-17", "Statement": [{**statement, "Resource": MEMBERS}]}
+
+
+def _update(expression: str, names: dict[str, str], condition: str | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "TableName": "members",
+        "Key": {"id": {"S": "m1"}},
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {":0": {"S": "x"}, ":1": {"S": "y"}},
+        "ReturnValues": "NONE",
+    }
+    if condition is not None:
+        params["ConditionExpression"] = condition
+    return params
+
+
+def test_update_item_names_every_attribute_it_writes_or_conditions_on() -> None:
+    """`dynamodb:Attributes`, so a grant limited to the rules' attributes is enforced, not vacuous."""
+    policies = [_rule_write_back_grant()]
+    write_back = _update(
+        "SET #0 = :0, #1 = :1",
+        {"#0": "updated_at", "#1": "promotions_muted_at", "#2": "email_subscription_status"},
+        "attribute_exists (id) AND #2 = :0 AND #0 = :1",
+    )
+    (allowed,) = access_requests("dynamodb", "UpdateItem", write_back, RESOURCES)
+    assert allowed.context["dynamodb:Attributes"] == [
+        "email_subscription_status",
+        "id",
+        "promotions_muted_at",
+        "updated_at",
+    ]
+    assert evaluate(policies, allowed) is Decision.ALLOWED
+    for expression, names in (
+        ("SET #0 = :0", {"#0": "email"}),
+        ("SET #0 = :0, email = :1", {"#0": "updated_at"}),
+        ("SET #0.city = :0", {"#0": "address"}),
+        ("REMOVE first_name", {}),
+    ):
+        (request,) = access_requests("dynamodb", "UpdateItem", _update(expression, names), RESOURCES)
+        assert evaluate(policies, request) is Decision.IMPLICIT_DENY, expression
