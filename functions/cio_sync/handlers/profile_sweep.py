@@ -60,6 +60,7 @@ def handle(event: Any, deadline: float | None, deps: ProfileSweepRuntime, now: f
 
 def record(outcome: SweepOutcome) -> None:
     """Counts as metrics (the orphan and incomplete alarms read them) and one log line (ids, no data)."""
+    withheld = sum(outcome.withheld.values())
     for name, value in (
         ("ProfileSweepScanned", outcome.scanned),
         ("ProfileSweepOrphans", outcome.orphans),
@@ -67,14 +68,18 @@ def record(outcome: SweepOutcome) -> None:
         ("ProfileSweepReidentifiesQueued", outcome.fixed[DRIFTED]),
         ("ProfileSweepSkipped", sum(outcome.skipped.values())),
         ("ProfileSweepEmailCollisions", outcome.skipped[EMAIL_COLLISION]),
-        ("ProfileSweepIncomplete", 0 if outcome.ok else 1),
+        ("ProfileSweepWithheld", withheld),
+        # Held-back deletes leave opted-out members' profiles in place: as much a run to look at as a stop.
+        ("ProfileSweepIncomplete", 0 if outcome.ok and not withheld else 1),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     summary = outcome.to_dict()
-    if outcome.ok:
-        logger.info("profile sweep finished", extra=summary)
-    else:
+    if not outcome.ok:
         logger.warning("profile sweep incomplete", extra=summary)
+    elif withheld:
+        logger.warning("profile sweep held deletes back: ProfileSweepMaxDeletes reached", extra=summary)
+    else:
+        logger.info("profile sweep finished", extra=summary)
 
 
 @logger.inject_lambda_context

@@ -99,6 +99,18 @@ def test_a_stopped_run_warns_and_counts_as_incomplete(log_lines: LogLines) -> No
     ]
 
 
+def test_deletes_held_back_by_the_brake_warn_and_count_as_incomplete(log_lines: LogLines) -> None:
+    """Opted-out members' profiles left in place must reach the alarm, not only an info line."""
+    directory, members, _ = workspace()
+    publisher = FakePublisher()
+    handle({}, None, runtime(directory, members, publisher)._replace(max_deletes=0), NOW_S)
+    assert publisher.member_ids() == []
+    assert metric("ProfileSweepWithheld") == 1
+    assert metric("ProfileSweepIncomplete") == 1
+    messages = [entry["message"] for entry in log_lines.entries if "sweep" in entry["message"]]
+    assert messages == ["profile sweep held deletes back: ProfileSweepMaxDeletes reached"]
+
+
 @pytest.mark.parametrize(
     ("event", "start"),
     [({"start": "abc"}, "abc"), ({"start": ""}, None), ({"start": 3}, None), ({}, None), ([], None)],
