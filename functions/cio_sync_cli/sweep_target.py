@@ -64,13 +64,14 @@ def sweep_target(target: OpsTarget) -> SweepTarget:
 
 
 def _values(target: OpsTarget) -> dict[str, str]:
+    """Trimmed, as the functions read them: a placeholder id with a stray space must still be skipped."""
     if target.source == "cloudformation":
         return {
             variable: value
             for variable, parameter in PARAMETERS.items()
-            if (value := target.stack_parameters.get(parameter))
+            if (value := (target.stack_parameters.get(parameter) or "").strip())
         }
-    return {name: value for name, value in target.variables.items() if value}
+    return {name: value.strip() for name, value in target.variables.items() if value.strip()}
 
 
 def app_client(target: OpsTarget, where: SweepTarget, rate_per_s: float) -> AppClient:

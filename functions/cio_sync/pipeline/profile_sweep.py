@@ -213,6 +213,7 @@ def sweep_profiles(
 
         pending: Future[PeoplePage] | None = None
         chosen: list[tuple[str, str]] = []
+        cursors: set[str] = set()
         try:
             while True:
                 if options.deadline is not None and clock() > options.deadline - options.reserve_s:
@@ -240,6 +241,10 @@ def sweep_profiles(
                 if page.next_start is None:
                     outcome.complete = True
                     break
+                if page.next_start in cursors:  # a cursor given twice would walk the same pages forever
+                    _stop(outcome, "Customer.io gave a page cursor twice", start)
+                    break
+                cursors.add(page.next_start)
                 start = page.next_start
         finally:
             # Whatever was decided is queued, however the walk ended (a stop, an unexpected error).

@@ -19,7 +19,7 @@ def test_a_deployed_stack_is_read_from_its_parameters(tmp_path: Path) -> None:
             parameters={
                 "CustomerIoAppSecretName": "cio-sync/customer-io",
                 "CustomerIoRegion": "eu",
-                "AppIdentifierId": "cio-sync-transactional",
+                "AppIdentifierId": " cio-sync-transactional\n",  # trimmed, as the function reads it
                 "VolatileSyncWindowSeconds": "3600",
             },
         )
@@ -72,7 +72,7 @@ def test_the_environment_names_them_with_the_functions_variables(tmp_path: Path)
         "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
         "CUSTOMER_IO_APP_SECRET_NAME": "s",
         "CUSTOMER_IO_REGION": "us",
-        "CUSTOMER_IO_APP_IDENTIFIER_ID": "p",
+        "CUSTOMER_IO_APP_IDENTIFIER_ID": "p ",
     }
     where = sweep_target(resolve_target(environ=environ, stack_file=tmp_path / "none"))
     assert (where.secret_name, where.app_url, where.placeholder_id) == ("s", "https://api.customer.io", "p")

@@ -10,6 +10,7 @@ import pytest
 
 from cio_sync.customerio.batch import Delete, Identify
 from cio_sync.customerio.errors import RateLimited
+from cio_sync.customerio.people import PeoplePage
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.profile import profile_attributes
@@ -464,3 +465,21 @@ def test_an_orphan_sync_from_the_sweep_ends_in_a_delete() -> None:
     (message,) = publisher.track
     sender = _track([InboundMessage("m", message.lane, message.body(), 1)], {})
     assert sender.sent == [[Delete(orphan)]]
+
+
+def test_a_cursor_given_twice_stops_the_walk_instead_of_looping() -> None:
+    workspace = Workspace()
+    orphans = [workspace.orphan() for _ in range(4)]
+    search = workspace.directory.search_people
+
+    def stuck(filter_: Any, *, start: str | None = None, limit: int = 1000, deadline: Any = None) -> Any:
+        page = search(filter_, start=start, limit=limit, deadline=deadline)
+        return page if start is None else PeoplePage(page.people, start)  # "next" = the cursor it was given
+
+    workspace.directory.search_people = stuck  # type: ignore[method-assign]
+    publisher = FakePublisher()
+    outcome = workspace.sweep(publisher, page_size=2)
+    assert outcome.complete is False
+    assert outcome.stopped_because == "Customer.io gave a page cursor twice"
+    assert outcome.pages == 2  # the first page, then the stuck one once: its "next" was seen before
+    assert sorted(queued(publisher)) == sorted(orphans)  # what it did see is still fixed
