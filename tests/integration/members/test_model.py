@@ -381,3 +381,22 @@ def test_bound_models_are_independent() -> None:
     second = bind_member_model("two")
     assert (first.Meta.table_name, first.Meta.host) == ("one", "http://127.0.0.1:5000")
     assert (second.Meta.table_name, second.Meta.host) == ("two", None)
+
+
+def test_keys_left_unprocessed_are_asked_again_briefly_then_are_a_transient_failure(aws: None) -> None:
+    """Throttling that outlasts a few short pauses fails fast: the sweep keeps 30 s before its deadline
+    for up to 10 such calls a page (a Lambda timeout would lose the syncs it decided)."""
+    pauses: list[float] = []
+    repository = MemberRepository(TABLE, clock=Clock(), sleep=pauses.append)
+    calls: list[dict[str, Any]] = []
+
+    class Throttled:
+        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            calls.append(RequestItems)
+            return {"Responses": {TABLE: []}, "UnprocessedKeys": RequestItems}
+
+    repository._dynamodb = Throttled()
+    with pytest.raises(TransientFailure, match="unprocessed"):
+        repository.batch_read([MEMBER_ID])
+    assert len(calls) == 5
+    assert sum(pauses) <= 0.75
