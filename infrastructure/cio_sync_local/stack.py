@@ -40,10 +40,11 @@ from cio_sync_local.clients import (
     load_models,
 )
 from cio_sync_local.delivery import Faults
-from cio_sync_local.deploy import DeployOptions, deploy, package
+from cio_sync_local.deploy import DeployError, DeployOptions, deploy, package
 from cio_sync_local.description import FunctionSpec, StackContext, StackDescription
 from cio_sync_local.emulator import Emulator
 from cio_sync_local.invoker import Handler, InProcessFunction, InvocationResult, Invoker
+from cio_sync_local.mapping_grants import refused_mappings
 from cio_sync_local.moto_server import MotoServer
 from cio_sync_local.pump import IdleReport, Pump, concurrency
 from cio_sync_local.workers import WorkerPool, WorkerSpec
@@ -223,6 +224,9 @@ class LocalStack:
         )
         models.result()
         self._description = description = deploy(context, packaged.result(), options)
+        refused = refused_mappings(description) if self._enforce_roles else []
+        if refused:
+            raise DeployError("event source mappings refused, as Lambda would:\n" + "\n".join(refused))
         self.environment = self._caller_environment(description)
         self._apply_environment()
         self.invokers = {

@@ -22,6 +22,7 @@ import pytest
 
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.producer_api import producer
+from cio_sync_local.deploy import DeployError
 from cio_sync_local.sam import load_template
 from cio_sync_local.stack import LocalStack
 
@@ -182,3 +183,20 @@ class TestWithoutUpstreamGrants:
         stored = upstream.members.get(member["id"])
         assert stored is not None
         assert stored.get("promotions_muted_at") is None
+
+
+def test_a_mapping_whose_role_cannot_read_its_source_is_refused_at_start(tmp_path: Path) -> None:
+    """The pollers act for the function outside its worker: their grants are checked as Lambda checks them
+    when it creates the mapping, and the stack does not start."""
+    grants = [
+        Grant("TrackRole", "ConsumeTrackQueue", "sqs:ReceiveMessage"),
+        Grant("MemberStreamRole", "ReadMemberStream", "dynamodb:GetRecords"),
+    ]
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(without(grants)), encoding="utf-8")
+    with pytest.raises(DeployError) as refused:
+        LocalStack(aws_port=0, cio_port=0, template=path).__enter__()
+    message = str(refused.value)
+    assert "permission to call sqs:ReceiveMessage on arn:aws:sqs:" in message
+    assert "permission to call dynamodb:GetRecords on arn:aws:dynamodb:" in message
+    assert message.count("\n") == 2  # those two, nothing else the unchanged template grants
