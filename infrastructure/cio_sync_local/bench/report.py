@@ -22,6 +22,9 @@ from cio_sync_local.bench.sweep_report import SWEEP_SCHEMA, sweep_misses, sweep_
 SCHEMA_VERSION: Final = 1
 DEFAULT_RATE_LIMIT: Final = 100
 MIN_OPERATIONS_PER_REQUEST: Final = 50.0
+# The bulk import must beat the one-request-per-member baseline on wall time too (functions run
+# concurrently, as MaximumConcurrency allows), not only on requests.
+MIN_TIME_RATIO: Final = 1.5
 WINDOW_S: Final = 1.0
 
 
@@ -140,6 +143,11 @@ def target_misses(results: Mapping[str, Any]) -> list[str]:
             misses.append(f"bulk: {bulk['rate_limited_429']} answers 429 at the default configuration")
         if not bulk.get("all_profiles_deleted", False):
             misses.append("bulk: not every imported member's profile was deleted")
+        if bulk["time_ratio"] < MIN_TIME_RATIO:
+            misses.append(
+                f"bulk: wall time ratio {bulk['time_ratio']:.2f} to the baseline"
+                f" (target >= {MIN_TIME_RATIO:g})"
+            )
     peak = results.get("emulator_peak_requests_per_second")
     configured = results.get("rate_limit_per_s")
     if peak is not None and configured is not None and peak > configured:
@@ -249,7 +257,7 @@ def table_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
             (
                 "   wall time ratio (baseline / import)",
                 f"{bulk['time_ratio']:.2f}",
-                "import time includes muting every row in the local table",
+                f"target >= {MIN_TIME_RATIO:g}; the import's time includes muting every row in the table",
             ),
             (
                 "   Customer.io time at the limit (requests / limit)",
