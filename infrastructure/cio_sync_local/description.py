@@ -63,6 +63,7 @@ class QueueSpec:
     retention_s: int
     dead_letter_arn: str | None
     max_receive_count: int | None
+    kms_key_arn: str | None = None  # a customer managed key for server-side encryption (not SQS-managed)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def read_stack(context: StackContext, client: Any) -> StackDescription:
         return [(lid, pid) for lid, (kind, pid) in resources.items() if kind == resource_type]
 
     tables = {lid: _table(client("dynamodb"), lid, pid) for lid, pid in of_type(TABLE)}
-    queues = {lid: _queue(client("sqs"), lid, pid) for lid, pid in of_type(QUEUE)}
+    queues = {lid: _queue(client("sqs"), lid, pid, context) for lid, pid in of_type(QUEUE)}
     buckets = {
         lid: BucketSpec(lid, pid, f"arn:{context.partition}:s3:::{pid}") for lid, pid in of_type(BUCKET)
     }
@@ -231,8 +232,17 @@ def _table(dynamodb: Any, logical_id: str, name: str) -> TableSpec:
     )
 
 
-def _queue(sqs: Any, logical_id: str, url: str) -> QueueSpec:
+def _queue(sqs: Any, logical_id: str, url: str, context: StackContext) -> QueueSpec:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    key = attributes.get("KmsMasterKeyId")
+    if key and not key.startswith("alias/"):  # an alias is AWS's managed key: no grant of ours involved
+        key = (
+            key
+            if key.startswith("arn:")
+            else (f"arn:{context.partition}:kms:{context.region}:{context.account_id}:key/{key}")
+        )
+    else:
+        key = None
     redrive = json.loads(attributes["RedrivePolicy"]) if "RedrivePolicy" in attributes else {}
     arn = attributes["QueueArn"]
     return QueueSpec(
@@ -245,6 +255,7 @@ def _queue(sqs: Any, logical_id: str, url: str) -> QueueSpec:
         retention_s=int(attributes["MessageRetentionPeriod"]),
         dead_letter_arn=redrive.get("deadLetterTargetArn"),
         max_receive_count=int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
+        kms_key_arn=key,
     )
 
 

@@ -23,7 +23,7 @@ import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from cio_sync_local.iam_policy import AccessRequest
@@ -76,6 +76,9 @@ class StackResources:
     partition: str = "aws"
     partition_keys: Mapping[str, str] = field(default_factory=dict)  # table name -> partition key attribute
     secrets: Mapping[str, str] = field(default_factory=dict)  # secret name -> full ARN
+    queue_keys: Mapping[str, str] = field(
+        default_factory=dict
+    )  # queue ARN -> its customer managed KMS key ARN
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource}"
@@ -239,10 +242,20 @@ def queue_arn(queue_url: str, resources: StackResources) -> str:
     return f"arn:{resources.partition}:sqs:{resources.region}:{account}:{name}"
 
 
+# Server-side encryption with a customer managed key: a producer needs the key to encrypt, a consumer to
+# decrypt (SQS asks KMS on the caller's behalf, with the caller's permissions).
+KMS_FOR_SQS: Final = {"sqs:SendMessage": "kms:GenerateDataKey", "sqs:ReceiveMessage": "kms:Decrypt"}
+
+
 def _sqs(operation: str, params: Mapping[str, Any], resources: StackResources) -> list[AccessRequest]:
     action = f"sqs:{SQS_BATCHES.get(operation, operation)}"
     if "QueueUrl" in params:
-        return [AccessRequest(action, queue_arn(str(params["QueueUrl"]), resources))]
+        queue = queue_arn(str(params["QueueUrl"]), resources)
+        requests = [AccessRequest(action, queue)]
+        key = resources.queue_keys.get(queue)
+        if key is not None and action in KMS_FOR_SQS:
+            requests.append(AccessRequest(KMS_FOR_SQS[action], key))
+        return requests
     if operation == "GetQueueUrl" and "QueueName" in params:
         account = params.get("QueueOwnerAWSAccountId") or resources.account_id
         return [

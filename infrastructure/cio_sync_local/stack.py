@@ -295,6 +295,9 @@ class LocalStack:
                     for table in description.tables.values()
                 },
                 "secrets": dict(description.secrets),
+                "queue_keys": {
+                    queue.arn: queue.kms_key_arn for queue in description.queues.values() if queue.kms_key_arn
+                },
             },
         }
 

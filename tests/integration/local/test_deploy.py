@@ -116,6 +116,12 @@ def test_queues_are_as_the_template_says(deployed: StackDescription, transformed
         else:
             assert queue.dead_letter_arn == deployed.queues[_target(redrive["deadLetterTargetArn"])].arn
             assert queue.max_receive_count == int(redrive["maxReceiveCount"])
+        key = properties.get("KmsMasterKeyId")
+        if isinstance(key, dict) and "Ref" in key:  # a key of the stack's: its ARN, for the role checks
+            assert queue.kms_key_arn is not None
+            assert queue.kms_key_arn.startswith("arn:aws:kms:us-east-1:")
+        else:  # none, or SQS-managed (an alias)
+            assert queue.kms_key_arn is None
 
 
 def test_functions_are_as_the_template_says_each_with_its_own_environment_and_role(

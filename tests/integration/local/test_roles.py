@@ -106,6 +106,8 @@ TRACK_READS_MEMBERS = Grant("TrackRole", "ReadMembers", "dynamodb:BatchGetItem")
 EMAIL_READS_SECRET = Grant("EmailRole", "ReadCustomerIoSecret", "secretsmanager:GetSecretValue")
 CHUNK_MUTES_MEMBERS = Grant("ImportChunkRole", "MuteMembers", "dynamodb:UpdateItem")
 SWEEP_READS_MEMBERS = Grant("ProfileSweepRole", "ReadMembers", "dynamodb:BatchGetItem")
+# Taken out together, in a stack of their own (the upstream one): parking needs the email DLQ's key.
+EMAIL_ENCRYPTS_DEAD_LETTERS = Grant("EmailRole", "EncryptDeadLetters", "kms:GenerateDataKey")
 # Taken out together, in a stack of their own: the flows above need these.
 STREAM_SENDS_TO_TRACK = Grant("MemberStreamRole", "SendIntentsAndFailures", "sqs:SendMessage", "TrackQueue")
 FILE_READS_UPLOADS = Grant("ImportFileRole", "ReadUploads", "s3:GetObjectVersion")
@@ -119,7 +121,8 @@ def downstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleStack]:
 
 @pytest.fixture(scope="class")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoleStack]:
-    yield from _stack(tmp_path_factory.mktemp("upstream"), [STREAM_SENDS_TO_TRACK, FILE_READS_UPLOADS])
+    grants = [STREAM_SENDS_TO_TRACK, FILE_READS_UPLOADS, EMAIL_ENCRYPTS_DEAD_LETTERS]
+    yield from _stack(tmp_path_factory.mktemp("upstream"), grants)
 
 
 def upload(roles: RoleStack, member_id: str) -> None:
@@ -166,7 +169,8 @@ class TestWithoutDownstreamGrants:
 
 
 class TestWithoutUpstreamGrants:
-    """Another stack: the member-stream and import-file functions each lack a grant their flow needs."""
+    """Another stack: the member-stream and import-file functions each lack a grant their flow needs, and
+    the email function the key of its encrypted dead-letter queue."""
 
     def test_member_stream_without_send_message_to_the_track_queue_syncs_nothing(
         self, upstream: RoleStack
@@ -183,6 +187,24 @@ class TestWithoutUpstreamGrants:
         stored = upstream.members.get(member["id"])
         assert stored is not None
         assert stored.get("promotions_muted_at") is None
+
+    def test_email_without_the_dead_letter_key_cannot_park_a_malformed_message(
+        self, upstream: RoleStack
+    ) -> None:
+        sqs = upstream.stack.client("sqs")
+        sqs.send_message(QueueUrl=upstream.stack.queue_url("EmailQueue"), MessageBody="not an intent")
+        upstream.denied("kms:GenerateDataKey", _email_dead_letter_key(upstream))
+        parked = sqs.get_queue_attributes(
+            QueueUrl=upstream.stack.queue_url("EmailDeadLetterQueue"),
+            AttributeNames=["ApproximateNumberOfMessages"],
+        )["Attributes"]
+        assert parked["ApproximateNumberOfMessages"] == "0"
+
+
+def _email_dead_letter_key(roles: RoleStack) -> str:
+    key = roles.stack.description.queues["EmailDeadLetterQueue"].kms_key_arn
+    assert key is not None
+    return key
 
 
 def test_a_mapping_whose_role_cannot_read_its_source_is_refused_at_start(tmp_path: Path) -> None:

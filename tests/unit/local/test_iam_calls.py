@@ -121,6 +121,22 @@ def test_sqs_calls_name_the_queue_from_its_url_and_batches_need_the_single_actio
     ]
 
 
+def test_a_queue_encrypted_with_a_key_of_ours_needs_the_key_to_send_and_to_receive() -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    resources = StackResources(region="us-east-1", account_id="123456789012", queue_keys={QUEUE_ARN: key})
+    assert access_requests("sqs", "SendMessageBatch", {"QueueUrl": QUEUE_URL}, resources) == [
+        AccessRequest("sqs:SendMessage", QUEUE_ARN),
+        AccessRequest("kms:GenerateDataKey", key),
+    ]
+    assert access_requests("sqs", "ReceiveMessage", {"QueueUrl": QUEUE_URL}, resources) == [
+        AccessRequest("sqs:ReceiveMessage", QUEUE_ARN),
+        AccessRequest("kms:Decrypt", key),
+    ]
+    assert access_requests("sqs", "DeleteMessage", {"QueueUrl": QUEUE_URL}, resources) == [
+        AccessRequest("sqs:DeleteMessage", QUEUE_ARN)
+    ]
+
+
 def test_s3_objects_versions_and_listing() -> None:
     bucket = "arn:aws:s3:::imports"
     get = access_requests("s3", "GetObject", {"Bucket": "imports", "Key": "mute-promotions/a.csv"}, RESOURCES)
