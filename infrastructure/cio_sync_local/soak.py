@@ -39,6 +39,7 @@ from cio_sync_local.adversary import RAW_VALUES, Bursts, Poison
 from cio_sync_local.invariant import check_stack, plain
 from cio_sync_local.invoker import InjectedCrash, InvocationResult
 from cio_sync_local.pump import Faults, Pump, PumpListener
+from cio_sync_local.raw_table import raw_update
 from cio_sync_local.stack import LocalStack
 
 MAX_MINUTES: Final = 10.0
@@ -231,16 +232,7 @@ class Soak:
 
     def raw_update(self, member_id: str, changes: Mapping[str, Any]) -> None:
         """A write as another service makes it: straight to the table, no rules applied."""
-        names = list(changes)
-        self.stack.client("dynamodb").update_item(
-            TableName=self.stack.table_name(),
-            Key={"id": {"S": member_id}},
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(names))),
-            ExpressionAttributeNames={f"#f{i}": name for i, name in enumerate(names)},
-            ExpressionAttributeValues={
-                f":v{i}": self._serializer.serialize(changes[name]) for i, name in enumerate(names)
-            },
-        )
+        raw_update(self.stack.client("dynamodb"), self.stack.table_name(), member_id, changes)
 
     def put_raw(self, item: Mapping[str, Any]) -> None:
         """A whole item as another service may store it (a legacy id, say): no rules, no contract."""

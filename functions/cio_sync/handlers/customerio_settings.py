@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.customerio.client import CustomerIoClient
 from cio_sync.adapters.customerio.credentials import APP_FIELDS, TRACK_FIELDS, SecretCredentials
 from cio_sync.adapters.customerio.preflight import Check, passed
 from cio_sync.customerio.regions import APP_HOSTS, TRACK_HOSTS, Region
@@ -75,6 +76,19 @@ def secret_credentials(settings: ApiSettings) -> SecretCredentials:
     """The keys, read at first use (a dry run never reads them) and cached five minutes."""
     return SecretCredentials(
         settings.secret_name, lambda: aws_client("secretsmanager"), fields=settings.secret_fields
+    )
+
+
+ClientT = TypeVar("ClientT", bound=CustomerIoClient)
+
+
+def customerio_client(kind: type[ClientT], settings: ApiSettings) -> ClientT:
+    """The process's one client of this API: one pooled connection and one pacing bucket for its life."""
+    return kind(
+        secret_credentials(settings),
+        base_url=settings.base_url,
+        rate_per_s=settings.rate_per_process,
+        enabled=settings.enabled,
     )
 
 

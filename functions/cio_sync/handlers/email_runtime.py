@@ -17,8 +17,8 @@ from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_settings import (
     ApiSettings,
     app_api_settings,
+    customerio_client,
     preflight_deadline,
-    secret_credentials,
 )
 from cio_sync.pipeline.email_consumer import EmailMessages, EmailSent, SendOnce, send_transactional
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
@@ -104,10 +104,4 @@ def build(settings: EmailSettings) -> EmailRuntime:
 
 
 def app_client(settings: ApiSettings) -> AppClient:
-    """The process's one App client: one pooled connection and one pacing bucket for its life."""
-    return AppClient(
-        secret_credentials(settings),
-        base_url=settings.base_url,
-        rate_per_s=settings.rate_per_process,
-        enabled=settings.enabled,
-    )
+    return customerio_client(AppClient, settings)

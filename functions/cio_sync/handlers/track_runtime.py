@@ -14,8 +14,8 @@ from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
 from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_settings import (
     ApiSettings,
+    customerio_client,
     preflight_deadline,
-    secret_credentials,
     track_api_settings,
 )
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
@@ -76,10 +76,4 @@ def build(settings: TrackSettings) -> TrackRuntime:
 
 
 def track_client(settings: ApiSettings) -> TrackClient:
-    """The process's one Track client: one pooled connection and one pacing bucket for its life."""
-    return TrackClient(
-        secret_credentials(settings),
-        base_url=settings.base_url,
-        rate_per_s=settings.rate_per_process,
-        enabled=settings.enabled,
-    )
+    return customerio_client(TrackClient, settings)

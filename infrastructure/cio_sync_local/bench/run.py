@@ -54,6 +54,7 @@ from cio_sync_local.bench.report import (
 from cio_sync_local.bench.sweep import SweepBenchConfig, SweepBenchFailed, run_sweep_bench
 from cio_sync_local.bench.track_v1 import TrackV1Client
 from cio_sync_local.invariant import check_stack
+from cio_sync_local.raw_table import raw_update
 from cio_sync_local.stack import APP_API_KEY, SITE_ID, TRACK_API_KEY, LocalStack
 
 RESULTS_PATH: Final = Path("bench/results.json")
@@ -306,16 +307,8 @@ class Bench:
         }
 
     def _raw_write(self, member_id: str, changes: Mapping[str, Any]) -> None:
-        serializer = TypeSerializer()
-        names = sorted(changes)
-        self.stack.client("dynamodb").update_item(
-            TableName=self.stack.table_name(),
-            Key={"id": {"S": member_id}},
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(names))),
-            ExpressionAttributeNames={f"#f{i}": name for i, name in enumerate(names)},
-            ExpressionAttributeValues={
-                f":v{i}": serializer.serialize(changes[n]) for i, n in enumerate(names)
-            },
+        raw_update(
+            self.stack.client("dynamodb"), self.stack.table_name(), member_id, dict(sorted(changes.items()))
         )
 
     def _wait_for_change(self, member_id: str, name: str, written_at: float) -> float:

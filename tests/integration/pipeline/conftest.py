@@ -10,6 +10,7 @@ import requests
 
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync_local.invariant import check_stack
+from cio_sync_local.raw_table import raw_update
 from cio_sync_local.stack import LocalStack
 
 DRAIN_S = 90.0
@@ -47,19 +48,7 @@ class Pipeline:
 
     def raw_update(self, member_id: str, **fields: Any) -> None:
         """A write as another service makes it: straight to the table, no rules applied."""
-        from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415 - test helper only
-
-        serializer = TypeSerializer()
-        sets = dict(fields)
-        self.stack.client("dynamodb").update_item(
-            TableName=self.stack.table_name(),
-            Key={"id": {"S": member_id}},
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets))),
-            ExpressionAttributeNames={f"#f{i}": name for i, name in enumerate(sets)},
-            ExpressionAttributeValues={
-                f":v{i}": serializer.serialize(v) for i, v in enumerate(sets.values())
-            },
-        )
+        raw_update(self.stack.client("dynamodb"), self.stack.table_name(), member_id, fields)
 
     def violations(self) -> list[str]:
         return check_stack(
