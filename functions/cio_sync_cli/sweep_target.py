@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.credentials import APP_FIELDS, SecretCredentials
+from cio_sync.adapters.customerio.people_client import PeopleClient
 from cio_sync.customerio.regions import APP_HOSTS
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S
 from cio_sync_cli.errors import CommandError
@@ -74,13 +74,13 @@ def _values(target: OpsTarget) -> dict[str, str]:
     return {name: value.strip() for name, value in target.variables.items() if value.strip()}
 
 
-def app_client(target: OpsTarget, where: SweepTarget, rate_per_s: float) -> AppClient:
-    """An App client paced at `rate_per_s`, its key read from the target's secret at the first call."""
+def app_client(target: OpsTarget, where: SweepTarget, rate_per_s: float) -> PeopleClient:
+    """A people client paced at `rate_per_s`, its key read from the target's secret at the first call."""
 
     def secrets() -> Any:
         return target.client("secretsmanager")
 
-    return AppClient(
+    return PeopleClient(
         SecretCredentials(where.secret_name, secrets, fields=APP_FIELDS),
         base_url=where.app_url,
         rate_per_s=rate_per_s,

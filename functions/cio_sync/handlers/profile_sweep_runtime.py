@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
-from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.credentials import APP_FIELDS
+from cio_sync.adapters.customerio.people_client import PeopleClient
 from cio_sync.adapters.member_table import BatchReadMembers, MemberRepository
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.environment import Environment
@@ -62,7 +62,7 @@ class ProfileSweepRuntime(NamedTuple):
 
 def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
     return ProfileSweepRuntime(
-        directory=AppClient(
+        directory=PeopleClient(
             secret_credentials(settings.app_api),
             base_url=settings.app_api.base_url,
             rate_per_s=settings.app_api.rate_per_process,

@@ -76,7 +76,7 @@ EMAIL_HOLDERS_LIMIT: Final = 10
 
 
 class PeopleDirectory(Protocol):
-    """The App API's people reads (cio_sync.adapters.customerio.app_client.AppClient)."""
+    """The App API's people reads (cio_sync.adapters.customerio.people_client.PeopleClient)."""
 
     def search_people(
         self,

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.credentials import Credentials
+from cio_sync.adapters.customerio.people_client import PeopleClient
 from cio_sync.adapters.member_table import BatchReadMembers
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.members.contract import MemberItem, new_member_id
@@ -185,7 +185,7 @@ def test_the_sweep_paces_itself_under_the_app_api_limit(sweep: Pipeline) -> None
     seed(sweep, *((new_member_id(), {}) for _ in range(40)))
     assert sweep.stack.emulator is not None
     emulator = sweep.stack.emulator
-    client = AppClient(
+    client = PeopleClient(
         Credentials(SITE_ID, TRACK_API_KEY, APP_API_KEY), base_url=sweep.stack.emulator_url, rate_per_s=8
     )
     since = time.time()

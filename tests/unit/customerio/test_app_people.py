@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from cio_sync.adapters.customerio.app_client import AppClient
+from cio_sync.adapters.customerio.people_client import PeopleClient
 from cio_sync.customerio.errors import InvalidRequest, RateLimited, Unauthorized
 from cio_sync.customerio.people import EVERYONE_WITH_AN_ID, UnexpectedReply, as_stored, email_filter
 from tests.observability import LogLines
@@ -16,10 +16,10 @@ from tests.unit.customerio.conftest import CREDENTIALS, metric_total
 from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script
 
 
-def client_with(clock: FakeClock, *script: Script, **options: Any) -> tuple[AppClient, FakeCustomerIo]:
+def client_with(clock: FakeClock, *script: Script, **options: Any) -> tuple[PeopleClient, FakeCustomerIo]:
     fake = FakeCustomerIo(clock, *script)
     options.setdefault("rng", random.Random(3))
-    client = AppClient(CREDENTIALS, pool=fake, clock=clock, sleep=clock.sleep, **options)
+    client = PeopleClient(CREDENTIALS, pool=fake, clock=clock, sleep=clock.sleep, **options)
     return client, fake
 
 

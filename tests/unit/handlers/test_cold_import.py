@@ -29,6 +29,9 @@ NEVER_PREFIXES = ("aws_lambda_powertools.utilities.batch", "aws_lambda_powertool
 # What only the functions that talk to Customer.io may load.
 CUSTOMER_IO = "cio_sync.adapters.customerio"
 CUSTOMER_IO_FUNCTIONS = {"track", "email", "profile_sweep"}
+# The App API's people reads: only the profile sweep uses them (the email function shares the API, not them).
+PEOPLE = ("cio_sync.customerio.people", "cio_sync.adapters.customerio.people_client")
+PEOPLE_FUNCTIONS = {"profile_sweep"}
 # The adapters use botocore's clients; only Powertools' idempotency layer (email) still imports boto3.
 BOTO3_FUNCTIONS = {"email"}
 # A handler's modules as a share of boto3's count: today 1.02 to 1.38 (email); exact, machine-independent.
@@ -51,6 +54,7 @@ def test_a_handler_loads_nothing_it_does_not_use(handler: str) -> None:
     assert not [name for name in loaded if name.startswith(NEVER_PREFIXES)]
     talks_to_customer_io = any(name.startswith(CUSTOMER_IO) for name in loaded)
     assert talks_to_customer_io == (handler in CUSTOMER_IO_FUNCTIONS)
+    assert all((name in loaded) == (handler in PEOPLE_FUNCTIONS) for name in PEOPLE)
     assert ("boto3" in loaded) == (handler in BOTO3_FUNCTIONS)
 
 
