@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from cio_sync.sync.intents import Intent, MalformedIntent, parse_intent
 
@@ -28,8 +27,7 @@ MAX_MESSAGE_BYTES = 200_000
 MAX_SYNCS_PER_MESSAGE: Final = 100
 
 
-@dataclass(frozen=True)
-class InboundMessage:
+class InboundMessage(NamedTuple):
     """What a consumer (track, email) needs of one SQS record."""
 
     message_id: str
@@ -45,8 +43,7 @@ def lane_of(member_id: str, lanes: int) -> str:
     return f"lane-{int.from_bytes(digest[:4], 'big') % lanes:03d}"
 
 
-@dataclass(frozen=True)
-class TrackMessage:
+class TrackMessage(NamedTuple):
     """One FIFO message: a lane's intents, in the order they must be applied."""
 
     lane: str

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 BASE_DELAY_S: Final = 20
@@ -53,14 +52,20 @@ class MessageVisibility(Protocol):
         ...
 
 
-@dataclass(frozen=True)
 class Redelivery:
     """The rule, bound to one queue."""
 
-    visibility: MessageVisibility
-    max_receives: int = MAX_RECEIVES
-    scale: float = 1.0
-    rng: random.Random = field(default_factory=random.Random, compare=False)
+    def __init__(
+        self,
+        visibility: MessageVisibility,
+        max_receives: int = MAX_RECEIVES,
+        scale: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.visibility = visibility
+        self.max_receives = max_receives
+        self.scale = scale
+        self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
 
     def is_last_receive(self, receive_count: int) -> bool:
         return receive_count >= self.max_receives

@@ -12,8 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,14 +24,17 @@ TRACK_FIELDS: Final = ("site_id", "track_api_key")
 APP_FIELDS: Final = ("app_api_key",)
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """Track uses site id + Track API key (HTTP Basic); App uses the App API key (Bearer). A function's
     secret holds only its own API's keys; the others stay empty."""
 
     site_id: str = ""
-    track_api_key: str = field(default="", repr=False)
-    app_api_key: str = field(default="", repr=False)
+    track_api_key: str = ""
+    app_api_key: str = ""
+
+    def __repr__(self) -> str:
+        """The keys never show, wherever credentials are printed or logged."""
+        return f"Credentials(site_id={self.site_id!r})"
 
 
 CredentialsProvider = Callable[[], Credentials]

@@ -16,7 +16,6 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -44,16 +43,14 @@ POOL_SIZE = 10
 MAX_RAW_ERROR_TEXT = 2000
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(NamedTuple):
     """Connect just over a TCP retransmit window (3 s); read long enough for a slow batch."""
 
     connect_s: float = 3.05
     read_s: float = 10.0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Bounded, jittered exponential backoff; a Retry-After longer than the cap is not waited for."""
 
     max_attempts: int = 4
@@ -67,8 +64,7 @@ class RetryPolicy:
         return step / 2 + rng.uniform(0, step / 2)
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """A Customer.io answer: status, headers (case-insensitive), body."""
 
     status_code: int
