@@ -10,16 +10,13 @@ import os
 from collections.abc import Callable
 from typing import Any, Final
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-
+from cio_sync.adapters.idempotency_store import BotocorePersistenceLayer
+from cio_sync.adapters.powertools_idempotency import IdempotencyConfig, idempotent_function
 from cio_sync.pipeline.email_consumer import EmailSent, parse_email_intent
 from cio_sync.sync.intents import SendEmail
 
 IDEMPOTENCY_WINDOW_S: Final = 7 * 24 * 3600
+EVENT_KEY: Final = "[member_id, intent_id]"
 # Records are keyed "<Lambda function name>.<name>#<hash>". This is the name the send had when records were
 # first written (Powertools derives it from the wrapped function), kept so records written before this
 # module existed still suppress a redelivered send.
@@ -29,13 +26,16 @@ Send = Callable[[SendEmail, float | None], EmailSent]
 
 
 class IdempotentEmail:
-    """The email consumer's `SendOnce`: sends through `send` unless the intent's record says it was sent."""
+    """The email consumer's `SendOnce`: sends through `send` unless the intent's record says it was sent.
 
-    def __init__(self, table_name: str, send: Send) -> None:
+    `client` is a botocore DynamoDB client (cio_sync.adapters.aws.aws_client).
+    """
+
+    def __init__(self, table_name: str, send: Send, client: Any) -> None:
         self._config = IdempotencyConfig(
-            event_key_jmespath="[member_id, intent_id]", expires_after_seconds=IDEMPOTENCY_WINDOW_S
+            event_key_jmespath=EVENT_KEY, expires_after_seconds=IDEMPOTENCY_WINDOW_S
         )
-        persistence = DynamoDBPersistenceLayer(table_name=table_name)
+        persistence = BotocorePersistenceLayer(client, table_name)
 
         def _send(message: dict[str, Any], deadline: float | None) -> dict[str, Any]:
             sent = send(parse_email_intent(message["body"]), deadline)

@@ -92,7 +92,7 @@ def build(settings: EmailSettings) -> EmailRuntime:
 
     sqs = aws_client("sqs")
     return EmailRuntime(
-        send_once=IdempotentEmail(settings.idempotency_table, send),
+        send_once=IdempotentEmail(settings.idempotency_table, send, aws_client("dynamodb")),
         dead_letters=QueueDeadLetters(sqs, settings.dead_letter_queue_url),
         redelivery=Redelivery(
             SqsVisibility(sqs, settings.email_queue_url),

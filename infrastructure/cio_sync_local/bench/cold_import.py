@@ -30,8 +30,10 @@ def handler_module(name: str) -> str:
 
 
 def environment() -> dict[str, str]:
-    """What a Lambda execution environment has before the handler's own variables."""
+    """What a Lambda execution environment has before the handler's own variables, and this process's
+    PYTHONPATH, if any, so a worktree's code is what gets measured (as the local stack's workers run it)."""
     return {
+        **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
         "PATH": os.environ.get("PATH", ""),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
