@@ -8,6 +8,7 @@ attribute names, types and conditions), so records written by either honour each
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
@@ -141,15 +142,20 @@ def _record_of(item: dict[str, Any]) -> DataRecord:
         status=values[STATUS],
         expiry_timestamp=values[EXPIRY],
         in_progress_expiry_timestamp=values.get(IN_PROGRESS_EXPIRY),
-        response_data=values.get(DATA, ""),
-        payload_hash=values.get(VALIDATION, ""),
+        response_data=values.get(DATA) or "",
+        payload_hash=values.get(VALIDATION) or "",
     )
 
 
 def _value(name: str, attribute: dict[str, Any]) -> Any:
-    """Only the two types these records use; the timestamps are integers (Powertools writes `str(int)`)."""
+    """The types these records use. Timestamps are integers (both layers write `str(int)`); a number of
+    another shape reads as Powertools reads it (a Decimal), and NULL as None, so a record some other writer
+    left is judged as Powertools would judge it, never refused."""
     if "S" in attribute:
         return attribute["S"]
     if "N" in attribute:
-        return int(attribute["N"])
-    raise ValueError(f"idempotency record attribute {name} has type {sorted(attribute)}, not S or N")
+        number = attribute["N"]
+        return int(number) if number.lstrip("-").isdigit() else Decimal(number)
+    if attribute.get("NULL") is True:
+        return None
+    raise ValueError(f"idempotency record attribute {name} has type {sorted(attribute)}, not S, N or NULL")

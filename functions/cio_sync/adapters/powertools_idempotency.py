@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from types import ModuleType
 from typing import Any, Final
 
@@ -26,11 +27,29 @@ def _register_unexecuted() -> ModuleType | None:
         raise ImportError(f"{PACKAGE} is not installed", name=PACKAGE)
     loader = spec.loader
     package = importlib.util.module_from_spec(spec)
+    lock = threading.RLock()
+    state = "pending"  # -> "running" (its __init__ executing) -> "done"
 
     def complete(name: str) -> Any:
-        """PEP 562's module __getattr__: runs the real __init__ once, then reads the name."""
-        del vars(package)["__getattr__"]
-        loader.exec_module(package)
+        """PEP 562's module __getattr__: runs the real __init__ once, then reads the name.
+
+        Other threads wait on the lock until __init__ has run (never reading a half-run package); a read
+        from within __init__ itself finds the name missing, as in any module still executing; a failed
+        __init__ is run again at the next read, as a failed import would be.
+        """
+        nonlocal state
+        with lock:
+            if state == "running":
+                raise AttributeError(f"partially initialised module {PACKAGE} has no attribute {name!r}")
+            if state == "pending":
+                state = "running"
+                try:
+                    loader.exec_module(package)
+                except BaseException:
+                    state = "pending"
+                    raise
+                state = "done"
+                del vars(package)["__getattr__"]
         return getattr(package, name)
 
     vars(package)["__getattr__"] = complete

@@ -30,6 +30,35 @@ CASES = {
     + "import cio_sync.adapters.powertools_idempotency as light; "
     + "assert light.BasePersistenceLayer is BasePersistenceLayer; "
     + "assert light.idempotent_function is idempotent_function",
+    "threads reading the package at once all wait for its __init__": LIGHT
+    + """
+import threading
+from aws_lambda_powertools.utilities import idempotency
+start = threading.Barrier(4)
+read = []
+def reader():
+    start.wait()
+    read.append(idempotency.DynamoDBPersistenceLayer)
+threads = [threading.Thread(target=reader) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert len(read) == 4 and len(set(read)) == 1, read
+""",
+    "a failed __init__ is tried again at the next read": LIGHT
+    + """
+from aws_lambda_powertools.utilities import idempotency
+sys.modules["boto3"] = None  # an import of boto3 fails
+try:
+    idempotency.DynamoDBPersistenceLayer
+    raise AssertionError("read without boto3")
+except ImportError as failed:
+    assert "boto3" in str(failed), failed
+del sys.modules["boto3"]
+sys.modules.pop("aws_lambda_powertools.utilities.idempotency.persistence.dynamodb", None)
+assert idempotency.DynamoDBPersistenceLayer.__name__ == "DynamoDBPersistenceLayer"
+""",
 }
 
 

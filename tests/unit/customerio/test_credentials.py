@@ -20,6 +20,8 @@ from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_settings import app_api_settings, track_api_settings
 from cio_sync.handlers.email_runtime import app_client
 from cio_sync.handlers.track_runtime import track_client
+from cio_sync.observability import logger
+from tests.observability import captured_logs
 from tests.unit.customerio.conftest import metric_total
 
 SECRET = {"site_id": "site-9", "track_api_key": "tk-very-secret", "app_api_key": "ak-very-secret"}
@@ -63,6 +65,15 @@ def test_repr_hides_the_keys() -> None:
     )
     assert "site-9" in shown
     assert "very-secret" not in shown
+
+
+def test_credentials_logged_as_a_value_show_no_key() -> None:
+    """A JSON log line serialises what it cannot encode with str(): a tuple would be written item by item."""
+    credentials = Credentials("site-9", "tk-very-secret", "ak-very-secret")
+    with captured_logs() as logs:
+        logger.info("read", extra={"credentials": credentials})
+    assert "site-9" in logs.text
+    assert "very-secret" not in logs.text
 
 
 @pytest.mark.parametrize(

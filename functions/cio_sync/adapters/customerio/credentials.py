@@ -12,7 +12,8 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,17 +25,18 @@ TRACK_FIELDS: Final = ("site_id", "track_api_key")
 APP_FIELDS: Final = ("app_api_key",)
 
 
-class Credentials(NamedTuple):
+@dataclass(frozen=True)
+class Credentials:
     """Track uses site id + Track API key (HTTP Basic); App uses the App API key (Bearer). A function's
-    secret holds only its own API's keys; the others stay empty."""
+    secret holds only its own API's keys; the others stay empty.
+
+    A dataclass, not a NamedTuple like the transport's records: a tuple hands its keys to anything that
+    iterates it (a JSON log line's `extra`, `json.dumps`, %-formatting), where this shows only its repr.
+    """
 
     site_id: str = ""
-    track_api_key: str = ""
-    app_api_key: str = ""
-
-    def __repr__(self) -> str:
-        """The keys never show, wherever credentials are printed or logged."""
-        return f"Credentials(site_id={self.site_id!r})"
+    track_api_key: str = field(default="", repr=False)
+    app_api_key: str = field(default="", repr=False)
 
 
 CredentialsProvider = Callable[[], Credentials]
