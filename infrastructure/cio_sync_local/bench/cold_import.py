@@ -2,8 +2,8 @@
 
 Every handler needs boto3, so `import boto3` is the yardstick: the issue's budget is a handler import of
 at most BUDGET_RATIO times it. Two measures, for two uses:
-* `alternated_ratios` (make bench): whole fresh interpreters, boto3 then each handler in turn, each
-  handler's time divided by its own round's boto3, median over the rounds; the figure the README reports.
+* `alternated_ratios` (make bench): whole fresh interpreters, each handler right after an `import boto3`
+  of its own, the handler's time divided by that boto3's, median over the rounds; the README's figure.
 * `paired_ratio` (make test): one interpreter imports boto3, then the handler, under `-X importtime`; the
   handler's own cumulative time is divided by boto3's from the same process, so machine speed and load
   cancel out, and the median of a few runs is checked with a margin that only a real regression (an SDK
@@ -59,26 +59,18 @@ def import_seconds(module: str) -> float:
     return float(_run(code).stdout.strip().splitlines()[-1])
 
 
-def alternated_medians(modules: Sequence[str], runs: int) -> dict[str, float]:
-    """Median seconds per module over `runs` rounds, each round importing boto3 and every module in turn."""
-    chosen = ["boto3", *modules]
-    samples: dict[str, list[float]] = {module: [] for module in chosen}
-    for _ in range(runs):
-        for module in chosen:
-            samples[module].append(import_seconds(module))
-    return {module: statistics.median(values) for module, values in samples.items()}
-
-
 def alternated_ratios(modules: Sequence[str], runs: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Medians per module (boto3 included) and each module's median ratio to the `import boto3` of its
-    own round: a slow spell on a shared machine then weighs on both sides of each ratio."""
+    """Medians per module (boto3 included) and each module's median ratio to the `import boto3` run just
+    before it: every handler import is paired with a boto3 import of its own, so a slow spell on a shared
+    machine weighs on both sides of a ratio (with one boto3 per round, a spell during it or during one
+    handler skewed the round's ratios: single runs of 11 rounds spread by up to 0.15)."""
     seconds: dict[str, list[float]] = {module: [] for module in ["boto3", *modules]}
     ratios: dict[str, list[float]] = {module: [] for module in modules}
     for _ in range(runs):
-        boto3 = import_seconds("boto3")
-        seconds["boto3"].append(boto3)
         for module in modules:
+            boto3 = import_seconds("boto3")
             taken = import_seconds(module)
+            seconds["boto3"].append(boto3)
             seconds[module].append(taken)
             ratios[module].append(taken / boto3)
     medians = {module: statistics.median(values) for module, values in seconds.items()}

@@ -87,7 +87,7 @@ class BenchConfig:
     login_members: int = 100
     parse_rows: int = 1_000_000
     memory_rows: tuple[int, int] = (100_000, 1_000_000)
-    cold_start_runs: int = 11
+    cold_start_runs: int = 13
     rate_limit_per_s: int = DEFAULT_RATE_LIMIT
     overlap_offline: bool = True
     sweep_profiles: int = 100_000  # phase 6 (cio_sync_local.bench.sweep); 0 leaves it out
@@ -382,8 +382,8 @@ def parsing(config: BenchConfig) -> dict[str, Any]:
 
 
 def cold_start(config: BenchConfig) -> dict[str, Any]:
-    """Median wall time of importing each handler module in a fresh interpreter, alternated with
-    `import boto3`, and each one's median ratio to its round's boto3 (cio_sync_local.bench.cold_import)."""
+    """Median wall time of importing each handler module in a fresh interpreter, each after an `import
+    boto3` of its own, and each one's median ratio to its boto3 (cio_sync_local.bench.cold_import)."""
     runs = config.cold_start_runs
     modules = [handler_module(name) for name in HANDLER_MODULES]
     medians, ratios = cold_import.alternated_ratios(modules, runs)
