@@ -40,7 +40,7 @@ from cio_sync_local.clients import (
     load_models,
 )
 from cio_sync_local.delivery import Faults
-from cio_sync_local.deploy import DeployError, DeployOptions, deploy, package
+from cio_sync_local.deploy import DeployError, DeployOptions, Package, deploy, package
 from cio_sync_local.description import FunctionSpec, StackContext, StackDescription
 from cio_sync_local.emulator import Emulator
 from cio_sync_local.invoker import Handler, InProcessFunction, InvocationResult, Invoker
@@ -198,7 +198,7 @@ class LocalStack:
     def _start(self) -> None:
         # moto server starts in its own process while this one packages the template and loads the
         # AWS models it will need: the two halves of a start overlap on a two-core machine.
-        self.moto = MotoServer(self.host, self._aws_port).launch()
+        moto = self.moto = MotoServer(self.host, self._aws_port).launch()
         options = DeployOptions(
             parameters=self._parameters,
             secrets=CUSTOMER_IO_SECRETS,
@@ -207,6 +207,22 @@ class LocalStack:
         )
         packaged = _Background(lambda: package(self._template, options, LOCAL_REGION))
         models = _Background(load_models)
+        try:
+            self._deploy(moto, options, packaged, models)
+        except BaseException:
+            # A failed start never leaves its helpers running: the process may exit next, and a daemon
+            # thread still inside the SAM packager at interpreter shutdown can abort it (SIGABRT).
+            packaged.wait()
+            models.wait()
+            raise
+
+    def _deploy(
+        self,
+        moto: MotoServer,
+        options: DeployOptions,
+        packaged: _Background[Package],
+        models: _Background[None],
+    ) -> None:
         self.emulator = Emulator(
             site_id=SITE_ID,
             track_api_key=TRACK_API_KEY,
@@ -215,9 +231,9 @@ class LocalStack:
             port=self._cio_port,
             **self._emulator_options,
         ).start()
-        self.moto.wait_ready()
+        moto.wait_ready()
         context = StackContext(
-            aws_endpoint=self.moto.endpoint,
+            aws_endpoint=moto.endpoint,
             region=LOCAL_REGION,
             account_id=LOCAL_ACCOUNT_ID,
             stack_name=self.stack_name,
@@ -496,6 +512,10 @@ class _Background(Generic[T]):
             self._value = self._call()
         except BaseException as error:  # handed to result(), on the caller's thread
             self._error = error
+
+    def wait(self) -> None:
+        """Until the call has returned or raised (what it raised is left to `result()`)."""
+        self._thread.join()
 
     def result(self) -> T:
         self._thread.join()

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from boto3.dynamodb.types import TypeSerializer
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.subscriptions import web_signup
 from cio_sync_cli.errors import CommandError
+from cio_sync_local.emulator.openapi import OpenApiDocumentMissing
 from cio_sync_local.local_cli import run_drain
 from cio_sync_local.stack import DrainTimeout, LocalStack
 from tests.integration.local.conftest import Recorder
@@ -150,6 +152,17 @@ def test_the_real_handlers_follow_each_new_stack_like_a_cold_start() -> None:
     for _ in range(2):
         with LocalStack(aws_port=0, cio_port=0) as stack:
             assert _has_profile_after_web_signup(stack)
+
+
+def test_a_start_that_fails_leaves_none_of_its_threads_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI exits right after a failed start; a thread still packaging then could abort the process."""
+    monkeypatch.setenv("CIO_OPENAPI_PATH", str(tmp_path / "missing.json"))
+    stack = LocalStack(aws_port=0, cio_port=0, demo=False)
+    with pytest.raises(OpenApiDocumentMissing):
+        stack.start()
+    assert [thread.name for thread in threading.enumerate() if thread.name == "local-stack-start"] == []
 
 
 def test_a_missing_openapi_document_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
