@@ -129,7 +129,9 @@ def run_emulator(args: argparse.Namespace) -> int:
     def stop(_signum: int, _frame: FrameType | None) -> None:
         stopped.set()
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    # SIGINT too: a process started from a shell's background job inherits SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt, so Ctrl-C (or a test's SIGINT) would not stop it.
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
     print(
         f"Customer.io emulator serving on {emulator.url} (site id {args.site_id}; workspace region "
         f"{args.region}; EU hosts on {emulator.eu_url}); Ctrl-C to stop",
@@ -138,10 +140,9 @@ def run_emulator(args: argparse.Namespace) -> int:
     try:
         while not stopped.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         emulator.stop()
     print("Customer.io emulator stopped", flush=True)
     return 0

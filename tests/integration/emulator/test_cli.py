@@ -103,6 +103,24 @@ def test_cli_defaults_are_the_documented_local_credentials(port: int) -> None:
     assert process.returncode == 0
 
 
+def test_cli_stops_on_sigint_even_when_started_with_sigint_ignored(port: int) -> None:
+    """As from a shell's background job (`make test &`): Python then raises no KeyboardInterrupt."""
+    command = f"trap '' INT; exec {sys.executable} -m cio_sync_local.emulator_cli emulator --port {port}"
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", process)
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert process.returncode == 0
+    assert "stopped" in stdout
+
+
 def test_cli_fault_options_are_applied(port: int) -> None:
     process = start("--port", str(port), "--rate-limit", "1", "--latency-ms", "1")
     try:
