@@ -6,8 +6,10 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from cio_sync_local.emulator import Emulator
 from cio_sync_local.emulator.faults import FaultConfig, FaultConfigError
@@ -96,6 +98,15 @@ def add_emulator_command(subparsers: argparse._SubParsersAction[argparse.Argumen
 
 def run_emulator(args: argparse.Namespace) -> int:
     """Serve until interrupted. Expected problems print one line and return 1."""
+    stopped = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopped.set()
+
+    # Before the servers answer, so a signal sent as soon as they do is never lost. SIGINT too: a process
+    # started from a background job without job control inherits SIGINT ignored, and Python then raises
+    # no KeyboardInterrupt, so Ctrl-C (or a test's SIGINT) would not stop it.
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         faults = FaultConfig(
             rate_limit_per_s=args.rate_limit,
@@ -122,16 +133,9 @@ def run_emulator(args: argparse.Namespace) -> int:
         )
         emulator.start()
     except (OpenApiDocumentMissing, FaultConfigError, ValueError, OSError) as error:
+        _restore(previous)
         print(f"cio-sync emulator: {error}", file=sys.stderr)
         return 1
-    stopped = threading.Event()
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        stopped.set()
-
-    # SIGINT too: a process started from a shell's background job inherits SIGINT ignored, and Python then
-    # never raises KeyboardInterrupt, so Ctrl-C (or a test's SIGINT) would not stop it.
-    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
     print(
         f"Customer.io emulator serving on {emulator.url} (site id {args.site_id}; workspace region "
         f"{args.region}; EU hosts on {emulator.eu_url}); Ctrl-C to stop",
@@ -141,11 +145,15 @@ def run_emulator(args: argparse.Namespace) -> int:
         while not stopped.wait(0.5):
             pass
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        _restore(previous)
         emulator.stop()
     print("Customer.io emulator stopped", flush=True)
     return 0
+
+
+def _restore(handlers: Mapping[signal.Signals, Any]) -> None:
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

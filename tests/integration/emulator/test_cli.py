@@ -37,9 +37,9 @@ def wait_until_serving(url: str, process: subprocess.Popen[str]) -> None:
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read() if process.stderr else "exited"
         try:
-            requests.get(f"{url}/_emulator/stats", timeout=1)
+            requests.get(f"{url}/_emulator/stats", timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a first answer slowed by load
             time.sleep(0.1)
     pytest.fail("the emulator did not start in time")
 

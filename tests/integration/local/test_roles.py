@@ -67,12 +67,20 @@ class RoleStack:
         self.output = output
         self.members = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
 
-    def denied(self, action: str, resource: str) -> None:
-        """Wait until a function was refused `action` on `resource`, as AWS would say it."""
-        expected = f"is not authorized to perform: {action} on resource: {resource}"
+    def mark(self) -> int:
+        """Where the functions' output stands now: `denied` looks only at what comes after."""
+        return len(self.output.getvalue())
+
+    def denied(self, since: int, by: str, action: str, resource: str) -> None:
+        """Wait until function `by` (a logical id) was refused `action` on `resource` after `since`, as AWS
+        would say it (another function's denial, or one from an earlier test, does not count)."""
+        function = self.stack.description.functions[by]
+        role = function.role_arn.rsplit("/", 1)[1]
+        principal = f"assumed-role/{role}/{function.name}"
+        expected = f"{principal} is not authorized to perform: {action} on resource: {resource}"
         deadline = time.monotonic() + WAIT_S
-        while expected not in self.output.getvalue():
-            assert time.monotonic() < deadline, f"no function was denied {action} on {resource}"
+        while expected not in self.output.getvalue()[since:]:
+            assert time.monotonic() < deadline, f"{by} was not denied {action} on {resource}"
             time.sleep(0.1)
 
     def arn(self, kind: str, logical_id: str) -> str:
@@ -138,21 +146,28 @@ class TestWithoutDownstreamGrants:
     def test_track_without_batch_get_item_on_members_never_syncs_a_sign_up(
         self, downstream: RoleStack
     ) -> None:
+        since = downstream.mark()
         member = downstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
-        downstream.denied("dynamodb:BatchGetItem", downstream.arn("table", "MemberTable"))
+        downstream.denied(
+            since, "TrackFunction", "dynamodb:BatchGetItem", downstream.arn("table", "MemberTable")
+        )
         assert downstream.emulator().profile(member["id"]) is None
 
     def test_email_without_the_secret_never_sends(self, downstream: RoleStack) -> None:
+        since = downstream.mark()
         member = downstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
         producer().request_password_reset(member["id"], "https://example.org/reset/roles")
         secret = downstream.stack.description.secrets[downstream.stack.parameters["CustomerIoAppSecretName"]]
-        downstream.denied("secretsmanager:GetSecretValue", secret)
+        downstream.denied(since, "EmailFunction", "secretsmanager:GetSecretValue", secret)
         assert downstream.emulator().emails_json() == []
 
     def test_import_chunk_without_update_item_on_members_mutes_nobody(self, downstream: RoleStack) -> None:
+        since = downstream.mark()
         member = downstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
         upload(downstream, member["id"])
-        downstream.denied("dynamodb:UpdateItem", downstream.arn("table", "MemberTable"))
+        downstream.denied(
+            since, "ImportChunkFunction", "dynamodb:UpdateItem", downstream.arn("table", "MemberTable")
+        )
         stored = downstream.members.get(member["id"])
         assert stored is not None
         assert stored.get("promotions_muted_at") is None
@@ -160,10 +175,13 @@ class TestWithoutDownstreamGrants:
     def test_profile_sweep_without_batch_get_item_on_members_deletes_nothing(
         self, downstream: RoleStack
     ) -> None:
+        since = downstream.mark()
         orphan = uuid.uuid4().hex[:24]
         downstream.emulator().seed([(orphan, {})])
         result = downstream.stack.invoke("ProfileSweepFunction", {"detail-type": "Scheduled Event"})
-        downstream.denied("dynamodb:BatchGetItem", downstream.arn("table", "MemberTable"))
+        downstream.denied(
+            since, "ProfileSweepFunction", "dynamodb:BatchGetItem", downstream.arn("table", "MemberTable")
+        )
         assert result.error is not None or result.response["complete"] is False
         assert downstream.emulator().profile(orphan) is not None
 
@@ -175,15 +193,19 @@ class TestWithoutUpstreamGrants:
     def test_member_stream_without_send_message_to_the_track_queue_syncs_nothing(
         self, upstream: RoleStack
     ) -> None:
+        since = upstream.mark()
         member = upstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
-        upstream.denied("sqs:SendMessage", upstream.arn("queue", "TrackQueue"))
+        upstream.denied(since, "MemberStreamFunction", "sqs:SendMessage", upstream.arn("queue", "TrackQueue"))
         assert upstream.emulator().profile(member["id"]) is None
 
     def test_import_file_without_reading_uploads_dispatches_nothing(self, upstream: RoleStack) -> None:
+        since = upstream.mark()
         member = upstream.members.create_web_signup({"email": f"roles-{uuid.uuid4().hex[:8]}@example.org"})
         upload(upstream, member["id"])
         bucket = upstream.stack.description.buckets["ImportBucket"].arn
-        upstream.denied("s3:GetObjectVersion", f"{bucket}/mute-promotions/roles-")
+        upstream.denied(
+            since, "ImportFileFunction", "s3:GetObjectVersion", f"{bucket}/mute-promotions/roles-"
+        )
         stored = upstream.members.get(member["id"])
         assert stored is not None
         assert stored.get("promotions_muted_at") is None
@@ -191,9 +213,10 @@ class TestWithoutUpstreamGrants:
     def test_email_without_the_dead_letter_key_cannot_park_a_malformed_message(
         self, upstream: RoleStack
     ) -> None:
+        since = upstream.mark()
         sqs = upstream.stack.client("sqs")
         sqs.send_message(QueueUrl=upstream.stack.queue_url("EmailQueue"), MessageBody="not an intent")
-        upstream.denied("kms:GenerateDataKey", _email_dead_letter_key(upstream))
+        upstream.denied(since, "EmailFunction", "kms:GenerateDataKey", _email_dead_letter_key(upstream))
         parked = sqs.get_queue_attributes(
             QueueUrl=upstream.stack.queue_url("EmailDeadLetterQueue"),
             AttributeNames=["ApproximateNumberOfMessages"],

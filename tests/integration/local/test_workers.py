@@ -89,7 +89,8 @@ def test_a_worker_is_reused_warm_and_runs_with_its_own_environment(pools: list[W
 def test_a_handler_past_its_timeout_is_killed_and_the_next_invocation_starts_cold(
     pools: list[WorkerPool], tmp_path: Path
 ) -> None:
-    pool = pool_of(pools, WorkerSpec(function("stall", timeout_s=1), REGION, environment()))
+    # 5 s, not 1: the handler must have started (a cold start under load) before the timeout ends it.
+    pool = pool_of(pools, WorkerSpec(function("stall", timeout_s=5), REGION, environment()))
     started = tmp_path / "started"
 
     result = pool.invoke({"started": str(started)})
