@@ -211,12 +211,15 @@ RULE_WRITE_CONDITION = (
     + ",".join(sorted({"id", "updated_at", *RULE_INPUTS, *RULE_OUTPUTS}))
     + "; StringEqualsIfExists dynamodb:ReturnValues NONE"
 )
-IDEMPOTENCY = _on(
-    "IdempotencyTable.Arn",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
+# The email's claims: its own `email#` items of the idempotency table only.
+EMAIL_CLAIMS = {
+    Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys email#*")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+}
+# An import's mute: the mute time and the version token, conditioned on the key, nothing returned.
+MUTE_CONDITION = (
+    "ForAllValues:StringEquals dynamodb:Attributes id,promotions_muted_at,updated_at"
+    "; StringEqualsIfExists dynamodb:ReturnValues NONE"
 )
 LIST_REPORTS = Grant("s3:ListBucket", "ImportBucket.Arn", "StringLike s3:prefix reports/*")
 
@@ -253,7 +256,7 @@ EXPECTED_GRANTS = {
     | _on("EmailDeadLetterQueue.Arn", "sqs:SendMessage")
     | _on("EmailDeadLetterKey.Arn", "kms:GenerateDataKey", "kms:Decrypt")  # the DLQ is KMS-encrypted
     | _on("MemberTable.Arn", "dynamodb:GetItem")
-    | IDEMPOTENCY
+    | EMAIL_CLAIMS
     | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
     "ImportFileFunction": _logs_and_traces("ImportFileLogGroup")
     | _consume("ImportFileQueue")
@@ -266,7 +269,8 @@ EXPECTED_GRANTS = {
     | _consume("ImportChunkQueue")
     | _on(REPORTS, "s3:GetObject", "s3:PutObject")
     | {LIST_REPORTS}
-    | _on("MemberTable.Arn", "dynamodb:GetItem", "dynamodb:UpdateItem")
+    | _on("MemberTable.Arn", "dynamodb:GetItem")
+    | {Grant("dynamodb:UpdateItem", "MemberTable.Arn", MUTE_CONDITION)}
     | {
         Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys mute-import#*")
         for action in ("dynamodb:GetItem", "dynamodb:PutItem")
@@ -480,6 +484,7 @@ def test_stream_iterator_age_alarm(transformed: Template) -> None:
         "CustomerIoErrors",
         "CustomerIoConfigurationErrors",
         "StreamRecordsParked",
+        "EmailSentUnrecorded",
         "ProfileSweepOrphans",
         "ProfileSweepIncomplete",
     ],
