@@ -47,7 +47,7 @@ def should_isolate(receive_counts: Sequence[int]) -> bool:
 def send_isolating(
     sender: TrackSender, operations: Sequence[Operation], deadline: float | None, receives: int
 ) -> BatchResult:
-    """Send like `sender.send_batch`, splitting by member whatever fails retryably; never raises.
+    """Like `sender.send_batch`, splitting by member whatever fails retryably; raises no Customer.io error.
 
     Returns each operation's outcome; a member found failing alone gets `FailsAlone`, the others keep
     their own (retryable) error, so they come back later.
