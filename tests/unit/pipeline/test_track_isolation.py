@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cio_sync.customerio.batch import BatchResult, Identify, Operation
-from cio_sync.customerio.errors import CustomerIoError, ServerError
+from cio_sync.customerio.errors import CustomerIoError, RateLimited, ServerError
 from cio_sync.handlers.track import handle
 from cio_sync.handlers.track_runtime import TrackRuntime
 from cio_sync.members.subscriptions import web_signup
@@ -185,3 +185,24 @@ def test_a_retryable_item_error_that_keeps_coming_for_one_member_is_split_out_to
         queue.receive_all(built)
     assert queue.messages == []
     assert parked_members(dead) == [items[2]["id"]]
+
+
+def test_a_rate_limit_is_never_taken_for_a_failing_payload() -> None:
+    """429 says "slow down" for everyone: splitting would only send more, and nobody may be parked."""
+    items = members(6)
+
+    @dataclass
+    class RateLimitingSender(PayloadFailingSender):
+        def send_batch(self, operations: Sequence[Operation], deadline: float | None) -> BatchResult:
+            self.requests += 1
+            if any(op.member_id in self.failing for op in operations):
+                raise RateLimited("Customer.io batch answered HTTP 429")
+            return BatchResult(len(operations), {})
+
+    sender = RateLimitingSender(failing={items[0]["id"]})
+    built, dead = runtime(items, sender)
+    queue = Queue([lane_message("m1", "lane-001", items)])
+    for _ in range(4):
+        queue.receive_all(built)
+    assert dead.parked == []
+    assert sender.requests == 4  # one request per receive: no splitting
