@@ -4,10 +4,10 @@ A retryable failure tied to one payload (a 5xx Customer.io answers only for that
 request holding it, so without isolation the whole FIFO batch, and every lane in it, waits for the queue's
 300 receives (37-74 h). Once a batch has come back ISOLATE_FROM_RECEIVE times, its members are split
 in halves, breadth first, each group sent on its own, until each failing member stands alone. A member
-that fails alone while others of the same batch got an answer is the cause: it gets a permanent error
-(`FailsAlone`), so the consumer parks its intents with the reason, and the rest is acknowledged. When
-nothing answers (an outage, a rate limit, a broken configuration) nobody is parked: the batch fails as a
-whole and waits, as before. A member's operations always travel together and in order.
+that fails alone twice in a row while others of the same batch got an answer is the cause: it gets a
+permanent error (`FailsAlone`), so the consumer parks its intents with the reason, and the rest is
+acknowledged. When nothing answers (an outage, a rate limit, a broken configuration) nobody is parked: the
+batch fails as a whole and waits, as before. A member's operations always travel together and in order.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ ISOLATE_FROM_RECEIVE: Final = 3
 # Failed requests, none answered, after which the failure is taken for an outage: the whole batch, its
 # halves and its quarters (two failing members in different halves still leave a quarter that answers).
 OUTAGE_AFTER_FAILURES: Final = 7
+# Requests a member must fail on its own, in a row, before it is taken for the cause: one lone failure
+# may be a passing 5xx that outlived the transport's retries (an innocent member would then be parked).
+FAILS_ALONE_TIMES: Final = 2
 
 
 class TrackSender(Protocol):
@@ -57,6 +60,7 @@ def send_isolating(
         by_member.setdefault(operation.member_id, []).append(index)
     errors: dict[int, CustomerIoError] = {}
     alone: dict[str, CustomerIoError] = {}
+    lone: dict[str, int] = {}
     pending: list[list[str]] = [list(by_member)]
     answered, unanswered = False, 0
     while pending:
@@ -79,16 +83,31 @@ def send_isolating(
                     if outcome is not None:
                         errors[index] = outcome
         unanswered += 0 if answered or not failures else 1
-        failing = list(failures)
-        if len(failing) == 1:
-            alone[failing[0]] = failures[failing[0]]
-        elif failing:
-            half = len(failing) // 2
-            pending += [failing[:half], failing[half:]]
+        pending += _next_groups(group, failures, lone, alone)
     for member, failure in alone.items():
         found = FailsAlone(failure.status, f"fails alone after {receives} receives of its batch: {failure}")
         errors.update(dict.fromkeys(by_member[member], found if answered else failure))
     return BatchResult(len(operations), errors)
+
+
+def _next_groups(
+    group: list[str],
+    failures: dict[str, CustomerIoError],
+    lone: dict[str, int],
+    alone: dict[str, CustomerIoError],
+) -> list[list[str]]:
+    """The groups to send next for `group`'s failing members: halves, a lone member again, or none."""
+    failing = list(failures)
+    if len(group) == 1 and failing:
+        lone[group[0]] = lone.get(group[0], 0) + 1
+        if lone[group[0]] >= FAILS_ALONE_TIMES:
+            alone[group[0]] = failures[group[0]]
+            return []
+        return [group]
+    if len(failing) <= 1:
+        return [failing] if failing else []
+    half = len(failing) // 2
+    return [failing[:half], failing[half:]]
 
 
 def _retryable_failures(result: BatchResult, sent: Sequence[Operation]) -> dict[str, CustomerIoError]:

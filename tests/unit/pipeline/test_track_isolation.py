@@ -206,3 +206,36 @@ def test_a_rate_limit_is_never_taken_for_a_failing_payload() -> None:
         queue.receive_all(built)
     assert dead.parked == []
     assert sender.requests == 4  # one request per receive: no splitting
+
+
+@dataclass
+class OnceFailingAloneSender(PayloadFailingSender):
+    """Like its parent, and one innocent member's first request on its own hits a passing 503 too."""
+
+    innocent: str = ""
+    innocent_failed: bool = False
+
+    def send_batch(self, operations: Sequence[Operation], deadline: float | None) -> BatchResult:
+        alone = {op.member_id for op in operations} == {self.innocent}
+        if alone and not self.innocent_failed:
+            self.innocent_failed = True
+            self.requests += 1
+            raise ServerError(503, "Customer.io batch answered HTTP 503")
+        return super().send_batch(operations, deadline)
+
+
+def test_an_innocent_member_whose_own_request_fails_once_is_not_parked() -> None:
+    """A passing 5xx that outlives the transport's retries during isolation must not park a member that
+    did nothing: only a member failing on its own twice in a row is taken for the cause."""
+    items = members(8)
+    poison, innocent = items[2], items[5]
+    sender = OnceFailingAloneSender(failing={poison["id"]}, innocent=innocent["id"])
+    built, dead = runtime(items, sender)
+    queue = Queue([lane_message("m1", "lane-001", items[:4]), lane_message("m2", "lane-002", items[4:])])
+    queue.messages = [(m, g, b, 3) for m, g, b, _ in queue.messages]
+    # The innocent member is sent alone only if its half fails: put the poison in its half too.
+    sender.failing.add(items[4]["id"])
+    queue.receive_all(built)
+    assert sender.innocent_failed, "the innocent member was never sent on its own: the test proves nothing"
+    assert innocent["id"] not in parked_members(dead)
+    assert sorted(parked_members(dead)) == sorted([poison["id"], items[4]["id"]])
