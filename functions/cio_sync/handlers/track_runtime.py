@@ -18,8 +18,9 @@ from cio_sync.handlers.customerio_settings import (
     preflight_deadline,
     track_api_settings,
 )
+from cio_sync.pipeline.batch_isolation import TrackSender
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
-from cio_sync.pipeline.track_consumer import MemberReader, TrackSender
+from cio_sync.pipeline.track_consumer import MemberReader
 
 
 class TrackSettings(NamedTuple):

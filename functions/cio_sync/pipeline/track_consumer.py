@@ -19,6 +19,7 @@ from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
 from cio_sync.members.subscriptions import is_profile_eligible
 from cio_sync.observability import logger
+from cio_sync.pipeline.batch_isolation import TrackSender, send_isolating, should_isolate
 from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent
@@ -28,10 +29,6 @@ class MemberReader(Protocol):
     def get_many(self, member_ids: Sequence[str]) -> Mapping[str, MemberItem]:
         """Consistent reads; members that do not exist are absent from the result."""
         ...
-
-
-class TrackSender(Protocol):
-    def send_batch(self, operations: Sequence[Operation], deadline: float | None) -> BatchResult: ...
 
 
 @dataclass
@@ -83,34 +80,32 @@ def plan_operations(
     decoded: Sequence[tuple[int, Sequence[Intent]]],
     desired: Mapping[str, ProfileAttributes | None],
     outcome: TrackBatchOutcome,
-    now_s: int | None = None,
+    sent_at_s: int,
 ) -> list[_Planned]:
-    """Intents -> Customer.io operations, in order, one profile operation per member per batch.
+    """Intents -> Customer.io operations, in order: one member's profile operations once per batch.
 
-    An eligible member gets identify(current payload) before any event; an ineligible one gets a delete
-    and no events. Repeated syncs of a member collapse into one operation (they would all send the same
-    current state). Members absent from `desired` are left out (their intents were dead-lettered).
+    An eligible member gets their profile operations before any event; an ineligible one gets a delete
+    and no events. Repeated syncs of a member collapse (they would all send the same current state).
+    Members absent from `desired` are left out (their intents were dead-lettered).
     """
     planned: list[_Planned] = []
-    profile_op: dict[str, _Planned] = {}
+    profile_ops: dict[str, list[_Planned]] = {}
     for message_index, intents in decoded:
         for intent in intents:
             if intent.member_id not in desired:
                 continue
             payload = desired[intent.member_id]
             if isinstance(intent, SyncProfile) or (isinstance(intent, TrackEvent) and payload is not None):
-                existing = profile_op.get(intent.member_id)
+                existing = profile_ops.get(intent.member_id)
                 if existing is None:
-                    operation: Operation = (
-                        Identify(intent.member_id, payload, _version_of(payload, now_s))
-                        if payload is not None
-                        else Delete(intent.member_id)
-                    )
-                    existing = _Planned(operation, set(), [])
-                    profile_op[intent.member_id] = existing
-                    planned.append(existing)
-                existing.message_indexes.add(message_index)
-                existing.intents.append(intent)
+                    indexes: set[int] = set()
+                    caused_by: list[Intent] = []
+                    operations = profile_operations(intent.member_id, payload, sent_at_s)
+                    existing = [_Planned(operation, indexes, caused_by) for operation in operations]
+                    profile_ops[intent.member_id] = existing
+                    planned.extend(existing)
+                existing[0].message_indexes.add(message_index)  # one set and list, shared by all
+                existing[0].intents.append(intent)
             if isinstance(intent, TrackEvent):
                 if payload is None:
                     outcome.skip("event_member_not_eligible")
@@ -124,16 +119,17 @@ def plan_operations(
     return planned
 
 
-def _version_of(payload: ProfileAttributes, now_s: int | None = None) -> int | None:
-    """The identify's `timestamp`: the item's `updated_at` in whole seconds. Customer.io applies identifies
-    asynchronously and uses it to keep a late, older update from overwriting a newer one.
+def profile_operations(member_id: str, payload: ProfileAttributes | None, sent_at_s: int) -> list[Operation]:
+    """What makes one member's Customer.io profile match their current item: the one place that builds it.
 
-    Never later than now: a writer whose clock runs ahead would otherwise stamp a profile with a future
-    version, and Customer.io would drop every truthful update until real time caught up with it."""
-    updated_at = payload.get("updated_at")
-    if not isinstance(updated_at, int) or isinstance(updated_at, bool):
-        return None
-    return updated_at if now_s is None else min(updated_at, now_s)
+    The identify's `timestamp` is the send time (this function's clock, whole seconds), never the item's
+    `updated_at`: Customer.io drops an identify older than an attribute's last change, and a writer's
+    clock (behind, or a retried request) could otherwise stamp a later sync earlier than one before it.
+    The item is read at send time, so a later send carries the later state and a later (or equal) stamp.
+    """
+    if payload is None:
+        return [Delete(member_id)]
+    return [Identify(member_id, payload, sent_at_s)]
 
 
 def process_track_batch(
@@ -164,7 +160,7 @@ def process_track_batch(
         problems.update(unbuildable)
         _park_members(decoded, problems, dead_letters, outcome)
         planned = plan_operations(decoded, desired, outcome, int(clock()))
-        result = sender.send_batch([p.operation for p in planned], deadline) if planned else None
+        result = _send(sender, [p.operation for p in planned], deadline, messages) if planned else None
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
         failed = {index: str(error) for index, _ in decoded}
@@ -192,6 +188,19 @@ def process_track_batch(
     outcome.failed_message_ids = _fifo_failures(messages, failed, dead_letters, redelivery, outcome)
     _come_back_later(messages, outcome.failed_message_ids, redelivery)
     return outcome
+
+
+def _send(
+    sender: TrackSender,
+    operations: Sequence[Operation],
+    deadline: float | None,
+    messages: Sequence[InboundMessage],
+) -> BatchResult:
+    """One packed send; a batch that keeps failing is split to find the member at fault (batch_isolation)."""
+    receives = [message.receive_count for message in messages]
+    if should_isolate(receives):
+        return send_isolating(sender, operations, deadline, max(receives))
+    return sender.send_batch(operations, deadline)
 
 
 def _read(reader: MemberReader, member_ids: Sequence[str]) -> tuple[dict[str, MemberItem], dict[str, str]]:

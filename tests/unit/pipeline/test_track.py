@@ -10,6 +10,7 @@ from cio_sync.pipeline.messages import InboundMessage, encode_intents
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.pipeline.track_consumer import process_track_batch
 from cio_sync.sync.intents import Intent, SyncProfile, TrackEvent, deterministic_event_id
+from cio_sync_local.emulator.state import EmulatorState
 
 from .fakes import FakeDeadLetters, FakeReader, FakeSender, FakeVisibility
 
@@ -186,13 +187,64 @@ def test_an_unreadable_stored_item_is_parked_and_the_others_go_on() -> None:
     assert dead.parked[0][1] == "stored item does not match the contract"
 
 
-def test_identify_carries_the_items_updated_at_as_its_timestamp() -> None:
-    """Customer.io applies identifies later, in any order: the timestamp keeps an older one from winning."""
-    alive = {**member(), "updated_at": "2026-11-26T10:00:07.900000Z"}
-    _, sender, _ = run([message(1, sync(alive["id"]))], {alive["id"]: alive})
+def sent_identify(item: dict[str, Any], now_s: float) -> Identify:
+    """The identify the track function sends for `item` when its clock reads `now_s`."""
+    sender = FakeSender()
+    process_track_batch(
+        [message(1, sync(item["id"]))],
+        reader=FakeReader({item["id"]: item}),
+        sender=sender,
+        dead_letters=FakeDeadLetters(),
+        deadline=None,
+        redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
+        clock=lambda: now_s,
+    )
     (operation,) = sender.sent[0]
     assert isinstance(operation, Identify)
-    assert operation.timestamp == 1_795_687_207  # whole seconds of 2026-11-26T10:00:07.9Z
+    return operation
+
+
+def applied(*identifies: Identify) -> dict[str, Any]:
+    """What Customer.io holds once it has applied these identifies in this order (the emulator's rule:
+    an attribute last changed by a later timestamp keeps its value)."""
+    workspace = EmulatorState(clock=lambda: SEND_S)
+    for operation in identifies:
+        workspace.identify(operation.member_id, operation.attributes, timestamp=operation.timestamp)
+    return dict(workspace.profiles[identifies[0].member_id].attributes)
+
+
+SEND_S = 1_795_690_000  # 2026-11-26T10:46:40Z, after every updated_at below
+
+
+def test_identify_timestamp_is_the_send_time_in_whole_seconds() -> None:
+    alive = {**member(), "updated_at": "2026-11-26T10:00:07.900000Z"}
+    assert sent_identify(alive, SEND_S + 0.9).timestamp == SEND_S
+
+
+def test_a_write_from_a_clock_behind_still_reaches_customer_io() -> None:
+    """Issue 21: the later write is stamped a minute earlier; Customer.io must not drop its unsubscribe."""
+    first = {**member(), "updated_at": "2026-11-26T10:00:07.000000Z"}
+    behind = {**first, "email_subscription_topics": ["news"], "updated_at": "2026-11-26T09:59:07.000000Z"}
+    held = applied(sent_identify(first, SEND_S), sent_identify(behind, SEND_S + 5))
+    assert held["community_email_subscription_status"] is False
+
+
+def test_a_retried_request_that_restores_an_earlier_write_reaches_customer_io() -> None:
+    """W1, W2, then W1's retried request lands again with its own stamp: the item holds W1, so must the
+    profile."""
+    w1 = {**member(first_name="Ada"), "updated_at": "2026-11-26T10:00:00.000000Z"}
+    w2 = {**w1, "first_name": "Grace", "updated_at": "2026-11-26T10:00:05.000000Z"}
+    held = applied(sent_identify(w1, SEND_S), sent_identify(w2, SEND_S + 1), sent_identify(w1, SEND_S + 2))
+    assert held["first_name"] == "Ada"
+
+
+def test_a_200_applied_late_never_wins_over_a_later_send() -> None:
+    """Customer.io answered 200 for the first sync but applies it after the second (from a writer behind)."""
+    first = {**member(first_name="Ada"), "updated_at": "2026-11-26T10:00:07.000000Z"}
+    later = {**first, "first_name": "Grace", "updated_at": "2026-11-26T09:59:58.000000Z"}
+    early, late = sent_identify(first, SEND_S), sent_identify(later, SEND_S + 3)
+    assert applied(late, early)["first_name"] == "Grace"
+    assert applied(early, late)["first_name"] == "Grace"
 
 
 def test_an_identify_timestamp_is_never_later_than_now() -> None:
