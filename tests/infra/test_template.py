@@ -129,6 +129,7 @@ ENVIRONMENT = {
         "PROFILE_SWEEP_APP_RATE_PER_S": "Ref:ProfileSweepAppRatePerSecond",
         "PROFILE_SWEEP_CHECK_ATTRIBUTES": "Ref:ProfileSweepCheckAttributes",
         "PROFILE_SWEEP_MAX_DELETES": "Ref:ProfileSweepMaxDeletes",
+        "PROFILE_SWEEP_FIND_MISSING": "Ref:ProfileSweepFindMissing",
         "VOLATILE_SYNC_WINDOW_S": "Ref:VolatileSyncWindowSeconds",
     },
 }
@@ -271,9 +272,10 @@ EXPECTED_GRANTS = {
         Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys mute-import#*")
         for action in ("dynamodb:GetItem", "dynamodb:PutItem")
     },
-    # Reads only (the App API key, the table by BatchGetItem alone); every fix is a sync on the track queue.
+    # Reads only (the App API key, the table by BatchGetItem and a Scan); every fix is a sync on the track
+    # queue.
     "ProfileSweepFunction": _logs_and_traces("ProfileSweepLogGroup")
-    | _on("MemberTable.Arn", "dynamodb:BatchGetItem")
+    | _on("MemberTable.Arn", "dynamodb:BatchGetItem", "dynamodb:Scan")
     | _on("TrackQueue.Arn", "sqs:SendMessage")
     | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
 }
@@ -567,6 +569,7 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
             "PROFILE_SWEEP_APP_RATE_PER_S": str(rate["Default"]),
             "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
             "PROFILE_SWEEP_MAX_DELETES": "10000",
+            "PROFILE_SWEEP_FIND_MISSING": "true",
             "VOLATILE_SYNC_WINDOW_S": "86400",
         }
     )
