@@ -320,7 +320,8 @@ def test_function_environment_is_exactly_what_its_settings_read(transformed: Tem
         for name in environment
     }
     values.update(CUSTOMER_IO_REGION="us", CUSTOMER_IO_ENABLED="true", AWS_REGION="us-east-1")
-    values.update({name: "false" for name in environment if name == "PROFILE_SWEEP_CHECK_ATTRIBUTES"})
+    flags = ("PROFILE_SWEEP_CHECK_ATTRIBUTES", "PROFILE_SWEEP_FIND_MISSING")
+    values.update({name: "false" for name in environment if name in flags})
     recorded = RecordingEnvironment(values)
     SETTINGS[function](recorded)
     declared = {name for name in environment if name not in GLOBAL_ENVIRONMENT}
@@ -576,6 +577,7 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
     assert settings.app_api.rate_per_process == float(rate["Default"])
     assert settings.app_api.base_url == "https://api.customer.io"
     assert parameter_default(transformed, "ProfileSweepCheckAttributes") == "false"
+    assert parameter_default(transformed, "ProfileSweepFindMissing") == "true"
     assert parameter_default(transformed, "ProfileSweepMaxDeletes") == "10000"
 
 
