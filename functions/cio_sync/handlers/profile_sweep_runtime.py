@@ -65,10 +65,14 @@ class ProfileSweepRuntime(NamedTuple):
     find_missing: bool = False
 
 
+def finds_missing(settings: ProfileSweepSettings) -> bool:
+    """A dry run (CUSTOMER_IO_ENABLED=false) lists no profile: every eligible member would look missing."""
+    return settings.find_missing and settings.app_api.enabled
+
+
 def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
     repository = MemberRepository(settings.member_table, region=settings.region)
-    # A dry run (CUSTOMER_IO_ENABLED=false) lists no profile: every eligible member would look missing.
-    find_missing = settings.find_missing and settings.app_api.enabled
+    find_missing = finds_missing(settings)
     return ProfileSweepRuntime(
         directory=PeopleClient(
             secret_credentials(settings.app_api),

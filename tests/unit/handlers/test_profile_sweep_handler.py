@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cio_sync.handlers.profile_sweep import handle, run_id, start_of
-from cio_sync.handlers.profile_sweep_runtime import ProfileSweepRuntime
+from cio_sync.handlers.profile_sweep_runtime import ProfileSweepRuntime, ProfileSweepSettings, finds_missing
 from cio_sync.members.profile import MANAGED_ATTRIBUTE, profile_attributes
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.observability import metrics
@@ -162,3 +162,26 @@ def test_history_the_sweep_repairs_only_one_half() -> None:
     assert result["fixed"] == {"missing": 1, "no_member": 1}
     assert result["member_scan"] == "done"
     assert metric("ProfileSweepCreatesQueued") == 1
+
+
+@pytest.mark.parametrize(("enabled", "find_missing"), [("true", True), ("false", False)])
+def test_a_dry_run_never_scans_for_missing_profiles(enabled: str, find_missing: bool) -> None:
+    """With Customer.io disabled the walk lists nobody, so every eligible member would look missing."""
+    settings = ProfileSweepSettings.from_env(
+        {
+            "AWS_REGION": "us-east-1",
+            "MEMBER_TABLE_NAME": "members",
+            "TRACK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/track.fifo",
+            "CUSTOMER_IO_REGION": "us",
+            "CUSTOMER_IO_APP_SECRET_NAME": "cio-sync/customer-io-app",
+            "CUSTOMER_IO_ENABLED": enabled,
+            "CUSTOMER_IO_APP_URL": "",
+            "CUSTOMER_IO_APP_IDENTIFIER_ID": "cio-sync-transactional",
+            "PROFILE_SWEEP_APP_RATE_PER_S": "5",
+            "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
+            "PROFILE_SWEEP_MAX_DELETES": "10000",
+            "PROFILE_SWEEP_FIND_MISSING": "true",
+            "VOLATILE_SYNC_WINDOW_S": "86400",
+        }
+    )
+    assert finds_missing(settings) is find_missing
