@@ -336,3 +336,24 @@ def test_the_scheduled_function_under_its_own_role_converges_both_halves(sweep: 
     assert result.response["member_scan"] == "done"
     sweep.drain()
     assert profiles(sweep) == {kept["id"], lost["id"], theirs}
+
+
+def test_reconciling_the_members_marks_profiles_made_before_the_mark(
+    sweep: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """How existing profiles get the mark (docs/sweep.md): each member synced once, as identifies send it."""
+    member = web(sweep)
+    sweep.drain()
+    assert sweep.stack.emulator is not None
+    with sweep.stack.emulator.state.lock:  # as an older release left it
+        del sweep.stack.emulator.state.profiles[member["id"]].attributes[MANAGED_ATTRIBUTE]
+    code, dry, _ = reconcile(capsys, "--profiles-only", "--dry-run", "--check-attributes")
+    assert code == 0
+    assert dry["profiles"]["drifted_attributes"] == {MANAGED_ATTRIBUTE: 1}
+    code, summary, err = reconcile(capsys, "--members-only")
+    assert code == 0, err
+    assert summary["members"]["queued"] == 1
+    sweep.drain()
+    profile = sweep.profile(member["id"])
+    assert profile is not None
+    assert profile[MANAGED_ATTRIBUTE] is True
