@@ -96,6 +96,7 @@ def expected_attributes(member: Mapping[str, Any]) -> dict[str, Any]:
     if member.get("sms_status") in SUBSCRIBED_SMS and member.get("mobile"):
         attributes["phone"] = member["mobile"]
     attributes["sms_paused"] = member.get("sms_paused") is True
+    attributes["cio_sync_managed"] = True
     for name in FREE_TEXT:
         if member.get(name) is not None:
             attributes[name] = _text(member[name])

@@ -129,6 +129,7 @@ ENVIRONMENT = {
         "PROFILE_SWEEP_APP_RATE_PER_S": "Ref:ProfileSweepAppRatePerSecond",
         "PROFILE_SWEEP_CHECK_ATTRIBUTES": "Ref:ProfileSweepCheckAttributes",
         "PROFILE_SWEEP_MAX_DELETES": "Ref:ProfileSweepMaxDeletes",
+        "PROFILE_SWEEP_FIND_MISSING": "Ref:ProfileSweepFindMissing",
         "VOLATILE_SYNC_WINDOW_S": "Ref:VolatileSyncWindowSeconds",
     },
 }
@@ -275,9 +276,10 @@ EXPECTED_GRANTS = {
         Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys mute-import#*")
         for action in ("dynamodb:GetItem", "dynamodb:PutItem")
     },
-    # Reads only (the App API key, the table by BatchGetItem alone); every fix is a sync on the track queue.
+    # Reads only (the App API key, the table by BatchGetItem and a Scan); every fix is a sync on the track
+    # queue.
     "ProfileSweepFunction": _logs_and_traces("ProfileSweepLogGroup")
-    | _on("MemberTable.Arn", "dynamodb:BatchGetItem")
+    | _on("MemberTable.Arn", "dynamodb:BatchGetItem", "dynamodb:Scan")
     | _on("TrackQueue.Arn", "sqs:SendMessage")
     | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
 }
@@ -322,7 +324,8 @@ def test_function_environment_is_exactly_what_its_settings_read(transformed: Tem
         for name in environment
     }
     values.update(CUSTOMER_IO_REGION="us", CUSTOMER_IO_ENABLED="true", AWS_REGION="us-east-1")
-    values.update({name: "false" for name in environment if name == "PROFILE_SWEEP_CHECK_ATTRIBUTES"})
+    flags = ("PROFILE_SWEEP_CHECK_ATTRIBUTES", "PROFILE_SWEEP_FIND_MISSING")
+    values.update({name: "false" for name in environment if name in flags})
     recorded = RecordingEnvironment(values)
     SETTINGS[function](recorded)
     declared = {name for name in environment if name not in GLOBAL_ENVIRONMENT}
@@ -572,12 +575,14 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
             "PROFILE_SWEEP_APP_RATE_PER_S": str(rate["Default"]),
             "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
             "PROFILE_SWEEP_MAX_DELETES": "10000",
+            "PROFILE_SWEEP_FIND_MISSING": "true",
             "VOLATILE_SYNC_WINDOW_S": "86400",
         }
     )
     assert settings.app_api.rate_per_process == float(rate["Default"])
     assert settings.app_api.base_url == "https://api.customer.io"
     assert parameter_default(transformed, "ProfileSweepCheckAttributes") == "false"
+    assert parameter_default(transformed, "ProfileSweepFindMissing") == "true"
     assert parameter_default(transformed, "ProfileSweepMaxDeletes") == "10000"
 
 

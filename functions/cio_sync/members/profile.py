@@ -55,6 +55,9 @@ EMAIL_TOPIC_ATTRIBUTES: Final = {
     "scholarships": "scholarship_email_subscription_status",
     "clubs": "clubs_email_subscription_status",
 }
+# On every profile cio-sync identifies: the profile sweep deletes only profiles that carry it, never another
+# system's people who share the workspace (docs/sweep.md).
+MANAGED_ATTRIBUTE: Final = "cio_sync_managed"
 SMS_TOPIC_ATTRIBUTES: Final = {
     "general": "general_sms_subscription_status",
     "voting": "voting_sms_subscription_status",
@@ -129,6 +132,7 @@ def profile_attributes(item: Mapping[str, Any]) -> ProfileAttributes:
         "phone": item.get("mobile") if is_sms_subscribed(item) else None,
         "sms_paused": bool(item.get("sms_paused")),
         "birthdate": None if birthdate is None else birthdate_to_unix_seconds(birthdate),
+        MANAGED_ATTRIBUTE: True,
     }
     for field in VERBATIM_FIELDS:
         payload[field] = _optional_text(item, field)

@@ -26,6 +26,7 @@ def test_full_payload() -> None:
         "first_name": "Ada",
         "last_name": "Lovelace",
         "birthdate": 631238400,
+        "cio_sync_managed": True,
         "addr_city": "Springfield",
         "addr_state": "IL",
         "addr_zip": "62701",
