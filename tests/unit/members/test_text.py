@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from cio_sync.members.text import MAX_SCAN_CHARS, strip_html, truncate_utf8
 
-markup = st.text(alphabet='ab<>/!?-"\' &;é', max_size=60)
+markup = st.text(alphabet="ab<>/!?-\"' &;é", max_size=60)
 
 
 @pytest.mark.parametrize(
