@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 
+from cio_sync.handlers import member_stream
+from cio_sync.handlers.member_stream_runtime import MemberStreamRuntime
 from cio_sync.members.profile import MAX_VALUE_BYTES
 from cio_sync.pipeline.track_consumer import desired_profiles
 from cio_sync.sync.diff import diff
 from tests.unit.members.factory import MEMBER_ID, member
+from tests.unit.pipeline.fakes import FakePending, FakePublisher, FakeWriter, stream_record
 
 SIZE = 300_000
 GENEROUS_S = 60.0
@@ -46,6 +49,12 @@ def build_every_payload() -> None:
         new = member(**PATHOLOGICAL) if field == "*" else member(**{field: value})
         intents = diff(old, new, "evt-1", 1_790_000_000_000) + diff(new, old, "evt-2", 1_790_000_000_000)
         assert all(intent.member_id == MEMBER_ID for intent in intents)
+        # The real stream handler, as a raw write of the value would reach it.
+        publisher = FakePublisher()
+        deps = MemberStreamRuntime(FakeWriter(), FakePending(), publisher, volatile_window_s=0)
+        response = member_stream.handle({"Records": [stream_record(old, new)]}, deps)
+        assert response == {"batchItemFailures": []}
+        assert publisher.parked == [] or field == "*" or field.endswith("_topics")  # topics: a rule input
         desired, problems = desired_profiles([MEMBER_ID], {MEMBER_ID: new})
         payload = desired[MEMBER_ID]
         assert problems == {}
