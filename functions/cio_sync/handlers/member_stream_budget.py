@@ -43,9 +43,10 @@ class InvocationBudget:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        seconds = max(min(self._record_s, self._remaining_s() - self._reserve_s), 0.05)
+        # The full budget even for a batch's first record (which starts whatever the time): parking a sound
+        # record for a short invocation would be worse than the timeout it avoids.
         previous = signal.signal(signal.SIGALRM, _over_budget)
-        outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+        outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, self._record_s)
         started = time.monotonic()
         try:
             yield
