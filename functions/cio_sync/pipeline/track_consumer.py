@@ -12,13 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from cio_sync.customerio.batch import BatchResult, Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import CustomerIoError
-from cio_sync.members.contract import InvalidMember, MemberItem
+from cio_sync.members.contract import MemberItem
 from cio_sync.members.errors import UnreadableMembers
-from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
+from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, build_profile
 from cio_sync.members.subscriptions import is_profile_eligible
-from cio_sync.observability import logger
+from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.batch_isolation import TrackSender, send_isolating, should_isolate
 from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
@@ -57,22 +59,32 @@ def desired_profiles(
     """What Customer.io should hold for each member now: a payload, or None (no profile).
 
     A missing or ineligible member needs no payload: its profile is deleted whatever its item holds. An
-    eligible member whose payload cannot be built (over a Customer.io limit, a raw write that breaks the
-    contract) is returned among the problems, with a reason naming the rule, never the data.
+    attribute that breaks the contract or a limit is sent truncated or null and reported (a log line
+    naming the attribute and the rule, `ProfileAttributesDegraded`), so it never holds back consent; only
+    a member with no usable id is returned among the problems.
     """
     desired: dict[str, ProfileAttributes | None] = {}
     problems: dict[str, str] = {}
+    degraded = 0
     for member_id in member_ids:
         member = members.get(member_id)
         if member is None or not is_profile_eligible(member):
             desired[member_id] = None
             continue
         try:
-            desired[member_id] = profile_attributes(member)
-        except (ProfileLimitError, InvalidMember) as error:
+            profile = build_profile(member)
+        except ProfileLimitError as error:
             problems[member_id] = f"profile cannot be built: {error}"
-        except (TypeError, ValueError, KeyError, AttributeError) as error:
-            problems[member_id] = f"profile cannot be built: {type(error).__name__}"
+            continue
+        desired[member_id] = profile.attributes
+        for attribute in profile.degraded:
+            logger.warning(
+                "profile attribute degraded",
+                extra={"member_id": member_id, "attribute": attribute.attribute, "rule": attribute.rule},
+            )
+        degraded += len(profile.degraded)
+    if degraded:
+        metrics.add_metric("ProfileAttributesDegraded", MetricUnit.Count, degraded)
     return desired, problems
 
 

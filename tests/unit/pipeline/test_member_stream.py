@@ -4,7 +4,8 @@ import pytest
 
 from cio_sync.members.contract import is_member_id
 from cio_sync.members.subscriptions import sms_signup, web_signup
-from cio_sync.pipeline.member_stream import MalformedRecord, parse_change, process_stream_batch
+from cio_sync.pipeline.member_stream import process_stream_batch
+from cio_sync.pipeline.stream_records import MalformedRecord, parse_change
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
 
 from .fakes import FakePending, FakePublisher, FakeWriter, stream_record

@@ -1,4 +1,3 @@
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,6 +10,7 @@ from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.pipeline.track_consumer import process_track_batch
 from cio_sync.sync.intents import Intent, SyncProfile, TrackEvent, deterministic_event_id
 from cio_sync_local.emulator.state import EmulatorState
+from tests.observability import captured_logs
 
 from .fakes import FakeDeadLetters, FakeReader, FakeSender, FakeVisibility
 
@@ -152,18 +152,25 @@ def test_an_ineligible_member_is_deleted_even_if_its_item_would_break_a_limit() 
     assert dead.parked == []
 
 
-def test_a_member_whose_payload_cannot_be_built_is_parked_alone() -> None:
+def test_an_attribute_that_breaks_a_rule_is_degraded_and_reported_never_parking_the_member() -> None:
     good = member()
     over_limit = member(source_detail="x" * 1500)
     broken = {**member(), "birthdate": "not-a-date"}  # a raw write that breaks the contract
     members = {m["id"]: m for m in (good, over_limit, broken)}
     messages = [message(1, sync(good["id"])), message(2, sync(over_limit["id"]), sync(broken["id"]))]
-    outcome, sender, dead = run(messages, members)
-    assert outcome.failed_message_ids == []
-    assert [op.member_id for op in sender.sent[0]] == [good["id"]]
-    parked_ids = sorted(json.loads(body)["intents"][0]["member_id"] for body, _ in dead.parked)
-    assert parked_ids == sorted([over_limit["id"], broken["id"]])
-    assert all(reason.startswith("profile cannot be built") for _, reason in dead.parked)
+    with captured_logs() as logs:
+        outcome, sender, dead = run(messages, members)
+    assert (outcome.failed_message_ids, dead.parked) == ([], [])
+    sent = {op.member_id: op for op in sender.sent[0] if isinstance(op, Identify)}
+    assert sent[over_limit["id"]].attributes["source_detail"] == "x" * 1000
+    assert sent[broken["id"]].attributes["birthdate"] is None
+    assert all(op.attributes["email_subscription_status"] is True for op in sent.values())
+    reported = {
+        (e["attribute"], e["member_id"]) for e in logs.entries if e["message"] == "profile attribute degraded"
+    }
+    assert reported == {("source_detail", over_limit["id"]), ("birthdate", broken["id"])}
+    assert "x" * 20 not in logs.text
+    assert "not-a-date" not in logs.text
 
 
 def test_an_unreadable_stored_item_is_parked_and_the_others_go_on() -> None:
