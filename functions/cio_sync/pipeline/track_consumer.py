@@ -19,6 +19,7 @@ from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
 from cio_sync.members.subscriptions import is_profile_eligible
 from cio_sync.observability import logger
+from cio_sync.pipeline.consent_identify import TopicMap, member_identifies
 from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent
@@ -52,6 +53,7 @@ class _Planned:
     operation: Operation
     message_indexes: set[int]
     intents: list[Intent]
+    counts: bool = True  # False for a member's further identifies (consent_identify): one upsert each
 
 
 def desired_profiles(
@@ -84,6 +86,7 @@ def plan_operations(
     desired: Mapping[str, ProfileAttributes | None],
     outcome: TrackBatchOutcome,
     now_s: int | None = None,
+    topic_map: TopicMap | None = None,
 ) -> list[_Planned]:
     """Intents -> Customer.io operations, in order, one profile operation per member per batch.
 
@@ -101,14 +104,18 @@ def plan_operations(
             if isinstance(intent, SyncProfile) or (isinstance(intent, TrackEvent) and payload is not None):
                 existing = profile_op.get(intent.member_id)
                 if existing is None:
-                    operation: Operation = (
-                        Identify(intent.member_id, payload, _version_of(payload, now_s))
+                    operations: list[Operation] = (
+                        [*_identifies(intent.member_id, payload, now_s, topic_map)]
                         if payload is not None
-                        else Delete(intent.member_id)
+                        else [Delete(intent.member_id)]
                     )
-                    existing = _Planned(operation, set(), [])
+                    existing = _Planned(operations[0], set(), [])
                     profile_op[intent.member_id] = existing
                     planned.append(existing)
+                    planned.extend(
+                        _Planned(op, existing.message_indexes, existing.intents, counts=False)
+                        for op in operations[1:]
+                    )
                 existing.message_indexes.add(message_index)
                 existing.intents.append(intent)
             if isinstance(intent, TrackEvent):
@@ -122,6 +129,15 @@ def plan_operations(
             elif not isinstance(intent, SyncProfile):
                 outcome.skip("not_a_track_intent")
     return planned
+
+
+def _identifies(
+    member_id: str, payload: ProfileAttributes, now_s: int | None, topic_map: TopicMap | None
+) -> list[Identify]:
+    version = _version_of(payload, now_s)
+    if now_s is None:
+        return [Identify(member_id, payload, version)]
+    return member_identifies(member_id, payload, version, now_s, topic_map or {})
 
 
 def _version_of(payload: ProfileAttributes, now_s: int | None = None) -> int | None:
@@ -145,6 +161,7 @@ def process_track_batch(
     deadline: float | None,
     redelivery: Redelivery,
     clock: Callable[[], float] = time.time,
+    topic_map: TopicMap | None = None,
 ) -> TrackBatchOutcome:
     outcome = TrackBatchOutcome()
     decoded: list[tuple[int, Sequence[Intent]]] = []
@@ -159,11 +176,13 @@ def process_track_batch(
     member_ids = sorted({intent.member_id for _, intents in decoded for intent in intents})
     failed: dict[int, str] = {}
     try:
+        # Before the read: an opt-out stamped with it is never later than a write the read did not see.
+        sent_at_s = int(clock())
         members, problems = _read(reader, member_ids)
         desired, unbuildable = desired_profiles([m for m in member_ids if m not in problems], members)
         problems.update(unbuildable)
         _park_members(decoded, problems, dead_letters, outcome)
-        planned = plan_operations(decoded, desired, outcome, int(clock()))
+        planned = plan_operations(decoded, desired, outcome, sent_at_s, topic_map)
         result = sender.send_batch([p.operation for p in planned], deadline) if planned else None
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
@@ -174,14 +193,17 @@ def process_track_batch(
         failed = {index: type(error).__name__ for index, _ in decoded}
         planned, result = [], None
 
+    parked: set[int] = set()  # a member's identifies share their intents: park those once
     for position, item in enumerate(planned):
         rejection = result[position] if result is not None else None
         if rejection is None:
-            _count(item.operation, outcome)
+            if item.counts:
+                _count(item.operation, outcome)
         elif rejection.retryable:
             for index in item.message_indexes:
                 failed.setdefault(index, str(rejection))
-        else:
+        elif id(item.intents) not in parked:
+            parked.add(id(item.intents))
             reason = f"Customer.io rejected {type(item.operation).__name__.lower()}: {rejection}"
             logger.error(
                 "permanent Customer.io failure dead-lettered", extra={"member_id": item.operation.member_id}
