@@ -33,6 +33,7 @@ def handle(event: dict[str, Any], deadline: float | None, deps: TrackRuntime) ->
         deadline=deadline,
         redelivery=deps.redelivery,
         topic_map=deps.topic_map,
+        clock=deps.clock,
     )
     metrics.add_metric("ProfilesUpserted", MetricUnit.Count, outcome.upserts)
     metrics.add_metric("ProfilesDeleted", MetricUnit.Count, outcome.deletes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -63,6 +64,7 @@ class TrackRuntime(NamedTuple):
     redelivery: Redelivery
     preflight: Callable[[], list[Check]]
     topic_map: Mapping[str, int]
+    clock: Callable[[], float] = time.time  # stamps opt-outs (pipeline/consent_identify.py)
 
 
 def build(settings: TrackSettings) -> TrackRuntime:

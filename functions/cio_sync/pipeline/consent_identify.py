@@ -19,6 +19,7 @@ from typing import Final
 
 from cio_sync.customerio.batch import Identify
 from cio_sync.customerio.payloads import JsonValue
+from cio_sync.customerio.people import as_stored
 from cio_sync.members.contract import EMAIL_TOPICS
 from cio_sync.members.profile import EMAIL_TOPIC_ATTRIBUTES, ProfileAttributes
 
@@ -114,3 +115,9 @@ def member_identifies(
     if opt_outs:
         operations.append(Identify(member_id, opt_outs, sent_at_s))
     return operations
+
+
+def holds_opt_out(name: str, stored: str | None) -> bool:
+    """The profile (as the App API shows it) holds the opt-out side of a consent attribute: a sync would
+    not undo it (its opt-in is stamped older), so a sweep comparing attributes must not count it as drift."""
+    return name in OPT_OUT_VALUES and stored is not None and stored == as_stored(OPT_OUT_VALUES[name])

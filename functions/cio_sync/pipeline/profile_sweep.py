@@ -49,6 +49,7 @@ from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id, s
 from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
 from cio_sync.members.subscriptions import MUTED_AT, is_profile_eligible
+from cio_sync.pipeline.consent_identify import holds_opt_out
 from cio_sync.pipeline.messages import MAX_SYNCS_PER_MESSAGE, TRACK_LANES, TrackMessage, pack_bulk
 from cio_sync.pipeline.track_consumer import MemberReader
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, VOLATILE_ATTRIBUTES
@@ -390,7 +391,7 @@ def drifted_attributes(
             if have not in (None, ""):
                 wrong.append(name)
             continue
-        if have == as_stored(value):
+        if have == as_stored(value) or holds_opt_out(name, have):
             continue
         if name in VOLATILE_ATTRIBUTES and _lags_within_window(have, value, volatile_window_s):
             continue
