@@ -6,7 +6,7 @@ import pytest
 
 from cio_sync.environment import SettingsError
 from cio_sync.handlers.track_runtime import TrackSettings
-from cio_sync.members.profile import profile_attributes
+from cio_sync.members.profile import ProfileAttributes, profile_attributes
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.consent_identify import member_identifies, parse_topic_map
 
@@ -15,7 +15,7 @@ OPTED_IN_S = 1_795_687_200
 SENT_S = 1_795_690_000
 
 
-def payload(**fields: object) -> dict[str, object]:
+def payload(**fields: object) -> ProfileAttributes:
     return dict(profile_attributes(web_signup({"email": "someone@example.org", **fields}, SIGNED_UP)))
 
 
@@ -49,15 +49,15 @@ def test_opt_outs_ride_in_the_main_identify_when_it_is_stamped_with_the_send_tim
 
 
 def test_an_item_from_before_email_opt_in_at_is_stamped_with_its_creation() -> None:
-    attributes = {**payload(), "email_opt_in_at": None, "created_at": OPTED_IN_S - 100}
+    attributes: ProfileAttributes = {**payload(), "email_opt_in_at": None, "created_at": OPTED_IN_S - 100}
     opt_in = member_identifies("m", attributes, SENT_S, SENT_S, {})[0]
     assert opt_in.timestamp == OPTED_IN_S - 100
-    no_creation = {**attributes, "created_at": None}
+    no_creation: ProfileAttributes = {**attributes, "created_at": None}
     assert member_identifies("m", no_creation, SENT_S, SENT_S, {})[0].timestamp == 1
 
 
 def test_an_opt_in_stamp_is_never_after_the_send() -> None:
-    attributes = {**payload(), "email_opt_in_at": SENT_S + 3600}
+    attributes: ProfileAttributes = {**payload(), "email_opt_in_at": SENT_S + 3600}
     assert member_identifies("m", attributes, SENT_S, SENT_S, {})[0].timestamp == SENT_S
 
 
