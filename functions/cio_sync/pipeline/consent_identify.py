@@ -19,7 +19,6 @@ from typing import Final
 
 from cio_sync.customerio.batch import Identify
 from cio_sync.customerio.payloads import JsonValue
-from cio_sync.customerio.people import as_stored
 from cio_sync.members.contract import EMAIL_TOPICS
 from cio_sync.members.profile import EMAIL_TOPIC_ATTRIBUTES, ProfileAttributes
 
@@ -120,4 +119,6 @@ def member_identifies(
 def holds_opt_out(name: str, stored: str | None) -> bool:
     """The profile (as the App API shows it) holds the opt-out side of a consent attribute: a sync would
     not undo it (its opt-in is stamped older), so a sweep comparing attributes must not count it as drift."""
-    return name in OPT_OUT_VALUES and stored is not None and stored == as_stored(OPT_OUT_VALUES[name])
+    # The App API shows booleans as "true"/"false" (customerio/people.py `as_stored`, kept out of track's
+    # imports).
+    return name in OPT_OUT_VALUES and stored == ("true" if OPT_OUT_VALUES[name] else "false")
