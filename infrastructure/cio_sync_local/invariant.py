@@ -251,8 +251,10 @@ def check_stack(
     ignore_profiles: Iterable[str] = (),
     skip: Iterable[str] = (),
     volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S,
+    topic_map: Mapping[str, int] | None = None,
+    stamps: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[str]:
-    """The invariant over the whole table and every profile the emulator holds."""
+    """The invariant over the whole table and every profile the emulator holds (`violations`)."""
     members: dict[str, Mapping[str, Any] | None] = dict(scan_members(dynamodb, table))
     return violations(
         members,
@@ -260,4 +262,6 @@ def check_stack(
         ignore_profiles=ignore_profiles,
         skip=skip,
         volatile_window_s=volatile_window_s,
+        topic_map=topic_map,
+        stamps=stamps,
     )
