@@ -84,6 +84,7 @@ ENVIRONMENT = {
         "MEMBER_TABLE_NAME": "Ref:MemberTable",
         "CUSTOMER_IO_TRACK_SECRET_NAME": "Ref:CustomerIoTrackSecretName",
         "CUSTOMER_IO_TRACK_RATE_PER_S": "Ref:TrackRatePerSecond",
+        "EMAIL_TOPIC_MAP": "Ref:EmailTopicMap",
         "CUSTOMER_IO_TRACK_CONCURRENCY": "Ref:TrackMaxConcurrency",
         "CUSTOMER_IO_TRACK_URL": "",
         "TRACK_DEAD_LETTER_QUEUE_URL": "Ref:TrackDeadLetterQueue",
@@ -326,6 +327,7 @@ def test_function_environment_is_exactly_what_its_settings_read(transformed: Tem
     values.update(CUSTOMER_IO_REGION="us", CUSTOMER_IO_ENABLED="true", AWS_REGION="us-east-1")
     flags = ("PROFILE_SWEEP_CHECK_ATTRIBUTES", "PROFILE_SWEEP_FIND_MISSING")
     values.update({name: "false" for name in environment if name in flags})
+    values.update({name: "news=1" for name in environment if name == "EMAIL_TOPIC_MAP"})
     recorded = RecordingEnvironment(values)
     SETTINGS[function](recorded)
     declared = {name for name in environment if name not in GLOBAL_ENVIRONMENT}

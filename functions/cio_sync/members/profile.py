@@ -62,6 +62,7 @@ TIMESTAMP_ATTRIBUTES: Final = (
     "last_authenticated_at",
     "last_messaged_at",
     "deletion_requested_at",
+    "email_opt_in_at",  # its change must reach the track function: it stamps the opt-in identify
 )
 # Topic -> attribute, as Northstar named them (note `scholarship_...` for the topic `scholarships`).
 EMAIL_TOPIC_ATTRIBUTES: Final = {

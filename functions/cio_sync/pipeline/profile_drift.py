@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from cio_sync.customerio.people import MAX_ATTRIBUTE_IDS, as_stored, chunks, email_filter
 from cio_sync.members.contract import InvalidMember, MemberItem
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
+from cio_sync.pipeline.consent_identify import holds_opt_out
 from cio_sync.pipeline.sweep_outcome import EMAIL_COLLISION, PROFILE_CANNOT_BE_BUILT, SweepOutcome
 from cio_sync.pipeline.sweep_ports import PeopleDirectory
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, VOLATILE_ATTRIBUTES
@@ -73,8 +74,8 @@ def drifted_attributes(
             if have not in (None, ""):
                 wrong.append(name)
             continue
-        if have == as_stored(value):
-            continue
+        if have == as_stored(value) or holds_opt_out(name, have):
+            continue  # an opt-out Customer.io holds is never undone by an identify (consent_identify)
         if name in VOLATILE_ATTRIBUTES and _lags_within_window(have, value, volatile_window_s):
             continue
         wrong.append(name)

@@ -22,6 +22,7 @@ from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, build
 from cio_sync.members.subscriptions import is_profile_eligible
 from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.batch_isolation import TrackSender, send_isolating, should_isolate
+from cio_sync.pipeline.consent_identify import TopicMap, member_identifies
 from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent
@@ -51,6 +52,7 @@ class _Planned:
     operation: Operation
     message_indexes: set[int]
     intents: list[Intent]
+    counts: bool = True  # False for a member's further identifies (consent_identify): one upsert each
 
 
 def desired_profiles(
@@ -93,6 +95,7 @@ def plan_operations(
     desired: Mapping[str, ProfileAttributes | None],
     outcome: TrackBatchOutcome,
     sent_at_s: int,
+    topic_map: TopicMap | None = None,
 ) -> list[_Planned]:
     """Intents -> Customer.io operations, in order: one member's profile operations once per batch.
 
@@ -112,8 +115,11 @@ def plan_operations(
                 if existing is None:
                     indexes: set[int] = set()
                     caused_by: list[Intent] = []
-                    operations = profile_operations(intent.member_id, payload, sent_at_s)
-                    existing = [_Planned(operation, indexes, caused_by) for operation in operations]
+                    operations = profile_operations(intent.member_id, payload, sent_at_s, topic_map)
+                    existing = [
+                        _Planned(operation, indexes, caused_by, counts=position == 0)
+                        for position, operation in enumerate(operations)
+                    ]
                     profile_ops[intent.member_id] = existing
                     planned.extend(existing)
                 existing[0].message_indexes.add(message_index)  # one set and list, shared by all
@@ -131,17 +137,21 @@ def plan_operations(
     return planned
 
 
-def profile_operations(member_id: str, payload: ProfileAttributes | None, sent_at_s: int) -> list[Operation]:
+def profile_operations(
+    member_id: str, payload: ProfileAttributes | None, sent_at_s: int, topic_map: TopicMap | None = None
+) -> list[Operation]:
     """What makes one member's Customer.io profile match their current item: the one place that builds it.
 
     The identify's `timestamp` is the send time (this function's clock, whole seconds), never the item's
     `updated_at`: Customer.io drops an identify older than an attribute's last change, and a writer's
     clock (behind, or a retried request) could otherwise stamp a later sync earlier than one before it.
     The item is read at send time, so a later send carries the later state and a later (or equal) stamp.
+    Its consent attributes go in identifies of their own, stamped so that no sync undoes an opt-out
+    Customer.io recorded after the table's last opt-in (consent_identify).
     """
     if payload is None:
         return [Delete(member_id)]
-    return [Identify(member_id, payload, sent_at_s)]
+    return list(member_identifies(member_id, payload, sent_at_s, sent_at_s, topic_map or {}))
 
 
 def process_track_batch(
@@ -153,6 +163,7 @@ def process_track_batch(
     deadline: float | None,
     redelivery: Redelivery,
     clock: Callable[[], float] = time.time,
+    topic_map: TopicMap | None = None,
 ) -> TrackBatchOutcome:
     outcome = TrackBatchOutcome()
     decoded: list[tuple[int, Sequence[Intent]]] = []
@@ -167,11 +178,13 @@ def process_track_batch(
     member_ids = sorted({intent.member_id for _, intents in decoded for intent in intents})
     failed: dict[int, str] = {}
     try:
+        # Before the read: an opt-out stamped with it is never later than a write the read did not see.
+        sent_at_s = int(clock())
         members, problems = _read(reader, member_ids)
         desired, unbuildable = desired_profiles([m for m in member_ids if m not in problems], members)
         problems.update(unbuildable)
         _park_members(decoded, problems, dead_letters, outcome)
-        planned = plan_operations(decoded, desired, outcome, int(clock()))
+        planned = plan_operations(decoded, desired, outcome, sent_at_s, topic_map)
         result = _send(sender, [p.operation for p in planned], deadline, messages) if planned else None
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
@@ -182,14 +195,17 @@ def process_track_batch(
         failed = {index: type(error).__name__ for index, _ in decoded}
         planned, result = [], None
 
+    parked: set[int] = set()  # a member's identifies share their intents: park those once
     for position, item in enumerate(planned):
         rejection = result[position] if result is not None else None
         if rejection is None:
-            _count(item.operation, outcome)
+            if item.counts:
+                _count(item.operation, outcome)
         elif rejection.retryable:
             for index in item.message_indexes:
                 failed.setdefault(index, str(rejection))
-        else:
+        elif id(item.intents) not in parked:
+            parked.add(id(item.intents))
             reason = f"Customer.io rejected {type(item.operation).__name__.lower()}: {rejection}"
             logger.error(
                 "permanent Customer.io failure dead-lettered", extra={"member_id": item.operation.member_id}

@@ -45,6 +45,25 @@ def is_unsubscribed(attributes: Mapping[str, JsonValue]) -> bool:
     return isinstance(value, str) and value.strip().lower() in {"true", "1"}
 
 
+PREFERENCES = "cio_subscription_preferences"
+
+
+def _set_preference(attributes: dict[str, JsonValue], path: list[str], value: JsonValue) -> None:
+    """JSON dot notation (`cio_subscription_preferences.topics.topic_2`) updates one topic and keeps the
+    others, as Customer.io's Track API describes; a nested object in the identify replaces them all."""
+    current = attributes.get(PREFERENCES)
+    node: dict[str, JsonValue] = dict(current) if isinstance(current, dict) else {}
+    attributes[PREFERENCES] = node
+    for key in path[:-1]:
+        child = node.get(key)
+        node[key] = dict(child) if isinstance(child, dict) else {}
+        node = node[key]
+    if removes_attribute(value):
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+
+
 def _email_key(value: JsonValue) -> str | None:
     """Emails identify people case-insensitively (Track document, identify operation)."""
     return value.strip().lower() if isinstance(value, str) and value.strip() else None
@@ -305,11 +324,16 @@ class EmulatorState:
             for name, value in changes.items():
                 if name in IDENTIFY_CONTROL_KEYS:
                     continue
+                # One timestamp for the whole subscription-centre object (the App API lists one).
+                stamped = PREFERENCES if name.startswith(PREFERENCES + ".") else name
                 if timestamp is not None:
-                    if profile.attribute_timestamps.get(name, timestamp) > timestamp:
+                    if profile.attribute_timestamps.get(stamped, timestamp) > timestamp:
                         continue
-                    profile.attribute_timestamps[name] = timestamp
-                if removes_attribute(value):
+                    profile.attribute_timestamps[stamped] = timestamp
+                if stamped != name:
+                    _set_preference(profile.attributes, name.split(".")[1:], value)
+                    profile.attribute_set_at[stamped] = set_at
+                elif removes_attribute(value):
                     profile.attributes.pop(name, None)
                     profile.attribute_set_at.pop(name, None)
                 else:

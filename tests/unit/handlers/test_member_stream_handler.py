@@ -68,6 +68,7 @@ def track_identifies(publisher: FakePublisher, items: Mapping[str, dict[str, Any
         FakeDeadLetters(),
         Redelivery(FakeVisibility(), max_receives=5),
         preflight=list,
+        topic_map={},
     )
     assert track.handle({"Records": records}, None, deps) == {"batchItemFailures": []}
     return [op for request in sender.sent for op in request if isinstance(op, Identify)]
@@ -117,8 +118,10 @@ def test_a_write_that_repairs_a_muted_item_keeps_its_resubscribe() -> None:
     stream(table.records[-1], publisher=second, writer=table)  # the write-back's own record
     events = [i for m in second.track for i in m.intents if isinstance(i, TrackEvent)]
     assert [event.name for event in events] == ["promotions_resubscribe"]
-    (identify,) = track_identifies(second, table.items)
-    assert identify.attributes["news_email_subscription_status"] is True
+    profile: dict[str, Any] = {}
+    for identify in track_identifies(second, table.items):  # the consent attributes ride in their own
+        profile.update(identify.attributes)
+    assert profile["news_email_subscription_status"] is True
 
 
 class SteppedClock:
@@ -142,7 +145,8 @@ def test_the_batch_stops_before_the_timeout_and_reports_the_rest_for_retry() -> 
     budget = InvocationBudget(SteppedClock(36.0, 5.0), record_s=10.0, reserve_s=10.0)
     response = stream(*records, publisher=publisher, budget=budget)
     handled = publisher.member_ids()
-    assert handled == [item["id"] for item in items[: len(handled)]]
+    # The first records in order (lanes may pack their intents in another order).
+    assert sorted(handled) == sorted(item["id"] for item in items[: len(handled)])
     assert 1 <= len(handled) < len(items)
     retry_from = records[len(handled)]["dynamodb"]["SequenceNumber"]
     assert response == {"batchItemFailures": [{"itemIdentifier": retry_from}]}

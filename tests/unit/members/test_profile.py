@@ -43,6 +43,7 @@ def test_full_payload() -> None:
         "last_authenticated_at": 1772600767,
         "last_messaged_at": None,
         "deletion_requested_at": None,
+        "email_opt_in_at": None,
         "email_subscription_status": True,
         "unsubscribed": False,
         "news_email_subscription_status": False,

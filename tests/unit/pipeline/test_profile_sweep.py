@@ -373,8 +373,11 @@ def test_attributes_are_compared_as_customer_io_stores_them() -> None:
     stored = {name: value for name, value in stored.items() if value != "None"}
     assert drifted_attributes(expected, stored) == []
     assert drifted_attributes(expected, {**stored, "first_name": "Grace"}) == ["first_name"]
-    assert drifted_attributes(expected, {**stored, "community_email_subscription_status": "false"}) == [
-        "community_email_subscription_status"
+    assert drifted_attributes(expected, {**stored, "sms_paused": "true"}) == ["sms_paused"]
+    # A consent opt-out the profile holds is not drift: no sync may undo it (docs/member-contract.md).
+    assert drifted_attributes(expected, {**stored, "community_email_subscription_status": "false"}) == []
+    assert drifted_attributes(expected, {**stored, "news_email_subscription_status": "true"}) == [
+        "news_email_subscription_status"
     ]
     # Attributes the payload does not name (other sources, Customer.io's cio_id) are not compared.
     assert drifted_attributes(expected, {**stored, "cio_id": "0000002a", "favourite": "tea"}) == []

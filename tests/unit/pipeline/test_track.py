@@ -1,10 +1,11 @@
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cio_sync.customerio.batch import Delete, Event, Identify
+from cio_sync.customerio.batch import Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import InvalidRequest, ServerError
 from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.subscriptions import web_signup
+from cio_sync.pipeline.consent_identify import OPT_OUT_VALUES, PREFERENCES_PREFIX
 from cio_sync.pipeline.messages import InboundMessage, encode_intents
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.pipeline.track_consumer import process_track_batch
@@ -40,6 +41,18 @@ def resubscribed(member_id: str) -> TrackEvent:
     )
 
 
+def main_operations(operations: Sequence[Operation]) -> list[Operation]:
+    """Without the identifies that carry only consent attributes (tests/unit/pipeline/test_consent.py)."""
+    return [
+        op
+        for op in operations
+        if not (
+            isinstance(op, Identify)
+            and all(name in OPT_OUT_VALUES or name.startswith(PREFERENCES_PREFIX) for name in op.attributes)
+        )
+    ]
+
+
 def run(messages: list[InboundMessage], members: dict[str, dict[str, Any]], sender: FakeSender | None = None):  # type: ignore[no-untyped-def]
     sender = sender or FakeSender()
     dead = FakeDeadLetters()
@@ -57,7 +70,7 @@ def run(messages: list[InboundMessage], members: dict[str, dict[str, Any]], send
 def test_eligible_member_is_identified_with_the_current_payload() -> None:
     alive = member()
     outcome, sender, _ = run([message(1, sync(alive["id"]))], {alive["id"]: alive})
-    (operation,) = sender.sent[0]
+    (operation,) = main_operations(sender.sent[0])
     assert isinstance(operation, Identify)
     assert operation.attributes["email"] == "someone@example.org"
     assert outcome.upserts == 1
@@ -76,7 +89,7 @@ def test_event_follows_the_identify_and_repeated_syncs_collapse() -> None:
     mid = alive["id"]
     messages = [message(1, sync(mid, 1), resubscribed(mid)), message(2, sync(mid, 2))]
     _, sender, _ = run(messages, {mid: alive})
-    assert [type(op) for op in sender.sent[0]] == [Identify, Event]
+    assert [type(op) for op in main_operations(sender.sent[0])] == [Identify, Event]
 
 
 def test_event_for_an_ineligible_member_is_skipped_not_sent() -> None:
@@ -91,7 +104,7 @@ def test_many_messages_share_one_batch_request() -> None:
     messages = [message(n, sync(m["id"]), group=f"lane-{n % 3:03d}") for n, m in enumerate(members)]
     outcome, sender, _ = run(messages, {m["id"]: m for m in members})
     assert len(sender.sent) == 1
-    assert len(sender.sent[0]) == 30
+    assert len(main_operations(sender.sent[0])) == 30
     assert outcome.failed_message_ids == []
 
 
@@ -161,10 +174,13 @@ def test_an_attribute_that_breaks_a_rule_is_degraded_and_reported_never_parking_
     with captured_logs() as logs:
         outcome, sender, dead = run(messages, members)
     assert (outcome.failed_message_ids, dead.parked) == ([], [])
-    sent = {op.member_id: op for op in sender.sent[0] if isinstance(op, Identify)}
-    assert sent[over_limit["id"]].attributes["source_detail"] == "x" * 1000
-    assert sent[broken["id"]].attributes["birthdate"] is None
-    assert all(op.attributes["email_subscription_status"] is True for op in sent.values())
+    sent: dict[str, dict[str, Any]] = {}
+    for op in sender.sent[0]:
+        if isinstance(op, Identify):  # a member's identifies together (consent ones included)
+            sent.setdefault(op.member_id, {}).update(op.attributes)
+    assert sent[over_limit["id"]]["source_detail"] == "x" * 1000
+    assert sent[broken["id"]]["birthdate"] is None
+    assert all(attributes["email_subscription_status"] is True for attributes in sent.values())
     reported = {
         (e["attribute"], e["member_id"]) for e in logs.entries if e["message"] == "profile attribute degraded"
     }
@@ -190,12 +206,12 @@ def test_an_unreadable_stored_item_is_parked_and_the_others_go_on() -> None:
         redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
     )
     assert outcome.failed_message_ids == []
-    assert [op.member_id for op in sender.sent[0]] == [good["id"]]
+    assert [op.member_id for op in main_operations(sender.sent[0])] == [good["id"]]
     assert dead.parked[0][1] == "stored item does not match the contract"
 
 
 def sent_identify(item: dict[str, Any], now_s: float) -> Identify:
-    """The identify the track function sends for `item` when its clock reads `now_s`."""
+    """The main identify the track function sends for `item` when its clock reads `now_s`."""
     sender = FakeSender()
     process_track_batch(
         [message(1, sync(item["id"]))],
@@ -206,7 +222,7 @@ def sent_identify(item: dict[str, Any], now_s: float) -> Identify:
         redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
         clock=lambda: now_s,
     )
-    (operation,) = sender.sent[0]
+    (operation,) = main_operations(sender.sent[0])
     assert isinstance(operation, Identify)
     return operation
 
@@ -267,6 +283,6 @@ def test_an_identify_timestamp_is_never_later_than_now() -> None:
         redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
         clock=lambda: 1_795_687_300.5,
     )
-    (operation,) = sender.sent[0]
+    (operation,) = main_operations(sender.sent[0])
     assert isinstance(operation, Identify)
     assert operation.timestamp == 1_795_687_300

@@ -92,6 +92,7 @@ def runtime(
         dead_letters=dead,
         redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
         preflight=list,
+        topic_map={},
     )
     return built, dead
 
