@@ -4,8 +4,8 @@ placeholder, ids that are not members, the quarantine window, malformed messages
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
