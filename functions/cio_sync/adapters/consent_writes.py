@@ -71,7 +71,13 @@ class ConsentWrites:
         actions: list[Action] = [model.updated_at.set(next_token(updated_at, self._clock()))]
         actions.extend(getattr(model, name).set(value) for name, value in sorted(changes.items()))
         try:
-            model(member_id).update(actions=actions, condition=cast(Condition, model.id.exists() & unchanged))
+            # Nothing returned: the role may touch only the consent attributes (dynamodb:Attributes).
+            model._get_connection().update_item(
+                member_id,
+                actions=actions,
+                condition=cast(Condition, model.id.exists() & unchanged),
+                return_values="NONE",
+            )
         except UpdateError as error:
             if error.cause_response_code == _CONDITION_FAILED:
                 return False
