@@ -51,6 +51,7 @@ class ReportingEvent(NamedTuple):
     customer_id: str
     topics: dict[str, bool] | None = None
     received_at: int = 0
+    replayed: bool = False  # sent back from the quarantine by an operator: never quarantined again
 
     @property
     def handled(self) -> bool:

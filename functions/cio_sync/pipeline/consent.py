@@ -84,7 +84,7 @@ def process_consent_batch(
             dead_letters.dead_letter(message.body, "not a queued reporting event")
             parked += 1
             continue
-        if policy.quarantine and policy.quarantine[0] <= event.received_at < policy.quarantine[1]:
+        if quarantined_by(policy, event):
             quarantine.dead_letter(message.body, "received in the quarantine window")
             quarantined += 1
             continue
@@ -98,6 +98,12 @@ def process_consent_batch(
         else:
             dropped[result] += 1
     return ConsentOutcome(applied, dropped, quarantined, parked), failed
+
+
+def quarantined_by(policy: ConsentPolicy, event: ReportingEvent) -> bool:
+    """Received in the window, and not already sent back from the quarantine by an operator."""
+    window = policy.quarantine
+    return window is not None and not event.replayed and window[0] <= event.received_at < window[1]
 
 
 def apply_event(event: ReportingEvent, members: MemberConsent, policy: ConsentPolicy) -> str:
