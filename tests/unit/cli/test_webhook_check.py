@@ -1,4 +1,4 @@
-"""`cio-sync doctor`'s reporting-webhook check, against canned App API answers."""
+"""`cio-sync doctor`'s reporting-webhook check, against canned App API answers; consent dead letters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from cio_sync.customerio.errors import CredentialsError
-from cio_sync.customerio.reporting import WEBHOOK_EVENTS
+from cio_sync.customerio.reporting import WEBHOOK_EVENTS, ReportingEvent
+from cio_sync.pipeline.messages import TRACK_LANES, lane_of
+from cio_sync_cli.dlq import redrive_group, summarize_body
 from cio_sync_cli.webhook_check import check_reporting_webhook
 
 URL = "https://abc.lambda-url.us-east-1.on.aws/"
@@ -58,3 +60,12 @@ def test_a_failing_api_or_an_unknown_url_is_reported() -> None:
     assert check_reporting_webhook(App(CredentialsError("App API key refused")), URL).ok is False
     assert check_reporting_webhook(App({"unexpected": 1}), URL).ok is False
     assert check_reporting_webhook(App({}), None).ok is None
+
+
+def test_consent_dead_letters_are_summarised_without_data_and_go_back_to_their_lane() -> None:
+    body = ReportingEvent("ev-1", "email", "spammed", 1, "5f3c2a1b0e9d8c7b6a594837").to_message()
+    assert summarize_body("consent", body) == "email_spammed for member 5f3c2a1b0e9d8c7b6a594837"
+    parked = {"Attributes": {"MessageGroupId": "dead-letters"}}
+    assert redrive_group("consent", parked, body, TRACK_LANES) == lane_of(
+        "5f3c2a1b0e9d8c7b6a594837", TRACK_LANES
+    )
