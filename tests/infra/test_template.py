@@ -862,3 +862,30 @@ def test_physical_names_are_per_environment(transformed: Template) -> None:
     }
     for logical_id, name_property in named.items():
         assert physical_name(transformed, logical_id, name_property).startswith("cio-sync-dev-"), logical_id
+
+
+def test_the_reporting_webhook_is_a_function_url_checked_in_code(transformed: Template) -> None:
+    """AuthType NONE (Customer.io cannot sign SigV4; the function checks its HMAC), answering within
+    Customer.io's 4 s, and the URL is the stack output an operator pastes into Customer.io."""
+    url = properties(transformed, "ReportingWebhookFunctionUrl")
+    assert transformed["Resources"]["ReportingWebhookFunctionUrl"]["Type"] == "AWS::Lambda::Url"
+    assert url["AuthType"] == "NONE"
+    assert canonical(url["TargetFunctionArn"]) == "Ref:ReportingWebhookFunction"
+    assert properties(transformed, "ReportingWebhookFunction")["Timeout"] <= 4
+    output = transformed["Outputs"]["ReportingWebhookUrl"]["Value"]
+    assert output == {"Fn::GetAtt": ["ReportingWebhookFunctionUrl", "FunctionUrl"]}
+    # Nothing else invokes the receiver: no event source, no other URL.
+    assert not [
+        name
+        for name, resource in resources(transformed, "AWS::Lambda::EventSourceMapping").items()
+        if canonical(resource["Properties"]["FunctionName"]) == "Ref:ReportingWebhookFunction"
+    ]
+    assert list(resources(transformed, "AWS::Lambda::Url")) == ["ReportingWebhookFunctionUrl"]
+
+
+def test_the_consent_queues_keep_events_14_days_and_the_member_lane(transformed: Template) -> None:
+    queue = properties(transformed, "ConsentQueue")
+    assert queue["ContentBasedDeduplication"] is False  # deduplicated on Customer.io's event id
+    assert queue["DeduplicationScope"] == "messageGroup"
+    for name in ("ConsentQueue", "ConsentDeadLetterQueue", "ConsentQuarantineQueue"):
+        assert properties(transformed, name)["MessageRetentionPeriod"] == FOURTEEN_DAYS_S
