@@ -67,12 +67,13 @@ def verify_signature(
     """Refuse (401) unless the body is signed with `key` within five minutes of `now`."""
     if not timestamp or not signature:
         raise Refused("unsigned", 401)
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise Refused("bad_timestamp", 401)
     if abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE_S:
         raise Refused("stale_timestamp", 401)
     expected = hmac.new(key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a forged header's, say).
+    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode(errors="replace")):
         raise Refused("bad_signature", 401)
 
 
@@ -80,7 +81,7 @@ def parse_event(body: bytes, received_at: int) -> ReportingEvent:
     """The event of a verified body; Refused("malformed") when it is not one."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         raise Refused("malformed") from None
     if not isinstance(document, dict):
         raise Refused("malformed")

@@ -77,10 +77,37 @@ def test_a_base64_body_is_verified_on_its_decoded_bytes(queue: FakeQueue) -> Non
         (lambda body: url_event(body, timestamp=NOW - 301), 401, "stale_timestamp"),
         (lambda body: url_event(body, timestamp=NOW + 301), 401, "stale_timestamp"),
         (lambda body: url_event(body, timestamp=None), 401, "unsigned"),
+        (lambda body: url_event(body, signature="é" * 64), 401, "bad_signature"),
+        (
+            lambda body: {**url_event(body), "headers": {"x-cio-timestamp": "١٢٣", "x-cio-signature": "00"}},
+            401,
+            "bad_timestamp",
+        ),
+        (
+            lambda body: {
+                **url_event(body),
+                "headers": {"x-cio-timestamp": "9" * 5000, "x-cio-signature": "00"},
+            },
+            401,
+            "bad_timestamp",
+        ),
         (lambda body: {**url_event(body), "body": "%%%", "isBase64Encoded": True}, 400, "malformed"),
         (lambda body: url_event(body, method="GET"), 405, "method"),
     ],
-    ids=["forged", "tampered", "not-hex", "truncated", "replayed", "future", "unsigned", "bad-base64", "get"],
+    ids=[
+        "forged",
+        "tampered",
+        "not-hex",
+        "truncated",
+        "replayed",
+        "future",
+        "unsigned",
+        "non-ascii-signature",
+        "non-ascii-digits",
+        "huge-timestamp",
+        "bad-base64",
+        "get",
+    ],
 )
 def test_untrusted_calls_are_refused_and_nothing_is_queued(
     queue: FakeQueue, make: Any, status: int, reason: str
@@ -108,6 +135,7 @@ def test_an_oversized_body_is_refused_even_when_signed(queue: FakeQueue, base64_
     [
         b"{not json",
         b"[1, 2]",
+        b"[" * 100_000 + b"]" * 100_000,
         json.dumps({"object_type": "customer", "metric": "unsubscribed", "timestamp": NOW}).encode(),
         webhook_body(timestamp="yesterday"),  # type: ignore[arg-type]
         webhook_body(customer_id=""),
@@ -116,7 +144,7 @@ def test_an_oversized_body_is_refused_even_when_signed(queue: FakeQueue, base64_
             "customer", "cio_subscription_preferences_changed", content='{"topics": {"topic_1": "yes"}}'
         ),
     ],
-    ids=["json", "array", "no-event-id", "timestamp", "no-customer", "content-json", "topic-value"],
+    ids=["json", "array", "deep", "no-event-id", "timestamp", "no-customer", "content-json", "topic-value"],
 )
 def test_malformed_signed_bodies_are_refused(queue: FakeQueue, body: bytes) -> None:
     assert call(url_event(body), queue) == (400, "malformed")
