@@ -112,7 +112,13 @@ def event_from_message(body: str) -> ReportingEvent:
         event = ReportingEvent(**document)
     except TypeError:
         raise ValueError("not a queued reporting event") from None
-    if not isinstance(event.customer_id, str) or not isinstance(event.timestamp, int):
+    texts = (event.event_id, event.object_type, event.metric, event.customer_id)
+    numbers = (event.timestamp, event.received_at)
+    if not all(isinstance(value, str) for value in texts) or not all(
+        isinstance(value, int) and not isinstance(value, bool) for value in numbers
+    ):
+        raise ValueError("not a queued reporting event")
+    if not isinstance(event.replayed, bool) or not (event.topics is None or isinstance(event.topics, dict)):
         raise ValueError("not a queued reporting event")
     return event
 

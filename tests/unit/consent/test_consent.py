@@ -210,10 +210,10 @@ def test_a_redelivered_event_writes_once() -> None:
 
 def test_a_malformed_message_is_parked_at_once_and_holds_nothing_up() -> None:
     s = stack()
-    assert s.run("{not json", json.dumps({"a": 1}), event("customer", "unsubscribed")) == {
-        "batchItemFailures": []
-    }
-    assert [reason for _, reason in s.dead.parked] == ["not a queued reporting event"] * 2
+    wrong_type = json.loads(event("customer", "unsubscribed")) | {"received_at": "yesterday"}
+    bodies = ("{not json", json.dumps({"a": 1}), json.dumps(wrong_type))
+    assert s.run(*bodies, event("customer", "unsubscribed")) == {"batchItemFailures": []}
+    assert [reason for _, reason in s.dead.parked] == ["not a queued reporting event"] * 3
     assert s.members.writes == [(MEMBER, {"email_subscription_status": False})]
 
 
