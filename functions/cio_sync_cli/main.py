@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from cio_sync import __version__
+from cio_sync_cli.consent_cli import add_consent_commands
 from cio_sync_cli.dlq_cli import add_dlq_commands
 from cio_sync_cli.doctor_cli import add_doctor_command
 from cio_sync_cli.errors import CommandError
@@ -44,6 +45,7 @@ def build_parser(plugins: Sequence[AddCommands] | None = None) -> argparse.Argum
     add_reconcile_command(subparsers)
     add_dlq_commands(subparsers)
     add_doctor_command(subparsers)
+    add_consent_commands(subparsers)
     for add_commands in plugin_commands() if plugins is None else plugins:
         add_commands(subparsers)
     return parser

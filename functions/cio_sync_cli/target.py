@@ -75,6 +75,9 @@ QUEUES: Final[Mapping[str, Resource]] = {
         "ImportChunkDeadLetterQueueUrl", "IMPORT_CHUNK_DEAD_LETTER_QUEUE_URL"
     ),
     "StreamFailureQueue": Resource("StreamFailureQueueUrl", "STREAM_FAILURE_QUEUE_URL"),
+    "ConsentQueue": Resource("ConsentQueueUrl", "CONSENT_QUEUE_URL"),
+    "ConsentDeadLetterQueue": Resource("ConsentDeadLetterQueueUrl", "CONSENT_DEAD_LETTER_QUEUE_URL"),
+    "ConsentQuarantineQueue": Resource("ConsentQuarantineQueueUrl", "CONSENT_QUARANTINE_QUEUE_URL"),
 }
 
 

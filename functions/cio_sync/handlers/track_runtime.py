@@ -12,6 +12,7 @@ from cio_sync.adapters.customerio.preflight import Check, check_track
 from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
+from cio_sync.customerio.reporting import parse_topic_map
 from cio_sync.environment import Environment, SettingsError
 from cio_sync.handlers.customerio_settings import (
     ApiSettings,
@@ -20,7 +21,6 @@ from cio_sync.handlers.customerio_settings import (
     track_api_settings,
 )
 from cio_sync.pipeline.batch_isolation import TrackSender
-from cio_sync.pipeline.consent_identify import parse_topic_map
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.pipeline.track_consumer import MemberReader
 

@@ -19,7 +19,6 @@ from typing import Final
 
 from cio_sync.customerio.batch import Identify
 from cio_sync.customerio.payloads import JsonValue
-from cio_sync.members.contract import EMAIL_TOPICS
 from cio_sync.members.profile import EMAIL_TOPIC_ATTRIBUTES, ProfileAttributes
 
 TopicMap = Mapping[str, int]
@@ -42,24 +41,6 @@ def preference_attribute(topic_id: int) -> str:
     """One topic of the subscription centre in JSON dot notation: it updates that topic, keeping the others
     (a nested `cio_subscription_preferences` object would replace every topic at once)."""
     return f"{PREFERENCES_PREFIX}{topic_id}"
-
-
-def parse_topic_map(text: str) -> dict[str, int]:
-    """`news=1,lifestyle=2` -> {"news": 1, "lifestyle": 2}; empty text: no subscription-centre topics."""
-    mapping: dict[str, int] = {}
-    for entry in filter(None, (part.strip() for part in text.split(","))):
-        topic, _, number = entry.partition("=")
-        topic = topic.strip()
-        if topic not in EMAIL_TOPICS:
-            raise ValueError(
-                f"email topic map: {topic[:40]!r} is not an email topic ({', '.join(EMAIL_TOPICS)})"
-            )
-        if not number.strip().isdigit() or int(number) < 1:
-            raise ValueError(f"email topic map: {topic!r} needs a topic id >= 1, as in {topic}=1")
-        if topic in mapping or int(number) in mapping.values():
-            raise ValueError(f"email topic map: {topic!r} or its id appears twice")
-        mapping[topic] = int(number)
-    return mapping
 
 
 def consent_attributes(payload: ProfileAttributes, topic_map: TopicMap) -> dict[str, JsonValue]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from cio_sync.customerio.reporting import parse_topic_map
 from cio_sync.environment import SettingsError
 from cio_sync.handlers.track_runtime import TrackSettings
 from cio_sync.members.profile import ProfileAttributes, profile_attributes
 from cio_sync.members.subscriptions import web_signup
-from cio_sync.pipeline.consent_identify import member_identifies, parse_topic_map
+from cio_sync.pipeline.consent_identify import member_identifies
 
 SIGNED_UP = "2026-11-26T10:00:00.000000Z"  # 1_795_687_200
 OPTED_IN_S = 1_795_687_200
