@@ -9,6 +9,7 @@ every command: cio_sync_cli.target.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ from cio_sync.imports.report import (
     report_key,
 )
 from cio_sync_cli.errors import CommandError
-from cio_sync_cli.target import STACK_FILE, OpsTarget, add_target_argument
+from cio_sync_cli.target import OpsTarget, add_target_argument
 from cio_sync_cli.target import resolve_target as resolve_ops_target
 
 DEFAULT_WAIT_S: Final = 600.0
@@ -75,7 +76,7 @@ def add_imports_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     status.set_defaults(handler=run_status)
 
 
-def resolve_target(bucket: str | None, stack_file: Path = STACK_FILE, stack: str | None = None) -> OpsTarget:
+def resolve_target(bucket: str | None, stack_file: Path | None = None, stack: str | None = None) -> OpsTarget:
     """The one target resolution (cio_sync_cli.target), with --bucket taking precedence for the bucket."""
     target = resolve_ops_target(stack, stack_file=stack_file)
     chosen = bucket or target.bucket
@@ -128,7 +129,10 @@ def run_upload(args: argparse.Namespace) -> int:
     with aws_errors(target), path.open("rb") as body:
         response = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
     import_id = import_id_for(bucket, key, str(response["ETag"]))
-    print(import_id)
+    if args.json:
+        print(json.dumps({"import_id": import_id, "bucket": bucket, "key": key, "dry_run": args.dry_run}))
+    else:
+        print(import_id)
     kind = "dry run" if args.dry_run else "import"
     follow = f"cio-sync imports status {import_id} --wait"
     print(f"uploaded s3://{bucket}/{key} ({kind}); follow it with: {follow}", file=sys.stderr)
