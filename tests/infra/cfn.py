@@ -18,6 +18,7 @@ SAM_MAKEFILE = "infrastructure/sam.mk"
 # The values `sam deploy --config-env dev` would give the pseudo parameters in the sample account.
 SAMPLE_ACCOUNT = "123456789012"
 SAMPLE_REGION = "us-east-1"
+SAMPLE_STACK = "cio-sync-dev"
 
 # Actions on data (items, objects, messages, secrets, keys): these never get a wildcard resource.
 DATA_SERVICES = ("dynamodb:", "s3:", "sqs:", "secretsmanager:", "kms:")
@@ -82,7 +83,12 @@ def resolve_sub(text: str, template: Template) -> str:
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        pseudo = {"AWS::AccountId": SAMPLE_ACCOUNT, "AWS::Region": SAMPLE_REGION, "AWS::Partition": "aws"}
+        pseudo = {
+            "AWS::AccountId": SAMPLE_ACCOUNT,
+            "AWS::Region": SAMPLE_REGION,
+            "AWS::Partition": "aws",
+            "AWS::StackName": SAMPLE_STACK,
+        }
         if name in pseudo:
             return pseudo[name]
         if name in template["Parameters"]:

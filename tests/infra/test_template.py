@@ -790,8 +790,8 @@ def test_dashboard_shows_the_pipeline(transformed: Template) -> None:
     assert ("AWS/Lambda", "IteratorAge", "FunctionName", "MemberStreamFunction") in metrics
 
 
-def test_physical_names_are_per_environment(transformed: Template) -> None:
-    """One stack per environment: every fixed name carries the environment."""
+def test_physical_names_are_derived_from_the_stack_name(transformed: Template) -> None:
+    """Stacks side by side (staging, personal ones): every fixed name starts with the stack's name."""
     named = {
         "MemberTable": "TableName",
         "IdempotencyTable": "TableName",
@@ -800,4 +800,5 @@ def test_physical_names_are_per_environment(transformed: Template) -> None:
         **dict.fromkeys(HANDLERS, "FunctionName"),
     }
     for logical_id, name_property in named.items():
+        assert canonical(properties(transformed, logical_id)[name_property]).startswith("${AWS::StackName}-")
         assert physical_name(transformed, logical_id, name_property).startswith("cio-sync-dev-"), logical_id
