@@ -83,7 +83,7 @@ def build_parser(plugins: Sequence[AddCommands] | None = None) -> argparse.Argum
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cio-sync {__version__}")
-    add_global_options(parser)
+    add_global_options(parser, top=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_imports_commands(subparsers)
     add_members_commands(subparsers)
