@@ -24,6 +24,7 @@ from cio_sync.handlers.track_runtime import TrackSettings
 from cio_sync.members.raw_writes import RULE_INPUTS, RULE_OUTPUTS
 from cio_sync.observability import NAMESPACE, SERVICE
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, outage_budget_s
+from cio_sync_cli.imports_check import DEFAULT_MAX_BYTES
 from tests.infra.cfn import (
     DATA_SERVICES,
     Grant,
@@ -802,3 +803,9 @@ def test_physical_names_are_derived_from_the_stack_name(transformed: Template) -
     for logical_id, name_property in named.items():
         assert canonical(properties(transformed, logical_id)[name_property]).startswith("${AWS::StackName}-")
         assert physical_name(transformed, logical_id, name_property).startswith("cio-sync-dev-"), logical_id
+
+
+def test_imports_check_reads_with_the_import_functions_size_limit(transformed: Template) -> None:
+    """`cio-sync imports check` accepts exactly the files the import-file function accepts."""
+    variables = properties(transformed, "ImportFileFunction")["Environment"]["Variables"]
+    assert int(variables["IMPORT_MAX_BYTES"]) == DEFAULT_MAX_BYTES

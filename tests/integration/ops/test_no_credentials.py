@@ -86,6 +86,8 @@ def test_dead_letters_imports_and_doctor_work_without_credentials(stack_home: Pa
     import_id = json.loads(uploaded.stdout)["import_id"]
     status = cio_sync(stack_home, "imports", "status", import_id, "--wait", "--timeout", "120")
     assert (status.returncode, json.loads(status.stdout)["status"]) == (0, "completed"), status.stderr
+    rejected = cio_sync(stack_home, "imports", "rejected", import_id, "--json")
+    assert rejected.returncode == 0, rejected.stderr
 
     doctor = cio_sync(stack_home, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
