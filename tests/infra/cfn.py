@@ -78,8 +78,8 @@ def parameter_default(template: Template, name: str) -> str:
     return str(template["Parameters"][name]["Default"])
 
 
-def resolve_sub(text: str, template: Template) -> str:
-    """A physical name the way CloudFormation computes it for the sample dev deployment."""
+def resolve_sub(text: str, template: Template, stack: str = SAMPLE_STACK) -> str:
+    """A physical name the way CloudFormation computes it for the sample deployment (stack `stack`)."""
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -87,7 +87,7 @@ def resolve_sub(text: str, template: Template) -> str:
             "AWS::AccountId": SAMPLE_ACCOUNT,
             "AWS::Region": SAMPLE_REGION,
             "AWS::Partition": "aws",
-            "AWS::StackName": SAMPLE_STACK,
+            "AWS::StackName": stack,
         }
         if name in pseudo:
             return pseudo[name]
@@ -98,9 +98,9 @@ def resolve_sub(text: str, template: Template) -> str:
     return re.sub(r"\$\{([^}]+)\}", value, text)
 
 
-def physical_name(template: Template, logical_id: str, name_property: str) -> str:
+def physical_name(template: Template, logical_id: str, name_property: str, stack: str = SAMPLE_STACK) -> str:
     name = properties(template, logical_id)[name_property]
-    return resolve_sub(canonical(name), template)
+    return resolve_sub(canonical(name), template, stack)
 
 
 @dataclass(frozen=True)
