@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.stack_file import STACK_FILE_VARIABLE, find_stack_file, read_stack_file
 from cio_sync_cli.target import resolve_target
+from cio_sync_local.local_cli import run_drain
 
 LOCAL = {"aws_endpoint": "http://127.0.0.1:5000", "region": "us-east-1", "member_table": "local-members"}
 
@@ -57,3 +59,17 @@ def test_a_command_run_from_a_subdirectory_targets_the_local_stack(
     target = resolve_target(environ={})
     assert (target.source, target.member_table) == ("local", "local-members")
     assert target.endpoint_url == "http://127.0.0.1:5000"
+
+
+def test_local_drain_reads_the_same_file_from_a_subdirectory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One reader for the CLI and the local tooling: `local drain` finds the file as every command does
+    (this one names no control endpoint, so the drain stops at once, naming the file it found)."""
+    path = write_stack(tmp_path)
+    below = tmp_path / "docs"
+    below.mkdir()
+    monkeypatch.chdir(below)
+    monkeypatch.delenv(STACK_FILE_VARIABLE, raising=False)
+    with pytest.raises(CommandError, match=f"{path} names no control endpoint"):
+        run_drain(argparse.Namespace(timeout=1.0, state_dir=None))
