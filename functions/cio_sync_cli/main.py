@@ -68,7 +68,7 @@ def _needs_extra(point: EntryPoint, module: str) -> AddCommands:
         raise CommandError(why)
 
     def add(subparsers: Any) -> None:
-        parser = subparsers.add_parser(point.name, help=f"(not installed: {install})")
+        parser = subparsers.add_parser(point.name, help=f"(not installed: {install})", description=why)
         parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         parser.set_defaults(handler=refuse)
 
