@@ -24,6 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from cio_sync.customerio.reporting import event_from_message
 from cio_sync.pipeline.messages import TRACK_LANES, lane_of
+from cio_sync_local.stack import DEFAULT_STACK_NAME
 from tests.infra.cfn import (
     REPO,
     SAMPLE_ACCOUNT,
@@ -246,15 +247,18 @@ def test_env_vars_file_points_every_function_at_the_local_stack(transformed: Tem
                 assert name in local, f"{function}: {name} names a resource; give its local value"
             if name in local_only:
                 assert local[name].startswith("http://127.0.0.1:"), name
-    assert local["MEMBER_TABLE_NAME"] == physical_name(transformed, "MemberTable", "TableName")
-    assert local["IDEMPOTENCY_TABLE_NAME"] == physical_name(transformed, "IdempotencyTable", "TableName")
-    assert local["IMPORT_BUCKET"] == physical_name(transformed, "ImportBucket", "BucketName")
+    stack = DEFAULT_STACK_NAME  # what the local stack deploys as
+    assert local["MEMBER_TABLE_NAME"] == physical_name(transformed, "MemberTable", "TableName", stack)
+    assert local["IDEMPOTENCY_TABLE_NAME"] == physical_name(
+        transformed, "IdempotencyTable", "TableName", stack
+    )
+    assert local["IMPORT_BUCKET"] == physical_name(transformed, "ImportBucket", "BucketName", stack)
     queues = resources(transformed, "AWS::SQS::Queue")
     for function in resources(transformed, "AWS::Lambda::Function"):
         for name, value in properties(transformed, function)["Environment"]["Variables"].items():
             queue = canonical(value).removeprefix("Ref:")
             if queue in queues:
-                queue_name = physical_name(transformed, queue, "QueueName")
+                queue_name = physical_name(transformed, queue, "QueueName", stack)
                 assert local[name] == f"{local['AWS_ENDPOINT_URL']}/{SAMPLE_ACCOUNT}/{queue_name}", name
 
 

@@ -27,6 +27,7 @@ from cio_sync.members.raw_writes import RULE_INPUTS, RULE_OUTPUTS
 from cio_sync.observability import NAMESPACE, SERVICE
 from cio_sync.pipeline.consent import READ_ATTRIBUTES
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, outage_budget_s
+from cio_sync_cli.imports_check import DEFAULT_MAX_BYTES
 from tests.infra.cfn import (
     DATA_SERVICES,
     Grant,
@@ -862,8 +863,8 @@ def test_dashboard_shows_the_pipeline(transformed: Template) -> None:
     assert ("AWS/Lambda", "IteratorAge", "FunctionName", "MemberStreamFunction") in metrics
 
 
-def test_physical_names_are_per_environment(transformed: Template) -> None:
-    """One stack per environment: every fixed name carries the environment."""
+def test_physical_names_are_derived_from_the_stack_name(transformed: Template) -> None:
+    """Stacks side by side (staging, personal ones): every fixed name starts with the stack's name."""
     named = {
         "MemberTable": "TableName",
         "IdempotencyTable": "TableName",
@@ -872,6 +873,7 @@ def test_physical_names_are_per_environment(transformed: Template) -> None:
         **dict.fromkeys(HANDLERS, "FunctionName"),
     }
     for logical_id, name_property in named.items():
+        assert canonical(properties(transformed, logical_id)[name_property]).startswith("${AWS::StackName}-")
         assert physical_name(transformed, logical_id, name_property).startswith("cio-sync-dev-"), logical_id
 
 
@@ -900,3 +902,9 @@ def test_the_consent_queues_keep_events_14_days_and_the_member_lane(transformed:
     assert queue["DeduplicationScope"] == "messageGroup"
     for name in ("ConsentQueue", "ConsentDeadLetterQueue", "ConsentQuarantineQueue"):
         assert properties(transformed, name)["MessageRetentionPeriod"] == FOURTEEN_DAYS_S
+
+
+def test_imports_check_reads_with_the_import_functions_size_limit(transformed: Template) -> None:
+    """`cio-sync imports check` accepts exactly the files the import-file function accepts."""
+    variables = properties(transformed, "ImportFileFunction")["Environment"]["Variables"]
+    assert int(variables["IMPORT_MAX_BYTES"]) == DEFAULT_MAX_BYTES
