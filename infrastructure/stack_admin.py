@@ -2,7 +2,8 @@
 
 ENV names the stack (`cio-sync-<ENV>`) and its secrets (`cio-sync/<ENV>/customer-io-{track,app}` and
 `cio-sync/<ENV>/reporting-webhook`), so `staging` or a personal `ada` stack lives beside `dev` and
-`prod`; the template derives every resource name from the stack name. samconfig.toml's section for ENV, when there is one, gives its parameters.
+`prod`; the template derives every resource name from the stack name. samconfig.toml's section for
+ENV, when there is one, gives its parameters.
 Teardown empties the versioned import bucket (CloudFormation cannot delete a bucket holding versions),
 deletes the stack, and names what it keeps: the member table (DeletionPolicy Retain) and the secrets.
 `--dry-run` prints what would run and calls nothing (the Makefile's DRY_RUN=1; tests/infra run it).
