@@ -26,10 +26,6 @@ MIN_OPERATIONS_PER_REQUEST: Final = 50.0
 WINDOW_S: Final = 1.0
 
 
-class TargetMissed(Exception):
-    """A measured figure is outside its target; the message lists every miss."""
-
-
 def percentile(values: Sequence[float], fraction: float) -> float:
     """Linear interpolation between closest ranks (numpy's default), so p50 of an even count is a midpoint."""
     if not values:
