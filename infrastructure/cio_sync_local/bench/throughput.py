@@ -1,7 +1,7 @@
 """The product's own throughput: member-stream, track and import-chunk run in this process on fakes.
 
 What the local stack's wall clock shows is mostly moto and the pump; this measures only cio-sync's code:
-records per second and CPU per record (`time.process_time`, every thread of the process) from the event
+CPU per record and records per CPU-second (`time.process_time`, every thread of the process) from the event
 as Lambda's runtime hands it over (JSON text, parsed here as the runtime parses it) to the calls on the
 ports (bench/fakes.py, which do no work of their own). Reading a member from DynamoDB is the table's and
 the SDK's work and is not measured; the track function gets its items as they come back from a read.
