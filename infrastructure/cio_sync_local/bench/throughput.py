@@ -253,6 +253,7 @@ def prepare_track(size: int | None, count: int, pool: fakes.AcceptingPool | None
         fakes.NoDeadLetters(),
         Redelivery(fakes.NoVisibility()),
         preflight=list,
+        topic_map={"news": 1, "community": 2},  # the subscription centre's topics ride along, as deployed
     )
     events = track_events(list(items))
     return count, [_invoked(lambda event: track.handle(event, None, deps), text) for text in events]
