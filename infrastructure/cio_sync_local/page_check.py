@@ -226,6 +226,7 @@ def problems_with_page(dom_text: str, people: dict[str, str]) -> list[str]:
     )
     need(all(ISO_TIME.match(row["cells"][5]) for row in people_rows), "ISO times for people")
     need(any("to m***@example.org: sent" in row["cells"][3] for row in timeline), "the masked recipient")
+    need(any("to unsubscribed: no" in row["cells"][3] for row in timeline), "the email's sending options")
     need(any("https://example.org/***" in row["cells"][3] for row in timeline), "the email's data, masked")
     for personal in (*ADDRESSES, RESET_LINK, "+15555550123", "Grace"):
         need(personal not in dom_text, f"{personal!r} masked")

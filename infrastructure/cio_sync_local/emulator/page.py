@@ -71,6 +71,10 @@ def person_row(profile: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _yes_no(flag: Any) -> str:
+    return "yes" if flag else "no"
+
+
 def _summary(entry: Mapping[str, Any]) -> tuple[str, Any]:
     """What an entry says in one line, and its data (masked), by type."""
     kind = entry["type"]
@@ -88,7 +92,12 @@ def _summary(entry: Mapping[str, Any]) -> tuple[str, Any]:
         delivery: Mapping[str, Any] = entry.get("delivery", {})
         recipient = masked(delivery.get("to"), "to") or "no recipient"
         message = delivery.get("transactional_message_id")
-        text = f"email {message} to {recipient}: {delivery.get('status')} ({delivery.get('delivery_id')})"
+        options: Mapping[str, Any] = delivery.get("effective", {})
+        text = (
+            f"email {message} to {recipient}: {delivery.get('status')} ({delivery.get('delivery_id')}); "
+            f"body retained: {_yes_no(not options.get('disable_message_retention'))}, "
+            f"to unsubscribed: {_yes_no(options.get('send_to_unsubscribed', True))}"
+        )
         return text, masked(delivery.get("message_data"))
     return str(entry.get("reason") or kind.replace("_", " ")), None
 

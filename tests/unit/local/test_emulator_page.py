@@ -93,8 +93,10 @@ def test_the_overview_timeline_is_newest_first_in_iso_times_with_personal_data_m
     }
     emails = [row for row in rows if row["type"] == "email"]
     assert [row["summary"] for row in emails] == [
-        "email forgot_password to a***@example.org: suppressed (emu-delivery-00000002)",
-        "email forgot_password to a***@example.org: sent (emu-delivery-00000001)",
+        "email forgot_password to a***@example.org: suppressed (emu-delivery-00000002); "
+        "body retained: yes, to unsubscribed: no",
+        "email forgot_password to a***@example.org: sent (emu-delivery-00000001); "
+        "body retained: yes, to unsubscribed: yes",
     ]
     assert emails[0]["data"] == {"reset_url": "https://example.org/***"}
     assert data["timeline"]["types"] == {
