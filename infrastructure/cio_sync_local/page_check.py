@@ -6,7 +6,9 @@ updated and deleted, events, a sent and a suppressed email, a fault setting); Ch
 runs its script and dumps the DOM, which is checked here: ISO times, the key attribute columns, a
 timeline with every kind of entry (the deleted person included), masked recipients and links, no
 markup injected from data, the faults shown, an unsubscribe button, a filter from the address, and a
-page no wider than the window. A screenshot is left in `.local/page-check.png` for a look by eye.
+page no wider than the window. Then a live page, driven over DevTools, must refresh by itself, and its
+fault buttons, person filter and unsubscribe button must work. A screenshot is left in
+`.local/page-check.png` for a look by eye.
 
 Not part of `make test`: it needs Debian's chromium (`apt-get install -y chromium`; CHROMIUM=path
 overrides /usr/bin/chromium).
@@ -26,6 +28,7 @@ from typing import Any
 
 import requests
 
+from cio_sync_local.devtools import Page, open_page
 from cio_sync_local.emulator import Emulator
 
 WIDTH = 800
@@ -47,6 +50,9 @@ ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z$")
 RESET_LINK = "https://example.org/reset/token-4711"
 ADDRESSES = ("member.one@example.org", "ada.lovelace@example.org")
 INJECTED = '<img src="x" id="injected">'
+NEWCOMER = "5f1a0000000000000000ne11"
+WAIT_S = 30.0
+"""How long a live page may take to show a change (it refreshes every 2 s); a generous bound, not a goal."""
 
 
 @dataclass
@@ -255,6 +261,67 @@ def problems_with_filter(dom_text: str, people: dict[str, str]) -> list[str]:
     return found
 
 
+def _click(page: Page, label: str) -> None:
+    page.evaluate(f"[...document.querySelectorAll('button')].find(b => b.textContent === {label!r}).click()")
+
+
+def _type_person(page: Page, text: str) -> None:
+    page.evaluate(
+        f"(() => {{ const box = document.getElementById('person'); box.value = {text!r};"
+        " box.dispatchEvent(new Event('input')); })()"
+    )
+
+
+def _faults(url: str) -> dict[str, Any]:
+    faults: dict[str, Any] = requests.get(f"{url}/_emulator/faults", timeout=10).json()
+    return faults
+
+
+def problems_when_used(url: str, chromium: str, emulator: Emulator, people: dict[str, str]) -> list[str]:
+    """The live page: it refreshes by itself, its fault buttons set the faults, the person filter filters,
+    and the unsubscribe button unsubscribes (or says the emulator has no such control yet)."""
+    found: list[str] = []
+    rows = "document.querySelectorAll('#people tbody tr').length"
+    faults_text = "document.getElementById('faults').textContent"
+    with open_page(chromium, (*CHROMIUM_FLAGS, f"--window-size={WIDTH},1400"), f"{url}/") as page:
+        if page.wait_for(rows, WAIT_S, lambda n: n == 2) != 2:
+            found.append("the live page lists the people")
+        requests.put(
+            f"{url}/api/v1/customers/{NEWCOMER}",
+            json={"sms_status": "active"},
+            auth=(emulator.site_id, emulator.track_api_key),
+            timeout=10,
+        ).raise_for_status()
+        if not page.wait_for(f"!!document.querySelector('[data-person=\"{NEWCOMER}\"]')", WAIT_S):
+            found.append("auto-refresh: a person identified after the page loaded appears by itself")
+        _click(page, "Outage")
+        if "outage" not in page.wait_for(faults_text, WAIT_S, lambda text: "outage" in text):
+            found.append("the Outage button's fault shown")
+        if _faults(url).get("fail_ratio") != 1.0:
+            found.append("the Outage button sets fail_ratio 1.0")
+        _click(page, "Clear faults")
+        page.wait_for(faults_text, WAIT_S, lambda text: text == "none")
+        if _faults(url).get("fail_ratio") != 0.0 or _faults(url).get("rate_limit_per_s") is not None:
+            found.append("the Clear faults button clears them")
+        _type_person(page, NEWCOMER[-6:])
+        if page.wait_for(rows, WAIT_S, lambda n: n == 1) != 1:
+            found.append("the person filter typed in the page")
+        _type_person(page, "")
+        page.wait_for(rows, WAIT_S, lambda n: n == 3)
+        page.evaluate(f"document.querySelector('[data-unsubscribe=\"{people['grace']}\"]').click()")
+        outcome = page.wait_for(
+            f"document.querySelector('[data-person=\"{people['grace']}\"]').textContent + ' | ' +"
+            " document.getElementById('status').textContent",
+            WAIT_S,
+            lambda text: "Unsubscribe" not in text or "answered 404" in text,
+        )
+        if "answered 404" in outcome:
+            print("page-check: note: the emulator has no POST /_emulator/unsubscribe yet; the page said so")
+        elif "Unsubscribe" in outcome:
+            found.append("the unsubscribe button unsubscribes the person")
+    return found
+
+
 def main() -> int:
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     if not Path(chromium).exists():
@@ -268,6 +335,7 @@ def main() -> int:
         found = problems_with_page(chromium_run(chromium, "--dump-dom", f"{emulator.url}/"), people)
         filtered = f"{emulator.url}/?person={people['grace'][-6:]}&type=identify"
         found += problems_with_filter(chromium_run(chromium, "--dump-dom", filtered), people)
+        found += problems_when_used(emulator.url, chromium, emulator, people)
     for problem in found:
         print(f"page-check: missing: {problem}", file=sys.stderr)
     print(f"page-check: {'FAILED' if found else 'passed'}; screenshot at {screenshot}")
