@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration infra e2e bench soak clean deploy destroy
+.PHONY: run test lint typecheck unit integration infra e2e bench soak clean deploy destroy page-check
 
 # sam validate/build, the offline SAM transform and checkov, each in its own pinned virtualenv.
 include infrastructure/sam.mk
@@ -47,6 +47,10 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m cio_sync_local.soak --minutes $(or $(MINUTES),5) --seed $(or $(SEED),0)
+
+# Not part of `make test` either: the emulator page rendered by Debian's chromium at 800 px and checked.
+page-check: $(STAMP)
+	$(BIN)/python -m cio_sync_local.page_check
 
 # One stack on AWS per ENV (cio-sync-$(ENV); docs/deploy.md): PARAMS="Name=Value ..." and ALARM_EMAIL=...
 # add parameters, DRY_RUN=1 prints the commands and calls nothing, YES=1 does not ask first.
