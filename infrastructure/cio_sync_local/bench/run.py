@@ -40,6 +40,7 @@ from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync_cli.reconcile import reconcile
 from cio_sync_local.bench import cold_import
 from cio_sync_local.bench.cold_import import handler_module
+from cio_sync_local.bench.cost_report import cost_only
 from cio_sync_local.bench.planning import measure_planning, synthetic_import_file
 from cio_sync_local.bench.report import (
     DEFAULT_RATE_LIMIT,
@@ -518,10 +519,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="phase 7 alone: print its table, exit 1 on a missed target; writes no results.json",
     )
+    parser.add_argument(
+        "--cost-only", action="store_true", help="dollars per million changes and the idle floor (no stack)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     if args.throughput_only:
         return throughput_only()
+    if args.cost_only:
+        return cost_only()
     config = BenchConfig(
         members=args.members,
         baseline_members=args.baseline_members or None,
