@@ -219,6 +219,19 @@ def _iso(stamp: int | None) -> str | None:
     return datetime.fromtimestamp(stamp, UTC).isoformat().replace("+00:00", "Z")
 
 
+def batch_operations(member_id: str, body: Any) -> list[str]:
+    """The member's operations in a v2 batch body, as `index:type/action` (which part of a request a
+    per-operation error would name); empty for any other body."""
+    batch = body.get("batch") if isinstance(body, Mapping) else None
+    if not isinstance(batch, list):
+        return []
+    return [
+        f"{index}:{operation.get('type', '?')}/{operation.get('action', '?')}"
+        for index, operation in enumerate(batch)
+        if isinstance(operation, Mapping) and member_id in _flat(operation.get("identifiers"))
+    ]
+
+
 def mentions(member_id: str, entry: Any) -> bool:
     """An emulator request-log entry concerns the member: its path or its JSON body names the id."""
     if not isinstance(entry, Mapping):

@@ -25,12 +25,11 @@ from cio_sync.customerio.reporting import parse_topic_map
 from cio_sync.members.contract import is_member_id
 from cio_sync_cli.dlq import DEAD_LETTER_QUEUES, DeadLetterQueues
 from cio_sync_cli.errors import CommandError
-from cio_sync_cli.explain import as_text, expected_profile, explanation, mentions
+from cio_sync_cli.explain import as_text, batch_operations, expected_profile, explanation, mentions
 from cio_sync_cli.sweep_target import DEFAULT_APP_RATE_PER_S, app_client, sweep_target
 from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
-# Dead-letter and parking queues read for the member, by operator name -> logical id.
-PARKED_QUEUES: Final = {**DEAD_LETTER_QUEUES, "consent-quarantine": "ConsentQuarantineQueue"}
+QUARANTINE: Final = "ConsentQuarantineQueue"  # consent events held back, read as the consent DLQ's are
 PEEK_LIMIT: Final = 100
 CLAIM_SCAN_PAGES: Final = 20
 EMULATOR_TIMEOUT_S: Final = 5.0
@@ -110,12 +109,26 @@ def _attempt(read: Callable[[], Found]) -> Found:
 
 
 def _dead_letters(target: OpsTarget, member_id: str) -> Found:
-    urls = {name: target.queue_urls[id_] for name, id_ in PARKED_QUEUES.items() if id_ in target.queue_urls}
+    urls = {
+        name: target.queue_urls[id_] for name, id_ in DEAD_LETTER_QUEUES.items() if id_ in target.queue_urls
+    }
     if not urls:
         return "no dead-letter queue known for this target"
-    queues = DeadLetterQueues(target.client("sqs"), urls, wait_s=0)
+    sqs = target.client("sqs")
+    found = _peeked(DeadLetterQueues(sqs, urls, wait_s=0), sorted(urls), member_id)
+    if QUARANTINE in target.queue_urls:
+        quarantine = DeadLetterQueues(sqs, {"consent": target.queue_urls[QUARANTINE]}, wait_s=0)
+        found += [
+            {**letter, "queue": "consent-quarantine"}
+            for letter in _peeked(quarantine, ["consent"], member_id)
+        ]
+    return found
+
+
+def _peeked(queues: DeadLetterQueues, names: list[str], member_id: str) -> list[dict[str, Any]]:
+    """The letters whose summary (ids only, never personal data) names the member."""
     found: list[dict[str, Any]] = []
-    for name in sorted(urls):
+    for name in names:
         listing = queues.peek(name, PEEK_LIMIT)
         found.extend(letter.to_dict() for letter in listing.letters if member_id in letter.summary)
     return found
@@ -179,6 +192,7 @@ def _emulator_requests(target: OpsTarget, member_id: str) -> Found:
             "path": entry.get("path"),
             "status": entry.get("status"),
             "operations": entry.get("operations"),
+            "member_operations": batch_operations(member_id, entry.get("body")) or None,
         }
         for entry in entries
         if mentions(member_id, entry)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from cio_sync.pipeline.messages import encode_intents
+from cio_sync.sync.intents import SyncProfile
 from cio_sync_local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -85,7 +87,9 @@ def test_a_synced_member_is_in_step_and_its_requests_are_found(home: Home) -> No
     assert EMAIL not in json.dumps(report)
     assert report["expected"]["eligible"] is True
     assert any(row["stored_at"] for row in report["diff"]), "the App API's timestamps are shown"
-    assert report["operations"]["emulator_requests"], "the identify that made the profile is listed"
+    requests = report["operations"]["emulator_requests"]
+    operations = [operation for request in requests for operation in request["member_operations"] or []]
+    assert any(operation.endswith(":person/identify") for operation in operations), requests
     assert report["operations"]["dead_letters"] == []
     shown = explain(home, GRACE, "--show-personal")
     assert shown["customerio"]["email"] == EMAIL
@@ -102,7 +106,17 @@ def test_a_profile_lost_in_customerio_is_named_as_the_difference(home: Home) -> 
     assert {row["status"] for row in report["diff"]} >= {"missing in Customer.io"}
 
 
-def test_an_unknown_member_needs_no_profile(home: Home) -> None:
+def test_an_unknown_member_needs_no_profile_and_its_dead_letters_are_found(home: Home) -> None:
+    body = encode_intents([SyncProfile("explain-test-intent", NOBODY)])
+    home.stack.client("sqs").send_message(
+        QueueUrl=home.stack.queue_url("TrackDeadLetterQueue"),
+        MessageBody=body,
+        MessageGroupId="explain",
+        MessageDeduplicationId=uuid.uuid4().hex,
+    )
     report = explain(home, NOBODY)
     assert report["verdict"] == "in step: no profile, as the rules say"
     assert report["item"] is None
+    letters = report["operations"]["dead_letters"]
+    assert [(letter["queue"], NOBODY in letter["summary"]) for letter in letters] == [("track", True)]
+    assert report["operations"]["email_claims"] == []

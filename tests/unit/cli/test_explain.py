@@ -14,6 +14,7 @@ from cio_sync_cli.explain import (
     OPT_OUT_KEPT,
     SAME,
     as_text,
+    batch_operations,
     diff_profile,
     expected_profile,
     explanation,
@@ -119,6 +120,18 @@ def test_a_request_mentions_the_member_by_path_or_body() -> None:
     assert mentions(ADA, {"path": "/api/v2/batch", "body": {"batch": [{"identifiers": {"id": ADA}}]}})
     assert not mentions(ADA, {"path": "/api/v2/batch", "body": {"batch": [{"identifiers": {"id": "x"}}]}})
     assert not mentions(ADA, "not a record")
+
+
+def test_the_members_operations_in_a_batch_are_named_by_index() -> None:
+    body = {
+        "batch": [
+            {"type": "person", "action": "identify", "identifiers": {"id": "other"}},
+            {"type": "person", "action": "identify", "identifiers": {"id": ADA}},
+            {"type": "person", "action": "event", "identifiers": {"id": ADA}, "name": "x"},
+        ]
+    }
+    assert batch_operations(ADA, body) == ["1:person/identify", "2:person/event"]
+    assert batch_operations(ADA, {"id": ADA}) == []
 
 
 def test_timestamps_are_read_beside_attributes() -> None:
