@@ -29,6 +29,7 @@ from cio_sync_cli.explain import as_text, batch_operations, expected_profile, ex
 from cio_sync_cli.sweep_target import DEFAULT_APP_RATE_PER_S, app_client, sweep_target
 from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
+MEMBERS_SUFFIX: Final = "-members"
 QUARANTINE: Final = "ConsentQuarantineQueue"  # consent events held back, read as the consent DLQ's are
 PEEK_LIMIT: Final = 100
 CLAIM_SCAN_PAGES: Final = 20
@@ -134,15 +135,19 @@ def _peeked(queues: DeadLetterQueues, names: list[str], member_id: str) -> list[
     return found
 
 
-def _claims_table(target: OpsTarget) -> str | None:
-    if target.source == "cloudformation":
-        return f"{target.label}-idempotency"  # template.yaml: TableName !Sub ${AWS::StackName}-idempotency
-    return target.variables.get("IDEMPOTENCY_TABLE_NAME") or None
+def claims_table(target: OpsTarget) -> str | None:
+    """The idempotency table: the functions' variable, or else named as template.yaml names it beside the
+    member table (`<stack>-members`, `<stack>-idempotency`); a deployed stack has no output for it."""
+    named = target.variables.get("IDEMPOTENCY_TABLE_NAME")
+    if named:
+        return named
+    members = target.member_table or ""
+    return f"{members.removesuffix(MEMBERS_SUFFIX)}-idempotency" if members.endswith(MEMBERS_SUFFIX) else None
 
 
 def _email_claims(target: OpsTarget, member_id: str) -> Found:
     """Claims are keyed `email#<member>#<intent>`: a filtered scan (the table holds a week of ids only)."""
-    table = _claims_table(target)
+    table = claims_table(target)
     if table is None:
         return "no idempotency table known for this target (IDEMPOTENCY_TABLE_NAME)"
     client = target.client("dynamodb")

@@ -20,6 +20,8 @@ from cio_sync_cli.explain import (
     explanation,
     mentions,
 )
+from cio_sync_cli.explain_cli import claims_table
+from cio_sync_cli.target import OpsTarget
 
 ADA = "5f0c8e2a9b1d4c3e2f1a0b9c"
 EMAIL = "ada@example.org"
@@ -143,3 +145,11 @@ def test_timestamps_are_read_beside_attributes() -> None:
     }
     assert parse_timestamps(reply) == {ADA: {"email": 7}}
     assert parse_timestamps({"nothing": []}) == {}
+
+
+def test_the_claims_table_is_found_beside_the_member_table() -> None:
+    deployed = OpsTarget("cloudformation", "stack prod", member_table="prod-members")
+    assert claims_table(deployed) == "prod-idempotency"
+    local = OpsTarget("local", "local", member_table="x", variables={"IDEMPOTENCY_TABLE_NAME": "local-idem"})
+    assert claims_table(local) == "local-idem"
+    assert claims_table(OpsTarget("environment", "environment", member_table="custom")) is None
