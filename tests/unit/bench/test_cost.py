@@ -22,7 +22,7 @@ from cio_sync_local.bench.cost import (
     wall_ms,
 )
 from cio_sync_local.bench.cost_report import PRICES_PATH
-from cio_sync_local.bench.cost_usage import idle_stack
+from cio_sync_local.bench.cost_usage import ASSUMPTIONS, Memory, idle_stack, mix_usage
 
 UNIT = {
     "lambda_requests_per_million": 0.20,
@@ -160,3 +160,19 @@ def test_the_idle_stack_is_counted_from_the_template() -> None:
         sqs_mappings_standard=2,
         sqs_mappings_fifo=1,
     )
+
+
+def test_an_interactive_change_costs_an_invocation_of_each_function_and_one_request() -> None:
+    usage, counts = mix_usage(False, Memory(256, 256), 20)
+    assert counts["member_stream_invocations"] == counts["track_invocations"] == 20
+    assert usage.lambda_requests == 2 * MILLION
+    assert usage.customerio_requests == MILLION
+    assert usage.sqs_fifo_requests == 3 * MILLION  # send, receive, delete
+    assert usage.log_bytes > usage.lambda_requests * ASSUMPTIONS["platform_log_bytes"]  # the functions' own
+
+
+def test_bulk_changes_share_invocations_and_requests() -> None:
+    usage, counts = mix_usage(True, Memory(256, 256), 2000)
+    assert counts["member_stream_invocations"] == 2  # batches of 1,000
+    assert usage.customerio_requests < MILLION / 50
+    assert usage.lambda_requests < MILLION / 50
