@@ -25,7 +25,14 @@ from cio_sync.customerio.reporting import parse_topic_map
 from cio_sync.members.contract import is_member_id
 from cio_sync_cli.dlq import DEAD_LETTER_QUEUES, DeadLetterQueues
 from cio_sync_cli.errors import CommandError
-from cio_sync_cli.explain import as_text, batch_operations, expected_profile, explanation, mentions
+from cio_sync_cli.explain import (
+    as_text,
+    batch_operations,
+    expected_profile,
+    explanation,
+    masked_path,
+    mentions,
+)
 from cio_sync_cli.sweep_target import DEFAULT_APP_RATE_PER_S, app_client, sweep_target
 from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
@@ -194,7 +201,7 @@ def _emulator_requests(target: OpsTarget, member_id: str) -> Found:
         {
             "time": _iso(entry.get("time")),
             "method": entry.get("method"),
-            "path": entry.get("path"),
+            "path": masked_path(entry.get("path")),
             "status": entry.get("status"),
             "operations": entry.get("operations"),
             "member_operations": batch_operations(member_id, entry.get("body")) or None,

@@ -18,6 +18,7 @@ from cio_sync_cli.explain import (
     diff_profile,
     expected_profile,
     explanation,
+    masked_path,
     mentions,
 )
 from cio_sync_cli.explain_cli import claims_table
@@ -134,6 +135,8 @@ def test_the_members_operations_in_a_batch_are_named_by_index() -> None:
     }
     assert batch_operations(ADA, body) == ["1:person/identify", "2:person/event"]
     assert batch_operations(ADA, {"id": ADA}) == []
+    assert masked_path(f"/api/v1/customers/{EMAIL}/events") == "/api/v1/customers/<masked address>/events"
+    assert masked_path(f"/api/v1/customers/{ADA}") == f"/api/v1/customers/{ADA}"
 
 
 def test_timestamps_are_read_beside_attributes() -> None:
