@@ -28,6 +28,7 @@ from cio_sync.members.contract import (
 from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound
 from cio_sync_cli.confirm import confirm
 from cio_sync_cli.errors import CommandError
+from cio_sync_cli.explain_cli import add_explain_command
 from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
 NULL: Final = "null"
@@ -86,6 +87,7 @@ def add_members_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     how.add_argument("--purge", action="store_true", help="remove the item from the table")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler=run_delete)
+    add_explain_command(commands)
 
     for command in (create, update, show, mute, delete):
         add_target_argument(command)

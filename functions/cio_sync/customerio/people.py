@@ -113,6 +113,28 @@ def parse_attributes(reply: Any) -> dict[str, dict[str, str]]:
     return found
 
 
+def parse_timestamps(reply: Any) -> dict[str, dict[str, int]]:
+    """An attributes reply -> person id -> attribute name -> when Customer.io last set it (unix seconds).
+
+    The App API documents `timestamps` beside `attributes`; a reply without them gives no entry, a value
+    that is not a whole number is left out (they explain, they never decide).
+    """
+    stamps: dict[str, dict[str, int]] = {}
+    for entry in reply.get("customers", []) if isinstance(reply, Mapping) else []:
+        customer = entry.get("customer") if isinstance(entry, Mapping) else None
+        if not isinstance(customer, Mapping) or not isinstance(customer.get("timestamps"), Mapping):
+            continue
+        attributes = customer.get("attributes")
+        person_id = customer.get("id") or (attributes.get("id") if isinstance(attributes, Mapping) else None)
+        if isinstance(person_id, str):
+            stamps[person_id] = {
+                str(name): value
+                for name, value in customer["timestamps"].items()
+                if isinstance(value, int) and not isinstance(value, bool)
+            }
+    return stamps
+
+
 def as_stored(value: Any) -> str:
     """A value as the App API shows it ("Attributes are all stored as strings"): booleans `true`/`false`,
     numbers their JSON text, arrays and objects compact JSON."""

@@ -40,6 +40,7 @@ from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync_cli.reconcile import reconcile
 from cio_sync_local.bench import cold_import
 from cio_sync_local.bench.cold_import import handler_module
+from cio_sync_local.bench.cost_report import cost_figures, cost_only, format_cost
 from cio_sync_local.bench.planning import measure_planning, synthetic_import_file
 from cio_sync_local.bench.report import (
     DEFAULT_RATE_LIMIT,
@@ -477,6 +478,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
         results["throughput"] = timed(
             "7. in-process throughput", lambda: throughput(config.throughput_rounds)
         )
+    results["cost"] = timed("8. cost per million changes", cost_figures)
     results["total_s"] = round(time.perf_counter() - started, 1)
     results["targets_missed"] = target_misses(results)
     validate_results(results)
@@ -518,10 +520,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="phase 7 alone: print its table, exit 1 on a missed target; writes no results.json",
     )
+    parser.add_argument(
+        "--cost-only", action="store_true", help="dollars per million changes and the idle floor (no stack)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     args = parser.parse_args(argv)
     if args.throughput_only:
         return throughput_only()
+    if args.cost_only:
+        return cost_only()
     config = BenchConfig(
         members=args.members,
         baseline_members=args.baseline_members or None,
@@ -549,6 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Python {results['machine']['python']}, total {results['total_s']} s"
     )
     print(format_table(table_rows(results)))
+    print()
+    print(format_cost(results["cost"]))
     print(f"written to {args.output}")
     if results["targets_missed"]:
         for miss in results["targets_missed"]:

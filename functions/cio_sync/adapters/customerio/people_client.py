@@ -24,6 +24,7 @@ from cio_sync.customerio.people import (
     UnexpectedReply,
     parse_attributes,
     parse_people_page,
+    parse_timestamps,
     search_body,
 )
 
@@ -78,6 +79,26 @@ class PeopleClient(AppApiClient):
             deadline=deadline,
         )
         return _parsed(response.content, "people_attributes", parse_attributes)
+
+    def person_attributes(
+        self, person_id: str, *, deadline: float | None = None
+    ) -> tuple[dict[str, str], dict[str, int]] | None:
+        """One person's attributes and when each was set (`members explain`); None when there is no one."""
+        if not self.enabled:
+            log_not_sent(self.api, "person_attributes", None)
+            return None
+        response = self._transport.send(
+            "POST",
+            "/v1/customers/attributes?id_type=id",
+            encode({"ids": [person_id]}),
+            operation="people_attributes",
+            deadline=deadline,
+        )
+        attributes = _parsed(response.content, "people_attributes", parse_attributes).get(person_id)
+        if attributes is None:
+            return None
+        stamps = _parsed(response.content, "people_attributes", parse_timestamps).get(person_id, {})
+        return attributes, stamps
 
 
 def _parsed(content: bytes, operation: str, parse: Callable[[Any], T]) -> T:

@@ -1,0 +1,159 @@
+"""What running cio-sync costs, as dollars: the pricing arithmetic over counted usage, with no I/O.
+
+Usage is counted per million member changes (`cost_usage`) and priced from the dated list-price table
+`bench/prices.json`; the idle floor is what a deployed stack costs a month with no change at all (alarms,
+the dashboard, secrets, KMS keys, custom metrics, the SQS mappings' empty receives). Kept apart from the
+counting so that the arithmetic is tested exactly and a new price table needs no new measure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+MILLION: Final = 1_000_000
+GB: Final = 1024**3  # CloudWatch Logs bills ingestion per GB of 2^30 bytes
+SECONDS_PER_MONTH: Final = 30 * 24 * 3600
+# Lambda gives a function one vCPU at 1,769 MB and a share in proportion below it.
+FULL_VCPU_MB: Final = 1769
+# Lambda's SQS event source starts five pollers per mapping, each a 20 s long poll (AWS's documentation):
+# idle, a mapping makes 15 empty receives a minute, whatever traffic the queue has ever seen.
+SQS_POLLERS: Final = 5
+SQS_LONG_POLL_S: Final = 20
+SQS_REQUEST_CHUNK_BYTES: Final = 64 * 1024  # SQS bills each 64 KB of a request as one request
+REQUIRED_PRICES: Final = (
+    "lambda_requests_per_million",
+    "lambda_arm64_gb_second",
+    "sqs_standard_requests_per_million",
+    "sqs_fifo_requests_per_million",
+    "dynamodb_on_demand_write_units_per_million",
+    "dynamodb_on_demand_read_units_per_million",
+    "cloudwatch_logs_ingestion_per_gb",
+    "xray_traces_recorded_per_million",
+    "cloudwatch_alarm_per_month",
+    "cloudwatch_dashboard_per_month",
+    "cloudwatch_custom_metric_per_month",
+    "secrets_manager_secret_per_month",
+    "kms_key_per_month",
+)
+
+
+class PriceTableError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Prices:
+    as_of: str
+    region: str
+    source: str
+    unit: Mapping[str, float]
+
+    def __getitem__(self, name: str) -> float:
+        return self.unit[name]
+
+
+def load_prices(path: Path) -> Prices:
+    """The price table, refused when it lacks its date, its source or a price (a figure must say whence)."""
+    data: Any = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, Mapping) or not isinstance(data.get("prices"), Mapping):
+        raise PriceTableError(f"{path}: expected an object with a `prices` object")
+    for name in ("as_of", "region", "source"):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise PriceTableError(f"{path}: `{name}` is required")
+    missing = [name for name in REQUIRED_PRICES if not isinstance(data["prices"].get(name), int | float)]
+    if missing:
+        raise PriceTableError(f"{path}: no price for {', '.join(missing)}")
+    return Prices(data["as_of"], data["region"], data["source"], dict(data["prices"]))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one mix uses, per million member changes."""
+
+    lambda_requests: float = 0.0
+    lambda_gb_s: float = 0.0
+    sqs_standard_requests: float = 0.0
+    sqs_fifo_requests: float = 0.0
+    dynamodb_write_units: float = 0.0
+    dynamodb_read_units: float = 0.0
+    log_bytes: float = 0.0
+    xray_traces: float = 0.0
+    customerio_requests: float = 0.0  # counted, not priced: Customer.io bills by plan, not per request
+
+    def scaled(self, factor: float) -> Usage:
+        return Usage(**{name: value * factor for name, value in self.__dict__.items()})
+
+
+def billed_gb_s(invocations: int, billed_ms_each: float, memory_mb: int) -> float:
+    """Lambda bills each invocation's duration rounded up to the millisecond, times its memory in GB."""
+    return invocations * math.ceil(billed_ms_each) / 1000 * memory_mb / 1024
+
+
+def wall_ms(cpu_s: float, wait_ms: float, memory_mb: int) -> float:
+    """An invocation's duration: its CPU on Lambda's share of a vCPU at this memory, plus its waits."""
+    return cpu_s * 1000 * max(1.0, FULL_VCPU_MB / memory_mb) + wait_ms
+
+
+def sqs_requests(messages: int, message_bytes: int, per_request: int = 10) -> int:
+    """Batched requests for `messages` totalling `message_bytes`: each batch of `per_request`, and at least
+    one request per 64 KB chunk of payload."""
+    if messages == 0:
+        return 0
+    return max(math.ceil(messages / per_request), math.ceil(message_bytes / SQS_REQUEST_CHUNK_BYTES))
+
+
+def price(usage: Usage, prices: Prices) -> dict[str, float]:
+    """Dollars per line, and their total; Customer.io requests are not priced (its plan is)."""
+    lines = {
+        "lambda requests": usage.lambda_requests / MILLION * prices["lambda_requests_per_million"],
+        "lambda duration": usage.lambda_gb_s * prices["lambda_arm64_gb_second"],
+        "sqs requests": usage.sqs_standard_requests / MILLION * prices["sqs_standard_requests_per_million"]
+        + usage.sqs_fifo_requests / MILLION * prices["sqs_fifo_requests_per_million"],
+        "dynamodb": usage.dynamodb_write_units
+        / MILLION
+        * prices["dynamodb_on_demand_write_units_per_million"]
+        + usage.dynamodb_read_units / MILLION * prices["dynamodb_on_demand_read_units_per_million"],
+        "logs ingested": usage.log_bytes / GB * prices["cloudwatch_logs_ingestion_per_gb"],
+        "x-ray traces": usage.xray_traces / MILLION * prices["xray_traces_recorded_per_million"],
+    }
+    lines["total"] = sum(lines.values())
+    return lines
+
+
+@dataclass(frozen=True)
+class IdleStack:
+    """What a deployed stack holds that costs money with no traffic (counted from template.yaml)."""
+
+    alarms: int
+    dashboards: int
+    secrets: int
+    kms_keys: int
+    custom_metrics: int
+    sqs_mappings_standard: int
+    sqs_mappings_fifo: int
+
+
+def empty_receives_per_month(mappings: int) -> float:
+    return mappings * SQS_POLLERS * SECONDS_PER_MONTH / SQS_LONG_POLL_S
+
+
+def idle_floor(stack: IdleStack, prices: Prices) -> dict[str, float]:
+    """Dollars a month with no member change at all (logs and tables store nothing new: no minimum)."""
+    standard = empty_receives_per_month(stack.sqs_mappings_standard)
+    fifo = empty_receives_per_month(stack.sqs_mappings_fifo)
+    lines = {
+        "alarms": stack.alarms * prices["cloudwatch_alarm_per_month"],
+        "dashboards": stack.dashboards * prices["cloudwatch_dashboard_per_month"],
+        "secrets": stack.secrets * prices["secrets_manager_secret_per_month"],
+        "kms keys": stack.kms_keys * prices["kms_key_per_month"],
+        "custom metrics": stack.custom_metrics * prices["cloudwatch_custom_metric_per_month"],
+        "sqs empty receives": standard / MILLION * prices["sqs_standard_requests_per_million"]
+        + fifo / MILLION * prices["sqs_fifo_requests_per_million"],
+    }
+    lines["total"] = sum(lines.values())
+    return lines
