@@ -18,7 +18,16 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cio-sync local up
 
-test: lint typecheck unit integration infra e2e
+# One pytest run over every kind of test, on two workers (tests/conftest.py groups the tests per file for
+# --dist loadgroup), in a new random order each run (pytest-randomly prints the seed; `--randomly-seed=N`
+# replays the order), with the branch-coverage floor on functions/. Lint, mypy and the SAM checks (their
+# installs and builds, mostly downloads) run side by side first, so the infra tests find them done.
+COVERAGE := --cov=functions --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
+PARALLEL := -n $(or $(JOBS),2) --dist loadgroup
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint typecheck sam-checks
+	$(BIN)/pytest tests $(PARALLEL) $(COVERAGE) -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

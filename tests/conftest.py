@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, settings
+
+TESTS = Path(__file__).parent
 
 # No example may fail for taking long: a busy 2-core machine is slower, not wrong. Hypothesis' default
 # 200 ms deadline, and its 1 s budget for generating the first examples, would make the property tests
@@ -13,3 +18,13 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("cio-sync")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for `--dist loadgroup` (make test runs on every core): each test file stays on one worker,
+    so a module's stack or a session's emulator starts once per file, not once per test; the template
+    checks share one worker, as their make targets write the same files under .aws-sam."""
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts
+        group = parts[0] if parts[0] == "infra" else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
