@@ -18,16 +18,21 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cio-sync local up
 
-# One pytest run over every kind of test, on two workers (tests/conftest.py groups the tests per file for
-# --dist loadgroup), in a new random order each run (pytest-randomly prints the seed; `--randomly-seed=N`
-# replays the order), with the branch-coverage floor on functions/. Lint, mypy and the SAM checks (their
-# installs and builds, mostly downloads) run side by side first, so the infra tests find them done.
+# Lint and mypy first; then one pytest run over every kind of test on two workers (tests/conftest.py keeps
+# each file on one worker and hands out the long ones first), in a new random order each run (pytest-randomly prints the
+# seed; `--randomly-seed=N` replays the order), with the branch-coverage floor on functions/. The SAM
+# checks (their venvs' installs and builds, mostly downloads) run meanwhile in the background, under the
+# lock the infra tests take (tests/infra/cfn.py), so those tests wait for them and then find them done.
 COVERAGE := --cov=functions --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
-PARALLEL := -n $(or $(JOBS),2) --dist loadgroup
+PARALLEL := -n $(or $(JOBS),2) --dist loadgroup --no-loadscope-reorder
+SAM_LOCK := .aws-sam/.make.lock
 
 test: $(STAMP)
-	$(MAKE) --no-print-directory -j3 --output-sync=target lint typecheck sam-checks
-	$(BIN)/pytest tests $(PARALLEL) $(COVERAGE) -q
+	@mkdir -p .aws-sam
+	flock $(SAM_LOCK) $(MAKE) --no-print-directory sam-checks > .aws-sam/sam-checks.log 2>&1 & \
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint typecheck \
+		&& $(BIN)/pytest tests $(PARALLEL) $(COVERAGE) --durations=15; \
+	status=$$?; wait; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
