@@ -18,13 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cio-sync local up
 
-# Lint and mypy first; then one pytest run over every kind of test on two workers (tests/conftest.py keeps
-# each file on one worker and hands out the long ones first), in a new random order each run (pytest-randomly prints the
+# Lint and mypy first; then one pytest run over every kind of test on two workers (--dist loadfile keeps
+# each file on one worker; tests/conftest.py hands out the long ones first), in a new random order each run (pytest-randomly prints the
 # seed; `--randomly-seed=N` replays the order), with the branch-coverage floor on functions/. The SAM
 # checks (their venvs' installs and builds, mostly downloads) run meanwhile in the background, under the
 # lock the infra tests take (tests/infra/cfn.py), so those tests wait for them and then find them done.
 COVERAGE := --cov=functions --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
-PARALLEL := -n $(or $(JOBS),2) --dist loadgroup --no-loadscope-reorder
+PARALLEL := -n $(or $(JOBS),2) --dist loadfile --no-loadscope-reorder
 SAM_LOCK := .aws-sam/.make.lock
 
 test: $(STAMP)

@@ -20,10 +20,10 @@ settings.register_profile(
 settings.load_profile("cio-sync")
 
 
-# Which tests start first (a stable sort after pytest-randomly's shuffle; make test passes
-# --no-loadscope-reorder so that xdist hands out files in this order): the long ones (local stacks, the
-# soak) first, so none is left running alone at the end, and the template checks last, as they wait for
-# make test's background SAM checks.
+# Which test files start first when make test runs them on two workers (`--dist loadfile
+# --no-loadscope-reorder`: a file stays on one worker, so its module's stack starts once, and files are
+# handed out in this order): the long ones (local stacks, the soak) first, so none is left running alone at
+# the end, and the template checks last, as they wait for make test's background SAM checks.
 FIRST = ("e2e", "integration/soak", "integration/pipeline", "integration/local")
 LAST = ("infra",)
 
@@ -35,12 +35,6 @@ def _start_rank(parts: tuple[str, ...]) -> int:
     return 2 if path.startswith(LAST) else 1
 
 
+@pytest.hookimpl(tryfirst=True)  # after pytest-randomly's shuffle; the stable sort keeps its order
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for `--dist loadgroup` (make test runs on two workers): each test file stays on one worker,
-    so a module's stack or a session's emulator starts once per file, not once per test; the template
-    checks share one worker, as their make targets write the same files under .aws-sam."""
-    for item in items:
-        parts = item.path.relative_to(TESTS).parts
-        group = parts[0] if parts[0] == "infra" else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=lambda item: _start_rank(item.path.relative_to(TESTS).parts))
