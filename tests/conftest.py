@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, settings
+
+TESTS = Path(__file__).parent
 
 # No example may fail for taking long: a busy 2-core machine is slower, not wrong. Hypothesis' default
 # 200 ms deadline, and its 1 s budget for generating the first examples, would make the property tests
@@ -13,3 +18,23 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("cio-sync")
+
+
+# Which test files start first when make test runs them on two workers (`--dist loadfile
+# --no-loadscope-reorder`: a file stays on one worker, so its module's stack starts once, and files are
+# handed out in this order): the long ones (local stacks, the soak) first, so none is left running alone at
+# the end, and the template checks last, as they wait for make test's background SAM checks.
+FIRST = ("e2e", "integration/soak", "integration/pipeline", "integration/local")
+LAST = ("infra",)
+
+
+def _start_rank(parts: tuple[str, ...]) -> int:
+    path = "/".join(parts)
+    if path.startswith(FIRST):
+        return 0
+    return 2 if path.startswith(LAST) else 1
+
+
+@pytest.hookimpl(tryfirst=True)  # after pytest-randomly's shuffle; the stable sort keeps its order
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: _start_rank(item.path.relative_to(TESTS).parts))

@@ -172,7 +172,7 @@ def local_up(directory: Path, *options: str, wait_for: str = READY_LINE) -> Iter
     assert not (directory / ".local" / "stack.json").exists()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped when its file is done, not held until the worker's session ends
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     with local_up(tmp_path_factory.mktemp("local-stack"), "--no-demo") as stack:
         yield stack

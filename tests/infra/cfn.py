@@ -6,6 +6,7 @@ template: `MemberTable.Arn` for !GetAtt, `Ref:TrackQueue` for !Ref, the !Sub str
 
 from __future__ import annotations
 
+import fcntl
 import re
 import subprocess
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SAM_MAKEFILE = "infrastructure/sam.mk"
+# make test runs `make sam-checks` under this lock beside the tests: one make at a time in .aws-sam.
+SAM_LOCK = REPO / ".aws-sam" / ".make.lock"
 
 # The values `sam deploy --config-env dev` would give the pseudo parameters in the sample account.
 SAMPLE_ACCOUNT = "123456789012"
@@ -27,15 +30,19 @@ Template = dict[str, Any]
 
 
 def run_make(target: str) -> subprocess.CompletedProcess[str]:
-    """Run one infrastructure/sam.mk target from the repository root (it creates its own venvs)."""
-    return subprocess.run(
-        ["make", "--no-print-directory", "-f", SAM_MAKEFILE, target],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1800,
-    )
+    """Run one infrastructure/sam.mk target from the repository root (it creates its own venvs), once any
+    other make in .aws-sam is done (then this one finds its targets up to date)."""
+    SAM_LOCK.parent.mkdir(exist_ok=True)
+    with SAM_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return subprocess.run(
+            ["make", "--no-print-directory", "-f", SAM_MAKEFILE, target],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=1800,
+        )
 
 
 def make_failure(target: str, result: subprocess.CompletedProcess[str]) -> str:
