@@ -134,8 +134,9 @@ def decide(
         # A deletion request unsubscribes from everything: its image's subscriptions are what it wrote.
         proposed.update({name: new.get(name) for name in (EMAIL_STATUS, SMS_STATUS)})
     decided = apply_subscription_rules(landed_on, proposed, now)
-    if stated is not None and decided.get(MUTED_AT) is not None and new.get(MUTED_AT) is not None:
-        decided[MUTED_AT] = new[MUTED_AT]  # muted either way: the model's mute time stands, no rewrite
+    fresh_mute = new.get(MUTED_AT) is not None and new.get(MUTED_AT) != old.get(MUTED_AT)
+    if stated is not None and fresh_mute and decided.get(MUTED_AT) is not None:
+        decided[MUTED_AT] = new[MUTED_AT]  # the model muted, and so do the rules: its time stands, no rewrite
     return Decision(decided, assumed)
 
 
