@@ -21,7 +21,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from cio_sync.adapters.member_model import set_null, to_item
+from cio_sync.adapters.member_model import to_item, write_value
 from cio_sync.adapters.member_table import MemberRepository, condition_failed, next_token
 from cio_sync.members.contract import (
     CONTRACT_FIELDS,
@@ -29,6 +29,7 @@ from cio_sync.members.contract import (
     MemberItem,
     is_member_id,
     validate_member,
+    without_absent,
 )
 from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound
 from cio_sync.members.raw_writes import RULE_INPUTS, model_write_marker
@@ -109,7 +110,7 @@ class MemberAdmin(MemberRepository):
             if old is None:
                 raise MemberNotFound(member_id)
             now = self._clock()
-            new = _normalised(build(old, now))
+            new = without_absent(build(old, now))
             new["updated_at"] = next_token(old.get("updated_at"), now)
             validate_member(new)
             written = self._write_if_unchanged(old, new, stated)
@@ -124,13 +125,10 @@ class MemberAdmin(MemberRepository):
         model = self.model
         actions: list[Action] = [model.model_write.set(model_write_marker(new["updated_at"], stated))]
         for name in sorted((set(old) | set(new)) - {"id"}):
-            attribute = getattr(model, name)
             if name not in new:
-                actions.append(attribute.remove())
-            elif new[name] is None:
-                actions.append(set_null(attribute))
+                actions.append(getattr(model, name).remove())
             elif name not in old or old[name] != new[name] or name in _ALWAYS_SET:
-                actions.append(attribute.set(new[name]))
+                actions.append(write_value(getattr(model, name), name, new[name]))
         stored = model(old["id"])
         try:
             stored.update(actions=actions, condition=self._unchanged_since(old))
@@ -145,8 +143,3 @@ class MemberAdmin(MemberRepository):
         token = old.get("updated_at")
         unchanged = model.updated_at.does_not_exist() if token is None else model.updated_at == token
         return cast(Condition, model.id.exists() & unchanged)
-
-
-def _normalised(item: Mapping[str, Any]) -> MemberItem:
-    """None means "absent" except for the one attribute whose null is stored."""
-    return {name: value for name, value in item.items() if value is not None or name == MUTED_AT}

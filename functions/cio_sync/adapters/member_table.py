@@ -23,7 +23,6 @@ from pynamodb.exceptions import (
     UpdateError,
 )
 from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
 from cio_sync.adapters.member_model import (
@@ -271,11 +270,7 @@ class MemberRepository:
 
     def _mute_condition(self) -> Condition:
         """The member exists and is not muted: a mute never creates an item nor moves a mute time."""
-        return cast(Condition, self.model.id.exists() & self._not_muted())
-
-    def _not_muted(self) -> Condition:
-        muted_at = self.model.promotions_muted_at
-        return cast(Condition, muted_at.does_not_exist() | Path(muted_at).is_type("NULL"))
+        return cast(Condition, self.model.id.exists() & still_holds(self.model.promotions_muted_at, None))
 
 
 def next_token(previous: object, now: str) -> str:
