@@ -162,7 +162,8 @@ class MemberRepository:
 
     def _batch_get(self, member_ids: Sequence[str], attributes: Sequence[str] | None) -> list[dict[str, Any]]:
         table = self.model.Meta.table_name
-        wanted = list(member_ids)
+        # Key mappings, as pynamodb's own Model.batch_get passes them (its annotation says str).
+        wanted: Any = [{"id": member_id} for member_id in member_ids]
         items: list[dict[str, Any]] = []
         for attempt in range(BATCH_GET_ATTEMPTS):
             try:
@@ -172,8 +173,8 @@ class MemberRepository:
             except GetError as error:
                 raise_for(error)
             items.extend(response.get("Responses", {}).get(table, []))
-            unprocessed = (response.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", [])
-            wanted = [key["id"]["S"] for key in unprocessed]
+            # Asked again as DynamoDB returned them (typed values, which pynamodb passes on as they are).
+            wanted = (response.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", [])
             if not wanted:
                 return items
             if attempt + 1 < BATCH_GET_ATTEMPTS:  # no pause after the last try

@@ -389,14 +389,14 @@ def test_keys_left_unprocessed_are_asked_again_briefly_then_are_a_transient_fail
     for up to 10 such calls a page (a Lambda timeout would lose the syncs it decided)."""
     pauses: list[float] = []
     repository = MemberRepository(TABLE, clock=Clock(), sleep=pauses.append)
-    calls: list[list[str]] = []
+    calls: list[list[dict[str, Any]]] = []
 
     class Throttled:
         """pynamodb's table connection, throttled: every key comes back unprocessed."""
 
-        def batch_get_item(self, keys: list[str], **_: Any) -> dict[str, Any]:
+        def batch_get_item(self, keys: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
             calls.append(keys)
-            unprocessed = {"Keys": [{"id": {"S": key}} for key in keys], "ConsistentRead": True}
+            unprocessed = {"Keys": [{"id": {"S": MEMBER_ID}}], "ConsistentRead": True}
             return {"Responses": {TABLE: []}, "UnprocessedKeys": {TABLE: unprocessed}}
 
     repository._table = Throttled()  # type: ignore[assignment]
@@ -404,3 +404,19 @@ def test_keys_left_unprocessed_are_asked_again_briefly_then_are_a_transient_fail
         repository.batch_read([MEMBER_ID])
     assert len(calls) == 5
     assert sum(pauses) <= 0.75
+
+
+def test_batch_read_reads_whole_items_or_a_projection_and_names_unreadable_ones(repo: MemberAdmin) -> None:
+    """BatchGetItem alone (the profile sweep's role allows nothing else), through pynamodb's connection."""
+    web_member(repo)
+    other = "0123456789abcdef01234567"
+    put_raw({"id": {"S": other}, "email_subscription_status": {"S": "yes"}})
+    reader = MemberRepository(TABLE)
+    with pytest.raises(UnreadableMembers) as raised:
+        reader.batch_read([MEMBER_ID, other, "ffffffffffffffffffffffff", "not-an-id"])
+    assert raised.value.unreadable == [other]
+    assert raised.value.readable[MEMBER_ID]["email"] == "member@example.org"
+    projected = reader.batch_read([MEMBER_ID], ["id", "email_subscription_status"])
+    assert projected == {
+        MEMBER_ID: {"id": MEMBER_ID, "email_subscription_status": True, "promotions_muted_at": None}
+    }
