@@ -42,6 +42,7 @@ from cio_sync.members.subscriptions import (
 # Everything the rules read, and the part of it they may change.
 RULE_INPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_STATUS, SMS_TOPICS_FIELD, MUTED_AT)
 RULE_OUTPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_TOPICS_FIELD, MUTED_AT)
+_RULE_FIELDS: Final = frozenset(RULE_INPUTS) | frozenset(RULE_OUTPUTS)
 DELETION_REQUESTED: Final = "deletion_requested_at"
 # Stamped by every model write: "<its updated_at>|<the rule inputs it set, comma-separated>".
 MODEL_WRITE: Final = "model_write"
@@ -124,7 +125,8 @@ def decide(
     change = visible_change(old, new)
     stated = stated_rule_inputs(new)
     if stated is not None:
-        change = {name: value for name, value in change.items() if name not in RULE_INPUTS}
+        # What the model decided on the item it read is decided again here; what its caller set stands.
+        change = {name: value for name, value in change.items() if name not in _RULE_FIELDS}
         change.update({name: new.get(name) for name in stated})
     proposed: MemberItem = {**landed_on, **change}
     assumed = stated is None and _unseen_opt_out(landed_on, old, new, change)
