@@ -1,6 +1,6 @@
 """The member table as the functions use it (pynamodb): reads, the stream function's rule decisions and
-the import's mute. The operator's model writes (sign-ups, changes, deletion) build on this in the CLI
-package (cio_sync_cli.member_writes): no function makes them.
+the import's mute. The operator's model writes (sign-ups, changes, deletion) build on this in the
+operator CLI's package, which never ships: no function makes them.
 
 Every write here is a conditional UpdateItem that never creates an item and stamps a new `updated_at`, so
 the stream sees it and other writers' attributes survive.
