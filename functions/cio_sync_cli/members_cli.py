@@ -1,8 +1,9 @@
 """`cio-sync members ...`: create, change, show, mute and delete members through the member model.
 
-Every write goes through MemberRepository, so it obeys the contract and the subscription rules exactly as
-other services' writes do, and the stream syncs Customer.io afterwards. `show` prints the item (personal
-data) on stdout because the operator asked for it; nothing here logs member data.
+Every write goes through MemberAdmin (cio_sync_cli.member_writes), so it obeys the contract and the
+subscription rules exactly as other services' writes do, and the stream syncs Customer.io afterwards.
+`show` prints the item (personal data) on stdout because the operator asked for it; nothing here logs
+member data.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.members.contract import (
     BOOLEAN_FIELDS,
     CONTRACT_FIELDS,
@@ -29,6 +29,7 @@ from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNo
 from cio_sync_cli.confirm import confirm
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.explain_cli import add_explain_command
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
 NULL: Final = "null"
@@ -230,7 +231,7 @@ def run_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def purge(members: MemberRepository, member_id: str) -> None:
+def purge(members: MemberAdmin, member_id: str) -> None:
     """Remove the item; a member that is not there is an error here (the operator expected one)."""
     if members.get(member_id) is None:
         raise MemberNotFound(member_id)

@@ -34,10 +34,10 @@ from botocore.exceptions import (
 )
 from pynamodb.exceptions import PynamoDBException
 
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync_cli import options
 from cio_sync_cli import stack_file as stack_files
 from cio_sync_cli.errors import CommandError
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_cli.stack_file import STACK_FILE, find_stack_file
 
 # Where doctor_cli and the tests import them from.
@@ -138,13 +138,13 @@ class OpsTarget:
             raise CommandError(f"no {logical_id} for {self.label}: set {variable}, or {HOW_TO_TARGET}")
         return url
 
-    def members(self) -> MemberRepository:
+    def members(self) -> MemberAdmin:
         table = self.require_member_table()
         # pynamodb would default to us-east-1; boto3's session also reads the profile's region.
         region = self.region or boto3.session.Session().region_name
         if not region:
             raise CommandError(explain_aws_error(NoRegionError(), self.endpoint_url))
-        repository = MemberRepository(table, endpoint_url=self.endpoint_url, region=region)
+        repository = MemberAdmin(table, endpoint_url=self.endpoint_url, region=region)
         if self.local_credentials:
             # pynamodb reads credentials from the model's Meta when it first connects.
             meta: Any = repository.model.Meta

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.imports.report import import_id_for, report_key
 from cio_sync.members.contract import new_member_id
 from cio_sync.producer_api import producer
+from cio_sync_cli.member_writes import MemberAdmin
 
 if TYPE_CHECKING:
     from cio_sync_local.stack import LocalStack
@@ -87,7 +87,7 @@ class Demo:
         self.stack = stack
         self.stopping = stopping
         self.say = say
-        self.members = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+        self.members = MemberAdmin(stack.table_name(), endpoint_url=stack.aws_endpoint)
         self.ids: dict[str, str] = {}
         self.step_number = 0
 

@@ -29,10 +29,10 @@ from typing import Any, Final
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.errors import ConcurrentWriteError, MemberNotFound
 from cio_sync.producer_api import producer
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_local.adversary import RAW_VALUES, Bursts, Poison
 from cio_sync_local.invariant import check_stack, plain
 from cio_sync_local.invoker import InjectedCrash, InvocationResult
@@ -186,7 +186,7 @@ class Soak:
         self.config = config
         self.say = say
         self.random = random.Random(config.seed)  # noqa: S311 - a reproducible workload, not a secret
-        self.repo = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+        self.repo = MemberAdmin(stack.table_name(), endpoint_url=stack.aws_endpoint)
         self.ledger = Ledger()
         self.general: list[str] = []
         self.cohort: list[CohortMember] = []

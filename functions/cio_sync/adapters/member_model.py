@@ -1,19 +1,30 @@
-"""The member table as a pynamodb model: the contract's attributes, the stored explicit null, and the
-update expressions the repository (member_table.py) builds its conditional writes from."""
+"""The member table as a pynamodb model: the contract's attributes, the stored explicit null, the
+update expressions the repositories build their conditional writes from, and the table connection for
+the two requests the model's own methods cannot shape (an update returning nothing, a projected batch
+read reporting unprocessed keys)."""
 
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Final, cast
 
 from pynamodb.attributes import BooleanAttribute, ListAttribute, NullAttribute, UnicodeAttribute
+from pynamodb.connection import TableConnection
+from pynamodb.connection.base import MetaTable
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from cio_sync.members.contract import MemberItem
+from cio_sync.members.raw_writes import MODEL_WRITE
 from cio_sync.members.subscriptions import MUTED_AT
+
+# The runtime's own limits on its connection: a slow table fails in seconds (a TransientFailure the caller
+# handles), not after the 30 s read timeout pynamodb's model connection keeps.
+CONNECT_TIMEOUT_S: Final = 2
+READ_TIMEOUT_S: Final = 5
+MAX_RETRY_ATTEMPTS: Final = 3
 
 
 def default_region() -> str:
@@ -62,6 +73,8 @@ class MemberModel(Model):
     deletion_requested_at = UnicodeAttribute(null=True)
     password_updated_at = UnicodeAttribute(null=True)
     email_opt_in_at = UnicodeAttribute(null=True)
+    # Not a contract attribute: which rule inputs the last model write set (raw_writes.stated_rule_inputs).
+    model_write = UnicodeAttribute(null=True)
 
     # pynamodb drops None on save; the contract keeps an explicit null for this attribute.
     EXPLICIT_NULLS: ClassVar[frozenset[str]] = frozenset({MUTED_AT})
@@ -93,6 +106,31 @@ def bind_member_model(
     return cast(type[MemberModel], type("BoundMemberModel", (MemberModel,), namespace))
 
 
+def table_connection(model: type[MemberModel]) -> TableConnection:
+    """A connection on the model's table that knows its key schema, so no request needs DescribeTable
+    (the functions' roles may not call it)."""
+    meta: Any = model.Meta
+    schema = MetaTable(
+        {
+            "TableName": meta.table_name,
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        }
+    )
+    return TableConnection(
+        meta.table_name,
+        region=meta.region,
+        host=meta.host,
+        connect_timeout_seconds=CONNECT_TIMEOUT_S,
+        read_timeout_seconds=READ_TIMEOUT_S,
+        max_retry_attempts=MAX_RETRY_ATTEMPTS,
+        aws_access_key_id=getattr(meta, "aws_access_key_id", None),
+        aws_secret_access_key=getattr(meta, "aws_secret_access_key", None),
+        aws_session_token=getattr(meta, "aws_session_token", None),
+        meta_table=schema,
+    )
+
+
 def set_null(attribute: Any) -> Action:
     """SET the attribute to a DynamoDB NULL (pynamodb's attribute.set(None) would REMOVE it)."""
     return Path(attribute).set(Value(True, attribute=NullAttribute()))
@@ -113,7 +151,11 @@ def write_value(attribute: Any, name: str, value: Any) -> Action:
 
 
 def to_item(stored: MemberModel) -> MemberItem:
-    item: MemberItem = {name: value for name, value in stored.attribute_values.items() if value is not None}
+    item: MemberItem = {
+        name: value
+        for name, value in stored.attribute_values.items()
+        if value is not None and name != MODEL_WRITE
+    }
     for name in ("email_subscription_topics", "sms_subscription_topics"):
         if name in item:
             item[name] = list(item[name])

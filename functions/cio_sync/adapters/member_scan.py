@@ -12,15 +12,22 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import botocore.session
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import AttributeDeserializationError
 
-from cio_sync.adapters.member_model import to_item
-from cio_sync.adapters.member_table import CLIENT_CONFIG, MemberRepository
+from cio_sync.adapters.member_model import CONNECT_TIMEOUT_S, MAX_RETRY_ATTEMPTS, READ_TIMEOUT_S, to_item
+from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import MemberItem
 
 SCAN_SEGMENTS: Final = 4
+# The member model's own limits (adapters/member_model.py), on the client that runs the parallel Scan.
+CLIENT_CONFIG: Final = Config(
+    retries={"mode": "standard", "max_attempts": MAX_RETRY_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
+)
 
 Page = tuple[list[dict[str, Any]], dict[str, Any] | None]
 

@@ -1,42 +1,39 @@
-"""The member table adapter (pynamodb): the only member code that talks to DynamoDB.
+"""The member table as the functions use it (pynamodb): reads, the stream function's rule decisions and
+the import's mute. The operator's model writes (sign-ups, changes, deletion) build on this in the
+operator CLI's package, which never ships: no function makes them.
 
-Writes are conditional UpdateItem calls that SET or REMOVE only what changed, so attributes written by
-other services survive, and they are optimistic on `updated_at`: every write here stamps a new
-`updated_at`, and a write whose `updated_at` moved since it was read is retried on a fresh read (the
-subscription rules depend on the old item, so they must be re-applied, not replayed).
+Every write here is a conditional UpdateItem that never creates an item and stamps a new `updated_at`, so
+the stream sees it and other writers' attributes survive.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, NoReturn, cast
 
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.connection import TableConnection
 from pynamodb.exceptions import (
     AttributeDeserializationError,
     DoesNotExist,
+    GetError,
     PutError,
     PynamoDBException,
     UpdateError,
 )
 from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
 from cio_sync.adapters.member_model import (
     bind_member_model,
-    set_null,
     still_holds,
+    table_connection,
     to_item,
     write_value,
 )
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import (
-    CONTRACT_FIELDS,
     InvalidMember,
     MemberItem,
     is_iso_timestamp,
@@ -45,17 +42,9 @@ from cio_sync.members.contract import (
     to_iso,
     utc_now_iso,
     validate_fields,
-    validate_member,
 )
-from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound, UnreadableMembers
-from cio_sync.members.subscriptions import (
-    MUTED_AT,
-    admin_mute,
-    apply_subscription_rules,
-    deletion_request,
-    sms_signup,
-    web_signup,
-)
+from cio_sync.members.errors import UnreadableMembers
+from cio_sync.members.subscriptions import MUTED_AT
 
 MuteOutcome = Literal["muted", "already_muted", "not_found"]
 CONDITION_FAILED: Final = "ConditionalCheckFailedException"
@@ -66,16 +55,9 @@ BATCH_GET_KEYS: Final = 100  # DynamoDB's limit per BatchGetItem
 BATCH_GET_ATTEMPTS: Final = 5
 BATCH_GET_PAUSE_S: Final = 0.05
 BATCH_GET_MAX_PAUSE_S: Final = 0.4
-# The low-level client's own limits: a slow table fails in seconds (a TransientFailure the caller handles),
-# not after botocore's 60 s read timeout.
-CLIENT_CONFIG: Final = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
-)
-# Not in the update: the key itself, and the concurrency token that every write stamps.
-_MANAGED_FIELDS: Final = frozenset({"id", "updated_at"})
 
 
-def _condition_failed(error: PutError | UpdateError) -> bool:
+def condition_failed(error: PutError | UpdateError) -> bool:
     return error.cause_response_code == CONDITION_FAILED
 
 
@@ -83,15 +65,16 @@ def _condition_failed(error: PutError | UpdateError) -> bool:
 _REFUSED_CODES: Final = frozenset({"ValidationException", "ItemCollectionSizeLimitExceededException"})
 
 
-def _transient_or(error: PynamoDBException) -> Exception:
-    """Throttling, outages, a missing grant or table: they may pass, so the work is retried (and alarmed)."""
+def raise_for(error: PynamoDBException) -> NoReturn:
+    """A refused request as it is; throttling, outages, a missing grant or table: they may pass, so a
+    TransientFailure (the work is retried, and alarmed)."""
     if error.cause_response_code in _REFUSED_CODES:
-        return error
-    return TransientFailure(f"member table: {error.cause_response_code or type(error).__name__}")
+        raise error
+    raise TransientFailure(f"member table: {error.cause_response_code or type(error).__name__}") from error
 
 
 class MemberRepository:
-    """Reads and writes members, applying the subscription rules and the contract on every write."""
+    """Reads members; writes only what the functions write (see the module docstring)."""
 
     def __init__(
         self,
@@ -107,7 +90,7 @@ class MemberRepository:
         self._clock = clock
         self._max_attempts = max_attempts
         self._sleep = sleep
-        self._dynamodb: Any = None
+        self._table: TableConnection | None = None
 
     def create_table(self) -> None:
         """For tests and the local stack only: on AWS the table comes from template.yaml."""
@@ -179,121 +162,24 @@ class MemberRepository:
 
     def _batch_get(self, member_ids: Sequence[str], attributes: Sequence[str] | None) -> list[dict[str, Any]]:
         table = self.model.Meta.table_name
-        keys: dict[str, Any] = {"Keys": [{"id": {"S": member_id}} for member_id in member_ids]}
-        keys["ConsistentRead"] = True
-        if attributes:
-            names = {f"#a{index}": name for index, name in enumerate(attributes)}
-            keys["ProjectionExpression"] = ", ".join(names)
-            keys["ExpressionAttributeNames"] = names
-        request: dict[str, Any] = {table: keys}
+        # Key mappings, as pynamodb's own Model.batch_get passes them (its annotation says str).
+        wanted: Any = [{"id": member_id} for member_id in member_ids]
         items: list[dict[str, Any]] = []
         for attempt in range(BATCH_GET_ATTEMPTS):
             try:
-                response = self._client().batch_get_item(RequestItems=request)
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code")
-                raise TransientFailure(f"member table: {code}") from error
-            except BotoCoreError as error:
-                raise TransientFailure(f"member table: {type(error).__name__}") from error
+                response = self._connection().batch_get_item(
+                    wanted, consistent_read=True, attributes_to_get=list(attributes) if attributes else None
+                )
+            except GetError as error:
+                raise_for(error)
             items.extend(response.get("Responses", {}).get(table, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
+            # Asked again as DynamoDB returned them (typed values, which pynamodb passes on as they are).
+            wanted = (response.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", [])
+            if not wanted:
                 return items
             if attempt + 1 < BATCH_GET_ATTEMPTS:  # no pause after the last try
                 self._sleep(min(BATCH_GET_MAX_PAUSE_S, BATCH_GET_PAUSE_S * 2**attempt))
         raise TransientFailure("member table: keys left unprocessed (throttled)")
-
-    def scan_ids(self, page_size: int = 500) -> Iterator[str]:
-        """Every member id, read page by page (projection on `id` only) for the reconcile job."""
-        for stored in self.model.scan(attributes_to_get=["id"], page_size=page_size):
-            yield stored.id
-
-    # --- creation ------------------------------------------------------------------------------------
-
-    def create_web_signup(self, fields: Mapping[str, Any]) -> MemberItem:
-        return self._create(web_signup(fields, self._clock()))
-
-    def create_sms_signup(self, fields: Mapping[str, Any]) -> MemberItem:
-        return self._create(sms_signup(fields, self._clock()))
-
-    def _create(self, item: MemberItem) -> MemberItem:
-        validate_member(item)
-        stored = self.model(**item)
-        try:
-            stored.save(condition=self.model.id.does_not_exist())
-        except PutError as error:
-            if _condition_failed(error):
-                raise MemberExists(item["id"]) from None
-            raise
-        return to_item(stored)
-
-    # --- updates -------------------------------------------------------------------------------------
-
-    def update(self, member_id: str, changes: Mapping[str, Any]) -> MemberItem:
-        """Apply `changes` through the rules. None removes a field (`promotions_muted_at`: stores null)."""
-        unknown = sorted(name for name in changes if name not in CONTRACT_FIELDS)
-        if unknown:
-            raise InvalidMember(unknown[0][:64], "is not an attribute of the member contract")
-        if changes.get("id", member_id) != member_id:
-            raise InvalidMember("id", "cannot be changed")
-
-        def build(old: MemberItem, now: str) -> MemberItem:
-            return apply_subscription_rules(old, {**old, **changes}, now)
-
-        return self._modify(member_id, build)
-
-    def admin_mute(self, member_id: str) -> MemberItem:
-        return self._modify(member_id, admin_mute)
-
-    def request_deletion(self, member_id: str) -> MemberItem:
-        return self._modify(member_id, deletion_request)
-
-    def delete(self, member_id: str) -> None:
-        """Remove the item (the stream then deletes the profile). Deleting a missing member is fine."""
-        if not is_member_id(member_id):
-            raise InvalidMember("id", "must be 24 lowercase hexadecimal characters")
-        self.model(member_id).delete()
-
-    def _modify(self, member_id: str, build: Callable[[MemberItem, str], MemberItem]) -> MemberItem:
-        for _ in range(self._max_attempts):
-            old = self.get(member_id, consistent=True)
-            if old is None:
-                raise MemberNotFound(member_id)
-            now = self._clock()
-            new = _normalised(build(old, now))
-            new["updated_at"] = _next_token(old.get("updated_at"), now)
-            validate_member(new)
-            written = self._write_if_unchanged(old, new)
-            if written is not None:
-                return written
-        raise ConcurrentWriteError(member_id, self._max_attempts)
-
-    def _write_if_unchanged(self, old: MemberItem, new: MemberItem) -> MemberItem | None:
-        """SET what changed, REMOVE what went, only if `updated_at` is still what we read."""
-        model = self.model
-        actions: list[Action] = []
-        for name in sorted((set(old) | set(new)) - {"id"}):
-            attribute = getattr(model, name)
-            if name not in new:
-                actions.append(attribute.remove())
-            elif new[name] is None:
-                actions.append(set_null(attribute))
-            elif name not in old or old[name] != new[name] or name in _MANAGED_FIELDS:
-                actions.append(attribute.set(new[name]))
-        stored = model(old["id"])
-        try:
-            stored.update(actions=actions, condition=self._unchanged_since(old))
-        except UpdateError as error:
-            if _condition_failed(error):
-                return None
-            raise
-        return to_item(stored)
-
-    def _unchanged_since(self, old: MemberItem) -> Condition:
-        model = self.model
-        token = old.get("updated_at")
-        unchanged = model.updated_at.does_not_exist() if token is None else model.updated_at == token
-        return cast(Condition, model.id.exists() & unchanged)
 
     # --- raw writes: the stream function's rule decisions and the import's mute ------------------------
 
@@ -316,33 +202,27 @@ class MemberRepository:
         condition: Condition = model.id.exists()
         for name, value in sorted(expected.items()):
             condition = condition & still_holds(getattr(model, name), value)
-        actions: list[Action] = [model.updated_at.set(_next_token(expected.get("updated_at"), self._clock()))]
+        actions: list[Action] = [model.updated_at.set(next_token(expected.get("updated_at"), self._clock()))]
         actions.extend(write_value(getattr(model, name), name, decided[name]) for name in changed)
-        request = model(member_id).get_update_kwargs_from_instance(
-            actions=actions, condition=condition, add_version_condition=False
-        )
+        return self.update_if(member_id, actions, condition)
+
+    def update_if(self, member_id: str, actions: Sequence[Action], condition: Condition) -> bool:
+        """One conditional UpdateItem returning nothing (a role limited to the attributes it writes may
+        read none back); False when the condition failed. The building block of every raw write here."""
         try:
-            # Nothing returned: the stream function's role may touch only the rules' own attributes.
-            self._client().update_item(**request, ReturnValues="NONE")
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code == CONDITION_FAILED:
+            self._connection().update_item(
+                member_id, actions=list(actions), condition=condition, return_values="NONE"
+            )
+        except UpdateError as error:
+            if condition_failed(error):
                 return False
-            if code in _REFUSED_CODES:
-                raise
-            raise TransientFailure(f"member table: {code}") from error
-        except BotoCoreError as error:
-            raise TransientFailure(f"member table: {type(error).__name__}") from error
+            raise_for(error)
         return True
 
-    def _client(self) -> Any:
-        """A low-level client on the model's table endpoint, for requests pynamodb cannot shape."""
-        if self._dynamodb is None:
-            meta = self.model.Meta
-            self._dynamodb = botocore.session.get_session().create_client(
-                "dynamodb", endpoint_url=meta.host, region_name=meta.region, config=CLIENT_CONFIG
-            )
-        return self._dynamodb
+    def _connection(self) -> TableConnection:
+        if self._table is None:
+            self._table = table_connection(self.model)
+        return self._table
 
     def mute_if_not_muted(self, member_id: str, now: str) -> MuteOutcome:
         """Mute a member unless already muted; never creates an item, never moves an existing mute time."""
@@ -350,17 +230,13 @@ class MemberRepository:
             raise InvalidMember("promotions_muted_at", "must be an ISO-8601 UTC timestamp")
         if not is_member_id(member_id):
             return "not_found"
-        try:
-            self.model(member_id).update(actions=self._mute_actions(now), condition=self._mute_condition())
-        except UpdateError as error:
-            if not _condition_failed(error):
-                raise
-            current = self.get(member_id)
-            if current is None:
-                return "not_found"
-            # The same mute time means this very import muted the member before (a redelivered chunk).
-            return "muted" if current.get(MUTED_AT) == now else "already_muted"
-        return "muted"
+        if self.update_if(member_id, self._mute_actions(now), self._mute_condition()):
+            return "muted"
+        current = self.get(member_id)
+        if current is None:
+            return "not_found"
+        # The same mute time means this very import muted the member before (a redelivered chunk).
+        return "muted" if current.get(MUTED_AT) == now else "already_muted"
 
     def mute_request(self, member_id: str, now: str) -> dict[str, Any]:
         """`mute_if_not_muted`'s conditional update as low-level UpdateItem parameters (a TransactWriteItems
@@ -395,19 +271,10 @@ class MemberRepository:
 
     def _mute_condition(self) -> Condition:
         """The member exists and is not muted: a mute never creates an item nor moves a mute time."""
-        return cast(Condition, self.model.id.exists() & self._not_muted())
-
-    def _not_muted(self) -> Condition:
-        muted_at = self.model.promotions_muted_at
-        return cast(Condition, muted_at.does_not_exist() | Path(muted_at).is_type("NULL"))
+        return cast(Condition, self.model.id.exists() & still_holds(self.model.promotions_muted_at, None))
 
 
-def _normalised(item: Mapping[str, Any]) -> MemberItem:
-    """None means "absent" except for the one attribute whose null is stored."""
-    return {name: value for name, value in item.items() if value is not None or name == MUTED_AT}
-
-
-def _next_token(previous: object, now: str) -> str:
+def next_token(previous: object, now: str) -> str:
     """`now`, or just after `previous` when that is not earlier: the token changes on every write and
     never goes back, even past a value a writer with a clock running ahead left on the item."""
     if not isinstance(previous, str) or not is_iso_timestamp(previous):

@@ -15,13 +15,17 @@ only be wrong about it in one direction that matters, and there we choose the si
 someone who may have opted out: while the rules were about to subscribe a member to email for a topic
 choice, a later write whose image still shows `email_subscription_status: false` (and that does not mute
 the member itself) is taken to have unsubscribed them (docs/pipeline.md, "Racing raw writes").
+
+A model write (the member repository's) need not be guessed at: it names the rule inputs it set in
+`model_write`, so its change is exactly those (whatever the images show), and the rule outputs it decided
+on the item it read, which may have lacked a pending decision, are decided again here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -39,7 +43,10 @@ from cio_sync.members.subscriptions import (
 # Everything the rules read, and the part of it they may change.
 RULE_INPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_STATUS, SMS_TOPICS_FIELD, MUTED_AT)
 RULE_OUTPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_TOPICS_FIELD, MUTED_AT, EMAIL_OPT_IN_AT)
+_RULE_FIELDS: Final = frozenset(RULE_INPUTS) | frozenset(RULE_OUTPUTS)
 DELETION_REQUESTED: Final = "deletion_requested_at"
+# Stamped by every model write: "<its updated_at>|<the rule inputs it set, comma-separated>".
+MODEL_WRITE: Final = "model_write"
 
 RuleState = dict[str, Any]
 
@@ -77,6 +84,27 @@ def visible_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
     return {name: new.get(name) for name in set(old) | set(new) if old.get(name) != new.get(name)}
 
 
+def model_write_marker(updated_at: str, stated: Iterable[str]) -> str:
+    """What a model write stamps: its own `updated_at` ties the marker to that write alone."""
+    return f"{updated_at}|{','.join(sorted(set(stated) & set(RULE_INPUTS)))}"
+
+
+def stated_rule_inputs(item: Mapping[str, Any]) -> frozenset[str] | None:
+    """The rule inputs the write that made `item` set, when it was a model write; None for a raw write.
+
+    A marker left by an earlier model write names another `updated_at` (every writer changes it), so a
+    later raw write is never read as a model write; a marker that does not parse is ignored the same way.
+    """
+    marker = item.get(MODEL_WRITE)
+    if not isinstance(marker, str):
+        return None
+    stamped, separator, names = marker.partition("|")
+    stated = frozenset(name for name in names.split(",") if name)
+    if not separator or stamped != item.get("updated_at") or not stated <= set(RULE_INPUTS):
+        return None
+    return stated
+
+
 @dataclass(frozen=True)
 class Decision:
     """The item as the rules leave it after a write, and whether an unseen opt-out was assumed."""
@@ -96,14 +124,23 @@ def decide(
         return Decision(apply_subscription_rules(None, new, now))
     landed_on: MemberItem = {**old, **(before or {})}
     change = visible_change(old, new)
+    stated = stated_rule_inputs(new)
+    if stated is not None:
+        # What the model decided on the item it read is decided again here; what its caller set stands.
+        change = {name: value for name, value in change.items() if name not in _RULE_FIELDS}
+        change.update({name: new.get(name) for name in stated})
     proposed: MemberItem = {**landed_on, **change}
-    assumed = _unseen_opt_out(landed_on, old, new, change)
+    assumed = stated is None and _unseen_opt_out(landed_on, old, new, change)
     if assumed:
         proposed[EMAIL_STATUS] = False
     if DELETION_REQUESTED in change:
         # A deletion request unsubscribes from everything: its image's subscriptions are what it wrote.
         proposed.update({name: new.get(name) for name in (EMAIL_STATUS, SMS_STATUS)})
-    return Decision(apply_subscription_rules(landed_on, proposed, now), assumed)
+    decided = apply_subscription_rules(landed_on, proposed, now)
+    fresh_mute = new.get(MUTED_AT) is not None and new.get(MUTED_AT) != old.get(MUTED_AT)
+    if stated is not None and fresh_mute and decided.get(MUTED_AT) is not None:
+        decided[MUTED_AT] = new[MUTED_AT]  # the model muted, and so do the rules: its time stands, no rewrite
+    return Decision(decided, assumed)
 
 
 def _unseen_opt_out(

@@ -28,7 +28,6 @@ from typing import Any, Final
 from boto3.dynamodb.types import TypeSerializer
 
 from cio_sync.adapters.customerio.credentials import Credentials
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.customerio.batch import Delete
 from cio_sync.imports.plan import PlanLimits
@@ -37,6 +36,7 @@ from cio_sync.imports.rows import checked_rows
 from cio_sync.members.contract import to_iso, utc_now_iso
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.messages import TRACK_LANES
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_cli.reconcile import reconcile
 from cio_sync_local.bench import cold_import
 from cio_sync_local.bench.cold_import import handler_module
@@ -113,7 +113,7 @@ class Bench:
         if emulator is None:
             raise BenchFailed("the local stack has no emulator")
         self.emulator = emulator
-        self.repo = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+        self.repo = MemberAdmin(stack.table_name(), endpoint_url=stack.aws_endpoint)
         self.placeholder = stack.environment["CUSTOMER_IO_APP_IDENTIFIER_ID"]
         emulator.set_faults(rate_limit_per_s=config.rate_limit_per_s)
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.members.contract import MemberItem
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_local.stack import REPORTING_WEBHOOK_SIGNING_KEY, LocalStack
 from tests.unit.consent.signing import sign, url_event, webhook_body
 
@@ -28,8 +28,8 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
-def _repo(stack: LocalStack) -> MemberRepository:
-    return MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+def _repo(stack: LocalStack) -> MemberAdmin:
+    return MemberAdmin(stack.table_name(), endpoint_url=stack.aws_endpoint)
 
 
 def _profile(stack: LocalStack, member_id: str) -> dict[str, Any] | None:

@@ -14,7 +14,6 @@ import pytest
 from moto import mock_aws
 
 from cio_sync.adapters.import_storage import DynamoRowClaims, S3ReportStore, S3Uploads
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import SqsChunkQueue
 from cio_sync.handlers import import_chunk, import_file
 from cio_sync.handlers.import_chunk_runtime import ImportChunkRuntime
@@ -23,6 +22,7 @@ from cio_sync.handlers.sqs_batch import EveryRecordFailed
 from cio_sync.imports.chunk import Members, RowClaims
 from cio_sync.imports.plan import ChunkQueue, PlanLimits, Uploads
 from cio_sync.imports.report import ImportReport, ReportStore, report_key
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_local import moto_transactions
 
 REGION = "us-east-1"
@@ -71,7 +71,7 @@ class Stack:
     dynamodb: Any
     file_queue_url: str
     chunk_queue_url: str
-    members: MemberRepository
+    members: MemberAdmin
     deps: ImportDeps
 
     def with_limits(self, limits: PlanLimits) -> None:
@@ -208,7 +208,7 @@ def stack(aws: None) -> Stack:
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    members = MemberRepository(MEMBER_TABLE)
+    members = MemberAdmin(MEMBER_TABLE)
     members.create_table()
     deps = ImportDeps(
         uploads=S3Uploads(s3, chunk_bytes=64),

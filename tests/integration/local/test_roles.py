@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.producer_api import producer
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_local.deploy import DeployError
 from cio_sync_local.sam import load_template
 from cio_sync_local.stack import LocalStack
@@ -65,7 +65,7 @@ class RoleStack:
     def __init__(self, stack: LocalStack, output: io.StringIO) -> None:
         self.stack = stack
         self.output = output
-        self.members = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+        self.members = MemberAdmin(stack.table_name(), endpoint_url=stack.aws_endpoint)
 
     def mark(self) -> int:
         """Where the functions' output stands now: `denied` looks only at what comes after."""

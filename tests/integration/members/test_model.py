@@ -1,4 +1,4 @@
-"""MemberRepository against in-process moto DynamoDB."""
+"""MemberAdmin against in-process moto DynamoDB."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id
 from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound, UnreadableMembers
 from cio_sync.members.raw_writes import rule_state
+from cio_sync_cli.member_writes import MemberAdmin
 
 TABLE = "members-test"
 MEMBER_ID = "5f0c8e2a9b1d4c3e2f1a0b9c"
@@ -43,8 +44,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def repo(aws: None) -> MemberRepository:
-    repository = MemberRepository(TABLE, clock=Clock())
+def repo(aws: None) -> MemberAdmin:
+    repository = MemberAdmin(TABLE, clock=Clock())
     repository.create_table()
     return repository
 
@@ -60,14 +61,14 @@ def put_raw(item: dict[str, Any]) -> None:
     boto3.client("dynamodb", region_name="us-east-1").put_item(TableName=TABLE, Item=item)
 
 
-def web_member(repo: MemberRepository, **fields: Any) -> MemberItem:
+def web_member(repo: MemberAdmin, **fields: Any) -> MemberItem:
     return repo.create_web_signup({"id": MEMBER_ID, "email": "member@example.org", **fields})
 
 
 # --- creation and reads --------------------------------------------------------------------------
 
 
-def test_web_signup_is_stored_subscribed_with_an_explicit_null_mute(repo: MemberRepository) -> None:
+def test_web_signup_is_stored_subscribed_with_an_explicit_null_mute(repo: MemberAdmin) -> None:
     created = web_member(repo, first_name="Ada")
     assert created["email_subscription_status"] is True
     assert created["email_subscription_topics"] == ["community"]
@@ -78,7 +79,7 @@ def test_web_signup_is_stored_subscribed_with_an_explicit_null_mute(repo: Member
     assert stored["email_subscription_status"] == {"BOOL": True}
 
 
-def test_sms_signup_generates_an_id_and_default_topics(repo: MemberRepository) -> None:
+def test_sms_signup_generates_an_id_and_default_topics(repo: MemberAdmin) -> None:
     created = repo.create_sms_signup({"mobile": "+15555550123"})
     assert is_member_id(created["id"])
     assert created["sms_status"] == "active"
@@ -86,30 +87,30 @@ def test_sms_signup_generates_an_id_and_default_topics(repo: MemberRepository) -
     assert repo.get(created["id"]) == created
 
 
-def test_creating_an_existing_id_is_refused(repo: MemberRepository) -> None:
+def test_creating_an_existing_id_is_refused(repo: MemberAdmin) -> None:
     web_member(repo)
     with pytest.raises(MemberExists):
         web_member(repo)
 
 
-def test_signups_that_break_the_contract_are_refused_before_writing(repo: MemberRepository) -> None:
+def test_signups_that_break_the_contract_are_refused_before_writing(repo: MemberAdmin) -> None:
     with pytest.raises(InvalidMember) as error:
         web_member(repo, birthdate="02/01/1990")
     assert error.value.field == "birthdate"
     assert repo.get(MEMBER_ID) is None
 
 
-def test_get_of_missing_or_malformed_ids_is_none(repo: MemberRepository) -> None:
+def test_get_of_missing_or_malformed_ids_is_none(repo: MemberAdmin) -> None:
     assert repo.get(MEMBER_ID) is None
     assert repo.get("not-an-id") is None
 
 
-def test_get_reports_an_absent_mute_as_null(repo: MemberRepository) -> None:
+def test_get_reports_an_absent_mute_as_null(repo: MemberAdmin) -> None:
     put_raw({"id": {"S": MEMBER_ID}, "email": {"S": "raw@example.org"}})
     assert repo.get(MEMBER_ID) == {"id": MEMBER_ID, "email": "raw@example.org", "promotions_muted_at": None}
 
 
-def test_scan_ids_pages_through_every_member(repo: MemberRepository) -> None:
+def test_scan_ids_pages_through_every_member(repo: MemberAdmin) -> None:
     ids = {repo.create_sms_signup({"mobile": f"+1555555{n:04d}"})["id"] for n in range(7)}
     assert set(repo.scan_ids(page_size=2)) == ids
 
@@ -117,7 +118,7 @@ def test_scan_ids_pages_through_every_member(repo: MemberRepository) -> None:
 # --- updates through the rules -------------------------------------------------------------------
 
 
-def test_update_applies_the_rules_and_stamps_updated_at(repo: MemberRepository) -> None:
+def test_update_applies_the_rules_and_stamps_updated_at(repo: MemberAdmin) -> None:
     created = web_member(repo)
     muted = repo.update(MEMBER_ID, {"email_subscription_status": False})
     assert muted["email_subscription_topics"] == []
@@ -132,7 +133,7 @@ def test_update_applies_the_rules_and_stamps_updated_at(repo: MemberRepository) 
     assert repo.get(MEMBER_ID) == unmuted
 
 
-def test_updated_at_never_goes_back_past_a_writer_whose_clock_ran_ahead(repo: MemberRepository) -> None:
+def test_updated_at_never_goes_back_past_a_writer_whose_clock_ran_ahead(repo: MemberAdmin) -> None:
     """Another service stamped the item from a clock a year ahead: our writes still move it forward."""
     web_member(repo)
     ahead = "2027-11-26T16:37:00.000000Z"
@@ -150,7 +151,7 @@ def test_updated_at_never_goes_back_past_a_writer_whose_clock_ran_ahead(repo: Me
     assert raw_item()["updated_at"] == {"S": "2027-11-26T16:37:00.000002Z"}
 
 
-def test_update_with_none_removes_a_field(repo: MemberRepository) -> None:
+def test_update_with_none_removes_a_field(repo: MemberAdmin) -> None:
     web_member(repo, first_name="Ada", last_name="Lovelace")
     updated = repo.update(MEMBER_ID, {"last_name": None, "first_name": "Grace"})
     assert "last_name" not in updated
@@ -158,7 +159,7 @@ def test_update_with_none_removes_a_field(repo: MemberRepository) -> None:
     assert raw_item()["first_name"] == {"S": "Grace"}
 
 
-def test_update_keeps_attributes_written_by_other_services(repo: MemberRepository) -> None:
+def test_update_keeps_attributes_written_by_other_services(repo: MemberAdmin) -> None:
     web_member(repo)
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.update_item(
@@ -171,7 +172,7 @@ def test_update_keeps_attributes_written_by_other_services(repo: MemberRepositor
     assert raw_item()["password_hash"] == {"S": "argon2-hash"}
 
 
-def test_update_refuses_contract_breaks_and_unknown_fields(repo: MemberRepository) -> None:
+def test_update_refuses_contract_breaks_and_unknown_fields(repo: MemberAdmin) -> None:
     web_member(repo)
     before = raw_item()
     with pytest.raises(InvalidMember) as error:
@@ -186,12 +187,12 @@ def test_update_refuses_contract_breaks_and_unknown_fields(repo: MemberRepositor
     assert raw_item() == before
 
 
-def test_update_of_a_missing_member_raises(repo: MemberRepository) -> None:
+def test_update_of_a_missing_member_raises(repo: MemberAdmin) -> None:
     with pytest.raises(MemberNotFound):
         repo.update(MEMBER_ID, {"first_name": "Grace"})
 
 
-class InterferingRepository(MemberRepository):
+class InterferingRepository(MemberAdmin):
     """Another writer changes the member right after each of our reads, `interferences` times."""
 
     def __init__(self, interferences: int) -> None:
@@ -216,7 +217,7 @@ class InterferingRepository(MemberRepository):
         return item
 
 
-def test_a_concurrent_write_is_not_lost_the_rules_rerun_on_a_fresh_read(repo: MemberRepository) -> None:
+def test_a_concurrent_write_is_not_lost_the_rules_rerun_on_a_fresh_read(repo: MemberAdmin) -> None:
     repo.create_web_signup({"id": MEMBER_ID, "email": "a@example.org", "mobile": "+15555550123"})
     interfering = InterferingRepository(interferences=1)
     result = interfering.update(MEMBER_ID, {"email_subscription_status": False})
@@ -227,13 +228,13 @@ def test_a_concurrent_write_is_not_lost_the_rules_rerun_on_a_fresh_read(repo: Me
     assert result["promotions_muted_at"] is not None
 
 
-def test_endless_interference_gives_up_with_concurrent_write_error(repo: MemberRepository) -> None:
+def test_endless_interference_gives_up_with_concurrent_write_error(repo: MemberAdmin) -> None:
     web_member(repo)
     with pytest.raises(ConcurrentWriteError):
         InterferingRepository(interferences=10).update(MEMBER_ID, {"first_name": "Grace"})
 
 
-def test_admin_mute_and_deletion_request(repo: MemberRepository) -> None:
+def test_admin_mute_and_deletion_request(repo: MemberAdmin) -> None:
     web_member(repo, mobile="+15555550123", sms_status="active")
     muted = repo.admin_mute(MEMBER_ID)
     assert muted["promotions_muted_at"] is not None
@@ -249,7 +250,7 @@ def test_admin_mute_and_deletion_request(repo: MemberRepository) -> None:
         repo.admin_mute("5f0c8e2a9b1d4c3e2f1a0b9d")
 
 
-def test_delete_removes_the_item_and_tolerates_missing_ones(repo: MemberRepository) -> None:
+def test_delete_removes_the_item_and_tolerates_missing_ones(repo: MemberAdmin) -> None:
     web_member(repo)
     repo.delete(MEMBER_ID)
     assert repo.get(MEMBER_ID) is None
@@ -266,7 +267,7 @@ def expected_of(item: dict[str, Any]) -> dict[str, Any]:
     return {**rule_state(item), "updated_at": item.get("updated_at")}
 
 
-def test_rule_decisions_are_written_only_while_the_seen_item_holds(repo: MemberRepository) -> None:
+def test_rule_decisions_are_written_only_while_the_seen_item_holds(repo: MemberAdmin) -> None:
     seen = web_member(repo)
     decided = {"email_subscription_topics": [], "promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
     assert repo.write_rule_decisions(MEMBER_ID, expected_of(seen), decided) is True
@@ -285,7 +286,7 @@ def test_rule_decisions_are_written_only_while_the_seen_item_holds(repo: MemberR
 
 
 def test_a_later_write_that_restores_the_same_subscriptions_still_counts_as_moved(
-    repo: MemberRepository,
+    repo: MemberAdmin,
 ) -> None:
     """A -> B -> A on the rule inputs: only `updated_at` tells the later writes happened."""
     seen = web_member(repo)
@@ -295,7 +296,7 @@ def test_a_later_write_that_restores_the_same_subscriptions_still_counts_as_move
     assert raw_item()["promotions_muted_at"] == {"NULL": True}
 
 
-def test_an_unrelated_invalid_attribute_does_not_stop_a_mute(repo: MemberRepository) -> None:
+def test_an_unrelated_invalid_attribute_does_not_stop_a_mute(repo: MemberAdmin) -> None:
     seen = web_member(repo)
     boto3.client("dynamodb", region_name="us-east-1").update_item(
         TableName=TABLE,
@@ -309,7 +310,7 @@ def test_an_unrelated_invalid_attribute_does_not_stop_a_mute(repo: MemberReposit
     assert raw_item()["promotions_muted_at"] == {"S": "2026-11-26T17:00:00.000000Z"}
 
 
-def test_rule_decisions_treat_an_absent_mute_as_null_and_never_create(repo: MemberRepository) -> None:
+def test_rule_decisions_treat_an_absent_mute_as_null_and_never_create(repo: MemberAdmin) -> None:
     put_raw({"id": {"S": MEMBER_ID}, "updated_at": {"S": "2026-01-01T00:00:00.000000Z"}})
     decided = {"promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
     seen = {"id": MEMBER_ID, "updated_at": "2026-01-01T00:00:00.000000Z"}
@@ -328,7 +329,7 @@ def test_a_table_that_cannot_be_reached_is_a_transient_failure(aws: None) -> Non
         missing.write_rule_decisions(MEMBER_ID, expected_of({"id": MEMBER_ID}), {"promotions_muted_at": None})
 
 
-def test_mute_if_not_muted_outcomes(repo: MemberRepository) -> None:
+def test_mute_if_not_muted_outcomes(repo: MemberAdmin) -> None:
     first, second = "2026-11-26T17:00:00.000000Z", "2026-11-26T18:00:00.000000Z"
     web_member(repo)
     assert repo.mute_if_not_muted(MEMBER_ID, first) == "muted"
@@ -343,7 +344,7 @@ def test_mute_if_not_muted_outcomes(repo: MemberRepository) -> None:
     assert repo.mute_if_not_muted("not-an-id", first) == "not_found"
 
 
-def test_get_many_reads_consistently_and_leaves_out_missing_ids(repo: MemberRepository) -> None:
+def test_get_many_reads_consistently_and_leaves_out_missing_ids(repo: MemberAdmin) -> None:
     web_member(repo)
     missing = "5f0c8e2a9b1d4c3e2f1a0b9d"
     found = repo.get_many([MEMBER_ID, missing, "not-an-id", MEMBER_ID])
@@ -351,7 +352,7 @@ def test_get_many_reads_consistently_and_leaves_out_missing_ids(repo: MemberRepo
     assert found[MEMBER_ID] == repo.get(MEMBER_ID)
 
 
-def test_get_many_names_items_of_the_wrong_type_and_still_reads_the_rest(repo: MemberRepository) -> None:
+def test_get_many_names_items_of_the_wrong_type_and_still_reads_the_rest(repo: MemberAdmin) -> None:
     web_member(repo)
     corrupt = "5f0c8e2a9b1d4c3e2f1a0b9d"
     put_raw({"id": {"S": corrupt}, "email_subscription_status": {"S": "yes"}})  # a raw writer's mistake
@@ -361,7 +362,7 @@ def test_get_many_names_items_of_the_wrong_type_and_still_reads_the_rest(repo: M
     assert list(raised.value.readable) == [MEMBER_ID]
 
 
-def test_mute_if_not_muted_mutes_an_item_without_the_attribute(repo: MemberRepository) -> None:
+def test_mute_if_not_muted_mutes_an_item_without_the_attribute(repo: MemberAdmin) -> None:
     put_raw({"id": {"S": MEMBER_ID}})
     assert repo.mute_if_not_muted(MEMBER_ID, "2026-11-26T17:00:00.000000Z") == "muted"
 
@@ -372,7 +373,7 @@ def test_mute_if_not_muted_mutes_an_item_without_the_attribute(repo: MemberRepos
 def test_the_model_reads_no_settings_a_repository_names_its_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEMBER_TABLE_NAME", "from-the-environment")
     assert MemberModel.Meta.table_name == ""
-    repository = MemberRepository("named", region="eu-west-1")
+    repository = MemberAdmin("named", region="eu-west-1")
     assert (repository.model.Meta.table_name, repository.model.Meta.region) == ("named", "eu-west-1")
 
 
@@ -388,15 +389,34 @@ def test_keys_left_unprocessed_are_asked_again_briefly_then_are_a_transient_fail
     for up to 10 such calls a page (a Lambda timeout would lose the syncs it decided)."""
     pauses: list[float] = []
     repository = MemberRepository(TABLE, clock=Clock(), sleep=pauses.append)
-    calls: list[dict[str, Any]] = []
+    calls: list[list[dict[str, Any]]] = []
 
     class Throttled:
-        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-            calls.append(RequestItems)
-            return {"Responses": {TABLE: []}, "UnprocessedKeys": RequestItems}
+        """pynamodb's table connection, throttled: every key comes back unprocessed."""
 
-    repository._dynamodb = Throttled()
+        def batch_get_item(self, keys: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
+            calls.append(keys)
+            unprocessed = {"Keys": [{"id": {"S": MEMBER_ID}}], "ConsistentRead": True}
+            return {"Responses": {TABLE: []}, "UnprocessedKeys": {TABLE: unprocessed}}
+
+    repository._table = Throttled()  # type: ignore[assignment]
     with pytest.raises(TransientFailure, match="unprocessed"):
         repository.batch_read([MEMBER_ID])
     assert len(calls) == 5
     assert sum(pauses) <= 0.75
+
+
+def test_batch_read_reads_whole_items_or_a_projection_and_names_unreadable_ones(repo: MemberAdmin) -> None:
+    """BatchGetItem alone (the profile sweep's role allows nothing else), through pynamodb's connection."""
+    web_member(repo)
+    other = "0123456789abcdef01234567"
+    put_raw({"id": {"S": other}, "email_subscription_status": {"S": "yes"}})
+    reader = MemberRepository(TABLE)
+    with pytest.raises(UnreadableMembers) as raised:
+        reader.batch_read([MEMBER_ID, other, "ffffffffffffffffffffffff", "not-an-id"])
+    assert raised.value.unreadable == [other]
+    assert raised.value.readable[MEMBER_ID]["email"] == "member@example.org"
+    projected = reader.batch_read([MEMBER_ID], ["id", "email_subscription_status"])
+    assert projected == {
+        MEMBER_ID: {"id": MEMBER_ID, "email_subscription_status": True, "promotions_muted_at": None}
+    }

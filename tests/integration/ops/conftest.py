@@ -16,9 +16,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync_cli.main import main
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_cli.target import IMPORT_BUCKET, MEMBER_TABLE, QUEUES, STACK_VARIABLE
 
 REGION = "us-east-1"
@@ -41,7 +41,7 @@ QUEUE_LAYOUT: dict[str, tuple[str, str | None]] = {
 @dataclass
 class Resources:
     sqs: Any
-    members: MemberRepository
+    members: MemberAdmin
     urls: dict[str, str]
 
     def bodies(self, logical_id: str) -> list[dict[str, Any]]:
@@ -92,7 +92,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
 
 @pytest.fixture
 def resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> Resources:
-    members = MemberRepository(TABLE, region=REGION)
+    members = MemberAdmin(TABLE, region=REGION)
     members.create_table()
     sqs = boto3.client("sqs", region_name=REGION)
     urls: dict[str, str] = {}

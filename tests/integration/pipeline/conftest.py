@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from cio_sync.adapters.member_table import MemberRepository
+from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_local.invariant import check_stack
 from cio_sync_local.raw_table import raw_update
 from cio_sync_local.stack import LocalStack
@@ -21,7 +21,7 @@ class Pipeline:
 
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
-        self.repo = MemberRepository(stack.table_name(), endpoint_url=stack.aws_endpoint)
+        self.repo = MemberAdmin(stack.table_name(), endpoint_url=stack.aws_endpoint)
         self.placeholder = stack.environment["CUSTOMER_IO_APP_IDENTIFIER_ID"]
 
     def drain(self) -> None:
