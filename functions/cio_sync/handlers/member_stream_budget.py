@@ -60,7 +60,6 @@ class InvocationBudget:
                 left = max(outer_delay - (time.monotonic() - started), 0.001)
                 signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
 
-
     @contextmanager
     def io(self) -> Iterator[None]:
         if not self._timing:
