@@ -896,6 +896,14 @@ def test_the_reporting_webhook_is_a_function_url_checked_in_code(transformed: Te
     assert list(resources(transformed, "AWS::Lambda::Url")) == ["ReportingWebhookFunctionUrl"]
 
 
+def test_the_public_receiver_cannot_spend_the_accounts_concurrency(transformed: Template) -> None:
+    """A flood on the URL is throttled at its own small reservation (Customer.io backlogs a 429 and
+    retries), so member-stream, track and email keep the account's concurrency."""
+    reserved = properties(transformed, "ReportingWebhookFunction").get("ReservedConcurrentExecutions")
+    assert isinstance(reserved, int)
+    assert 1 <= reserved <= 50
+
+
 def test_the_consent_queues_keep_events_14_days_and_the_member_lane(transformed: Template) -> None:
     queue = properties(transformed, "ConsentQueue")
     assert queue["ContentBasedDeduplication"] is False  # deduplicated on Customer.io's event id

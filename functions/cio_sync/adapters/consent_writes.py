@@ -35,6 +35,7 @@ class ConsentModel(Model):
     email_subscription_status = BooleanAttribute(null=True)
     email_subscription_topics = ListAttribute(of=UnicodeAttribute, null=True)
     email_opt_in_at = UnicodeAttribute(null=True)
+    email_opt_out_at = UnicodeAttribute(null=True)
     email_bounced_at = UnicodeAttribute(null=True)
     email_spam_reported_at = UnicodeAttribute(null=True)
 

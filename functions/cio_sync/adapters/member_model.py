@@ -73,6 +73,9 @@ class MemberModel(Model):
     deletion_requested_at = UnicodeAttribute(null=True)
     password_updated_at = UnicodeAttribute(null=True)
     email_opt_in_at = UnicodeAttribute(null=True)
+    email_opt_out_at = UnicodeAttribute(null=True)
+    email_bounced_at = UnicodeAttribute(null=True)
+    email_spam_reported_at = UnicodeAttribute(null=True)
     # Not a contract attribute: which rule inputs the last model write set (raw_writes.stated_rule_inputs).
     model_write = UnicodeAttribute(null=True)
 

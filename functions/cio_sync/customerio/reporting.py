@@ -1,9 +1,12 @@
 """Customer.io's reporting webhooks: the signature, and the events cio-sync acts on, as data.
 
 Customer.io signs each call with `X-CIO-Signature`, the hex HMAC-SHA256 of `v0:<X-CIO-Timestamp>:<body>`
-under the webhook's signing key. A call that is unsigned, forged, older or newer than five minutes (a
-replay), oversized or malformed is refused before anything is written. Events cio-sync does not act on
-are answered 2xx and dropped: Customer.io backlogs every later webhook behind one that fails.
+under the webhook's signing key. A call that is unsigned, forged, more than five minutes ahead, older than
+Customer.io retries (MAX_AGE_S), oversized or malformed is refused before anything is written. An old but
+validly signed call is accepted: nothing says Customer.io re-signs a retry (docs/decision_log.md), and a
+replay is harmless (the FIFO queue dedupes on event_id; the consent function orders events by time).
+Events cio-sync does not act on are answered 2xx and dropped: Customer.io backlogs every later webhook
+behind one that fails.
 The queued form keeps what the consent function needs and nothing else (no address, no content).
 """
 
@@ -18,7 +21,8 @@ from typing import Any, Final, NamedTuple
 from cio_sync.members.contract import EMAIL_TOPICS
 
 MAX_BODY_BYTES: Final = 256 * 1024
-TIMESTAMP_TOLERANCE_S: Final = 300
+TIMESTAMP_TOLERANCE_S: Final = 300  # how far ahead a sender's clock may run
+MAX_AGE_S: Final = 8 * 86_400  # Customer.io retries a failed call for up to 7 days; a day's margin
 # (object_type, metric) the consent function acts on; Customer.io names them "<object_type>_<metric>".
 HANDLED: Final = frozenset(
     {
@@ -66,12 +70,13 @@ class ReportingEvent(NamedTuple):
 def verify_signature(
     body: bytes, timestamp: str | None, signature: str | None, key: bytes, now: float
 ) -> None:
-    """Refuse (401) unless the body is signed with `key` within five minutes of `now`."""
+    """Refuse (401) unless the body is signed with `key`, stamped no more than five minutes ahead of `now`
+    and no older than Customer.io's retries."""
     if not timestamp or not signature:
         raise Refused("unsigned", 401)
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise Refused("bad_timestamp", 401)
-    if abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE_S:
+    if not -TIMESTAMP_TOLERANCE_S <= now - int(timestamp) <= MAX_AGE_S:
         raise Refused("stale_timestamp", 401)
     expected = hmac.new(key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
     # As bytes: compare_digest refuses str with non-ASCII characters (a forged header's, say).

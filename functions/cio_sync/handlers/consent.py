@@ -10,9 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cio_sync.handlers.consent_runtime import ConsentRuntime, ConsentSettings, build
 from cio_sync.handlers.sqs_batch import EveryRecordFailed, inbound_messages
 from cio_sync.observability import logger, metrics
-from cio_sync.pipeline.consent import process_consent_batch
-
-DROP_REASONS = ("echo", "unchanged", "placeholder", "not_a_member", "deleted", "ignored")
+from cio_sync.pipeline.consent import DROP_REASONS, process_consent_batch
 
 
 @cache

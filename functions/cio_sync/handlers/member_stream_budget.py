@@ -34,6 +34,7 @@ class InvocationBudget:
         self._remaining_s = remaining_s
         self._record_s = record_s
         self._reserve_s = reserve_s
+        self._timing = False  # inside limit(), on the main thread: the timer is ours
 
     def may_start(self) -> bool:
         return self._remaining_s() - self._reserve_s >= self._record_s
@@ -48,14 +49,28 @@ class InvocationBudget:
         previous = signal.signal(signal.SIGALRM, _over_budget)
         outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, self._record_s)
         started = time.monotonic()
+        self._timing = True
         try:
             yield
         finally:
+            self._timing = False
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
             if outer_delay > 0:  # someone else's timer (a test runner's): give it back what is left
                 left = max(outer_delay - (time.monotonic() - started), 0.001)
                 signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+
+    @contextmanager
+    def io(self) -> Iterator[None]:
+        if not self._timing:
+            yield
+            return
+        left, _ = signal.setitimer(signal.ITIMER_REAL, 0)  # paused: I/O time is not the record's
+        try:
+            yield
+        finally:
+            # At least a tick: a budget that ran out just as I/O began still interrupts the work after it.
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
 
 
 def _over_budget(signum: int, frame: FrameType | None) -> None:

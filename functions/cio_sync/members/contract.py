@@ -49,6 +49,7 @@ TIMESTAMP_FIELDS: Final = (
     "deletion_requested_at",
     "password_updated_at",
     "email_opt_in_at",
+    "email_opt_out_at",
     "email_bounced_at",
     "email_spam_reported_at",
 )

@@ -4,10 +4,12 @@ A retryable failure tied to one payload (a 5xx Customer.io answers only for that
 request holding it, so without isolation the whole FIFO batch, and every lane in it, waits for the queue's
 300 receives (37-74 h). Once a batch has come back ISOLATE_FROM_RECEIVE times, its members are split
 in halves, breadth first, each group sent on its own, until each failing member stands alone. A member
-that fails alone twice in a row while others of the same batch got an answer is the cause: it gets a
-permanent error (`FailsAlone`), so the consumer parks its intents with the reason, and the rest is
-acknowledged. When nothing answers (an outage, a rate limit, a broken configuration) nobody is parked: the
-batch fails as a whole and waits, as before. A member's operations always travel together and in order.
+whose request fails alone twice in a row (an HTTP 5xx) while others of the same batch got an answer is the
+cause: it gets a permanent error (`FailsAlone`), so the consumer parks its intents with the reason, and the
+rest is acknowledged. A 207 item error naming a passing condition (`ItemNotApplied`: rate limit, internal
+error) never makes a member `FailsAlone`: a partial Customer.io incident parks nobody. When nothing
+answers (an outage, a rate limit, a broken configuration) nobody is parked: the batch fails as a whole and
+waits, as before. A member's operations always travel together and in order.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cio_sync.customerio.errors import (
     ConfigurationError,
     CustomerIoError,
     DeadlineExceeded,
+    ItemNotApplied,
     PermanentError,
     RateLimited,
 )
@@ -76,6 +79,10 @@ def send_isolating(
             failures: dict[str, CustomerIoError] = dict.fromkeys(group, error)
         else:
             failures = _retryable_failures(result, [operations[index] for index in indexes])
+            # An item error naming a passing condition (rate limit, internal error) says nothing against
+            # the payload: that member keeps its retryable error, is not sent again, and is never parked.
+            for member in [m for m, failure in failures.items() if isinstance(failure, ItemNotApplied)]:
+                errors.update(dict.fromkeys(by_member[member], failures.pop(member)))
             for position, index in enumerate(indexes):
                 outcome = result[position]
                 if operations[index].member_id not in failures:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from cio_sync.customerio.reporting import ReportingEvent, event_from_message
@@ -23,7 +23,14 @@ STATUS = "email_subscription_status"
 TOPICS = "email_subscription_topics"
 BOUNCED_AT = "email_bounced_at"
 SPAM_REPORTED_AT = "email_spam_reported_at"
-OPT_IN_AT = "email_opt_in_at"  # when cio-sync last recorded an email opt-in (another writer's attribute)
+# When the rules last recorded an email opt-in / opt-out (the stream function writes them): events are
+# ordered against these, never applied on their type alone.
+OPT_IN_AT = "email_opt_in_at"
+OPT_OUT_AT = "email_opt_out_at"
+# How long after an opt-out in the table an opt-in from Customer.io may still be the echo of an identify
+# the track function built before it (its read, one request, Customer.io's processing): such an opt-in is
+# dropped; the person can opt in again after it.
+ECHO_WINDOW = timedelta(minutes=15)
 # What the consent function reads of a member (and nothing else).
 READ_ATTRIBUTES = (
     "id",
@@ -32,10 +39,22 @@ READ_ATTRIBUTES = (
     STATUS,
     TOPICS,
     OPT_IN_AT,
+    OPT_OUT_AT,
     BOUNCED_AT,
     SPAM_REPORTED_AT,
 )
 WRITE_ATTEMPTS = 3
+# Why an event wrote nothing (each a metric of the consent handler).
+DROP_REASONS = (
+    "echo",
+    "stale",
+    "no_topic_map",
+    "unchanged",
+    "placeholder",
+    "not_a_member",
+    "deleted",
+    "ignored",
+)
 
 
 class MemberConsent(Protocol):
@@ -136,40 +155,92 @@ def _not_for_a_member(event: ReportingEvent, policy: ConsentPolicy) -> str | Non
 
 
 def decide(event: ReportingEvent, member: Mapping[str, Any], policy: ConsentPolicy) -> dict[str, Any] | str:
-    """The attributes to write for this event, or why none are (`unchanged`, `echo`)."""
+    """The attributes to write for this event, or why none are (a DROP_REASONS entry).
+
+    Ordered by time against the table's own consent stamps (docs/member-contract.md, "Consent in
+    Customer.io"): an opt-out applies unless it is older than the member's last opt-in; an opt-in applies
+    only when it is later than the last opt-in and later than ECHO_WINDOW past the last opt-out (an
+    opt-in identify read before that opt-out can reach Customer.io, and echo back, just after it).
+    When in doubt, the opt-out wins.
+    """
     at = datetime.fromtimestamp(event.timestamp, UTC)
     kind = (event.object_type, event.metric)
     changes: dict[str, Any] = {}
-    if kind in {("customer", "unsubscribed"), ("email", "unsubscribed"), ("email", "spammed")}:
+    ends = kind in {("customer", "unsubscribed"), ("email", "unsubscribed"), ("email", "spammed")}
+    if ends or (kind == ("email", "bounced") and policy.bounce_unsubscribes):
         changes[STATUS] = False
     if kind == ("email", "spammed") and not _on_or_after(member.get(SPAM_REPORTED_AT), at):
         changes[SPAM_REPORTED_AT] = to_iso(at)
-    if kind == ("email", "bounced"):
-        if not _on_or_after(member.get(BOUNCED_AT), at):
-            changes[BOUNCED_AT] = to_iso(at)
-        if policy.bounce_unsubscribes:
-            changes[STATUS] = False
+    if kind == ("email", "bounced") and not _on_or_after(member.get(BOUNCED_AT), at):
+        changes[BOUNCED_AT] = to_iso(at)
+    stale = STATUS in changes and member.get(STATUS) is not False and not opt_out_applies(member, at)
+    if stale:
+        del changes[STATUS]  # older than the member's last opt-in in the table: the table is newer
     if kind == ("customer", "subscribed"):
-        if member.get(STATUS) is True or _on_or_after(member.get(OPT_IN_AT), at):
-            return "echo"  # cio-sync's own identify coming back, or older than the opt-in we recorded
+        if member.get(STATUS) is True:
+            return "echo"
+        refused = opt_in_refused(member, at)
+        if refused:
+            return refused
         changes[STATUS] = True
     if kind == ("customer", "cio_subscription_preferences_changed"):
-        chosen = {
-            policy.topic_map[name]
-            for name, on in (event.topics or {}).items()
-            if on and name in policy.topic_map
-        }
-        changes[TOPICS] = sorted(chosen)
-        if set(member.get(TOPICS) or []) == chosen:
-            return "unchanged"
+        return _preferences(event, member, policy, at)
     changed = {name: value for name, value in changes.items() if member.get(name) != value}
-    return changed or "unchanged"
+    return changed or ("stale" if stale else "unchanged")
+
+
+def _preferences(
+    event: ReportingEvent, member: Mapping[str, Any], policy: ConsentPolicy, at: datetime
+) -> dict[str, Any] | str:
+    """Only the mapped topics move (others are not Customer.io's to change); removals are opt-outs and
+    additions opt-ins, each under its own time rule."""
+    if not policy.topic_map:
+        return "no_topic_map"
+    stored = list(member.get(TOPICS) or [])
+    states = {
+        policy.topic_map[name]: on for name, on in (event.topics or {}).items() if name in policy.topic_map
+    }
+    removed = {topic for topic, on in states.items() if not on and topic in stored}
+    added = {topic for topic, on in states.items() if on and topic not in stored}
+    refused: str | None = None
+    if removed and not opt_out_applies(member, at):
+        removed, refused = set(), "stale"
+    if added:
+        added_refused = opt_in_refused(member, at)
+        if added_refused:
+            added, refused = set(), added_refused
+    if not removed and not added:
+        return refused or "unchanged"
+    return {TOPICS: sorted((set(stored) - removed) | added)}
+
+
+def opt_out_applies(member: Mapping[str, Any], at: datetime) -> bool:
+    """Unless the event's second ended before the table's last opt-in (a tie goes to the opt-out)."""
+    opted_in = _stamp(member.get(OPT_IN_AT))
+    return opted_in is None or at + timedelta(seconds=1) > opted_in
+
+
+def opt_in_refused(member: Mapping[str, Any], at: datetime) -> str | None:
+    """None when a Customer.io opt-in at `at` is newer than every consent the table recorded."""
+    opted_in, opted_out = _stamp(member.get(OPT_IN_AT)), _stamp(member.get(OPT_OUT_AT))
+    if opted_out is not None and at <= opted_out:
+        return "stale"
+    if opted_in is not None and at <= opted_in:
+        return "echo"  # cio-sync's own opt-in identify coming back
+    if opted_out is not None and at <= opted_out + ECHO_WINDOW:
+        return "echo"  # may be an opt-in identify read before the table's opt-out, applied after it
+    return None
+
+
+def _stamp(stored: Any) -> datetime | None:
+    if not isinstance(stored, str):
+        return None
+    try:
+        return parse_iso(stored)
+    except ValueError:
+        return None
 
 
 def _on_or_after(stored: Any, at: datetime) -> bool:
-    if not isinstance(stored, str):
-        return False
-    try:
-        return parse_iso(stored) >= at
-    except ValueError:
-        return False
+    moment = _stamp(stored)
+    return moment is not None and moment >= at

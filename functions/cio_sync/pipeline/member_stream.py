@@ -117,7 +117,7 @@ class _BatchRun:
     ) -> None:
         self.batch = batch
         self.budget = budget
-        self.writer = writer
+        self.writer = _WritesOutsideBudget(writer, budget)
         self.volatile_window_s = volatile_window_s
         self.result = StreamBatchResult()
         self.changes: list[tuple[MemberChange, list[Intent]]] = []
@@ -206,6 +206,23 @@ class _BatchRun:
             if retry_from is None or position < retry_from
         )
         return result
+
+
+class _WritesOutsideBudget:
+    """The rule write-back runs with the record's budget paused (pipeline/record_budget.py): a slow table
+    must not park a record and lose its decisions. A budget spent during it anyway is retried, not parked."""
+
+    def __init__(self, writer: RuleDecisionWriter, budget: RecordBudget) -> None:
+        self._writer, self._budget = writer, budget
+
+    def write_rule_decisions(
+        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool:
+        try:
+            with self._budget.io():
+                return self._writer.write_rule_decisions(member_id, expected, decided)
+        except RecordOverBudget as error:
+            raise TransientFailure("the record's budget ran out during its table write") from error
 
 
 def _first_old_versions(changes: Sequence[MemberChange]) -> list[tuple[str, str]]:

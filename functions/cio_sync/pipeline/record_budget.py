@@ -2,8 +2,10 @@
 
 A Lambda timeout is not an exception: the whole batch is retried from its first record until the record
 is a day old, while the shard waits. So the batch stops starting records before the invocation's end
-(the rest are reported as batch item failures and retried in a fresh invocation), and a record that alone
-runs past its budget is interrupted and parked with its reason.
+(the rest are reported as batch item failures and retried in a fresh invocation), and a record whose own
+work (decisions, payloads, the diff) runs past its budget is interrupted and parked with its reason. Its
+I/O runs outside the budget (`io()`): a slow table is the adapters' to bound and retry, and parking a sound
+record for it would lose its rule decisions; a budget spent during I/O anyway is a retryable failure.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ class RecordBudget(Protocol):
         """Run one record's work; RecordOverBudget is raised inside it once the record's budget is spent."""
         ...
 
+    def io(self) -> AbstractContextManager[None]:
+        """Run I/O inside `limit()` with the record's budget paused; its time does not count."""
+        ...
+
 
 class Unlimited:
     """No Lambda context (a test, the local stack's in-process call): every record starts and finishes."""
@@ -35,4 +41,8 @@ class Unlimited:
 
     @contextmanager
     def limit(self) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def io(self) -> Iterator[None]:
         yield

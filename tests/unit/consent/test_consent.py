@@ -136,6 +136,24 @@ def test_preference_changes_set_the_topics_through_the_map() -> None:
     assert s.members.writes == [(MEMBER, {"email_subscription_topics": ["lifestyle", "news"]})]
 
 
+def test_a_preference_change_moves_only_the_mapped_topics() -> None:
+    """Topics the subscription centre does not show ("clubs" here) are not Customer.io's to drop."""
+    s = stack(email_subscription_topics=["community", "clubs"])
+    s.run(
+        event("customer", "cio_subscription_preferences_changed", topics={"topic_1": True, "topic_3": False})
+    )
+    assert s.members.writes == [(MEMBER, {"email_subscription_topics": ["clubs", "news"]})]
+
+
+def test_with_no_topic_map_a_preference_change_is_counted_and_changes_nothing() -> None:
+    s = stack(policy(topic_map={}), email_subscription_topics=["community"])
+    assert s.run(event("customer", "cio_subscription_preferences_changed", topics={"topic_1": True})) == {
+        "batchItemFailures": []
+    }
+    assert s.members.writes == []
+    assert metrics.metric_set["ConsentDroppedNoTopicMap"]["Value"] == [1]
+
+
 def test_preferences_equal_to_the_table_write_nothing() -> None:
     s = stack(email_subscription_topics=["news", "lifestyle"])
     s.run(

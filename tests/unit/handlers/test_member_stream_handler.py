@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -153,15 +154,46 @@ def test_the_batch_stops_before_the_timeout_and_reports_the_rest_for_retry() -> 
     assert publisher.parked == []
 
 
-class NoTimer:
-    """A budget with time to spare and no timer: the test's writer raises what the timer would."""
+class OverrunOn:
+    """A budget with time to spare and no timer: the `nth` record's own work ends in what the timer raises."""
+
+    def __init__(self, nth: int) -> None:
+        self.nth, self.records = nth, 0
 
     def may_start(self) -> bool:
         return True
 
     @contextmanager
     def limit(self) -> Iterator[None]:
+        self.records += 1
+        if self.records == self.nth:
+            raise RecordOverBudget  # the record's own work overran (before its write, here)
         yield
+
+    @contextmanager
+    def io(self) -> Iterator[None]:
+        yield
+
+
+def topic_picks(*members: dict[str, Any]) -> list[dict[str, Any]]:
+    """Topics without a status: each record has a rule decision to write back."""
+    return [stream_record(None, {**m, "email_subscription_status": None}) for m in members]
+
+
+def test_a_record_whose_own_work_runs_past_its_budget_is_parked_and_the_rest_flow_on() -> None:
+    """9614d0c: a record that never finished was retried until it was a day old, holding its shard."""
+    fast, slow, after = member(), member(), member()
+    publisher, writer = FakePublisher(), FakeWriter()
+    response = stream(
+        *topic_picks(fast, slow, after), publisher=publisher, writer=writer, budget=OverrunOn(2)
+    )
+    assert response == {"batchItemFailures": []}
+    assert publisher.parked == ["ran past its time budget (pipeline/record_budget.py)"]
+    assert [member_id for member_id, _ in writer.decisions] == [fast["id"], after["id"]]
+    (message,) = publisher.track  # the slow one still resyncs its member
+    assert [(type(i), i.member_id) for i in message.intents if i.member_id == slow["id"]] == [
+        (SyncProfile, slow["id"])
+    ]
 
 
 class SlowWriter(FakeWriter):
@@ -173,22 +205,57 @@ class SlowWriter(FakeWriter):
         self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
     ) -> bool:
         if member_id == self.slow:
-            raise RecordOverBudget  # what the handler's timer raises in the middle of a record's work
+            raise RecordOverBudget  # a budget that ran out during the table write
         return super().write_rule_decisions(member_id, expected, decided)
 
 
-def test_a_record_that_runs_past_its_budget_is_parked_and_the_rest_flow_on() -> None:
-    """9614d0c: a record that never finished was retried until it was a day old, holding its shard."""
+def test_a_budget_spent_during_the_table_write_is_retried_not_parked() -> None:
+    """Before: parked, and its rule decisions (unmute, opt-in stamp, topic clearing) were lost."""
     fast, slow, after = member(), member(), member()
-    # Topics without a status: each record has a rule decision to write back.
-    records = [stream_record(None, {**m, "email_subscription_status": None}) for m in (fast, slow, after)]
+    records = topic_picks(fast, slow, after)
     publisher, writer = FakePublisher(), SlowWriter(slow["id"])
-    response = stream(*records, publisher=publisher, writer=writer, budget=NoTimer())
-    assert response == {"batchItemFailures": []}
-    assert publisher.parked == ["ran past its time budget (pipeline/record_budget.py)"]
-    assert [member_id for member_id, _ in writer.decisions] == [fast["id"], after["id"]]
-    (message,) = publisher.track  # the slow one still resyncs its member
-    assert [(type(i), i.member_id) for i in message.intents] == [(SyncProfile, slow["id"])]
+    response = stream(*records, publisher=publisher, writer=writer, budget=OverrunOn(0))
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}]}
+    assert publisher.parked == []
+
+
+@dataclass
+class SlowTable(SimTable):
+    """DynamoDB answering the rules' write-back slowly (the adapters retry for up to ~20 s)."""
+
+    write_s: float = 0.0
+
+    def write_rule_decisions(
+        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool:
+        time.sleep(self.write_s)
+        return super().write_rule_decisions(member_id, expected, decided)
+
+
+def test_a_slow_table_write_under_the_real_timer_keeps_the_rule_decisions() -> None:
+    """The reviewer's history: a muted member picks a topic while DynamoDB is slow. The timer fired in the
+    write-back, the record was parked, and the unmute and `promotions_resubscribe` were lost. The write
+    now takes three budgets (the timer would fire in it); the record's own work takes milliseconds."""
+    table = SlowTable()
+    muted = {
+        **member(),
+        "email_subscription_status": False,
+        "email_subscription_topics": [],
+        "promotions_muted_at": NOW,
+    }
+    table.put(muted)
+    pick = table.raw_write(muted["id"], {"email_subscription_topics": ["news"]})
+    budget = InvocationBudget(lambda: 900.0, record_s=1.0, reserve_s=0.0)
+    table.write_s = 3.0
+    publisher = FakePublisher()
+    assert stream(pick, publisher=publisher, writer=table, budget=budget) == {"batchItemFailures": []}
+    assert publisher.parked == []
+    assert table.items[muted["id"]]["promotions_muted_at"] is None
+    table.write_s = 0.0
+    second = FakePublisher()
+    stream(table.records[-1], publisher=second, writer=table, budget=budget)  # the write-back's own record
+    events = [i for m in second.track for i in m.intents if isinstance(i, TrackEvent)]
+    assert [event.name for event in events] == ["promotions_resubscribe"]
 
 
 def test_the_handler_timer_interrupts_a_record_that_overruns() -> None:

@@ -34,3 +34,24 @@ def test_the_stamp_is_a_fixpoint_a_later_check_of_the_same_write_keeps_it() -> N
     decided = apply_subscription_rules(member, {**member, "email_subscription_topics": ["news"]}, T1)
     assert decided["email_opt_in_at"] == T1
     assert apply_subscription_rules(member, decided, T2) == decided
+
+
+def test_ending_email_or_dropping_a_topic_stamps_the_opt_out_and_other_writes_do_not() -> None:
+    """`email_opt_out_at` orders Customer.io's late opt-ins against the table's opt-outs."""
+    member = {
+        **web_signup({"email": "a@example.org"}, T0),
+        "email_subscription_topics": ["community", "news"],
+    }
+    assert "email_opt_out_at" not in member
+    login = apply_subscription_rules(member, {**member, "last_authenticated_at": T1}, T1)
+    assert "email_opt_out_at" not in login
+    added = apply_subscription_rules(
+        member, {**member, "email_subscription_topics": [*member["email_subscription_topics"], "clubs"]}, T1
+    )
+    assert "email_opt_out_at" not in added
+    dropped = apply_subscription_rules(member, {**member, "email_subscription_topics": ["news"]}, T1)
+    assert dropped["email_opt_out_at"] == T1
+    unsubscribed = apply_subscription_rules(dropped, {**dropped, "email_subscription_status": False}, T2)
+    assert unsubscribed["email_opt_out_at"] == T2
+    assert apply_subscription_rules(dropped, unsubscribed, "2026-11-26T13:00:00.000000Z") == unsubscribed
+    assert deletion_request(member, T2)["email_opt_out_at"] == T2

@@ -49,7 +49,8 @@ def test_raw_unsubscribe_from_both_gets_the_mute_written_back_conditionally() ->
         [stream_record(old, raw, created_s=1_790_000_123)], writer, FakePending(), FakePublisher(), LANES
     )
     # The record's own time, so a replay decides the same value.
-    assert writer.decisions == [(old["id"], {"promotions_muted_at": "2026-09-21T14:15:23.000000Z"})]
+    at = "2026-09-21T14:15:23.000000Z"
+    assert writer.decisions == [(old["id"], {"promotions_muted_at": at, "email_opt_out_at": at})]
 
 
 def test_raw_resubscribe_of_a_muted_member_unmutes() -> None:

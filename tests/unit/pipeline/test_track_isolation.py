@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cio_sync.customerio.batch import BatchResult, Identify, Operation
-from cio_sync.customerio.errors import CustomerIoError, RateLimited, ServerError
+from cio_sync.customerio.errors import RateLimited, ServerError, batch_item_error
 from cio_sync.handlers.track import handle
 from cio_sync.handlers.track_runtime import TrackRuntime
 from cio_sync.members.subscriptions import web_signup
@@ -163,16 +163,18 @@ def test_a_member_alone_in_its_batch_is_not_parked_for_want_of_comparison() -> N
     assert len(queue.messages) == 1
 
 
-def test_a_retryable_item_error_that_keeps_coming_for_one_member_is_split_out_too() -> None:
-    """A retryable error Customer.io ties to one item (a 207 entry) stalls the lane the same way."""
+@pytest.mark.parametrize("reason", ["rate limit exceeded", "internal error"])
+def test_a_transient_item_error_that_keeps_coming_for_one_member_never_parks_it(reason: str) -> None:
+    """A 207 item error naming a passing condition says nothing against the payload: during a partial
+    Customer.io incident the member (say, with an opt-out to send) is retried, never parked."""
     items = members(4)
 
     @dataclass
     class ItemFailingSender(PayloadFailingSender):
         def send_batch(self, operations: Sequence[Operation], deadline: float | None) -> BatchResult:
             self.requests += 1
-            errors: dict[int, CustomerIoError] = {
-                i: ServerError(207, "item not applied: internal_error")
+            errors = {
+                i: batch_item_error([reason], reason)
                 for i, op in enumerate(operations)
                 if op.member_id in self.failing
             }
@@ -181,11 +183,12 @@ def test_a_retryable_item_error_that_keeps_coming_for_one_member_is_split_out_to
 
     sender = ItemFailingSender(failing={items[2]["id"]})
     built, dead = runtime(items, sender)
-    queue = Queue([lane_message("m1", "lane-001", items)])
-    for _ in range(3):
+    queue = Queue([lane_message("m1", "lane-001", items[:2]), lane_message("m2", "lane-002", items[2:])])
+    for _ in range(6):
         queue.receive_all(built)
-    assert queue.messages == []
-    assert parked_members(dead) == [items[2]["id"]]
+    assert dead.parked == []
+    assert [message[0] for message in queue.messages] == ["m2"]  # only its message waits, to be retried
+    assert set(sender.applied) == {item["id"] for item in items if item is not items[2]}
 
 
 def test_a_rate_limit_is_never_taken_for_a_failing_payload() -> None:
