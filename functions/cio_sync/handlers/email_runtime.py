@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -57,6 +58,7 @@ class EmailSettings(NamedTuple):
 class EmailRuntime(NamedTuple):
     ports: EmailPorts
     preflight: Callable[[], list[Check]]
+    clock: Callable[[], float] = time.time  # claims' leases, expiry, and the end of the sync lag
 
 
 def build(settings: EmailSettings) -> EmailRuntime:
