@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cio_sync.adapters.member_table import MemberRepository
-from cio_sync.imports.report import import_id_for, report_key
+from cio_sync.imports.keys import import_id_for, report_key
 from cio_sync.members.contract import new_member_id
 from cio_sync.producer_api import producer
 

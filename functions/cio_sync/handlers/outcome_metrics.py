@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from cio_sync.observability import metrics
+from cio_sync.imports.outcomes import NOT_MUTED, Outcome
+from cio_sync.observability import NAMESPACE, SERVICE, metrics
 
 SYNC_LAG_METRIC = "SyncLagMs"
 MetricTable = Mapping[str, tuple[str, ...]]
@@ -32,3 +34,21 @@ def publish_lags(lags_ms: Iterable[int | None]) -> None:
     for lag in lags_ms:
         if lag is not None:
             metrics.add_metric(SYNC_LAG_METRIC, MetricUnit.Milliseconds, lag)
+
+
+def publish_row_metrics(counts: Mapping[Outcome, int]) -> None:
+    """RowsMuted, and RowsRejected with an `outcome` dimension (one EMF record per outcome seen)."""
+    if counts.get("muted"):
+        metrics.add_metric(name="RowsMuted", unit=MetricUnit.Count, value=counts["muted"])
+    if is_metrics_disabled():  # single_metric would print even then
+        return
+    for outcome in NOT_MUTED:
+        if counts.get(outcome):
+            with single_metric(
+                name="RowsRejected",
+                unit=MetricUnit.Count,
+                value=counts[outcome],
+                namespace=NAMESPACE,
+                default_dimensions={"service": SERVICE},
+            ) as metric:
+                metric.add_dimension(name="outcome", value=outcome)
