@@ -148,8 +148,9 @@ class Pipeline:
             check_attributes=True,
             max_deletes=1000,
             volatile_window_s=0,
+            clock=self.now,
         )
-        outcome = profile_sweep.handle({}, None, runtime, self.now())
+        outcome = profile_sweep.handle({}, None, runtime)
         self.track()
         return outcome
 
