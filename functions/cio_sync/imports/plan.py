@@ -25,8 +25,9 @@ from cio_sync.imports.chunk import ChunkMessage
 from cio_sync.imports.keys import UPLOAD_PREFIX, chunk_part_name, planner_part_name
 from cio_sync.imports.outcomes import RowOutcome
 from cio_sync.imports.report import ImportReport, ImportSource, Part, rejected_report
-from cio_sync.imports.rows import FileRejected, Row, checked_rows
+from cio_sync.imports.rows import Row, checked_rows
 from cio_sync.imports.settle import ReportStore, Settlement, settle
+from cio_sync.imports.text_lines import FileRejected
 
 # Enough groups for the chunk function's bounded concurrency to stay busy on one import.
 DEFAULT_PARTITIONS = 16

@@ -17,7 +17,7 @@ from cio_sync.imports.plan import (
     survey,
 )
 from cio_sync.imports.report import ImportReport, ImportSource
-from cio_sync.imports.rows import FileRejected
+from cio_sync.imports.text_lines import FileRejected
 from tests.unit.imports.fakes import Clock, FifoQueue, Harness, MemoryStore, counts, in_pieces, source_for
 
 IDS = [f"{number:024x}" for number in range(1, 41)]
