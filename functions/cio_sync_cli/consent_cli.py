@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
 
+from cio_sync.aws_limits import SQS_BATCH
 from cio_sync.customerio.reporting import ReportingEvent, event_from_message
 from cio_sync.pipeline.messages import TRACK_LANES, lane_of
 from cio_sync_cli.errors import CommandError
@@ -20,7 +21,6 @@ from cio_sync_cli.target import add_target_argument, aws_errors, resolve_target
 
 QUARANTINE: Final = "ConsentQuarantineQueue"
 CONSENT: Final = "ConsentQueue"
-SQS_BATCH: Final = 10
 WORK_VISIBILITY_S: Final = 60
 
 

@@ -22,6 +22,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from cio_sync.adapters.sqs import FAILURE_REASON_ATTRIBUTE
+from cio_sync.aws_limits import SQS_BATCH
 from cio_sync.customerio.reporting import event_from_message
 from cio_sync.imports.chunk import parse_chunk_message
 from cio_sync.imports.plan import sources_from_notification
@@ -48,7 +49,6 @@ FALLBACK_GROUP: Final = "redriven"
 PEEK_VISIBILITY_S: Final = 30  # hidden only while being listed, then made visible again at once
 REDRIVE_VISIBILITY_S: Final = 60  # long enough to send and delete one receive's worth
 RECEIVE_WAIT_S: Final = 1  # long polling asks every SQS server, so an empty answer means empty
-SQS_BATCH: Final = 10
 SHOWN_MEMBER_IDS: Final = 5
 STREAM_FAILURE_ADVICE: Final = (
     "stream-failures entries point at member stream records, not at messages, so they cannot be sent "

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from cio_sync.imports.rows import FileRejected, checked_rows
+from cio_sync.imports.rows import checked_rows
+from cio_sync.imports.text_lines import FileRejected
 
 # template.yaml's IMPORT_MAX_BYTES for the import-file function (tests/infra checks they agree).
 DEFAULT_MAX_BYTES: Final = 536_870_912

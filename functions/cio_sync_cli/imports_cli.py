@@ -30,14 +30,9 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
-from cio_sync.imports.report import (
-    DRY_RUN_PREFIX,
-    UPLOAD_PREFIX,
-    ImportReport,
-    import_id_for,
-    rejected_csv_key,
-)
-from cio_sync.imports.rows import FileRejected
+from cio_sync.imports.keys import DRY_RUN_PREFIX, UPLOAD_PREFIX, import_id_for, rejected_csv_key
+from cio_sync.imports.report import ImportReport
+from cio_sync.imports.text_lines import FileRejected
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.imports_check import DEFAULT_MAX_BYTES, check_file, rejection_json
 from cio_sync_cli.imports_lookup import (

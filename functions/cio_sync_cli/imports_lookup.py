@@ -15,14 +15,8 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from cio_sync.imports.report import (
-    UPLOAD_PREFIX,
-    ImportReport,
-    MalformedReport,
-    import_id_for,
-    rejected_csv_key,
-    report_key,
-)
+from cio_sync.imports.keys import UPLOAD_PREFIX, import_id_for, rejected_csv_key, report_key
+from cio_sync.imports.report import ImportReport, MalformedReport
 from cio_sync_cli.errors import CommandError
 
 IMPORT_ID: Final = re.compile(r"[0-9a-f]{16}")

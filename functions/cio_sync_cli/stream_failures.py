@@ -22,13 +22,13 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cio_sync.aws_limits import SQS_BATCH
 from cio_sync.members.contract import is_member_id
 
 RANGE_PAGE: Final = 1000
 MAX_RANGE_READS: Final = 10_000  # get_records calls per range: a safety stop, far above a batch's size
 MAX_EMPTY_READS: Final = 5  # a shard may answer a few empty pages before the next records
 RECEIVE_VISIBILITY_S: Final = 300  # entries stay hidden while a repair runs, then come back unless deleted
-SQS_BATCH: Final = 10
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cio_sync.imports.report import import_id_for, report_key
+from cio_sync.imports.keys import import_id_for, report_key
 from cio_sync.members.contract import new_member_id
 from cio_sync.producer_api import producer
 from cio_sync_cli.member_writes import MemberAdmin

@@ -16,18 +16,11 @@ from typing import Any, Final, cast
 from botocore.exceptions import ClientError
 
 from cio_sync.imports.chunk import Claim
-from cio_sync.imports.report import (
-    OUTCOMES,
-    ImportReport,
-    ImportSource,
-    Outcome,
-    Part,
-    StoredReport,
-    parts_prefix,
-    rejected_csv_key,
-    report_key,
-)
-from cio_sync.imports.rows import FileRejected
+from cio_sync.imports.keys import parts_prefix, rejected_csv_key, report_key
+from cio_sync.imports.outcomes import OUTCOMES, Outcome
+from cio_sync.imports.report import ImportReport, ImportSource, Part
+from cio_sync.imports.settle import StoredReport
+from cio_sync.imports.text_lines import FileRejected
 
 READ_CHUNK_BYTES: Final = 1 << 20
 # Claims outlive any import (chunks are retried for at most days) and then expire by TTL.

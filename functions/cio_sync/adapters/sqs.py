@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from cio_sync.aws_limits import SQS_BATCH
 from cio_sync.members.contract import safe_key
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage
@@ -21,7 +22,6 @@ from cio_sync.sync.intents import SendEmail
 if TYPE_CHECKING:  # the email and stream functions never load the import's modules
     from cio_sync.imports.chunk import ChunkMessage
 
-SQS_BATCH = 10
 # SQS caps a whole SendMessageBatch at 256 KiB, not only each message: leave room for attributes.
 SQS_BATCH_BYTES = 240_000
 # Import chunks are larger and fewer: stay further clear of the limit.

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-from aws_lambda_powertools.metrics import MetricUnit
+from typing import Any, Final
 
 from cio_sync.handlers.consent_runtime import ConsentRuntime, ConsentSettings, build
-from cio_sync.handlers.sqs_batch import EveryRecordFailed, inbound_messages
+from cio_sync.handlers.outcome_metrics import MetricTable, publish_counts
+from cio_sync.handlers.sqs_batch import batch_response, inbound_messages
 from cio_sync.observability import logger, metrics
-from cio_sync.pipeline.consent import DROP_REASONS, process_consent_batch
+from cio_sync.pipeline.consent import DROP_REASONS, ConsentOutcome, process_consent_batch
+
+METRICS: Final[MetricTable] = {
+    "applied": ("ConsentApplied",),
+    "quarantined": ("ConsentQuarantined",),
+    "parked": ("ConsentParked",),
+    **{
+        f"dropped_{reason}": ("ConsentDropped" + "".join(p.capitalize() for p in reason.split("_")),)
+        for reason in DROP_REASONS
+    },
+}
 
 
 @cache
@@ -19,7 +28,7 @@ def runtime() -> ConsentRuntime:
     return build(ConsentSettings.from_env())
 
 
-def handle(event: dict[str, Any], deps: ConsentRuntime) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: Any, deps: ConsentRuntime) -> dict[str, Any]:
     messages = inbound_messages(event)
     outcome, failed = process_consent_batch(
         messages,
@@ -28,21 +37,21 @@ def handle(event: dict[str, Any], deps: ConsentRuntime) -> dict[str, Any]:
         quarantine=deps.quarantine,
         policy=deps.policy,
     )
-    metrics.add_metric("ConsentApplied", MetricUnit.Count, outcome.applied)
-    metrics.add_metric("ConsentQuarantined", MetricUnit.Count, outcome.quarantined)
-    metrics.add_metric("ConsentParked", MetricUnit.Count, outcome.parked)
-    for reason in DROP_REASONS:
-        metrics.add_metric(
-            "ConsentDropped" + "".join(p.capitalize() for p in reason.split("_")),
-            MetricUnit.Count,
-            outcome.dropped[reason],
-        )
-    if messages and len(failed) == len(messages):
-        raise EveryRecordFailed(f"all {len(messages)} records failed")
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+    publish_counts(METRICS, counts(outcome))
+    return batch_response(messages, failed)
+
+
+def counts(outcome: ConsentOutcome) -> dict[str, int]:
+    dropped = {f"dropped_{reason}": outcome.dropped[reason] for reason in DROP_REASONS}
+    return {
+        "applied": outcome.applied,
+        "quarantined": outcome.quarantined,
+        "parked": outcome.parked,
+        **dropped,
+    }
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, runtime())
+    return handle(event, context, runtime())

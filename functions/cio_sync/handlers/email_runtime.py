@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -11,8 +12,8 @@ from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.preflight import Check, check_app, check_messages, check_placeholder
 from cio_sync.adapters.email_idempotency import DynamoSendClaims
 from cio_sync.adapters.member_table import MemberRepository
-from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
 from cio_sync.environment import Environment
+from cio_sync.handlers.consumer_queue import ConsumerQueue
 from cio_sync.handlers.customerio_settings import (
     ApiSettings,
     app_api_settings,
@@ -20,17 +21,13 @@ from cio_sync.handlers.customerio_settings import (
     preflight_deadline,
 )
 from cio_sync.pipeline.email_consumer import EmailMessages, EmailPorts
-from cio_sync.pipeline.redelivery import Redelivery
 
 
 class EmailSettings(NamedTuple):
     region: str
     member_table: str
     idempotency_table: str  # one claim per intent (`email#` keys)
-    email_queue_url: str  # failed messages are handed back to it with a growing visibility timeout
-    dead_letter_queue_url: str  # a message's last receive parks it here with its reason
-    max_receive_count: int  # equals the queue's maxReceiveCount
-    retry_time_scale: float  # < 1 only in the local stack's tests: backoffs run that much faster
+    queue: ConsumerQueue
     app_api: ApiSettings
     messages: EmailMessages
 
@@ -41,10 +38,7 @@ class EmailSettings(NamedTuple):
             region=env.text("AWS_REGION"),
             member_table=env.text("MEMBER_TABLE_NAME"),
             idempotency_table=env.text("IDEMPOTENCY_TABLE_NAME"),
-            email_queue_url=env.text("EMAIL_QUEUE_URL"),
-            dead_letter_queue_url=env.text("EMAIL_DEAD_LETTER_QUEUE_URL"),
-            max_receive_count=env.count("MAX_RECEIVE_COUNT"),
-            retry_time_scale=env.number("RETRY_TIME_SCALE", default=1.0),
+            queue=ConsumerQueue.from_env(env, "EMAIL"),
             app_api=app_api_settings(env),
             messages=EmailMessages(
                 identifier_id=env.text("CUSTOMER_IO_APP_IDENTIFIER_ID"),
@@ -57,6 +51,7 @@ class EmailSettings(NamedTuple):
 class EmailRuntime(NamedTuple):
     ports: EmailPorts
     preflight: Callable[[], list[Check]]
+    clock: Callable[[], float] = time.time  # claims' leases, expiry, and the end of the sync lag
 
 
 def build(settings: EmailSettings) -> EmailRuntime:
@@ -80,12 +75,8 @@ def build(settings: EmailSettings) -> EmailRuntime:
         members=MemberRepository(settings.member_table, region=settings.region),
         sender=app,
         messages=settings.messages,
-        dead_letters=QueueDeadLetters(sqs, settings.dead_letter_queue_url),
-        redelivery=Redelivery(
-            SqsVisibility(sqs, settings.email_queue_url),
-            settings.max_receive_count,
-            settings.retry_time_scale,
-        ),
+        dead_letters=settings.queue.dead_letters(sqs),
+        redelivery=settings.queue.redelivery(sqs),
     )
     return EmailRuntime(ports=ports, preflight=preflight)
 

@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cio_sync.handlers.import_chunk_runtime import ImportChunkRuntime, ImportChunkSettings, build
+from cio_sync.handlers.outcome_metrics import publish_row_metrics
 from cio_sync.handlers.sqs_batch import inbound_messages, partial_batch
 from cio_sync.imports.chunk import parse_chunk_message, process_chunk
-from cio_sync.imports.report import publish_row_metrics
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.messages import InboundMessage

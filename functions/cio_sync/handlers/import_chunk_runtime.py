@@ -11,7 +11,7 @@ from cio_sync.adapters.import_storage import DynamoRowClaims, S3ReportStore
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.environment import Environment
 from cio_sync.imports.chunk import Members, RowClaims
-from cio_sync.imports.report import ReportStore
+from cio_sync.imports.settle import ReportStore
 
 
 class ImportChunkSettings(NamedTuple):

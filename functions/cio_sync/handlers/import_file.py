@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cio_sync.handlers.import_file_runtime import ImportFileRuntime, ImportFileSettings, build
+from cio_sync.handlers.outcome_metrics import publish_row_metrics
 from cio_sync.handlers.sqs_batch import inbound_messages, partial_batch
 from cio_sync.imports.plan import plan_import, sources_from_notification
-from cio_sync.imports.report import publish_row_metrics
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.messages import InboundMessage

@@ -11,7 +11,7 @@ from cio_sync.adapters.import_storage import S3ReportStore, S3Uploads
 from cio_sync.adapters.sqs import SqsChunkQueue
 from cio_sync.environment import Environment
 from cio_sync.imports.plan import ChunkQueue, PlanLimits, Uploads
-from cio_sync.imports.report import ReportStore
+from cio_sync.imports.settle import ReportStore
 
 
 class ImportFileSettings(NamedTuple):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.pending_decisions import DynamoPendingDecisions
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.environment import Environment
+from cio_sync.handlers.member_stream_budget import budget_from
 from cio_sync.pipeline.member_stream import IntentPublisher, PendingDecisions, RuleDecisionWriter
 from cio_sync.pipeline.messages import TRACK_LANES
+from cio_sync.pipeline.record_budget import RecordBudget
 
 
 class MemberStreamSettings(NamedTuple):
@@ -44,6 +46,7 @@ class MemberStreamRuntime(NamedTuple):
     publisher: IntentPublisher
     volatile_window_s: int
     lanes: int = TRACK_LANES
+    budget: Callable[[Any], RecordBudget] = budget_from  # the invocation's time, from Lambda's context
 
 
 def build(settings: MemberStreamSettings) -> MemberStreamRuntime:

@@ -47,15 +47,15 @@ def start_of(event: Any) -> str | None:
     return start if isinstance(start, str) and 0 < len(start) <= MAX_CURSOR_LENGTH else None
 
 
-def handle(event: Any, deadline: float | None, deps: ProfileSweepRuntime, now: float) -> dict[str, Any]:
+def handle(event: Any, context: Any, deps: ProfileSweepRuntime) -> dict[str, Any]:
     options = SweepOptions(
-        run_id=run_id(now),
+        run_id=run_id(deps.clock()),
         placeholder_id=deps.placeholder_id,
         check_attributes=deps.check_attributes,
         volatile_window_s=deps.volatile_window_s,
         max_deletes=deps.max_deletes,
         find_missing=deps.find_missing,
-        deadline=deadline,
+        deadline=deadline_from(context),
         start=start_of(event),
     )
     outcome = sweep_profiles(deps.directory, deps.members, deps.publisher, options, scanner=deps.scanner)
@@ -93,4 +93,4 @@ def record(outcome: SweepOutcome) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, deadline_from(context), runtime(), time.time())
+    return handle(event, context, runtime())

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
@@ -63,6 +64,7 @@ class ProfileSweepRuntime(NamedTuple):
     volatile_window_s: int
     scanner: MemberScanner | None = None  # None: the table side is not run
     find_missing: bool = False
+    clock: Callable[[], float] = time.time  # names the run
 
 
 def finds_missing(settings: ProfileSweepSettings) -> bool:

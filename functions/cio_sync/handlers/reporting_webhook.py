@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from functools import cache
 from typing import Any
 
@@ -47,7 +46,7 @@ def request_body(event: dict[str, Any]) -> bytes | None:
         return None
 
 
-def handle(event: dict[str, Any], deps: ReportingWebhookRuntime, now: float | None = None) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: Any, deps: ReportingWebhookRuntime) -> dict[str, Any]:
     method = (event.get("requestContext") or {}).get("http", {}).get("method", "POST")
     if method != "POST":
         reply = Reply(405, "method")
@@ -58,7 +57,7 @@ def handle(event: dict[str, Any], deps: ReportingWebhookRuntime, now: float | No
             headers,
             signing_key=deps.signing_key,
             queue=deps.queue,
-            now=time.time() if now is None else now,
+            now=deps.clock(),
         )
     metrics.add_metric(metric_name(reply), MetricUnit.Count, 1)
     if reply.status >= 400:
@@ -78,4 +77,4 @@ def metric_name(reply: Reply) -> str:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, runtime())
+    return handle(event, context, runtime())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ class ReportingWebhookSettings(NamedTuple):
 class ReportingWebhookRuntime(NamedTuple):
     signing_key: Callable[[], bytes]
     queue: ConsentQueue
+    clock: Callable[[], float] = time.time  # judges the signature's timestamp
 
 
 def build(settings: ReportingWebhookSettings) -> ReportingWebhookRuntime:

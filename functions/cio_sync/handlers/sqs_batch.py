@@ -55,6 +55,11 @@ def partial_batch(
                 extra={"message_id": message.message_id, "error_type": type(error).__name__},
             )
             failed.append(message.message_id)
+    return batch_response(messages, failed)
+
+
+def batch_response(messages: Sequence[InboundMessage], failed: Sequence[str]) -> dict[str, Any]:
+    """The partial batch response naming `failed` (message ids); raises when every record failed."""
     if messages and len(failed) == len(messages):
         raise EveryRecordFailed(f"all {len(messages)} records failed")
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-from aws_lambda_powertools.metrics import MetricUnit
+from typing import Any, Final
 
 from cio_sync.handlers._context import deadline_from
 from cio_sync.handlers.customerio_settings import log_preflight
+from cio_sync.handlers.outcome_metrics import MetricTable, publish_counts, publish_lags
 from cio_sync.handlers.sqs_batch import inbound_messages
 from cio_sync.handlers.track_runtime import TrackRuntime, TrackSettings, build
 from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.track_consumer import process_track_batch
+
+METRICS: Final[MetricTable] = {
+    "upserts": ("ProfilesUpserted",),
+    "deletes": ("ProfilesDeleted",),
+    "events": ("EventsTracked",),
+    "dead_lettered": ("DeadLettered",),
+    "skipped": ("SkippedIntents",),
+}
 
 
 @cache
@@ -24,22 +31,19 @@ def runtime() -> TrackRuntime:
     return built
 
 
-def handle(event: dict[str, Any], deadline: float | None, deps: TrackRuntime) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: Any, deps: TrackRuntime) -> dict[str, Any]:
     outcome = process_track_batch(
         inbound_messages(event),
         reader=deps.members,
         sender=deps.sender,
         dead_letters=deps.dead_letters,
-        deadline=deadline,
+        deadline=deadline_from(context),
         redelivery=deps.redelivery,
         topic_map=deps.topic_map,
         clock=deps.clock,
     )
-    metrics.add_metric("ProfilesUpserted", MetricUnit.Count, outcome.upserts)
-    metrics.add_metric("ProfilesDeleted", MetricUnit.Count, outcome.deletes)
-    metrics.add_metric("EventsTracked", MetricUnit.Count, outcome.events)
-    metrics.add_metric("DeadLettered", MetricUnit.Count, outcome.dead_lettered)
-    metrics.add_metric("SkippedIntents", MetricUnit.Count, sum(outcome.skipped.values()))
+    publish_counts(METRICS, outcome.counts())
+    publish_lags(outcome.lags_ms)
     return {
         "batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.failed_message_ids]
     }
@@ -48,4 +52,4 @@ def handle(event: dict[str, Any], deadline: float | None, deps: TrackRuntime) ->
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, deadline_from(context), runtime())
+    return handle(event, context, runtime())

@@ -16,15 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from cio_sync.imports.report import (
-    Outcome,
-    Part,
-    ReportStore,
-    RowOutcome,
-    Settlement,
-    chunk_part_name,
-    settle,
-)
+from cio_sync.imports.keys import chunk_part_name
+from cio_sync.imports.outcomes import Outcome, RowOutcome
+from cio_sync.imports.report import Part
+from cio_sync.imports.settle import ReportStore, Settlement, settle
 from cio_sync.members.contract import is_member_id
 
 # Each worker waits on DynamoDB round trips, not the CPU; boto3's default pool holds 10 connections.

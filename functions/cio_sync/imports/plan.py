@@ -20,28 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
+from cio_sync.aws_limits import SQS_BATCH
 from cio_sync.imports.chunk import ChunkMessage
-from cio_sync.imports.report import (
-    UPLOAD_PREFIX,
-    ImportReport,
-    ImportSource,
-    Part,
-    ReportStore,
-    RowOutcome,
-    Settlement,
-    chunk_part_name,
-    planner_part_name,
-    rejected_report,
-    settle,
-)
-from cio_sync.imports.rows import FileRejected, Row, checked_rows
+from cio_sync.imports.keys import UPLOAD_PREFIX, chunk_part_name, planner_part_name
+from cio_sync.imports.outcomes import RowOutcome
+from cio_sync.imports.report import ImportReport, ImportSource, Part, rejected_report
+from cio_sync.imports.rows import Row, checked_rows
+from cio_sync.imports.settle import ReportStore, Settlement, settle
+from cio_sync.imports.text_lines import FileRejected
 
 # Enough groups for the chunk function's bounded concurrency to stay busy on one import.
 DEFAULT_PARTITIONS = 16
 # ~40 KB of JSON per message: far under SQS's 256 KiB, and a second or so of DynamoDB work.
 DEFAULT_CHUNK_ROWS = 1000
-# Messages per SQS SendMessageBatch call (the API's maximum).
-SEND_BATCH = 10
 
 
 @dataclass(frozen=True)
@@ -147,7 +138,7 @@ class Dispatch:
         self._outgoing.append(
             ChunkMessage(self.import_id, chunk, partition, tuple(rows), self.mute_at, self.dry_run)
         )
-        if len(self._outgoing) == SEND_BATCH:
+        if len(self._outgoing) == SQS_BATCH:
             self._flush()
 
     def _flush(self) -> None:

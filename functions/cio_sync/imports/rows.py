@@ -1,8 +1,7 @@
 """Reads a Mute Promotions CSV as a stream of rows, in constant memory, or rejects the whole file.
 
-The file arrives as an iterable of byte chunks (an S3 body). It is decoded incrementally and split into
-lines ourselves (LF, CRLF and lone CR, even when a CR and its LF fall in different chunks). Nothing here
-holds more than one chunk's lines at a time.
+The file arrives as an iterable of byte chunks (an S3 body), turned into lines by text_lines.py. Nothing
+here holds more than one chunk's lines at a time.
 
 Whole-file problems raise `FileRejected` with a reason for the admin; they can surface only once the file
 has been read to the end (no data rows, too large), which is why the planner reads it fully before acting.
@@ -18,7 +17,6 @@ compares the rate with the csv module reading the same file alone.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import itertools
 import re
@@ -26,10 +24,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
+from cio_sync.imports.text_lines import Block, FileRejected, line_blocks, with_newlines
+
 ID_COLUMN: Final = "northstar_id"
-# No genuine row (an id and a few other columns) comes near this; a line this long means the file is not a
-# list of member ids (a binary blob without newlines, or a one-line export) and is rejected whole.
-MAX_LINE_CHARS: Final = 65_536
 # The csv module's own per-field cap, reached when an unclosed quote swallows the lines after it.
 MAX_FIELD_CHARS: Final = csv.field_size_limit()
 # Shown in the report for an invalid row: enough to recognise the value, not a dump of a broken line.
@@ -39,14 +36,6 @@ MEMBER_ID_LENGTH: Final = 24
 _HEX_DIGITS: Final = "0123456789abcdef"
 _NO_ID_FIELD: Final = "row has no northstar_id field"
 _WHITESPACE_RUN = re.compile(r"\s+")
-
-
-class FileRejected(Exception):
-    """The file as a whole cannot be imported; `reason` is for the admin and holds no row content."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,95 +95,6 @@ def normalised_column(name: str) -> str:
     return "".join(name.split()).lower()
 
 
-class _Block(NamedTuple):
-    """Complete lines of the file (without their `\\n`); `quoted` when one holds a `"`, which only the csv
-    module reads right (a quoted comma, or a field over several lines)."""
-
-    lines: list[str]
-    quoted: bool
-
-
-def text_lines(chunks: Iterable[bytes], max_bytes: int) -> Iterator[str]:
-    """Decode UTF-8 (BOM tolerated) and yield lines ending in `\\n`, whatever line endings the file used.
-
-    CRLF and lone CR become LF, which is harmless: only the id column matters and ids hold no newlines.
-    """
-    return _with_newlines(_blocks(chunks, max_bytes))
-
-
-def _with_newlines(blocks: Iterable[_Block]) -> Iterator[str]:
-    return itertools.chain.from_iterable([line + "\n" for line in block.lines] for block in blocks)
-
-
-def _blocks(chunks: Iterable[bytes], max_bytes: int) -> Iterator[_Block]:
-    """The complete lines of each chunk, as one list per chunk (decoded and split by str methods)."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
-    consumed = 0
-    line_number = 0
-    # The unfinished line, kept as pieces so a line spread over many chunks is joined once, not per chunk.
-    partial: list[str] = []
-    partial_length = 0
-    for chunk in chunks:
-        if not chunk:
-            continue
-        consumed += len(chunk)
-        if consumed > max_bytes:
-            raise FileRejected(f"file is larger than the {max_bytes}-byte limit")
-        text = _decoded(decoder, chunk, consumed - len(chunk))
-        if "\n" not in text and "\r" not in text:
-            partial.append(text)
-            partial_length += len(text)
-            if partial_length > MAX_LINE_CHARS:
-                raise FileRejected(_long_line(line_number + 1))
-            continue
-        text = "".join(partial) + text
-        # A CR at the very end may be the first half of a CRLF split across chunks: keep it back.
-        held = ""
-        if text.endswith("\r"):
-            text, held = text[:-1], "\r"
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = text.split("\n")
-        unfinished = lines.pop() + held
-        _check_lengths(lines, line_number)
-        line_number += len(lines)
-        yield _Block(lines, '"' in text)
-        partial, partial_length = [unfinished], len(unfinished)
-        if partial_length > MAX_LINE_CHARS:
-            raise FileRejected(_long_line(line_number + 1))
-    try:
-        tail = decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        raise FileRejected(f"file is not UTF-8 text (truncated character at offset {consumed})") from None
-    text = ("".join(partial) + tail).replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    if not lines[-1]:
-        lines.pop()
-    yield _Block(lines, '"' in text)
-
-
-def _check_lengths(lines: list[str], lines_before: int) -> None:
-    if lines and max(map(len, lines)) > MAX_LINE_CHARS:
-        longest = next(index for index, line in enumerate(lines) if len(line) > MAX_LINE_CHARS)
-        raise FileRejected(_long_line(lines_before + longest + 1))
-
-
-def _decoded(decoder: codecs.IncrementalDecoder, chunk: bytes, offset: int) -> str:
-    try:
-        text = decoder.decode(chunk)
-    except UnicodeDecodeError as error:
-        raise FileRejected(
-            f"file is not UTF-8 text (invalid byte near offset {offset + max(error.start, 0)})"
-        ) from None
-    if "\x00" in text:
-        raise FileRejected("file holds NUL bytes: binary data, not a CSV text file")
-    return text
-
-
-def _long_line(line_number: int) -> str:
-    return f"line {line_number} is longer than {MAX_LINE_CHARS} characters: not a CSV of member ids"
-
-
 def source_rows(chunks: Iterable[bytes], max_bytes: int) -> Iterator[SourceRow]:
     """Every data row of the file, in order, or `FileRejected` (possibly after some rows were yielded).
 
@@ -213,7 +113,7 @@ def checked_rows(chunks: Iterable[bytes], max_bytes: int, *, check: bool = True)
     split, two str calls and a tuple. `check=False` (for `source_rows`) yields each row's stripped id field
     as `shown_value`, unvalidated, with a reason only when the row has no id field.
     """
-    blocks = _blocks(chunks, max_bytes)
+    blocks = line_blocks(chunks, max_bytes)
     header = _Header()
     number = 0  # lines read so far
     data_rows = 0
@@ -249,10 +149,10 @@ def checked_rows(chunks: Iterable[bytes], max_bytes: int, *, check: bool = True)
 
 
 def _csv_rows(
-    blocks: Iterator[_Block], header: _Header, lines_before: int, check: bool
+    blocks: Iterator[Block], header: _Header, lines_before: int, check: bool
 ) -> Iterator[CheckedRow]:
     """The rest of the file through the csv module (quoted fields), continuing the line count."""
-    reader = csv.reader(_with_newlines(blocks), strict=False)
+    reader = csv.reader(with_newlines(blocks), strict=False)
     previous = 0  # the line the previous record ended on, within this reader
     try:
         for record in reader:

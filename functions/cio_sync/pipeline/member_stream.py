@@ -26,7 +26,7 @@ from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
 from cio_sync.pipeline.record_budget import RecordBudget, RecordOverBudget, Unlimited
 from cio_sync.pipeline.rule_enforcement import PendingDecision, RuleDecisionWriter, enforce_rules
-from cio_sync.pipeline.stream_records import Entry, MemberChange, fallback_for, read_entry
+from cio_sync.pipeline.stream_records import Entry, MemberChange, StreamRecord, fallback_for, read_entry
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, diff, resync
 from cio_sync.sync.intents import Intent, SendEmail, SyncProfile
 
@@ -75,7 +75,7 @@ class StreamBatchResult:
 
 
 def process_stream_batch(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[StreamRecord],
     writer: RuleDecisionWriter,
     pending: PendingDecisions,
     publisher: IntentPublisher,

@@ -1,4 +1,4 @@
-"""member-stream's reading of one DynamoDB stream record: parsed, checked, or the reason it is parked.
+"""member-stream's reading of one parsed DynamoDB stream record: checked, or the reason it is parked.
 
 Kept apart from the batch walk (pipeline/member_stream.py) so each says one thing: what a record is, and
 what a batch does with its records.
@@ -11,20 +11,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
-
 from cio_sync.members.contract import TOPIC_FIELDS, InvalidMember, MemberItem, validate_fields
 from cio_sync.members.raw_writes import RULE_INPUTS, check_rule_inputs
 from cio_sync.members.subscriptions import MUTED_AT
 from cio_sync.sync.diff import parked_intents
 from cio_sync.sync.intents import Intent
-
-EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
-_DESERIALIZER = TypeDeserializer()
-
-
-class MalformedRecord(ValueError):
-    """A stream record that no retry can fix; the reason names what is wrong, never member data."""
 
 
 @dataclass(frozen=True)
@@ -44,39 +35,15 @@ class MemberChange:
         return datetime.fromtimestamp(self.at_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def parse_change(record: Mapping[str, Any]) -> MemberChange:
-    """Turn one raw Lambda DynamoDB stream record into a MemberChange (images deserialised as Powertools'
-    DynamoDBRecord does, with its deserializer, without importing every event class it comes with)."""
-    event_name = record.get("eventName")
-    if event_name not in EVENT_NAMES:
-        raise MalformedRecord(f"unknown eventName {event_name!r}")
-    stream = record.get("dynamodb")
-    if not isinstance(stream, Mapping) or not stream.get("SequenceNumber"):
-        raise MalformedRecord("record has no dynamodb section or sequence number")
-    sequence_number = str(stream["SequenceNumber"])
-    try:
-        keys = _deserialised(stream, "Keys")
-        old = _deserialised(stream, "OldImage") or None
-        new = _deserialised(stream, "NewImage") or None
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
-        raise MalformedRecord(f"images cannot be deserialised ({type(error).__name__})") from error
-    member_id = keys.get("id")
-    if not isinstance(member_id, str) or not member_id:
-        raise MalformedRecord("record keys carry no string id")
-    if event_name != "REMOVE" and new is None:
-        raise MalformedRecord(f"{event_name} record has no NewImage (stream view must be NEW_AND_OLD_IMAGES)")
-    created = stream.get("ApproximateCreationDateTime")
-    if not created:
-        # Its time seeds the intent ids and the rules' `now`: without it a replay would not repeat them.
-        raise MalformedRecord("record has no ApproximateCreationDateTime")
-    at_ms = int(created) * 1000
-    record_id = str(record.get("eventID") or sequence_number)
-    return MemberChange(sequence_number, record_id, member_id, old, new, at_ms)
+@dataclass(frozen=True)
+class StreamRecord:
+    """One record of a stream event as the handler parsed it (handlers/stream_batch.py): its change, or
+    why it is malformed. `raw` is kept to park the record as it came."""
 
-
-def _deserialised(stream: Mapping[str, Any], key: str) -> dict[str, Any]:
-    image = stream.get(key) or {}
-    return {name: _DESERIALIZER.deserialize(value) for name, value in image.items()}
+    raw: Mapping[str, Any]
+    sequence_number: str | None
+    change: MemberChange | None = None
+    malformed: str | None = None
 
 
 @dataclass
@@ -94,14 +61,12 @@ class Entry:
     fallback: list[Intent] = field(default_factory=list)
 
 
-def read_entry(record: Mapping[str, Any]) -> Entry:
-    """Parse a record and check the member id and the rule inputs of its new image (and its old one)."""
-    sequence = (record.get("dynamodb") or {}).get("SequenceNumber")
-    entry = Entry(record, sequence if isinstance(sequence, str) else None)
-    try:
-        change = parse_change(record)
-    except MalformedRecord as error:
-        entry.problem, entry.malformed = f"malformed record: {error}", True
+def read_entry(record: StreamRecord) -> Entry:
+    """Check the member id and the rule inputs of a parsed record's new image (and its old one)."""
+    entry = Entry(record.raw, record.sequence_number)
+    change = record.change
+    if change is None:
+        entry.problem, entry.malformed = f"malformed record: {record.malformed}", True
         return entry
     entry.change, entry.sequence_number = change, change.sequence_number
     try:

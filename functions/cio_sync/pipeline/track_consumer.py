@@ -25,7 +25,8 @@ from cio_sync.pipeline.batch_isolation import TrackSender, send_isolating, shoul
 from cio_sync.pipeline.consent_identify import TopicMap, member_identifies
 from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
-from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent
+from cio_sync.pipeline.track_lanes import come_back_later, fifo_failures
+from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent, sync_lag_ms
 
 
 class MemberReader(Protocol):
@@ -42,9 +43,19 @@ class TrackBatchOutcome:
     events: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     dead_lettered: int = 0
+    lags_ms: list[int] = field(default_factory=list)  # per intent Customer.io accepted (SyncLagMs)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "upserts": self.upserts,
+            "deletes": self.deletes,
+            "events": self.events,
+            "dead_lettered": self.dead_lettered,
+            "skipped": sum(self.skipped.values()),
+        }
 
 
 @dataclass
@@ -195,9 +206,13 @@ def process_track_batch(
         failed = {index: type(error).__name__ for index, _ in decoded}
         planned, result = [], None
 
+    done_s = clock()  # Customer.io's 2xx (or none) is in: the end of each accepted intent's sync lag
+    accepted: set[str] = set()  # intent ids whose every operation Customer.io took
+    rejected: set[str] = set()
     parked: set[int] = set()  # a member's identifies share their intents: park those once
     for position, item in enumerate(planned):
         rejection = result[position] if result is not None else None
+        (accepted if rejection is None else rejected).update(intent.intent_id for intent in item.intents)
         if rejection is None:
             if item.counts:
                 _count(item.operation, outcome)
@@ -213,8 +228,10 @@ def process_track_batch(
             dead_letters.dead_letter(encode_intents(item.intents), reason)
             outcome.dead_lettered += 1
 
-    outcome.failed_message_ids = _fifo_failures(messages, failed, dead_letters, redelivery, outcome)
-    _come_back_later(messages, outcome.failed_message_ids, redelivery)
+    lags = (sync_lag_ms(intent_id, done_s) for intent_id in accepted - rejected)
+    outcome.lags_ms = sorted(lag for lag in lags if lag is not None)
+    outcome.failed_message_ids = fifo_failures(messages, failed, dead_letters, redelivery, outcome)
+    come_back_later(messages, outcome.failed_message_ids, redelivery)
     return outcome
 
 
@@ -262,52 +279,3 @@ def _count(operation: Operation, outcome: TrackBatchOutcome) -> None:
         outcome.deletes += 1
     else:
         outcome.events += 1
-
-
-def _fifo_failures(
-    messages: Sequence[InboundMessage],
-    failed: Mapping[int, str],
-    dead_letters: DeadLetters,
-    redelivery: Redelivery,
-    outcome: TrackBatchOutcome,
-) -> list[str]:
-    """A failed message fails every later message of its group (FIFO order), unless it is dead-lettered.
-
-    A message on its last allowed receive is parked with its reason instead of failing, so every dead
-    letter says why it is there.
-    """
-    blocked_groups: set[str] = set()
-    failed_ids: list[str] = []
-    for index, message in enumerate(messages):
-        if message.group_id in blocked_groups:
-            failed_ids.append(message.message_id)
-            continue
-        reason = failed.get(index)
-        if reason is None:
-            continue
-        parked = redelivery.park_reason(message.receive_count, reason)
-        if parked is not None:
-            dead_letters.dead_letter(message.body, parked)
-            outcome.dead_lettered += 1
-            continue
-        blocked_groups.add(message.group_id)
-        failed_ids.append(message.message_id)
-    return failed_ids
-
-
-def _come_back_later(
-    messages: Sequence[InboundMessage], failed_ids: Sequence[str], redelivery: Redelivery
-) -> None:
-    """Back off each failed lane: its messages come back together, after the first failure's backoff.
-
-    FIFO returns none of a group while any of its messages is in flight, so one delay per group.
-    """
-    failed = set(failed_ids)
-    group_delay: dict[str, int] = {}
-    postponed: list[tuple[str, int]] = []
-    for message in messages:
-        if message.message_id in failed and message.receipt_handle:
-            if message.group_id not in group_delay:
-                group_delay[message.group_id] = redelivery.delay_s(message.receive_count)
-            postponed.append((message.receipt_handle, group_delay[message.group_id]))
-    redelivery.postpone(postponed)

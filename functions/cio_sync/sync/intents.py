@@ -61,6 +61,16 @@ def ulid_timestamp_ms(ulid: str) -> int:
     return value >> 80
 
 
+def sync_lag_ms(intent_id: str, done_s: float) -> int | None:
+    """Freshness: ms from the stream record that caused the intent (its ULID's time) to `done_s`.
+
+    None for an id that is not a ULID (no record time to measure from).
+    """
+    if not is_ulid(intent_id):
+        return None
+    return max(0, round(done_s * 1000) - ulid_timestamp_ms(intent_id))
+
+
 def _require(condition: bool, reason: str) -> None:
     if not condition:
         raise MalformedIntent(reason)

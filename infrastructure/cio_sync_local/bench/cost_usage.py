@@ -120,7 +120,7 @@ def single_change_events(count: int) -> list[str]:
 
 def stream_calls(events: Sequence[str], queue: CountingQueue) -> list[Callable[[], object]]:
     deps = MemberStreamRuntime(fakes.AcceptingWriter(), fakes.NoPending(), queue, volatile_window_s=86_400)
-    return [invoked(lambda event: member_stream.handle(event, deps), text) for text in events]
+    return [invoked(lambda event: member_stream.handle(event, None, deps), text) for text in events]
 
 
 def track_calls(

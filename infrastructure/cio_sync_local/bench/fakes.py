@@ -8,7 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cio_sync.imports.chunk import ChunkMessage, Claim
-from cio_sync.imports.report import ImportReport, Outcome, Part, StoredReport
+from cio_sync.imports.outcomes import Outcome
+from cio_sync.imports.report import ImportReport, Part
+from cio_sync.imports.settle import StoredReport
 from cio_sync.members.contract import MemberItem
 from cio_sync.pipeline.member_stream import PendingDecision
 from cio_sync.pipeline.messages import TrackMessage

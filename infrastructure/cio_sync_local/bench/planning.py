@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from cio_sync.imports.chunk import ChunkMessage
 from cio_sync.imports.plan import Dispatch, PlanLimits, survey
-from cio_sync.imports.report import ImportReport, Part, StoredReport
+from cio_sync.imports.report import ImportReport, Part
 from cio_sync.imports.rows import checked_rows
+from cio_sync.imports.settle import StoredReport
 
 
 def synthetic_import_file(rows: int, *, block_rows: int = 5000, invalid_every: int = 0) -> Iterator[bytes]:

@@ -30,8 +30,8 @@ from boto3.dynamodb.types import TypeSerializer
 from cio_sync.adapters.customerio.credentials import Credentials
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.customerio.batch import Delete
+from cio_sync.imports.keys import import_id_for, report_key
 from cio_sync.imports.plan import PlanLimits
-from cio_sync.imports.report import import_id_for, report_key
 from cio_sync.imports.rows import checked_rows
 from cio_sync.members.contract import to_iso, utc_now_iso
 from cio_sync.members.subscriptions import web_signup

@@ -234,7 +234,7 @@ def prepare_member_stream(size: int | None, count: int) -> Prepared:
         fakes.AcceptingWriter(), fakes.NoPending(), fakes.CountingPublisher(), volatile_window_s=86_400
     )
     events = stream_events(count, size)
-    return count, [_invoked(lambda event: member_stream.handle(event, deps), text) for text in events]
+    return count, [_invoked(lambda event: member_stream.handle(event, None, deps), text) for text in events]
 
 
 def prepare_track(size: int | None, count: int, pool: fakes.AcceptingPool | None = None) -> Prepared:

@@ -128,7 +128,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 
 
 def receive(aws: Aws, body: bytes, **options: Any) -> int:
-    answer = reporting_webhook.handle(url_event(body, **options), aws.receiver, now=NOW)
+    answer = reporting_webhook.handle(
+        url_event(body, **options), None, aws.receiver._replace(clock=lambda: NOW)
+    )
     return int(answer["statusCode"])
 
 
@@ -167,13 +169,13 @@ def test_an_unsubscribe_reaches_the_member_through_queue_and_table(aws: Aws) -> 
     aws.put_member(email_subscription_status=True, email_subscription_topics=["news"])
     assert receive(aws, webhook_body("customer", "unsubscribed")) == 202
     records = aws.drain()
-    assert consent.handle({"Records": records}, aws.consent) == {"batchItemFailures": []}
+    assert consent.handle({"Records": records}, None, aws.consent) == {"batchItemFailures": []}
     member = aws.member()
     assert member["email_subscription_status"] is False
     assert member["updated_at"] > UPDATED
     assert member["email"] == "someone@example.org"  # other attributes untouched
     # Delivered again: nothing more to write.
-    assert consent.handle({"Records": records}, aws.consent) == {"batchItemFailures": []}
+    assert consent.handle({"Records": records}, None, aws.consent) == {"batchItemFailures": []}
     assert aws.member()["updated_at"] == member["updated_at"]
 
 
@@ -186,7 +188,7 @@ def test_preferences_and_bounces_are_written_and_no_member_is_ever_created(aws: 
     assert receive(aws, webhook_body("email", "bounced", event_id="01JBOUNCE")) == 202
     other = "0123456789abcdef01234567"
     assert receive(aws, webhook_body("email", "spammed", event_id="01JSPAM", customer_id=other)) == 202
-    consent.handle({"Records": aws.drain()}, aws.consent)
+    consent.handle({"Records": aws.drain()}, None, aws.consent)
     member = aws.member()
     assert [topic["S"] for topic in member["email_subscription_topics"]] == ["lifestyle"]
     assert member["email_bounced_at"].startswith("2026-")

@@ -20,8 +20,10 @@ from cio_sync.handlers.import_chunk_runtime import ImportChunkRuntime
 from cio_sync.handlers.import_file_runtime import ImportFileRuntime
 from cio_sync.handlers.sqs_batch import EveryRecordFailed
 from cio_sync.imports.chunk import Members, RowClaims
+from cio_sync.imports.keys import report_key
 from cio_sync.imports.plan import ChunkQueue, PlanLimits, Uploads
-from cio_sync.imports.report import ImportReport, ReportStore, report_key
+from cio_sync.imports.report import ImportReport
+from cio_sync.imports.settle import ReportStore
 from cio_sync_cli.member_writes import MemberAdmin
 from cio_sync_local import moto_transactions
 

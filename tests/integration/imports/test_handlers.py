@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cio_sync.handlers import import_chunk, import_file
-from cio_sync.imports.report import import_id_for, parts_prefix
+from cio_sync.imports.keys import import_id_for, parts_prefix
 from tests.integration.imports.conftest import (
     BUCKET,
     CHUNK_QUEUE,

@@ -12,8 +12,9 @@ import pytest
 
 from cio_sync.adapters.import_storage import S3ReportStore
 from cio_sync.imports.chunk import ChunkMessage, parse_chunk_message
+from cio_sync.imports.keys import import_id_for, rejected_csv_key
 from cio_sync.imports.plan import PlanLimits
-from cio_sync.imports.report import ImportReport, Part, import_id_for, rejected_csv_key
+from cio_sync.imports.report import ImportReport, Part
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.imports_cli import add_imports_commands
 from tests.integration.imports.conftest import BUCKET, ImportDeps, Stack, mute_chunk

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cio_sync.imports.report import rejected_csv_key
+from cio_sync.imports.keys import rejected_csv_key
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.imports_cli import add_imports_commands
 from cio_sync_cli.imports_lookup import BAD_ID

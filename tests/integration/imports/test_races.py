@@ -16,8 +16,9 @@ import boto3
 import pytest
 
 from cio_sync.adapters.import_storage import CLAIM_PREFIX, S3ReportStore
+from cio_sync.imports.keys import import_id_for, rejected_csv_key, report_key
 from cio_sync.imports.plan import PlanLimits
-from cio_sync.imports.report import Part, import_id_for, rejected_csv_key, report_key
+from cio_sync.imports.report import Part
 from tests.integration.imports.conftest import BUCKET, IDEMPOTENCY_TABLE, REGION, Stack, mute_chunk, plan_file
 
 

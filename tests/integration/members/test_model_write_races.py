@@ -132,7 +132,7 @@ class Harness:
             if not batch:
                 return
             self.table.cursor = len(self.table.records)
-            response = handle({"Records": batch}, self.deps)
+            response = handle({"Records": batch}, None, self.deps)
             assert response == {"batchItemFailures": []}
             assert self.publisher.parked == []
         raise AssertionError("the stream function kept writing")

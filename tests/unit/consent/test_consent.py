@@ -64,7 +64,7 @@ class Stack:
             {"messageId": f"m{n}", "body": body, "attributes": {"MessageGroupId": "lane-001"}}
             for n, body in enumerate(bodies)
         ]
-        return handle({"Records": records}, self.runtime)
+        return handle({"Records": records}, None, self.runtime)
 
 
 def policy(**overrides: Any) -> ConsentPolicy:

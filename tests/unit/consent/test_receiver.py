@@ -38,7 +38,7 @@ def queue() -> FakeQueue:
 
 
 def call(event: dict[str, Any], queue: FakeQueue) -> tuple[int, str]:
-    response = handle(event, ReportingWebhookRuntime(signing_key=lambda: KEY, queue=queue), now=NOW)
+    response = handle(event, None, ReportingWebhookRuntime(lambda: KEY, queue, clock=lambda: NOW))
     return response["statusCode"], json.loads(response["body"])["result"]
 
 

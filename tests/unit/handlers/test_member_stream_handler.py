@@ -43,13 +43,14 @@ def member(**fields: Any) -> dict[str, Any]:
     return web_signup({"email": "someone@example.org", "first_name": "Ada", **fields}, NOW)
 
 
-def runtime(publisher: FakePublisher, writer: Any = None) -> MemberStreamRuntime:
-    return MemberStreamRuntime(writer or FakeWriter(), FakePending(), publisher, volatile_window_s=0, lanes=4)
+def runtime(publisher: FakePublisher, writer: Any = None, budget: Any = None) -> MemberStreamRuntime:
+    deps = MemberStreamRuntime(writer or FakeWriter(), FakePending(), publisher, volatile_window_s=0, lanes=4)
+    return deps if budget is None else deps._replace(budget=lambda context: budget)
 
 
 def stream(*records: Mapping[str, Any], publisher: FakePublisher, **kwargs: Any) -> dict[str, Any]:
-    deps = runtime(publisher, kwargs.pop("writer", None))
-    return member_stream.handle({"Records": list(records)}, deps, **kwargs)
+    deps = runtime(publisher, kwargs.pop("writer", None), kwargs.pop("budget", None))
+    return member_stream.handle({"Records": list(records)}, None, deps)
 
 
 def track_identifies(publisher: FakePublisher, items: Mapping[str, dict[str, Any]]) -> list[Identify]:

@@ -47,6 +47,7 @@ def runtime(directory: FakeDirectory, members: FakeMembers, publisher: FakePubli
         check_attributes=False,
         max_deletes=1000,
         volatile_window_s=86400,
+        clock=lambda: NOW_S,
     )
 
 
@@ -72,7 +73,6 @@ def test_a_run_queues_the_orphan_and_reports_counts_as_metrics_and_one_log_line(
         {"source": "aws.events", "detail-type": "Scheduled Event"},
         None,
         runtime(directory, members, publisher),
-        NOW_S,
     )
     assert publisher.member_ids() == [ORPHAN]
     assert result["run_id"] == run_id(NOW_S) == "sweep-20261118T110640Z"
@@ -92,7 +92,7 @@ def test_a_run_queues_the_orphan_and_reports_counts_as_metrics_and_one_log_line(
 def test_a_stopped_run_warns_and_counts_as_incomplete(log_lines: LogLines) -> None:
     directory, members, _ = workspace()
     publisher = FakePublisher(fail_track=True)
-    handle({}, None, runtime(directory, members, publisher), NOW_S)
+    handle({}, None, runtime(directory, members, publisher))
     assert metric("ProfileSweepIncomplete") == 1
     assert [entry["message"] for entry in log_lines.entries if "sweep" in entry["message"]] == [
         "profile sweep incomplete"
@@ -103,7 +103,7 @@ def test_deletes_held_back_by_the_brake_warn_and_count_as_incomplete(log_lines: 
     """Opted-out members' profiles left in place must reach the alarm, not only an info line."""
     directory, members, _ = workspace()
     publisher = FakePublisher()
-    handle({}, None, runtime(directory, members, publisher)._replace(max_deletes=0), NOW_S)
+    handle({}, None, runtime(directory, members, publisher)._replace(max_deletes=0))
     assert publisher.member_ids() == []
     assert metric("ProfileSweepWithheld") == 1
     assert metric("ProfileSweepIncomplete") == 1
@@ -129,7 +129,7 @@ def test_history_the_sweep_deletes_other_systems_people() -> None:
     theirs = "5f0c0ffee0c0ffee0c0ffee0"
     directory.people[theirs] = {"id": theirs, "email": "their.user@example.org"}
     publisher = FakePublisher()
-    result = handle({}, None, runtime(directory, members, publisher), NOW_S)
+    result = handle({}, None, runtime(directory, members, publisher))
     assert publisher.member_ids() == [ORPHAN]
     assert result["skipped"]["unmanaged"] == 1
     assert metric("ProfileSweepUnmanaged") == 1
@@ -142,7 +142,7 @@ def test_history_the_brake_holds_deletes_before_any_is_queued() -> None:
     second = "0123456789abcdef0123aaaa"
     directory.people[second] = {"id": second, MANAGED_ATTRIBUTE: True}
     publisher = FakePublisher()
-    result = handle({}, None, runtime(directory, members, publisher)._replace(max_deletes=1), NOW_S)
+    result = handle({}, None, runtime(directory, members, publisher)._replace(max_deletes=1))
     assert publisher.member_ids() == []
     assert result["withheld"] == {"no_member": 2}
     assert str(result["held_deletes"]).startswith("2-")
@@ -156,7 +156,7 @@ def test_history_the_sweep_repairs_only_one_half() -> None:
     members.items[lost["id"]] = lost
     publisher = FakePublisher()
     deps = runtime(directory, members, publisher)._replace(scanner=members, find_missing=True)
-    result = handle({"source": "aws.events"}, None, deps, NOW_S)
+    result = handle({"source": "aws.events"}, None, deps)
     assert sorted(publisher.member_ids()) == sorted([ORPHAN, lost["id"]])
     assert alive_id not in publisher.member_ids()
     assert result["fixed"] == {"missing": 1, "no_member": 1}

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cio_sync.imports.chunk import ChunkMessage, Claim, parse_chunk_message, process_chunk
+from cio_sync.imports.outcomes import Outcome
 from cio_sync.imports.plan import PlanLimits, PlanResult, plan_import
-from cio_sync.imports.report import ImportReport, ImportSource, Outcome, Part, StoredReport
+from cio_sync.imports.report import ImportReport, ImportSource, Part
+from cio_sync.imports.settle import StoredReport
 
 BUCKET = "imports"
 

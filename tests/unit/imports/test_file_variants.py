@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from cio_sync.imports.outcomes import OUTCOMES
 from cio_sync.imports.plan import PlanLimits
-from cio_sync.imports.report import OUTCOMES, ImportReport, ImportSource
-from cio_sync.imports.rows import MAX_LINE_CHARS
+from cio_sync.imports.report import ImportReport, ImportSource
+from cio_sync.imports.text_lines import MAX_LINE_CHARS
 from tests.unit.imports.fakes import Harness, Members, counts
 
 M1, M2, M3 = "aaaaaaaaaaaaaaaaaaaaaa01", "aaaaaaaaaaaaaaaaaaaaaa02", "aaaaaaaaaaaaaaaaaaaaaa03"

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from cio_sync.imports.chunk import ChunkMessage, process_chunk
+from cio_sync.imports.keys import import_id_for
 from cio_sync.imports.plan import (
     ImportCannotResume,
     PlanLimits,
@@ -15,8 +16,8 @@ from cio_sync.imports.plan import (
     sources_from_notification,
     survey,
 )
-from cio_sync.imports.report import ImportReport, ImportSource, import_id_for
-from cio_sync.imports.rows import FileRejected
+from cio_sync.imports.report import ImportReport, ImportSource
+from cio_sync.imports.text_lines import FileRejected
 from tests.unit.imports.fakes import Clock, FifoQueue, Harness, MemoryStore, counts, in_pieces, source_for
 
 IDS = [f"{number:024x}" for number in range(1, 41)]

@@ -8,23 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from cio_sync.imports.report import (
-    ImportReport,
-    ImportSource,
-    MalformedReport,
-    Part,
-    RowOutcome,
-    chunk_part_name,
-    finish,
-    merged_rejected_csv,
-    planner_part_name,
-    rejected_csv_key,
-    rejected_csv_lines,
-    report_key,
-    settle,
-    spreadsheet_safe,
-    zero_counts,
-)
+from cio_sync.imports.keys import chunk_part_name, planner_part_name, rejected_csv_key, report_key
+from cio_sync.imports.outcomes import RowOutcome, zero_counts
+from cio_sync.imports.rejected_csv import merged_rejected_csv, rejected_csv_lines, spreadsheet_safe
+from cio_sync.imports.report import ImportReport, ImportSource, MalformedReport, Part
+from cio_sync.imports.settle import finish, settle
 from tests.unit.imports.fakes import MemoryStore, counts
 
 SOURCE = ImportSource("imports", "mute-promotions/list.csv", '"etag"', version_id="v1")

@@ -10,17 +10,15 @@ from hypothesis import strategies as st
 
 from cio_sync.imports.rows import (
     MAX_FIELD_CHARS,
-    MAX_LINE_CHARS,
     MAX_SHOWN_CHARS,
-    FileRejected,
     Row,
     SourceRow,
     check_row,
     checked_rows,
     normalised_column,
     source_rows,
-    text_lines,
 )
+from cio_sync.imports.text_lines import MAX_LINE_CHARS, FileRejected, text_lines
 from tests.unit.imports.fakes import in_pieces
 
 MEMBER = "5f1e2d3c4b5a69788796a5b4"

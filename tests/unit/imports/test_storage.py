@@ -12,7 +12,7 @@ from cio_sync.adapters.import_storage import DynamoRowClaims, S3ReportStore, S3U
 from cio_sync.adapters.sqs import CHUNK_BATCH_BYTES, SqsChunkQueue
 from cio_sync.imports.chunk import ChunkMessage, Claim
 from cio_sync.imports.report import ImportReport, ImportSource
-from cio_sync.imports.rows import FileRejected
+from cio_sync.imports.text_lines import FileRejected
 
 MEMBER = "0123456789abcdef01234567"
 

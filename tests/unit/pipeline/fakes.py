@@ -13,7 +13,8 @@ from boto3.dynamodb.types import TypeSerializer
 from cio_sync.customerio.batch import BatchResult, Operation
 from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.failures import TransientFailure
-from cio_sync.pipeline.member_stream import PendingDecision
+from cio_sync.handlers.stream_batch import stream_records
+from cio_sync.pipeline.member_stream import PendingDecision, StreamBatchResult, process_stream_batch
 from cio_sync.pipeline.messages import TrackMessage
 from cio_sync.sync.intents import SendEmail
 
@@ -168,3 +169,8 @@ class FakeVisibility:
 
     def postpone(self, delays: Sequence[tuple[str, int]]) -> None:
         self.postponed.extend(delays)
+
+
+def process_raw(records: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> StreamBatchResult:
+    """The member-stream pipeline on raw stream records, parsed as its handler parses them."""
+    return process_stream_batch(stream_records({"Records": list(records)}), *args, **kwargs)

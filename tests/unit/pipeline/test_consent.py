@@ -104,7 +104,9 @@ class Pipeline:
         while self.streamed < len(self.table.records):
             batch = self.table.records[self.streamed :]
             self.streamed += len(batch)
-            assert member_stream.handle({"Records": batch}, self.stream_runtime) == {"batchItemFailures": []}
+            assert member_stream.handle({"Records": batch}, None, self.stream_runtime) == {
+                "batchItemFailures": []
+            }
             if not drain:
                 return
 
@@ -146,8 +148,9 @@ class Pipeline:
             check_attributes=True,
             max_deletes=1000,
             volatile_window_s=0,
+            clock=self.now,
         )
-        outcome = profile_sweep.handle({}, None, runtime, self.now())
+        outcome = profile_sweep.handle({}, None, runtime)
         self.track()
         return outcome
 

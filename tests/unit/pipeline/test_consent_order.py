@@ -57,7 +57,7 @@ def webhook(pipeline: Pipeline, member_id: str, metric: str, at: int, **topics: 
     policy = ConsentPolicy(centre_topic_names(pipeline.topic_map), False, None, "cio-sync-transactional")
     runtime = ConsentRuntime(TableConsent(pipeline), FakeDeadLetters(), FakeDeadLetters(), policy)
     record = {"messageId": "m0", "body": event.to_message(), "attributes": {"MessageGroupId": "lane-001"}}
-    assert consent.handle({"Records": [record]}, runtime) == {"batchItemFailures": []}
+    assert consent.handle({"Records": [record]}, None, runtime) == {"batchItemFailures": []}
     pipeline.sync()
 
 

@@ -2,13 +2,12 @@ from typing import Any
 
 import pytest
 
+from cio_sync.handlers.stream_batch import MalformedRecord, parse_change
 from cio_sync.members.contract import is_member_id
 from cio_sync.members.subscriptions import sms_signup, web_signup
-from cio_sync.pipeline.member_stream import process_stream_batch
-from cio_sync.pipeline.stream_records import MalformedRecord, parse_change
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
 
-from .fakes import FakePending, FakePublisher, FakeWriter, stream_record
+from .fakes import FakePending, FakePublisher, FakeWriter, process_raw, stream_record
 
 NOW = "2026-11-26T10:00:00.000000Z"
 LANES = 4
@@ -24,7 +23,7 @@ def member(**fields: Any) -> dict[str, Any]:
 def test_web_signup_becomes_one_sync_intent_in_its_lane() -> None:
     new = member()
     publisher = FakePublisher()
-    result = process_stream_batch([stream_record(None, new)], FakeWriter(), FakePending(), publisher, LANES)
+    result = process_raw([stream_record(None, new)], FakeWriter(), FakePending(), publisher, LANES)
     assert result.failed_sequence_numbers == []
     assert len(publisher.track) == 1
     (intent,) = publisher.track[0].intents
@@ -35,9 +34,7 @@ def test_web_signup_becomes_one_sync_intent_in_its_lane() -> None:
 def test_no_op_write_publishes_nothing() -> None:
     item = member()
     publisher = FakePublisher()
-    result = process_stream_batch(
-        [stream_record(item, dict(item))], FakeWriter(), FakePending(), publisher, LANES
-    )
+    result = process_raw([stream_record(item, dict(item))], FakeWriter(), FakePending(), publisher, LANES)
     assert (result.intents, publisher.track, publisher.emails) == (0, [], [])
 
 
@@ -45,7 +42,7 @@ def test_raw_unsubscribe_from_both_gets_the_mute_written_back_conditionally() ->
     old = member()
     raw = {**old, "email_subscription_status": False, "email_subscription_topics": []}
     writer = FakeWriter()
-    process_stream_batch(
+    process_raw(
         [stream_record(old, raw, created_s=1_790_000_123)], writer, FakePending(), FakePublisher(), LANES
     )
     # The record's own time, so a replay decides the same value.
@@ -62,7 +59,7 @@ def test_raw_resubscribe_of_a_muted_member_unmutes() -> None:
     }
     raw = {**muted, "email_subscription_topics": ["news"]}
     writer = FakeWriter()
-    process_stream_batch([stream_record(muted, raw)], writer, FakePending(), FakePublisher(), LANES)
+    process_raw([stream_record(muted, raw)], writer, FakePending(), FakePublisher(), LANES)
     # The opt-in is stamped with the record's own time (the stamp of its opt-in identify).
     assert writer.decisions == [
         (
@@ -77,7 +74,7 @@ def test_the_write_back_record_itself_decides_nothing_more() -> None:
     written_back = {**old, "promotions_muted_at": NOW}
     writer = FakeWriter()
     publisher = FakePublisher()
-    process_stream_batch([stream_record(old, written_back)], writer, FakePending(), publisher, LANES)
+    process_raw([stream_record(old, written_back)], writer, FakePending(), publisher, LANES)
     assert writer.decisions == []
 
 
@@ -85,7 +82,7 @@ def test_unmute_yields_sync_then_resubscribe_event_in_order() -> None:
     muted = {**member(), "promotions_muted_at": NOW}
     unmuted = {**muted, "promotions_muted_at": None}
     publisher = FakePublisher()
-    process_stream_batch([stream_record(muted, unmuted)], FakeWriter(), FakePending(), publisher, LANES)
+    process_raw([stream_record(muted, unmuted)], FakeWriter(), FakePending(), publisher, LANES)
     intents = publisher.track[0].intents
     assert [type(i) for i in intents] == [SyncProfile, TrackEvent]
     assert isinstance(intents[1], TrackEvent)
@@ -96,7 +93,7 @@ def test_password_change_goes_to_the_email_queue() -> None:
     old = member(password_updated_at="2026-01-01T00:00:00Z")
     new = {**old, "password_updated_at": NOW}
     publisher = FakePublisher()
-    process_stream_batch([stream_record(old, new)], FakeWriter(), FakePending(), publisher, LANES)
+    process_raw([stream_record(old, new)], FakeWriter(), FakePending(), publisher, LANES)
     assert [email.kind for email in publisher.emails] == ["password_updated"]
     assert all(isinstance(email, SendEmail) for email in publisher.emails)
 
@@ -106,9 +103,7 @@ def test_unparseable_record_is_parked_alone_and_the_rest_go_on() -> None:
     broken = stream_record(None, member())
     del broken["dynamodb"]["Keys"]
     publisher = FakePublisher()
-    result = process_stream_batch(
-        [broken, stream_record(None, good)], FakeWriter(), FakePending(), publisher, LANES
-    )
+    result = process_raw([broken, stream_record(None, good)], FakeWriter(), FakePending(), publisher, LANES)
     assert result.failed_sequence_numbers == []
     assert result.malformed == 1
     assert len(publisher.parked) == 1
@@ -120,23 +115,21 @@ def test_transient_failure_reports_that_record_and_stops() -> None:
     raw = {**second, "email_subscription_status": False, "email_subscription_topics": []}
     records = [stream_record(None, first), stream_record(second, raw), stream_record(None, member())]
     publisher = FakePublisher()
-    result = process_stream_batch(records, FakeWriter(fail=True), FakePending(), publisher, LANES)
+    result = process_raw(records, FakeWriter(fail=True), FakePending(), publisher, LANES)
     assert result.failed_sequence_numbers == [records[1]["dynamodb"]["SequenceNumber"]]
     assert [i.member_id for m in publisher.track for i in m.intents] == [first["id"]]
 
 
 def test_queue_outage_reports_the_earliest_record_whose_intents_did_not_go() -> None:
     records = [stream_record(None, member()), stream_record(None, member())]
-    result = process_stream_batch(records, FakeWriter(), FakePending(), FakePublisher(fail_track=True), LANES)
+    result = process_raw(records, FakeWriter(), FakePending(), FakePublisher(fail_track=True), LANES)
     assert result.failed_sequence_numbers == [records[0]["dynamodb"]["SequenceNumber"]]
 
 
 def test_many_members_are_packed_per_lane_and_keep_their_order() -> None:
     members = [sms_signup({"mobile": f"+1555000{n:04d}"}, NOW) for n in range(200)]
     publisher = FakePublisher()
-    process_stream_batch(
-        [stream_record(None, m) for m in members], FakeWriter(), FakePending(), publisher, LANES
-    )
+    process_raw([stream_record(None, m) for m in members], FakeWriter(), FakePending(), publisher, LANES)
     assert len(publisher.track) <= LANES
     delivered = [i.member_id for m in publisher.track for i in m.intents]
     assert sorted(delivered) == sorted(m["id"] for m in members)
@@ -165,7 +158,7 @@ def test_raw_topics_without_status_get_the_status_the_rules_imply() -> None:
     unsubscribed = {**member(), "email_subscription_status": False, "email_subscription_topics": []}
     raw = {**unsubscribed, "email_subscription_topics": ["news"]}
     writer = FakeWriter()
-    process_stream_batch([stream_record(unsubscribed, raw)], writer, FakePending(), FakePublisher(), LANES)
+    process_raw([stream_record(unsubscribed, raw)], writer, FakePending(), FakePublisher(), LANES)
     assert writer.decisions == [
         (raw["id"], {"email_subscription_status": True, "email_opt_in_at": RECORD_TIME})
     ]
@@ -175,7 +168,7 @@ def test_raw_unsubscribe_by_status_alone_clears_topics_and_mutes() -> None:
     old = member()
     raw = {**old, "email_subscription_status": False}
     writer = FakeWriter()
-    process_stream_batch([stream_record(old, raw)], writer, FakePending(), FakePublisher(), LANES)
+    process_raw([stream_record(old, raw)], writer, FakePending(), FakePublisher(), LANES)
     ((_, decided),) = writer.decisions
     assert decided["email_subscription_topics"] == []
     assert decided["promotions_muted_at"] is not None
@@ -215,7 +208,7 @@ def test_a_poison_record_is_parked_with_its_reason_and_good_ones_flow_on(shape: 
     records = [*good_records[:where], poison, *good_records[where:]]
     publisher, writer = FakePublisher(), FakeWriter()
 
-    result = process_stream_batch(records, writer, FakePending(), publisher, LANES)
+    result = process_raw(records, writer, FakePending(), publisher, LANES)
 
     assert result.failed_sequence_numbers == []
     assert result.contract_violations == 1
@@ -241,7 +234,7 @@ def test_an_unrelated_invalid_attribute_does_not_stop_the_mute() -> None:
     old = {**member(), "mobile": "5555550123"}  # a legacy number without "+"
     raw = {**old, "email_subscription_status": False}
     writer, publisher = FakeWriter(), FakePublisher()
-    result = process_stream_batch([stream_record(old, raw)], writer, FakePending(), publisher, LANES)
+    result = process_raw([stream_record(old, raw)], writer, FakePending(), publisher, LANES)
     assert result.contract_violations == 0
     ((_, decided),) = writer.decisions
     assert decided["promotions_muted_at"] is not None
@@ -261,7 +254,7 @@ def test_an_unexpected_error_on_one_record_parks_it_and_the_rest_flow_on() -> No
         stream_record(None, other),
     ]
     publisher = FakePublisher()
-    result = process_stream_batch(records, ExplodingWriter(), FakePending(), publisher, LANES)
+    result = process_raw(records, ExplodingWriter(), FakePending(), publisher, LANES)
     assert result.failed_sequence_numbers == []
     assert publisher.parked == ["cannot be handled: KeyError"]
     assert sorted(publisher.member_ids()) == sorted([victim["id"], other["id"]])  # the victim resynced
@@ -269,7 +262,7 @@ def test_an_unexpected_error_on_one_record_parks_it_and_the_rest_flow_on() -> No
 
 def test_pending_decisions_that_cannot_be_read_retry_the_batch() -> None:
     records = [stream_record(member(), member()), stream_record(None, member())]
-    result = process_stream_batch(records, FakeWriter(), FakePending(fail=True), FakePublisher(), LANES)
+    result = process_raw(records, FakeWriter(), FakePending(fail=True), FakePublisher(), LANES)
     assert result.failed_sequence_numbers == [records[0]["dynamodb"]["SequenceNumber"]]
 
 
@@ -280,12 +273,12 @@ def test_a_poison_record_is_parked_once_even_when_the_batch_is_retried_before_it
     good = member()
     records = [stream_record(None, good), stream_record(old, bad)]
     publisher = FakePublisher(fail_track=True)  # the good record's intents do not go: retry from it
-    result = process_stream_batch(records, FakeWriter(), FakePending(), publisher, LANES)
+    result = process_raw(records, FakeWriter(), FakePending(), publisher, LANES)
     assert result.failed_sequence_numbers == [records[0]["dynamodb"]["SequenceNumber"]]
     assert publisher.parked == []
     assert result.contract_violations == 0
     retried = FakePublisher()
-    result = process_stream_batch(records, FakeWriter(), FakePending(), retried, LANES)
+    result = process_raw(records, FakeWriter(), FakePending(), retried, LANES)
     assert result.failed_sequence_numbers == []
     assert len(retried.parked) == 1
 
@@ -301,9 +294,7 @@ def test_the_write_that_repairs_a_poisoned_item_is_decided_and_synced() -> None:
         "updated_at": "2026-11-26T11:00:00.000000Z",
     }
     publisher = FakePublisher()
-    result = process_stream_batch(
-        [stream_record(poisoned, repaired)], FakeWriter(), FakePending(), publisher, LANES
-    )
+    result = process_raw([stream_record(poisoned, repaired)], FakeWriter(), FakePending(), publisher, LANES)
     assert result.contract_violations == 0
     assert publisher.parked == []
     assert publisher.member_ids() == [item["id"]]

@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cio_sync.handlers.stream_batch import stream_records
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.raw_writes import MODEL_WRITE, model_write_marker
 from cio_sync.members.subscriptions import MUTED_AT, apply_subscription_rules, is_profile_eligible, web_signup
@@ -76,7 +77,9 @@ class Harness:
         if not batch:
             return
         self.steps.append(f"process [{begin}, {begin + len(batch)})")
-        result = process_stream_batch(batch, self.table, self.pending, self.publisher, LANES)
+        result = process_stream_batch(
+            stream_records({"Records": batch}), self.table, self.pending, self.publisher, LANES
+        )
         assert result.failed_sequence_numbers == []
         self.cursor = max(self.cursor, begin + len(batch))
 

@@ -21,10 +21,9 @@ from cio_sync.members.subscriptions import (
     is_profile_eligible,
     web_signup,
 )
-from cio_sync.pipeline.member_stream import process_stream_batch
 from cio_sync_local.adversary import RAW_VALUES, sequential, visible_write
 
-from .fakes import FakePending, FakePublisher
+from .fakes import FakePending, FakePublisher, process_raw
 from .table_sim import SimTable
 
 MEMBER = "5f0c8e2a9b1d4c3e2f1a0b9c"
@@ -80,7 +79,7 @@ class Harness:
         if not batch:
             return
         self.steps.append(f"process records [{begin}, {begin + len(batch)})")
-        result = process_stream_batch(batch, self.table, self.pending, self.publisher, LANES)
+        result = process_raw(batch, self.table, self.pending, self.publisher, LANES)
         assert result.failed_sequence_numbers == []
         assert result.contract_violations == result.malformed == 0
         self.cursor = max(self.cursor, begin + len(batch))

@@ -36,12 +36,12 @@ TRACK = {
 
 def test_track_settings_read_its_variables_and_share_the_budget() -> None:
     settings = TrackSettings.from_env(TRACK)
-    assert (settings.region, settings.member_table, settings.max_receive_count) == (
+    assert (settings.region, settings.member_table, settings.queue.max_receive_count) == (
         "eu-west-1",
         "members",
         300,
     )
-    assert settings.retry_time_scale == 1.0
+    assert settings.queue.retry_time_scale == 1.0
     assert settings.track_api.base_url == "https://track.customer.io"
     assert settings.track_api.rate_per_process == 25
 

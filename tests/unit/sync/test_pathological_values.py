@@ -52,7 +52,7 @@ def build_every_payload() -> None:
         # The real stream handler, as a raw write of the value would reach it.
         publisher = FakePublisher()
         deps = MemberStreamRuntime(FakeWriter(), FakePending(), publisher, volatile_window_s=0)
-        response = member_stream.handle({"Records": [stream_record(old, new)]}, deps)
+        response = member_stream.handle({"Records": [stream_record(old, new)]}, None, deps)
         assert response == {"batchItemFailures": []}
         assert publisher.parked == [] or field == "*" or field.endswith("_topics")  # topics: a rule input
         desired, problems = desired_profiles([MEMBER_ID], {MEMBER_ID: new})
