@@ -315,6 +315,17 @@ class WorkerPool:
                 worker.close()
             self._lock.notify()
 
+    def provision(self) -> bool:
+        """Start a worker ahead of its first invocation (Lambda's provisioned concurrency): an endpoint
+        with a client's timeout (a function URL) should not spend its first request on a cold start."""
+        worker, _ = self._acquire()
+        if not isinstance(worker, _Worker):
+            return False
+        with self._lock:
+            self.stats.invocations -= 1  # started, not invoked
+        self._release(worker, True)
+        return True
+
     @property
     def warm(self) -> int:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 RECENT = 50
 """How many of the newest events and emails the page lists; the JSON endpoints have them all."""
@@ -26,6 +27,14 @@ def _flag(value: Any) -> str:
     return "yes" if value is True else "no" if value is False else "&ndash;"
 
 
+def _unsubscribe_button(person_id: str, attributes: dict[str, Any]) -> str:
+    """What the unsubscribe link in an email does: posts to `/_emulator/unsubscribe`, back to this page."""
+    if attributes.get("unsubscribed") is True:
+        return "unsubscribed"
+    action = escape(f"/_emulator/unsubscribe?person_id={quote(person_id, safe='')}&page=1")
+    return f"<form method='post' action='{action}'><button type='submit'>Unsubscribe</button></form>"
+
+
 def render_page(
     profiles: dict[str, dict[str, Any]],
     events: list[dict[str, Any]],
@@ -40,7 +49,10 @@ def render_page(
     whether it may go to an unsubscribed person (`send_to_unsubscribed`), with what became of it.
     """
     activity = activity or []
-    profile_rows = [[escape(pid), _json(attrs)] for pid, attrs in sorted(profiles.items())]
+    profile_rows = [
+        [escape(pid), _json(attrs), _unsubscribe_button(pid, attrs)]
+        for pid, attrs in sorted(profiles.items())
+    ]
     event_rows = [
         [escape(str(e["person_id"])), escape(str(e["name"])), escape(str(e["id"] or "")), _json(e["data"])]
         for e in reversed(events[-RECENT:])
@@ -80,9 +92,10 @@ Peak requests in one second: {stats.get("peak_requests_per_second", 0)}.
 JSON: <a href="/_emulator/profiles">profiles</a>, <a href="/_emulator/events">events</a>,
 <a href="/_emulator/emails">emails</a>, <a href="/_emulator/requests">requests</a>,
 <a href="/_emulator/activity">activity</a>, <a href="/_emulator/stats">stats</a>,
-<a href="/_emulator/config">config</a>.</p>
+<a href="/_emulator/config">config</a>, <a href="/_emulator/webhooks">reporting webhooks</a>
+({stats.get("webhooks_pending", 0)} pending).</p>
 <h2>Profiles ({len(profiles)})</h2>
-{_table(["id", "attributes"], profile_rows, "No profiles.")}
+{_table(["id", "attributes", ""], profile_rows, "No profiles.")}
 <h2>Recent events ({len(events)} in all)</h2>
 {_table(["person", "name", "event id", "data"], event_rows, "No events.")}
 <h2>Recent emails ({len(emails)} in all)</h2>
