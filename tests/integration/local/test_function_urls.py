@@ -127,7 +127,8 @@ def test_a_member_on_both_channels_keeps_unsubscribed_through_a_login_and_a_swee
 
     after = repo.get(member["id"])
     profile = _profile(stack, member["id"])
-    assert after is not None and after["promotions_muted_at"] is None
+    assert after is not None
+    assert after["promotions_muted_at"] is None
     assert profile is not None
     assert profile["unsubscribed"] is True
     assert profile.get("last_authenticated_at") is not None, json.dumps(profile)  # the login was synced
