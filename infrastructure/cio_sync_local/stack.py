@@ -64,8 +64,8 @@ APP_API_KEY = "local-app-key"
 # The reporting webhook's signing key: the emulator signs with it, the receiver reads it from its secret.
 REPORTING_WEBHOOK_SIGNING_KEY = "local-signing-key"
 REPORTING_WEBHOOK_FUNCTION = "ReportingWebhookFunction"
-# Warm workers behind each function URL: a URL has no event source mapping to size its pool by.
-FUNCTION_URL_CONCURRENCY = 4
+# Workers behind each function URL, started with the stack (a URL has no mapping to size its pool by).
+FUNCTION_URL_CONCURRENCY = 2
 # Template parameters that differ locally: the emulator stands in for Customer.io, so no dry run.
 LOCAL_PARAMETERS: Mapping[str, str] = {"CustomerIoEnabled": "true"}
 # Variables the template declares empty so that a local run may point them elsewhere (docs/deploy.md).
@@ -353,12 +353,17 @@ class LocalStack:
         return WorkerPool(spec, size=max(size, 1))
 
     def _serve_function_urls(self) -> None:
-        """Each function URL on a server of its own (moto creates none), its first worker started now."""
+        """Each function URL on a server of its own (moto creates none), its workers started now."""
         for target in self._url_targets:
             invoker = self.invokers[target.function_id]
             self._url_servers[target.function_id] = FunctionUrlServer(invoker, self.host).start()
             if isinstance(invoker, WorkerPool):
-                threading.Thread(target=invoker.provision, name="function-url-provision", daemon=True).start()
+                threading.Thread(
+                    target=invoker.provision,
+                    args=(FUNCTION_URL_CONCURRENCY,),
+                    name="function-url-provision",
+                    daemon=True,
+                ).start()
 
     @property
     def function_urls(self) -> dict[str, str]:
@@ -486,9 +491,15 @@ class LocalStack:
         return self.description.buckets[logical_id].name
 
     def idle_report(self, timeout: float) -> IdleReport:
-        if self.pump is None:
+        """Idle: the emulator has no reporting webhook left to send (they feed the consent queue), then the
+        pump is idle."""
+        if self.pump is None or self.emulator is None:
             raise RuntimeError("the local stack is not running; call start() first")
-        return self.pump.wait_idle(timeout)
+        deadline = time.monotonic() + timeout
+        webhooks = self.emulator.webhooks
+        if not webhooks.wait_sent(timeout):
+            return IdleReport(False, (f"{webhooks.pending()} reporting webhooks still to send",))
+        return self.pump.wait_idle(max(0.0, deadline - time.monotonic()))
 
     def drain(self, timeout: float = 30.0) -> float:
         """Wait until the stream is read to its end, every source queue is empty with nothing in flight, and
