@@ -64,8 +64,10 @@ APP_API_KEY = "local-app-key"
 # The reporting webhook's signing key: the emulator signs with it, the receiver reads it from its secret.
 REPORTING_WEBHOOK_SIGNING_KEY = "local-signing-key"
 REPORTING_WEBHOOK_FUNCTION = "ReportingWebhookFunction"
-# Workers behind each function URL, started with the stack (a URL has no mapping to size its pool by).
-FUNCTION_URL_CONCURRENCY = 2
+# Workers behind each function URL (a URL has no mapping to size its pool by), and how many of them start
+# with the stack (provisioned), so that a caller with a timeout does not wait on a cold start.
+FUNCTION_URL_CONCURRENCY = 4
+FUNCTION_URL_PROVISIONED = 2
 # Template parameters that differ locally: the emulator stands in for Customer.io, so no dry run.
 LOCAL_PARAMETERS: Mapping[str, str] = {"CustomerIoEnabled": "true"}
 # Variables the template declares empty so that a local run may point them elsewhere (docs/deploy.md).
@@ -360,7 +362,7 @@ class LocalStack:
             if isinstance(invoker, WorkerPool):
                 threading.Thread(
                     target=invoker.provision,
-                    args=(FUNCTION_URL_CONCURRENCY,),
+                    args=(FUNCTION_URL_PROVISIONED,),
                     name="function-url-provision",
                     daemon=True,
                 ).start()
