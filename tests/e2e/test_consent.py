@@ -4,6 +4,8 @@ reporting webhook URL; no later sync undoes it. Only what a user can reach: HTTP
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from typing import Any
 
@@ -12,7 +14,7 @@ import requests
 
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.subscriptions import web_signup
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import CLI, RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +67,17 @@ def test_a_member_on_both_channels_stays_unsubscribed_after_a_login_and_a_sweep(
     _unsubscribe_in_customer_io(local_stack, member["id"])
     local_stack.set_fields(member["id"], last_authenticated_at=utc_now_iso(), updated_at=utc_now_iso())
     local_stack.drain()
-    swept = local_stack.cli("reconcile", "--profiles-only")
+    # The operator's shell has credentials; the local stack accepts any (the CLI reads the table itself).
+    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    swept = subprocess.run(
+        [*CLI, "reconcile", "--profiles-only"],
+        cwd=local_stack.directory,
+        env={**os.environ, **credentials},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert swept.returncode == 0, swept.stderr
     local_stack.drain()
 

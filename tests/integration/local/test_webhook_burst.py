@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 BURST = 10_000
 SENDERS = 4
-ATTEMPTS = 5
+ATTEMPTS = 30  # Customer.io keeps trying for 7 days; a loaded machine may take more than 4 s now and then
 DRAIN_S = 600.0
 
 
