@@ -3,8 +3,8 @@ reaches the consent queue (counted by a consent function standing in for the rea
 least once, so an event may be counted twice, never missing).
 
 Calls go as Customer.io sends them: signed, several at a time, each with Customer.io's 4 s timeout, and a
-call that times out is sent again (so a slow machine makes retries, never a loss). How long answers take
-is `make bench`'s to gate, not this test's; the count of calls that timed out is reported with a failure.
+call that times out or gets a 5xx is sent again (so a slow machine makes retries, never a loss). How long
+answers take is `make bench`'s to gate, not this test's; the count of timed-out calls is reported.
 """
 
 from __future__ import annotations
@@ -84,9 +84,12 @@ def test_a_burst_of_10000_webhooks_is_answered_and_nothing_is_lost(
             stamp = str(int(time.time()))
             headers = {"X-CIO-Timestamp": stamp, "X-CIO-Signature": signature(key, stamp, body)}
             try:
-                return session.post(url, data=body, headers=headers, timeout=TIMEOUT_S).status_code
+                status = session.post(url, data=body, headers=headers, timeout=TIMEOUT_S).status_code
             except requests.Timeout:
                 timeouts.append(event_id)
+                continue
+            if status < 500:  # Customer.io sends a 5xx again too
+                return status
         return 0
 
     sent = [f"burst-{index:05d}-{uuid.uuid4().hex[:8]}" for index in range(BURST)]
