@@ -1,7 +1,8 @@
-"""The `make run` demo: the mission in six steps, each followed by what changed in Customer.io.
+"""The `make run` demo: the mission in eight steps, each followed by what changed in Customer.io.
 
 It drives the running local stack the way the system is used: members change through the model and its
-rules, admins upload a Mute Promotions file, the auth flow asks for a password reset; after each step the
+rules, admins upload a Mute Promotions file, the auth flow asks for a password reset, a person clicks
+unsubscribe inside Customer.io (the emulator sends the reporting webhook); after each step the
 pipeline is drained and the emulator's state is compared with the state before. Members are shown by
 id, and profile attributes by name, with values only where they are not personal data.
 """
@@ -18,6 +19,7 @@ from cio_sync.imports.keys import import_id_for, report_key
 from cio_sync.members.contract import new_member_id
 from cio_sync.producer_api import producer
 from cio_sync_cli.member_writes import MemberAdmin
+from cio_sync_local.emulator import consent
 
 if TYPE_CHECKING:
     from cio_sync_local.stack import LocalStack
@@ -155,6 +157,12 @@ class Demo:
                 ],
                 _emailed,
             ),
+            (
+                "Ada clicks unsubscribe in a Customer.io email: the signed webhook reaches her member "
+                "record; with no SMS she is muted, so her profile is deleted",
+                lambda: self._unsubscribe_in_customer_io("ada"),
+                lambda: _deleted(ids["ada"]),
+            ),
         ]
         for title, action, expect in steps:
             if not self.step(title, action, expect):
@@ -174,6 +182,21 @@ class Demo:
     def _update(self, name: str, **changes: Any) -> None:
         self.members.update(self.ids[name], changes)
         self.say(f"   member {self.ids[name]}: {', '.join(sorted(changes))} changed")
+
+    def _unsubscribe_in_customer_io(self, name: str) -> list[str]:
+        """What the unsubscribe link (or the emulator page's button) does: POST /_emulator/unsubscribe."""
+        emulator = self.stack.emulator
+        if emulator is None:
+            raise DemoFailed("the emulator is not running")
+        member_id = self.ids[name]
+        reply = consent.unsubscribe(emulator.state, emulator.webhooks, member_id)
+        self.stack.drain(DRAIN_TIMEOUT_S)  # the webhook sent, then the consent and stream functions
+        member = self.members.get(member_id) or {}
+        status, muted = member.get("email_subscription_status"), member.get("promotions_muted_at") is not None
+        return [
+            f"Customer.io sent {reply.body.get('webhooks_queued', 0)} reporting webhook(s)",
+            f"member {member_id}: email_subscription_status={status}, muted={muted}",
+        ]
 
     def _import(self, member_ids: list[str]) -> list[str]:
         bucket = self.stack.bucket_name()

@@ -29,6 +29,7 @@ from botocore.parsers import ResponseParserError
 
 from cio_sync_local.clients import aws_client
 from cio_sync_local.description import StackContext, StackDescription, read_stack
+from cio_sync_local.function_urls import UrlTarget, url_targets
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 CODE_BUCKET = "cio-sync-local-packages"
@@ -65,6 +66,7 @@ class Package:
 
     template: dict[str, Any]
     code: Mapping[str, bytes]  # S3 key in CODE_BUCKET -> zip
+    function_urls: tuple[UrlTarget, ...] = ()  # moto creates none: the local stack serves them
 
 
 def package(
@@ -87,9 +89,10 @@ def package(
     except InvalidDocumentException as error:
         raise DeployError(f"{template_path} is not a valid SAM template: {error}") from error
     scale_queue_clocks(transformed, options.time_scale, options.visibility_timeout_s)
+    urls = tuple(url_targets(transformed))
     drop_outputs_moto_cannot_read(transformed)
     code = {key: _zip_sources(template_path.parent / key) for key in sorted(code_keys(template))}
-    return Package(template=transformed, code=code)
+    return Package(template=transformed, code=code, function_urls=urls)
 
 
 def deploy(
@@ -158,7 +161,8 @@ def scale_queue_clocks(template: dict[str, Any], scale: float, visibility_timeou
 
 
 # Resource types moto's CloudFormation skips (it creates no function URL) and whose attributes it then
-# refuses in an output, failing the whole stack. The local stack serves the receiver itself.
+# refuses in an output, failing the whole stack. The local stack serves function URLs itself
+# (function_urls.py) and adds those outputs to what it records.
 MOTO_SKIPS: Final = frozenset({"AWS::Lambda::Url"})
 
 

@@ -122,6 +122,7 @@ def run_up(args: argparse.Namespace) -> int:
     try:
         print(f"AWS (moto server):     {stack.aws_endpoint}")
         print(f"Customer.io emulator:  {stack.emulator_url}/  (open it in a browser)")
+        print(f"reporting webhook URL: {stack.reporting_webhook_url}  (registered in the emulator)")
         print(f"stack file:            {stack_file(args.state_dir)}")
         print(READY_LINE, flush=True)
         if stack.demo and not stopping.is_set():

@@ -43,10 +43,12 @@ from cio_sync_local.delivery import Faults
 from cio_sync_local.deploy import DeployError, DeployOptions, Package, deploy, package
 from cio_sync_local.description import FunctionSpec, StackContext, StackDescription
 from cio_sync_local.emulator import Emulator
+from cio_sync_local.function_urls import FunctionUrlServer, UrlTarget
 from cio_sync_local.invoker import Handler, InProcessFunction, InvocationResult, Invoker
 from cio_sync_local.mapping_grants import refused_mappings
 from cio_sync_local.moto_server import MotoServer
 from cio_sync_local.pump import IdleReport, Pump, concurrency
+from cio_sync_local.webhook_registration import register_reporting_webhook
 from cio_sync_local.workers import WorkerPool, WorkerSpec
 
 READY_LINE = "cio-sync local stack ready"
@@ -59,8 +61,13 @@ STACK_FILE_NAME = "stack.json"
 SITE_ID = "cio-sync-local"
 TRACK_API_KEY = "local-track-key"
 APP_API_KEY = "local-app-key"
-# The reporting webhook's signing key (the emulator will sign with it; tests sign with it now).
+# The reporting webhook's signing key: the emulator signs with it, the receiver reads it from its secret.
 REPORTING_WEBHOOK_SIGNING_KEY = "local-signing-key"
+REPORTING_WEBHOOK_FUNCTION = "ReportingWebhookFunction"
+# Workers behind each function URL (a URL has no mapping to size its pool by), and how many of them start
+# with the stack (provisioned), so that a caller with a timeout does not wait on a cold start.
+FUNCTION_URL_CONCURRENCY = 4
+FUNCTION_URL_PROVISIONED = 2
 # Template parameters that differ locally: the emulator stands in for Customer.io, so no dry run.
 LOCAL_PARAMETERS: Mapping[str, str] = {"CustomerIoEnabled": "true"}
 # Variables the template declares empty so that a local run may point them elsewhere (docs/deploy.md).
@@ -180,6 +187,8 @@ class LocalStack:
         self.invokers: dict[str, Invoker] = {}
         self._description: StackDescription | None = None
         self._control: _ControlServer | None = None
+        self._url_servers: dict[str, FunctionUrlServer] = {}
+        self._url_targets: tuple[UrlTarget, ...] = ()
         self._saved_environment: dict[str, str | None] = {}
         self.environment: dict[str, str] = {}
         self.info: dict[str, Any] = {}
@@ -226,13 +235,18 @@ class LocalStack:
         packaged: _Background[Package],
         models: _Background[None],
     ) -> None:
+        emulator_options = {
+            "webhook_signing_key": REPORTING_WEBHOOK_SIGNING_KEY,
+            "webhook_time_scale": self.time_scale,
+            **self._emulator_options,
+        }
         self.emulator = Emulator(
             site_id=SITE_ID,
             track_api_key=TRACK_API_KEY,
             app_api_key=APP_API_KEY,
             host=self.host,
             port=self._cio_port,
-            **self._emulator_options,
+            **emulator_options,
         ).start()
         moto.wait_ready()
         context = StackContext(
@@ -242,6 +256,7 @@ class LocalStack:
             stack_name=self.stack_name,
         )
         models.result()
+        self._url_targets = packaged.result().function_urls
         self._description = description = deploy(context, packaged.result(), options)
         refused = refused_mappings(description) if self._enforce_roles else []
         if refused:
@@ -253,8 +268,11 @@ class LocalStack:
             for function in description.functions.values()
         }
         self.pump = Pump(description, self.invokers, self._faults, time_scale=self.time_scale).start()
+        self._serve_function_urls()
         self._control = _ControlServer(self, self.host).start()
         self.info = self._describe_running(description)
+        if self.reporting_webhook_url is not None:
+            register_reporting_webhook(self.emulator.url, APP_API_KEY, self.reporting_webhook_url)
         if self._state_dir is not None:
             _write_atomically(stack_file(self._state_dir), json.dumps(self.info, indent=2, sort_keys=True))
 
@@ -325,6 +343,8 @@ class LocalStack:
         if override is not None:
             return InProcessFunction(function, description.context.region, override)
         size = sum(concurrency(mapping) for mapping in description.mappings_of(function.logical_id))
+        if any(target.function_id == function.logical_id for target in self._url_targets):
+            size = max(size, FUNCTION_URL_CONCURRENCY)
         spec = WorkerSpec(
             function=function,
             region=description.context.region,
@@ -333,6 +353,29 @@ class LocalStack:
             output=self._function_output,
         )
         return WorkerPool(spec, size=max(size, 1))
+
+    def _serve_function_urls(self) -> None:
+        """Each function URL on a server of its own (moto creates none), its workers started now."""
+        for target in self._url_targets:
+            invoker = self.invokers[target.function_id]
+            self._url_servers[target.function_id] = FunctionUrlServer(invoker, self.host).start()
+            if isinstance(invoker, WorkerPool):
+                threading.Thread(
+                    target=invoker.provision,
+                    args=(FUNCTION_URL_PROVISIONED,),
+                    name="function-url-provision",
+                    daemon=True,
+                ).start()
+
+    @property
+    def function_urls(self) -> dict[str, str]:
+        """The URL serving each function that has one, by the function's logical id."""
+        return {function_id: server.url for function_id, server in self._url_servers.items()}
+
+    @property
+    def reporting_webhook_url(self) -> str | None:
+        """The receiver's URL: what the stack's ReportingWebhookUrl output gives on AWS."""
+        return self.function_urls.get(REPORTING_WEBHOOK_FUNCTION)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> InvocationResult:
         """Invoke a function once with this event, as `sam local invoke` or the Lambda Invoke API would."""
@@ -385,6 +428,9 @@ class LocalStack:
         if self._control is not None:
             self._control.stop()
             self._control = None
+        for server in self._url_servers.values():
+            server.stop()
+        self._url_servers = {}
         if self.pump is not None:
             self.pump.stop()
             self.pump = None
@@ -447,9 +493,15 @@ class LocalStack:
         return self.description.buckets[logical_id].name
 
     def idle_report(self, timeout: float) -> IdleReport:
-        if self.pump is None:
+        """Idle: the emulator has no reporting webhook left to send (they feed the consent queue), then the
+        pump is idle."""
+        if self.pump is None or self.emulator is None:
             raise RuntimeError("the local stack is not running; call start() first")
-        return self.pump.wait_idle(timeout)
+        deadline = time.monotonic() + timeout
+        webhooks = self.emulator.webhooks
+        if not webhooks.wait_sent(timeout):
+            return IdleReport(False, (f"{webhooks.pending()} reporting webhooks still to send",))
+        return self.pump.wait_idle(max(0.0, deadline - time.monotonic()))
 
     def drain(self, timeout: float = 30.0) -> float:
         """Wait until the stream is read to its end, every source queue is empty with nothing in flight, and
@@ -485,7 +537,9 @@ class LocalStack:
             if IMPORT_BUCKET in description.buckets
             else None,
             "buckets": {logical_id: bucket.name for logical_id, bucket in description.buckets.items()},
-            "outputs": dict(description.outputs),
+            "outputs": {**description.outputs, **self._url_outputs()},
+            "function_urls": self.function_urls,
+            "reporting_webhook_url": self.reporting_webhook_url,
             "functions": {
                 logical_id: {
                     "name": function.name,
@@ -497,6 +551,16 @@ class LocalStack:
                 for logical_id, function in description.functions.items()
             },
             "environment": dict(self.environment),
+        }
+
+    def _url_outputs(self) -> dict[str, str]:
+        """The outputs moto could not give (they read a function URL), from the URLs served here."""
+        urls = self.function_urls
+        return {
+            output: urls[target.function_id]
+            for target in self._url_targets
+            if target.function_id in urls
+            for output in target.outputs
         }
 
 

@@ -20,8 +20,8 @@ def test_the_demo_finishes_and_shows_what_changed_in_customer_io(tmp_path: Path)
         output = stack.output
     assert "demo stopped" not in output
     steps = re.split(r"\n\d+\. ", output)[1:]
-    assert len(steps) == 7
-    web_signup, sms_signup, unsubscribe, resubscribe, more_signups, mute_import, forgot_password = steps
+    assert len(steps) == 8
+    web_signup, sms_signup, unsubscribe, resubscribe, more_signups, mute_import, forgot_password = steps[:7]
     ada = re.search(rf"profile ({MEMBER}) created", web_signup)
     assert ada is not None
     assert re.search(rf"\+ profile {MEMBER} created .*sms_status=active", sms_signup)
@@ -33,4 +33,8 @@ def test_the_demo_finishes_and_shows_what_changed_in_customer_io(tmp_path: Path)
     assert sorted(re.findall(rf"- profile ({MEMBER}) deleted", mute_import)) == sorted(created)
     assert re.search(r'import [0-9a-f]+: completed, counts \{"muted": 2, .*"not_found": 1', mute_import)
     assert "+ email forgot_password sent" in forgot_password
+    in_customer_io = steps[7]
+    assert "Customer.io sent 1 reporting webhook(s)" in in_customer_io
+    assert f"- profile {ada.group(1)} deleted" in in_customer_io
+    assert f"member {ada.group(1)}: email_subscription_status=False, muted=True" in in_customer_io
     assert "@" not in output  # members are shown by id: no addresses on screen

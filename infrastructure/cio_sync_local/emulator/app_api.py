@@ -3,7 +3,8 @@
 - `POST /v1/send/email`: queue a transactional email (100 requests a second);
 - `GET /v1/transactional`, `GET /v1/transactional/{id}`: the workspace's transactional messages;
 - `POST /v1/customers`: search people with a `filter`, paged with `start` / `limit` / `next`;
-- `POST /v1/customers/attributes`: attributes of up to 100 people by identifier.
+- `POST /v1/customers/attributes`: attributes of up to 100 people by identifier;
+- `GET` / `POST /v1/reporting_webhooks`: list and create reporting webhooks (`webhooks.WebhookSender`).
 
 Every endpoint but the send is limited to 10 requests a second, as Customer.io documents ("Aside from the
 API-triggered broadcast (1 per 10 seconds) and Transactional (100 per second) endpoints, requests are
@@ -34,10 +35,12 @@ from cio_sync_local.emulator.faults import SlidingWindowLimiter
 from cio_sync_local.emulator.openapi import violations
 from cio_sync_local.emulator.replies import Reply, meta_error, parse_json
 from cio_sync_local.emulator.state import EmulatorState, Profile, is_unsubscribed
+from cio_sync_local.emulator.webhooks import WebhookSender
 
 APP_RATE_LIMIT_PER_S = 10
 SEND_RATE_LIMIT_PER_S = 100
 SEND_EMAIL_PATH = "/v1/send/email"
+REPORTING_WEBHOOKS_PATH = "/v1/reporting_webhooks"
 EMAIL_IDENTIFIER_KEYS = ("id", "email", "cio_id")
 
 
@@ -92,6 +95,7 @@ class AppApi:
         "/v1/transactional": "GET",
         "/v1/customers": "POST",
         "/v1/customers/attributes": "POST",
+        REPORTING_WEBHOOKS_PATH: "GET",
     }
 
     def __init__(
@@ -99,6 +103,7 @@ class AppApi:
         state: EmulatorState,
         messages: Sequence[TransactionalMessage] = DEFAULT_TRANSACTIONAL_MESSAGES,
         *,
+        webhooks: WebhookSender | None = None,
         rate_limit_per_s: int | None = APP_RATE_LIMIT_PER_S,
         send_rate_limit_per_s: int | None = SEND_RATE_LIMIT_PER_S,
         clock: Callable[[], float] = time.monotonic,
@@ -108,6 +113,7 @@ class AppApi:
             raise ValueError("transactional message ids must be unique")
         self.state = state
         self.messages = {message.id: message for message in messages}
+        self.webhooks = webhooks if webhooks is not None else WebhookSender("")
         self.read_limiter = SlidingWindowLimiter(rate_limit_per_s, clock=clock)
         self.send_limiter = SlidingWindowLimiter(send_rate_limit_per_s, clock=clock)
         self._send_email = compiled(SEND_EMAIL)
@@ -122,12 +128,23 @@ class AppApi:
             return "GET"
         return self.ROUTES.get(path)
 
+    def methods_for(self, path: str) -> frozenset[str]:
+        """Every method the path takes (reporting webhooks are listed with GET and created with POST)."""
+        if path == REPORTING_WEBHOOKS_PATH:
+            return frozenset({"GET", "POST"})
+        method = self.method_for(path)
+        return frozenset({method}) if method else frozenset()
+
     def admit(self, path: str) -> bool:
         limiter = self.send_limiter if path == SEND_EMAIL_PATH else self.read_limiter
         return limiter.admit()
 
-    def handle(self, path: str, query: Mapping[str, list[str]], raw: bytes) -> tuple[Reply, int]:
+    def handle(
+        self, path: str, query: Mapping[str, list[str]], raw: bytes, method: str = ""
+    ) -> tuple[Reply, int]:
         """Answer an authenticated, admitted request on a known path with its method."""
+        if path == REPORTING_WEBHOOKS_PATH:
+            return self.reporting_webhooks(method, raw), 0
         if path == SEND_EMAIL_PATH:
             return self.send_email(raw)
         if path == "/v1/transactional":
@@ -144,6 +161,17 @@ class AppApi:
     def reset(self) -> None:
         self.read_limiter.reset()
         self.send_limiter.reset()
+
+    def reporting_webhooks(self, method: str, raw: bytes) -> Reply:
+        if method == "GET":
+            return Reply(200, {"reporting_webhooks": self.webhooks.list_json()})
+        body, problems = parse_json(raw)
+        if problems or not isinstance(body, dict):
+            return meta_error(400, "request body must be a JSON object")
+        try:
+            return Reply(200, self.webhooks.create(body).to_json())
+        except ValueError as error:
+            return meta_error(400, str(error))
 
     # ---- transactional -----------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cio_sync_local.emulator import limits, page
+from cio_sync_local.emulator import consent, limits, page
 from cio_sync_local.emulator.app_api import (
     APP_RATE_LIMIT_PER_S,
     DEFAULT_TRANSACTIONAL_MESSAGES,
@@ -49,6 +49,7 @@ from cio_sync_local.emulator.replies import (
 )
 from cio_sync_local.emulator.requestlog import REQUEST_LOG_BODY_BYTES, REQUEST_LOG_SIZE
 from cio_sync_local.emulator.state import IDENTIFY_CONTROL_KEYS, EmailIdentifier, EmulatorState
+from cio_sync_local.emulator.webhooks import TIMEOUT_S, WebhookSender
 
 CONTROL_PREFIX = "/_emulator"
 REGION_PATH = "/api/v1/accounts/region"
@@ -106,6 +107,7 @@ class EmulatorApp:
         request_log_size: int = REQUEST_LOG_SIZE,
         request_log_body_bytes: int = REQUEST_LOG_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         if region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}")
@@ -123,9 +125,11 @@ class EmulatorApp:
             request_log_body_bytes=request_log_body_bytes,
         )
         self.traffic = TrafficControl(faults, clock=clock)
+        self.webhooks = webhooks if webhooks is not None else WebhookSender("")
         self.app_api = AppApi(
             self.state,
             transactional_messages,
+            webhooks=self.webhooks,
             rate_limit_per_s=app_rate_limit_per_s,
             send_rate_limit_per_s=send_rate_limit_per_s,
             clock=clock,
@@ -168,7 +172,7 @@ class EmulatorApp:
 
     def _app_call(self, call: Call) -> tuple[Reply, int]:
         problem = None
-        if call.method != self.app_api.method_for(call.path):
+        if call.method not in self.app_api.methods_for(call.path):
             problem = meta_error(405, "method not allowed")
         elif not hmac.compare_digest(call.authorization.encode(), self._bearer.encode()):
             problem = UNAUTHORIZED
@@ -178,7 +182,7 @@ class EmulatorApp:
             return problem, 0
         if not self.app_api.admit(call.path):
             return RATE_LIMITED, 0
-        return self.app_api.handle(call.path, parse_qs(call.query), call.body)
+        return self.app_api.handle(call.path, parse_qs(call.query), call.body, call.method)
 
     def _region_call(self, call: Call) -> Reply:
         """GET /api/v1/accounts/region: the same answer on either region's hosts, as documented."""
@@ -201,6 +205,8 @@ class EmulatorApp:
         handlers = {
             "identify": self._v1_identify,
             "delete": self._v1_delete,
+            "suppress": self._v1_suppress,
+            "unsuppress": self._v1_unsuppress,
             "event": self._v1_event,
             "entity": self._v2_entity,
             "batch": self._v2_batch,
@@ -278,6 +284,20 @@ class EmulatorApp:
         if problems:
             return v1_error(400, problems), 1
         self.state.delete(person_id)
+        return Reply(200, {}), 1
+
+    def _v1_suppress(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
+        problems = limits.check_identifier(person_id, "identifier")
+        if problems:
+            return v1_error(400, problems), 1
+        self.state.suppress(person_id)
+        return Reply(200, {}), 1
+
+    def _v1_unsuppress(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
+        problems = limits.check_identifier(person_id, "identifier")
+        if problems:
+            return v1_error(400, problems), 1
+        self.state.unsuppress(person_id)
         return Reply(200, {}), 1
 
     def _v1_event(self, person_id: str, raw: bytes) -> tuple[Reply, int]:
@@ -397,11 +417,18 @@ class EmulatorApp:
     # ---- inspection and control --------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        return {**self.state.counters_json(), **self.traffic.stats(), **self.app_api.stats()}
+        return {
+            **self.state.counters_json(),
+            **self.traffic.stats(),
+            **self.app_api.stats(),
+            "webhooks_pending": self.webhooks.pending(),
+        }
 
     def reset(self) -> None:
-        """Forget everything and return to the faults the emulator was started with."""
+        """Forget everything but the workspace's settings (transactional messages, reporting webhooks: their
+        pending calls are dropped) and return to the faults the emulator was started with."""
         self.state.reset()
+        self.webhooks.clear_pending()
         self.traffic.reset(self._initial_faults)
         self.app_api.reset()
 
@@ -431,7 +458,8 @@ class EmulatorApp:
             return Reply(200, {"reset": True})
         if method == "POST" and route == "/faults":
             return self._post_faults(raw)
-        return meta_error(404, "no such emulator endpoint")
+        acted = consent.control(self.state, self.webhooks, route, query, raw) if method == "POST" else None
+        return acted or meta_error(404, "no such emulator endpoint")
 
     def _post_faults(self, raw: bytes) -> Reply:
         changes, problems = parse_json(raw, empty_as={})
@@ -461,6 +489,7 @@ class EmulatorApp:
             "/stats": self.stats,
             "/faults": self._faults_json,
             "/config": self.config_json,
+            "/webhooks": self.webhooks.status_json,
         }
         view = views.get(route)
         if view is None:
@@ -512,7 +541,8 @@ def _fault_reply(verdict: Verdict, config: FaultConfig) -> Reply | None:
     return replies.get(verdict)
 
 
-_V1_ROUTES = {("PUT", 5): "identify", ("DELETE", 5): "delete", ("POST", 6): "event"}
+_V1_ROUTES = {("PUT", 5): "identify", ("DELETE", 5): "delete"}
+_V1_PERSON_ACTIONS = {"events": "event", "suppress": "suppress", "unsuppress": "unsuppress"}
 _V2_ROUTES = {("POST", "/api/v2/entity"): "entity", ("POST", "/api/v2/batch"): "batch"}
 
 
@@ -520,10 +550,11 @@ def _track_route(method: str, path: str) -> tuple[str, str] | None:
     """(operation, person id) for a Track method and path, or None when Customer.io has no such route."""
     parts = path.split("/")
     if parts[:4] == ["", "api", "v1", "customers"] and len(parts) in {5, 6} and parts[4]:
-        operation = _V1_ROUTES.get((method, len(parts)))
-        if operation is None or (len(parts) == 6 and parts[5] != "events"):
-            return None
-        return operation, unquote(parts[4])
+        if len(parts) == 6:
+            operation = _V1_PERSON_ACTIONS.get(parts[5]) if method == "POST" else None
+        else:
+            operation = _V1_ROUTES.get((method, len(parts)))
+        return (operation, unquote(parts[4])) if operation else None
     operation = _V2_ROUTES.get((method, path))
     return (operation, "") if operation else None
 
@@ -635,8 +666,12 @@ class Emulator:
         request_log_size: int = REQUEST_LOG_SIZE,
         request_log_body_bytes: int = REQUEST_LOG_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        webhook_signing_key: str = "emulator-webhook-signing-key",
+        webhook_time_scale: float = 1.0,
+        webhook_timeout_s: float = TIMEOUT_S,
     ) -> None:
-        """`clock` times the one-second windows of the rate limits (tests pass a fake one)."""
+        """`clock` times the one-second windows of the rate limits (tests pass a fake one). Reporting
+        webhooks are signed with `webhook_signing_key`; `webhook_time_scale` shrinks their retry waits."""
         schemas = TrackSchemas.load(Path(openapi_path) if openapi_path else None) if validate else None
         self.site_id = site_id
         self.track_api_key = track_api_key
@@ -659,6 +694,9 @@ class Emulator:
             request_log_size=request_log_size,
             request_log_body_bytes=request_log_body_bytes,
             clock=clock,
+            webhooks=WebhookSender(
+                webhook_signing_key, time_scale=webhook_time_scale, timeout_s=webhook_timeout_s
+            ),
         )
         self._servers: dict[str, _Server] = {}
         self._threads: list[threading.Thread] = []
@@ -666,6 +704,10 @@ class Emulator:
     @property
     def state(self) -> EmulatorState:
         return self.app.state
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        return self.app.webhooks
 
     def _server(self, region: str) -> _Server:
         server = self._servers.get(region)
@@ -722,6 +764,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self.app.webhooks.stop()
         if not self._servers:
             return
         for server in self._servers.values():

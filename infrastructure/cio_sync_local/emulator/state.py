@@ -77,6 +77,8 @@ class IdentifyOutcome(Enum):
     """`_update: true` for a person who does not exist: nothing created (a "Failed Attribute Change")."""
     CONFLICT = "conflict"
     """Email is an identifier and belongs to someone else: nothing applied ("Attribute Update Failure")."""
+    SUPPRESSED = "suppressed"
+    """The id is suppressed: Customer.io accepts the call and creates nobody."""
 
 
 @dataclass
@@ -193,6 +195,7 @@ class EmulatorState:
         self.operations_unmodelled = 0
         self.duplicate_events_ignored = 0
         self.attribute_update_failures = 0
+        self.suppressed: set[str] = set()
         self._delivery_counter = 0
         self._seq = 0
 
@@ -216,6 +219,7 @@ class EmulatorState:
             self.operations_unmodelled = 0
             self.duplicate_events_ignored = 0
             self.attribute_update_failures = 0
+            self.suppressed.clear()
             self._delivery_counter = 0
             self._seq = 0
 
@@ -294,6 +298,20 @@ class EmulatorState:
         who does not exist yet it updates the email's owner and gives them `person_id` (the Track
         document's identify description says both).
         """
+        with self.lock:
+            if person_id in self.suppressed:
+                self._record_activity("suppressed_identify_ignored", person_id, self._clock(), source=source)
+                return IdentifyOutcome.SUPPRESSED
+            return self._identify(person_id, changes, update_only, timestamp, source)
+
+    def _identify(
+        self,
+        person_id: str,
+        changes: Mapping[str, JsonValue],
+        update_only: bool,
+        timestamp: int | None,
+        source: str,
+    ) -> IdentifyOutcome:
         with self.lock:
             now = self._clock()
             profile = self.profiles.get(person_id)
@@ -398,6 +416,50 @@ class EmulatorState:
             self.operations_applied += 1
             self._remember("delete", person_id, self._clock(), existed=existed)
 
+    # ---- what the person or the workspace's team does in Customer.io -------------------------------
+
+    def unsubscribe(self, person_id: str) -> Profile | None:
+        """An unsubscribe click: `unsubscribed` true, stamped with Customer.io's clock (an identify stamped
+        earlier leaves it alone). None when there is no such person."""
+        return self._set_by_customerio(person_id, "unsubscribed", True, "unsubscribed")
+
+    def change_preferences(self, person_id: str, topics: Mapping[str, bool]) -> Profile | None:
+        """A save on the hosted preference page: the subscription-centre topics, stamped likewise."""
+        with self.lock:
+            profile = self.profiles.get(person_id)
+            current = profile.attributes.get(PREFERENCES) if profile is not None else None
+            chosen = dict((current or {}).get("topics") or {}) if isinstance(current, dict) else {}
+            chosen.update(topics)
+            return self._set_by_customerio(
+                person_id, PREFERENCES, {"topics": chosen}, "subscription_preferences_changed"
+            )
+
+    def _set_by_customerio(self, person_id: str, name: str, value: JsonValue, kind: str) -> Profile | None:
+        with self.lock:
+            profile = self.profiles.get(person_id)
+            if profile is None:
+                return None
+            now = self._clock()
+            profile.attributes[name] = value
+            profile.attribute_timestamps[name] = max(int(now), profile.attribute_timestamps.get(name, 0))
+            profile.attribute_set_at[name] = int(now)
+            profile.updated = now
+            self._record_activity(kind, person_id, now, source="emulator")
+            return profile
+
+    def suppress(self, person_id: str) -> None:
+        """Track API suppress: the person is deleted and no identify or event re-creates them."""
+        with self.lock:
+            self._forget(person_id)
+            self.suppressed.add(person_id)
+            self.operations_applied += 1
+
+    def unsuppress(self, person_id: str) -> None:
+        """Track API unsuppress: the id may be used again (nobody is re-created by it)."""
+        with self.lock:
+            self.suppressed.discard(person_id)
+            self.operations_applied += 1
+
     def add_event(
         self,
         person_id: str,
@@ -412,6 +474,9 @@ class EmulatorState:
             now = self._clock()
             if event_id is not None and event_id in self.event_ids:
                 self.duplicate_events_ignored += 1
+                return False
+            if person_id in self.suppressed:
+                self._record_activity("suppressed_event_ignored", person_id, now)
                 return False
             if person_id not in self.profiles:
                 self._create(person_id, now)
@@ -581,6 +646,7 @@ class EmulatorState:
                 "operations_unmodelled": self.operations_unmodelled,
                 "duplicate_events_ignored": self.duplicate_events_ignored,
                 "attribute_update_failures": self.attribute_update_failures,
+                "suppressed": len(self.suppressed),
                 "profiles": len(self.profiles),
                 "events": len(self.events),
                 "emails": len(self.emails),
