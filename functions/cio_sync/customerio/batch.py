@@ -52,6 +52,17 @@ class Delete:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """Suppress a person (so no source can add the id back: an erasure), or unsuppress before a sign-up."""
+
+    member_id: str
+    suppress: bool
+
+    def __post_init__(self) -> None:
+        _require_member_id(self.member_id)
+
+
+@dataclass(frozen=True)
 class Event:
     """Track an event; Customer.io ignores a repeated `event_id` (a ULID), so replays are harmless."""
 
@@ -79,7 +90,7 @@ def refusal(operation: Operation) -> InvalidRequest | None:
     return None
 
 
-Operation = Identify | Delete | Event
+Operation = Identify | Delete | Suppression | Event
 
 
 def kind(operation: Operation) -> str:
@@ -88,6 +99,8 @@ def kind(operation: Operation) -> str:
         return "identify"
     if isinstance(operation, Delete):
         return "delete"
+    if isinstance(operation, Suppression):
+        return "suppress" if operation.suppress else "unsuppress"
     return "event"
 
 
@@ -99,8 +112,8 @@ def batch_item(operation: Operation) -> dict[str, JsonValue]:
         item["attributes"] = dict(operation.attributes)
         if operation.timestamp is not None:
             item["timestamp"] = operation.timestamp
-    elif isinstance(operation, Delete):
-        item["action"] = "delete"
+    elif isinstance(operation, Delete | Suppression):
+        item["action"] = kind(operation)
     else:
         item["action"] = "event"
         item["name"] = operation.name

@@ -12,17 +12,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from cio_sync.customerio.batch import BatchResult, Delete, Event, Identify, Operation
+from cio_sync.customerio.batch import BatchResult, Delete, Event, Identify, Operation, Suppression
 from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.errors import UnreadableMembers
-from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, build_profile
-from cio_sync.members.subscriptions import is_profile_eligible
-from cio_sync.observability import logger, metrics
+from cio_sync.members.profile import ProfileAttributes
+from cio_sync.observability import logger
 from cio_sync.pipeline.batch_isolation import TrackSender, send_isolating, should_isolate
 from cio_sync.pipeline.consent_identify import TopicMap, member_identifies
+from cio_sync.pipeline.desired_profiles import desired_profiles
+from cio_sync.pipeline.erasure import erasures
 from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.pipeline.track_lanes import come_back_later, fifo_failures
@@ -66,47 +65,14 @@ class _Planned:
     counts: bool = True  # False for a member's further identifies (consent_identify): one upsert each
 
 
-def desired_profiles(
-    member_ids: Sequence[str], members: Mapping[str, MemberItem]
-) -> tuple[dict[str, ProfileAttributes | None], dict[str, str]]:
-    """What Customer.io should hold for each member now: a payload, or None (no profile).
-
-    A missing or ineligible member needs no payload: its profile is deleted whatever its item holds. An
-    attribute that breaks the contract or a limit is sent truncated or null and reported (a log line
-    naming the attribute and the rule, `ProfileAttributesDegraded`), so it never holds back consent; only
-    a member with no usable id is returned among the problems.
-    """
-    desired: dict[str, ProfileAttributes | None] = {}
-    problems: dict[str, str] = {}
-    degraded = 0
-    for member_id in member_ids:
-        member = members.get(member_id)
-        if member is None or not is_profile_eligible(member):
-            desired[member_id] = None
-            continue
-        try:
-            profile = build_profile(member)
-        except ProfileLimitError as error:
-            problems[member_id] = f"profile cannot be built: {error}"
-            continue
-        desired[member_id] = profile.attributes
-        for attribute in profile.degraded:
-            logger.warning(
-                "profile attribute degraded",
-                extra={"member_id": member_id, "attribute": attribute.attribute, "rule": attribute.rule},
-            )
-        degraded += len(profile.degraded)
-    if degraded:
-        metrics.add_metric("ProfileAttributesDegraded", MetricUnit.Count, degraded)
-    return desired, problems
-
-
 def plan_operations(
     decoded: Sequence[tuple[int, Sequence[Intent]]],
     desired: Mapping[str, ProfileAttributes | None],
     outcome: TrackBatchOutcome,
     sent_at_s: int,
     topic_map: TopicMap | None = None,
+    *,
+    erase: Mapping[str, bool] | None = None,
 ) -> list[_Planned]:
     """Intents -> Customer.io operations, in order: one member's profile operations once per batch.
 
@@ -126,9 +92,11 @@ def plan_operations(
                 if existing is None:
                     indexes: set[int] = set()
                     caused_by: list[Intent] = []
-                    operations = profile_operations(intent.member_id, payload, sent_at_s, topic_map)
+                    erasure = (erase or {}).get(intent.member_id)
+                    operations = profile_operations(intent.member_id, payload, sent_at_s, topic_map, erasure)
+                    first = 1 if erasure is False else 0  # the unsuppress is not what the batch counts
                     existing = [
-                        _Planned(operation, indexes, caused_by, counts=position == 0)
+                        _Planned(operation, indexes, caused_by, counts=position == first)
                         for position, operation in enumerate(operations)
                     ]
                     profile_ops[intent.member_id] = existing
@@ -149,7 +117,11 @@ def plan_operations(
 
 
 def profile_operations(
-    member_id: str, payload: ProfileAttributes | None, sent_at_s: int, topic_map: TopicMap | None = None
+    member_id: str,
+    payload: ProfileAttributes | None,
+    sent_at_s: int,
+    topic_map: TopicMap | None = None,
+    erasure: bool | None = None,
 ) -> list[Operation]:
     """What makes one member's Customer.io profile match their current item: the one place that builds it.
 
@@ -158,11 +130,19 @@ def profile_operations(
     clock (behind, or a retried request) could otherwise stamp a later sync earlier than one before it.
     The item is read at send time, so a later send carries the later state and a later (or equal) stamp.
     Its consent attributes go in identifies of their own, stamped so that no sync undoes an opt-out
-    Customer.io recorded after the table's last opt-in (consent_identify).
+    Customer.io recorded after the table's last opt-in (consent_identify). `erasure` (pipeline/erasure):
+    True suppresses after the delete, False unsuppresses before the identify.
     """
+    operations: list[Operation] = []
     if payload is None:
-        return [Delete(member_id)]
-    return list(member_identifies(member_id, payload, sent_at_s, sent_at_s, topic_map or {}))
+        operations.append(Delete(member_id))
+        if erasure:
+            operations.append(Suppression(member_id, suppress=True))
+        return operations
+    if erasure is False:
+        operations.append(Suppression(member_id, suppress=False))
+    operations.extend(member_identifies(member_id, payload, sent_at_s, sent_at_s, topic_map or {}))
+    return operations
 
 
 def process_track_batch(
@@ -195,7 +175,9 @@ def process_track_batch(
         desired, unbuildable = desired_profiles([m for m in member_ids if m not in problems], members)
         problems.update(unbuildable)
         _park_members(decoded, problems, dead_letters, outcome)
-        planned = plan_operations(decoded, desired, outcome, sent_at_s, topic_map)
+        eligible = {member_id: payload is not None for member_id, payload in desired.items()}
+        erase = erasures([intent for _, intents in decoded for intent in intents], members, eligible)
+        planned = plan_operations(decoded, desired, outcome, sent_at_s, topic_map, erase=erase)
         result = _send(sender, [p.operation for p in planned], deadline, messages) if planned else None
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
@@ -277,5 +259,5 @@ def _count(operation: Operation, outcome: TrackBatchOutcome) -> None:
         outcome.upserts += 1
     elif isinstance(operation, Delete):
         outcome.deletes += 1
-    else:
+    elif isinstance(operation, Event):
         outcome.events += 1

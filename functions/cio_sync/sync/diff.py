@@ -98,7 +98,10 @@ def diff(
     # Muted or not, not the mute time: re-stamping a muted member changes nothing Customer.io holds.
     mute_changed = old is not None and new is not None and (old_muted is None) != (new_muted is None)
 
-    if new is None or mute_changed or profile_changed(old, new, volatile_window_s):
+    if new is None:
+        # A REMOVE is a purge (`members delete --purge`): suppress the person, so nothing re-creates them.
+        intents.append(SyncProfile(intent_id(SyncProfile.TYPE), member_id, erase=True))
+    elif mute_changed or profile_changed(old, new, volatile_window_s):
         intents.append(SyncProfile(intent_id(SyncProfile.TYPE), member_id))
     if old_muted is not None and new is not None and new_muted is None and is_profile_eligible(new):
         # Only for a member who now has a profile: an event for an unknown id would create a person.

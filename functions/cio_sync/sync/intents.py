@@ -110,9 +110,18 @@ class SyncProfile(_Serialised):
     TYPE: ClassVar[str] = "sync_profile"
     intent_id: str
     member_id: str
+    erase: bool = False  # the item was purged: a missing member is then suppressed, not only deleted
 
     def __post_init__(self) -> None:
         _check_common(self.intent_id, self.member_id)
+        _require(self.erase is True or self.erase is False, "erase must be a boolean")
+
+    def to_json(self) -> str:
+        """`erase` only when set: a message without it reads the same to a consumer deployed before it."""
+        fields = asdict(self)
+        if not self.erase:
+            del fields["erase"]
+        return _dump({"type": self.TYPE, "version": INTENT_VERSION, **fields})
 
 
 @dataclass(frozen=True)
@@ -181,7 +190,7 @@ _FIELDS: Final[dict[str, frozenset[str]]] = {
 }
 # Fields a message may leave out (messages queued before the field existed).
 _OPTIONAL: Final[dict[str, frozenset[str]]] = {
-    SyncProfile.TYPE: frozenset(),
+    SyncProfile.TYPE: frozenset({"erase"}),
     TrackEvent.TYPE: frozenset(),
     SendEmail.TYPE: frozenset({"expires_at"}),
 }

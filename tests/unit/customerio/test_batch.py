@@ -13,6 +13,7 @@ from cio_sync.customerio.batch import (
     Event,
     Identify,
     Operation,
+    Suppression,
     batch_item,
     pack,
     plan,
@@ -51,6 +52,16 @@ def test_items_have_the_shapes_of_the_openapi_document() -> None:
     assert items[1] == {"type": "person", "identifiers": {"id": "m-2"}, "action": "delete"}
     assert items[2]["id"] == EVENT_ID
     assert items[2]["attributes"] == {"channel": "email"}
+
+
+def test_suppress_and_unsuppress_are_person_actions_of_the_openapi_document() -> None:
+    packing = plan([Suppression("m-1", suppress=True), Suppression("m-2", suppress=False)])
+    body = packing.body(packing.requests[0])
+    check_track_request("POST", "/api/v2/batch", body)
+    assert json.loads(body)["batch"] == [
+        {"type": "person", "identifiers": {"id": "m-1"}, "action": "suppress"},
+        {"type": "person", "identifiers": {"id": "m-2"}, "action": "unsuppress"},
+    ]
 
 
 def test_an_item_of_exactly_the_limit_is_sent_and_one_byte_more_is_refused_alone() -> None:

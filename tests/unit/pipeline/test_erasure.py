@@ -1,0 +1,123 @@
+"""Erasure that sticks (issue 22, point 6): from the member table's stream record, through the stream and
+track functions with fakes, to the operations Customer.io receives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cio_sync.customerio.batch import Delete, Identify, Operation, Suppression
+from cio_sync.members.subscriptions import deletion_request, web_signup
+from cio_sync.pipeline.member_stream import process_stream_batch
+from cio_sync.pipeline.messages import InboundMessage, encode_intents
+from cio_sync.pipeline.redelivery import Redelivery
+from cio_sync.pipeline.track_consumer import TrackBatchOutcome, process_track_batch
+from cio_sync.sync.intents import SyncProfile, parse_intent
+
+from .fakes import (
+    FakeDeadLetters,
+    FakePending,
+    FakePublisher,
+    FakeReader,
+    FakeSender,
+    FakeVisibility,
+    FakeWriter,
+    stream_record,
+)
+
+MEMBER = "5f0c8e2a9b1d4c3e2f1a0b9c"
+SIGNED_UP = "2026-11-26T10:00:00.000000Z"
+DELETION = "2026-11-27T10:00:00.000000Z"
+SIGNED_UP_AGAIN = "2026-11-28T10:00:00.000000Z"
+
+
+def signed_up() -> dict[str, Any]:
+    return web_signup({"id": MEMBER, "email": "someone@example.org"}, SIGNED_UP)
+
+
+def sync_through_the_pipeline(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, table: dict[str, dict[str, Any]]
+) -> tuple[list[Operation], TrackBatchOutcome]:
+    """The stream function on the write old -> new, then the track function on what it published, reading
+    `table` as the member table holds it at send time."""
+    publisher = FakePublisher()
+    process_stream_batch([stream_record(old, new)], FakeWriter(), FakePending(), publisher, 4)
+    messages = [
+        InboundMessage(f"m{n}", message.lane, encode_intents(message.intents), 1)
+        for n, message in enumerate(publisher.track)
+    ]
+    sender = FakeSender()
+    outcome = process_track_batch(
+        messages,
+        reader=FakeReader(table),
+        sender=sender,
+        dead_letters=FakeDeadLetters(),
+        deadline=None,
+        redelivery=Redelivery(FakeVisibility(), max_receives=5),
+        clock=lambda: 1_790_000_000.0,
+    )
+    return [operation for request in sender.sent for operation in request], outcome
+
+
+def test_a_deletion_request_deletes_then_suppresses_the_person() -> None:
+    deleted = deletion_request(signed_up(), DELETION)
+    operations, outcome = sync_through_the_pipeline(signed_up(), deleted, {MEMBER: deleted})
+    assert operations == [Delete(MEMBER), Suppression(MEMBER, suppress=True)]
+    assert outcome.deletes == 1
+    assert not outcome.failed_message_ids
+
+
+def test_a_purged_item_deletes_then_suppresses_the_person() -> None:
+    operations, _ = sync_through_the_pipeline(signed_up(), None, {})
+    assert operations == [Delete(MEMBER), Suppression(MEMBER, suppress=True)]
+
+
+def test_a_missing_member_the_stream_did_not_purge_is_only_deleted() -> None:
+    """An orphan profile (the sweep's or an operator's sync) is no erasure: the id stays free to return."""
+    message = InboundMessage("m0", "lane-000", encode_intents([SyncProfile("sweep-1", MEMBER)]), 1)
+    sender = FakeSender()
+    process_track_batch(
+        [message],
+        reader=FakeReader({}),
+        sender=sender,
+        dead_letters=FakeDeadLetters(),
+        deadline=None,
+        redelivery=Redelivery(FakeVisibility(), max_receives=5),
+    )
+    assert sender.sent == [[Delete(MEMBER)]]
+
+
+def test_a_sign_up_after_a_deletion_request_unsuppresses_before_the_identify() -> None:
+    deleted = deletion_request(signed_up(), DELETION)
+    again = web_signup({**deleted, "email_subscription_topics": []}, SIGNED_UP_AGAIN)
+    assert again["deletion_requested_at"] == DELETION  # the item still shows the request
+    operations, outcome = sync_through_the_pipeline(deleted, again, {MEMBER: again})
+    assert operations[0] == Suppression(MEMBER, suppress=False)
+    assert isinstance(operations[1], Identify)  # every operation for the person comes after the unsuppress
+    identifies = [operation for operation in operations if isinstance(operation, Identify)]
+    assert any(identify.attributes.get("email") == "someone@example.org" for identify in identifies)
+    assert Delete(MEMBER) not in operations
+    assert outcome.upserts == 1
+
+
+def test_an_ordinary_member_is_neither_suppressed_nor_unsuppressed() -> None:
+    member = signed_up()
+    operations, _ = sync_through_the_pipeline(None, member, {MEMBER: member})
+    assert operations
+    assert not any(isinstance(operation, Suppression) for operation in operations)
+
+
+def test_the_purge_intent_is_replayed_identically_and_old_messages_still_parse() -> None:
+    """Deterministic: the same record gives the same intent; a sync queued before `erase` existed reads."""
+    first, second = (stream_record(signed_up(), None) for _ in range(2))
+    second["eventID"] = first["eventID"]
+    intents = []
+    for record in (first, second):
+        publisher = FakePublisher()
+        process_stream_batch([record], FakeWriter(), FakePending(), publisher, 4)
+        intents.append([intent for message in publisher.track for intent in message.intents])
+    assert intents[0] == intents[1]
+    assert intents[0][0] == SyncProfile(intents[0][0].intent_id, MEMBER, erase=True)
+    assert parse_intent(intents[0][0].to_json()) == intents[0][0]
+    plain = SyncProfile("sweep-1", MEMBER)
+    assert "erase" not in plain.to_json()
+    assert parse_intent(plain.to_json()) == plain
