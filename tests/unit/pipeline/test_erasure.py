@@ -7,7 +7,6 @@ from typing import Any
 
 from cio_sync.customerio.batch import Delete, Identify, Operation, Suppression
 from cio_sync.members.subscriptions import deletion_request, web_signup
-from cio_sync.pipeline.member_stream import process_stream_batch
 from cio_sync.pipeline.messages import InboundMessage, encode_intents
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.pipeline.track_consumer import TrackBatchOutcome, process_track_batch
@@ -21,6 +20,7 @@ from .fakes import (
     FakeSender,
     FakeVisibility,
     FakeWriter,
+    process_raw,
     stream_record,
 )
 
@@ -40,7 +40,7 @@ def sync_through_the_pipeline(
     """The stream function on the write old -> new, then the track function on what it published, reading
     `table` as the member table holds it at send time."""
     publisher = FakePublisher()
-    process_stream_batch([stream_record(old, new)], FakeWriter(), FakePending(), publisher, 4)
+    process_raw([stream_record(old, new)], FakeWriter(), FakePending(), publisher, 4)
     messages = [
         InboundMessage(f"m{n}", message.lane, encode_intents(message.intents), 1)
         for n, message in enumerate(publisher.track)
@@ -113,7 +113,7 @@ def test_the_purge_intent_is_replayed_identically_and_old_messages_still_parse()
     intents = []
     for record in (first, second):
         publisher = FakePublisher()
-        process_stream_batch([record], FakeWriter(), FakePending(), publisher, 4)
+        process_raw([record], FakeWriter(), FakePending(), publisher, 4)
         intents.append([intent for message in publisher.track for intent in message.intents])
     assert intents[0] == intents[1]
     assert intents[0][0] == SyncProfile(intents[0][0].intent_id, MEMBER, erase=True)
