@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final, Protocol
 
-from cio_sync.customerio.batch import BatchResult, Operation
+from cio_sync.customerio.batch import BatchResult, Identify, Operation
 from cio_sync.customerio.errors import (
     ConfigurationError,
     CustomerIoError,
@@ -90,11 +90,45 @@ def send_isolating(
                     if outcome is not None:
                         errors[index] = outcome
         unanswered += 0 if answered or not failures else 1
-        pending += _next_groups(group, failures, lone, alone)
+        pending += _next_groups(group, failures, lone, alone, answered)
+    up = (
+        bool(alone)
+        and answered
+        and _still_answering(
+            sender, operations=operations, by_member=by_member, errors=errors, alone=alone, deadline=deadline
+        )
+    )
     for member, failure in alone.items():
         found = FailsAlone(failure.status, f"fails alone after {receives} receives of its batch: {failure}")
-        errors.update(dict.fromkeys(by_member[member], found if answered else failure))
+        errors.update(dict.fromkeys(by_member[member], found if up else failure))
     return BatchResult(len(operations), errors)
+
+
+def _still_answering(
+    sender: TrackSender,
+    *,
+    operations: Sequence[Operation],
+    by_member: dict[str, list[int]],
+    errors: dict[int, CustomerIoError],
+    alone: dict[str, CustomerIoError],
+    deadline: float | None,
+) -> bool:
+    """After the lone failures, Customer.io still answers another member of the batch: the failures were
+    the payload's, not an outage that began between requests (one probe: an accepted member's identifies
+    again, which Customer.io applies as before)."""
+    accepted = [m for m, found in by_member.items() if m not in alone and not any(i in errors for i in found)]
+    probe = (
+        [operations[i] for i in by_member[accepted[0]] if isinstance(operations[i], Identify)]
+        if accepted
+        else []
+    )
+    if not probe:
+        return False
+    try:
+        result = sender.send_batch(probe, deadline)
+    except CustomerIoError:
+        return False
+    return all(result[position] is None for position in range(len(probe)))
 
 
 def _next_groups(
@@ -102,10 +136,17 @@ def _next_groups(
     failures: dict[str, CustomerIoError],
     lone: dict[str, int],
     alone: dict[str, CustomerIoError],
+    answered: bool,
 ) -> list[list[str]]:
-    """The groups to send next for `group`'s failing members: halves, a lone member again, or none."""
+    """The groups to send next for `group`'s failing members: halves, a lone member again, or none.
+
+    A lone failure counts only once Customer.io has answered someone in this invocation: failures before
+    that (an outage that ends mid-isolation) say nothing about the payload.
+    """
     failing = list(failures)
     if len(group) == 1 and failing:
+        if not answered:
+            return [group]
         lone[group[0]] = lone.get(group[0], 0) + 1
         if lone[group[0]] >= FAILS_ALONE_TIMES:
             alone[group[0]] = failures[group[0]]

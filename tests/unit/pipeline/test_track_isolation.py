@@ -134,7 +134,7 @@ def test_isolation_costs_a_few_requests_per_failing_member_not_one_per_member() 
     queue.receive_all(built)
     assert queue.messages == []
     assert sorted(parked_members(dead)) == sorted([items[3]["id"], items[33]["id"]])
-    assert sender.requests <= 2 * 2 * (40).bit_length() + 1
+    assert sender.requests <= 2 * 2 * (40).bit_length() + 2  # and one probe that Customer.io still answers
 
 
 def test_an_outage_parks_nobody_however_often_the_batch_comes_back() -> None:
@@ -243,3 +243,42 @@ def test_an_innocent_member_whose_own_request_fails_once_is_not_parked() -> None
     assert sender.innocent_failed, "the innocent member was never sent on its own: the test proves nothing"
     assert innocent["id"] not in parked_members(dead)
     assert sorted(parked_members(dead)) == sorted([poison["id"], items[4]["id"]])
+
+
+@dataclass
+class OutageSwitchSender(PayloadFailingSender):
+    """Customer.io fails everything from request `down_from` on, until request `up_from` (an outage that
+    begins or ends while the batch is being split)."""
+
+    down_from: int = 0
+    up_from: int = 10**9
+
+    def send_batch(self, operations: Sequence[Operation], deadline: float | None) -> BatchResult:
+        self.everything_fails = self.down_from <= self.requests < self.up_from
+        return super().send_batch(operations, deadline)
+
+
+def test_an_outage_that_ends_while_a_batch_is_split_parks_nobody() -> None:
+    """Lone failures before Customer.io has answered anyone are the outage's, not the payload's: 3 members,
+    requests 0-5 fail (the batch, its halves, the lone retries), then Customer.io is back."""
+    items = members(3)
+    sender = OutageSwitchSender(failing=set(), down_from=0, up_from=6)
+    built, dead = runtime(items, sender)
+    queue = Queue([lane_message("m1", "lane-001", items)])
+    queue.messages = [(m, g, b, 3) for m, g, b, _ in queue.messages]
+    queue.receive_all(built)
+    assert sender.requests > 6, "the outage never ended inside the split: the test proves nothing"
+    assert dead.parked == []
+
+
+def test_an_outage_that_begins_while_a_batch_is_split_parks_only_after_a_probe_is_answered() -> None:
+    """One half is answered, then Customer.io goes down: the lone failures that follow are the outage's,
+    and the final probe (an answered member again) fails, so nobody is parked; not even the poison."""
+    items = members(4)
+    sender = OutageSwitchSender(failing={items[1]["id"]}, down_from=3)
+    built, dead = runtime(items, sender)
+    queue = Queue([lane_message("m1", "lane-001", items)])
+    queue.messages = [(m, g, b, 3) for m, g, b, _ in queue.messages]
+    queue.receive_all(built)
+    assert sender.requests > 3
+    assert dead.parked == []
