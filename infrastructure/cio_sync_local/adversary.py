@@ -124,7 +124,8 @@ class Bursts:
     def mismatches(self) -> list[str]:
         """Members whose final item is not the rules applied write by write (attribute names only).
 
-        The mute is compared as muted or not: its time is the stream record's, which the soak cannot see.
+        The mute and the consent stamps are compared as set or not: their times are the stream record's,
+        which the soak cannot see.
         """
         problems: list[str] = []
         for member in self.members:
@@ -135,7 +136,8 @@ class Bursts:
             expected, actual = dict(member.oracle), dict(final)
             for item in (expected, actual):
                 item.pop("updated_at", None)
-                item["promotions_muted_at"] = item.get("promotions_muted_at") is not None
+                for stamp in ("promotions_muted_at", "email_opt_in_at", "email_opt_out_at"):
+                    item[stamp] = item.get(stamp) is not None
             wrong = sorted(
                 name for name in set(expected) | set(actual) if expected.get(name) != actual.get(name)
             )
