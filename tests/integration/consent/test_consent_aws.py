@@ -30,7 +30,9 @@ pytestmark = pytest.mark.integration
 TABLE = "consent-members"
 SECRET = "cio-sync/reporting-webhook-test"
 UPDATED = "2026-11-01T00:00:00.000000Z"
-BURST = 10_000
+BURST = (
+    500  # the 10,000-webhook burst runs on the local stack (tests/integration/local/test_webhook_burst.py)
+)
 
 
 class Aws:
@@ -134,8 +136,7 @@ def receive(aws: Aws, body: bytes, **options: Any) -> int:
     return int(answer["statusCode"])
 
 
-@pytest.mark.timeout(1800)  # ~70 s of CPU in moto; a busy machine is slower, not wrong
-def test_a_burst_of_10000_webhooks_is_each_answered_and_nothing_is_lost(aws: Aws) -> None:
+def test_a_burst_of_webhooks_is_each_answered_and_queued_once_in_its_members_lane(aws: Aws) -> None:
     """Drained as it fills, as the consent function would (moto's FIFO queue slows as it grows)."""
     members = [f"{n:024x}" for n in range(1, 501)]
     sent, records = {}, []
