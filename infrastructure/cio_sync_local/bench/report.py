@@ -263,7 +263,12 @@ def table_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         rows += [
             (
                 f"3. interactive, {interactive['changes']} single attribute changes",
-                f"p50 {_seconds(interactive['latency_p50_s'])}, p95 {_seconds(interactive['latency_p95_s'])}",
+                f"p50 {_seconds(interactive['latency_p50_s'])}, p95 {_seconds(interactive['latency_p95_s'])}"
+                + (
+                    f", p99 {_seconds(interactive['latency_p99_s'])}"
+                    if "latency_p99_s" in interactive
+                    else ""
+                ),
                 f"includes the stream's {interactive['batching_window_s']:g} s batching window",
             ),
             (

@@ -264,6 +264,7 @@ class Bench:
             "changes": self.config.changes,
             "latency_p50_s": round(percentile(latencies, 0.5), 4),
             "latency_p95_s": round(percentile(latencies, 0.95), 4),
+            "latency_p99_s": round(percentile(latencies, 0.99), 4),
             "latency_max_s": round(max(latencies), 4),
             "requests": changes_window.requests,
             "requests_per_change": changes_window.requests / self.config.changes,

@@ -180,3 +180,11 @@ def test_the_cold_start_figure_is_the_median_of_paired_ratios_when_recorded() ->
     cold = {"boto3_s": 0.2, "modules_s": {"m": 0.3}, "ratios": {"m": 1.21}}
     assert cold_import_ratio(cold, "m", 0.3) == 1.21
     assert cold_import_ratio({"boto3_s": 0.2, "modules_s": {"m": 0.3}}, "m", 0.3) == pytest.approx(1.5)
+
+
+def test_the_interactive_row_shows_the_p99_sync_lag_when_recorded() -> None:
+    """Issue 24: the bench reports p50 and p99 of the interactive changes' lag (runs before it had none)."""
+    recorded = results()
+    recorded["interactive"]["latency_p99_s"] = 2.4
+    assert "p50 1.6 s, p95 1.8 s, p99 2.4 s" in format_table(table_rows(recorded))
+    assert "p99" not in format_table(table_rows(results()))
