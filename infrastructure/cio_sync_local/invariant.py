@@ -122,6 +122,21 @@ def _lags_within_window(actual: Any, expected: Any, window_s: int) -> bool:
     return actual <= expected and actual // window_s == expected // window_s
 
 
+def attribute_differences(
+    expected: Mapping[str, Any], actual: Mapping[str, Any], volatile_window_s: int
+) -> list[str]:
+    """Names of the attributes a profile holds otherwise than the payload says. A function of its own so
+    the state machine's self-test can break it and show that the proof depends on it."""
+    return sorted(
+        name
+        for name in set(expected) | set(actual)
+        if expected.get(name) != actual.get(name)
+        and not (
+            name in VOLATILE and _lags_within_window(actual.get(name), expected.get(name), volatile_window_s)
+        )
+    )
+
+
 def violations(
     members: Mapping[str, Mapping[str, Any] | None],
     profiles: Mapping[str, Mapping[str, Any]],
@@ -152,17 +167,7 @@ def violations(
         if profile is None:
             problems.append(f"{member_id}: eligible but has no profile")
             continue
-        expected = expected_attributes(member)
-        actual = dict(profile)
-        wrong = sorted(
-            name
-            for name in set(expected) | set(actual)
-            if expected.get(name) != actual.get(name)
-            and not (
-                name in VOLATILE
-                and _lags_within_window(actual.get(name), expected.get(name), volatile_window_s)
-            )
-        )
+        wrong = attribute_differences(expected_attributes(member), profile, volatile_window_s)
         if wrong:
             problems.append(f"{member_id}: attributes differ: {', '.join(wrong)}")
     ignored = set(ignore_profiles)

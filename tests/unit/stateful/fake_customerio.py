@@ -44,8 +44,9 @@ class SentEmail:
 class FakeCustomerIo:
     """One workspace. `now` is the machine's clock (unix seconds)."""
 
-    def __init__(self, now: Callable[[], float], placeholder_id: str) -> None:
+    def __init__(self, now: Callable[[], float], placeholder_id: str, *, deletes_late: bool = True) -> None:
         self.now = now
+        self.deletes_late = deletes_late
         self.people: dict[str, Person] = {placeholder_id: Person({"id": placeholder_id})}
         self.events: dict[str, tuple[str, str]] = {}  # event id -> (person id, name)
         self.late: list[list[dict[str, Any]]] = []
@@ -137,7 +138,11 @@ class FakeCustomerIo:
         if fault == "timeout-before":
             raise ConnectTimeoutError("connect timed out")
         if fault == "late":
-            self.late.append(items)
+            late = [item for item in items if self.deletes_late or item["action"] != "delete"]
+            for item in items:
+                if item["action"] == "delete" and not self.deletes_late:
+                    self.apply(item)
+            self.late.append(late)
             return _answer(200, {})
         if fault.startswith("207"):
             kept = items[1:]

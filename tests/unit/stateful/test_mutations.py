@@ -1,0 +1,159 @@
+"""Proof of the proof: each mutation of the product below makes the state machine fail, within a bounded,
+seeded number of examples; and the invariant checker is what catches attribute drift.
+
+| # | mutation (monkeypatched in process) | what is broken |
+| - | --- | --- |
+| 1 | `subscriptions._topics_changed` always False | a topic pick no longer subscribes to email (a rule) |
+| 2 | `subscriptions.has_subscribed_sms_status` always True | an email unsubscribe never mutes (a rule) |
+| 3 | `subscriptions.DEFAULT_SMS_TOPICS` = `("general",)` | SMS subscribers get one default topic (a rule) |
+| 4 | `track_consumer.is_profile_eligible` ignores the mute | muted members keep a profile (eligibility) |
+| 5 | `diff.profile_changed` only sees eligibility flips | a payload change syncs nothing (the diff) |
+| 6 | `diff._password_updated` always False | no password-updated email (the diff) |
+| 7 | `profile.strip_html` is the identity | names reach Customer.io with their markup (the payload) |
+| 8 | `track_consumer.profile_attributes` drops `sms_paused` | one attribute never reaches Customer.io (the payload) |
+| 9 | `track_consumer._version_of` counts down (2**31 - updated_at) | a later identify is older: dropped (a timestamp) |
+| 10 | `member_stream.check_rule_inputs` never raises | a contract-breaking record is not parked (a park) |
+| 11 | `Redelivery.park_reason` parks at once | a Customer.io 5xx parks its work (a park) |
+| 12 | `raw_writes.decide` keeps the record's own image | decisions ignore the previous record (racing writes) |
+| 13 | `profile_sweep._delete_reason` never deletes | the sweep leaves an ineligible member's profile (sweep eligibility) |
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+import cio_sync_local.invariant as invariant
+from cio_sync.members import profile, raw_writes, subscriptions
+from cio_sync.pipeline import member_stream, profile_sweep, track_consumer
+from cio_sync.pipeline.redelivery import Redelivery
+from cio_sync.sync import diff
+
+from .machine import PipelineMachine
+
+EXAMPLES = 150  # the budget each mutation must be found within (seeded: the same examples every run)
+
+
+def _no_sms_paused(item: Any) -> Any:
+    payload = dict(profile.profile_attributes(item))
+    payload.pop("sms_paused", None)
+    return payload
+
+
+def _payload_blind(old: Any, new: Any, volatile_window_s: int = 86400) -> bool:
+    return bool(subscriptions.is_profile_eligible(old) != subscriptions.is_profile_eligible(new))
+
+
+def _counting_down(payload: Any, now_s: int | None = None) -> int:
+    return int(2**31 - int(payload.get("updated_at") or 0))
+
+
+def _own_image(change: Any, previous: Any, *args: Any, **kwargs: Any) -> Any:
+    return ORIGINAL_DECIDE(change, None, *args, **kwargs)
+
+
+ORIGINAL_DECIDE = raw_writes.decide
+MUTATIONS: dict[str, tuple[Any, str, Any]] = {
+    "topic pick does not subscribe": (subscriptions, "_topics_changed", lambda *_: False),
+    "email unsubscribe never mutes": (subscriptions, "has_subscribed_sms_status", lambda _: True),
+    "one default SMS topic": (subscriptions, "DEFAULT_SMS_TOPICS", ("general",)),
+    "eligibility ignores the mute": (
+        track_consumer,
+        "is_profile_eligible",
+        lambda item: item is not None and subscriptions.is_email_subscribed(item),
+    ),
+    "payload changes not synced": (diff, "profile_changed", _payload_blind),
+    "no password email": (diff, "_password_updated", lambda *_: False),
+    "markup not stripped": (profile, "strip_html", lambda text: text),
+    "sms_paused dropped": (track_consumer, "profile_attributes", _no_sms_paused),
+    "identify timestamps count down": (track_consumer, "_version_of", _counting_down),
+    "contract breakers not parked": (member_stream, "check_rule_inputs", lambda *_: None),
+    "retryable failures parked": (
+        Redelivery,
+        "park_reason",
+        lambda self, count, reason, retryable=True: reason,
+    ),
+    "decisions from the record's own image": (member_stream, "decide", _own_image),
+    "sweep never deletes": (profile_sweep, "_delete_reason", lambda _: None),
+}
+
+
+def _run(examples: int) -> None:
+    run_state_machine_as_test(
+        PipelineMachine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=20,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            phases=(Phase.generate,),
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_the_machine_catches_the_mutation(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    target, attribute, replacement = MUTATIONS[name]
+    monkeypatch.setattr(target, attribute, replacement)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any failure of the machine is a catch
+        _run(EXAMPLES)
+
+
+def checker_self_test() -> None:
+    """The checker names an attribute a profile holds wrongly (and only that one)."""
+    member = {"id": "5f0c8e2a9b1d4c3e2f1a0b01", "email_subscription_status": True, "first_name": "Ada"}
+    right = invariant.expected_attributes(member)
+    assert invariant.violations({member["id"]: member}, {member["id"]: right}) == []
+    wrong = {**right, "first_name": "<b>Ada</b>"}
+    found = invariant.violations({member["id"]: member}, {member["id"]: wrong})
+    assert found == [f"{member['id']}: attributes differ: first_name"], found
+
+
+def test_the_checker_sees_attribute_differences() -> None:
+    checker_self_test()
+
+
+@pytest.fixture
+def blind_checker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(invariant, "attribute_differences", lambda *_: [])
+    yield
+
+
+@pytest.mark.usefixtures("blind_checker")
+def test_a_checker_that_ignores_attributes_fails_its_self_test() -> None:
+    with pytest.raises(AssertionError):
+        checker_self_test()
+
+
+@pytest.mark.usefixtures("blind_checker")
+def test_with_a_blind_checker_the_machine_misses_attribute_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine catches mutation 7 only through the checker: blind it, and the same budget finds nothing."""
+    monkeypatch.setattr(profile, "strip_html", lambda text: text)
+    _run(EXAMPLES)
+
+
+def test_the_oracle_imports_no_product_rules() -> None:
+    """The oracle is written from the contract: nothing of the members, sync or pipeline packages."""
+    here = Path(__file__).parent
+    for module in ("oracle.py",):
+        tree = ast.parse((here / module).read_text())
+        imported = [
+            node.module or ""
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        ] + [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        forbidden = ("cio_sync.members", "cio_sync.sync", "cio_sync.pipeline")
+        assert not [name for name in imported if name.startswith(forbidden)], imported
+    source = Path(invariant.__file__).read_text()
+    assert "cio_sync." not in source.replace("cio_sync_local", "")
+
+
+Patch = Callable[..., Any]
