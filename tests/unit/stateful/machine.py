@@ -31,7 +31,7 @@ from cio_sync_local.invariant import violations
 from . import oracle
 from .fake_customerio import TRACK_FAULTS, FakeCustomerIo
 from .wiring import PLACEHOLDER, Functions, LambdaTimeout
-from .world import Clock, SimClaims, SimRepository, Step, Table, TableReader, iso
+from .world import Clock, SimClaims, SimRepository, Step, Table, TableReader, after, iso
 
 KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "quadratic-payload": "pathological markup stays under 2 KB (a 64 KB one costs seconds per record)",
@@ -93,7 +93,7 @@ class PipelineMachine(RuleBasedStateMachine):
         self.unbuildable: set[str] = set()
         self.should_park: set[str] = set()
         self.emails_due: Counter[str] = Counter()
-        self.late_applied = False
+        self.sweep_needed = False
         self.model_step: Step = lambda item: item
         self.table = Table(self.clock, self._observe)
         self.cio = FakeCustomerIo(self.clock, PLACEHOLDER, deletes_late=not narrowed("sweep-recreates-missing"))
@@ -147,11 +147,14 @@ class PipelineMachine(RuleBasedStateMachine):
 
     # --- writers ---------------------------------------------------------------------------------
 
-    @initialize(kinds=st.lists(st.sampled_from(["web", "sms", "none"]), min_size=3, max_size=3))
-    def members_sign_up(self, kinds: list[str]) -> None:
+    @initialize(kinds=st.lists(st.sampled_from(["web", "sms", "none"]), min_size=3, max_size=3), settled=st.booleans())
+    def members_sign_up(self, kinds: list[str], settled: bool) -> None:
+        """The members there are at the start; `settled`: the pipeline has synced them already."""
         for member, kind in zip(MEMBERS, kinds, strict=True):
             if kind != "none":
                 self.sign_up(member, kind == "sms", [])
+        if settled:
+            self._drain_queues()
 
     @rule(member=st.sampled_from(MEMBERS), sms=st.booleans(), topics=st.sampled_from([[], ["news"]]))
     def sign_up(self, member: str, sms: bool, topics: list[str]) -> None:
@@ -351,11 +354,24 @@ class PipelineMachine(RuleBasedStateMachine):
         if fault == "207-index" and narrowed("207-item-retry (§3)"):
             fault = "207-no-index"
         self.cio.track_faults.extend([fault] * times)
-        self.late_applied = self.late_applied or fault == "late"
+        self.sweep_needed = self.sweep_needed or fault == "late"
 
     @rule(fault=st.sampled_from(["429", "500", "timeout-before", "timeout-after"]))
     def customerio_app_fault(self, fault: str) -> None:
         self.cio.app_faults.append(fault)
+
+    @rule(member=st.sampled_from(MEMBERS), remove=st.booleans())
+    def someone_edits_customerio(self, member: str, remove: bool) -> None:
+        """A person edited (or deleted) in Customer.io itself: a CSV upload, the UI. Only the sweep repairs it."""
+        if member not in self.cio.people:
+            return
+        if remove and not narrowed("sweep-recreates-missing"):
+            self.cio.people.pop(member)
+        else:
+            stamp = int(self.clock.now)
+            self.cio.apply({"action": "identify", "identifiers": {"id": member}, "attributes": {"last_name": "Edited"},
+                            "timestamp": stamp})
+        self.sweep_needed = True
 
     @rule()
     def customerio_applies_late(self) -> None:
@@ -378,7 +394,7 @@ class PipelineMachine(RuleBasedStateMachine):
         if narrowed("identify-timestamps") and isinstance(raw.get("updated_at"), str):
             stamp = max(stamp, raw["updated_at"])
         if stamp == raw.get("updated_at"):
-            stamp = iso(self.clock.now + skew + 1)  # every writer gives updated_at a new value
+            stamp = after(stamp, stamp)  # every writer gives updated_at a new value
         changes = {**changes, "updated_at": stamp}
         now = self._now()
         self.table.land(member, oracle.update(raw, changes), lambda item: oracle.written(item, changes, now))
@@ -410,7 +426,7 @@ class PipelineMachine(RuleBasedStateMachine):
         """Idle: faults stop, every retry runs. Checked before the sweep (unless Customer.io applied a batch
         late, which only the sweep can repair), then after one sweep with attribute checks."""
         self.drain()
-        problems = [] if self.late_applied else self.verdict()
+        problems = [] if self.sweep_needed else self.verdict()
         if not problems:
             self.fn.sweep(True)
             self.drain()

@@ -15,7 +15,7 @@ seeded number of examples; and the invariant checker is what catches attribute d
 | 10 | `member_stream.check_rule_inputs` never raises | a contract-breaking record is not parked (a park) |
 | 11 | `Redelivery.park_reason` parks at once | a Customer.io 5xx parks its work (a park) |
 | 12 | `raw_writes.decide` keeps the record's own image | decisions ignore the previous record (racing writes) |
-| 13 | `profile_sweep._delete_reason` never deletes | the sweep leaves an ineligible member's profile (sweep eligibility) |
+| 13 | `profile_sweep.sweep_profiles` queues nothing | a profile Customer.io re-created late stays (the sweep) |
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ MUTATIONS: dict[str, tuple[Any, str, Any]] = {
         lambda self, count, reason, retryable=True: reason,
     ),
     "decisions from the record's own image": (member_stream, "decide", _own_image),
-    "sweep never deletes": (profile_sweep, "_delete_reason", lambda _: None),
+    "sweep queues nothing": (profile_sweep, "_queue", lambda *_: None),
 }
 
 
