@@ -70,7 +70,7 @@ class FakeCustomerIo:
         if action == "event":
             self.events.setdefault(str(item["id"]), (person_id, str(item["name"])))
             return
-        stamp = int(item.get("timestamp") or self.now())
+        stamp = int(self.now()) if item.get("timestamp") is None else int(item["timestamp"])
         for name, value in dict(item.get("attributes") or {}).items():
             if stamp < person.stamps.get(name, -1):
                 continue  # older than this attribute's last change: dropped for it

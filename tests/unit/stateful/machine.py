@@ -43,6 +43,9 @@ KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "email-sent-twice": "saving the idempotency record after a send never fails",
     "cio-opt-out": "no opt-out inside Customer.io (the reporting webhook is not built yet)",
     "207-item-retry (§3)": "no 207 names an item of a valid payload (every 207 item error is parked as permanent)",
+    "sweep-repairs-customerio-edits (NEW)": "people edited in Customer.io carry an old timestamp",
+    "recreated-id-keeps-consent (NEW)": "a deleted member's id is never created again",
+    "status-removed-keeps-consent (NEW)": "no writer removes email_subscription_status (stores true or false)",
     "sweep-recreates-missing": "Customer.io applies deletes at once; only identifies and events come late",
 }
 WIDENED = frozenset(filter(None, os.environ.get("CIO_SYNC_STATEFUL_WIDEN", "").split(",")))
@@ -58,7 +61,7 @@ FOREIGN: Final = "64b7f0c2a1d3e4f5a6b7c8d9"  # another system's person (a MongoD
 LEGACY_KEY: Final = "someone@example.org"  # a legacy writer keyed by email
 MUTE_TIME: Final = "2026-11-20T08:00:00.000000Z"
 VALUES: Final[dict[str, list[Any]]] = {
-    "email_subscription_status": [True, False],
+    "email_subscription_status": [True, False, None],
     "email_subscription_topics": [[], ["news"], ["community", "clubs"], ["clubs", "community", "news"]],
     "sms_status": ["active", "less", "pending", "stop", "undeliverable", "unknown", None],
     "sms_subscription_topics": [[], ["general"], ["general", "voting"]],
@@ -89,7 +92,8 @@ class PipelineMachine(RuleBasedStateMachine):
         metrics.clear_metrics()
         self.clock = Clock()
         self.expected: dict[str, oracle.Item | None] = {}
-        self.tainted: set[str] = set()
+        self.tainted: set[str] = set()  # rule inputs break the contract now: no claim about the profile
+        self.ever_tainted: set[str] = set()
         self.unbuildable: set[str] = set()
         self.should_park: set[str] = set()
         self.emails_due: Counter[str] = Counter()
@@ -117,6 +121,9 @@ class PipelineMachine(RuleBasedStateMachine):
             self.should_park.add(sequence)
         if new is not None and not oracle.rule_inputs_valid(new):
             self.tainted.add(key)
+            self.ever_tainted.add(key)
+        elif new is not None and step is not None:
+            self.tainted.discard(key)  # repaired: judged again from here on
         if new is not None and not _buildable(new):
             self.unbuildable.add(key)
         if step is None:
@@ -159,7 +166,7 @@ class PipelineMachine(RuleBasedStateMachine):
     @rule(member=st.sampled_from(MEMBERS), sms=st.booleans(), topics=st.sampled_from([[], ["news"]]))
     def sign_up(self, member: str, sms: bool, topics: list[str]) -> None:
         """Web or SMS sign-up: another service puts the whole item."""
-        if member in self.table.items:
+        if member in self.table.items or (member in self.expected and narrowed("recreated-id-keeps-consent (NEW)")):
             return
         now = self._now()
         item: oracle.Item = {"id": member, "created_at": now, "updated_at": now, oracle.MUTED: None}
@@ -169,10 +176,10 @@ class PipelineMachine(RuleBasedStateMachine):
             item.update({"email": "ada@example.org", "email_subscription_topics": [*topics, "community"]})
         self.table.land(member, item, lambda old: oracle.apply_rules(None, item, now) if old is None else old)
 
-    @rule(member=st.sampled_from(MEMBERS), data=st.data(), skew=st.sampled_from(SKEWS))
+    @rule(member=st.sampled_from((*MEMBERS, POISON)), data=st.data(), skew=st.sampled_from(SKEWS))
     def raw_write(self, member: str, data: st.DataObject, skew: int) -> None:
         raw = self.table.items.get(member)
-        if raw is None or member in self.tainted:
+        if raw is None or (member in self.tainted and narrowed("contract-breaking-rule-input")):
             return
         names = data.draw(st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=3, unique=True))
         changes = self._visible(raw, self.expected.get(member) or {}, names, data)
@@ -213,12 +220,12 @@ class PipelineMachine(RuleBasedStateMachine):
     def raw_delete(self, member: str) -> None:
         self._raw_delete(member)
 
-    @rule(member=st.sampled_from(MEMBERS), data=st.data(),
+    @rule(member=st.sampled_from((*MEMBERS, POISON)), data=st.data(),
           kind=st.sampled_from(["update", "update", "password", "admin_mute", "deletion"]))
     def model_write(self, member: str, data: st.DataObject, kind: str) -> None:
         """The CLI's and the auth flow's writes, through the product's MemberRepository."""
         raw = self.table.items.get(member)
-        if raw is None or member in self.tainted or not oracle.rule_inputs_valid(raw):
+        if raw is None or (member in self.tainted and narrowed("contract-breaking-rule-input")):
             return
         if narrowed("model-write-race"):
             for _ in range(50):  # the stream catches up with raw writes (and its own write-backs) first
@@ -369,6 +376,8 @@ class PipelineMachine(RuleBasedStateMachine):
             self.cio.people.pop(member)
         else:
             stamp = int(self.clock.now)
+            if narrowed("sweep-repairs-customerio-edits (NEW)"):
+                stamp = 0  # an edit older than any write: the sweep's re-identify (stamped updated_at) wins
             self.cio.apply({"action": "identify", "identifiers": {"id": member}, "attributes": {"last_name": "Edited"},
                             "timestamp": stamp})
         self.sweep_needed = True
@@ -409,6 +418,8 @@ class PipelineMachine(RuleBasedStateMachine):
         write: dict[str, Any] = {}
         for name in names:
             choices = [value for value in VALUES[name] if value != raw.get(name)]
+            if name == "email_subscription_status" and narrowed("status-removed-keeps-consent (NEW)"):
+                choices = [value for value in choices if value is not None]
             if name == "email_subscription_status" and pick_pending:
                 choices = [True, False]
             if choices:
@@ -460,7 +471,7 @@ class PipelineMachine(RuleBasedStateMachine):
     def verdict(self) -> list[str]:
         problems: list[str] = []
         checked: dict[str, Any] = {}
-        for member in MEMBERS:
+        for member in (*MEMBERS, POISON):
             item, raw = self.expected.get(member), self.table.items.get(member)
             if member in self.tainted:
                 continue
@@ -475,6 +486,7 @@ class PipelineMachine(RuleBasedStateMachine):
                 item = {**item, "updated_at": raw.get("updated_at")}
             checked[member] = item
         skip = [m for m in checked if m in self.unbuildable and checked[m] is not None and not _buildable(checked[m])]
+        skip += sorted(self.tainted)
         problems += violations(checked, self.cio.profiles(), ignore_profiles=[PLACEHOLDER, FOREIGN], skip=skip)
         if not narrowed("sweep-deletes-others") and FOREIGN not in self.cio.people:
             problems.append("another system's person was deleted")
@@ -486,7 +498,7 @@ class PipelineMachine(RuleBasedStateMachine):
         parked = {sequence for sequence, _ in self.fn.publisher.parked}
         problems = [f"stream parked record {s}, which keeps the contract" for s in sorted(parked - self.should_park)]
         problems += [f"stream did not park record {s}" for s in sorted(self.should_park - parked)]
-        allowed = self.tainted | self.unbuildable
+        allowed = self.ever_tainted | self.unbuildable
         for body, reason in self.fn.track_queue.dead:
             members = set(PERSON_ID.findall(body)) - allowed
             if members:
@@ -508,7 +520,7 @@ class PipelineMachine(RuleBasedStateMachine):
                     problems.append(f"email parked: {reason[:80]}")
             elif "does not exist" not in reason and "no email" not in reason and "expired" not in reason:
                 problems.append(f"email parked: {reason[:80]}")
-        for member in MEMBERS:
+        for member in (*MEMBERS, POISON):
             if password_sent[member] + parked[member] != self.emails_due[member]:
                 problems.append(f"{member}: {self.emails_due[member]} password updates, "
                                 f"{password_sent[member]} emails sent, {parked[member]} parked")

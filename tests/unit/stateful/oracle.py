@@ -90,8 +90,10 @@ def written(item: Mapping[str, Any] | None, changes: Mapping[str, Any], now: str
     if item is None:
         return None
     new = update(item, changes)
-    if not (rule_inputs_valid(item) and rule_inputs_valid(new)):
+    if not rule_inputs_valid(new):
         return new  # the stream parks such a record; no rule can be read from it
+    if not rule_inputs_valid(item):
+        return apply_rules(None, new, now)  # a repairing write is decided as if it created the item
     return apply_rules(item, new, now)
 
 
