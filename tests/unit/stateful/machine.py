@@ -42,10 +42,10 @@ KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "sweep-deletes-others": "no other system's person is seeded in the workspace",
     "email-sent-twice": "saving the idempotency record after a send never fails",
     "cio-opt-out": "no opt-out inside Customer.io (the reporting webhook is not built yet)",
-    "207-item-retry (§3)": "no 207 names an item of a valid payload (every 207 item error is parked as permanent)",
+    "207-item-retry (§3)": "no 207 names an item of a valid payload (each such error is parked as permanent)",
     "sweep-repairs-customerio-edits (NEW)": "people edited in Customer.io carry an old timestamp",
     "recreated-id-keeps-consent (NEW)": "a deleted member's id is never created again",
-    "status-removed-keeps-consent (NEW)": "no writer removes email_subscription_status (stores true or false)",
+    "status-removed-keeps-consent (NEW)": "no writer removes email_subscription_status (true or false only)",
     "sweep-recreates-missing": "Customer.io applies deletes at once; only identifies and events come late",
 }
 WIDENED = frozenset(filter(None, os.environ.get("CIO_SYNC_STATEFUL_WIDEN", "").split(",")))
@@ -79,7 +79,11 @@ RULE_INPUT_BREAKERS: Final = (
     {"email_subscription_topics": ["news", "retired"]},
     {"email_subscription_status": "yes"},
 )
-NON_RULE_BREAKERS: Final = ({"mobile": "5555550123"}, {"source_detail": "y" * 1013}, {"created_at": "2020-01-01"})
+NON_RULE_BREAKERS: Final = (
+    {"mobile": "5555550123"},
+    {"source_detail": "y" * 1013},
+    {"created_at": "2020-01-01"},
+)
 SKEWS: Final = (-3600, -1, 0, 0, 0, 1, 3600)
 PERSON_ID = re.compile(r"[0-9a-f]{24}")
 
@@ -100,7 +104,9 @@ class PipelineMachine(RuleBasedStateMachine):
         self.sweep_needed = False
         self.model_step: Step = lambda item: item
         self.table = Table(self.clock, self._observe)
-        self.cio = FakeCustomerIo(self.clock, PLACEHOLDER, deletes_late=not narrowed("sweep-recreates-missing"))
+        self.cio = FakeCustomerIo(
+            self.clock, PLACEHOLDER, deletes_late=not narrowed("sweep-recreates-missing")
+        )
         if not narrowed("sweep-deletes-others"):
             self.cio.apply({"action": "identify", "identifiers": {"id": FOREIGN}, "attributes": {"x": 1}})
         self.repository = SimRepository(self.table, lambda _member, now: self._model_step_at(now))
@@ -117,7 +123,9 @@ class PipelineMachine(RuleBasedStateMachine):
         self, key: str, step: Step | None, old: oracle.Item | None, new: oracle.Item | None, record: Any
     ) -> None:
         sequence = str(record["dynamodb"]["SequenceNumber"])
-        if not PERSON_ID.fullmatch(key) or not (oracle.rule_inputs_valid(old) and oracle.rule_inputs_valid(new)):
+        if not PERSON_ID.fullmatch(key) or not (
+            oracle.rule_inputs_valid(old) and oracle.rule_inputs_valid(new)
+        ):
             self.should_park.add(sequence)
         if new is not None and not oracle.rule_inputs_valid(new):
             self.tainted.add(key)
@@ -135,7 +143,9 @@ class PipelineMachine(RuleBasedStateMachine):
             self.emails_due[key] += 1
         person = self.cio.people.get(key)
         if person is not None and after is not None and after.get("email_subscription_status") is True:
-            person.opted_out = bool(before and before.get("email_subscription_status") is True and person.opted_out)
+            person.opted_out = bool(
+                before and before.get("email_subscription_status") is True and person.opted_out
+            )
 
     def _now(self) -> str:
         """A write's time as the stream stamps the rules' `now`: its record's whole second."""
@@ -154,7 +164,9 @@ class PipelineMachine(RuleBasedStateMachine):
 
     # --- writers ---------------------------------------------------------------------------------
 
-    @initialize(kinds=st.lists(st.sampled_from(["web", "sms", "none"]), min_size=3, max_size=3), settled=st.booleans())
+    @initialize(
+        kinds=st.lists(st.sampled_from(["web", "sms", "none"]), min_size=3, max_size=3), settled=st.booleans()
+    )
     def members_sign_up(self, kinds: list[str], settled: bool) -> None:
         """The members there are at the start; `settled`: the pipeline has synced them already."""
         for member, kind in zip(MEMBERS, kinds, strict=True):
@@ -166,7 +178,9 @@ class PipelineMachine(RuleBasedStateMachine):
     @rule(member=st.sampled_from(MEMBERS), sms=st.booleans(), topics=st.sampled_from([[], ["news"]]))
     def sign_up(self, member: str, sms: bool, topics: list[str]) -> None:
         """Web or SMS sign-up: another service puts the whole item."""
-        if member in self.table.items or (member in self.expected and narrowed("recreated-id-keeps-consent (NEW)")):
+        if member in self.table.items or (
+            member in self.expected and narrowed("recreated-id-keeps-consent (NEW)")
+        ):
             return
         now = self._now()
         item: oracle.Item = {"id": member, "created_at": now, "updated_at": now, oracle.MUTED: None}
@@ -186,8 +200,12 @@ class PipelineMachine(RuleBasedStateMachine):
         if changes:
             self._raw_update(member, changes, skew)
 
-    @rule(member=st.sampled_from(MEMBERS), name=st.sampled_from(["first_name", "last_name", "addr_city"]),
-          pathological=st.booleans(), size=st.sampled_from([2_000, 60_000, 300_000]))
+    @rule(
+        member=st.sampled_from(MEMBERS),
+        name=st.sampled_from(["first_name", "last_name", "addr_city"]),
+        pathological=st.booleans(),
+        size=st.sampled_from([2_000, 60_000, 300_000]),
+    )
     def huge_write(self, member: str, name: str, pathological: bool, size: int) -> None:
         if member not in self.table.items or member in self.tainted:
             return
@@ -200,8 +218,14 @@ class PipelineMachine(RuleBasedStateMachine):
     def break_rule_inputs(self, breaker: int) -> None:
         if POISON not in self.table.items:
             now = self._now()
-            item: oracle.Item = {"id": POISON, "email": "p@example.org", "email_subscription_topics": ["news"],
-                                 "created_at": now, "updated_at": now, oracle.MUTED: None}
+            item: oracle.Item = {
+                "id": POISON,
+                "email": "p@example.org",
+                "email_subscription_topics": ["news"],
+                "created_at": now,
+                "updated_at": now,
+                oracle.MUTED: None,
+            }
             self.table.land(POISON, item, lambda _old: oracle.apply_rules(None, item, now))
         self._raw_update(POISON, RULE_INPUT_BREAKERS[breaker], 0)
 
@@ -220,8 +244,11 @@ class PipelineMachine(RuleBasedStateMachine):
     def raw_delete(self, member: str) -> None:
         self._raw_delete(member)
 
-    @rule(member=st.sampled_from((*MEMBERS, POISON)), data=st.data(),
-          kind=st.sampled_from(["update", "update", "password", "admin_mute", "deletion"]))
+    @rule(
+        member=st.sampled_from((*MEMBERS, POISON)),
+        data=st.data(),
+        kind=st.sampled_from(["update", "update", "password", "admin_mute", "deletion"]),
+    )
     def model_write(self, member: str, data: st.DataObject, kind: str) -> None:
         """The CLI's and the auth flow's writes, through the product's MemberRepository."""
         raw = self.table.items.get(member)
@@ -245,7 +272,9 @@ class PipelineMachine(RuleBasedStateMachine):
             changes: dict[str, Any] = {"password_updated_at": now}
         else:
             names = data.draw(st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=2, unique=True))
-            guard = narrowed("model-write-race")  # without it, a model write need not restate the email status
+            guard = narrowed(
+                "model-write-race"
+            )  # without it, a model write need not restate the email status
             changes = self._visible(raw, self.expected.get(member) or {}, names, data, guard=guard)
             if not changes:
                 return
@@ -257,12 +286,21 @@ class PipelineMachine(RuleBasedStateMachine):
         self.requests += 1
         self.producer.request_password_reset(member, "https://example.org/reset?token=t", f"r{self.requests}")
 
-    @rule(rows=st.lists(st.sampled_from(MEMBERS), min_size=1, max_size=3),
-          redeliver=st.booleans(), delete_mid=st.none() | st.sampled_from(MEMBERS))
+    @rule(
+        rows=st.lists(st.sampled_from(MEMBERS), min_size=1, max_size=3),
+        redeliver=st.booleans(),
+        delete_mid=st.none() | st.sampled_from(MEMBERS),
+    )
     def import_chunk(self, rows: list[str], redeliver: bool, delete_mid: str | None) -> None:
         self.imports += 1
-        message = ChunkMessage(f"import-{self.imports}", 0, 0, tuple((n + 2, m) for n, m in enumerate(rows)),
-                               self.clock.iso(), dry_run=False)
+        message = ChunkMessage(
+            f"import-{self.imports}",
+            0,
+            0,
+            tuple((n + 2, m) for n, m in enumerate(rows)),
+            self.clock.iso(),
+            dry_run=False,
+        )
         if delete_mid is not None:
             self.claims.delete_first.add(delete_mid)
         self.fn.import_chunk(self.claims, message.to_json())
@@ -348,10 +386,12 @@ class PipelineMachine(RuleBasedStateMachine):
 
     @rule()
     def redrive_track_dead_letters(self) -> None:
-        """An operator moves the track function's dead letters back to its queue (after the member changed)."""
+        """An operator redrives the track function's dead letters (the member may have changed since)."""
         for body, _reason in self.fn.track_queue.dead:
             ids = PERSON_ID.findall(body)
-            self.fn.track_queue.send(body, lane_of(ids[0] if ids else "", 16), f"redrive-{self.clock.now}-{body}")
+            self.fn.track_queue.send(
+                body, lane_of(ids[0] if ids else "", 16), f"redrive-{self.clock.now}-{body}"
+            )
         self.fn.track_queue.dead.clear()
 
     # --- faults and time ---------------------------------------------------------------------------
@@ -369,7 +409,7 @@ class PipelineMachine(RuleBasedStateMachine):
 
     @rule(member=st.sampled_from(MEMBERS), remove=st.booleans())
     def someone_edits_customerio(self, member: str, remove: bool) -> None:
-        """A person edited (or deleted) in Customer.io itself: a CSV upload, the UI. Only the sweep repairs it."""
+        """A person edited or deleted in Customer.io itself (CSV upload, UI): only the sweep repairs it."""
         if member not in self.cio.people:
             return
         if remove and not narrowed("sweep-recreates-missing"):
@@ -378,8 +418,14 @@ class PipelineMachine(RuleBasedStateMachine):
             stamp = int(self.clock.now)
             if narrowed("sweep-repairs-customerio-edits (NEW)"):
                 stamp = 0  # an edit older than any write: the sweep's re-identify (stamped updated_at) wins
-            self.cio.apply({"action": "identify", "identifiers": {"id": member}, "attributes": {"last_name": "Edited"},
-                            "timestamp": stamp})
+            self.cio.apply(
+                {
+                    "action": "identify",
+                    "identifiers": {"id": member},
+                    "attributes": {"last_name": "Edited"},
+                    "timestamp": stamp,
+                }
+            )
         self.sweep_needed = True
 
     @rule()
@@ -409,12 +455,20 @@ class PipelineMachine(RuleBasedStateMachine):
         self.table.land(member, oracle.update(raw, changes), lambda item: oracle.written(item, changes, now))
 
     def _visible(
-        self, raw: oracle.Item, expected: oracle.Item, names: list[str], data: st.DataObject, guard: bool = True
+        self,
+        raw: oracle.Item,
+        expected: oracle.Item,
+        names: list[str],
+        data: st.DataObject,
+        guard: bool = True,
     ) -> dict[str, Any]:
         """A write the stream can see (docs/pipeline.md, "Racing raw writes"): each attribute it sets changes
         in the table; while a topic pick waits for the rules, a write states its email status itself."""
-        pick_pending = guard and raw.get("email_subscription_status") is not True and expected.get(
-            "email_subscription_status") is True
+        pick_pending = (
+            guard
+            and raw.get("email_subscription_status") is not True
+            and expected.get("email_subscription_status") is True
+        )
         write: dict[str, Any] = {}
         for name in names:
             choices = [value for value in VALUES[name] if value != raw.get(name)]
@@ -476,18 +530,29 @@ class PipelineMachine(RuleBasedStateMachine):
             if member in self.tainted:
                 continue
             if (item is None) != (raw is None):
-                problems.append(f"{member}: exists in the table: {raw is not None}, by the rules: {item is not None}")
+                problems.append(
+                    f"{member}: exists in the table: {raw is not None}, by the rules: {item is not None}"
+                )
                 continue
             if item is not None and raw is not None:
-                differ = sorted(n for n in set(item) | set(raw) - {"updated_at"} if n != "updated_at"
-                                and item.get(n) != raw.get(n))
+                differ = sorted(
+                    n
+                    for n in set(item) | set(raw) - {"updated_at"}
+                    if n != "updated_at" and item.get(n) != raw.get(n)
+                )
                 if differ:
                     problems.append(f"{member}: item differs from the rules at {', '.join(differ)}")
                 item = {**item, "updated_at": raw.get("updated_at")}
             checked[member] = item
-        skip = [m for m in checked if m in self.unbuildable and checked[m] is not None and not _buildable(checked[m])]
+        skip = [
+            m
+            for m in checked
+            if m in self.unbuildable and checked[m] is not None and not _buildable(checked[m])
+        ]
         skip += sorted(self.tainted)
-        problems += violations(checked, self.cio.profiles(), ignore_profiles=[PLACEHOLDER, FOREIGN], skip=skip)
+        problems += violations(
+            checked, self.cio.profiles(), ignore_profiles=[PLACEHOLDER, FOREIGN], skip=skip
+        )
         if not narrowed("sweep-deletes-others") and FOREIGN not in self.cio.people:
             problems.append("another system's person was deleted")
         problems += self._parks() + self._emails()
@@ -496,7 +561,9 @@ class PipelineMachine(RuleBasedStateMachine):
 
     def _parks(self) -> list[str]:
         parked = {sequence for sequence, _ in self.fn.publisher.parked}
-        problems = [f"stream parked record {s}, which keeps the contract" for s in sorted(parked - self.should_park)]
+        problems = [
+            f"stream parked record {s}, which keeps the contract" for s in sorted(parked - self.should_park)
+        ]
         problems += [f"stream did not park record {s}" for s in sorted(self.should_park - parked)]
         allowed = self.ever_tainted | self.unbuildable
         for body, reason in self.fn.track_queue.dead:
@@ -509,9 +576,11 @@ class PipelineMachine(RuleBasedStateMachine):
         problems: list[str] = []
         sent = Counter(email.intent_id for email in self.cio.emails)
         unknown = Counter(email.intent_id for email in self.cio.emails if email.outcome_unknown)
-        problems += [f"email {key.split('|')[2]} sent {n} times" for key, n in sent.items() if n > unknown[key] + 1]
+        problems += [
+            f"email {key.split('|')[2]} sent {n} times" for key, n in sent.items() if n > unknown[key] + 1
+        ]
         password_sent = Counter(key.split("|")[0] for key in sent if key.endswith("|password_updated"))
-        parked = Counter()
+        parked: Counter[str] = Counter()
         for body, reason in self.fn.email_queue.dead:
             intent = json.loads(body)
             if intent["kind"] == "password_updated":
@@ -522,8 +591,10 @@ class PipelineMachine(RuleBasedStateMachine):
                 problems.append(f"email parked: {reason[:80]}")
         for member in (*MEMBERS, POISON):
             if password_sent[member] + parked[member] != self.emails_due[member]:
-                problems.append(f"{member}: {self.emails_due[member]} password updates, "
-                                f"{password_sent[member]} emails sent, {parked[member]} parked")
+                problems.append(
+                    f"{member}: {self.emails_due[member]} password updates, "
+                    f"{password_sent[member]} emails sent, {parked[member]} parked"
+                )
         return problems
 
 
@@ -538,4 +609,6 @@ def _buildable(item: Any) -> bool:
     if mobile is not None and not re.fullmatch(r"\+[1-9][0-9]{1,14}", str(mobile)):
         return False
     created = item.get("created_at")
-    return created is None or bool(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|\+00:00)", created))
+    return created is None or bool(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|\+00:00)", created)
+    )

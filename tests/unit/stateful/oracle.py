@@ -52,7 +52,9 @@ def apply_rules(old: Mapping[str, Any] | None, new: Mapping[str, Any], now: str)
         return item
     picks = set(_topics(old, "email_subscription_topics")) != set(_topics(new, "email_subscription_topics"))
     email_in = picks and bool(_topics(new, "email_subscription_topics"))
-    email_out = new.get("email_subscription_status") is False and old.get("email_subscription_status") is not False
+    email_out = (
+        new.get("email_subscription_status") is False and old.get("email_subscription_status") is not False
+    )
     sms_changed = new.get("sms_status") != old.get("sms_status")
     sms_in = sms_changed and new.get("sms_status") in SMS_SUBSCRIBED
     sms_out = sms_changed and new.get("sms_status") in SMS_UNSUBSCRIBED
@@ -98,7 +100,7 @@ def written(item: Mapping[str, Any] | None, changes: Mapping[str, Any], now: str
 
 
 def deletion_request(item: Mapping[str, Any], now: str) -> Item:
-    """"Write builders": both channels off, stamped, and always muted (at now)."""
+    """ "Write builders": both channels off, stamped, and always muted (at now)."""
     changes = {
         "email_subscription_status": False,
         "email_subscription_topics": [],
@@ -142,7 +144,7 @@ def _topic_list(value: object, allowed: frozenset[str]) -> bool:
 
 
 def payload(item: Mapping[str, Any]) -> dict[str, Any]:
-    """"Profile payload", as Customer.io holds it (nulls removed)."""
+    """ "Profile payload", as Customer.io holds it (nulls removed)."""
     return expected_attributes(item)
 
 
@@ -151,7 +153,7 @@ def is_eligible(item: Mapping[str, Any] | None) -> bool:
 
 
 def password_email_due(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
-    """"Change diff": a modify that changed `password_updated_at` of a member with an email."""
+    """ "Change diff": a modify that changed `password_updated_at` of a member with an email."""
     if old is None or new is None or not new.get("email"):
         return False
     return new.get("password_updated_at") is not None and new.get("password_updated_at") != old.get(

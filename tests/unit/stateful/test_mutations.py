@@ -10,18 +10,18 @@ seeded number of examples; and the invariant checker is what catches attribute d
 | 5 | `diff.profile_changed` only sees eligibility flips | a payload change syncs nothing (the diff) |
 | 6 | `diff._password_updated` always False | no password-updated email (the diff) |
 | 7 | `profile.strip_html` is the identity | names reach Customer.io with their markup (the payload) |
-| 8 | `track_consumer.profile_attributes` drops `sms_paused` | one attribute never reaches Customer.io (the payload) |
-| 9 | `track_consumer._version_of` counts down (2**31 - updated_at) | a later identify is older: dropped (a timestamp) |
-| 10 | `member_stream.check_rule_inputs` never raises | a contract-breaking record is not parked (a park) |
+| 8 | `track_consumer.profile_attributes` drops `sms_paused` | an attribute never reaches Customer.io |
+| 9 | `track_consumer._version_of` is 2**31 - updated_at | a later identify is older: dropped (a timestamp) |
+| 10 | `member_stream.check_rule_inputs` never raises | a contract breaker is not parked (a park) |
 | 11 | `Redelivery.park_reason` parks at once | a Customer.io 5xx parks its work (a park) |
-| 12 | `raw_writes.decide` keeps the record's own image | decisions ignore the previous record (racing writes) |
-| 13 | `profile_sweep.sweep_profiles` queues nothing | a profile Customer.io re-created late stays (the sweep) |
+| 12 | `member_stream.decide` ignores the carried decision | racing raw writes decided from their own image |
+| 13 | `profile_sweep._queue` queues nothing | drift made in Customer.io stays (the sweep) |
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-import cio_sync_local.invariant as invariant
 from cio_sync.members import profile, raw_writes, subscriptions
 from cio_sync.pipeline import member_stream, profile_sweep, track_consumer
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.sync import diff
+from cio_sync_local import invariant
 
 from .machine import PipelineMachine
 
@@ -54,8 +54,8 @@ def _counting_down(payload: Any, now_s: int | None = None) -> int:
     return int(2**31 - int(payload.get("updated_at") or 0))
 
 
-def _own_image(change: Any, previous: Any, *args: Any, **kwargs: Any) -> Any:
-    return ORIGINAL_DECIDE(change, None, *args, **kwargs)
+def _own_image(before: Any, old: Any, new: Any, now: str) -> Any:
+    return ORIGINAL_DECIDE(None, old, new, now)
 
 
 ORIGINAL_DECIDE = raw_writes.decide
@@ -109,12 +109,13 @@ def test_the_machine_catches_the_mutation(name: str, monkeypatch: pytest.MonkeyP
 
 def checker_self_test() -> None:
     """The checker names an attribute a profile holds wrongly (and only that one)."""
-    member = {"id": "5f0c8e2a9b1d4c3e2f1a0b01", "email_subscription_status": True, "first_name": "Ada"}
+    member_id = "5f0c8e2a9b1d4c3e2f1a0b01"
+    member: dict[str, Any] = {"id": member_id, "email_subscription_status": True, "first_name": "Ada"}
     right = invariant.expected_attributes(member)
-    assert invariant.violations({member["id"]: member}, {member["id"]: right}) == []
+    assert invariant.violations({member_id: member}, {member_id: right}) == []
     wrong = {**right, "first_name": "<b>Ada</b>"}
-    found = invariant.violations({member["id"]: member}, {member["id"]: wrong})
-    assert found == [f"{member['id']}: attributes differ: first_name"], found
+    found = invariant.violations({member_id: member}, {member_id: wrong})
+    assert found == [f"{member_id}: attributes differ: first_name"], found
 
 
 def test_the_checker_sees_attribute_differences() -> None:
@@ -122,9 +123,8 @@ def test_the_checker_sees_attribute_differences() -> None:
 
 
 @pytest.fixture
-def blind_checker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def blind_checker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(invariant, "attribute_differences", lambda *_: [])
-    yield
 
 
 @pytest.mark.usefixtures("blind_checker")
@@ -135,7 +135,7 @@ def test_a_checker_that_ignores_attributes_fails_its_self_test() -> None:
 
 @pytest.mark.usefixtures("blind_checker")
 def test_with_a_blind_checker_the_machine_misses_attribute_drift(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The machine catches mutation 7 only through the checker: blind it, and the same budget finds nothing."""
+    """The machine catches mutation 7 only through the checker: blind it, and the same budget finds none."""
     monkeypatch.setattr(profile, "strip_html", lambda text: text)
     _run(EXAMPLES)
 
@@ -145,11 +145,9 @@ def test_the_oracle_imports_no_product_rules() -> None:
     here = Path(__file__).parent
     for module in ("oracle.py",):
         tree = ast.parse((here / module).read_text())
-        imported = [
-            node.module or ""
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom)
-        ] + [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)] + [
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        ]
         forbidden = ("cio_sync.members", "cio_sync.sync", "cio_sync.pipeline")
         assert not [name for name in imported if name.startswith(forbidden)], imported
     source = Path(invariant.__file__).read_text()

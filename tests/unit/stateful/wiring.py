@@ -98,9 +98,7 @@ def sqs_event(messages: list[Message]) -> dict[str, Any]:
 
 
 def inbound(messages: list[Message]) -> list[InboundMessage]:
-    return [
-        InboundMessage(m.message_id, m.group_id, m.body, m.receive_count, m.receipt) for m in messages
-    ]
+    return [InboundMessage(m.message_id, m.group_id, m.body, m.receive_count, m.receipt) for m in messages]
 
 
 class Functions:

@@ -284,7 +284,9 @@ class SimClaims:
     """The import's row claims (the idempotency table) with the mute in the same transaction, over the
     table; `delete_first` deletes a member just before its row's mute (a delete racing the import)."""
 
-    def __init__(self, table: Table, step_for: Callable[[str, str], Step], delete: Callable[[str], None]) -> None:
+    def __init__(
+        self, table: Table, step_for: Callable[[str, str], Step], delete: Callable[[str], None]
+    ) -> None:
         self.table = table
         self.step_for = step_for  # (mute_at, the write's now) -> the oracle's step for the import's mute
         self.delete = delete
