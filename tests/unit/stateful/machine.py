@@ -46,6 +46,7 @@ KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "sweep-repairs-customerio-edits (NEW)": "people edited in Customer.io carry an old timestamp",
     "recreated-id-keeps-consent (NEW)": "a deleted member's id is never created again",
     "status-removed-keeps-consent (NEW)": "no writer removes email_subscription_status (true or false only)",
+    "losing-pick-unmutes (NEW)": "no write picks email topics and sets the email status false at once",
     "sweep-recreates-missing": "Customer.io applies deletes at once; only identifies and events come late",
 }
 WIDENED = frozenset(filter(None, os.environ.get("CIO_SYNC_STATEFUL_WIDEN", "").split(",")))
@@ -281,6 +282,11 @@ class PipelineMachine(RuleBasedStateMachine):
         self.model_step = lambda item: oracle.written(item, changes, now)
         self.repository.update(member, changes)
 
+    @rule(member=st.sampled_from(MEMBERS), data=st.data())
+    def password_update(self, member: str, data: st.DataObject) -> None:
+        """The auth flow's password change (a model write): the member must get one email for it."""
+        self.model_write(member, data, "password")
+
     @rule(member=st.sampled_from(MEMBERS))
     def forgot_password(self, member: str) -> None:
         self.requests += 1
@@ -417,7 +423,8 @@ class PipelineMachine(RuleBasedStateMachine):
         else:
             stamp = int(self.clock.now)
             if narrowed("sweep-repairs-customerio-edits (NEW)"):
-                stamp = 0  # an edit older than any write: the sweep's re-identify (stamped updated_at) wins
+                # As old as the profile's last sync: the sweep's re-identify (stamped updated_at) still wins.
+                stamp = self.cio.people[member].stamps.get("last_name", 0)
             self.cio.apply(
                 {
                     "action": "identify",
@@ -478,6 +485,12 @@ class PipelineMachine(RuleBasedStateMachine):
                 choices = [True, False]
             if choices:
                 write[name] = copy.deepcopy(data.draw(st.sampled_from(choices)))
+        if (
+            narrowed("losing-pick-unmutes (NEW)")
+            and write.get("email_subscription_status") is False
+            and write.get("email_subscription_topics")
+        ):
+            del write["email_subscription_topics"]
         mutes = write.get(oracle.MUTED) is not None
         if pick_pending and not mutes and "email_subscription_status" not in write:
             write["email_subscription_status"] = data.draw(st.booleans())
