@@ -594,9 +594,11 @@ class PipelineMachine(RuleBasedStateMachine):
         ]
         password_sent = Counter(key.split("|")[0] for key in sent if key.endswith("|password_updated"))
         parked: Counter[str] = Counter()
+        seen: set[str] = set()
         for body, reason in self.fn.email_queue.dead:
             intent = json.loads(body)
-            if intent["kind"] == "password_updated":
+            if intent["kind"] == "password_updated" and intent["intent_id"] not in seen:
+                seen.add(intent["intent_id"])  # a redelivered stream record queues the same intent again
                 parked[intent["member_id"]] += 1
                 if "does not exist" not in reason and "no email address" not in reason:
                     problems.append(f"email parked: {reason[:80]}")
