@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration infra e2e bench soak clean
+.PHONY: run test lint typecheck unit integration infra e2e bench soak clean deploy destroy page-check
 
 # sam validate/build, the offline SAM transform and checkov, each in its own pinned virtualenv.
 include infrastructure/sam.mk
@@ -47,6 +47,19 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m cio_sync_local.soak --minutes $(or $(MINUTES),5) --seed $(or $(SEED),0)
+
+# Not part of `make test` either: the emulator page rendered by Debian's chromium at 800 px and checked.
+page-check: $(STAMP)
+	$(BIN)/python -m cio_sync_local.page_check
+
+# One stack on AWS per ENV (cio-sync-$(ENV); docs/deploy.md): PARAMS="Name=Value ..." and ALARM_EMAIL=...
+# add parameters, DRY_RUN=1 prints the commands and calls nothing, YES=1 does not ask first.
+deploy: $(STAMP) $(SAM_VENV_STAMP)
+	$(BIN)/python infrastructure/stack_admin.py deploy $(ENV) $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes) \
+		$(if $(ALARM_EMAIL),--set AlarmEmail=$(ALARM_EMAIL)) $(foreach p,$(PARAMS),--set $(p))
+
+destroy: $(STAMP)
+	$(BIN)/python infrastructure/stack_admin.py destroy $(ENV) $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
 clean: sam-clean
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam .local

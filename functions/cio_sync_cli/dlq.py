@@ -22,6 +22,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from cio_sync.adapters.sqs import FAILURE_REASON_ATTRIBUTE
+from cio_sync.customerio.reporting import event_from_message
 from cio_sync.imports.chunk import parse_chunk_message
 from cio_sync.imports.plan import sources_from_notification
 from cio_sync.members.contract import is_member_id
@@ -35,8 +36,10 @@ DEAD_LETTER_QUEUES: Final[Mapping[str, str]] = {
     "import-file": "ImportFileDeadLetterQueue",
     "import-chunk": "ImportChunkDeadLetterQueue",
     "stream-failures": "StreamFailureQueue",
+    "consent": "ConsentDeadLetterQueue",
 }
 TRACK: Final = "track"
+CONSENT: Final = "consent"
 STREAM_FAILURES: Final = "stream-failures"
 NO_REASON: Final = "no reason recorded"
 # The message group SqsQueues uses when it parks a dead letter on a FIFO queue: it orders nothing.
@@ -197,6 +200,11 @@ def _upload_summary(body: str) -> str:
     )
 
 
+def _consent_summary(body: str) -> str:
+    event = event_from_message(body)
+    return f"{event.object_type}_{event.metric} for member {_short(event.customer_id)}"
+
+
 def _stream_failure_summary(body: str) -> str:
     data = json.loads(body)
     batch = data.get("DDBStreamBatchInfo")
@@ -232,6 +240,7 @@ _SUMMARIZERS: Final[Mapping[str, Callable[[str], str]]] = {
     "import-file": _upload_summary,
     "import-chunk": _chunk_summary,
     "stream-failures": _stream_failure_summary,
+    "consent": _consent_summary,
 }
 
 
@@ -282,6 +291,11 @@ def redrive_group(queue: str, message: Mapping[str, Any], body: str, lanes: int)
         try:
             return lane_of(decode_intents(body)[0].member_id, lanes)
         except MalformedIntent:
+            pass
+    if queue == CONSENT:
+        try:
+            return lane_of(event_from_message(body).customer_id, lanes)
+        except ValueError:
             pass
     return str(group or FALLBACK_GROUP)
 

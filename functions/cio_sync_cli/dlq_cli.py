@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final, TextIO
 
 from cio_sync.pipeline.messages import TRACK_LANES
+from cio_sync_cli.confirm import confirm
 from cio_sync_cli.dlq import (
     DEAD_LETTER_QUEUES,
     STREAM_FAILURE_ADVICE,
@@ -42,7 +43,6 @@ def add_dlq_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         default=DEFAULT_LIST_LIMIT,
         help=f"at most N per queue ({DEFAULT_LIST_LIMIT})",
     )
-    listing.add_argument("--json", action="store_true", help="one JSON object per dead letter")
     add_target_argument(listing)
     listing.set_defaults(handler=run_list)
 
@@ -144,18 +144,16 @@ def run_redrive(args: argparse.Namespace) -> int:
             print(f"nothing to redrive in {target.describe()}", file=sys.stderr)
             return 0
         if not args.yes:
-            confirm(f"redrive {sum(plan.values())} dead letter(s) in {target.describe()}?")
+            confirm(
+                f"redrive {sum(plan.values())} dead letter(s) in {target.describe()}?",
+                what="redrive changes queues",
+            )
         outcomes = [
             dead_letters.redrive(name, lanes=TRACK_LANES, limit=args.limit, progress=_show_progress)
             for name in plan
         ]
     for outcome in outcomes:
-        source = outcome.source_url.rstrip("/").rsplit("/", 1)[-1]
-        errors = ", ".join(f"{code} x{number}" for code, number in sorted(outcome.errors.items()))
-        failed = (
-            f", {outcome.failed} failed ({errors}): still in the dead-letter queue" if outcome.failed else ""
-        )
-        print(f"{outcome.queue}: {outcome.moved} redriven to {source}{failed}")
+        print(json.dumps(_outcome_dict(outcome), sort_keys=True) if args.json else _outcome_line(outcome))
     return 1 if any(outcome.failed for outcome in outcomes) else 0
 
 
@@ -180,16 +178,21 @@ def plan_redrive(dead_letters: DeadLetterQueues, urls: dict[str, str], limit: in
     return plan
 
 
-def confirm(question: str, *, ask: Callable[[], str] | None = None, interactive: bool | None = None) -> None:
-    """Ask on the terminal; without one, --yes is required (a script must say what it means)."""
-    if interactive is None:
-        interactive = sys.stdin.isatty()
-    if not interactive:
-        raise CommandError("redrive changes queues: pass --yes to confirm (no terminal to ask on)")
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = (ask or sys.stdin.readline)().strip().lower()
-    if answer not in ("y", "yes"):
-        raise CommandError("redrive cancelled: nothing was sent")
+def _outcome_line(outcome: RedriveOutcome) -> str:
+    source = outcome.source_url.rstrip("/").rsplit("/", 1)[-1]
+    errors = ", ".join(f"{code} x{number}" for code, number in sorted(outcome.errors.items()))
+    failed = f", {outcome.failed} failed ({errors}): still in the dead-letter queue" if outcome.failed else ""
+    return f"{outcome.queue}: {outcome.moved} redriven to {source}{failed}"
+
+
+def _outcome_dict(outcome: RedriveOutcome) -> dict[str, object]:
+    return {
+        "queue": outcome.queue,
+        "source_url": outcome.source_url,
+        "moved": outcome.moved,
+        "failed": outcome.failed,
+        "errors": dict(outcome.errors),
+    }
 
 
 def _show_progress(outcome: RedriveOutcome) -> None:

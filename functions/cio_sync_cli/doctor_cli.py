@@ -1,8 +1,9 @@
 """`cio-sync doctor`: check the Customer.io configuration a stack runs with, one line per check.
 
-The Track credentials and the workspace's region, the App API key, the placeholder profile id and the
-transactional message ids, read from the track and email functions' own configuration (a deployed
-stack's functions, the local stack's, or the environment) and their own secrets. Exits 1 when a check
+The Track credentials and the workspace's region, the App API key, the placeholder profile id, the
+transactional message ids and the reporting webhook (cio_sync_cli/webhook_check.py), read from the track
+and email functions' own configuration (a deployed stack's functions, the local stack's, or the
+environment) and their own secrets. Exits 1 when a check
 fails. The same checks run at each consumer's first invocation and are logged there.
 """
 
@@ -35,6 +36,7 @@ from cio_sync_cli.target import (
     read_stack_file,
     resolve_target,
 )
+from cio_sync_cli.webhook_check import check_reporting_webhook, webhook_url
 
 FUNCTIONS = ("TrackFunction", "EmailFunction")
 
@@ -54,7 +56,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     stack_name = args.stack or os.environ.get(STACK_VARIABLE)
     with aws_errors(target.endpoint_url):
         environments = function_environments(target, stack_name)
-    checks = doctor_checks(environments, target)
+        url = webhook_url(target, stack_name)
+    checks = doctor_checks(environments, target, url)
     print(f"cio-sync doctor: {target.describe()}")
     for check in checks:
         print(check.line())
@@ -96,7 +99,9 @@ def doctor_inputs(environments: Mapping[str, Mapping[str, str]]) -> DoctorInputs
         raise CommandError(f"the functions' configuration is incomplete: {error}") from None
 
 
-def doctor_checks(environments: Mapping[str, Mapping[str, str]], target: OpsTarget) -> list[Check]:
+def doctor_checks(
+    environments: Mapping[str, Mapping[str, str]], target: OpsTarget, webhook: str | None = None
+) -> list[Check]:
     inputs = doctor_inputs(environments)
     # Live even where the stack runs dry: the doctor calls Customer.io. Secrets read through the target.
     track = TrackClient(secret_reader(target, inputs.track_api), base_url=inputs.track_api.base_url)
@@ -106,6 +111,7 @@ def doctor_checks(environments: Mapping[str, Mapping[str, str]], target: OpsTarg
         check_app(app, inputs.app_api.region),
         check_placeholder(inputs.identifier),
         *check_messages(app, inputs.message_ids),
+        check_reporting_webhook(app, webhook),
     ]
 
 

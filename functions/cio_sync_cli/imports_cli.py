@@ -1,4 +1,5 @@
-"""`cio-sync imports upload` and `cio-sync imports status`: start a Mute Promotions import, follow its report.
+"""`cio-sync imports upload|status|rejected|check`: start a Mute Promotions import, follow its report, read
+the rows it did not mute, or check a file offline first (imports_check.py).
 
 The bucket comes from --bucket, else the target (cio_sync_cli.target): the `--stack` CloudFormation
 stack's ImportBucketName output, else IMPORT_BUCKET, else the running local stack's `.local/stack.json`;
@@ -9,11 +10,15 @@ every command: cio_sync_cli.target.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,13 +34,21 @@ from cio_sync.imports.report import (
     DRY_RUN_PREFIX,
     UPLOAD_PREFIX,
     ImportReport,
-    MalformedReport,
     import_id_for,
     rejected_csv_key,
-    report_key,
 )
+from cio_sync.imports.rows import FileRejected
 from cio_sync_cli.errors import CommandError
-from cio_sync_cli.target import STACK_FILE, OpsTarget, add_target_argument
+from cio_sync_cli.imports_check import DEFAULT_MAX_BYTES, check_file, rejection_json
+from cio_sync_cli.imports_lookup import (
+    checked_import_id,
+    find_upload,
+    import_id_of_file,
+    read_rejected,
+    read_report,
+    unknown,
+)
+from cio_sync_cli.target import OpsTarget, add_target_argument
 from cio_sync_cli.target import resolve_target as resolve_ops_target
 
 DEFAULT_WAIT_S: Final = 600.0
@@ -54,6 +67,9 @@ def add_imports_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     )
     upload.add_argument("file", type=Path, help="the CSV file")
     upload.add_argument("--dry-run", action="store_true", help="report what would happen; mute nobody")
+    upload.add_argument(
+        "--again", action="store_true", help="import a file that was already imported (under a new name)"
+    )
     upload.add_argument("--bucket", help="the imports bucket (default: the target's, see --stack)")
     add_target_argument(upload)
     upload.set_defaults(handler=run_upload)
@@ -74,8 +90,22 @@ def add_imports_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     status.add_argument("--interval", type=float, default=POLL_INTERVAL_S, help=argparse.SUPPRESS)
     status.set_defaults(handler=run_status)
 
+    rejected = commands.add_parser("rejected", help="print the rows an import did not mute, with the reasons")
+    rejected.add_argument("import_id", help="what `imports upload` printed")
+    rejected.add_argument("--bucket", help="the imports bucket (default: the target's, see --stack)")
+    add_target_argument(rejected)
+    rejected.set_defaults(handler=run_rejected)
 
-def resolve_target(bucket: str | None, stack_file: Path = STACK_FILE, stack: str | None = None) -> OpsTarget:
+    check = commands.add_parser(
+        "check", help="what the import would make of a CSV, offline (exit status 1 when it would be rejected)"
+    )
+    check.add_argument("file", type=Path, help="the CSV file")
+    check.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help=argparse.SUPPRESS)
+    add_target_argument(check)
+    check.set_defaults(handler=run_check)
+
+
+def resolve_target(bucket: str | None, stack_file: Path | None = None, stack: str | None = None) -> OpsTarget:
     """The one target resolution (cio_sync_cli.target), with --bucket taking precedence for the bucket."""
     target = resolve_ops_target(stack, stack_file=stack_file)
     chosen = bucket or target.bucket
@@ -114,8 +144,10 @@ def aws_errors(target: OpsTarget) -> Iterator[None]:
         raise CommandError(f"AWS request failed ({type(error).__name__})") from None
 
 
-def upload_key(path: Path, dry_run: bool) -> str:
-    return f"{DRY_RUN_PREFIX if dry_run else UPLOAD_PREFIX}{path.name}"
+def upload_key(path: Path, dry_run: bool, again_at: datetime | None = None) -> str:
+    """Where the file goes; `again_at` stamps the name, so the same bytes make a new import."""
+    name = path.name if again_at is None else f"{path.stem}.again-{again_at:%Y%m%dT%H%M%SZ}{path.suffix}"
+    return f"{DRY_RUN_PREFIX if dry_run else UPLOAD_PREFIX}{name}"
 
 
 def run_upload(args: argparse.Namespace) -> int:
@@ -124,48 +156,100 @@ def run_upload(args: argparse.Namespace) -> int:
         raise CommandError(f"{path}: no such file")
     target = resolve_target(args.bucket, stack=args.stack)
     bucket = _bucket(target)
-    key = upload_key(path, args.dry_run)
-    with aws_errors(target), path.open("rb") as body:
-        response = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+    key = upload_key(path, args.dry_run, datetime.now(UTC) if args.again else None)
+    with aws_errors(target):
+        client = target.client("s3")
+        if not args.again:
+            _refuse_an_import_done(client, bucket, import_id_of_file(bucket, key, path), key)
+        with path.open("rb") as body:
+            response = client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
     import_id = import_id_for(bucket, key, str(response["ETag"]))
-    print(import_id)
+    if args.json:
+        print(json.dumps({"import_id": import_id, "bucket": bucket, "key": key, "dry_run": args.dry_run}))
+    else:
+        print(import_id)
     kind = "dry run" if args.dry_run else "import"
     follow = f"cio-sync imports status {import_id} --wait"
     print(f"uploaded s3://{bucket}/{key} ({kind}); follow it with: {follow}", file=sys.stderr)
     return 0
 
 
+def _refuse_an_import_done(client: Any, bucket: str, import_id: str, key: str) -> None:
+    """S3 would take the same bytes again, and the import (same id) would silently do nothing."""
+    earlier = read_report(client, bucket, import_id)
+    if earlier is not None:
+        raise CommandError(
+            f"s3://{bucket}/{key} with these bytes was already imported as {import_id} ({earlier.status}): "
+            f"see `cio-sync imports status {import_id}`, or pass --again to import it anew"
+        )
+
+
 def run_status(args: argparse.Namespace) -> int:
+    import_id = checked_import_id(args.import_id)
     target = resolve_target(args.bucket, stack=args.stack)
     bucket = _bucket(target)
     with aws_errors(target):
         client = target.client("s3")
 
         def read() -> ImportReport | None:
-            return read_report(client, bucket, args.import_id)
+            return read_report(client, bucket, import_id)
 
-        report = wait_for_report(read, args.timeout, args.interval, _progress) if args.wait else read()
+        report = read()
+        if report is None and find_upload(client, bucket, import_id) is None:
+            raise unknown(import_id, bucket)
+        if args.wait:
+            report = wait_for_report(read, args.timeout, args.interval, _progress)
     if report is None:
-        raise CommandError(
-            f"no report for import {args.import_id} yet: it has not started, or the id is wrong"
-        )
+        raise CommandError(f"import {import_id} has not started yet: try again, or add --wait")
     print(report.to_json(), end="")
     if report.status == "completed" and sum(report.counts.values()) > report.counts["muted"]:
         print(f"rows not muted: s3://{bucket}/{rejected_csv_key(report.import_id)}", file=sys.stderr)
     return 1 if report.status == "rejected" else 0
 
 
-def read_report(client: Any, bucket: str, import_id: str) -> ImportReport | None:
+def run_rejected(args: argparse.Namespace) -> int:
+    import_id = checked_import_id(args.import_id)
+    target = resolve_target(args.bucket, stack=args.stack)
+    bucket = _bucket(target)
+    with aws_errors(target):
+        client = target.client("s3")
+        rows = read_rejected(client, bucket, import_id)
+        report = read_report(client, bucket, import_id) if rows is None else None
+        if rows is None and report is None and find_upload(client, bucket, import_id) is None:
+            raise unknown(import_id, bucket)
+    if rows is None:
+        if report is None or not report.is_final:
+            raise CommandError(
+                f"import {import_id} is not finished: its rejected rows come when it completes"
+            )
+        if report.status == "rejected":
+            raise CommandError(f"import {import_id} rejected the whole file: {report.reason}")
+        print(f"import {import_id} muted every row: none rejected", file=sys.stderr)
+        rows = ""
+    if args.json:
+        for row in csv.DictReader(io.StringIO(rows)):
+            print(json.dumps(row, sort_keys=True))
+    else:
+        print(rows, end="")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
     try:
-        body = client.get_object(Bucket=bucket, Key=report_key(import_id))["Body"].read()
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return None
-        raise
-    try:
-        return ImportReport.from_json(body)
-    except MalformedReport as error:
-        raise CommandError(f"the report of import {import_id} is malformed: {error}") from None
+        checked = check_file(path, args.max_bytes)
+    except FileRejected as error:
+        if args.json:
+            print(rejection_json(path.name, error))
+        raise CommandError(f"{path.name}: would be rejected: {error.reason}") from None
+    if args.json:
+        print(checked.to_json(path.name))
+    else:
+        for line in checked.lines(path.name):
+            print(line)
+    return 0
 
 
 def wait_for_report(

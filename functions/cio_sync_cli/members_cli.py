@@ -26,6 +26,7 @@ from cio_sync.members.contract import (
     utc_now_iso,
 )
 from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound
+from cio_sync_cli.confirm import confirm
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
@@ -83,6 +84,7 @@ def add_members_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
         "--request", action="store_true", help="a deletion request, as the contract says (default)"
     )
     how.add_argument("--purge", action="store_true", help="remove the item from the table")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler=run_delete)
 
     for command in (create, update, show, mute, delete):
@@ -169,7 +171,7 @@ def run_create(args: argparse.Namespace) -> int:
         item = (
             members.create_web_signup(fields) if args.signup == "web" else members.create_sms_signup(fields)
         )
-    print(item["id"])
+    print(to_json(item) if args.json else item["id"])
     print(f"created member {item['id']}; see it with: cio-sync members show {item['id']}", file=sys.stderr)
     return 0
 
@@ -207,6 +209,9 @@ def run_mute(args: argparse.Namespace) -> int:
 def run_delete(args: argparse.Namespace) -> int:
     member_id = checked_id(args.member_id)
     target = resolve_target(args.stack)
+    if not args.yes:
+        change = "remove the item of" if args.purge else "unsubscribe and mute"
+        confirm(f"{change} member {member_id} in {target.describe()}?", what="delete changes a member")
     with member_errors(target):
         members = target.members()
         if args.purge:
@@ -216,6 +221,8 @@ def run_delete(args: argparse.Namespace) -> int:
             item = members.request_deletion(member_id)
     if item is None:
         print(f"member {member_id} removed; the stream deletes the Customer.io profile", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"id": member_id, "removed": True}))
     else:
         print(to_json(item))
     return 0

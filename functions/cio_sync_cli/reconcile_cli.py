@@ -1,21 +1,25 @@
 """`cio-sync reconcile`: make Customer.io match the member table, from both sides.
 
 The members side queues a sync of every member (or the given ones); the profiles side walks every profile
-Customer.io holds and queues a sync for each one no eligible member owns (cio_sync.pipeline.profile_sweep,
-what the scheduled profile-sweep function runs). `--from-failures` syncs exactly the members the stream's
-failure queue names. Every fix is a sync on the track queue: the track function decides from the member's
-item as it is when the sync is sent.
+Customer.io holds and queues a sync for each one cio-sync made that no eligible member owns
+(cio_sync.pipeline.profile_sweep, what the scheduled profile-sweep function runs); with --profiles-only it
+then scans the table for eligible members with no profile. Deletes past --max-deletes (or the function's
+brake) are held: --approve-deletes DIGEST queues them once a walk finds that same set. `--from-failures`
+syncs exactly the members the stream's failure queue names. Every fix is a sync on the track queue: the
+track function decides from the member's item as it is when the sync is sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+from cio_sync.adapters.member_scan import ScanMembers
 from cio_sync.adapters.member_table import BatchReadMembers
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.customerio.errors import CredentialsError
@@ -36,6 +40,7 @@ from cio_sync_cli.sweep_target import DEFAULT_APP_RATE_PER_S, app_client, sweep_
 from cio_sync_cli.target import OpsTarget, add_target_argument, aws_errors, resolve_target
 
 APP_RATE_LIMIT_PER_S = 10.0
+DIGEST_PATTERN = re.compile(r"[0-9]+-[0-9a-f]{20}")
 
 
 def add_reconcile_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,7 +85,13 @@ def add_reconcile_command(subparsers: argparse._SubParsersAction[argparse.Argume
         "--max-deletes",
         type=int,
         metavar="N",
-        help="profiles side: queue at most N deletes, count the rest (default: no limit)",
+        help="profiles side: if more than N deletes, queue none and name the set (default: no limit)",
+    )
+    command.add_argument(
+        "--approve-deletes",
+        metavar="DIGEST",
+        help="profiles side: queue the deletes a braked sweep held (its held_deletes), if this walk finds "
+        "that same set; otherwise queue none and name the new set",
     )
     command.add_argument(
         "--app-rate",
@@ -149,6 +160,11 @@ def _check_options(args: argparse.Namespace) -> None:
         )
     if args.max_deletes is not None and args.max_deletes < 1:
         raise CommandError("--max-deletes must be at least 1")
+    if args.approve_deletes is not None:
+        if DIGEST_PATTERN.fullmatch(args.approve_deletes) is None:
+            raise CommandError("--approve-deletes takes the held_deletes a sweep logged, e.g. 12034-0f3a...")
+        if not args.profiles_only or args.start:
+            raise CommandError("--approve-deletes needs --profiles-only and a whole walk (no --start)")
     if not 0 < args.app_rate < APP_RATE_LIMIT_PER_S:
         raise CommandError(f"--app-rate must be above 0 and below Customer.io's {APP_RATE_LIMIT_PER_S:g}/s")
 
@@ -211,6 +227,9 @@ def _sweep(
         check_attributes=args.check_attributes,
         volatile_window_s=where.volatile_window_s,
         max_deletes=args.max_deletes,
+        approved_deletes=args.approve_deletes,
+        # The members side syncs every member anyway; alone, the profiles side finds the missing ones.
+        find_missing=args.profiles_only,
         start=args.start,
     )
     started = time.monotonic()
@@ -220,6 +239,7 @@ def _sweep(
             BatchReadMembers(target.members(), None if args.check_attributes else ELIGIBILITY_FIELDS),
             publisher,
             options,
+            scanner=ScanMembers(target.members(), ELIGIBILITY_FIELDS, client=target.client("dynamodb")),
             progress=_sweep_progress(started),
         )
     except CredentialsError as error:
@@ -246,12 +266,15 @@ def _profiles_done(outcome: SweepOutcome) -> bool:
     print(f"profiles: scanned {outcome.scanned}; {verb}: {fixed}; left alone: {skipped}", file=sys.stderr)
     for reason, ids in sorted(outcome.examples.items()):
         print(f"  {reason}: {', '.join(ids)}{' ...' if len(ids) >= 10 else ''}", file=sys.stderr)
-    if outcome.withheld:
+    if outcome.held_deletes:
         print(
-            f"{sum(outcome.withheld.values())} delete(s) held back by --max-deletes: check the list above, "
-            "then run again without it",
+            f"{sum(outcome.withheld.values())} delete(s) held, none queued: check the list above, then "
+            "run again with --profiles-only --approve-deletes "
+            f"{outcome.held_deletes}",
             file=sys.stderr,
         )
+    if outcome.member_scan != "not run":
+        print(f"members without a profile: {outcome.member_scan}", file=sys.stderr)
     if not outcome.complete:
         resume = (
             f" --profiles-only --start {outcome.next_start}" if outcome.next_start else " --profiles-only"

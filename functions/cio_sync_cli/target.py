@@ -6,7 +6,8 @@ In this order:
    running local stack is one too (`.local/stack.json` names it): without AWS_ENDPOINT_URL, a NAME that
    is the local stack's is read from its moto server, with local credentials.
 2. AWS_ENDPOINT_URL is set: the environment names the resources (the functions' own variables).
-3. `.local/stack.json` exists: the running local stack (moto server), with local credentials; a resource
+3. A local stack file exists (cio_sync_cli.stack_file: CIO_SYNC_STACK_FILE, else `.local/stack.json` here
+   or in a parent directory): the running local stack (moto server), with local credentials; a resource
    variable that is set explicitly still wins over the file.
 4. Otherwise the environment alone, against AWS itself.
 A command that needs a resource nobody named fails with one line saying how to name it. Credentials and
@@ -15,7 +16,6 @@ region come from the usual AWS chain, except for the local stack.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,10 +35,15 @@ from botocore.exceptions import (
 from pynamodb.exceptions import PynamoDBException
 
 from cio_sync.adapters.member_table import MemberRepository
+from cio_sync_cli import options
+from cio_sync_cli import stack_file as stack_files
 from cio_sync_cli.errors import CommandError
+from cio_sync_cli.stack_file import STACK_FILE, find_stack_file
 
-STACK_FILE: Final = Path(".local") / "stack.json"
-STACK_VARIABLE: Final = "CIO_SYNC_STACK"
+# Where doctor_cli and the tests import them from.
+STACK_VARIABLE: Final = options.STACK_VARIABLE
+read_stack_file = stack_files.read_stack_file
+
 # moto accepts any credentials; the local stack's functions use these too (not secrets).
 LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 HOW_TO_TARGET: Final = "pass --stack NAME (or set CIO_SYNC_STACK), or start the local stack (make run)"
@@ -75,6 +80,9 @@ QUEUES: Final[Mapping[str, Resource]] = {
         "ImportChunkDeadLetterQueueUrl", "IMPORT_CHUNK_DEAD_LETTER_QUEUE_URL"
     ),
     "StreamFailureQueue": Resource("StreamFailureQueueUrl", "STREAM_FAILURE_QUEUE_URL"),
+    "ConsentQueue": Resource("ConsentQueueUrl", "CONSENT_QUEUE_URL"),
+    "ConsentDeadLetterQueue": Resource("ConsentDeadLetterQueueUrl", "CONSENT_DEAD_LETTER_QUEUE_URL"),
+    "ConsentQuarantineQueue": Resource("ConsentQuarantineQueueUrl", "CONSENT_QUARANTINE_QUEUE_URL"),
 }
 
 
@@ -149,11 +157,13 @@ def resolve_target(
     stack: str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    stack_file: Path = STACK_FILE,
+    stack_file: Path | None = None,
     read_stack: StackReader | None = None,
 ) -> OpsTarget:
     """The target of a command (see the module docstring for the order)."""
     env: Mapping[str, str] = os.environ if environ is None else environ
+    if stack_file is None:
+        stack_file = find_stack_file(env) or STACK_FILE
     endpoint = _text(env, "AWS_ENDPOINT_URL")
     region = _text(env, "AWS_REGION") or _text(env, "AWS_DEFAULT_REGION")
     stack_name = stack or _text(env, STACK_VARIABLE)
@@ -245,19 +255,6 @@ def _from_environment(
         local_credentials=local_credentials,
         variables=variables,
     )
-
-
-def read_stack_file(path: Path = STACK_FILE) -> dict[str, Any] | None:
-    """What a running `cio-sync local up` wrote, or None when no local stack runs here."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as error:
-        raise CommandError(
-            f"{path} is unreadable ({type(error).__name__}): restart the local stack"
-        ) from None
-    return data if isinstance(data, dict) else None
 
 
 def _local_stack_named(path: Path, stack_name: str) -> dict[str, Any] | None:
@@ -355,10 +352,5 @@ def _text(values: Mapping[str, Any], name: str) -> str | None:
 
 
 def add_target_argument(parser: Any) -> None:
-    """`--stack NAME` on a command: act on a deployed CloudFormation stack."""
-    parser.add_argument(
-        "--stack",
-        metavar="NAME",
-        help=f"act on this CloudFormation stack (default: {STACK_VARIABLE}, AWS_ENDPOINT_URL and the "
-        "resource variables, else the running local stack)",
-    )
+    """The options every operator command takes (cio_sync_cli.options), `--stack NAME` among them."""
+    options.add_global_options(parser)

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
@@ -87,6 +87,7 @@ def package(
     except InvalidDocumentException as error:
         raise DeployError(f"{template_path} is not a valid SAM template: {error}") from error
     scale_queue_clocks(transformed, options.time_scale, options.visibility_timeout_s)
+    drop_outputs_moto_cannot_read(transformed)
     code = {key: _zip_sources(template_path.parent / key) for key in sorted(code_keys(template))}
     return Package(template=transformed, code=code)
 
@@ -154,6 +155,23 @@ def scale_queue_clocks(template: dict[str, Any], scale: float, visibility_timeou
         properties["MessageRetentionPeriod"] = _scaled(
             properties.get("MessageRetentionPeriod", 345600), scale, minimum=SQS_MIN_RETENTION_S
         )
+
+
+# Resource types moto's CloudFormation skips (it creates no function URL) and whose attributes it then
+# refuses in an output, failing the whole stack. The local stack serves the receiver itself.
+MOTO_SKIPS: Final = frozenset({"AWS::Lambda::Url"})
+
+
+def drop_outputs_moto_cannot_read(template: dict[str, Any]) -> None:
+    """Remove the outputs (ReportingWebhookUrl) that read an attribute of a resource moto does not create."""
+    resources = template.get("Resources") or {}
+    skipped = {name for name, resource in resources.items() if resource.get("Type") in MOTO_SKIPS}
+    outputs = template.get("Outputs") or {}
+    for name, output in list(outputs.items()):
+        value = output.get("Value")
+        target = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+        if isinstance(target, list) and target and target[0] in skipped:
+            del outputs[name]
 
 
 def _scaled(value: Any, scale: float, *, minimum: int) -> Any:

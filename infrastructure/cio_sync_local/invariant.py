@@ -42,6 +42,7 @@ TIMESTAMPS: Final = (
     "last_authenticated_at",
     "last_messaged_at",
     "deletion_requested_at",
+    "email_opt_in_at",
 )
 EMAIL_TOPICS: Final = {
     "news": "news_email_subscription_status",
@@ -89,13 +90,26 @@ def _text(value: str) -> str:
     return stripped.encode("utf-8")[:MAX_VALUE_BYTES].decode("utf-8", errors="ignore")
 
 
-def expected_attributes(member: Mapping[str, Any]) -> dict[str, Any]:
+# docs/member-contract.md, "Consent in Customer.io": the value of each consent attribute that opts out.
+OPT_OUT: Final = {
+    "unsubscribed": True,
+    "email_subscription_status": False,
+    **dict.fromkeys(EMAIL_TOPICS.values(), False),
+}
+PREFERENCES: Final = "cio_subscription_preferences"
+
+
+def expected_attributes(
+    member: Mapping[str, Any], topic_map: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """What Customer.io should hold for an eligible member: the documented payload, less the id and the
-    attributes that are null (Customer.io removes an attribute set to null)."""
+    attributes that are null (Customer.io removes an attribute set to null), with the subscription-centre
+    topics `topic_map` names."""
     attributes: dict[str, Any] = {name: member[name] for name in AS_STORED if member.get(name) is not None}
     if member.get("sms_status") in SUBSCRIBED_SMS and member.get("mobile"):
         attributes["phone"] = member["mobile"]
     attributes["sms_paused"] = member.get("sms_paused") is True
+    attributes["cio_sync_managed"] = True
     for name in FREE_TEXT:
         if member.get(name) is not None:
             attributes[name] = _text(member[name])
@@ -112,6 +126,9 @@ def expected_attributes(member: Mapping[str, Any]) -> dict[str, Any]:
     if member.get("email_subscription_status") is not None:
         attributes["email_subscription_status"] = member["email_subscription_status"] is True
         attributes["unsubscribed"] = member["email_subscription_status"] is not True
+    if topic_map:
+        topics = {f"topic_{number}": topic in email_topics for topic, number in topic_map.items()}
+        attributes[PREFERENCES] = {"topics": topics}
     return {name: value for name, value in attributes.items() if value not in (None, "")}
 
 
@@ -123,18 +140,51 @@ def _lags_within_window(actual: Any, expected: Any, window_s: int) -> bool:
 
 
 def attribute_differences(
-    expected: Mapping[str, Any], actual: Mapping[str, Any], volatile_window_s: int
+    expected: Mapping[str, Any],
+    actual: Mapping[str, Any],
+    volatile_window_s: int,
+    held: set[str] | None = None,
 ) -> list[str]:
-    """Names of the attributes a profile holds otherwise than the payload says. A function of its own so
-    the state machine's self-test can break it and show that the proof depends on it."""
+    """Names of the attributes a profile holds otherwise than the payload says (apart from opt-outs
+    Customer.io holds: `held`). A function of its own so the state machine's self-test can break it and
+    show that the proof depends on it."""
     return sorted(
         name
         for name in set(expected) | set(actual)
         if expected.get(name) != actual.get(name)
+        and name not in (held or set())
         and not (
             name in VOLATILE and _lags_within_window(actual.get(name), expected.get(name), volatile_window_s)
         )
     )
+
+
+def _held_opt_outs(
+    member: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    actual: Mapping[str, Any],
+    stamps: Mapping[str, int],
+) -> set[str]:
+    """Consent attributes where the profile keeps an opt-out Customer.io recorded after the member's last
+    opt-in (the subscription-centre object: each topic that differs is opted out on the profile)."""
+    opted_in_at = _unix(member["email_opt_in_at"]) if member.get("email_opt_in_at") else 0
+    held = {
+        name
+        for name, opt_out in OPT_OUT.items()
+        if actual.get(name) == opt_out and stamps.get(name, 0) > opted_in_at
+    }
+    have, want = _topics(actual), _topics(expected)
+    if stamps.get(PREFERENCES, 0) > opted_in_at and all(
+        have.get(topic) is False for topic in set(have) | set(want) if have.get(topic) != want.get(topic)
+    ):
+        held.add(PREFERENCES)
+    return held
+
+
+def _topics(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    preferences = attributes.get(PREFERENCES)
+    topics = preferences.get("topics") if isinstance(preferences, dict) else None
+    return topics if isinstance(topics, dict) else {}
 
 
 def violations(
@@ -144,8 +194,14 @@ def violations(
     ignore_profiles: Iterable[str] = (),
     skip: Iterable[str] = (),
     volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S,
+    topic_map: Mapping[str, int] | None = None,
+    stamps: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[str]:
     """Every way Customer.io differs from the table, one line each (member ids and attribute names only).
+
+    `stamps` (person id -> attribute -> the timestamp of its last change, as Customer.io keeps them): a
+    consent attribute may hold its opt-out while the member is opted in, when Customer.io recorded that
+    opt-out after the member's `email_opt_in_at` (no sync may undo it). Without `stamps`, it may not.
 
     `skip`: ids whose items break the contract on purpose (a test's poison): no claim is made about them.
 
@@ -167,7 +223,10 @@ def violations(
         if profile is None:
             problems.append(f"{member_id}: eligible but has no profile")
             continue
-        wrong = attribute_differences(expected_attributes(member), profile, volatile_window_s)
+        expected = expected_attributes(member, topic_map)
+        actual = dict(profile)
+        held = _held_opt_outs(member, expected, actual, (stamps or {}).get(member_id, {}))
+        wrong = attribute_differences(expected, actual, volatile_window_s, held)
         if wrong:
             problems.append(f"{member_id}: attributes differ: {', '.join(wrong)}")
     ignored = set(ignore_profiles)
@@ -204,8 +263,10 @@ def check_stack(
     ignore_profiles: Iterable[str] = (),
     skip: Iterable[str] = (),
     volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S,
+    topic_map: Mapping[str, int] | None = None,
+    stamps: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[str]:
-    """The invariant over the whole table and every profile the emulator holds."""
+    """The invariant over the whole table and every profile the emulator holds (`violations`)."""
     members: dict[str, Mapping[str, Any] | None] = dict(scan_members(dynamodb, table))
     return violations(
         members,
@@ -213,4 +274,6 @@ def check_stack(
         ignore_profiles=ignore_profiles,
         skip=skip,
         volatile_window_s=volatile_window_s,
+        topic_map=topic_map,
+        stamps=stamps,
     )

@@ -1,8 +1,9 @@
 """`cio-sync local up` and `cio-sync local drain`: the whole system on this machine, and waiting for it.
 
 `local up` runs in the foreground until Ctrl-C or SIGTERM and writes `.local/stack.json`; `local drain`,
-from any other process in the same directory, asks the running stack (over its control endpoint named
-in stack.json) whether the pipeline is idle, and waits until it is.
+from any other process in that directory or below (cio_sync_cli.stack_file finds the file), asks the
+running stack (over its control endpoint named in stack.json) whether the pipeline is idle, and waits
+until it is.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 from cio_sync_cli.errors import CommandError
+from cio_sync_cli.stack_file import STACK_FILE_VARIABLE, find_stack_file, read_stack_file
 from cio_sync_local.deploy import DeployError
 from cio_sync_local.description import StackNotDeployed
 from cio_sync_local.emulator.openapi import OpenApiDocumentMissing
@@ -30,9 +32,9 @@ from cio_sync_local.stack import (
     DEFAULT_AWS_PORT,
     DEFAULT_CIO_PORT,
     READY_LINE,
+    STACK_FILE_NAME,
     STATE_DIR,
     LocalStack,
-    read_stack_file,
     stack_file,
 )
 
@@ -85,7 +87,10 @@ def add_local_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help=f"give up after this many seconds (default: {DEFAULT_DRAIN_TIMEOUT_S:g})",
     )
     drain.add_argument(
-        "--state-dir", type=Path, default=STATE_DIR, help=f"where stack.json is (default: {STATE_DIR})"
+        "--state-dir",
+        type=Path,
+        default=None,
+        help=f"where stack.json is (default: {STACK_FILE_VARIABLE}, else {STATE_DIR} here or above)",
     )
     drain.set_defaults(handler=run_drain)
 
@@ -157,18 +162,16 @@ def _one_line(error: BaseException) -> str:
 
 
 def run_drain(args: argparse.Namespace) -> int:
-    try:
-        info = read_stack_file(args.state_dir)
-    except FileNotFoundError as error:
+    path = stack_file(args.state_dir) if args.state_dir is not None else find_stack_file()
+    info = read_stack_file(path) if path is not None else None
+    if info is None:
         raise CommandError(
-            f"no local stack is running here ({stack_file(args.state_dir)} is missing); start one with "
-            "`cio-sync local up`"
-        ) from error
+            f"no local stack is running here ({path or STATE_DIR / STACK_FILE_NAME} is missing); start one "
+            "with `cio-sync local up`"
+        )
     control_url = info.get("control_url")
     if not isinstance(control_url, str):
-        raise CommandError(
-            f"{stack_file(args.state_dir)} names no control endpoint; restart `cio-sync local up`"
-        )
+        raise CommandError(f"{path} names no control endpoint; restart `cio-sync local up`")
     deadline = time.monotonic() + args.timeout
     started = time.monotonic()
     shown = ""

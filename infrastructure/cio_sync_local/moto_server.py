@@ -5,7 +5,8 @@ use in-process `mock_aws`, gives moto its own interpreter (and GIL) on a two-cor
 its parent. The child is this module run as `python -m cio_sync_local.moto_server`: it binds the port
 (0 = any free one), prints one line naming the bound port, and serves.
 
-The child also corrects three things where moto differs from AWS in ways the pipeline depends on:
+The child corrects only where moto behaves differently from AWS in ways the pipeline depends on (its speed
+is left as it is: the bench measures cio-sync in process, cio_sync_local.bench.throughput):
 * Event source mappings: moto tries to run the function itself (through Docker) whenever a message or a
   stream record arrives, receiving the messages (which counts towards maxReceiveCount) and, when that
   "succeeds", emptying the stream. The mappings stay readable through the Lambda API; playing them is
@@ -20,25 +21,19 @@ The child also corrects three things where moto differs from AWS in ways the pip
 from __future__ import annotations
 
 import argparse
-import base64
-import datetime
-import functools
 import importlib
-import io
 import itertools
-import json
 import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from collections import deque
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote_plus
 
 from cio_sync_local import moto_transactions
@@ -250,229 +245,6 @@ def _preload_backends() -> None:
         importlib.import_module(module)
 
 
-def _share_region_lists() -> None:
-    """moto asks a new boto3 Session for a service's regions in many places (three times while importing
-    its EC2 models, which CloudFormation imports), and each Session reads botocore's endpoint file again:
-    most of a second of the child's start. One session answers them all here; the answers are the same."""
-    import boto3.session  # noqa: PLC0415 - the child process only
-
-    shared = boto3.session.Session()
-    regions = functools.cache(shared.get_available_regions)
-
-    def get_available_regions(
-        self: Any, service_name: str, partition_name: str = "aws", allow_non_regional: bool = False
-    ) -> list[str]:
-        return list(regions(service_name, partition_name, allow_non_regional))
-
-    boto3.session.Session.get_available_regions = get_available_regions
-
-
-def _route_hosts_once() -> None:
-    """moto routes each request by its host: under one lock for every request, it lists its own package
-    directory and tries the URL patterns of every service, a fifth of the child's time under load. The
-    answer for a host never changes; it is remembered here."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: PLC0415 - child only
-
-    find = DomainDispatcherApplication.get_backend_for_host
-    routes: dict[str | None, Any] = {}
-
-    def get_backend_for_host(self: Any, host: str | None) -> Any:
-        if host not in routes:
-            routes[host] = find(self, host)
-        return routes[host]
-
-    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
-
-
-class _CountedBody:
-    """A request body as the application reads it, counted, so that what it left unread can be drained."""
-
-    def __init__(self, stream: Any, length: int) -> None:
-        self._stream = stream
-        self.remaining = length
-
-    def read(self, size: int | None = -1) -> bytes:
-        wanted = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data: bytes = self._stream.read(wanted) if wanted > 0 else b""
-        self.remaining -= len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        wanted = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data: bytes = self._stream.readline(wanted) if wanted > 0 else b""
-        self.remaining -= len(data)
-        return data
-
-    def drain(self) -> bool:
-        """Read what is left of the body; False if the connection ended first."""
-        while self.remaining > 0:
-            if not self.read(min(self.remaining, 1 << 16)):
-                return False
-        return True
-
-
-EXPRESSION_CACHE_SIZE = 4096
-
-
-def _bounded_cache(function: Any) -> Any:
-    """`function` remembered per (hashable) arguments, forgetting everything when the cache is full."""
-    remembered: dict[Any, Any] = {}
-
-    @functools.wraps(function)
-    def cached(*args: Any) -> Any:
-        key = json.dumps(args, sort_keys=True, default=str)
-        if key not in remembered:
-            if len(remembered) >= EXPRESSION_CACHE_SIZE:
-                remembered.clear()
-            remembered[key] = function(*args)
-        return remembered[key]
-
-    return cached
-
-
-def _parse_each_expression_once() -> None:
-    """moto parses every DynamoDB expression anew, character by character, on every request: a fifth of
-    a conditional update's time. The parsed forms are never changed by their users (validation works on
-    a copy; a condition is only evaluated), so the same text (with the same names and values) is parsed
-    once here. Per-class method lists, which moto recomputes with `inspect` on every request, likewise."""
-    from moto.core import responses  # noqa: PLC0415 - the child process only
-    from moto.dynamodb import comparisons, models  # noqa: PLC0415 - as above
-    from moto.dynamodb.models import table  # noqa: PLC0415 - as above
-    from moto.dynamodb.parsing import expressions  # noqa: PLC0415 - as above
-
-    parser = cast(Any, expressions).UpdateExpressionParser
-    parser.make = staticmethod(_bounded_cache(parser.make))
-    condition = _bounded_cache(cast(Any, comparisons).get_filter_expression)
-    for module in (comparisons, models, table):
-        cast(Any, module).get_filter_expression = condition
-    patched = cast(Any, responses)
-    patched.method_names_from_class = functools.cache(patched.method_names_from_class)
-
-
-# Answers that are plain JSON already: moto's model-driven serializer walks every attribute of every item
-# (half of the child's time while the stream and the track function read members in bulk).
-PLAIN_JSON_ANSWERS = frozenset(
-    {
-        "GetItem",
-        "BatchGetItem",
-        "Query",
-        "Scan",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "BatchWriteItem",
-        "TransactWriteItems",
-        "TransactGetItems",
-        "GetRecords",
-    }
-)
-
-
-def _wire_value(value: Any) -> Any:
-    """What AWS's JSON protocol writes for a timestamp (seconds since the epoch) and a blob (base64)."""
-    if isinstance(value, datetime.datetime):
-        return value.timestamp()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _without_nulls(value: Any) -> Any:
-    """The serializer leaves out members that have no value; a null would read as present."""
-    if isinstance(value, dict):
-        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [_without_nulls(item) for item in value]
-    return value
-
-
-def _answer_plain_json_directly() -> None:
-    """DynamoDB's item answers and the stream's records are plain JSON in moto before serialization (the
-    item wire format moto keeps them in): written with `json` they come out as the serializer writes
-    them, in a fraction of its time."""
-    from moto.core.responses import BaseResponse, PaginatedResult  # noqa: PLC0415 - the child process only
-
-    serialized = BaseResponse.serialized
-
-    def plain_or_serialized(self: Any, action_result: Any) -> Any:
-        result = action_result.result
-        if (
-            self.service_name in {"dynamodb", "dynamodbstreams"}
-            and isinstance(result, dict)
-            and not isinstance(action_result, PaginatedResult)
-            and self._get_action() in PLAIN_JSON_ANSWERS
-        ):
-            headers = dict(self.response_headers)
-            headers["Content-Type"] = "application/x-amz-json-1.0"
-            return 200, headers, json.dumps(_without_nulls(result), default=_wire_value)
-        return serialized(self, action_result)
-
-    BaseResponse.serialized = plain_or_serialized  # type: ignore[method-assign]
-
-
-def _keep_alive_handler(base: type[Any]) -> type[Any]:
-    """werkzeug's development server closes the connection after every response, because after each one
-    it reads whatever else the client sent (it cannot tell the rest of a body from the next request), so
-    each request costs a new connection and a new thread: a third of the child's time under load.
-
-    This handler counts the body the application reads and drains exactly the rest, and shows werkzeug's
-    read-after-response an empty stream (and a socket at its end), so an HTTP/1.1 connection stays open
-    for the next request, as AWS's endpoints keep it. A body it cannot count (chunked) still closes it."""
-
-    spent, peer = socket.socketpair()
-    peer.close()  # its peer gone, `spent` is always readable and always at its end
-
-    class KeepAliveHandler(base):  # type: ignore[misc]
-        _body: _CountedBody | None = None
-        _real: tuple[Any, Any] = (None, None)  # the connection's own reader and socket, while hidden
-        rfile: Any
-        connection: Any
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in separate writes: without this, Nagle's algorithm and the
-            # client's delayed ACK hold every response on a kept-alive connection for 40 ms.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def make_environ(self) -> dict[str, Any]:
-            shown = self.rfile, self.connection
-            self.rfile, self.connection = self._real
-            try:
-                environ: dict[str, Any] = super().make_environ()
-            finally:
-                self.rfile, self.connection = shown
-            length = environ.get("CONTENT_LENGTH") or "0"
-            if environ.get("wsgi.input_terminated") or not length.isdigit():
-                self._body = None
-            else:
-                self._body = _CountedBody(environ["wsgi.input"], int(length))
-                environ["wsgi.input"] = self._body
-            return environ
-
-        def send_header(self, keyword: str, value: str) -> None:
-            if keyword.lower() == "connection" and value.lower() == "close" and self._body is not None:
-                return  # decided once the response is out: see run_wsgi
-            super().send_header(keyword, value)
-
-        def run_wsgi(self) -> None:
-            self._real = self.rfile, self.connection
-            self.rfile, self.connection = io.BytesIO(), spent
-            try:
-                super().run_wsgi()
-            finally:
-                self.rfile, self.connection = self._real
-            if self._body is None or not self._body.drain():
-                self.close_connection = True
-            self._body = None
-
-    return KeepAliveHandler
-
-
 def _exit_with_parent(parent_pid: int, server: Any) -> None:
     """An orphaned moto server would hold its port forever; follow the parent out."""
     while os.getppid() == parent_pid:
@@ -487,7 +259,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
 
-    _share_region_lists()
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - moto is imported in the child process only
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -499,13 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     _patch_s3_notifications()
     _patch_fifo_redelivery_order()
     _leave_event_source_mappings_to_the_pump()
-    _route_hosts_once()
-    _parse_each_expression_once()
-    _answer_plain_json_directly()
-    moto_transactions.install()  # TransactWriteItems isolated and cheap, as DynamoDB's (see that module)
+    moto_transactions.install()  # TransactWriteItems isolated, as DynamoDB's (see that module)
     app = DomainDispatcherApplication(create_backend_app)
-    handler = _keep_alive_handler(MotoRequestHandler)
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=handler)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = int(server.server_address[1])
     os.environ["MOTO_PORT"] = str(port)  # what `python -m moto.server` sets for moto's own use
 

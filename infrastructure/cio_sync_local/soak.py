@@ -23,16 +23,14 @@ import random
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from cio_sync.adapters.member_table import MemberRepository
-from cio_sync.adapters.sqs import FAILURE_REASON_ATTRIBUTE
-from cio_sync.members.contract import safe_key, utc_now_iso
+from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.errors import ConcurrentWriteError, MemberNotFound
 from cio_sync.producer_api import producer
 from cio_sync_local.adversary import RAW_VALUES, Bursts, Poison
@@ -40,6 +38,14 @@ from cio_sync_local.invariant import check_stack, plain
 from cio_sync_local.invoker import InjectedCrash, InvocationResult
 from cio_sync_local.pump import Faults, Pump, PumpListener
 from cio_sync_local.raw_table import raw_update
+from cio_sync_local.soak_checks import (
+    RESUBSCRIBE_EVENT,
+    Ledger,
+    Observed,
+    classify_dead_letters,
+    mismatches,
+    summarise,
+)
 from cio_sync_local.stack import LocalStack
 
 MAX_MINUTES: Final = 10.0
@@ -48,8 +54,6 @@ DRAIN_TIMEOUT_S: Final = 300.0
 VISIBILITY_TIMEOUT_S: Final = 2
 # Backoffs of failed messages run this much faster, as the short visibility timeout does.
 TIME_SCALE: Final = 0.01
-RESUBSCRIBE_EVENT: Final = "promotions_resubscribe"
-PASSWORD_UPDATED: Final = "password_updated"  # noqa: S105 - a transactional message id
 DEAD_LETTER_QUEUES: Final = (
     "TrackDeadLetterQueue",
     "EmailDeadLetterQueue",
@@ -87,7 +91,6 @@ RATE_LIMITED_MIN_S: Final = 5.0
 # At the soak's time scale (0.01), five failed receives back off for about 9 s in all: an outage of this
 # long (at least) outlasts the old receive limit of 5, so it would have dead-lettered every waiting message.
 OUTAGE_MIN_S: Final = 15.0
-OLD_RECEIVE_LIMIT: Final = 5
 WEATHER: Final[tuple[dict[str, Any], ...]] = (
     {"fail_ratio": 0.2, "fail_status": 503},
     # Low enough that batched traffic goes over it and gets 429s, as a busy account would.
@@ -153,20 +156,6 @@ class CohortMember:
     state: str = "active"  # active -> muting -> muted -> unmuting -> active
     unmutes: int = 0  # unmute transitions that took effect: each owes one resubscribe event
     unmute_written_raw: bool = False
-
-
-@dataclass
-class Ledger:
-    """What the soak did and therefore expects, counted as it goes."""
-
-    writes: Counter[str] = field(default_factory=Counter)
-    has_email: dict[str, bool] = field(default_factory=dict)
-    resets: dict[str, str] = field(default_factory=dict)  # reset URL -> member id
-    reset_intents_without_email: set[str] = field(default_factory=set)
-    password_updates: Counter[str] = field(default_factory=Counter)  # member id -> updates (email members)
-    password_updates_without_email: int = 0
-    imports: int = 0
-    weather: list[dict[str, Any]] = field(default_factory=list)
 
 
 class PumpFaultCounter(PumpListener):
@@ -437,36 +426,16 @@ class Soak:
             return steps >= max(1, config.steps // phases)
         return time.monotonic() >= started + config.seconds * (number + 1) / phases
 
-    def account(self, seconds: float) -> dict[str, Any]:
-        """Every figure the soak prints, and the mismatches that fail it."""
-        ledger = self.ledger
-        stats = self.emulator.stats()
-        by_status: dict[str, int] = stats["requests_by_status"]
-        failed_requests = sum(count for status, count in by_status.items() if not status.startswith("2"))
-        dead = self.dead_letters()
-        emails = self.emulator.state.emails_json()
-        sent_resets = Counter(str(email.get("message_data", {}).get("url")) for email in emails)
-        expected_resets = {url: member for url, member in ledger.resets.items() if ledger.has_email[member]}
+    def observe(self, seconds: float) -> Observed:
+        """Read what the run left: the emulator's books, the table, every dead-letter queue."""
+        sqs = self.stack.client("sqs")
         addresses = {
             str(item["email"]): member_id
-            for member_id, has_email in ledger.has_email.items()
+            for member_id, has_email in self.ledger.has_email.items()
             if has_email
             and member_id not in self.poison.ids
             and (item := self.repo.get(member_id)) is not None
         }
-        sent_password = Counter(
-            addresses.get(str(email.get("to")), "?")
-            for email in emails
-            if email.get("transactional_message_id") == PASSWORD_UPDATED
-        )
-        events = [event for event in self.emulator.state.events_json() if event["name"] == RESUBSCRIBE_EVENT]
-        cohort_ids = {member.member_id for member in self.cohort}
-        cohort_events = Counter(
-            str(event["person_id"]) for event in events if event["person_id"] in cohort_ids
-        )
-        expected_events = {member.member_id: member.unmutes for member in self.cohort}
-        sent_ids, sends, log_complete = self.resubscribe_events_sent()
-        sent_to_cohort = {member_id: len(sent_ids.get(member_id, set())) for member_id in cohort_ids}
         violations = check_stack(
             self.stack.client("dynamodb"),
             self.stack.table_name(),
@@ -474,161 +443,38 @@ class Soak:
             ignore_profiles={self.stack.environment["CUSTOMER_IO_APP_IDENTIFIER_ID"]},
             skip=self.poison.ids,  # they break the contract on purpose: the invariant makes no claim
         )
-        burst_mismatches = self.bursts.mismatches()
-        pump_stats = self.pump.stats()
-        summary: dict[str, Any] = {
-            "seed": self.config.seed,
-            "seconds": round(seconds, 1),
-            "writes": dict(sorted(ledger.writes.items())),
-            "members": len(ledger.has_email),
-            "faults_injected": {
-                "weather_phases": len(ledger.weather),
-                "customer_io_rate_limited_429": stats["rate_limited"],
-                "customer_io_failed_5xx": stats["faults_failed"],
-                "customer_io_dropped_connections": stats["faults_dropped"],
-                "pump_crashes_after_call": self.pump_faults.crashes,
-                "pump_duplicate_deliveries": self.pump_faults.duplicates,
+        return Observed(
+            seed=self.config.seed,
+            seconds=seconds,
+            ledger=self.ledger,
+            emulator_stats=self.emulator.stats(),
+            emails=self.emulator.state.emails_json(),
+            events=self.emulator.state.events_json(),
+            requests=self.emulator.state.requests_json(),
+            addresses=addresses,
+            dead_letters={
+                queue: list(_drain_queue(sqs, self.stack.queue_url(queue))) for queue in DEAD_LETTER_QUEUES
             },
-            "customer_io_requests": stats["requests_total"],
-            "customer_io_requests_by_status": by_status,
-            "failed_requests": failed_requests,
-            "failed_invocations": sum(poller["failed_invocations"] for poller in pump_stats.values()),
-            "duplicate_events_ignored": stats["duplicate_events_ignored"],
-            "dead_lettered": dead,
-            "emails": {
-                "resets_requested": len(expected_resets),
-                "resets_sent": sum(sent_resets[url] for url in expected_resets),
-                "resets_for_members_without_email": len(ledger.resets) - len(expected_resets),
-                "password_updates": sum(ledger.password_updates.values()),
-                "password_updated_sent": sum(sent_password.values()),
-                "password_updates_without_email": ledger.password_updates_without_email,
-            },
-            "events": {
-                "resubscribe_expected": sum(expected_events.values()),
-                "resubscribe_tracked": sum(cohort_events.values()),
-                "resubscribe_other_members": len(events) - sum(cohort_events.values()),
-                # From the request bodies the pipeline sent: retries resend one id (Customer.io drops the
-                # repeat); a second id for one unmute would be a second event.
-                "resubscribe_ids_sent_to_cohort": sum(sent_to_cohort.values()),
-                "resubscribe_sends": sends,
-            },
-            "invariant_violations": len(violations),
-            "racing_writes": {
-                "bursts": self.bursts.bursts,
-                "writes": sum(member.writes for member in self.bursts.members),
-                "members_off_sequential_application": len(burst_mismatches),
-            },
-            "poison": {"written": self.poison.written, "parked": dead["poison_parked"]},
-            "outage": {
-                "max_receive_count": self.pump_faults.max_receive_count,
-                "old_receive_limit": OLD_RECEIVE_LIMIT,
-            },
-        }
-        mismatches = []
-        transient = {queue: count for queue, count in dead["transient"].items() if count}
-        if transient:
-            mismatches.append(f"transient faults dead-lettered messages: {transient}")
-        if dead["permanent_unexpected"]:
-            mismatches.append(
-                f"{dead['permanent_unexpected']} dead letters the soak did not cause on purpose"
-            )
-        if dead["emails_without_address"] != len(ledger.reset_intents_without_email):
-            mismatches.append(
-                f"{dead['emails_without_address']} reset emails dead-lettered for members without email, "
-                f"expected {len(ledger.reset_intents_without_email)}"
-            )
-        wrong_resets = sum(1 for url in expected_resets if sent_resets[url] != 1)
-        if wrong_resets:
-            mismatches.append(f"{wrong_resets} reset URLs were not sent exactly once")
-        stray = sum(sent_resets[url] for url in ledger.resets if url not in expected_resets)
-        if stray:
-            mismatches.append(f"{stray} reset emails sent to members without email")
-        if dict(sent_password) != {k: v for k, v in ledger.password_updates.items() if v}:
-            mismatches.append("password-updated emails differ from the password updates made")
-        if dict(cohort_events) != {k: v for k, v in expected_events.items() if v}:
-            mismatches.append("resubscribe events differ from the cohort's unmute transitions")
-        if not log_complete:
-            mismatches.append("the emulator's request log overflowed: the events sent cannot be judged")
-        elif {k: v for k, v in sent_to_cohort.items() if v} != {
-            k: v for k, v in expected_events.items() if v
-        }:
-            mismatches.append("the pipeline sent resubscribe event ids other than one per unmute transition")
-        if violations:
-            mismatches.append(f"{len(violations)} members break the invariant: {violations[:5]}")
-        if burst_mismatches:
-            mismatches.append(
-                f"racing raw writes ended off the rules applied in order: {burst_mismatches[:5]}"
-            )
-        if dead["poison_parked"] != self.poison.written:
-            mismatches.append(
-                f"{self.poison.written} poison writes made, {dead['poison_parked']} parked with their reason"
-            )
-        summary["mismatches"] = mismatches
-        return summary
+            cohort_unmutes={member.member_id: member.unmutes for member in self.cohort},
+            violations=violations,
+            bursts=self.bursts.bursts,
+            burst_writes=sum(member.writes for member in self.bursts.members),
+            burst_mismatches=self.bursts.mismatches(),
+            poison_ids=frozenset(self.poison.ids),
+            poison_written=self.poison.written,
+            failed_invocations=sum(poller["failed_invocations"] for poller in self.pump.stats().values()),
+            crashes=self.pump_faults.crashes,
+            duplicates=self.pump_faults.duplicates,
+            max_receive_count=self.pump_faults.max_receive_count,
+        )
 
-    def resubscribe_events_sent(self) -> tuple[dict[str, set[str]], int, bool]:
-        """Per person, the distinct resubscribe event ids in the request bodies the pipeline sent (every
-        attempt, failed ones too); the number of sends; and whether the log kept every body."""
-        ids: dict[str, set[str]] = {}
-        sends = 0
-        for entry in self.emulator.state.requests_json():
-            body = entry.get("body")
-            if entry.get("path") != "/api/v2/batch" or not isinstance(body, dict):
-                continue
-            for item in body.get("batch") or []:
-                if (
-                    isinstance(item, dict)
-                    and item.get("action") == "event"
-                    and item.get("name") == RESUBSCRIBE_EVENT
-                ):
-                    person = str((item.get("identifiers") or {}).get("id"))
-                    ids.setdefault(person, set()).add(str(item.get("id")))
-                    sends += 1
-        log = self.emulator.stats().get("request_log") or {}
-        complete = not log.get("dropped") and not log.get("bodies_dropped")
-        return ids, sends, complete
-
-    def dead_letters(self) -> dict[str, Any]:
-        """Read every dead-letter queue; a message without our reason attribute ran out of receives."""
-        sqs = self.stack.client("sqs")
-        transient: dict[str, int] = {}
-        without_address: set[str] = set()
-        unexpected = 0
-        poison_parked: set[str] = set()
-        poison_followups = 0
-        for queue in DEAD_LETTER_QUEUES:
-            transient[queue] = 0
-            for message in _drain_queue(sqs, self.stack.queue_url(queue)):
-                reason = (
-                    message.get("MessageAttributes", {}).get(FAILURE_REASON_ATTRIBUTE, {}).get("StringValue")
-                )
-                intents = set(_intent_ids(message["Body"]))
-                expected = self.ledger.reset_intents_without_email
-                pointer = _json_object(message["Body"]) if queue == "StreamFailureQueue" else {}
-                if queue == "EmailDeadLetterQueue" and reason and intents and intents <= expected:
-                    # A crash after the dead-lettering handler ran parks the same intent again: count once.
-                    without_address |= intents
-                elif reason and pointer.get("member_id") in {safe_key(key) for key in self.poison.ids}:
-                    # A redelivered stream batch parks the same record again: count each record once.
-                    poison_parked.add(str(pointer.get("sequenceNumber")))
-                elif (
-                    queue == "TrackDeadLetterQueue"
-                    and reason
-                    and _member_ids(message["Body"]) <= self.poison.ids
-                ):
-                    # A poison member's resync: the track function cannot read its item and parks it.
-                    poison_followups += 1
-                elif reason is None or queue == "StreamFailureQueue":
-                    transient[queue] += 1
-                else:
-                    unexpected += 1
-        return {
-            "transient": transient,
-            "emails_without_address": len(without_address),
-            "permanent_unexpected": unexpected,
-            "poison_parked": len(poison_parked),
-            "poison_members_parked_by_track": poison_followups,
-        }
+    def account(self, seconds: float) -> dict[str, Any]:
+        """Every figure the soak prints, and the mismatches that fail it (soak_checks)."""
+        seen = self.observe(seconds)
+        dead = classify_dead_letters(
+            seen.dead_letters, self.ledger.reset_intents_without_email, seen.poison_ids
+        )
+        return {**summarise(seen, dead), "mismatches": mismatches(seen, dead)}
 
 
 def _drain_queue(sqs: Any, queue_url: str) -> Iterator[dict[str, Any]]:
@@ -644,45 +490,6 @@ def _drain_queue(sqs: Any, queue_url: str) -> Iterator[dict[str, Any]]:
         if not messages:
             return
         yield from messages
-
-
-def _json_object(body: str) -> dict[str, Any]:
-    try:
-        parsed: Any = json.loads(body)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _member_ids(body: str) -> set[str]:
-    """The member ids a dead-lettered track message names (an empty set never counts as the poison's)."""
-    found: set[str] = set()
-    stack: list[Any] = [_json_object(body)]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            if isinstance(value.get("member_id"), str):
-                found.add(value["member_id"])
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return found or {"?"}
-
-
-def _intent_ids(body: str) -> Iterator[str]:
-    try:
-        parsed: Any = json.loads(body)
-    except ValueError:
-        return
-    stack = [parsed]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            if isinstance(value.get("intent_id"), str):
-                yield value["intent_id"]
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
 
 
 def soak(config: SoakConfig, say: Callable[[str], None]) -> dict[str, Any]:

@@ -59,6 +59,8 @@ STACK_FILE_NAME = "stack.json"
 SITE_ID = "cio-sync-local"
 TRACK_API_KEY = "local-track-key"
 APP_API_KEY = "local-app-key"
+# The reporting webhook's signing key (the emulator will sign with it; tests sign with it now).
+REPORTING_WEBHOOK_SIGNING_KEY = "local-signing-key"
 # Template parameters that differ locally: the emulator stands in for Customer.io, so no dry run.
 LOCAL_PARAMETERS: Mapping[str, str] = {"CustomerIoEnabled": "true"}
 # Variables the template declares empty so that a local run may point them elsewhere (docs/deploy.md).
@@ -69,6 +71,7 @@ IMPORT_BUCKET = "ImportBucket"
 CUSTOMER_IO_SECRETS: Mapping[str, str] = {
     "CustomerIoTrackSecretName": json.dumps({"site_id": SITE_ID, "track_api_key": TRACK_API_KEY}),
     "CustomerIoAppSecretName": json.dumps({"app_api_key": APP_API_KEY}),
+    "ReportingWebhookSecretName": json.dumps({"signing_key": REPORTING_WEBHOOK_SIGNING_KEY}),
 }
 
 T = TypeVar("T")

@@ -18,6 +18,7 @@ SAM_MAKEFILE = "infrastructure/sam.mk"
 # The values `sam deploy --config-env dev` would give the pseudo parameters in the sample account.
 SAMPLE_ACCOUNT = "123456789012"
 SAMPLE_REGION = "us-east-1"
+SAMPLE_STACK = "cio-sync-dev"
 
 # Actions on data (items, objects, messages, secrets, keys): these never get a wildcard resource.
 DATA_SERVICES = ("dynamodb:", "s3:", "sqs:", "secretsmanager:", "kms:")
@@ -77,12 +78,17 @@ def parameter_default(template: Template, name: str) -> str:
     return str(template["Parameters"][name]["Default"])
 
 
-def resolve_sub(text: str, template: Template) -> str:
-    """A physical name the way CloudFormation computes it for the sample dev deployment."""
+def resolve_sub(text: str, template: Template, stack: str = SAMPLE_STACK) -> str:
+    """A physical name the way CloudFormation computes it for the sample deployment (stack `stack`)."""
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        pseudo = {"AWS::AccountId": SAMPLE_ACCOUNT, "AWS::Region": SAMPLE_REGION, "AWS::Partition": "aws"}
+        pseudo = {
+            "AWS::AccountId": SAMPLE_ACCOUNT,
+            "AWS::Region": SAMPLE_REGION,
+            "AWS::Partition": "aws",
+            "AWS::StackName": stack,
+        }
         if name in pseudo:
             return pseudo[name]
         if name in template["Parameters"]:
@@ -92,9 +98,9 @@ def resolve_sub(text: str, template: Template) -> str:
     return re.sub(r"\$\{([^}]+)\}", value, text)
 
 
-def physical_name(template: Template, logical_id: str, name_property: str) -> str:
+def physical_name(template: Template, logical_id: str, name_property: str, stack: str = SAMPLE_STACK) -> str:
     name = properties(template, logical_id)[name_property]
-    return resolve_sub(canonical(name), template)
+    return resolve_sub(canonical(name), template, stack)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from boto3.dynamodb.types import TypeDeserializer
 
+from cio_sync.customerio.reporting import event_from_message
+from cio_sync.pipeline.messages import TRACK_LANES, lane_of
+from cio_sync_local.stack import DEFAULT_STACK_NAME
 from tests.infra.cfn import (
     REPO,
     SAMPLE_ACCOUNT,
@@ -44,8 +47,12 @@ EVENT_FILES = {
     "ImportFileFunction": "import_file.json",
     "ImportChunkFunction": "import_chunk.json",
     "ProfileSweepFunction": "profile_sweep.json",
+    "ReportingWebhookFunction": "reporting_webhook.json",
+    "ConsentFunction": "consent.json",
 }
-SQS_FUNCTIONS = sorted(set(EVENT_FILES) - {"MemberStreamFunction", "ProfileSweepFunction"})
+SQS_FUNCTIONS = sorted(
+    set(EVENT_FILES) - {"MemberStreamFunction", "ProfileSweepFunction", "ReportingWebhookFunction"}
+)
 STREAM_RECORD_KEYS = {
     "eventID",
     "eventName",
@@ -156,6 +163,24 @@ def test_sweep_event_is_the_schedules_scheduled_event(transformed: Template) -> 
     assert "start" not in event  # a schedule's event never carries a cursor
 
 
+def test_reporting_webhook_event_is_a_function_url_call() -> None:
+    """Payload format 2.0: lowercased headers, the raw body the signature covers, a POST."""
+    event = _event("ReportingWebhookFunction")
+    assert event["version"] == "2.0"
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert all(name == name.lower() for name in event["headers"])
+    assert {"x-cio-timestamp", "x-cio-signature"} <= set(event["headers"])
+    assert event["isBase64Encoded"] is False
+
+
+def test_consent_messages_are_reporting_events_in_their_members_lane() -> None:
+    for record, body in zip(_event("ConsentFunction")["Records"], _bodies("ConsentFunction"), strict=True):
+        event = event_from_message(record["body"])
+        assert event.handled
+        assert record["attributes"]["MessageGroupId"] == lane_of(body["customer_id"], TRACK_LANES)
+        assert record["attributes"]["MessageDeduplicationId"] == event.event_id
+
+
 def test_track_messages_carry_sync_intents() -> None:
     intents: list[dict[str, Any]] = []
     for body in _bodies("TrackFunction"):
@@ -222,15 +247,18 @@ def test_env_vars_file_points_every_function_at_the_local_stack(transformed: Tem
                 assert name in local, f"{function}: {name} names a resource; give its local value"
             if name in local_only:
                 assert local[name].startswith("http://127.0.0.1:"), name
-    assert local["MEMBER_TABLE_NAME"] == physical_name(transformed, "MemberTable", "TableName")
-    assert local["IDEMPOTENCY_TABLE_NAME"] == physical_name(transformed, "IdempotencyTable", "TableName")
-    assert local["IMPORT_BUCKET"] == physical_name(transformed, "ImportBucket", "BucketName")
+    stack = DEFAULT_STACK_NAME  # what the local stack deploys as
+    assert local["MEMBER_TABLE_NAME"] == physical_name(transformed, "MemberTable", "TableName", stack)
+    assert local["IDEMPOTENCY_TABLE_NAME"] == physical_name(
+        transformed, "IdempotencyTable", "TableName", stack
+    )
+    assert local["IMPORT_BUCKET"] == physical_name(transformed, "ImportBucket", "BucketName", stack)
     queues = resources(transformed, "AWS::SQS::Queue")
     for function in resources(transformed, "AWS::Lambda::Function"):
         for name, value in properties(transformed, function)["Environment"]["Variables"].items():
             queue = canonical(value).removeprefix("Ref:")
             if queue in queues:
-                queue_name = physical_name(transformed, queue, "QueueName")
+                queue_name = physical_name(transformed, queue, "QueueName", stack)
                 assert local[name] == f"{local['AWS_ENDPOINT_URL']}/{SAMPLE_ACCOUNT}/{queue_name}", name
 
 

@@ -14,16 +14,20 @@ from typing import Any
 import pytest
 
 from cio_sync.adapters.customerio.credentials import APP_FIELDS, TRACK_FIELDS
+from cio_sync.handlers.consent_runtime import ConsentSettings
 from cio_sync.handlers.customerio_settings import ApiSettings
 from cio_sync.handlers.email_runtime import EmailSettings
 from cio_sync.handlers.import_chunk_runtime import ImportChunkSettings
 from cio_sync.handlers.import_file_runtime import ImportFileSettings
 from cio_sync.handlers.member_stream_runtime import MemberStreamSettings
 from cio_sync.handlers.profile_sweep_runtime import ProfileSweepSettings
+from cio_sync.handlers.reporting_webhook_runtime import ReportingWebhookSettings
 from cio_sync.handlers.track_runtime import TrackSettings
 from cio_sync.members.raw_writes import RULE_INPUTS, RULE_OUTPUTS
 from cio_sync.observability import NAMESPACE, SERVICE
+from cio_sync.pipeline.consent import READ_ATTRIBUTES
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, outage_budget_s
+from cio_sync_cli.imports_check import DEFAULT_MAX_BYTES
 from tests.infra.cfn import (
     DATA_SERVICES,
     Grant,
@@ -54,6 +58,8 @@ HANDLERS = {
     "ImportFileFunction": "cio_sync.handlers.import_file.handler",
     "ImportChunkFunction": "cio_sync.handlers.import_chunk.handler",
     "ProfileSweepFunction": "cio_sync.handlers.profile_sweep.handler",
+    "ReportingWebhookFunction": "cio_sync.handlers.reporting_webhook.handler",
+    "ConsentFunction": "cio_sync.handlers.consent.handler",
 }
 
 # Variables every function gets from Globals (read by Powertools and the AWS SDK), then each function's
@@ -84,6 +90,7 @@ ENVIRONMENT = {
         "MEMBER_TABLE_NAME": "Ref:MemberTable",
         "CUSTOMER_IO_TRACK_SECRET_NAME": "Ref:CustomerIoTrackSecretName",
         "CUSTOMER_IO_TRACK_RATE_PER_S": "Ref:TrackRatePerSecond",
+        "EMAIL_TOPIC_MAP": "Ref:EmailTopicMap",
         "CUSTOMER_IO_TRACK_CONCURRENCY": "Ref:TrackMaxConcurrency",
         "CUSTOMER_IO_TRACK_URL": "",
         "TRACK_DEAD_LETTER_QUEUE_URL": "Ref:TrackDeadLetterQueue",
@@ -129,7 +136,24 @@ ENVIRONMENT = {
         "PROFILE_SWEEP_APP_RATE_PER_S": "Ref:ProfileSweepAppRatePerSecond",
         "PROFILE_SWEEP_CHECK_ATTRIBUTES": "Ref:ProfileSweepCheckAttributes",
         "PROFILE_SWEEP_MAX_DELETES": "Ref:ProfileSweepMaxDeletes",
+        "PROFILE_SWEEP_FIND_MISSING": "Ref:ProfileSweepFindMissing",
         "VOLATILE_SYNC_WINDOW_S": "Ref:VolatileSyncWindowSeconds",
+    },
+    "ReportingWebhookFunction": {
+        **GLOBAL_ENVIRONMENT,
+        "CONSENT_QUEUE_URL": "Ref:ConsentQueue",
+        "REPORTING_WEBHOOK_SECRET_NAME": "Ref:ReportingWebhookSecretName",
+    },
+    "ConsentFunction": {
+        **GLOBAL_ENVIRONMENT,
+        "MEMBER_TABLE_NAME": "Ref:MemberTable",
+        "CONSENT_DEAD_LETTER_QUEUE_URL": "Ref:ConsentDeadLetterQueue",
+        "CONSENT_QUARANTINE_QUEUE_URL": "Ref:ConsentQuarantineQueue",
+        "EMAIL_TOPIC_MAP": "Ref:EmailTopicMap",
+        "BOUNCE_POLICY": "Ref:BouncePolicy",
+        "CONSENT_QUARANTINE_START": "Ref:ConsentQuarantineStart",
+        "CONSENT_QUARANTINE_END": "Ref:ConsentQuarantineEnd",
+        "CUSTOMER_IO_APP_IDENTIFIER_ID": "Ref:AppIdentifierId",
     },
 }
 SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
@@ -139,6 +163,8 @@ SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "ImportFileFunction": ImportFileSettings.from_env,
     "ImportChunkFunction": ImportChunkSettings.from_env,
     "ProfileSweepFunction": ProfileSweepSettings.from_env,
+    "ReportingWebhookFunction": ReportingWebhookSettings.from_env,
+    "ConsentFunction": ConsentSettings.from_env,
 }
 # Set by Lambda itself (AWS_REGION), or only by the local stack's tests (RETRY_TIME_SCALE): read, never
 # declared in the template.
@@ -163,15 +189,26 @@ SQS_MAPPINGS = {
     "EmailFunction": ("EmailQueue", 10, "Ref:EmailMaxConcurrency"),
     "ImportFileFunction": ("ImportFileQueue", 1, "2"),
     "ImportChunkFunction": ("ImportChunkQueue", 1, "Ref:ImportChunkMaxConcurrency"),
+    "ConsentFunction": ("ConsentQueue", 10, "2"),
 }
-FIFO_QUEUES = {"TrackQueue", "TrackDeadLetterQueue", "ImportChunkQueue", "ImportChunkDeadLetterQueue"}
+FIFO_QUEUES = {
+    "TrackQueue",
+    "TrackDeadLetterQueue",
+    "ImportChunkQueue",
+    "ImportChunkDeadLetterQueue",
+    "ConsentQueue",
+    "ConsentDeadLetterQueue",
+    "ConsentQuarantineQueue",
+}
 DEAD_LETTER_QUEUES = {
     "TrackQueue": "TrackDeadLetterQueue",
     "EmailQueue": "EmailDeadLetterQueue",
     "ImportFileQueue": "ImportFileDeadLetterQueue",
     "ImportChunkQueue": "ImportChunkDeadLetterQueue",
+    "ConsentQueue": "ConsentDeadLetterQueue",
 }
-QUEUES_THAT_MUST_STAY_EMPTY = {*DEAD_LETTER_QUEUES.values(), "StreamFailureQueue"}
+# The consent quarantine is filled on purpose (an operator's window), and alarms so someone empties it.
+QUEUES_THAT_MUST_STAY_EMPTY = {*DEAD_LETTER_QUEUES.values(), "StreamFailureQueue", "ConsentQuarantineQueue"}
 
 # Two secrets, one per API: each function may read only its own.
 TRACK_SECRET_ARN = (
@@ -181,6 +218,10 @@ TRACK_SECRET_ARN = (
 APP_SECRET_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
     "${CustomerIoAppSecretName}-??????"
+)
+WEBHOOK_SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+    "${ReportingWebhookSecretName}-??????"
 )
 UPLOADS = "${ImportBucket.Arn}/mute-promotions/*"
 REPORTS = "${ImportBucket.Arn}/reports/*"
@@ -211,12 +252,20 @@ RULE_WRITE_CONDITION = (
     + ",".join(sorted({"id", "updated_at", *RULE_INPUTS, *RULE_OUTPUTS}))
     + "; StringEqualsIfExists dynamodb:ReturnValues NONE"
 )
-IDEMPOTENCY = _on(
-    "IdempotencyTable.Arn",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
+CONSENT_CONDITION = (
+    "ForAllValues:StringEquals dynamodb:Attributes "
+    + ",".join(sorted(READ_ATTRIBUTES))
+    + "; StringEqualsIfExists dynamodb:ReturnValues NONE"
+)
+# The email's claims: its own `email#` items of the idempotency table only.
+EMAIL_CLAIMS = {
+    Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys email#*")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+}
+# An import's mute: the mute time and the version token, conditioned on the key, nothing returned.
+MUTE_CONDITION = (
+    "ForAllValues:StringEquals dynamodb:Attributes id,promotions_muted_at,updated_at"
+    "; StringEqualsIfExists dynamodb:ReturnValues NONE"
 )
 LIST_REPORTS = Grant("s3:ListBucket", "ImportBucket.Arn", "StringLike s3:prefix reports/*")
 
@@ -253,7 +302,7 @@ EXPECTED_GRANTS = {
     | _on("EmailDeadLetterQueue.Arn", "sqs:SendMessage")
     | _on("EmailDeadLetterKey.Arn", "kms:GenerateDataKey", "kms:Decrypt")  # the DLQ is KMS-encrypted
     | _on("MemberTable.Arn", "dynamodb:GetItem")
-    | IDEMPOTENCY
+    | EMAIL_CLAIMS
     | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
     "ImportFileFunction": _logs_and_traces("ImportFileLogGroup")
     | _consume("ImportFileQueue")
@@ -266,16 +315,31 @@ EXPECTED_GRANTS = {
     | _consume("ImportChunkQueue")
     | _on(REPORTS, "s3:GetObject", "s3:PutObject")
     | {LIST_REPORTS}
-    | _on("MemberTable.Arn", "dynamodb:GetItem", "dynamodb:UpdateItem")
+    | _on("MemberTable.Arn", "dynamodb:GetItem")
+    | {Grant("dynamodb:UpdateItem", "MemberTable.Arn", MUTE_CONDITION)}
     | {
         Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys mute-import#*")
         for action in ("dynamodb:GetItem", "dynamodb:PutItem")
     },
-    # Reads only (the App API key, the table by BatchGetItem alone); every fix is a sync on the track queue.
+    # Reads only (the App API key, the table by BatchGetItem and a Scan); every fix is a sync on the track
+    # queue.
     "ProfileSweepFunction": _logs_and_traces("ProfileSweepLogGroup")
-    | _on("MemberTable.Arn", "dynamodb:BatchGetItem")
+    | _on("MemberTable.Arn", "dynamodb:BatchGetItem", "dynamodb:Scan")
     | _on("TrackQueue.Arn", "sqs:SendMessage")
     | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
+    # Only its own secret, and only the consent queue.
+    "ReportingWebhookFunction": _logs_and_traces("ReportingWebhookLogGroup")
+    | _on("ConsentQueue.Arn", "sqs:SendMessage")
+    | _on(WEBHOOK_SECRET_ARN, "secretsmanager:GetSecretValue"),
+    # Only the consent attributes of the table, nothing returned; parks to its DLQ and the quarantine.
+    "ConsentFunction": _logs_and_traces("ConsentLogGroup")
+    | _consume("ConsentQueue")
+    | _on("ConsentDeadLetterQueue.Arn", "sqs:SendMessage")
+    | _on("ConsentQuarantineQueue.Arn", "sqs:SendMessage")
+    | {
+        Grant(action, "MemberTable.Arn", CONSENT_CONDITION)
+        for action in ("dynamodb:GetItem", "dynamodb:UpdateItem")
+    },
 }
 
 
@@ -318,7 +382,13 @@ def test_function_environment_is_exactly_what_its_settings_read(transformed: Tem
         for name in environment
     }
     values.update(CUSTOMER_IO_REGION="us", CUSTOMER_IO_ENABLED="true", AWS_REGION="us-east-1")
-    values.update({name: "false" for name in environment if name == "PROFILE_SWEEP_CHECK_ATTRIBUTES"})
+    flags = ("PROFILE_SWEEP_CHECK_ATTRIBUTES", "PROFILE_SWEEP_FIND_MISSING")
+    values.update({name: "false" for name in environment if name in flags})
+    values.update({name: "news=1" for name in environment if name == "EMAIL_TOPIC_MAP"})
+    values.update({name: "record" for name in environment if name == "BOUNCE_POLICY"})
+    values.update(
+        {name: "" for name in environment if name in ("CONSENT_QUARANTINE_START", "CONSENT_QUARANTINE_END")}
+    )
     recorded = RecordingEnvironment(values)
     SETTINGS[function](recorded)
     declared = {name for name in environment if name not in GLOBAL_ENVIRONMENT}
@@ -480,6 +550,7 @@ def test_stream_iterator_age_alarm(transformed: Template) -> None:
         "CustomerIoErrors",
         "CustomerIoConfigurationErrors",
         "StreamRecordsParked",
+        "EmailSentUnrecorded",
         "ProfileSweepOrphans",
         "ProfileSweepIncomplete",
     ],
@@ -567,12 +638,14 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
             "PROFILE_SWEEP_APP_RATE_PER_S": str(rate["Default"]),
             "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
             "PROFILE_SWEEP_MAX_DELETES": "10000",
+            "PROFILE_SWEEP_FIND_MISSING": "true",
             "VOLATILE_SYNC_WINDOW_S": "86400",
         }
     )
     assert settings.app_api.rate_per_process == float(rate["Default"])
     assert settings.app_api.base_url == "https://api.customer.io"
     assert parameter_default(transformed, "ProfileSweepCheckAttributes") == "false"
+    assert parameter_default(transformed, "ProfileSweepFindMissing") == "true"
     assert parameter_default(transformed, "ProfileSweepMaxDeletes") == "10000"
 
 
@@ -790,8 +863,8 @@ def test_dashboard_shows_the_pipeline(transformed: Template) -> None:
     assert ("AWS/Lambda", "IteratorAge", "FunctionName", "MemberStreamFunction") in metrics
 
 
-def test_physical_names_are_per_environment(transformed: Template) -> None:
-    """One stack per environment: every fixed name carries the environment."""
+def test_physical_names_are_derived_from_the_stack_name(transformed: Template) -> None:
+    """Stacks side by side (staging, personal ones): every fixed name starts with the stack's name."""
     named = {
         "MemberTable": "TableName",
         "IdempotencyTable": "TableName",
@@ -800,4 +873,38 @@ def test_physical_names_are_per_environment(transformed: Template) -> None:
         **dict.fromkeys(HANDLERS, "FunctionName"),
     }
     for logical_id, name_property in named.items():
+        assert canonical(properties(transformed, logical_id)[name_property]).startswith("${AWS::StackName}-")
         assert physical_name(transformed, logical_id, name_property).startswith("cio-sync-dev-"), logical_id
+
+
+def test_the_reporting_webhook_is_a_function_url_checked_in_code(transformed: Template) -> None:
+    """AuthType NONE (Customer.io cannot sign SigV4; the function checks its HMAC), answering within
+    Customer.io's 4 s, and the URL is the stack output an operator pastes into Customer.io."""
+    url = properties(transformed, "ReportingWebhookFunctionUrl")
+    assert transformed["Resources"]["ReportingWebhookFunctionUrl"]["Type"] == "AWS::Lambda::Url"
+    assert url["AuthType"] == "NONE"
+    assert canonical(url["TargetFunctionArn"]) == "Ref:ReportingWebhookFunction"
+    assert properties(transformed, "ReportingWebhookFunction")["Timeout"] <= 4
+    output = transformed["Outputs"]["ReportingWebhookUrl"]["Value"]
+    assert output == {"Fn::GetAtt": ["ReportingWebhookFunctionUrl", "FunctionUrl"]}
+    # Nothing else invokes the receiver: no event source, no other URL.
+    assert not [
+        name
+        for name, resource in resources(transformed, "AWS::Lambda::EventSourceMapping").items()
+        if canonical(resource["Properties"]["FunctionName"]) == "Ref:ReportingWebhookFunction"
+    ]
+    assert list(resources(transformed, "AWS::Lambda::Url")) == ["ReportingWebhookFunctionUrl"]
+
+
+def test_the_consent_queues_keep_events_14_days_and_the_member_lane(transformed: Template) -> None:
+    queue = properties(transformed, "ConsentQueue")
+    assert queue["ContentBasedDeduplication"] is False  # deduplicated on Customer.io's event id
+    assert queue["DeduplicationScope"] == "messageGroup"
+    for name in ("ConsentQueue", "ConsentDeadLetterQueue", "ConsentQuarantineQueue"):
+        assert properties(transformed, name)["MessageRetentionPeriod"] == FOURTEEN_DAYS_S
+
+
+def test_imports_check_reads_with_the_import_functions_size_limit(transformed: Template) -> None:
+    """`cio-sync imports check` accepts exactly the files the import-file function accepts."""
+    variables = properties(transformed, "ImportFileFunction")["Environment"]["Variables"]
+    assert int(variables["IMPORT_MAX_BYTES"]) == DEFAULT_MAX_BYTES

@@ -1,59 +1,113 @@
-"""At most one email per (member, intent): Powertools idempotency on the idempotency table.
+"""The email's claims in the idempotency table: `email#<member id>#<intent id>`, one item per intent.
 
-A redelivery within a week finds the first send's record and sends nothing; two members' requests can
-never suppress each other (the key is the member id and the intent id).
+An item holds the lease of the receive sending it (`lease_until`, unix seconds, and that receive's
+`holder` token), then the App API's `delivery_id`, and a TTL (`expiration`, a week): ids only, no personal
+data. The email role may touch only `email#*` keys (template.yaml). Two members' intents never share a key.
 """
 
 from __future__ import annotations
 
-import os
+import math
+import secrets
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from cio_sync.adapters.idempotency_store import BotocorePersistenceLayer
-from cio_sync.adapters.powertools_idempotency import IdempotencyConfig, idempotent_function
-from cio_sync.pipeline.email_consumer import EmailSent, parse_email_intent
+from botocore.exceptions import ClientError
+
+from cio_sync.pipeline.email_consumer import AlreadySent, Claim, Claimed, Held
 from cio_sync.sync.intents import SendEmail
 
+CLAIM_PREFIX: Final = "email"
+# A redelivery within this window finds the record; later the record is gone (TTL) and it would send again.
 IDEMPOTENCY_WINDOW_S: Final = 7 * 24 * 3600
-EVENT_KEY: Final = "[member_id, intent_id]"
-# Records are keyed "<Lambda function name>.<name>#<hash>". This is the name the send had when records were
-# first written (Powertools derives it from the wrapped function), kept so records written before this
-# module existed still suppress a redelivered send.
-RECORD_NAME: Final = "cio_sync.handlers.email.send_once.<locals>._send"
+CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 
-Send = Callable[[SendEmail, float | None], EmailSent]
+# Free: no item, an item past its TTL not yet deleted, or an expired lease that never saw a delivery id
+# (its holder died mid-send: the App API has no idempotency key, so that intent may be sent twice).
+_CLAIM_CONDITION: Final = (
+    "attribute_not_exists(#id) OR #expiration < :now OR (attribute_not_exists(#delivery) AND #lease < :now)"
+)
 
 
-class IdempotentEmail:
-    """The email consumer's `SendOnce`: sends through `send` unless the intent's record says it was sent.
+def claim_key(intent: SendEmail) -> str:
+    return f"{CLAIM_PREFIX}#{intent.member_id}#{intent.intent_id}"
 
-    `client` is a botocore DynamoDB client (cio_sync.adapters.aws.aws_client).
-    """
 
-    def __init__(self, table_name: str, send: Send, client: Any) -> None:
-        self._config = IdempotencyConfig(
-            event_key_jmespath=EVENT_KEY, expires_after_seconds=IDEMPOTENCY_WINDOW_S
+class DynamoSendClaims:
+    """The email consumer's `SendClaims`, on a botocore DynamoDB client (cio_sync.adapters.aws)."""
+
+    def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table_name = table_name
+        self._clock = clock
+
+    def claim(self, intent: SendEmail, now_s: float, lease_until_s: float) -> Claim:
+        token = secrets.token_hex(8)
+        key = claim_key(intent)
+        try:
+            self._client.put_item(
+                TableName=self._table_name,
+                Item={
+                    "id": {"S": key},
+                    "holder": {"S": token},
+                    "lease_until": {"N": str(math.ceil(lease_until_s))},
+                    "expiration": {"N": str(int(now_s) + IDEMPOTENCY_WINDOW_S)},
+                },
+                ConditionExpression=_CLAIM_CONDITION,
+                ExpressionAttributeNames={
+                    "#id": "id",
+                    "#expiration": "expiration",
+                    "#delivery": "delivery_id",
+                    "#lease": "lease_until",
+                },
+                ExpressionAttributeValues={":now": {"N": str(int(now_s))}},
+                # The claim in the way comes back with the failure: no second read to learn its state.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != CONDITION_FAILED:
+                raise
+            return self._existing(key, token, error.response.get("Item"))
+        return Claimed(token)
+
+    def _existing(self, key: str, token: str, item: dict[str, Any] | None) -> Claim:
+        if not item:
+            found = self._client.get_item(
+                TableName=self._table_name, Key={"id": {"S": key}}, ConsistentRead=True
+            )
+            item = found.get("Item")
+        if not item:  # deleted between the put and the read (released, or TTL): the next receive claims it
+            return Held(self._clock())
+        if "delivery_id" in item:
+            return AlreadySent(item["delivery_id"]["S"])
+        if item.get("holder", {}).get("S") == token:
+            return Claimed(token)  # our own put landed and botocore retried it (its answer was lost)
+        return Held(float(item.get("lease_until", {}).get("N", "0")))
+
+    def record_sent(self, intent: SendEmail, delivery_id: str) -> None:
+        """Unconditional: whoever holds the claim now, this intent was sent (and retrying is harmless)."""
+        self._client.update_item(
+            TableName=self._table_name,
+            Key={"id": {"S": claim_key(intent)}},
+            UpdateExpression="SET #delivery = :delivery, #expiration = :expiration",
+            ExpressionAttributeNames={"#delivery": "delivery_id", "#expiration": "expiration"},
+            ExpressionAttributeValues={
+                ":delivery": {"S": delivery_id},
+                ":expiration": {"N": str(int(self._clock()) + IDEMPOTENCY_WINDOW_S)},
+            },
         )
-        persistence = BotocorePersistenceLayer(client, table_name)
 
-        def _send(message: dict[str, Any], deadline: float | None) -> dict[str, Any]:
-            sent = send(parse_email_intent(message["body"]), deadline)
-            return {"delivery_id": sent.delivery_id, "kind": sent.kind}
-
-        function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "test-func")
-        self._once = idempotent_function(
-            data_keyword_argument="message",
-            config=self._config,
-            persistence_store=persistence,
-            key_prefix=f"{function_name}.{RECORD_NAME}",
-        )(_send)
-
-    def register_lambda_context(self, context: Any) -> None:
-        """Lets an in-progress record expire with the invocation that holds it (a crashed send)."""
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            self._config.register_lambda_context(context)
-
-    def __call__(self, intent: SendEmail, body: str, deadline: float | None) -> None:
-        message = {"intent_id": intent.intent_id, "member_id": intent.member_id, "body": body}
-        self._once(message=message, deadline=deadline)
+    def release(self, intent: SendEmail, token: str) -> None:
+        """Only this holder's claim, and never one that records a delivery."""
+        try:
+            self._client.delete_item(
+                TableName=self._table_name,
+                Key={"id": {"S": claim_key(intent)}},
+                ConditionExpression="#holder = :token AND attribute_not_exists(#delivery)",
+                ExpressionAttributeNames={"#holder": "holder", "#delivery": "delivery_id"},
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != CONDITION_FAILED:
+                raise

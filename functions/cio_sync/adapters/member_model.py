@@ -61,6 +61,7 @@ class MemberModel(Model):
     last_messaged_at = UnicodeAttribute(null=True)
     deletion_requested_at = UnicodeAttribute(null=True)
     password_updated_at = UnicodeAttribute(null=True)
+    email_opt_in_at = UnicodeAttribute(null=True)
 
     # pynamodb drops None on save; the contract keeps an explicit null for this attribute.
     EXPLICIT_NULLS: ClassVar[frozenset[str]] = frozenset({MUTED_AT})

@@ -114,6 +114,27 @@ class UnattributedBatchErrors(RetryableError):
     """A 207 whose errors name no operation of the request: nothing is known to be wrong with any one."""
 
 
+class ItemNotApplied(RetryableError):
+    """A 207 item error whose reason names a condition that passes (rate limit, timeout, server error)."""
+
+
+# Customer.io documents a 207 item error as "invalid" (its OpenAPI document; `reason` is free text), so an
+# item error is permanent unless its reason names one of these conditions, which no payload causes.
+_PASSING_REASON = re.compile(
+    r"rate.?limit|too.?many.?requests|throttl|time.?out|timed.?out|unavailable|internal|server.?error"
+    r"|temporar|try.?again|retry|overload",
+    re.IGNORECASE,
+)
+
+
+def batch_item_error(reasons: Sequence[str], text: str) -> CustomerIoError:
+    """The error for one batch item from its 207 entries: retried only when every reason names a passing
+    condition; any other reason (or none: "invalid" is the documented case) means the item cannot succeed."""
+    if reasons and all(_PASSING_REASON.search(reason) for reason in reasons):
+        return ItemNotApplied(207, f"Customer.io batch item not applied, retried: {text}")
+    return InvalidRequest(207, f"Customer.io batch item rejected: {text}")
+
+
 class CredentialsError(Exception):
     """The Customer.io secret is missing or malformed; names the secret and field, never a value."""
 

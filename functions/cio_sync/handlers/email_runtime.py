@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.preflight import Check, check_app, check_messages, check_placeholder
-from cio_sync.adapters.email_idempotency import IdempotentEmail
+from cio_sync.adapters.email_idempotency import DynamoSendClaims
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
 from cio_sync.environment import Environment
@@ -20,15 +19,14 @@ from cio_sync.handlers.customerio_settings import (
     customerio_client,
     preflight_deadline,
 )
-from cio_sync.pipeline.email_consumer import EmailMessages, EmailSent, SendOnce, send_transactional
-from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
-from cio_sync.sync.intents import SendEmail
+from cio_sync.pipeline.email_consumer import EmailMessages, EmailPorts
+from cio_sync.pipeline.redelivery import Redelivery
 
 
 class EmailSettings(NamedTuple):
     region: str
     member_table: str
-    idempotency_table: str  # one record per sent intent
+    idempotency_table: str  # one claim per intent (`email#` keys)
     email_queue_url: str  # failed messages are handed back to it with a growing visibility timeout
     dead_letter_queue_url: str  # a message's last receive parks it here with its reason
     max_receive_count: int  # equals the queue's maxReceiveCount
@@ -56,27 +54,13 @@ class EmailSettings(NamedTuple):
         )
 
 
-class IdempotentSend(SendOnce, Protocol):
-    def register_lambda_context(self, context: Any) -> None:
-        """Lets an in-progress record expire with the invocation that holds it (a crashed send)."""
-        ...
-
-
 class EmailRuntime(NamedTuple):
-    send_once: IdempotentSend
-    dead_letters: DeadLetters
-    redelivery: Redelivery
+    ports: EmailPorts
     preflight: Callable[[], list[Check]]
 
 
 def build(settings: EmailSettings) -> EmailRuntime:
-    members = MemberRepository(settings.member_table, region=settings.region)
     app = app_client(settings.app_api)
-
-    def send(intent: SendEmail, deadline: float | None) -> EmailSent:
-        return send_transactional(
-            intent, members, app, settings.messages, deadline=deadline, now_s=time.time()
-        )
 
     def preflight() -> list[Check]:
         if not settings.app_api.enabled:
@@ -91,16 +75,19 @@ def build(settings: EmailSettings) -> EmailRuntime:
         ]
 
     sqs = aws_client("sqs")
-    return EmailRuntime(
-        send_once=IdempotentEmail(settings.idempotency_table, send, aws_client("dynamodb")),
+    ports = EmailPorts(
+        claims=DynamoSendClaims(aws_client("dynamodb"), settings.idempotency_table),
+        members=MemberRepository(settings.member_table, region=settings.region),
+        sender=app,
+        messages=settings.messages,
         dead_letters=QueueDeadLetters(sqs, settings.dead_letter_queue_url),
         redelivery=Redelivery(
             SqsVisibility(sqs, settings.email_queue_url),
             settings.max_receive_count,
             settings.retry_time_scale,
         ),
-        preflight=preflight,
     )
+    return EmailRuntime(ports=ports, preflight=preflight)
 
 
 def app_client(settings: ApiSettings) -> AppClient:

@@ -7,9 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from cio_sync.handlers.member_stream_budget import budget_from
 from cio_sync.handlers.member_stream_runtime import MemberStreamRuntime, MemberStreamSettings, build
 from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.member_stream import process_stream_batch
+from cio_sync.pipeline.record_budget import RecordBudget
 
 
 @cache
@@ -18,7 +20,9 @@ def runtime() -> MemberStreamRuntime:
     return build(MemberStreamSettings.from_env())
 
 
-def handle(event: dict[str, Any], deps: MemberStreamRuntime) -> dict[str, Any]:
+def handle(
+    event: dict[str, Any], deps: MemberStreamRuntime, budget: RecordBudget | None = None
+) -> dict[str, Any]:
     result = process_stream_batch(
         event.get("Records", []),
         deps.writer,
@@ -26,6 +30,7 @@ def handle(event: dict[str, Any], deps: MemberStreamRuntime) -> dict[str, Any]:
         deps.publisher,
         deps.lanes,
         volatile_window_s=deps.volatile_window_s,
+        budget=budget,
     )
     metrics.add_metric("IntentsPublished", MetricUnit.Count, result.intents)
     metrics.add_metric("RuleDecisionsWritten", MetricUnit.Count, result.rule_decisions_written)
@@ -39,4 +44,4 @@ def handle(event: dict[str, Any], deps: MemberStreamRuntime) -> dict[str, Any]:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, runtime())
+    return handle(event, runtime(), budget_from(context))

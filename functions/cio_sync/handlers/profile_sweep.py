@@ -1,8 +1,10 @@
 """Lambda entry point for the scheduled profile sweep (an EventBridge schedule, weekly by default).
 
-One invocation walks every profile Customer.io holds until done or until its deadline nears; it reports
-counts as metrics and one log line. An invocation with `{"start": "<cursor>"}` goes on from where a stopped
-sweep said it stopped (`next_start` in its log line).
+One invocation walks every profile Customer.io holds until done or until its deadline nears, then (after a
+whole walk) scans the table for eligible members with no profile; it reports counts as metrics and one log
+line. Deletes past the brake are held, not queued: the line gives the digest an operator approves. An
+invocation with `{"start": "<cursor>"}` goes on from where a stopped sweep said it stopped (`next_start` in
+its log line).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.profile_sweep import (
     DRIFTED,
     EMAIL_COLLISION,
+    MISSING,
+    UNMANAGED,
     SweepOptions,
     SweepOutcome,
     sweep_profiles,
@@ -50,10 +54,11 @@ def handle(event: Any, deadline: float | None, deps: ProfileSweepRuntime, now: f
         check_attributes=deps.check_attributes,
         volatile_window_s=deps.volatile_window_s,
         max_deletes=deps.max_deletes,
+        find_missing=deps.find_missing,
         deadline=deadline,
         start=start_of(event),
     )
-    outcome = sweep_profiles(deps.directory, deps.members, deps.publisher, options)
+    outcome = sweep_profiles(deps.directory, deps.members, deps.publisher, options, scanner=deps.scanner)
     record(outcome)
     return outcome.to_dict()
 
@@ -66,10 +71,12 @@ def record(outcome: SweepOutcome) -> None:
         ("ProfileSweepOrphans", outcome.orphans),
         ("ProfileSweepDeletesQueued", outcome.deletes),
         ("ProfileSweepReidentifiesQueued", outcome.fixed[DRIFTED]),
+        ("ProfileSweepCreatesQueued", outcome.fixed[MISSING]),
+        ("ProfileSweepUnmanaged", outcome.skipped[UNMANAGED]),
         ("ProfileSweepSkipped", sum(outcome.skipped.values())),
         ("ProfileSweepEmailCollisions", outcome.skipped[EMAIL_COLLISION]),
         ("ProfileSweepWithheld", withheld),
-        # Held-back deletes leave opted-out members' profiles in place: as much a run to look at as a stop.
+        # Held deletes leave opted-out members' profiles in place: as much a run to look at as a stop.
         ("ProfileSweepIncomplete", 0 if outcome.ok and not withheld else 1),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -77,7 +84,8 @@ def record(outcome: SweepOutcome) -> None:
     if not outcome.ok:
         logger.warning("profile sweep incomplete", extra=summary)
     elif withheld:
-        logger.warning("profile sweep held deletes back: ProfileSweepMaxDeletes reached", extra=summary)
+        # After checking them: cio-sync reconcile --profiles-only --approve-deletes <held_deletes>.
+        logger.warning("profile sweep held every delete: more than ProfileSweepMaxDeletes", extra=summary)
     else:
         logger.info("profile sweep finished", extra=summary)
 

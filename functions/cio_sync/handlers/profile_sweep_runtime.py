@@ -9,12 +9,13 @@ from typing import NamedTuple
 from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.customerio.credentials import APP_FIELDS
 from cio_sync.adapters.customerio.people_client import PeopleClient
+from cio_sync.adapters.member_scan import ScanMembers
 from cio_sync.adapters.member_table import BatchReadMembers, MemberRepository
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.environment import Environment
 from cio_sync.handlers.customerio_settings import ApiSettings, app_region_url, secret_credentials
 from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
-from cio_sync.pipeline.profile_sweep import PeopleDirectory, TrackPublisher
+from cio_sync.pipeline.profile_sweep import MemberScanner, PeopleDirectory, TrackPublisher
 from cio_sync.pipeline.track_consumer import MemberReader
 
 
@@ -27,6 +28,7 @@ class ProfileSweepSettings(NamedTuple):
     check_attributes: bool  # also read attributes and re-identify drifted profiles
     max_deletes: int  # a brake: past this many deletes in one run, the rest are only counted
     volatile_window_s: int  # a volatile timestamp may lag within this window (the stream's own rule)
+    find_missing: bool  # after a whole walk, scan the table for eligible members with no profile
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ProfileSweepSettings:
@@ -47,6 +49,7 @@ class ProfileSweepSettings(NamedTuple):
             check_attributes=env.flag("PROFILE_SWEEP_CHECK_ATTRIBUTES"),
             max_deletes=env.count("PROFILE_SWEEP_MAX_DELETES"),
             volatile_window_s=env.whole_seconds("VOLATILE_SYNC_WINDOW_S"),
+            find_missing=env.flag("PROFILE_SWEEP_FIND_MISSING"),
         )
 
 
@@ -58,9 +61,18 @@ class ProfileSweepRuntime(NamedTuple):
     check_attributes: bool
     max_deletes: int
     volatile_window_s: int
+    scanner: MemberScanner | None = None  # None: the table side is not run
+    find_missing: bool = False
+
+
+def finds_missing(settings: ProfileSweepSettings) -> bool:
+    """A dry run (CUSTOMER_IO_ENABLED=false) lists no profile: every eligible member would look missing."""
+    return settings.find_missing and settings.app_api.enabled
 
 
 def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
+    repository = MemberRepository(settings.member_table, region=settings.region)
+    find_missing = finds_missing(settings)
     return ProfileSweepRuntime(
         directory=PeopleClient(
             secret_credentials(settings.app_api),
@@ -70,7 +82,7 @@ def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
         ),
         # Eligibility needs five attributes; the attribute check needs whole items (the payload).
         members=BatchReadMembers(
-            MemberRepository(settings.member_table, region=settings.region),
+            repository,
             None if settings.check_attributes else ELIGIBILITY_FIELDS,
         ),
         publisher=SqsQueues(aws_client("sqs"), settings.track_queue_url, None),
@@ -78,4 +90,6 @@ def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
         check_attributes=settings.check_attributes,
         max_deletes=settings.max_deletes,
         volatile_window_s=settings.volatile_window_s,
+        scanner=ScanMembers(repository, ELIGIBILITY_FIELDS) if find_missing else None,
+        find_missing=find_missing,
     )

@@ -32,6 +32,8 @@ def handle(event: dict[str, Any], deadline: float | None, deps: TrackRuntime) ->
         dead_letters=deps.dead_letters,
         deadline=deadline,
         redelivery=deps.redelivery,
+        topic_map=deps.topic_map,
+        clock=deps.clock,
     )
     metrics.add_metric("ProfilesUpserted", MetricUnit.Count, outcome.upserts)
     metrics.add_metric("ProfilesDeleted", MetricUnit.Count, outcome.deletes)

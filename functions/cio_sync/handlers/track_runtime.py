@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -11,15 +12,17 @@ from cio_sync.adapters.customerio.preflight import Check, check_track
 from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.adapters.sqs import QueueDeadLetters, SqsVisibility
-from cio_sync.environment import Environment
+from cio_sync.customerio.reporting import parse_topic_map
+from cio_sync.environment import Environment, SettingsError
 from cio_sync.handlers.customerio_settings import (
     ApiSettings,
     customerio_client,
     preflight_deadline,
     track_api_settings,
 )
+from cio_sync.pipeline.batch_isolation import TrackSender
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
-from cio_sync.pipeline.track_consumer import MemberReader, TrackSender
+from cio_sync.pipeline.track_consumer import MemberReader
 
 
 class TrackSettings(NamedTuple):
@@ -30,6 +33,8 @@ class TrackSettings(NamedTuple):
     max_receive_count: int  # equals the queue's maxReceiveCount
     retry_time_scale: float  # < 1 only in the local stack's tests: backoffs run that much faster
     track_api: ApiSettings
+    # Email topic -> subscription-centre topic id (`news=1,lifestyle=2`); empty: no centre topics sent.
+    email_topic_map: Mapping[str, int]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> TrackSettings:
@@ -42,7 +47,15 @@ class TrackSettings(NamedTuple):
             max_receive_count=env.count("MAX_RECEIVE_COUNT"),
             retry_time_scale=env.number("RETRY_TIME_SCALE", default=1.0),
             track_api=track_api_settings(env),
+            email_topic_map=_topic_map(env.text_or("EMAIL_TOPIC_MAP", "")),
         )
+
+
+def _topic_map(text: str) -> dict[str, int]:
+    try:
+        return parse_topic_map(text)
+    except ValueError as error:
+        raise SettingsError(f"environment variable EMAIL_TOPIC_MAP: {error}") from error
 
 
 class TrackRuntime(NamedTuple):
@@ -51,6 +64,8 @@ class TrackRuntime(NamedTuple):
     dead_letters: DeadLetters
     redelivery: Redelivery
     preflight: Callable[[], list[Check]]
+    topic_map: Mapping[str, int]
+    clock: Callable[[], float] = time.time  # stamps opt-outs (pipeline/consent_identify.py)
 
 
 def build(settings: TrackSettings) -> TrackRuntime:
@@ -72,6 +87,7 @@ def build(settings: TrackSettings) -> TrackRuntime:
             settings.retry_time_scale,
         ),
         preflight=preflight,
+        topic_map=settings.email_topic_map,
     )
 
 

@@ -48,6 +48,9 @@ TIMESTAMP_FIELDS: Final = (
     "last_messaged_at",
     "deletion_requested_at",
     "password_updated_at",
+    "email_opt_in_at",
+    "email_bounced_at",
+    "email_spam_reported_at",
 )
 CONTRACT_FIELDS: Final = frozenset(
     {"id", "email", "mobile", "birthdate", "sms_status", *TEXT_FIELDS, *BOOLEAN_FIELDS, *TOPIC_FIELDS}

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id, validate_fields
 from cio_sync.members.subscriptions import (
+    EMAIL_OPT_IN_AT,
     EMAIL_STATUS,
     EMAIL_TOPICS_FIELD,
     MUTED_AT,
@@ -37,7 +38,7 @@ from cio_sync.members.subscriptions import (
 
 # Everything the rules read, and the part of it they may change.
 RULE_INPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_STATUS, SMS_TOPICS_FIELD, MUTED_AT)
-RULE_OUTPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_TOPICS_FIELD, MUTED_AT)
+RULE_OUTPUTS: Final = (EMAIL_STATUS, EMAIL_TOPICS_FIELD, SMS_TOPICS_FIELD, MUTED_AT, EMAIL_OPT_IN_AT)
 DELETION_REQUESTED: Final = "deletion_requested_at"
 
 RuleState = dict[str, Any]

@@ -21,6 +21,9 @@ from cio_sync.members.contract import (
 )
 
 MUTED_AT = "promotions_muted_at"
+# When the rules last saw the member opt in to email: the stamp of every opt-in identify, so Customer.io
+# keeps an opt-out it recorded later (docs/member-contract.md, "Consent in Customer.io").
+EMAIL_OPT_IN_AT = "email_opt_in_at"
 EMAIL_STATUS = "email_subscription_status"
 EMAIL_TOPICS_FIELD = "email_subscription_topics"
 SMS_STATUS = "sms_status"
@@ -70,6 +73,7 @@ def apply_subscription_rules(old: Mapping[str, Any] | None, new: Mapping[str, An
     result: MemberItem = dict(new)
     if old is None:
         _apply_creation_rules(result)
+        _stamp_email_opt_in(old, new, result, now)
         return result
 
     new_email_topics = _topics(new, EMAIL_TOPICS_FIELD)
@@ -103,7 +107,29 @@ def apply_subscription_rules(old: Mapping[str, Any] | None, new: Mapping[str, An
         # same write with a later `now`) keeps its time, so re-applying the rules never rewrites it.
         fresh_mute = new.get(MUTED_AT) is not None and new.get(MUTED_AT) != old.get(MUTED_AT)
         result[MUTED_AT] = new[MUTED_AT] if fresh_mute else now
+    _stamp_email_opt_in(old, new, result, now)
     return result
+
+
+def opts_in_to_email(old: Mapping[str, Any] | None, result: Mapping[str, Any]) -> bool:
+    """The write leaves the member email-subscribed and either subscribes them or adds an email topic."""
+    if not is_email_subscribed(result):
+        return False
+    if old is None or not is_email_subscribed(old):
+        return True
+    return bool(set(_topics(result, EMAIL_TOPICS_FIELD)) - set(_topics(old, EMAIL_TOPICS_FIELD)))
+
+
+def _stamp_email_opt_in(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any], result: MemberItem, now: str
+) -> None:
+    # Like the mute: a write that already carries a fresh stamp (the model ruled on it; the stream now
+    # re-checks it) keeps it, so the rules stay a fixpoint and a replay never moves it.
+    if opts_in_to_email(old, result):
+        fresh = new.get(EMAIL_OPT_IN_AT) is not None and new.get(EMAIL_OPT_IN_AT) != (old or {}).get(
+            EMAIL_OPT_IN_AT
+        )
+        result[EMAIL_OPT_IN_AT] = new[EMAIL_OPT_IN_AT] if fresh else now
 
 
 def _apply_creation_rules(item: MemberItem) -> None:

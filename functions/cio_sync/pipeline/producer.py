@@ -6,7 +6,6 @@ before anything is sent.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -14,14 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from cio_sync.customerio.batch import MAX_ITEM_BYTES, Event, batch_item
+from cio_sync.customerio.payloads import encode
 from cio_sync.members.contract import is_member_id
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
 from cio_sync.sync.intents import SendEmail, TrackEvent, deterministic_event_id, is_ulid
 
 MAX_EVENT_NAME_BYTES = 100
-# Customer.io allows 100,000 bytes of event data, but a /api/v2/batch item may be 32,000 bytes at most,
-# name, id and timestamp included: stay under that, or the event could never be delivered.
-MAX_EVENT_DATA_BYTES = 30_000
 MAX_REQUEST_ID_LENGTH = 64
 REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MAX_URL_LENGTH = 2048
@@ -95,26 +93,34 @@ class Producer:
             raise InvalidRequest("name: must be a non-empty string")
         if len(name.encode()) > MAX_EVENT_NAME_BYTES:
             raise InvalidRequest(f"name: must be at most {MAX_EVENT_NAME_BYTES} bytes")
-        payload = dict(data or {})
-        try:
-            encoded = json.dumps(payload)
-        except (TypeError, ValueError) as error:
-            raise InvalidRequest("data: must be JSON-serialisable") from error
-        if len(encoded.encode()) > MAX_EVENT_DATA_BYTES:
-            raise InvalidRequest(f"data: must be at most {MAX_EVENT_DATA_BYTES} bytes as JSON")
         if event_id is not None and not is_ulid(event_id):
             raise InvalidRequest("event_id: must be a ULID (Customer.io deduplicates events by it)")
         now_ms = int(time.time() * 1000)
+        event_id = event_id or deterministic_event_id(uuid.uuid4().hex, now_ms)
+        payload = dict(data or {})
+        _check_deliverable(Event(member_id, name, payload, event_id, now_ms // 1000))
         intent = TrackEvent(
-            intent_id=event_id or deterministic_event_id(uuid.uuid4().hex, now_ms),
-            member_id=member_id,
-            name=name,
-            data=payload,
-            timestamp=now_ms // 1000,
+            intent_id=event_id, member_id=member_id, name=name, data=payload, timestamp=now_ms // 1000
         )
         if self._publisher.publish_track(pack_lanes([intent], self._lanes)):
             raise PublishFailed("the track queue did not accept the message")
         return intent.intent_id
+
+
+def _check_deliverable(event: Event) -> None:
+    """Refuse what Customer.io's batch would refuse, measured as the track function will send it.
+
+    Customer.io takes 100,000 bytes of event data, but a /api/v2/batch item at most 32,000 bytes (name, id
+    and timestamp included): an event over that would only ever be dead-lettered.
+    """
+    try:
+        size = len(encode(batch_item(event)))
+    except (TypeError, ValueError) as error:
+        raise InvalidRequest("data: must be JSON-serialisable (no NaN, no unpaired surrogates)") from error
+    if size > MAX_ITEM_BYTES:
+        raise InvalidRequest(
+            f"data: the event would be {size} bytes as a Customer.io batch item (at most {MAX_ITEM_BYTES})"
+        )
 
 
 def _check_member_id(member_id: str) -> None:

@@ -1,24 +1,21 @@
 """The Customer.io side of the invariant: walk every profile, and have the track function fix those that no
-eligible member owns.
+eligible member owns; then, optionally, the table side: eligible members the walk found no profile for.
 
 Reconciling from the table can only fix members that still exist. A profile whose member is gone (a REMOVE
-record lost past the stream's 24 hours, a shard that gave up, a bug in an older release, a profile made by
-hand) is only found from Customer.io's side. The sweep pages through everyone Customer.io holds (App API
-search, 1000 a page), reads each page's ids from the member table (consistent reads), and for every profile
-whose member does not exist or is not eligible queues a sync of that member on the track queue.
+record lost past the stream's 24 hours, a shard that gave up, a bug in an older release) is only found
+from Customer.io's side. The sweep pages through everyone Customer.io holds (App API search, 1000 a page),
+reads each page's ids from the member table (consistent reads), and for every profile whose member does
+not exist or is not eligible queues a sync of that member on the track queue, but only if the profile
+carries cio-sync's mark (`cio_sync_managed`): another system's people who share the workspace, even with
+ids shaped like ours, are named and left alone.
 
 It never deletes anything itself. The sync goes through the same path as every other change (its member's
 lane, the track function's batching and pacing), and the track function decides from the member's item as
-it is when the sync is sent: a member who re-subscribes while the sweep runs keeps their profile, whatever
-order the two syncs arrive in.
+it is when the sync is sent: a member who re-subscribes while the sweep runs keeps their profile.
 
-Never touched, only counted (with the first few listed): the transactional placeholder profile, and profiles
-whose id is not a member id (other sources may share the workspace); those are listed by Customer.io's own
-`cio_id`, never by their id, which may be an email address. Optionally (`check_attributes`) the attributes
-of eligible members' profiles are read too (100 a request) and a profile that drifted from the member's
-payload is re-identified the same way, except when the member's email belongs to another person in a
-workspace that identifies people by email: an identify cannot fix that (Customer.io answers 200 and records
-an attribute update failure), so it is reported instead.
+The brake holds deletes before any is queued: with `max_deletes`, deletes wait for the end of the walk and
+go only if there are no more than that; otherwise none goes and the set's digest is reported for an
+operator to approve (`approved_deletes`: a later walk that finds that same set queues it).
 
 Pure: the App API, the table and the queue are ports. Stopping early (the caller's deadline, a Customer.io
 or table failure) says where a later run may go on (`next_start`); re-sweeping a page is harmless.
@@ -27,165 +24,70 @@ or table failure) says where a later run may go on (`next_start`); re-sweeping a
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Final
 
 from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.customerio.people import (
     EVERYONE_WITH_AN_ID,
     MAX_ATTRIBUTE_IDS,
-    MAX_SEARCH_LIMIT,
     PeoplePage,
     Person,
     as_stored,
-    chunks,
-    email_filter,
 )
 from cio_sync.failures import TransientFailure
-from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id, safe_key
+from cio_sync.members.contract import MemberItem, is_member_id, safe_key
 from cio_sync.members.errors import UnreadableMembers
-from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
+from cio_sync.members.profile import MANAGED_ATTRIBUTE
 from cio_sync.members.subscriptions import MUTED_AT, is_profile_eligible
-from cio_sync.pipeline.messages import MAX_SYNCS_PER_MESSAGE, TRACK_LANES, TrackMessage, pack_bulk
+from cio_sync.pipeline.missing_profiles import missing_members
+from cio_sync.pipeline.profile_drift import drifted_attributes, drifted_members
+from cio_sync.pipeline.sweep_outcome import (
+    DELETE_LIMIT,
+    DELETE_REASONS,
+    DRIFTED,
+    EMAIL_COLLISION,
+    MEMBER_UNREADABLE,
+    MISSING,
+    MUTED,
+    NO_MEMBER,
+    NOT_A_MEMBER_ID,
+    NOT_SUBSCRIBED,
+    PLACEHOLDER,
+    PROFILE_CANNOT_BE_BUILT,
+    UNMANAGED,
+    SweepOutcome,
+)
+from cio_sync.pipeline.sweep_plan import SweepOptions, SweepPlan, sweep_intent
+from cio_sync.pipeline.sweep_ports import MemberScanner, PeopleDirectory, TrackPublisher
 from cio_sync.pipeline.track_consumer import MemberReader
-from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, VOLATILE_ATTRIBUTES
-from cio_sync.sync.intents import SyncProfile
 
-# What the sweep queues a sync for, by reason. The first three end in a delete (the track function finds
-# the member missing or not eligible), the last in an identify.
-NO_MEMBER: Final = "no_member"
-MUTED: Final = "muted"
-NOT_SUBSCRIBED: Final = "not_subscribed"
-DRIFTED: Final = "drifted"
-DELETE_REASONS: Final = (NO_MEMBER, MUTED, NOT_SUBSCRIBED)
-# What it leaves alone, by reason.
-PLACEHOLDER: Final = "placeholder"
-NOT_A_MEMBER_ID: Final = "not_a_member_id"
-MEMBER_UNREADABLE: Final = "member_unreadable"
-PROFILE_CANNOT_BE_BUILT: Final = "profile_cannot_be_built"
-EMAIL_COLLISION: Final = "email_collision"
-DELETE_LIMIT: Final = "delete_limit"
-EXAMPLES: Final = 10
-# Stop starting pages when less than this is left before the deadline: a page (one search, ten table
-# reads, a few queue sends; with attributes, ten more App requests) must end before it.
-DEFAULT_RESERVE_S: Final = 30.0
-EMAIL_HOLDERS_LIMIT: Final = 10
+__all__ = [
+    "DELETE_LIMIT",
+    "DELETE_REASONS",
+    "DRIFTED",
+    "EMAIL_COLLISION",
+    "MEMBER_UNREADABLE",
+    "MISSING",
+    "MUTED",
+    "NOT_A_MEMBER_ID",
+    "NOT_SUBSCRIBED",
+    "NO_MEMBER",
+    "PLACEHOLDER",
+    "PROFILE_CANNOT_BE_BUILT",
+    "UNMANAGED",
+    "MemberScanner",
+    "PeopleDirectory",
+    "SweepOptions",
+    "SweepOutcome",
+    "TrackPublisher",
+    "drifted_attributes",
+    "sweep_intent",
+    "sweep_profiles",
+]
 
-
-class PeopleDirectory(Protocol):
-    """The App API's people reads (cio_sync.adapters.customerio.people_client.PeopleClient)."""
-
-    def search_people(
-        self,
-        filter_: Mapping[str, Any],
-        *,
-        start: str | None = None,
-        limit: int = MAX_SEARCH_LIMIT,
-        deadline: float | None = None,
-    ) -> PeoplePage: ...
-
-    def people_attributes(
-        self, person_ids: Sequence[str], *, deadline: float | None = None
-    ) -> Mapping[str, Mapping[str, str]]: ...
-
-
-class TrackPublisher(Protocol):
-    def publish_track(self, messages: Sequence[TrackMessage]) -> list[int]:
-        """Send the messages; returns the indexes of those the queue did not take."""
-        ...
-
-
-@dataclass(frozen=True)
-class SweepOptions:
-    run_id: str  # intent ids are `<run id>:sweep:<member id>`: a resumed run re-sends nothing for 5 min
-    placeholder_id: str  # the transactional placeholder profile (CUSTOMER_IO_APP_IDENTIFIER_ID)
-    lanes: int = TRACK_LANES
-    check_attributes: bool = False
-    volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S
-    page_size: int = MAX_SEARCH_LIMIT
-    max_deletes: int | None = None  # a brake: past it, profiles to delete are counted, not queued
-    deadline: float | None = None  # absolute time.monotonic()
-    reserve_s: float = DEFAULT_RESERVE_S
-    start: str | None = None  # go on from a cursor a stopped sweep reported
-    prefetch: bool = True  # ask for the next page while this one is swept
-    # Syncs are queued once this many are waiting (and at the end): full lane messages, so the track
-    # function packs ~1,000 of them per invocation instead of a page's few per lane.
-    flush_at: int = TRACK_LANES * MAX_SYNCS_PER_MESSAGE
-    examples: int = EXAMPLES
-
-
-@dataclass
-class SweepOutcome:
-    """What a sweep found and did: counts by reason, and the first ids of each (member ids; `cio_id:...`
-    for profiles that are not members')."""
-
-    run_id: str
-    dry_run: bool
-    scanned: int = 0
-    pages: int = 0
-    fixed: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, list[str]] = field(default_factory=dict)
-    withheld: Counter[str] = field(default_factory=Counter)  # deletes the brake held back, by reason
-    drifted_attributes: Counter[str] = field(default_factory=Counter)
-    waiting: int = 0  # decided, not yet queued (they go in full messages)
-    decided_deletes: int = 0  # what the brake counts: every delete decided, queued or waiting
-    messages: int = 0
-    failed_messages: int = 0
-    failed_members: int = 0
-    complete: bool = False
-    stopped_because: str | None = None
-    next_start: str | None = None
-    email_identifier: bool = False  # the workspace identifies people by email too
-
-    @property
-    def orphans(self) -> int:
-        """Profiles of member ids with no member, queued or held back by the brake."""
-        return self.fixed[NO_MEMBER] + self.withheld[NO_MEMBER]
-
-    @property
-    def deletes(self) -> int:
-        return sum(self.fixed[reason] for reason in DELETE_REASONS)
-
-    @property
-    def ok(self) -> bool:
-        """Walked to the end and every sync was taken by the queue."""
-        return self.complete and self.failed_messages == 0
-
-    def note(self, reason: str, example: str, limit: int) -> None:
-        shown = self.examples.setdefault(reason, [])
-        if len(shown) < limit:
-            shown.append(example)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "run_id": self.run_id,
-            "dry_run": self.dry_run,
-            "scanned": self.scanned,
-            "pages": self.pages,
-            "fixed": dict(sorted(self.fixed.items())),
-            "fixed_total": sum(self.fixed.values()),
-            "skipped": dict(sorted(self.skipped.items())),
-            "orphans": self.orphans,
-            "deletes": self.deletes,
-            "withheld": dict(sorted(self.withheld.items())),
-            "drifted_attributes": dict(sorted(self.drifted_attributes.items())),
-            "examples": {reason: list(ids) for reason, ids in sorted(self.examples.items())},
-            "messages": self.messages,
-            "failed_messages": self.failed_messages,
-            "failed_members": self.failed_members,
-            "complete": self.complete,
-            "stopped_because": self.stopped_because,
-            "next_start": self.next_start,
-            "email_identifier": self.email_identifier,
-        }
-
-
-def sweep_intent(run_id: str, member_id: str) -> SyncProfile:
-    return SyncProfile(intent_id=f"{run_id}:sweep:{member_id}", member_id=member_id)
+_MARKED: Final = as_stored(True)  # the mark as the App API shows it
 
 
 def sweep_profiles(
@@ -194,15 +96,35 @@ def sweep_profiles(
     publisher: TrackPublisher | None,
     options: SweepOptions,
     *,
+    scanner: MemberScanner | None = None,
     clock: Callable[[], float] = time.monotonic,
     progress: Callable[[SweepOutcome], None] | None = None,
 ) -> SweepOutcome:
-    """Walk every profile from `options.start`; with no publisher (a dry run), count what would be queued.
-
-    With `options.prefetch`, the next page is asked for while this one is read from the table and queued
-    (one request ahead, paced like the rest): the walk then takes about as long as the slower of the two.
-    """
+    """Walk every profile from `options.start`, then (`find_missing`, a scanner) the table; with no
+    publisher (a dry run), count what would be queued."""
     outcome = SweepOutcome(run_id=options.run_id, dry_run=publisher is None)
+    plan = SweepPlan(options, outcome, publisher)
+    try:
+        _walk_pages(directory, members, plan, clock, progress)
+        if options.find_missing and scanner is not None:
+            _find_missing(scanner, plan, clock)
+    finally:
+        # Whatever was decided is queued (or held by the brake), however the walk ended.
+        plan.flush()
+        plan.settle_deletes()
+    return outcome
+
+
+def _walk_pages(
+    directory: PeopleDirectory,
+    members: MemberReader,
+    plan: SweepPlan,
+    clock: Callable[[], float],
+    progress: Callable[[SweepOutcome], None] | None,
+) -> None:
+    """With `options.prefetch`, the next page is asked for while this one is read from the table and
+    queued (one request ahead, paced like the rest): a page costs about the slower of the two."""
+    options, outcome = plan.options, plan.outcome
     start = options.start
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-search") as ahead:
 
@@ -212,47 +134,39 @@ def sweep_profiles(
             )
 
         pending: Future[PeoplePage] | None = None
-        chosen: list[tuple[str, str]] = []
         cursors: set[str] = set()
         try:
             while True:
                 if options.deadline is not None and clock() > options.deadline - options.reserve_s:
                     _stop(outcome, "deadline", start)
-                    break
+                    return
                 try:
                     page = pending.result() if pending is not None else search(start)
                     pending = None
                     outcome.pages += 1
                     if options.prefetch and page.next_start is not None:
                         pending = ahead.submit(search, page.next_start)
-                    chosen.extend(_sweep_page(page, directory, members, options=options, outcome=outcome))
+                    _sweep_page(page, directory, members, plan)
                 except CustomerIoError as error:
                     _stop(outcome, f"Customer.io: {type(error).__name__}", start)
-                    break
+                    return
                 except TransientFailure as error:
                     _stop(outcome, f"member table: {error}", start)
-                    break
-                if len(chosen) >= options.flush_at:
-                    _queue(chosen, publisher, options, outcome)
-                    chosen = []
-                outcome.waiting = len(chosen)
+                    return
+                plan.flush_if_full()
                 if progress is not None:
                     progress(outcome)
                 if page.next_start is None:
                     outcome.complete = True
-                    break
+                    return
                 if page.next_start in cursors:  # a cursor given twice would walk the same pages forever
                     _stop(outcome, "Customer.io gave a page cursor twice", start)
-                    break
+                    return
                 cursors.add(page.next_start)
                 start = page.next_start
         finally:
-            # Whatever was decided is queued, however the walk ended (a stop, an unexpected error).
-            _queue(chosen, publisher, options, outcome)
-            outcome.waiting = 0
             if pending is not None:
                 pending.cancel()
-    return outcome
 
 
 def _stop(outcome: SweepOutcome, reason: str, start: str | None) -> None:
@@ -261,40 +175,39 @@ def _stop(outcome: SweepOutcome, reason: str, start: str | None) -> None:
     outcome.next_start = start
 
 
-def _sweep_page(
-    page: PeoplePage,
-    directory: PeopleDirectory,
-    members: MemberReader,
-    *,
-    options: SweepOptions,
-    outcome: SweepOutcome,
-) -> list[tuple[str, str]]:
-    """What to queue for this page's profiles: (member id, reason)."""
+def _sweep_page(page: PeoplePage, directory: PeopleDirectory, members: MemberReader, plan: SweepPlan) -> None:
+    """Decide, for each of this page's profiles, nothing, a delete or (attribute check) an identify."""
+    options, outcome = plan.options, plan.outcome
     candidates = _member_profiles(page.people, options, outcome)
+    if plan.listed is not None:
+        for member_id in candidates:
+            plan.listed.add(member_id)
     found, unreadable = _read(members, candidates)
-    chosen: list[tuple[str, str]] = []
     eligible: list[str] = []
+    doomed: list[tuple[str, str]] = []
     for member_id in candidates:
         if member_id in unreadable:
             _skip(outcome, MEMBER_UNREADABLE, member_id, options)
             continue
-        member = found.get(member_id)
-        reason = _delete_reason(member)
+        reason = _delete_reason(found.get(member_id))
         if reason is None:
             eligible.append(member_id)
-        elif (
-            options.max_deletes is not None
-            and outcome.decided_deletes + _deletes(chosen) >= options.max_deletes
-        ):
-            outcome.withheld[reason] += 1
-            _skip(outcome, DELETE_LIMIT, member_id, options)
         else:
-            chosen.append((member_id, reason))
+            doomed.append((member_id, reason))
+    for member_id, reason in _managed(directory, doomed, options, outcome):
+        plan.delete(member_id, reason)
     if options.check_attributes and eligible:
-        drifted = _drifted(directory, eligible, found, options, outcome)
-        chosen.extend((member_id, DRIFTED) for member_id in drifted)
-    outcome.decided_deletes += _deletes(chosen)
-    return chosen
+        drifted = drifted_members(
+            directory,
+            eligible,
+            found,
+            outcome,
+            volatile_window_s=options.volatile_window_s,
+            deadline=options.deadline,
+            examples=options.examples,
+        )
+        for member_id in drifted:
+            plan.sync(member_id, DRIFTED)
 
 
 def _member_profiles(people: Sequence[Person], options: SweepOptions, outcome: SweepOutcome) -> list[str]:
@@ -331,105 +244,44 @@ def _delete_reason(member: MemberItem | None) -> str | None:
     return MUTED if member.get(MUTED_AT) is not None else NOT_SUBSCRIBED
 
 
-def _deletes(chosen: Sequence[tuple[str, str]]) -> int:
-    return sum(1 for _, reason in chosen if reason in DELETE_REASONS)
+def _managed(
+    directory: PeopleDirectory,
+    doomed: Sequence[tuple[str, str]],
+    options: SweepOptions,
+    outcome: SweepOutcome,
+) -> list[tuple[str, str]]:
+    """The profiles to delete that carry cio-sync's mark (one App request per 100); the others are named
+    and left alone: another system's people, or profiles made before the mark (docs/sweep.md)."""
+    marked: list[tuple[str, str]] = []
+    for start in range(0, len(doomed), MAX_ATTRIBUTE_IDS):
+        batch = doomed[start : start + MAX_ATTRIBUTE_IDS]
+        stored = directory.people_attributes([member_id for member_id, _ in batch], deadline=options.deadline)
+        for member_id, reason in batch:
+            attributes = stored.get(member_id)
+            if attributes is None:
+                continue  # deleted since the page was listed
+            if attributes.get(MANAGED_ATTRIBUTE) == _MARKED:
+                marked.append((member_id, reason))
+            else:
+                _skip(outcome, UNMANAGED, member_id, options)
+    return marked
+
+
+def _find_missing(scanner: MemberScanner, plan: SweepPlan, clock: Callable[[], float]) -> None:
+    options, outcome = plan.options, plan.outcome
+    if plan.listed is None or not outcome.complete:
+        outcome.member_scan = "not run: the walk did not list every profile"
+        return
+    try:
+        for member_id in missing_members(
+            scanner, plan.listed, outcome, deadline=options.deadline, reserve_s=options.reserve_s, clock=clock
+        ):
+            plan.sync(member_id, MISSING)
+            plan.flush_if_full()
+    except TransientFailure as error:
+        outcome.member_scan = f"stopped: member table: {error}"
 
 
 def _skip(outcome: SweepOutcome, reason: str, example: str, options: SweepOptions) -> None:
     outcome.skipped[reason] += 1
     outcome.note(reason, example, options.examples)
-
-
-def _drifted(
-    directory: PeopleDirectory,
-    eligible: Sequence[str],
-    found: Mapping[str, MemberItem],
-    options: SweepOptions,
-    outcome: SweepOutcome,
-) -> list[str]:
-    """Eligible members whose profile differs from their payload, and an identify can fix it."""
-    drifted: list[str] = []
-    for batch in chunks(eligible, MAX_ATTRIBUTE_IDS):
-        stored = directory.people_attributes(batch, deadline=options.deadline)
-        for member_id in batch:
-            attributes = stored.get(member_id)
-            if attributes is None:
-                continue  # deleted since the page was read: nothing to compare
-            try:
-                expected = profile_attributes(found[member_id])
-            except (ProfileLimitError, InvalidMember, TypeError, ValueError, KeyError):
-                # The track function parks such a member with its reason; the sweep only reports it.
-                _skip(outcome, PROFILE_CANNOT_BE_BUILT, member_id, options)
-                continue
-            wrong = drifted_attributes(expected, attributes, options.volatile_window_s)
-            if not wrong:
-                continue
-            if "email" in wrong and outcome.email_identifier and _email_taken(directory, expected, options):
-                _skip(outcome, EMAIL_COLLISION, member_id, options)
-                continue
-            outcome.drifted_attributes.update(wrong)
-            drifted.append(member_id)
-    return drifted
-
-
-def drifted_attributes(
-    expected: ProfileAttributes, stored: Mapping[str, str], volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S
-) -> list[str]:
-    """Names of the payload's attributes the profile does not hold as Customer.io would store them.
-
-    A null in the payload means the attribute is absent. Attributes the payload does not name (set by
-    other sources, Customer.io's own `cio_id`) are not compared. A volatile timestamp may lag the item's
-    within its window, as the pipeline lets it (docs/pipeline.md, "Volatile timestamps").
-    """
-    wrong: list[str] = []
-    for name, value in expected.items():
-        if name == "id":
-            continue
-        have = stored.get(name)
-        if value is None:
-            if have not in (None, ""):
-                wrong.append(name)
-            continue
-        if have == as_stored(value):
-            continue
-        if name in VOLATILE_ATTRIBUTES and _lags_within_window(have, value, volatile_window_s):
-            continue
-        wrong.append(name)
-    return sorted(wrong)
-
-
-def _lags_within_window(stored: str | None, expected: object, window_s: int) -> bool:
-    if stored is None or not stored.isdigit() or not isinstance(expected, int) or window_s <= 0:
-        return False
-    have = int(stored)
-    return have <= expected and have // window_s == expected // window_s
-
-
-def _email_taken(directory: PeopleDirectory, expected: ProfileAttributes, options: SweepOptions) -> bool:
-    """Another person holds the member's email: in an email-identifier workspace, identify cannot fix it."""
-    email = expected.get("email")
-    if not isinstance(email, str) or not email:
-        return False
-    page = directory.search_people(email_filter(email), limit=EMAIL_HOLDERS_LIMIT, deadline=options.deadline)
-    return any(person.id != expected["id"] for person in page.people)
-
-
-def _queue(
-    chosen: Sequence[tuple[str, str]],
-    publisher: TrackPublisher | None,
-    options: SweepOptions,
-    outcome: SweepOutcome,
-) -> None:
-    if not chosen:
-        return
-    reasons = dict(chosen)
-    messages = pack_bulk([sweep_intent(options.run_id, member_id) for member_id in reasons], options.lanes)
-    failed = set(publisher.publish_track(messages)) if publisher is not None else set()
-    refused = {intent.member_id for index in failed for intent in messages[index].intents}
-    outcome.messages += len(messages)
-    outcome.failed_messages += len(failed)
-    outcome.failed_members += len(refused)
-    for member_id, reason in chosen:
-        if member_id not in refused:
-            outcome.fixed[reason] += 1
-            outcome.note(reason, member_id, options.examples)

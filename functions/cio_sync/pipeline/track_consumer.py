@@ -12,13 +12,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from cio_sync.customerio.batch import BatchResult, Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import CustomerIoError
-from cio_sync.members.contract import InvalidMember, MemberItem
+from cio_sync.members.contract import MemberItem
 from cio_sync.members.errors import UnreadableMembers
-from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
+from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, build_profile
 from cio_sync.members.subscriptions import is_profile_eligible
-from cio_sync.observability import logger
+from cio_sync.observability import logger, metrics
+from cio_sync.pipeline.batch_isolation import TrackSender, send_isolating, should_isolate
+from cio_sync.pipeline.consent_identify import TopicMap, member_identifies
 from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.sync.intents import Intent, MalformedIntent, SyncProfile, TrackEvent
@@ -28,10 +32,6 @@ class MemberReader(Protocol):
     def get_many(self, member_ids: Sequence[str]) -> Mapping[str, MemberItem]:
         """Consistent reads; members that do not exist are absent from the result."""
         ...
-
-
-class TrackSender(Protocol):
-    def send_batch(self, operations: Sequence[Operation], deadline: float | None) -> BatchResult: ...
 
 
 @dataclass
@@ -52,6 +52,7 @@ class _Planned:
     operation: Operation
     message_indexes: set[int]
     intents: list[Intent]
+    counts: bool = True  # False for a member's further identifies (consent_identify): one upsert each
 
 
 def desired_profiles(
@@ -60,22 +61,32 @@ def desired_profiles(
     """What Customer.io should hold for each member now: a payload, or None (no profile).
 
     A missing or ineligible member needs no payload: its profile is deleted whatever its item holds. An
-    eligible member whose payload cannot be built (over a Customer.io limit, a raw write that breaks the
-    contract) is returned among the problems, with a reason naming the rule, never the data.
+    attribute that breaks the contract or a limit is sent truncated or null and reported (a log line
+    naming the attribute and the rule, `ProfileAttributesDegraded`), so it never holds back consent; only
+    a member with no usable id is returned among the problems.
     """
     desired: dict[str, ProfileAttributes | None] = {}
     problems: dict[str, str] = {}
+    degraded = 0
     for member_id in member_ids:
         member = members.get(member_id)
         if member is None or not is_profile_eligible(member):
             desired[member_id] = None
             continue
         try:
-            desired[member_id] = profile_attributes(member)
-        except (ProfileLimitError, InvalidMember) as error:
+            profile = build_profile(member)
+        except ProfileLimitError as error:
             problems[member_id] = f"profile cannot be built: {error}"
-        except (TypeError, ValueError, KeyError, AttributeError) as error:
-            problems[member_id] = f"profile cannot be built: {type(error).__name__}"
+            continue
+        desired[member_id] = profile.attributes
+        for attribute in profile.degraded:
+            logger.warning(
+                "profile attribute degraded",
+                extra={"member_id": member_id, "attribute": attribute.attribute, "rule": attribute.rule},
+            )
+        degraded += len(profile.degraded)
+    if degraded:
+        metrics.add_metric("ProfileAttributesDegraded", MetricUnit.Count, degraded)
     return desired, problems
 
 
@@ -83,34 +94,36 @@ def plan_operations(
     decoded: Sequence[tuple[int, Sequence[Intent]]],
     desired: Mapping[str, ProfileAttributes | None],
     outcome: TrackBatchOutcome,
-    now_s: int | None = None,
+    sent_at_s: int,
+    topic_map: TopicMap | None = None,
 ) -> list[_Planned]:
-    """Intents -> Customer.io operations, in order, one profile operation per member per batch.
+    """Intents -> Customer.io operations, in order: one member's profile operations once per batch.
 
-    An eligible member gets identify(current payload) before any event; an ineligible one gets a delete
-    and no events. Repeated syncs of a member collapse into one operation (they would all send the same
-    current state). Members absent from `desired` are left out (their intents were dead-lettered).
+    An eligible member gets their profile operations before any event; an ineligible one gets a delete
+    and no events. Repeated syncs of a member collapse (they would all send the same current state).
+    Members absent from `desired` are left out (their intents were dead-lettered).
     """
     planned: list[_Planned] = []
-    profile_op: dict[str, _Planned] = {}
+    profile_ops: dict[str, list[_Planned]] = {}
     for message_index, intents in decoded:
         for intent in intents:
             if intent.member_id not in desired:
                 continue
             payload = desired[intent.member_id]
             if isinstance(intent, SyncProfile) or (isinstance(intent, TrackEvent) and payload is not None):
-                existing = profile_op.get(intent.member_id)
+                existing = profile_ops.get(intent.member_id)
                 if existing is None:
-                    operation: Operation = (
-                        Identify(intent.member_id, payload, _version_of(payload, now_s))
-                        if payload is not None
-                        else Delete(intent.member_id)
-                    )
-                    existing = _Planned(operation, set(), [])
-                    profile_op[intent.member_id] = existing
-                    planned.append(existing)
-                existing.message_indexes.add(message_index)
-                existing.intents.append(intent)
+                    indexes: set[int] = set()
+                    caused_by: list[Intent] = []
+                    operations = profile_operations(intent.member_id, payload, sent_at_s, topic_map)
+                    existing = [
+                        _Planned(operation, indexes, caused_by, counts=position == 0)
+                        for position, operation in enumerate(operations)
+                    ]
+                    profile_ops[intent.member_id] = existing
+                    planned.extend(existing)
+                existing[0].message_indexes.add(message_index)  # one set and list, shared by all
+                existing[0].intents.append(intent)
             if isinstance(intent, TrackEvent):
                 if payload is None:
                     outcome.skip("event_member_not_eligible")
@@ -124,16 +137,21 @@ def plan_operations(
     return planned
 
 
-def _version_of(payload: ProfileAttributes, now_s: int | None = None) -> int | None:
-    """The identify's `timestamp`: the item's `updated_at` in whole seconds. Customer.io applies identifies
-    asynchronously and uses it to keep a late, older update from overwriting a newer one.
+def profile_operations(
+    member_id: str, payload: ProfileAttributes | None, sent_at_s: int, topic_map: TopicMap | None = None
+) -> list[Operation]:
+    """What makes one member's Customer.io profile match their current item: the one place that builds it.
 
-    Never later than now: a writer whose clock runs ahead would otherwise stamp a profile with a future
-    version, and Customer.io would drop every truthful update until real time caught up with it."""
-    updated_at = payload.get("updated_at")
-    if not isinstance(updated_at, int) or isinstance(updated_at, bool):
-        return None
-    return updated_at if now_s is None else min(updated_at, now_s)
+    The identify's `timestamp` is the send time (this function's clock, whole seconds), never the item's
+    `updated_at`: Customer.io drops an identify older than an attribute's last change, and a writer's
+    clock (behind, or a retried request) could otherwise stamp a later sync earlier than one before it.
+    The item is read at send time, so a later send carries the later state and a later (or equal) stamp.
+    Its consent attributes go in identifies of their own, stamped so that no sync undoes an opt-out
+    Customer.io recorded after the table's last opt-in (consent_identify).
+    """
+    if payload is None:
+        return [Delete(member_id)]
+    return list(member_identifies(member_id, payload, sent_at_s, sent_at_s, topic_map or {}))
 
 
 def process_track_batch(
@@ -145,6 +163,7 @@ def process_track_batch(
     deadline: float | None,
     redelivery: Redelivery,
     clock: Callable[[], float] = time.time,
+    topic_map: TopicMap | None = None,
 ) -> TrackBatchOutcome:
     outcome = TrackBatchOutcome()
     decoded: list[tuple[int, Sequence[Intent]]] = []
@@ -159,12 +178,14 @@ def process_track_batch(
     member_ids = sorted({intent.member_id for _, intents in decoded for intent in intents})
     failed: dict[int, str] = {}
     try:
+        # Before the read: an opt-out stamped with it is never later than a write the read did not see.
+        sent_at_s = int(clock())
         members, problems = _read(reader, member_ids)
         desired, unbuildable = desired_profiles([m for m in member_ids if m not in problems], members)
         problems.update(unbuildable)
         _park_members(decoded, problems, dead_letters, outcome)
-        planned = plan_operations(decoded, desired, outcome, int(clock()))
-        result = sender.send_batch([p.operation for p in planned], deadline) if planned else None
+        planned = plan_operations(decoded, desired, outcome, sent_at_s, topic_map)
+        result = _send(sender, [p.operation for p in planned], deadline, messages) if planned else None
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
         failed = {index: str(error) for index, _ in decoded}
@@ -174,14 +195,17 @@ def process_track_batch(
         failed = {index: type(error).__name__ for index, _ in decoded}
         planned, result = [], None
 
+    parked: set[int] = set()  # a member's identifies share their intents: park those once
     for position, item in enumerate(planned):
         rejection = result[position] if result is not None else None
         if rejection is None:
-            _count(item.operation, outcome)
+            if item.counts:
+                _count(item.operation, outcome)
         elif rejection.retryable:
             for index in item.message_indexes:
                 failed.setdefault(index, str(rejection))
-        else:
+        elif id(item.intents) not in parked:
+            parked.add(id(item.intents))
             reason = f"Customer.io rejected {type(item.operation).__name__.lower()}: {rejection}"
             logger.error(
                 "permanent Customer.io failure dead-lettered", extra={"member_id": item.operation.member_id}
@@ -192,6 +216,19 @@ def process_track_batch(
     outcome.failed_message_ids = _fifo_failures(messages, failed, dead_letters, redelivery, outcome)
     _come_back_later(messages, outcome.failed_message_ids, redelivery)
     return outcome
+
+
+def _send(
+    sender: TrackSender,
+    operations: Sequence[Operation],
+    deadline: float | None,
+    messages: Sequence[InboundMessage],
+) -> BatchResult:
+    """One packed send; a batch that keeps failing is split to find the member at fault (batch_isolation)."""
+    receives = [message.receive_count for message in messages]
+    if should_isolate(receives):
+        return send_isolating(sender, operations, deadline, max(receives))
+    return sender.send_batch(operations, deadline)
 
 
 def _read(reader: MemberReader, member_ids: Sequence[str]) -> tuple[dict[str, MemberItem], dict[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from cio_sync.members.contract import InvalidMember
+from cio_sync.members.contract import InvalidMember, is_member_id
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
 from cio_sync.members.subscriptions import MUTED_AT, is_profile_eligible
 from cio_sync.sync.intents import Intent, SendEmail, SyncProfile, TrackEvent, deterministic_event_id
@@ -112,7 +112,7 @@ def diff(
 
 def _password_updated(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
     """A MODIFY that changed `password_updated_at` of a member we can email."""
-    if old is None or new is None or not new.get("email"):
+    if old is None or new is None or not isinstance(new.get("email"), str) or not new.get("email"):
         return False
     updated_at = new.get(PASSWORD_UPDATED_AT)
     return updated_at is not None and updated_at != old.get(PASSWORD_UPDATED_AT)
@@ -122,3 +122,22 @@ def resync(member_id: str, record_id: str, at_ms: int) -> SyncProfile:
     """A sync for a record whose images cannot be diffed (they break the contract): the track function
     reads the member's current item and makes Customer.io follow it, or parks it with the reason."""
     return SyncProfile(deterministic_event_id(f"{record_id}/0/{SyncProfile.TYPE}", at_ms), member_id)
+
+
+def parked_intents(
+    member_id: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    record_id: str,
+    at_ms: int,
+) -> list[Intent]:
+    """What a record parked for breaking the contract still calls for: a resync of the member, and the
+    password-updated email, which depends only on `password_updated_at` and `email` (never on a broken
+    topic list). Ids as `diff` would give them: sync at position 0, email at position 1."""
+    if not is_member_id(member_id):
+        return []
+    intents: list[Intent] = [resync(member_id, record_id, at_ms)]
+    if _password_updated(old, new):
+        seed = f"{record_id}/1/{SendEmail.TYPE}"
+        intents.append(SendEmail(deterministic_event_id(seed, at_ms), member_id, "password_updated", {}))
+    return intents

@@ -20,7 +20,16 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-HANDLERS: Final = ("member_stream", "track", "email", "import_file", "import_chunk", "profile_sweep")
+HANDLERS: Final = (
+    "member_stream",
+    "track",
+    "email",
+    "import_file",
+    "import_chunk",
+    "profile_sweep",
+    "reporting_webhook",
+    "consent",
+)
 BUDGET_RATIO: Final = 1.3
 TIMEOUT_S: Final = 120
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 from boto3.dynamodb.types import TypeSerializer
 
 from cio_sync.members.contract import new_member_id, utc_now_iso
+from cio_sync.members.profile import MANAGED_ATTRIBUTE
 from cio_sync.members.subscriptions import web_signup
 from cio_sync_local.bench.report import TrafficWindow
 from cio_sync_local.stack import LocalStack
@@ -136,7 +137,9 @@ def run_sweep_bench(config: SweepBenchConfig) -> dict[str, Any]:
         # Shuffled (seeded) as a workspace that grew over time: orphans are spread over every page.
         ids = [*members, *orphans]
         random.Random(SEED).shuffle(ids)  # noqa: S311 - a benchmark's layout, not a secret
-        people: list[tuple[str, dict[str, Any]]] = [(person_id, {"first_name": "Sweep"}) for person_id in ids]
+        # Every profile cio-sync made carries its mark; the sweep deletes no other.
+        marked = {"first_name": "Sweep", MANAGED_ATTRIBUTE: True}
+        people: list[tuple[str, dict[str, Any]]] = [(person_id, dict(marked)) for person_id in ids]
         people.append((placeholder, {}))
         emulator.state.seed(people)
         setup_s = time.perf_counter() - started

@@ -1,107 +1,155 @@
-"""The human-readable page at `/`: what a developer checks by eye during `make run`."""
+"""The page at `/` and the data it shows (`GET /_emulator/overview`): what a developer checks by eye.
+
+The page (`page.html`) is static; its script fetches the overview and renders it with text nodes only.
+The overview masks personal data (addresses, phone numbers, names, links) even though the emulator's
+JSON endpoints keep everything: the page is what ends up on screens and in screenshots.
+"""
 
 from __future__ import annotations
 
-import json
-from html import escape
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
-RECENT = 50
-"""How many of the newest events and emails the page lists; the JSON endpoints have them all."""
+LIMIT = 200
+"""How many people and timeline entries the overview sends at most (newest first); it says how many match."""
+
+KEY_ATTRIBUTES = ("email", "email_subscription_status", "unsubscribed", "sms_status")
+"""The attributes the page shows as columns; the rest are listed under each person."""
+
+PERSONAL = frozenset(
+    {"email", "phone", "mobile", "to", "first_name", "last_name", "addr_city", "addr_state", "addr_zip"}
+)
+"""Keys whose string values the page masks, whatever they hold."""
 
 
-def _json(value: Any) -> str:
-    return escape(json.dumps(value, sort_keys=True, ensure_ascii=False))
+def page_html() -> str:
+    return resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
 
 
-def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
-    if not rows:
-        return f"<p class='empty'>{escape(empty)}</p>"
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def iso(seconds: Any) -> str | None:
+    """Epoch seconds as ISO 8601 UTC to the millisecond; None for anything that is not a time."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _flag(value: Any) -> str:
-    return "yes" if value is True else "no" if value is False else "&ndash;"
+def mask_text(text: str) -> str:
+    """`ada@example.org` -> `a***@example.org`; a link keeps its host only; anything else its first letter."""
+    if "@" in text:
+        local, _, domain = text.rpartition("@")
+        return f"{local[:1]}***@{domain}"
+    if text.startswith(("http://", "https://")):
+        scheme, _, rest = text.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}/***"
+    return f"{text[:1]}***" if text else text
 
 
-def render_page(
-    profiles: dict[str, dict[str, Any]],
-    events: list[dict[str, Any]],
-    emails: list[dict[str, Any]],
-    stats: dict[str, Any],
-    activity: list[dict[str, Any]] | None = None,
-) -> str:
-    """Profiles, the newest events, emails and activity, and the counters, as one escaped HTML page.
+def masked(value: Any, key: str | None = None) -> Any:
+    """A copy of a JSON value with personal strings masked: under a `PERSONAL` key, addresses and links."""
+    if isinstance(value, Mapping):
+        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, key) for v in value]
+    if isinstance(value, str) and (key in PERSONAL or "@" in value or value.startswith(("http:", "https:"))):
+        return mask_text(value)
+    return value
 
-    Each email shows the two options that keep it private and deliverable, as Customer.io applies them
-    (`effective`): whether its body is kept out of delivery history (`disable_message_retention`) and
-    whether it may go to an unsubscribed person (`send_to_unsubscribed`), with what became of it.
-    """
-    activity = activity or []
-    profile_rows = [[escape(pid), _json(attrs)] for pid, attrs in sorted(profiles.items())]
-    event_rows = [
-        [escape(str(e["person_id"])), escape(str(e["name"])), escape(str(e["id"] or "")), _json(e["data"])]
-        for e in reversed(events[-RECENT:])
-    ]
-    email_rows = [
-        [
-            escape(str(m["delivery_id"])),
-            escape(str(m.get("transactional_message_id", ""))),
-            _json(m.get("identifiers", {})),
-            _flag(m.get("effective", {}).get("disable_message_retention")),
-            _flag(m.get("effective", {}).get("send_to_unsubscribed")),
-            escape(str(m.get("status", ""))),
-            str(m["queued_at"]),
-        ]
-        for m in reversed(emails[-RECENT:])
-    ]
-    activity_rows = [
-        [escape(str(a["person_id"])), escape(str(a["type"])), escape(str(a.get("reason", "")))]
-        for a in reversed(activity[-RECENT:])
-    ]
-    by_status = (
-        ", ".join(f"{escape(k)}: {v}" for k, v in stats.get("requests_by_status", {}).items()) or "none"
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Customer.io emulator</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5rem; }}
-th, td {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; vertical-align: top; }}
-th {{ background: #f3f3f3; }} td {{ font-family: ui-monospace, monospace; font-size: .9rem; }}
-.empty {{ color: #777; }}
-</style></head>
-<body>
-<h1>Customer.io emulator</h1>
-<p>Requests by status: {by_status}. Operations applied: {stats.get("operations_applied", 0)}.
-Peak requests in one second: {stats.get("peak_requests_per_second", 0)}.
-JSON: <a href="/_emulator/profiles">profiles</a>, <a href="/_emulator/events">events</a>,
-<a href="/_emulator/emails">emails</a>, <a href="/_emulator/requests">requests</a>,
-<a href="/_emulator/activity">activity</a>, <a href="/_emulator/stats">stats</a>,
-<a href="/_emulator/config">config</a>.</p>
-<h2>Profiles ({len(profiles)})</h2>
-{_table(["id", "attributes"], profile_rows, "No profiles.")}
-<h2>Recent events ({len(events)} in all)</h2>
-{_table(["person", "name", "event id", "data"], event_rows, "No events.")}
-<h2>Recent emails ({len(emails)} in all)</h2>
-{
-        _table(
-            [
-                "delivery id",
-                "message",
-                "identifiers",
-                "message retention disabled",
-                "send to unsubscribed",
-                "status",
-                "queued at",
-            ],
-            email_rows,
-            "No emails.",
-        )
+
+def person_row(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """One person: id, ISO times, the key attributes as columns and the others, all masked."""
+    attributes: Mapping[str, Any] = profile.get("attributes", {})
+    return {
+        "id": profile["id"],
+        "cio_id": profile.get("cio_id"),
+        "created": iso(profile.get("created")),
+        "updated": iso(profile.get("updated")),
+        **{name: masked(attributes.get(name), name) for name in KEY_ATTRIBUTES},
+        "other_attributes": masked({k: v for k, v in attributes.items() if k not in KEY_ATTRIBUTES}),
     }
-<h2>Recent activity ({len(activity)} in all)</h2>
-{_table(["person", "type", "reason"], activity_rows, "No activity.")}
-</body></html>
-"""
+
+
+def _yes_no(flag: Any) -> str:
+    return "yes" if flag else "no"
+
+
+def _summary(entry: Mapping[str, Any]) -> tuple[str, Any]:
+    """What an entry says in one line, and its data (masked), by type."""
+    kind = entry["type"]
+    if kind == "identify":
+        names = entry.get("attributes") or []
+        verb = "created" if entry.get("created") else "updated"
+        return f"{verb}: {', '.join(names) or 'no attributes'}", None
+    if kind == "delete":
+        return ("deleted" if entry.get("existed") else "delete of nobody (no such person)"), None
+    if kind == "event":
+        return f"event {entry.get('name')}" + (f" (id {entry['id']})" if entry.get("id") else ""), masked(
+            entry.get("data")
+        )
+    if kind == "email":
+        delivery: Mapping[str, Any] = entry.get("delivery", {})
+        recipient = masked(delivery.get("to"), "to") or "no recipient"
+        message = delivery.get("transactional_message_id")
+        options: Mapping[str, Any] = delivery.get("effective", {})
+        text = (
+            f"email {message} to {recipient}: {delivery.get('status')} ({delivery.get('delivery_id')}); "
+            f"body retained: {_yes_no(not options.get('disable_message_retention'))}, "
+            f"to unsubscribed: {_yes_no(options.get('send_to_unsubscribed', True))}"
+        )
+        return text, masked(delivery.get("message_data"))
+    return str(entry.get("reason") or kind.replace("_", " ")), None
+
+
+def timeline_row(entry: Mapping[str, Any]) -> dict[str, Any]:
+    summary, data = _summary(entry)
+    return {
+        "time": iso(entry.get("time")),
+        "type": entry["type"],
+        "person_id": entry.get("person_id"),
+        "summary": summary,
+        "data": data,
+    }
+
+
+def _matches(person_id: Any, wanted: str) -> bool:
+    return not wanted or (isinstance(person_id, str) and wanted.lower() in person_id.lower())
+
+
+def overview(
+    profiles: Iterable[Mapping[str, Any]],
+    history: Sequence[Mapping[str, Any]],
+    stats: Mapping[str, Any],
+    *,
+    person: str = "",
+    kind: str = "",
+    limit: int = LIMIT,
+) -> dict[str, Any]:
+    """The page's data: people (matching `person`, newest update first), the timeline (matching `person`
+    and the entry type `kind`, newest first), the counters and the fault settings."""
+    people = sorted(
+        (p for p in profiles if _matches(p.get("id"), person)),
+        key=lambda p: p.get("updated", 0),
+        reverse=True,
+    )
+    entries = [e for e in reversed(history) if _matches(e.get("person_id"), person)]
+    types = Counter(str(e["type"]) for e in entries)
+    entries = [e for e in entries if not kind or e["type"] == kind]
+    counters = ("requests_total", "requests_by_status", "operations_applied", "rate_limited")
+    return {
+        "people": {"matching": len(people), "rows": [person_row(p) for p in people[:limit]]},
+        "timeline": {
+            "matching": len(entries),
+            "types": dict(sorted(types.items())),
+            "rows": [timeline_row(e) for e in entries[:limit]],
+        },
+        "counters": {
+            **{name: stats.get(name) for name in counters},
+            "faults_failed": stats.get("faults_failed"),
+            "faults_dropped": stats.get("faults_dropped"),
+            "peak_requests_per_second": stats.get("peak_requests_per_second"),
+            "profiles": stats.get("profiles"),
+        },
+        "faults": stats.get("faults", {}),
+    }

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cio_sync_local.emulator import limits
+from cio_sync_local.emulator import limits, page
 from cio_sync_local.emulator.app_api import (
     APP_RATE_LIMIT_PER_S,
     DEFAULT_TRANSACTIONAL_MESSAGES,
@@ -38,7 +38,6 @@ from cio_sync_local.emulator.app_api import (
 from cio_sync_local.emulator.faults import FaultConfig, TrafficControl, Verdict
 from cio_sync_local.emulator.limits import Violation
 from cio_sync_local.emulator.openapi import TrackSchemas, as_validated_v1_identify, violations
-from cio_sync_local.emulator.page import render_page
 from cio_sync_local.emulator.replies import (
     RATE_LIMITED,
     UNAUTHORIZED,
@@ -456,6 +455,8 @@ class EmulatorApp:
             "/emails": self.state.emails_json,
             "/requests": self.state.requests_json,
             "/activity": lambda: self.state.activity_json(person_id),
+            "/history": self.state.history_json,
+            "/overview": lambda: self._overview(query),
             "/transactional": self._transactional_json,
             "/stats": self.stats,
             "/faults": self._faults_json,
@@ -477,14 +478,24 @@ class EmulatorApp:
         ]
 
     def _page(self) -> Reply:
-        html = render_page(
-            self.state.profiles_json(),
-            self.state.events_json(),
-            self.state.emails_json(),
+        return Reply(200, page.page_html(), content_type="text/html; charset=utf-8")
+
+    def _overview(self, query: dict[str, list[str]]) -> Reply | dict[str, Any]:
+        """The page's data: `?person=` (part of an id), `?type=` (a timeline entry type), `?limit=`."""
+        limit = query.get("limit", [str(page.LIMIT)])[0]
+        if not limit.isdigit():
+            return meta_error(400, "limit must be a whole number")
+        with self.state.lock:
+            people = [profile.to_json() for profile in self.state.profiles.values()]
+            history = self.state.history_json()
+        return page.overview(
+            people,
+            history,
             self.stats(),
-            self.state.activity_json(),
+            person=query.get("person", [""])[0],
+            kind=query.get("type", [""])[0],
+            limit=int(limit),
         )
-        return Reply(200, html, content_type="text/html; charset=utf-8")
 
     def _events(self, person_id: str | None) -> list[dict[str, Any]]:
         events = self.state.events_json()

@@ -25,6 +25,8 @@ EMAIL_IDENTIFIER_MODES: tuple[EmailIdentifier, ...] = ("off", "unique")
 
 ACTIVITY_LOG_SIZE = 10_000
 """How many activity entries (attribute update failures and the like) `/_emulator/activity` keeps."""
+HISTORY_SIZE = 10_000
+"""How many entries the history (everything that happened, deletes included: the page's timeline) keeps."""
 
 IDENTIFY_CONTROL_KEYS = frozenset({"_update", "_timestamp", "id", "cio_relationships"})
 """Identify body keys that steer the call and are not stored as attributes."""
@@ -43,6 +45,25 @@ def is_unsubscribed(attributes: Mapping[str, JsonValue]) -> bool:
     if isinstance(value, int):
         return value == 1
     return isinstance(value, str) and value.strip().lower() in {"true", "1"}
+
+
+PREFERENCES = "cio_subscription_preferences"
+
+
+def _set_preference(attributes: dict[str, JsonValue], path: list[str], value: JsonValue) -> None:
+    """JSON dot notation (`cio_subscription_preferences.topics.topic_2`) updates one topic and keeps the
+    others, as Customer.io's Track API describes; a nested object in the identify replaces them all."""
+    current = attributes.get(PREFERENCES)
+    node: dict[str, JsonValue] = dict(current) if isinstance(current, dict) else {}
+    attributes[PREFERENCES] = node
+    for key in path[:-1]:
+        child = node.get(key)
+        node[key] = dict(child) if isinstance(child, dict) else {}
+        node = node[key]
+    if removes_attribute(value):
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
 
 
 def _email_key(value: JsonValue) -> str | None:
@@ -165,6 +186,7 @@ class EmulatorState:
         self.event_ids: set[str] = set()
         self.emails: list[Delivery] = []
         self.activity: deque[dict[str, JsonValue]] = deque(maxlen=ACTIVITY_LOG_SIZE)
+        self.history: deque[dict[str, JsonValue]] = deque(maxlen=HISTORY_SIZE)
         self.request_log = RequestLog(request_log_size, request_log_body_bytes)
         self.requests_by_status: Counter[int] = Counter()
         self.operations_applied = 0
@@ -187,6 +209,7 @@ class EmulatorState:
             self.event_ids.clear()
             self.emails.clear()
             self.activity.clear()
+            self.history.clear()
             self.request_log.clear()
             self.requests_by_status.clear()
             self.operations_applied = 0
@@ -290,6 +313,7 @@ class EmulatorState:
                         previous_id=owner,
                         reason="the email belongs to this person, who now has the id in the request",
                     )
+            created = profile is None
             if profile is None:
                 if update_only:
                     self._record_activity(
@@ -305,11 +329,16 @@ class EmulatorState:
             for name, value in changes.items():
                 if name in IDENTIFY_CONTROL_KEYS:
                     continue
+                # One timestamp for the whole subscription-centre object (the App API lists one).
+                stamped = PREFERENCES if name.startswith(PREFERENCES + ".") else name
                 if timestamp is not None:
-                    if profile.attribute_timestamps.get(name, timestamp) > timestamp:
+                    if profile.attribute_timestamps.get(stamped, timestamp) > timestamp:
                         continue
-                    profile.attribute_timestamps[name] = timestamp
-                if removes_attribute(value):
+                    profile.attribute_timestamps[stamped] = timestamp
+                if stamped != name:
+                    _set_preference(profile.attributes, name.split(".")[1:], value)
+                    profile.attribute_set_at[stamped] = set_at
+                elif removes_attribute(value):
                     profile.attributes.pop(name, None)
                     profile.attribute_set_at.pop(name, None)
                 else:
@@ -317,6 +346,8 @@ class EmulatorState:
                     profile.attribute_set_at[name] = set_at
             profile.updated = now
             self.operations_applied += 1
+            names = sorted(set(changes) - IDENTIFY_CONTROL_KEYS)
+            self._remember("identify", person_id, now, created=created, attributes=names)
             return IdentifyOutcome.APPLIED
 
     def seed(self, people: Iterable[tuple[str, Mapping[str, JsonValue]]]) -> int:
@@ -353,12 +384,19 @@ class EmulatorState:
 
     def _record_activity(self, kind: str, person_id: str, now: float, **details: JsonValue) -> None:
         self.activity.append({"type": kind, "person_id": person_id, "time": now, **details})
+        self._remember(kind, person_id, now, **details)
+
+    def _remember(self, kind: str, person_id: str | None, now: float, **details: JsonValue) -> None:
+        """One entry of the history, with the lock held. Values are shared with the state, not copied."""
+        self.history.append({"type": kind, "person_id": person_id, "time": now, **details})
 
     def delete(self, person_id: str) -> None:
         """Remove the person; deleting someone who does not exist is fine, as in Customer.io."""
         with self.lock:
+            existed = person_id in self.profiles
             self._forget(person_id)
             self.operations_applied += 1
+            self._remember("delete", person_id, self._clock(), existed=existed)
 
     def add_event(
         self,
@@ -390,6 +428,7 @@ class EmulatorState:
                 )
             )
             self.operations_applied += 1
+            self._remember("event", person_id, now, name=name, id=event_id, data=self.events[-1].data)
             return True
 
     def count_unmodelled(self) -> None:
@@ -439,6 +478,7 @@ class EmulatorState:
                 suppressed_reason=reason,
             )
             self.emails.append(delivery)
+            self._remember("email", person_id, now, delivery=delivery.to_json())
             if status == "suppressed" and person_id is not None:
                 self._record_activity(
                     "email_suppressed",
@@ -519,6 +559,11 @@ class EmulatorState:
         """The request log, oldest first; each entry's `body` is shared with the log: do not modify it."""
         with self.lock:
             return [record.to_json() for record in self.request_log.records()]
+
+    def history_json(self) -> list[dict[str, JsonValue]]:
+        """Everything that happened, oldest first (the newest `HISTORY_SIZE`); shared values: read only."""
+        with self.lock:
+            return [dict(entry) for entry in self.history]
 
     def activity_json(self, person_id: str | None = None) -> list[dict[str, JsonValue]]:
         with self.lock:

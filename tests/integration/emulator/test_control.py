@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import time
 
 import pytest
@@ -111,22 +112,24 @@ def test_faults_endpoint_merges_settings_and_rejects_nonsense(api: Api) -> None:
     assert api.plain.post(f"{api.url}/_emulator/faults", data=b"[1]", timeout=5).status_code == 400
 
 
-def test_html_page_lists_profiles_events_and_emails_escaped(api: Api) -> None:
+def test_the_page_is_served_and_its_overview_holds_what_happened_masked(api: Api) -> None:
     api.identify("m-<1>", {"first_name": "<b>Ada</b>"})
     api.event("m-<1>", {"name": "promotions_resubscribe"})
     api.send_email({"to": "a@example.com", "transactional_message_id": "welcome", "identifiers": {"id": "p"}})
+    api.delete("m-<1>")
 
-    response = api.plain.get(f"{api.url}/", timeout=5)
+    page = api.plain.get(f"{api.url}/", timeout=5)
+    overview = api.control("overview")
 
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/html")
-    page = response.text
-    assert "<h1>Customer.io emulator</h1>" in page
-    assert "m-&lt;1&gt;" in page
-    assert "&lt;b&gt;Ada&lt;/b&gt;" in page
-    assert "<b>Ada</b>" not in page
-    assert "promotions_resubscribe" in page
-    assert "welcome" in page
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "<h1>Customer.io emulator</h1>" in page.text
+    assert "/_emulator/overview" in page.text
+    kinds = [(row["type"], row["person_id"]) for row in overview["timeline"]["rows"]]
+    assert kinds == [("delete", "m-<1>"), ("email", "p"), ("event", "m-<1>"), ("identify", "m-<1>")]
+    assert "to a***@example.com" in overview["timeline"]["rows"][1]["summary"]
+    assert [row["id"] for row in overview["people"]["rows"]] == ["p"]
+    assert "a@example.com" not in json.dumps(overview)
 
 
 def test_rate_limit_answers_429_past_the_limit_and_recovers_after_a_second() -> None:

@@ -233,7 +233,7 @@ def test_a_rejected_file_mutes_nobody_and_status_exits_non_zero(
 
 
 def test_status_of_an_unknown_import_is_one_clear_error(stack: Stack) -> None:
-    with pytest.raises(CommandError, match="no report for import 0000000000000000 yet"):
+    with pytest.raises(CommandError, match="unknown import 0000000000000000: no report, and no upload"):
         cli("imports", "status", "0000000000000000", "--bucket", BUCKET)
 
 

@@ -33,13 +33,13 @@ def test_a_member_is_created_shown_changed_muted_and_deleted(resources: Resource
     )
     assert json.loads(unmuted.out)["promotions_muted_at"] is None  # resubscribing unmutes (the rules ran)
 
-    requested = json.loads(cli("members", "delete", member_id).out)
+    requested = json.loads(cli("members", "delete", member_id, "--yes").out)
     assert requested["deletion_requested_at"] is not None
     assert (requested["email_subscription_status"], requested["sms_status"]) == (False, "stop")
     assert requested["promotions_muted_at"] is not None
     assert resources.members.get(member_id) is not None  # a request keeps the item
 
-    purged = cli("members", "delete", member_id, "--purge")
+    purged = cli("members", "delete", member_id, "--purge", "--yes")
     assert (purged.code, purged.out) == (0, "")
     assert "removed" in purged.err
     assert resources.members.get(member_id) is None
@@ -59,8 +59,8 @@ def test_an_sms_signup_gets_the_default_topics(resources: Resources, cli: Cli) -
         ["members", "show", MISSING],
         ["members", "update", MISSING, "--set", "first_name=Ada"],
         ["members", "mute", MISSING],
-        ["members", "delete", MISSING],
-        ["members", "delete", MISSING, "--purge"],
+        ["members", "delete", MISSING, "--yes"],
+        ["members", "delete", MISSING, "--purge", "--yes"],
     ],
 )
 def test_a_missing_member_is_one_line(resources: Resources, cli: Cli, argv: list[str]) -> None:

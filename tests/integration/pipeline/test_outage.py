@@ -21,7 +21,8 @@ import pytest
 
 from cio_sync.pipeline.redelivery import MAX_RECEIVES
 from cio_sync.producer_api import producer
-from cio_sync_local.soak import OLD_RECEIVE_LIMIT, PumpFaultCounter
+from cio_sync_local.soak import PumpFaultCounter
+from cio_sync_local.soak_checks import OLD_RECEIVE_LIMIT
 from cio_sync_local.stack import LocalStack
 
 from .conftest import Pipeline

@@ -1,5 +1,5 @@
 """`cio-sync reconcile` from both sides on the local stack: after it, a profile exists exactly for the
-eligible members, and profiles that are not members' (another source's, the placeholder) are untouched.
+eligible members, and profiles cio-sync did not make (another source's, the placeholder) are untouched.
 
 Profiles the stream can no longer fix (a REMOVE lost past its retention, an older release's bug, a profile
 made by hand) are seeded straight into the emulator's state, as if they had been there all along.
@@ -21,7 +21,7 @@ from cio_sync.adapters.customerio.people_client import PeopleClient
 from cio_sync.adapters.member_table import BatchReadMembers
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.members.contract import MemberItem, new_member_id
-from cio_sync.members.profile import profile_attributes
+from cio_sync.members.profile import MANAGED_ATTRIBUTE, profile_attributes
 from cio_sync.pipeline.profile_sweep import SweepOptions, sweep_profiles
 from cio_sync_cli.main import main
 from cio_sync_local.bench.report import TrafficWindow
@@ -33,6 +33,7 @@ from .conftest import Pipeline
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 FOREIGN = ("legacy.subscriber@example.org", "12345")
+MARK = {MANAGED_ATTRIBUTE: True}  # what every identify cio-sync sends carries
 TRACK = "TrackFunction"
 
 
@@ -94,13 +95,16 @@ def test_only_profiles_without_an_eligible_member_are_deleted(
     assert profiles(sweep) == set(kept)
 
     # What the stream can no longer fix: profiles left behind for muted, unsubscribed and deleted members,
-    # two that never had a member, and profiles that are not members' at all.
+    # two that never had a member, and profiles cio-sync did not make: another system's person whose id
+    # looks like a member id (no mark), and ids that are not member ids at all.
     orphans = [new_member_id(), new_member_id(), gone["id"]]
+    theirs = new_member_id()
     seed(
         sweep,
         (muted["id"], dict(profile_attributes(muted))),
         (unsubscribed["id"], dict(profile_attributes(unsubscribed))),
-        *((orphan, {"email": f"{orphan}@example.org"}) for orphan in orphans),
+        *((orphan, {"email": f"{orphan}@example.org", **MARK}) for orphan in orphans),
+        (theirs, {"first_name": "Theirs"}),
         *((foreign, {"first_name": "Other"}) for foreign in FOREIGN),
         (sweep.placeholder, {}),
     )
@@ -124,19 +128,19 @@ def test_only_profiles_without_an_eligible_member_are_deleted(
     swept = summary["profiles"]
     assert swept["scanned"] == len(before)
     assert swept["fixed"] == {"muted": 2, "no_member": 3}
-    assert swept["skipped"] == {"not_a_member_id": 2, "placeholder": 1}
+    assert swept["skipped"] == {"not_a_member_id": 2, "placeholder": 1, "unmanaged": 1}
     assert swept["complete"] is True
     # Progress and the summary name ids, never another source's id (an email address here).
     assert "profiles: scanned" in err
     assert not any(foreign in err + json.dumps(summary) for foreign in FOREIGN)
     sweep.drain()
 
-    assert profiles(sweep) == {*kept, *FOREIGN, sweep.placeholder}
+    assert profiles(sweep) == {*kept, theirs, *FOREIGN, sweep.placeholder}
     problems = check_stack(
         sweep.stack.client("dynamodb"),
         sweep.stack.table_name(),
         sweep.stack.emulator_url,
-        ignore_profiles={*FOREIGN, sweep.placeholder},
+        ignore_profiles={theirs, *FOREIGN, sweep.placeholder},
     )
     assert problems == []
 
@@ -164,25 +168,33 @@ def test_a_member_who_resubscribes_during_the_sweep_keeps_the_profile(
     assert sweep.violations() == []
 
 
-def test_a_brake_holds_back_deletes_past_the_limit(
+def test_the_brake_holds_every_delete_until_an_operator_approves_the_set(
     sweep: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     orphans = [new_member_id() for _ in range(5)]
-    seed(sweep, *((orphan, {}) for orphan in orphans))
+    seed(sweep, *((orphan, MARK) for orphan in orphans))
     code, summary, err = reconcile(capsys, "--profiles-only", "--max-deletes", "2")
     assert code == 0
-    assert summary["profiles"]["fixed"] == {"no_member": 2}
-    assert summary["profiles"]["withheld"] == {"no_member": 3}
+    held = summary["profiles"]["held_deletes"]
+    assert summary["profiles"]["fixed"] == {}
+    assert summary["profiles"]["withheld"] == {"no_member": 5}
     assert summary["profiles"]["orphans"] == 5
-    assert "held back by --max-deletes" in err
+    assert f"--approve-deletes {held}" in err
     sweep.drain()
-    assert len(profiles(sweep)) == 3
+    assert profiles(sweep) == set(orphans)  # nothing was queued
+
+    code, summary, err = reconcile(capsys, "--profiles-only", "--approve-deletes", held)
+    assert code == 0, err
+    assert summary["profiles"]["fixed"] == {"no_member": 5}
+    sweep.drain()
+    assert profiles(sweep) == set()
 
 
 def test_the_sweep_paces_itself_under_the_app_api_limit(sweep: Pipeline) -> None:
-    """The emulator enforces the App API's 10/s like Customer.io; a sweep of one person a page makes 41
-    requests at 8/s and none is refused. (A slower machine only spaces them further apart.)"""
-    seed(sweep, *((new_member_id(), {}) for _ in range(40)))
+    """The emulator enforces the App API's 10/s like Customer.io; a sweep of one orphan a page makes 40
+    requests (a search and a read of the mark each) at 8/s and none is refused. (A slower machine only
+    spaces them further apart.)"""
+    seed(sweep, *((new_member_id(), MARK) for _ in range(20)))
     assert sweep.stack.emulator is not None
     emulator = sweep.stack.emulator
     client = PeopleClient(
@@ -195,7 +207,7 @@ def test_the_sweep_paces_itself_under_the_app_api_limit(sweep: Pipeline) -> None
         None,
         SweepOptions(run_id="pace", placeholder_id=sweep.placeholder, page_size=1),
     )
-    assert (outcome.scanned, outcome.pages, outcome.complete) == (40, 40, True)
+    assert (outcome.scanned, outcome.pages, outcome.complete) == (20, 20, True)
     window = TrafficWindow.from_log(emulator.state.requests_json(), since, time.time(), track_only=False)
     assert window.requests == 40
     assert window.rate_limited == 0
@@ -307,15 +319,41 @@ def test_from_failures_repairs_exactly_the_members_the_failures_name(
     sqs.purge_queue(QueueUrl=failures_url)
 
 
-def test_the_scheduled_function_under_its_own_role_deletes_an_orphan(sweep: Pipeline) -> None:
-    """The deployed function, in its own process and held to its role, as EventBridge would invoke it."""
-    kept = web(sweep)
+def test_the_scheduled_function_under_its_own_role_converges_both_halves(sweep: Pipeline) -> None:
+    """The deployed function, in its own process and held to its role, as EventBridge would invoke it:
+    it deletes the orphan it made, leaves another system's person, and re-creates a lost profile."""
+    kept, lost = web(sweep), web(sweep)
     sweep.drain()
-    orphan = new_member_id()
-    seed(sweep, (orphan, {}))
+    assert sweep.stack.emulator is not None
+    sweep.stack.emulator.state.delete(lost["id"])  # a delete applied after a later identify
+    orphan, theirs = new_member_id(), new_member_id()
+    seed(sweep, (orphan, MARK), (theirs, {"first_name": "Theirs"}))
     event = json.loads((Path(__file__).parents[3] / "events" / "profile_sweep.json").read_text("utf-8"))
     result = sweep.stack.invoke("ProfileSweepFunction", event)
     assert result.error is None, result.error
     assert result.response["complete"] is True
+    assert result.response["fixed"] == {"missing": 1, "no_member": 1}
+    assert result.response["member_scan"] == "done"
     sweep.drain()
-    assert profiles(sweep) == {kept["id"]}
+    assert profiles(sweep) == {kept["id"], lost["id"], theirs}
+
+
+def test_reconciling_the_members_marks_profiles_made_before_the_mark(
+    sweep: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """How existing profiles get the mark (docs/sweep.md): each member synced once, as identifies send it."""
+    member = web(sweep)
+    sweep.drain()
+    assert sweep.stack.emulator is not None
+    with sweep.stack.emulator.state.lock:  # as an older release left it
+        del sweep.stack.emulator.state.profiles[member["id"]].attributes[MANAGED_ATTRIBUTE]
+    code, dry, _ = reconcile(capsys, "--profiles-only", "--dry-run", "--check-attributes")
+    assert code == 0
+    assert dry["profiles"]["drifted_attributes"] == {MANAGED_ATTRIBUTE: 1}
+    code, summary, err = reconcile(capsys, "--members-only")
+    assert code == 0, err
+    assert summary["members"]["queued"] == 1
+    sweep.drain()
+    profile = sweep.profile(member["id"])
+    assert profile is not None
+    assert profile[MANAGED_ATTRIBUTE] is True

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from cio_sync.imports.chunk import ChunkMessage
 from cio_sync.pipeline.messages import decode_intents, encode_intents, lane_of
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
+from cio_sync_cli.confirm import confirm
 from cio_sync_cli.dlq import (
     NO_REASON,
     PARKED_GROUP,
@@ -22,7 +23,6 @@ from cio_sync_cli.dlq import (
     redrive_request,
     summarize_body,
 )
-from cio_sync_cli.dlq_cli import confirm
 from cio_sync_cli.errors import CommandError
 
 ADA = "5f0c8e2a9b1d4c3e2f1a0b9c"
@@ -308,8 +308,8 @@ def test_redrive_needs_exactly_one_source_queue() -> None:
 
 
 def test_redrive_asks_unless_told_and_refuses_without_a_terminal() -> None:
-    confirm("redrive?", ask=lambda: "y\n", interactive=True)
+    confirm("redrive?", what="redrive changes queues", ask=lambda: "y\n", interactive=True)
     with pytest.raises(CommandError, match="cancelled"):
-        confirm("redrive?", ask=lambda: "\n", interactive=True)
-    with pytest.raises(CommandError, match="pass --yes"):
-        confirm("redrive?", interactive=False)
+        confirm("redrive?", what="redrive changes queues", ask=lambda: "\n", interactive=True)
+    with pytest.raises(CommandError, match="redrive changes queues: pass --yes"):
+        confirm("redrive?", what="redrive changes queues", interactive=False)

@@ -14,6 +14,7 @@ from cio_sync.customerio.batch import MAX_ITEM_BYTES, BatchResult, Delete, Event
 from cio_sync.customerio.errors import (
     DeadlineExceeded,
     InvalidRequest,
+    ItemNotApplied,
     NetworkError,
     NotFound,
     PayloadTooLarge,
@@ -160,6 +161,37 @@ def test_207_error_that_names_no_item_fails_the_whole_request_as_retryable(clock
     # Nothing is known to be wrong with either operation: they are retried, never parked as rejected.
     assert all(isinstance(error, UnattributedBatchErrors) for error in (result[0], result[1]))
     assert all(error is not None and error.retryable for error in (result[0], result[1]))
+
+
+@pytest.mark.parametrize(
+    "reasons",
+    [["rate_limited"], ["internal_error"], ["timeout"], ["Service Unavailable"], ["temporary failure"]],
+)
+def test_207_item_error_whose_reason_passes_is_retried(clock: FakeClock, reasons: list[str]) -> None:
+    """A reason naming a condition no payload causes must not park the member's sync as rejected."""
+    entries = [{"batch_index": 1, "reason": reason, "message": "try later"} for reason in reasons]
+    client, _ = client_with(clock, Answer(207, {"errors": entries}))
+    result = client.send_batch([Delete("m-1"), Delete("m-2")])
+    assert result.failed_indices == [1]
+    error = result[1]
+    assert isinstance(error, ItemNotApplied)
+    assert error.retryable
+    assert error.status == 207
+
+
+@pytest.mark.parametrize(
+    "reasons",
+    [["invalid"], ["too_long"], ["too_many"], ["required"], [""], ["timeout", "invalid"], [None]],
+)
+def test_207_item_error_for_an_invalid_item_is_permanent(clock: FakeClock, reasons: list[str | None]) -> None:
+    """Customer.io documents a 207 item as invalid: any reason but a passing one (or none) cannot succeed."""
+    entries: list[dict[str, Any]] = [{"batch_index": 0, "reason": reason} for reason in reasons]
+    client, _ = client_with(clock, Answer(207, {"errors": entries}))
+    result = client.send_batch([Delete("m-1"), Delete("m-2")])
+    assert result.failed_indices == [0]
+    error = result[0]
+    assert isinstance(error, InvalidRequest)
+    assert not error.retryable
 
 
 def test_a_request_refused_as_a_whole_is_split_until_only_the_bad_operation_fails(clock: FakeClock) -> None:

@@ -32,8 +32,7 @@ CUSTOMER_IO_FUNCTIONS = {"track", "email", "profile_sweep"}
 # The App API's people reads: only the profile sweep uses them (the email function shares the API, not them).
 PEOPLE = ("cio_sync.customerio.people", "cio_sync.adapters.customerio.people_client")
 PEOPLE_FUNCTIONS = {"profile_sweep"}
-# None: the adapters use botocore's clients, and email's idempotency store too (Powertools' own DynamoDB
-# layer, which imports boto3, is never loaded: cio_sync.adapters.powertools_idempotency).
+# None: the adapters use botocore's clients, the email's claims too (cio_sync.adapters.email_idempotency).
 BOTO3_FUNCTIONS: frozenset[str] = frozenset()
 # A handler's modules as a share of boto3's count: today 1.02 to 1.20 (email); exact, machine-independent.
 # Email with boto3 back (Powertools' DynamoDB layer) would load 1.38x: this budget fails it.

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from cio_sync.handlers.profile_sweep import handle, run_id, start_of
-from cio_sync.handlers.profile_sweep_runtime import ProfileSweepRuntime
-from cio_sync.members.profile import profile_attributes
+from cio_sync.handlers.profile_sweep_runtime import ProfileSweepRuntime, ProfileSweepSettings, finds_missing
+from cio_sync.members.profile import MANAGED_ATTRIBUTE, profile_attributes
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.observability import metrics
 from tests.observability import LogLines, captured_logs
@@ -57,7 +57,7 @@ def workspace() -> tuple[FakeDirectory, FakeMembers, str]:
     directory = FakeDirectory(
         people={
             alive["id"]: dict(profile_attributes(alive)),
-            ORPHAN: {"id": ORPHAN, "email": "gone.member@example.org"},
+            ORPHAN: {"id": ORPHAN, "email": "gone.member@example.org", MANAGED_ATTRIBUTE: True},
             "someone@example.org": {"id": "someone@example.org"},
             "cio-sync-transactional": {"id": "cio-sync-transactional"},
         }
@@ -108,7 +108,7 @@ def test_deletes_held_back_by_the_brake_warn_and_count_as_incomplete(log_lines: 
     assert metric("ProfileSweepWithheld") == 1
     assert metric("ProfileSweepIncomplete") == 1
     messages = [entry["message"] for entry in log_lines.entries if "sweep" in entry["message"]]
-    assert messages == ["profile sweep held deletes back: ProfileSweepMaxDeletes reached"]
+    assert messages == ["profile sweep held every delete: more than ProfileSweepMaxDeletes"]
 
 
 @pytest.mark.parametrize(
@@ -117,3 +117,71 @@ def test_deletes_held_back_by_the_brake_warn_and_count_as_incomplete(log_lines: 
 )
 def test_only_a_manual_invocation_passes_a_cursor(event: Any, start: str | None) -> None:
     assert start_of(event) == start
+
+
+# ---- issue 21's sweep histories, through the handler ---------------------------------------------------
+
+
+def test_history_the_sweep_deletes_other_systems_people() -> None:
+    """Another MongoDB-backed system's person (a 24-hex id, no member here, no cio-sync mark) used to be
+    deleted like an orphan. Now only the profile cio-sync made goes; theirs is counted and named."""
+    directory, members, _ = workspace()
+    theirs = "5f0c0ffee0c0ffee0c0ffee0"
+    directory.people[theirs] = {"id": theirs, "email": "their.user@example.org"}
+    publisher = FakePublisher()
+    result = handle({}, None, runtime(directory, members, publisher), NOW_S)
+    assert publisher.member_ids() == [ORPHAN]
+    assert result["skipped"]["unmanaged"] == 1
+    assert metric("ProfileSweepUnmanaged") == 1
+
+
+def test_history_the_brake_holds_deletes_before_any_is_queued() -> None:
+    """Over the brake, the sweep used to queue the first max_deletes and stop; now it queues none and names
+    the set for an operator's go-ahead."""
+    directory, members, _ = workspace()
+    second = "0123456789abcdef0123aaaa"
+    directory.people[second] = {"id": second, MANAGED_ATTRIBUTE: True}
+    publisher = FakePublisher()
+    result = handle({}, None, runtime(directory, members, publisher)._replace(max_deletes=1), NOW_S)
+    assert publisher.member_ids() == []
+    assert result["withheld"] == {"no_member": 2}
+    assert str(result["held_deletes"]).startswith("2-")
+
+
+def test_history_the_sweep_repairs_only_one_half() -> None:
+    """An eligible member whose profile was never made (a sign-up lost with dropped stream records) used to
+    stay without one for good; a scheduled run now queues the sync that re-creates it."""
+    directory, members, alive_id = workspace()
+    lost = web_signup({"email": "lost.signup@example.org"}, "2026-11-26T11:00:00.000000Z")
+    members.items[lost["id"]] = lost
+    publisher = FakePublisher()
+    deps = runtime(directory, members, publisher)._replace(scanner=members, find_missing=True)
+    result = handle({"source": "aws.events"}, None, deps, NOW_S)
+    assert sorted(publisher.member_ids()) == sorted([ORPHAN, lost["id"]])
+    assert alive_id not in publisher.member_ids()
+    assert result["fixed"] == {"missing": 1, "no_member": 1}
+    assert result["member_scan"] == "done"
+    assert metric("ProfileSweepCreatesQueued") == 1
+
+
+@pytest.mark.parametrize(("enabled", "find_missing"), [("true", True), ("false", False)])
+def test_a_dry_run_never_scans_for_missing_profiles(enabled: str, find_missing: bool) -> None:
+    """With Customer.io disabled the walk lists nobody, so every eligible member would look missing."""
+    settings = ProfileSweepSettings.from_env(
+        {
+            "AWS_REGION": "us-east-1",
+            "MEMBER_TABLE_NAME": "members",
+            "TRACK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/track.fifo",
+            "CUSTOMER_IO_REGION": "us",
+            "CUSTOMER_IO_APP_SECRET_NAME": "cio-sync/customer-io-app",
+            "CUSTOMER_IO_ENABLED": enabled,
+            "CUSTOMER_IO_APP_URL": "",
+            "CUSTOMER_IO_APP_IDENTIFIER_ID": "cio-sync-transactional",
+            "PROFILE_SWEEP_APP_RATE_PER_S": "5",
+            "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
+            "PROFILE_SWEEP_MAX_DELETES": "10000",
+            "PROFILE_SWEEP_FIND_MISSING": "true",
+            "VOLATILE_SYNC_WINDOW_S": "86400",
+        }
+    )
+    assert finds_missing(settings) is find_missing

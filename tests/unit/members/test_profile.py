@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cio_sync.members.contract import InvalidMember
 from cio_sync.members.profile import (
     MAX_VALUE_BYTES,
+    Degraded,
     ProfileLimitError,
+    build_profile,
     check_limits,
     profile_attributes,
     strip_html,
@@ -26,6 +27,7 @@ def test_full_payload() -> None:
         "first_name": "Ada",
         "last_name": "Lovelace",
         "birthdate": 631238400,
+        "cio_sync_managed": True,
         "addr_city": "Springfield",
         "addr_state": "IL",
         "addr_zip": "62701",
@@ -41,6 +43,7 @@ def test_full_payload() -> None:
         "last_authenticated_at": 1772600767,
         "last_messaged_at": None,
         "deletion_requested_at": None,
+        "email_opt_in_at": None,
         "email_subscription_status": True,
         "unsubscribed": False,
         "news_email_subscription_status": False,
@@ -137,11 +140,16 @@ def test_over_long_free_text_is_truncated_to_the_value_limit() -> None:
     assert payload["addr_city"] == "x" * MAX_VALUE_BYTES
 
 
-def test_over_long_identifiers_raise_instead_of_being_cut() -> None:
-    with pytest.raises(ProfileLimitError) as error:
-        profile_attributes(member(source_detail="x" * 1001))
-    assert error.value.attribute == "source_detail"
-    assert "x" * 20 not in str(error.value)
+def test_an_over_long_description_is_truncated_and_an_over_long_code_is_nulled_both_reported() -> None:
+    # Issue 21: a 1,013-byte source_detail raised and parked every sync of the member.
+    profile = build_profile(member(source_detail="x" * 1013, school_id="s" * 1001))
+    assert profile.attributes["source_detail"] == "x" * MAX_VALUE_BYTES
+    assert profile.attributes["school_id"] is None
+    assert profile.degraded == (
+        Degraded("source_detail", "over 1000 bytes; truncated"),
+        Degraded("school_id", "over 1000 bytes; sent as null"),
+    )
+    assert "x" * 20 not in repr(profile.degraded)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +174,42 @@ def test_limits_are_measured_in_utf8_bytes() -> None:
         check_limits({"id": "m", "city": "é" * 501})
 
 
-def test_a_malformed_timestamp_names_its_field() -> None:
-    with pytest.raises(InvalidMember) as error:
-        profile_attributes(member(last_messaged_at="last tuesday"))
-    assert error.value.field == "last_messaged_at"
+@pytest.mark.parametrize(
+    ("fields", "attribute", "rule"),
+    [
+        ({"created_at": "2019-05-01 10:00:00"}, "created_at", "must be an ISO-8601 UTC timestamp"),
+        ({"last_messaged_at": 1_700_000_000}, "last_messaged_at", "must be a string"),
+        ({"birthdate": "1990-02-30"}, "birthdate", "must be a real calendar date"),
+        ({"first_name": 42}, "first_name", "must be a string"),
+        ({"email_subscription_topics": "news"}, "email_subscription_topics", "must be a list"),
+        ({"sms_subscription_topics": ["general", "retired"]}, "sms_subscription_topics", "outside the"),
+        ({"mobile": "+1" * 600}, "phone", "over 1000 bytes"),
+    ],
+)
+def test_an_attribute_that_breaks_the_contract_is_degraded_and_named_never_raised(
+    fields: dict[str, object], attribute: str, rule: str
+) -> None:
+    """Consent always goes: the subscription attributes are exactly what the valid member sends."""
+    profile = build_profile(member(**{"email_subscription_status": False, **fields}))
+    assert [d.attribute for d in profile.degraded] == [attribute]
+    assert rule in profile.degraded[0].rule
+    for name in ("unsubscribed", "email_subscription_status", "sms_status"):
+        assert profile.attributes[name] == profile_attributes(member(email_subscription_status=False))[name]
+    assert profile.attributes["unsubscribed"] is True
+
+
+def test_a_status_that_is_not_a_boolean_is_sent_as_unsubscribed() -> None:
+    profile = build_profile(member(email_subscription_status="false"))
+    assert (profile.attributes["email_subscription_status"], profile.attributes["unsubscribed"]) == (
+        False,
+        True,
+    )
+    assert profile.degraded == (
+        Degraded("email_subscription_status", "must be a boolean; sent as unsubscribed"),
+    )
+
+
+def test_an_unusable_id_still_raises() -> None:
+    with pytest.raises(ProfileLimitError) as error:
+        build_profile(member(id="x" * 151))
+    assert error.value.attribute == "id"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +10,7 @@ from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.customerio.people import EVERYONE_WITH_AN_ID, MAX_SEARCH_LIMIT, PeoplePage, Person, as_stored
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.errors import UnreadableMembers
+from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
 
 
 @dataclass
@@ -71,6 +72,14 @@ class FakeMembers:
     items: dict[str, MemberItem] = field(default_factory=dict)
     unreadable: set[str] = field(default_factory=set)
     reads: list[list[str]] = field(default_factory=list)
+    scans: int = 0
+
+    def scan_eligibility(self) -> Iterator[MemberItem]:
+        """The table side's scan: every readable item, only the fields eligibility reads."""
+        self.scans += 1
+        for mid, item in list(self.items.items()):
+            if mid not in self.unreadable:
+                yield {name: item.get(name) for name in ELIGIBILITY_FIELDS}
 
     def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
         self.reads.append(list(member_ids))

@@ -4,13 +4,17 @@ import pytest
 
 from cio_sync.members.contract import is_member_id
 from cio_sync.members.subscriptions import sms_signup, web_signup
-from cio_sync.pipeline.member_stream import MalformedRecord, parse_change, process_stream_batch
+from cio_sync.pipeline.member_stream import process_stream_batch
+from cio_sync.pipeline.stream_records import MalformedRecord, parse_change
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
 
 from .fakes import FakePending, FakePublisher, FakeWriter, stream_record
 
 NOW = "2026-11-26T10:00:00.000000Z"
 LANES = 4
+
+
+RECORD_TIME = "2026-09-21T14:13:20.000000Z"  # stream_record's default creation time
 
 
 def member(**fields: Any) -> dict[str, Any]:
@@ -58,8 +62,12 @@ def test_raw_resubscribe_of_a_muted_member_unmutes() -> None:
     raw = {**muted, "email_subscription_topics": ["news"]}
     writer = FakeWriter()
     process_stream_batch([stream_record(muted, raw)], writer, FakePending(), FakePublisher(), LANES)
+    # The opt-in is stamped with the record's own time (the stamp of its opt-in identify).
     assert writer.decisions == [
-        (muted["id"], {"email_subscription_status": True, "promotions_muted_at": None})
+        (
+            muted["id"],
+            {"email_subscription_status": True, "promotions_muted_at": None, "email_opt_in_at": RECORD_TIME},
+        )
     ]
 
 
@@ -157,7 +165,9 @@ def test_raw_topics_without_status_get_the_status_the_rules_imply() -> None:
     raw = {**unsubscribed, "email_subscription_topics": ["news"]}
     writer = FakeWriter()
     process_stream_batch([stream_record(unsubscribed, raw)], writer, FakePending(), FakePublisher(), LANES)
-    assert writer.decisions == [(raw["id"], {"email_subscription_status": True})]
+    assert writer.decisions == [
+        (raw["id"], {"email_subscription_status": True, "email_opt_in_at": RECORD_TIME})
+    ]
 
 
 def test_raw_unsubscribe_by_status_alone_clears_topics_and_mutes() -> None:
@@ -219,7 +229,10 @@ def test_a_poison_record_is_parked_with_its_reason_and_good_ones_flow_on(shape: 
     assert set(publisher.member_ids()) == {m["id"] for m in goods} | resynced
     # The resubscribe behind (or before) the poison is still decided and written back.
     assert writer.decisions == [
-        (signup_resubscribe_old["id"], {"email_subscription_status": True, "promotions_muted_at": None})
+        (
+            signup_resubscribe_old["id"],
+            {"email_subscription_status": True, "promotions_muted_at": None, "email_opt_in_at": RECORD_TIME},
+        )
     ]
 
 

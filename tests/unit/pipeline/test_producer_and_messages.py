@@ -2,6 +2,8 @@ from collections.abc import Sequence
 
 import pytest
 
+from cio_sync.customerio.batch import MAX_ITEM_BYTES, Event, batch_item, plan
+from cio_sync.customerio.payloads import encode
 from cio_sync.pipeline.messages import MAX_MESSAGE_BYTES, TrackMessage, decode_intents, lane_of, pack_lanes
 from cio_sync.pipeline.producer import InvalidRequest, Producer, PublishFailed
 from cio_sync.sync.intents import MalformedIntent, SendEmail, SyncProfile, TrackEvent
@@ -127,3 +129,40 @@ def test_caller_ids_are_checked_before_anything_is_sent() -> None:
     with pytest.raises(InvalidRequest, match=r"^request_id:"):
         Producer(recorder, 8).request_password_reset(MEMBER, "https://example.org/r", request_id="x" * 200)
     assert (recorder.track, recorder.emails) == ([], [])
+
+
+def _last_event(recorder: Recorder) -> Event:
+    """The operation the track function will send for the last queued event."""
+    (intent,) = recorder.track[-1].intents
+    assert isinstance(intent, TrackEvent)
+    return Event(intent.member_id, intent.name, dict(intent.data), intent.intent_id, intent.timestamp)
+
+
+def _event_item_bytes(recorder: Recorder) -> int:
+    return len(encode(batch_item(_last_event(recorder))))
+
+
+@pytest.mark.parametrize("blob", ["x", "é", "\U0001f600"])
+def test_the_producer_accepts_exactly_what_a_batch_item_can_carry(blob: str) -> None:
+    """Issue 21: an event the batch refuses (over 32,000 bytes as an item) is refused at the producer, and
+    one it takes is accepted, measured on the bytes the track function will send."""
+    recorder = Recorder()
+    producer = Producer(recorder, 8)
+    producer.track_event(MEMBER, "campaign_signup", {"blob": ""})
+    overhead = _event_item_bytes(recorder)
+    fits = "".join(blob for _ in range((MAX_ITEM_BYTES - overhead) // len(blob.encode())))
+    producer.track_event(MEMBER, "campaign_signup", {"blob": fits})
+    assert MAX_ITEM_BYTES - len(blob.encode()) < _event_item_bytes(recorder) <= MAX_ITEM_BYTES
+    assert plan([_last_event(recorder)]).refused == {}
+    with pytest.raises(InvalidRequest, match=r"^data: the event would be \d+ bytes"):
+        producer.track_event(MEMBER, "campaign_signup", {"blob": fits + blob})
+
+
+@pytest.mark.parametrize("data", [{"s": "\ud800"}, {"n": float("nan")}])
+def test_data_the_batch_cannot_encode_is_refused_at_the_producer(data: dict[str, object]) -> None:
+    """9614d0c queued these: an unpaired surrogate was dead-lettered by the track function ("not valid
+    JSON"), a NaN raised MalformedIntent instead of InvalidRequest."""
+    recorder = Recorder()
+    with pytest.raises(InvalidRequest, match=r"^data:"):
+        Producer(recorder, 8).track_event(MEMBER, "campaign_signup", data)
+    assert recorder.track == []

@@ -13,7 +13,7 @@ from cio_sync.customerio.errors import RateLimited
 from cio_sync.customerio.people import PeoplePage
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import MemberItem
-from cio_sync.members.profile import profile_attributes
+from cio_sync.members.profile import MANAGED_ATTRIBUTE, profile_attributes
 from cio_sync.members.subscriptions import admin_mute, apply_subscription_rules, web_signup
 from cio_sync.pipeline.messages import InboundMessage, encode_intents, lane_of
 from cio_sync.pipeline.profile_sweep import (
@@ -32,6 +32,7 @@ from cio_sync.pipeline.profile_sweep import (
     sweep_profiles,
 )
 from cio_sync.pipeline.redelivery import Redelivery
+from cio_sync.pipeline.sweep_outcome import DeleteSet
 from cio_sync.pipeline.track_consumer import process_track_batch
 from cio_sync.sync.intents import SyncProfile
 
@@ -73,7 +74,11 @@ class Workspace:
 
     def orphan(self) -> str:
         member_id = new_id()
-        self.directory.people[member_id] = {"id": member_id, "email": f"{member_id}@example.org"}
+        self.directory.people[member_id] = {
+            "id": member_id,
+            "email": f"{member_id}@example.org",
+            MANAGED_ATTRIBUTE: True,  # cio-sync made it, then the member was deleted
+        }
         return member_id
 
     def muted(self) -> str:
@@ -188,17 +193,69 @@ def test_syncs_wait_for_full_messages_across_pages_and_the_rest_goes_at_the_end(
     assert outcome.fixed[NO_MEMBER] == 25
 
 
-def test_the_brake_holds_back_deletes_past_the_limit_and_still_counts_the_orphans() -> None:
+def test_under_the_brake_every_delete_is_queued_at_the_end_of_the_walk() -> None:
+    workspace = Workspace()
+    orphans = [workspace.orphan() for _ in range(4)]
+    publisher = FakePublisher()
+    outcome = workspace.sweep(publisher, max_deletes=4, page_size=3)
+    assert sorted(queued(publisher)) == sorted(orphans)
+    assert outcome.held_deletes is None
+    assert not outcome.withheld
+
+
+def test_over_the_brake_no_delete_is_queued_and_the_held_set_is_named() -> None:
+    """Issue 21: the brake used to stop after queueing max_deletes; it must hold every delete before any
+    is queued, and say which set an operator would approve."""
     workspace = Workspace()
     for _ in range(7):
         workspace.orphan()
+    workspace.muted()
     publisher = FakePublisher()
     outcome = workspace.sweep(publisher, max_deletes=4, page_size=3)
-    assert len(queued(publisher)) == 4
-    assert outcome.fixed[NO_MEMBER] == 4
-    assert outcome.withheld[NO_MEMBER] == 3
-    assert outcome.skipped[DELETE_LIMIT] == 3
+    assert queued(publisher) == []
+    assert dict(outcome.withheld) == {NO_MEMBER: 7, MUTED: 1}
+    assert outcome.skipped[DELETE_LIMIT] == 8
     assert outcome.orphans == 7
+    assert outcome.held_deletes is not None
+    assert outcome.held_deletes.startswith("8-")
+    assert len(outcome.examples[DELETE_LIMIT]) == 4  # at most the brake's worth of ids is ever held
+
+
+def test_an_approved_set_is_queued_only_while_the_walk_finds_that_same_set() -> None:
+    workspace = Workspace()
+    orphans = [workspace.orphan() for _ in range(7)]
+    held = workspace.sweep(FakePublisher(), max_deletes=4, page_size=3).held_deletes
+    assert held is not None
+
+    approved = FakePublisher()
+    outcome = workspace.sweep(approved, approved_deletes=held, page_size=3)
+    assert sorted(queued(approved)) == sorted(orphans)
+    assert outcome.held_deletes is None
+
+    workspace.orphan()  # the set changed since it was approved: nothing goes, the new set is named
+    changed = FakePublisher()
+    again = workspace.sweep(changed, approved_deletes=held, page_size=3)
+    assert queued(changed) == []
+    assert again.held_deletes is not None
+    assert again.held_deletes != held
+    assert again.held_deletes.startswith("8-")
+    # A walk from a cursor does not see the whole set: an approval never applies to it.
+    partial = FakePublisher()
+    workspace.sweep(partial, approved_deletes=again.held_deletes, page_size=3, start="3")
+    assert queued(partial) == []
+
+
+def test_the_held_set_digest_does_not_depend_on_order() -> None:
+    forward, backward = DeleteSet(), DeleteSet(keep=0)
+    ids = [new_id() for _ in range(5)]
+    for member_id in ids:
+        forward.add(member_id, NO_MEMBER)
+    for member_id in reversed(ids):
+        backward.add(member_id, MUTED)
+    assert forward.digest == backward.digest
+    assert backward.chosen == []
+    backward.add(new_id(), NO_MEMBER)
+    assert backward.digest != forward.digest
 
 
 def test_a_customer_io_failure_stops_the_walk_where_a_later_run_goes_on() -> None:
@@ -316,8 +373,11 @@ def test_attributes_are_compared_as_customer_io_stores_them() -> None:
     stored = {name: value for name, value in stored.items() if value != "None"}
     assert drifted_attributes(expected, stored) == []
     assert drifted_attributes(expected, {**stored, "first_name": "Grace"}) == ["first_name"]
-    assert drifted_attributes(expected, {**stored, "community_email_subscription_status": "false"}) == [
-        "community_email_subscription_status"
+    assert drifted_attributes(expected, {**stored, "sms_paused": "true"}) == ["sms_paused"]
+    # A consent opt-out the profile holds is not drift: no sync may undo it (docs/member-contract.md).
+    assert drifted_attributes(expected, {**stored, "community_email_subscription_status": "false"}) == []
+    assert drifted_attributes(expected, {**stored, "news_email_subscription_status": "true"}) == [
+        "news_email_subscription_status"
     ]
     # Attributes the payload does not name (other sources, Customer.io's cio_id) are not compared.
     assert drifted_attributes(expected, {**stored, "cio_id": "0000002a", "favourite": "tea"}) == []

@@ -1,15 +1,17 @@
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cio_sync.customerio.batch import Delete, Event, Identify
+from cio_sync.customerio.batch import Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import InvalidRequest, ServerError
 from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.subscriptions import web_signup
+from cio_sync.pipeline.consent_identify import OPT_OUT_VALUES, PREFERENCES_PREFIX
 from cio_sync.pipeline.messages import InboundMessage, encode_intents
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.pipeline.track_consumer import process_track_batch
 from cio_sync.sync.intents import Intent, SyncProfile, TrackEvent, deterministic_event_id
+from cio_sync_local.emulator.state import EmulatorState
+from tests.observability import captured_logs
 
 from .fakes import FakeDeadLetters, FakeReader, FakeSender, FakeVisibility
 
@@ -39,6 +41,18 @@ def resubscribed(member_id: str) -> TrackEvent:
     )
 
 
+def main_operations(operations: Sequence[Operation]) -> list[Operation]:
+    """Without the identifies that carry only consent attributes (tests/unit/pipeline/test_consent.py)."""
+    return [
+        op
+        for op in operations
+        if not (
+            isinstance(op, Identify)
+            and all(name in OPT_OUT_VALUES or name.startswith(PREFERENCES_PREFIX) for name in op.attributes)
+        )
+    ]
+
+
 def run(messages: list[InboundMessage], members: dict[str, dict[str, Any]], sender: FakeSender | None = None):  # type: ignore[no-untyped-def]
     sender = sender or FakeSender()
     dead = FakeDeadLetters()
@@ -56,7 +70,7 @@ def run(messages: list[InboundMessage], members: dict[str, dict[str, Any]], send
 def test_eligible_member_is_identified_with_the_current_payload() -> None:
     alive = member()
     outcome, sender, _ = run([message(1, sync(alive["id"]))], {alive["id"]: alive})
-    (operation,) = sender.sent[0]
+    (operation,) = main_operations(sender.sent[0])
     assert isinstance(operation, Identify)
     assert operation.attributes["email"] == "someone@example.org"
     assert outcome.upserts == 1
@@ -75,7 +89,7 @@ def test_event_follows_the_identify_and_repeated_syncs_collapse() -> None:
     mid = alive["id"]
     messages = [message(1, sync(mid, 1), resubscribed(mid)), message(2, sync(mid, 2))]
     _, sender, _ = run(messages, {mid: alive})
-    assert [type(op) for op in sender.sent[0]] == [Identify, Event]
+    assert [type(op) for op in main_operations(sender.sent[0])] == [Identify, Event]
 
 
 def test_event_for_an_ineligible_member_is_skipped_not_sent() -> None:
@@ -90,7 +104,7 @@ def test_many_messages_share_one_batch_request() -> None:
     messages = [message(n, sync(m["id"]), group=f"lane-{n % 3:03d}") for n, m in enumerate(members)]
     outcome, sender, _ = run(messages, {m["id"]: m for m in members})
     assert len(sender.sent) == 1
-    assert len(sender.sent[0]) == 30
+    assert len(main_operations(sender.sent[0])) == 30
     assert outcome.failed_message_ids == []
 
 
@@ -151,18 +165,28 @@ def test_an_ineligible_member_is_deleted_even_if_its_item_would_break_a_limit() 
     assert dead.parked == []
 
 
-def test_a_member_whose_payload_cannot_be_built_is_parked_alone() -> None:
+def test_an_attribute_that_breaks_a_rule_is_degraded_and_reported_never_parking_the_member() -> None:
     good = member()
     over_limit = member(source_detail="x" * 1500)
     broken = {**member(), "birthdate": "not-a-date"}  # a raw write that breaks the contract
     members = {m["id"]: m for m in (good, over_limit, broken)}
     messages = [message(1, sync(good["id"])), message(2, sync(over_limit["id"]), sync(broken["id"]))]
-    outcome, sender, dead = run(messages, members)
-    assert outcome.failed_message_ids == []
-    assert [op.member_id for op in sender.sent[0]] == [good["id"]]
-    parked_ids = sorted(json.loads(body)["intents"][0]["member_id"] for body, _ in dead.parked)
-    assert parked_ids == sorted([over_limit["id"], broken["id"]])
-    assert all(reason.startswith("profile cannot be built") for _, reason in dead.parked)
+    with captured_logs() as logs:
+        outcome, sender, dead = run(messages, members)
+    assert (outcome.failed_message_ids, dead.parked) == ([], [])
+    sent: dict[str, dict[str, Any]] = {}
+    for op in sender.sent[0]:
+        if isinstance(op, Identify):  # a member's identifies together (consent ones included)
+            sent.setdefault(op.member_id, {}).update(op.attributes)
+    assert sent[over_limit["id"]]["source_detail"] == "x" * 1000
+    assert sent[broken["id"]]["birthdate"] is None
+    assert all(attributes["email_subscription_status"] is True for attributes in sent.values())
+    reported = {
+        (e["attribute"], e["member_id"]) for e in logs.entries if e["message"] == "profile attribute degraded"
+    }
+    assert reported == {("source_detail", over_limit["id"]), ("birthdate", broken["id"])}
+    assert "x" * 20 not in logs.text
+    assert "not-a-date" not in logs.text
 
 
 def test_an_unreadable_stored_item_is_parked_and_the_others_go_on() -> None:
@@ -182,17 +206,68 @@ def test_an_unreadable_stored_item_is_parked_and_the_others_go_on() -> None:
         redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
     )
     assert outcome.failed_message_ids == []
-    assert [op.member_id for op in sender.sent[0]] == [good["id"]]
+    assert [op.member_id for op in main_operations(sender.sent[0])] == [good["id"]]
     assert dead.parked[0][1] == "stored item does not match the contract"
 
 
-def test_identify_carries_the_items_updated_at_as_its_timestamp() -> None:
-    """Customer.io applies identifies later, in any order: the timestamp keeps an older one from winning."""
-    alive = {**member(), "updated_at": "2026-11-26T10:00:07.900000Z"}
-    _, sender, _ = run([message(1, sync(alive["id"]))], {alive["id"]: alive})
-    (operation,) = sender.sent[0]
+def sent_identify(item: dict[str, Any], now_s: float) -> Identify:
+    """The main identify the track function sends for `item` when its clock reads `now_s`."""
+    sender = FakeSender()
+    process_track_batch(
+        [message(1, sync(item["id"]))],
+        reader=FakeReader({item["id"]: item}),
+        sender=sender,
+        dead_letters=FakeDeadLetters(),
+        deadline=None,
+        redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
+        clock=lambda: now_s,
+    )
+    (operation,) = main_operations(sender.sent[0])
     assert isinstance(operation, Identify)
-    assert operation.timestamp == 1_795_687_207  # whole seconds of 2026-11-26T10:00:07.9Z
+    return operation
+
+
+def applied(*identifies: Identify) -> dict[str, Any]:
+    """What Customer.io holds once it has applied these identifies in this order (the emulator's rule:
+    an attribute last changed by a later timestamp keeps its value)."""
+    workspace = EmulatorState(clock=lambda: SEND_S)
+    for operation in identifies:
+        workspace.identify(operation.member_id, operation.attributes, timestamp=operation.timestamp)
+    return dict(workspace.profiles[identifies[0].member_id].attributes)
+
+
+SEND_S = 1_795_690_000  # 2026-11-26T10:46:40Z, after every updated_at below
+
+
+def test_identify_timestamp_is_the_send_time_in_whole_seconds() -> None:
+    alive = {**member(), "updated_at": "2026-11-26T10:00:07.900000Z"}
+    assert sent_identify(alive, SEND_S + 0.9).timestamp == SEND_S
+
+
+def test_a_write_from_a_clock_behind_still_reaches_customer_io() -> None:
+    """Issue 21: the later write is stamped a minute earlier; Customer.io must not drop its unsubscribe."""
+    first = {**member(), "updated_at": "2026-11-26T10:00:07.000000Z"}
+    behind = {**first, "email_subscription_topics": ["news"], "updated_at": "2026-11-26T09:59:07.000000Z"}
+    held = applied(sent_identify(first, SEND_S), sent_identify(behind, SEND_S + 5))
+    assert held["community_email_subscription_status"] is False
+
+
+def test_a_retried_request_that_restores_an_earlier_write_reaches_customer_io() -> None:
+    """W1, W2, then W1's retried request lands again with its own stamp: the item holds W1, so must the
+    profile."""
+    w1 = {**member(first_name="Ada"), "updated_at": "2026-11-26T10:00:00.000000Z"}
+    w2 = {**w1, "first_name": "Grace", "updated_at": "2026-11-26T10:00:05.000000Z"}
+    held = applied(sent_identify(w1, SEND_S), sent_identify(w2, SEND_S + 1), sent_identify(w1, SEND_S + 2))
+    assert held["first_name"] == "Ada"
+
+
+def test_a_200_applied_late_never_wins_over_a_later_send() -> None:
+    """Customer.io answered 200 for the first sync but applies it after the second (from a writer behind)."""
+    first = {**member(first_name="Ada"), "updated_at": "2026-11-26T10:00:07.000000Z"}
+    later = {**first, "first_name": "Grace", "updated_at": "2026-11-26T09:59:58.000000Z"}
+    early, late = sent_identify(first, SEND_S), sent_identify(later, SEND_S + 3)
+    assert applied(late, early)["first_name"] == "Grace"
+    assert applied(early, late)["first_name"] == "Grace"
 
 
 def test_an_identify_timestamp_is_never_later_than_now() -> None:
@@ -208,6 +283,6 @@ def test_an_identify_timestamp_is_never_later_than_now() -> None:
         redelivery=Redelivery(FakeVisibility(), max_receives=MAX_RECEIVES),
         clock=lambda: 1_795_687_300.5,
     )
-    (operation,) = sender.sent[0]
+    (operation,) = main_operations(sender.sent[0])
     assert isinstance(operation, Identify)
     assert operation.timestamp == 1_795_687_300

@@ -29,9 +29,9 @@ from cio_sync.customerio.batch import (
 )
 from cio_sync.customerio.errors import (
     CustomerIoError,
-    InvalidRequest,
     PermanentError,
     UnattributedBatchErrors,
+    batch_item_error,
     scrub,
     string_values,
 )
@@ -119,17 +119,19 @@ def _partial_failures(
     except (ValueError, AttributeError):
         entries = None
     messages: dict[int, list[str]] = {}
+    reasons: dict[int, list[str]] = {}
     unplaced: list[str] = []
     for entry in entries if isinstance(entries, list) else [None]:
         position = entry.get("batch_index") if isinstance(entry, dict) else None
         text = scrub(describe_batch_error(entry), sensitive) if entry is not None else "no error list"
         if isinstance(position, int) and not isinstance(position, bool) and 0 <= position < len(request):
             messages.setdefault(request[position], []).append(text)
+            reason = entry.get("reason") if isinstance(entry, dict) else None
+            reasons.setdefault(request[position], []).append(reason if isinstance(reason, str) else "")
         else:
             unplaced.append(text)
     failures: dict[int, CustomerIoError] = {
-        index: InvalidRequest(HTTP_MULTI_STATUS, f"Customer.io batch item rejected: {'; '.join(texts)}")
-        for index, texts in messages.items()
+        index: batch_item_error(reasons[index], "; ".join(texts)) for index, texts in messages.items()
     }
     if unplaced:
         # Nothing is known to be wrong with any one operation: retry them, never park them as rejected.

@@ -1,0 +1,98 @@
+"""The sweep's attribute check: an eligible member's profile compared with its payload as Customer.io stores
+it, and which drifts an identify can fix.
+
+Per profile, so another read-back (consent, issue 22) can sit beside `drifted_attributes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from cio_sync.customerio.people import MAX_ATTRIBUTE_IDS, as_stored, chunks, email_filter
+from cio_sync.members.contract import InvalidMember, MemberItem
+from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
+from cio_sync.pipeline.consent_identify import holds_opt_out
+from cio_sync.pipeline.sweep_outcome import EMAIL_COLLISION, PROFILE_CANNOT_BE_BUILT, SweepOutcome
+from cio_sync.pipeline.sweep_ports import PeopleDirectory
+from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, VOLATILE_ATTRIBUTES
+
+EMAIL_HOLDERS_LIMIT = 10
+
+
+def drifted_members(
+    directory: PeopleDirectory,
+    eligible: Sequence[str],
+    found: Mapping[str, MemberItem],
+    outcome: SweepOutcome,
+    *,
+    volatile_window_s: int,
+    deadline: float | None,
+    examples: int,
+) -> list[str]:
+    """Eligible members whose profile differs from their payload, and an identify can fix it."""
+    drifted: list[str] = []
+    for batch in chunks(eligible, MAX_ATTRIBUTE_IDS):
+        stored = directory.people_attributes(batch, deadline=deadline)
+        for member_id in batch:
+            attributes = stored.get(member_id)
+            if attributes is None:
+                continue  # deleted since the page was read: nothing to compare
+            try:
+                expected = profile_attributes(found[member_id])
+            except (ProfileLimitError, InvalidMember, TypeError, ValueError, KeyError):
+                # The track function parks such a member with its reason; the sweep only reports it.
+                outcome.skipped[PROFILE_CANNOT_BE_BUILT] += 1
+                outcome.note(PROFILE_CANNOT_BE_BUILT, member_id, examples)
+                continue
+            wrong = drifted_attributes(expected, attributes, volatile_window_s)
+            if not wrong:
+                continue
+            if "email" in wrong and outcome.email_identifier and _email_taken(directory, expected, deadline):
+                outcome.skipped[EMAIL_COLLISION] += 1
+                outcome.note(EMAIL_COLLISION, member_id, examples)
+                continue
+            outcome.drifted_attributes.update(wrong)
+            drifted.append(member_id)
+    return drifted
+
+
+def drifted_attributes(
+    expected: ProfileAttributes, stored: Mapping[str, str], volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S
+) -> list[str]:
+    """Names of the payload's attributes the profile does not hold as Customer.io would store them.
+
+    A null in the payload means the attribute is absent. Attributes the payload does not name (set by
+    other sources, Customer.io's own `cio_id`) are not compared. A volatile timestamp may lag the item's
+    within its window, as the pipeline lets it (docs/pipeline.md, "Volatile timestamps").
+    """
+    wrong: list[str] = []
+    for name, value in expected.items():
+        if name == "id":
+            continue
+        have = stored.get(name)
+        if value is None:
+            if have not in (None, ""):
+                wrong.append(name)
+            continue
+        if have == as_stored(value) or holds_opt_out(name, have):
+            continue  # an opt-out Customer.io holds is never undone by an identify (consent_identify)
+        if name in VOLATILE_ATTRIBUTES and _lags_within_window(have, value, volatile_window_s):
+            continue
+        wrong.append(name)
+    return sorted(wrong)
+
+
+def _lags_within_window(stored: str | None, expected: object, window_s: int) -> bool:
+    if stored is None or not stored.isdigit() or not isinstance(expected, int) or window_s <= 0:
+        return False
+    have = int(stored)
+    return have <= expected and have // window_s == expected // window_s
+
+
+def _email_taken(directory: PeopleDirectory, expected: ProfileAttributes, deadline: float | None) -> bool:
+    """Another person holds the member's email: in an email-identifier workspace, identify cannot fix it."""
+    email = expected.get("email")
+    if not isinstance(email, str) or not email:
+        return False
+    page = directory.search_people(email_filter(email), limit=EMAIL_HOLDERS_LIMIT, deadline=deadline)
+    return any(person.id != expected["id"] for person in page.people)

@@ -1,0 +1,94 @@
+"""Enforcing the subscription rules on one raw write, on top of the previous write's decision.
+
+The decision is written back only while the item is still the version the record showed; otherwise it is
+kept for the later record that moved the item (docs/pipeline.md, "Racing raw writes").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cio_sync.members.raw_writes import RuleState, decide, decisions, rule_outputs, rule_state, state_token
+from cio_sync.observability import logger
+from cio_sync.pipeline.stream_records import MemberChange
+
+
+@dataclass(frozen=True)
+class PendingDecision:
+    """The rules' decision for one version of a member's item (named by `token`, see state_token).
+
+    Kept when a later write moved the item before the decision could be written, so the later record
+    is decided on top of it even when it comes in another batch or a retry. Ids and subscription flags
+    only: no personal data.
+    """
+
+    member_id: str
+    token: str
+    outputs: RuleState
+
+
+class RuleDecisionWriter(Protocol):
+    def write_rule_decisions(
+        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool:
+        """Write `decided` if the item still holds `expected` (rule inputs and `updated_at`); else False."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """What enforcing the rules on one record did; `applied` when the table holds the decision."""
+
+    decision: PendingDecision
+    applied: bool
+    wrote: bool = False
+    assumed_opt_out: bool = False
+    # A new item's decision is kept even when applied: an item restored verbatim (same `updated_at`) must
+    # never pick up a decision its previous life left behind for the same version.
+    keep: bool = False
+
+
+def enforce_rules(
+    change: MemberChange,
+    before: PendingDecision | None,
+    writer: RuleDecisionWriter,
+) -> _Decided | None:
+    """Decide this write on top of the previous decision and write the result back if the item allows.
+
+    `before` is used only when it belongs to this record's old image. None after a REMOVE.
+    """
+    if change.new is None:
+        return None
+    old = change.old
+    carried = None
+    if before is not None and old is not None and before.token == state_token(old):
+        carried = before.outputs
+    outcome = decide(carried, old, change.new, change.now)
+    decided = outcome.item
+    if outcome.assumed_opt_out:
+        logger.info(
+            "an unseen email opt-out was assumed over a pending topic pick",
+            extra={"member_id": change.member_id},
+        )
+    decision = PendingDecision(change.member_id, state_token(change.new), rule_outputs(decided))
+    wanted = decisions(decided, change.new)
+    if not wanted:
+        return _Decided(decision, applied=True, assumed_opt_out=outcome.assumed_opt_out)
+    expected = {**rule_state(change.new), "updated_at": change.new.get("updated_at")}
+    if writer.write_rule_decisions(change.member_id, expected, wanted):
+        logger.info(
+            "subscription rules enforced on a raw write",
+            extra={"member_id": change.member_id, "fields": sorted(wanted)},
+        )
+        created = change.old is None
+        return _Decided(
+            decision, applied=True, wrote=True, assumed_opt_out=outcome.assumed_opt_out, keep=created
+        )
+    # A later write (or this record's own earlier delivery) moved the item: the next record carries it.
+    logger.info(
+        "the item moved on; the next record carries this decision",
+        extra={"member_id": change.member_id, "fields": sorted(wanted)},
+    )
+    return _Decided(decision, applied=False, assumed_opt_out=outcome.assumed_opt_out)

@@ -1,0 +1,134 @@
+"""`make deploy` / `make destroy` (infrastructure/stack_admin.py) and the template parts they rely on.
+
+Nothing here reaches AWS: the commands are checked as printed by DRY_RUN=1 (with no credentials in the
+environment), the bucket emptying against moto, and the template's retention as transformed offline.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from stack_admin import (
+    AdminError,
+    deploy_commands,
+    deploy_parameters,
+    empty_bucket,
+    samconfig_parameters,
+    secret_name,
+    stack_name,
+)
+from tests.infra.cfn import REPO, SAMPLE_ACCOUNT, Template, canonical, parameter_default, properties
+
+pytestmark = pytest.mark.infra
+
+SECRETS = ("CustomerIoTrackSecretName", "CustomerIoAppSecretName")
+
+
+def test_the_member_table_outlives_its_stack_and_prod_protects_it(transformed: Template) -> None:
+    table = transformed["Resources"]["MemberTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    protection = properties(transformed, "MemberTable")["DeletionProtectionEnabled"]
+    assert protection == {"Fn::If": ["IsProd", True, False]}
+    assert transformed["Conditions"]["IsProd"] == {"Fn::Equals": [{"Ref": "Environment"}, "prod"]}
+
+
+def test_the_secret_names_agree_everywhere(transformed: Template) -> None:
+    """The template's defaults are dev's; samconfig.toml and `make deploy` name each stack's the same way."""
+    for parameter in SECRETS:
+        assert parameter_default(transformed, parameter) == secret_name("dev", parameter)
+        for env in ("dev", "prod"):
+            assert samconfig_parameters(env)[parameter] == secret_name(env, parameter)
+            assert deploy_parameters(env, {})[parameter] == secret_name(env, parameter)
+        assert (
+            deploy_parameters("staging", {})[parameter]
+            == f"cio-sync/staging/customer-io-{parameter[10:-10].lower()}"
+        )
+
+
+def test_the_longest_stack_name_still_names_a_valid_bucket(transformed: Template) -> None:
+    longest = stack_name("x" * 18)
+    bucket = canonical(properties(transformed, "ImportBucket")["BucketName"])
+    name = bucket.replace("${AWS::StackName}", longest).replace("${AWS::AccountId}", SAMPLE_ACCOUNT)
+    assert len(name.replace("${AWS::Region}", "ap-southeast-2")) <= 63  # S3's limit, the longest region
+    with pytest.raises(AdminError):
+        stack_name("x" * 19)
+    with pytest.raises(AdminError):
+        stack_name("Staging")  # S3 bucket names are lower case
+
+
+def test_any_stack_name_deploys_as_its_own_stack_with_its_own_secrets() -> None:
+    build, deploy = deploy_commands("ada", {"AlarmEmail": "ops@example.org"}, "sam")
+    assert build[:2] == ["sam", "build"]
+    assert deploy[deploy.index("--stack-name") + 1] == "cio-sync-ada"
+    assert "--confirm-changeset" in deploy
+    assert "Environment=dev" in deploy
+    assert "CustomerIoTrackSecretName=cio-sync/ada/customer-io-track" in deploy
+    assert "AlarmEmail=ops@example.org" in deploy
+    assert "--confirm-changeset" not in deploy_commands("ada", {}, "sam", confirm=False)[1]
+    assert "Environment=prod" in deploy_commands("prod", {}, "sam")[1]
+
+
+@mock_aws
+def test_emptying_a_versioned_bucket_removes_every_version_and_delete_marker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="imports")
+    s3.put_bucket_versioning(Bucket="imports", VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"northstar_id\n", b"northstar_id\nx\n"):
+        s3.put_object(Bucket="imports", Key="mute-promotions/a.csv", Body=body)
+    s3.delete_object(Bucket="imports", Key="mute-promotions/a.csv")  # a delete marker on top
+    with pytest.raises(s3.exceptions.ClientError, match="BucketNotEmpty"):
+        s3.delete_bucket(Bucket="imports")
+    assert empty_bucket(s3, "imports") == 3
+    s3.delete_bucket(Bucket="imports")  # what CloudFormation does next
+
+
+def _make(*argv: str) -> subprocess.CompletedProcess[str]:
+    """The Makefile target as an operator runs it, minus the venv stamps (this process's venv instead)."""
+    no_aws = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    return subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "-o",
+            ".venv-sam/.installed",
+            *argv,
+            f"BIN={Path(sys.executable).parent}",
+        ],
+        cwd=REPO,
+        env={**no_aws, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_make_deploy_dry_run_prints_the_build_and_the_deploy() -> None:
+    result = _make("deploy", "ENV=staging", "DRY_RUN=1", "PARAMS=CustomerIoEnabled=true")
+    assert result.returncode == 0, result.stderr
+    build, deploy = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
+    assert " build " in build
+    assert "--stack-name cio-sync-staging" in deploy
+    assert "CustomerIoEnabled=true" in deploy
+
+
+def test_make_destroy_dry_run_names_what_it_empties_deletes_and_keeps() -> None:
+    result = _make("destroy", "ENV=staging", "DRY_RUN=1")
+    assert result.returncode == 0, result.stderr
+    assert "would empty s3://" in result.stdout
+    assert "would delete stack cio-sync-staging" in result.stdout
+    assert "kept: member table cio-sync-staging-members" in result.stdout
+    assert "kept: secret cio-sync/staging/customer-io-app" in result.stdout
