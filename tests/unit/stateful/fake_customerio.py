@@ -7,7 +7,9 @@ What the real one does and this models (docs/customerio.md):
 - asynchronous application: a 200 may be applied late, after later requests;
 - a delete forgets the person (and their timestamps); a later identify re-creates them; an event for an
   unknown id creates the person too;
-- a 207 per item (`batch_index`), or without an index; 429, 5xx, timeouts before and after it acted.
+- a 207 per item (`batch_index`: a passing reason, or "invalid"), or without an index; 429, 5xx, timeouts
+  before and after it acted;
+- a person unsubscribing inside Customer.io, stamped by its clock (`opt_out`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ import urllib3
 from urllib3 import HTTPResponse
 from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 
-TRACK_FAULTS: Final = ("429", "500", "207-index", "207-no-index", "timeout-before", "timeout-after", "late")
+TRACK_FAULTS: Final = (
+    "429",
+    "500",
+    "207-index",
+    "207-invalid",
+    "207-no-index",
+    "timeout-before",
+    "timeout-after",
+    "late",
+)
 APP_FAULTS: Final = ("429", "500", "timeout-before", "timeout-after")
 
 
@@ -149,6 +160,8 @@ class FakeCustomerIo:
             for item in kept:
                 self.apply(item)
             error: dict[str, Any] = {"reason": "internal", "message": "try again"}
+            if fault == "207-invalid":  # a permanent item error: parked for an operator to redrive
+                error = {"reason": "invalid", "message": "not accepted", "batch_index": 0}
             if fault == "207-index":
                 error["batch_index"] = 0
             return _answer(207, {"errors": [error]})

@@ -27,6 +27,7 @@ EMAIL_TOPIC_VALUES: Final = frozenset({"community", "lifestyle", "news", "schola
 SMS_TOPIC_VALUES: Final = frozenset({"general", "voting"})
 SMS_STATUS_VALUES: Final = frozenset({*SMS_SUBSCRIBED, *SMS_UNSUBSCRIBED, "unknown"})
 MUTED: Final = "promotions_muted_at"
+OPT_IN_AT: Final = "email_opt_in_at"
 # "Attributes": the rules' own inputs (a record whose images break these is parked by the stream).
 RULE_INPUTS: Final = (
     "email_subscription_status",
@@ -49,7 +50,7 @@ def apply_rules(old: Mapping[str, Any] | None, new: Mapping[str, Any], now: str)
             item["email_subscription_status"] = True
         if item.get("sms_status") in SMS_SUBSCRIBED and not _topics(item, "sms_subscription_topics"):
             item["sms_subscription_topics"] = list(DEFAULT_SMS_TOPICS)
-        return item
+        return _opt_in(old, new, item, now)
     picks = set(_topics(old, "email_subscription_topics")) != set(_topics(new, "email_subscription_topics"))
     email_in = picks and bool(_topics(new, "email_subscription_topics"))
     email_out = (
@@ -73,6 +74,21 @@ def apply_rules(old: Mapping[str, Any] | None, new: Mapping[str, Any], now: str)
     if (sms_out and email_out) or (sms_out and not email_now) or (email_out and not sms_now):
         fresh = new.get(MUTED) is not None and new.get(MUTED) != old.get(MUTED)
         item[MUTED] = new[MUTED] if fresh else now
+    return _opt_in(old, new, item, now)
+
+
+def _opt_in(old: Mapping[str, Any] | None, new: Mapping[str, Any], item: Item, now: str) -> Item:
+    """The row "opt-in": ends email-subscribed and was not, or gains an email topic: `email_opt_in_at`."""
+    if item.get("email_subscription_status") is not True:
+        return item
+    was = old is not None and old.get("email_subscription_status") is True
+    gained = set(_topics(item, "email_subscription_topics")) - set(
+        _topics(old or {}, "email_subscription_topics")
+    )
+    if was and not gained:
+        return item
+    fresh = new.get(OPT_IN_AT) is not None and new.get(OPT_IN_AT) != (old or {}).get(OPT_IN_AT)
+    item[OPT_IN_AT] = new[OPT_IN_AT] if fresh else now
     return item
 
 

@@ -1,5 +1,5 @@
 """AWS in memory for the state machine: a member table with its stream, SQS queues (FIFO lanes, visibility,
-receive counts, dead letters), the idempotency records, and the product's repository on top of them.
+receive counts, dead letters), and the product's repository and the consent function's writes on top.
 
 Every write that lands in the table is also handed to the oracle as a step (old oracle item -> new), in
 the order it landed: that order is the write order the contract speaks of. The rules' own write-backs
@@ -21,6 +21,7 @@ from cio_sync.imports.chunk import Claim
 from cio_sync.imports.report import Outcome
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.errors import UnreadableMembers
+from cio_sync.pipeline.consent import READ_ATTRIBUTES
 from cio_sync.pipeline.messages import TrackMessage
 from cio_sync.sync.intents import SendEmail
 from tests.unit.pipeline.fakes import stream_record
@@ -158,6 +159,31 @@ class TableReader:
         if unreadable:
             raise UnreadableMembers(found, unreadable)
         return found
+
+
+    def scan_eligibility(self) -> list[MemberItem]:
+        """The sweep's `MemberScanner`: every readable item (the projection is a superset here)."""
+        return [_as_model(item) for item in self.table.items.values() if readable(item)]
+
+
+class SimConsent:
+    """The consent function's `MemberConsent` (adapters/consent_writes.py) over the table: a conditional
+    write of the event's changes that stamps a new `updated_at`; `step_for` tells the oracle."""
+
+    def __init__(self, table: Table, step_for: Callable[[dict[str, Any]], Step]) -> None:
+        self.table = table
+        self.step_for = step_for
+
+    def read(self, member_id: str) -> Mapping[str, Any] | None:
+        item = self.table.get(member_id)
+        return None if item is None else {name: item.get(name) for name in READ_ATTRIBUTES if name in item}
+
+    def write(self, member_id: str, updated_at: str | None, changes: Mapping[str, Any]) -> bool:
+        item = self.table.get(member_id)
+        if item is None or item.get("updated_at") != updated_at:
+            return False
+        written = {**changes, "updated_at": after(updated_at, self.table.clock.iso())}
+        return self.table.land(member_id, {**item, **written}, self.step_for(written))
 
 
 def _as_model(item: Mapping[str, Any]) -> MemberItem:
