@@ -110,9 +110,30 @@ def written(item: Mapping[str, Any] | None, changes: Mapping[str, Any], now: str
     new = update(item, changes)
     if not rule_inputs_valid(new):
         return new  # the stream parks such a record; no rule can be read from it
-    if not rule_inputs_valid(item):
-        return apply_rules(None, new, now)  # a repairing write is decided as if it created the item
-    return apply_rules(item, new, now)
+    return apply_rules(valid_part(item), new, now)
+
+
+def valid_part(item: Mapping[str, Any]) -> Item:
+    """docs/pipeline.md: a write that repairs an item is judged against what its old image validly said
+    (valid topics, any mute; an invalid status or SMS status is absent)."""
+    result = copy.deepcopy(dict(item))
+    for name, allowed in (
+        ("email_subscription_topics", EMAIL_TOPIC_VALUES),
+        ("sms_subscription_topics", SMS_TOPIC_VALUES),
+    ):
+        if not _topic_list(result.get(name), allowed):
+            value = result.pop(name)
+            if isinstance(value, list):
+                result[name] = list(dict.fromkeys(t for t in value if isinstance(t, str) and t in allowed))
+    if not (
+        result.get("email_subscription_status") is None
+        or isinstance(result["email_subscription_status"], bool)
+    ):
+        result.pop("email_subscription_status")
+    sms = result.get("sms_status")
+    if sms is not None and not (isinstance(sms, str) and sms in SMS_STATUS_VALUES):
+        result.pop("sms_status")
+    return result
 
 
 def deletion_request(item: Mapping[str, Any], now: str) -> Item:
@@ -124,13 +145,13 @@ def deletion_request(item: Mapping[str, Any], now: str) -> Item:
         "sms_subscription_topics": [],
         "deletion_requested_at": now,
     }
-    result = apply_rules(item, update(item, changes), now)
+    result = apply_rules(valid_part(item), update(item, changes), now)
     result[MUTED] = now
     return result
 
 
 def admin_mute(item: Mapping[str, Any], now: str) -> Item:
-    return apply_rules(item, update(item, {MUTED: now}), now)
+    return apply_rules(valid_part(item), update(item, {MUTED: now}), now)
 
 
 def rule_inputs_valid(item: Mapping[str, Any] | None) -> bool:

@@ -37,7 +37,9 @@ PLACEHOLDER = "cio-sync-transactional-placeholder"
 MESSAGES = EmailMessages(PLACEHOLDER, "forgot_password_message", "password_updated_message")
 CREDENTIALS = Credentials(site_id="site", track_api_key="track-key", app_api_key="app-key")
 INVOCATION_S = 60.0
-CONSENT_POLICY = ConsentPolicy(topic_map={}, bounce_unsubscribes=False, quarantine=None, placeholder_id=PLACEHOLDER)
+CONSENT_POLICY = ConsentPolicy(
+    topic_map={}, bounce_unsubscribes=False, quarantine=None, placeholder_id=PLACEHOLDER
+)
 
 
 def sqs_event(messages: list[Message]) -> dict[str, Any]:
@@ -106,7 +108,9 @@ class Functions:
 
     def email(self, messages: list[Message]) -> list[str]:
         """The email handler's loop (its `handle` reads the wall clock, so its body is run on fake time)."""
-        ports = EmailPorts(self.claims, self.repository, self.app, MESSAGES, self.email_queue, self.email_redelivery)
+        ports = EmailPorts(
+            self.claims, self.repository, self.app, MESSAGES, self.email_queue, self.email_redelivery
+        )
         now = self.clock()
 
         def send(message: InboundMessage) -> None:

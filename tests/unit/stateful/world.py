@@ -160,7 +160,6 @@ class TableReader:
             raise UnreadableMembers(found, unreadable)
         return found
 
-
     def scan_eligibility(self) -> list[MemberItem]:
         """The sweep's `MemberScanner`: every readable item (the projection is a superset here)."""
         return [_as_model(item) for item in self.table.items.values() if readable(item)]
