@@ -10,17 +10,19 @@ seeded number of examples; and the invariant checker is what catches attribute d
 | 5 | `diff.profile_changed` only sees eligibility flips | a payload change syncs nothing (the diff) |
 | 6 | `diff._password_updated` always False | no password-updated email (the diff) |
 | 7 | `profile.strip_html` is the identity | names reach Customer.io with their markup (the payload) |
-| 8 | `track_consumer.profile_attributes` drops `sms_paused` | an attribute never reaches Customer.io |
-| 9 | `track_consumer._version_of` is 2**31 - updated_at | a later identify is older: dropped (a timestamp) |
-| 10 | `member_stream.check_rule_inputs` never raises | a contract breaker is not parked (a park) |
+| 8 | `track_consumer.build_profile` drops `sms_paused` | an attribute never reaches Customer.io |
+| 9 | `track_consumer.member_identifies` stamps min(updated_at, send) | a writer's clock behind: dropped (a timestamp) |
+| 10 | `stream_records.check_rule_inputs` never raises | a contract breaker is not parked (a park) |
 | 11 | `Redelivery.park_reason` parks at once | a Customer.io 5xx parks its work (a park) |
-| 12 | `member_stream.decide` ignores the carried decision | racing raw writes decided from their own image |
-| 13 | `profile_sweep._queue` queues nothing | drift made in Customer.io stays (the sweep) |
+| 12 | `rule_enforcement.decide` ignores the carried decision | racing raw writes decided from their own image |
+| 13 | `sweep_plan._queue` queues nothing | drift made in Customer.io stays (the sweep) |
+| 14 | `consent_identify.opt_in_stamp` is the send time | a sync undoes an opt-out Customer.io holds (consent) |
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from cio_sync.members import profile, raw_writes, subscriptions
-from cio_sync.pipeline import member_stream, profile_sweep, track_consumer
+from cio_sync.pipeline import consent_identify, rule_enforcement, stream_records, sweep_plan, track_consumer
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.sync import diff
 from cio_sync_local import invariant
@@ -41,23 +43,28 @@ EXAMPLES = 150  # the budget each mutation must be found within (seeded: the sam
 
 
 def _no_sms_paused(item: Any) -> Any:
-    payload = dict(profile.profile_attributes(item))
-    payload.pop("sms_paused", None)
-    return payload
+    built = ORIGINAL_BUILD(item)
+    attributes = dict(built.attributes)
+    attributes.pop("sms_paused", None)
+    return dataclasses.replace(built, attributes=attributes)
 
 
 def _payload_blind(old: Any, new: Any, volatile_window_s: int = 86400) -> bool:
     return bool(subscriptions.is_profile_eligible(old) != subscriptions.is_profile_eligible(new))
 
 
-def _counting_down(payload: Any, now_s: int | None = None) -> int:
-    return int(2**31 - int(payload.get("updated_at") or 0))
+def _writers_clock(member_id: str, payload: Any, version: Any, sent_at_s: int, topic_map: Any) -> Any:
+    """Issue 21's bug: the identify stamped with the writer's `updated_at` (never after the send)."""
+    stamp = min(int(payload.get("updated_at") or sent_at_s), sent_at_s)
+    return ORIGINAL_IDENTIFIES(member_id, payload, stamp, stamp, topic_map)
 
 
-def _own_image(before: Any, old: Any, new: Any, now: str) -> Any:
+def _own_image(carried: Any, old: Any, new: Any, now: str) -> Any:
     return ORIGINAL_DECIDE(None, old, new, now)
 
 
+ORIGINAL_BUILD = profile.build_profile
+ORIGINAL_IDENTIFIES = consent_identify.member_identifies
 ORIGINAL_DECIDE = raw_writes.decide
 MUTATIONS: dict[str, tuple[Any, str, Any]] = {
     "topic pick does not subscribe": (subscriptions, "_topics_changed", lambda *_: False),
@@ -71,16 +78,21 @@ MUTATIONS: dict[str, tuple[Any, str, Any]] = {
     "payload changes not synced": (diff, "profile_changed", _payload_blind),
     "no password email": (diff, "_password_updated", lambda *_: False),
     "markup not stripped": (profile, "strip_html", lambda text: text),
-    "sms_paused dropped": (track_consumer, "profile_attributes", _no_sms_paused),
-    "identify timestamps count down": (track_consumer, "_version_of", _counting_down),
-    "contract breakers not parked": (member_stream, "check_rule_inputs", lambda *_: None),
+    "sms_paused dropped": (track_consumer, "build_profile", _no_sms_paused),
+    "identify stamped by the writer's clock": (track_consumer, "member_identifies", _writers_clock),
+    "contract breakers not parked": (stream_records, "check_rule_inputs", lambda *_: None),
     "retryable failures parked": (
         Redelivery,
         "park_reason",
         lambda self, count, reason, retryable=True: reason,
     ),
-    "decisions from the record's own image": (member_stream, "decide", _own_image),
-    "sweep queues nothing": (profile_sweep, "_queue", lambda *_: None),
+    "decisions from the record's own image": (rule_enforcement, "decide", _own_image),
+    "sweep queues nothing": (sweep_plan, "_queue", lambda *_: None),
+    "opt-ins stamped with the send time": (
+        consent_identify,
+        "opt_in_stamp",
+        lambda _payload, sent_at_s: sent_at_s,
+    ),
 }
 
 
