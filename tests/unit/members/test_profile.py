@@ -97,8 +97,10 @@ def test_unsubscribed_is_true_when_the_status_is_false() -> None:
 def test_an_unset_status_sends_both_consent_attributes_as_null() -> None:
     """Null removes them in Customer.io: a removed status or a re-created id leaves no stale consent."""
     payload = profile_attributes(member(email_subscription_status=None))
-    assert "email_subscription_status" in payload and payload["email_subscription_status"] is None
-    assert "unsubscribed" in payload and payload["unsubscribed"] is None
+    assert {name: payload.get(name, "absent") for name in ("email_subscription_status", "unsubscribed")} == {
+        "email_subscription_status": None,
+        "unsubscribed": None,
+    }
 
 
 def test_html_is_stripped_from_names_and_address() -> None:

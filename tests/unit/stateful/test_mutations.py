@@ -11,12 +11,12 @@ seeded number of examples; and the invariant checker is what catches attribute d
 | 6 | `diff._password_updated` always False | no password-updated email (the diff) |
 | 7 | `profile.strip_html` is the identity | names reach Customer.io with their markup (the payload) |
 | 8 | `track_consumer.build_profile` drops `sms_paused` | an attribute never reaches Customer.io |
-| 9 | `track_consumer.member_identifies` stamps min(updated_at, send) | a writer's clock behind: dropped (a timestamp) |
+| 9 | `track_consumer.member_identifies` stamps min(updated_at, send) | a clock behind wins (a timestamp) |
 | 10 | `stream_records.check_rule_inputs` never raises | a contract breaker is not parked (a park) |
 | 11 | `Redelivery.park_reason` parks at once | a Customer.io 5xx parks its work (a park) |
-| 12 | `rule_enforcement.decide` ignores the carried decision | racing raw writes decided from their own image |
+| 12 | `rule_enforcement.decide` ignores the carried decision | racing raw writes judged on their own image |
 | 13 | `sweep_plan._queue` queues nothing | drift made in Customer.io stays (the sweep) |
-| 14 | `consent_identify.opt_in_stamp` is the send time | a sync undoes an opt-out Customer.io holds (consent) |
+| 14 | `consent_identify.opt_in_stamp` is the send time | a sync undoes a Customer.io opt-out (consent) |
 """
 
 from __future__ import annotations
