@@ -4,6 +4,7 @@ builds on AWS, built here from fakes (no sockets, no wall clock where the flow l
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any
 
 from cio_sync.adapters.customerio.app_client import AppClient
@@ -87,6 +88,7 @@ class Functions:
         self.repository = repository
         self.store = MemoryStore()
         self.consent_dead = FakeDeadLetters()
+        self.unrecorded: Counter[str] = Counter()
 
     def stream(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         deps = MemberStreamRuntime(self.table, self.pending, self.publisher, volatile_window_s=86400)
@@ -128,6 +130,8 @@ class Functions:
                 sleep=self.clock.sleep,
             )
             assert outcome in EMAIL_METRICS
+            if outcome == "sent_unrecorded":  # alarmed; a later receive of the intent may send it again
+                self.unrecorded[self.cio.sending_intent] += 1
 
         try:
             response = partial_batch(inbound_messages(sqs_event(messages)), send)
