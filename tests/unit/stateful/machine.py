@@ -43,6 +43,8 @@ KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "still pending (it stamps email_opt_in_at anew, though write by write the member had opted in)",
     "status-removal-behind-resubscribes (NEW)": "no writer whose clock runs behind removes the email "
     "status (after an unsubscribe, that and any later write leave the member subscribed and unmuted)",
+    "volatile-ahead (NEW)": "a writer whose clock runs behind changes something Customer.io sees (else "
+    "the unsynced write leaves the profile's updated_at newer than the item's: the contract allows older)",
     "decision-lost-across-park (NEW)": "a member's rule inputs break the contract only once the stream has "
     "applied its earlier writes' decisions (a decision carried past a parked record is dropped)",
 }
@@ -111,6 +113,7 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         self.imports = 0
         self.requests = 0
         self.reports = 0
+        self.redrives = 0
         self.rejected: set[str] = set()  # members parked by a 207 item error (redriven at the end)
         self.consent = SimConsent(self.table, self._consent_step)
 
@@ -201,6 +204,8 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         )
         if removes_status and skew < 0 and narrowed("status-removal-behind-resubscribes (NEW)"):
             skew = 0
+        if skew < 0 and narrowed("volatile-ahead (NEW)") and not self._seen_by_customerio(member, changes):
+            skew = 0
         if changes:
             self._raw_update(member, changes, skew)
 
@@ -232,6 +237,18 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         if narrowed("decision-lost-across-park (NEW)"):
             self._stream_catches_up()
         self._raw_update(POISON, RULE_INPUT_BREAKERS[breaker], 0)
+
+    def _seen_by_customerio(self, member: str, changes: dict[str, Any]) -> bool:
+        """The write changes the profile's payload beyond its volatile timestamps."""
+        before = self.expected.get(member)
+        after = oracle.written(before, changes, self._now())
+        if before is None or after is None or member in self.tainted or not oracle.rule_inputs_valid(after):
+            return True
+        volatile = ("updated_at", "last_authenticated_at", "last_messaged_at")
+        old, new = oracle.payload(before), oracle.payload(after)
+        return {n: v for n, v in old.items() if n not in volatile} != {
+            n: v for n, v in new.items() if n not in volatile
+        }
 
     def _stream_catches_up(self) -> None:
         for _ in range(50):  # the stream applies every record so far (and its own write-backs)
@@ -440,9 +457,8 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         """An operator redrives the track function's dead letters (the member may have changed since)."""
         for body, _reason in self.fn.track_queue.dead:
             ids = PERSON_ID.findall(body)
-            self.fn.track_queue.send(
-                body, lane_of(ids[0] if ids else "", 16), f"redrive-{self.clock.now}-{body}"
-            )
+            self.redrives += 1  # each redrive is a new message (SQS would not deduplicate it away)
+            self.fn.track_queue.send(body, lane_of(ids[0] if ids else "", 16), f"redrive-{self.redrives}")
         self.fn.track_queue.dead.clear()
 
     # --- faults and time ---------------------------------------------------------------------------
