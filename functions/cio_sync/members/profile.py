@@ -185,10 +185,13 @@ def build_profile(item: Mapping[str, Any]) -> Profile:
         chosen = _topics(item, field, problems)
         for topic, attribute in attributes.items():
             payload[attribute] = None if chosen is None else topic in chosen
-    # Only when known: an unset status must not tell Customer.io the member unsubscribed. Anything but a
-    # boolean counts as not subscribed, as eligibility reads it: the safe side of consent.
+    # Unset: both null, so Customer.io removes what a removed status or a deleted, re-created id left
+    # (the consent split stamps a removal like an opt-in, so an opt-out Customer.io holds stays). Anything
+    # but a boolean counts as not subscribed, as eligibility reads it: the safe side of consent.
     status = item.get("email_subscription_status")
-    if status is not None:
+    if status is None:
+        payload["email_subscription_status"] = payload["unsubscribed"] = None
+    else:
         if not isinstance(status, bool):
             problems.append(Degraded("email_subscription_status", "must be a boolean; sent as unsubscribed"))
         payload["email_subscription_status"] = status is True

@@ -98,7 +98,10 @@ def apply_subscription_rules(old: Mapping[str, Any] | None, new: Mapping[str, An
             if not _topics(new, SMS_TOPICS_FIELD):
                 result[SMS_TOPICS_FIELD] = list(DEFAULT_SMS_TOPICS)
 
-    if result.get(MUTED_AT) is not None and (subscribing_email or subscribing_sms):
+    # A topic pick that loses to the same write's email unsubscribe subscribes nothing: it never unmutes.
+    if result.get(MUTED_AT) is not None and (
+        (subscribing_email and not unsubscribing_email) or subscribing_sms
+    ):
         result[MUTED_AT] = None
     # Decided after the unmute, so it wins. "Subscribed to the other" is judged on the adjusted item.
     if (

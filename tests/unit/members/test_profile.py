@@ -94,10 +94,13 @@ def test_unsubscribed_is_true_when_the_status_is_false() -> None:
     assert payload["unsubscribed"] is True
 
 
-def test_unsubscribed_is_absent_when_the_status_is_unset() -> None:
+def test_an_unset_status_sends_both_consent_attributes_as_null() -> None:
+    """Null removes them in Customer.io: a removed status or a re-created id leaves no stale consent."""
     payload = profile_attributes(member(email_subscription_status=None))
-    assert "email_subscription_status" not in payload
-    assert "unsubscribed" not in payload
+    assert {name: payload.get(name, "absent") for name in ("email_subscription_status", "unsubscribed")} == {
+        "email_subscription_status": None,
+        "unsubscribed": None,
+    }
 
 
 def test_html_is_stripped_from_names_and_address() -> None:

@@ -115,6 +115,19 @@ def test_unmuting_promotions_via_email_topics_change() -> None:
     assert unmuted["promotions_muted_at"] is None
 
 
+def test_a_topic_pick_that_loses_to_an_email_unsubscribe_keeps_an_explicit_mute() -> None:
+    """The unsubscribe wins over new topics, so the pick subscribes nothing and unmutes nothing."""
+    result = write(
+        member(),
+        LATER,
+        promotions_muted_at=LATER,
+        email_subscription_status=False,
+        email_subscription_topics=["news"],
+    )
+    assert result["email_subscription_topics"] == []
+    assert result["promotions_muted_at"] == LATER
+
+
 def test_setting_email_status_true_alone_does_not_unmute() -> None:
     muted = write(email_only(), email_subscription_status=False)
     assert muted["promotions_muted_at"] == NOW

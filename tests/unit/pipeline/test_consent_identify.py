@@ -49,6 +49,19 @@ def test_opt_outs_ride_in_the_main_identify_when_it_is_stamped_with_the_send_tim
     assert operations[1].attributes["news_email_subscription_status"] is False
 
 
+def test_an_unset_status_is_removed_with_the_opt_ins_stamp_never_the_send_time() -> None:
+    """A null removal is an opt-in-like change: an opt-out Customer.io recorded later stays."""
+    attributes = dict(
+        profile_attributes(
+            {**web_signup({"email": "s@example.org"}, SIGNED_UP), "email_subscription_status": None}
+        )
+    )
+    operations = member_identifies("m", attributes, SENT_S, SENT_S, {})
+    removal = [op for op in operations if "unsubscribed" in op.attributes]
+    assert [(op.timestamp, op.attributes["unsubscribed"]) for op in removal] == [(OPTED_IN_S, None)]
+    assert removal[0].attributes["email_subscription_status"] is None
+
+
 def test_an_item_from_before_email_opt_in_at_is_stamped_with_its_creation() -> None:
     attributes: ProfileAttributes = {**payload(), "email_opt_in_at": None, "created_at": OPTED_IN_S - 100}
     opt_in = member_identifies("m", attributes, SENT_S, SENT_S, {})[0]
