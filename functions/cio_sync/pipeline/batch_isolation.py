@@ -64,6 +64,7 @@ def send_isolating(
     errors: dict[int, CustomerIoError] = {}
     alone: dict[str, CustomerIoError] = {}
     lone: dict[str, int] = {}
+    last_failure: dict[str, CustomerIoError] = {}
     pending: list[list[str]] = [list(by_member)]
     answered, unanswered = False, 0
     while pending:
@@ -79,10 +80,7 @@ def send_isolating(
             failures: dict[str, CustomerIoError] = dict.fromkeys(group, error)
         else:
             failures = _retryable_failures(result, [operations[index] for index in indexes])
-            # An item error naming a passing condition (rate limit, internal error) says nothing against
-            # the payload: that member keeps its retryable error, is not sent again, and is never parked.
-            for member in [m for m, failure in failures.items() if isinstance(failure, ItemNotApplied)]:
-                errors.update(dict.fromkeys(by_member[member], failures.pop(member)))
+            _keep_passing_item_errors(failures, by_member, errors)
             for position, index in enumerate(indexes):
                 outcome = result[position]
                 if operations[index].member_id not in failures:
@@ -90,7 +88,13 @@ def send_isolating(
                     if outcome is not None:
                         errors[index] = outcome
         unanswered += 0 if answered or not failures else 1
+        last_failure.update(failures)
         pending += _next_groups(group, failures, lone, alone, answered)
+        if pending and not answered and unanswered >= OUTAGE_AFTER_FAILURES:
+            # Nobody answered: an outage, or a batch whose every member fails. Nobody is parked for it.
+            for member in [m for g in pending for m in g]:
+                errors.update(dict.fromkeys(by_member[member], last_failure[member]))
+            break
     up = (
         bool(alone)
         and answered
@@ -129,6 +133,15 @@ def _still_answering(
     except CustomerIoError:
         return False
     return all(result[position] is None for position in range(len(probe)))
+
+
+def _keep_passing_item_errors(
+    failures: dict[str, CustomerIoError], by_member: dict[str, list[int]], errors: dict[int, CustomerIoError]
+) -> None:
+    """An item error naming a passing condition (rate limit, internal error) says nothing against the
+    payload: that member keeps its retryable error, is not sent again, and is never parked."""
+    for member in [m for m, failure in failures.items() if isinstance(failure, ItemNotApplied)]:
+        errors.update(dict.fromkeys(by_member[member], failures.pop(member)))
 
 
 def _next_groups(

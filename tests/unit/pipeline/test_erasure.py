@@ -101,9 +101,18 @@ def test_a_sign_up_after_a_deletion_request_unsuppresses_before_the_identify() -
 
 def test_an_ordinary_member_is_neither_suppressed_nor_unsuppressed() -> None:
     member = signed_up()
-    operations, _ = sync_through_the_pipeline(None, member, {MEMBER: member})
+    changed = {**member, "first_name": "Ada", "updated_at": "2026-11-27T10:00:00.000000Z"}
+    operations, _ = sync_through_the_pipeline(member, changed, {MEMBER: changed})
     assert operations
     assert not any(isinstance(operation, Suppression) for operation in operations)
+
+
+def test_a_sign_up_under_an_id_purged_before_unsuppresses_before_the_identify() -> None:
+    """A purge suppressed the id; a new item under it (no deletion request on it) must reach Customer.io."""
+    member = signed_up()
+    operations, _ = sync_through_the_pipeline(None, member, {MEMBER: member})
+    assert isinstance(operations[0], Suppression)
+    assert operations[0].suppress is False
 
 
 def test_the_purge_intent_is_replayed_identically_and_old_messages_still_parse() -> None:
