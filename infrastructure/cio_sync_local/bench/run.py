@@ -41,6 +41,7 @@ from cio_sync_cli.reconcile import reconcile
 from cio_sync_local.bench import cold_import
 from cio_sync_local.bench.cold_import import handler_module
 from cio_sync_local.bench.cost_report import cost_figures, cost_only, format_cost
+from cio_sync_local.bench.doc_table import DOC_PATH, write_doc
 from cio_sync_local.bench.planning import measure_planning, synthetic_import_file
 from cio_sync_local.bench.report import (
     DEFAULT_RATE_LIMIT,
@@ -525,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cost-only", action="store_true", help="dollars per million changes and the idle floor (no stack)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    parser.add_argument("--doc", type=Path, default=DOC_PATH, help="the doc whose bench table is rewritten")
     args = parser.parse_args(argv)
     if args.throughput_only:
         return throughput_only()
@@ -559,7 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(table_rows(results)))
     print()
     print(format_cost(results["cost"]))
-    print(f"written to {args.output}")
+    write_doc(results, args.doc)
+    print(f"written to {args.output} and {args.doc}")
     if results["targets_missed"]:
         for miss in results["targets_missed"]:
             say(f"TARGET MISSED: {miss}")
