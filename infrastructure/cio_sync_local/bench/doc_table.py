@@ -47,7 +47,8 @@ def generated_part(document: str) -> str:
 
 
 def write_doc(results: Mapping[str, Any], doc: Path = DOC_PATH) -> None:
-    doc.write_text(replace_between_markers(doc.read_text(encoding="utf-8"), render(results)), encoding="utf-8")
+    updated = replace_between_markers(doc.read_text(encoding="utf-8"), render(results))
+    doc.write_text(updated, encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,14 +43,16 @@ def module_file(dotted: str) -> Path | None:
 
 
 def names_something_real(dotted: str) -> bool:
-    """A module, or a module and a name it defines (a function, class or constant), or an entry-point group."""
+    """A module, a module and a name it defines (function, class, constant), or an entry-point group."""
     if dotted in ENTRY_POINT_GROUPS or module_file(dotted) is not None:
         return True
     parent, _, attribute = dotted.rpartition(".")
     source = module_file(parent) if "." in parent or parent in PACKAGES else None
     if source is None:
         return False
-    definition = rf"^\s*(?:async def |def |class ){attribute}\b|^{attribute}\b\s*[:=]|import .*\b{attribute}\b"
+    definition = (
+        rf"^\s*(?:async def |def |class ){attribute}\b|^{attribute}\b\s*[:=]|import .*\b{attribute}\b"
+    )
     return re.search(definition, source.read_text(encoding="utf-8"), re.MULTILINE) is not None
 
 
@@ -82,7 +84,7 @@ def test_every_module_a_doc_names_exists(doc: Path) -> None:
 
 
 def test_the_path_checks_catch_a_moved_module() -> None:
-    text = "see `functions/cio_sync/nowhere.py`, `cio_sync.adapters.nowhere` and `cio_sync.producer_api.nothing`"
+    text = "`functions/cio_sync/nowhere.py`, `cio_sync.adapters.nowhere` and `cio_sync.producer_api.nothing`"
     assert not path_exists("functions/cio_sync/nowhere.py")
     assert not path_exists("tests/unit/nowhere*.py")
     assert path_exists("tests/unit/docs/test_doc*.py")
