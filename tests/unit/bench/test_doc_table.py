@@ -1,4 +1,5 @@
-"""The bench table has one home, docs/benchmarks.md, and it is the rendering of bench/results.json."""
+"""The bench figures have one home, bench/results.json: docs/benchmarks.md's table and README's headlines are
+its renderings, so neither can drift from the run."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Any
 import pytest
 
 from cio_sync_local.bench.doc_table import (
-    BEGIN,
-    END,
+    HEADLINES,
+    TABLE,
+    begin_marker,
+    end_marker,
     generated_part,
+    headlines,
     render,
     replace_between_markers,
-    write_doc,
+    write_docs,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,31 +29,46 @@ def committed_results() -> dict[str, Any]:
     return results
 
 
-def test_the_doc_shows_the_committed_results_as_the_generator_renders_them() -> None:
+def test_the_benchmarks_doc_shows_the_committed_results_as_the_generator_renders_them() -> None:
     document = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
-    assert generated_part(document) == render(committed_results())
+    assert generated_part(document, TABLE) == render(committed_results())
 
 
-def test_the_rendering_carries_the_run_and_its_figures() -> None:
+def test_the_readme_headlines_are_the_committed_results() -> None:
+    document = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert generated_part(document, HEADLINES) == headlines(committed_results())
+
+
+def test_the_renderings_carry_the_run_and_its_figures() -> None:
     results = committed_results()
-    rendered = render(results)
-    assert results["date"] in rendered
-    assert f"{results['bulk']['requests']:,} Track requests" in rendered
-    assert f"{results['bulk']['operations_per_request']:.1f}" in rendered
+    table, lines = render(results), headlines(results)
+    assert results["date"] in table
+    assert f"{results['bulk']['requests']:,} Track requests" in table
+    assert f"{results['bulk']['requests']:,} Track requests" in lines
+    assert f"{results['sweep']['app_requests']:,} App API requests" in lines
 
 
-def test_write_doc_replaces_only_the_text_between_the_markers(tmp_path: Path) -> None:
-    doc = tmp_path / "benchmarks.md"
-    doc.write_text(f"# Before\n\n{BEGIN}\nan old table\n{END}\n\nAfter.\n", encoding="utf-8")
+def test_headlines_leave_out_a_phase_the_run_left_out() -> None:
     results = committed_results()
-    write_doc(results, doc)
+    del results["sweep"]
+    assert "sweep" not in headlines(results)
+    assert "mute import" in headlines(results)
+
+
+def test_write_docs_replaces_only_the_text_between_the_markers(tmp_path: Path) -> None:
+    doc, readme = tmp_path / "benchmarks.md", tmp_path / "README.md"
+    doc.write_text(f"# Before\n\n{begin_marker(TABLE)}\nan old table\n{end_marker(TABLE)}\n\nAfter.\n")
+    readme.write_text(f"Intro.\n{begin_marker(HEADLINES)}\nold figures\n{end_marker(HEADLINES)}\n")
+    results = committed_results()
+    write_docs(results, doc, readme)
     written = doc.read_text(encoding="utf-8")
     assert "an old table" not in written
-    assert written.startswith(f"# Before\n\n{BEGIN}\n")
-    assert written.endswith(f"{END}\n\nAfter.\n")
-    assert generated_part(written) == render(results)
+    assert written.startswith(f"# Before\n\n{begin_marker(TABLE)}\n")
+    assert written.endswith(f"{end_marker(TABLE)}\n\nAfter.\n")
+    assert generated_part(written, TABLE) == render(results)
+    assert generated_part(readme.read_text(encoding="utf-8"), HEADLINES) == headlines(results)
 
 
 def test_a_doc_without_markers_is_refused_not_appended_to() -> None:
     with pytest.raises(ValueError, match="markers"):
-        replace_between_markers("# Benchmarks\n\nno table here\n", "| table |")
+        replace_between_markers("# Benchmarks\n\nno table here\n", TABLE, "| table |")
