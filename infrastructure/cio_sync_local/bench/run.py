@@ -41,6 +41,7 @@ from cio_sync_cli.reconcile import reconcile
 from cio_sync_local.bench import cold_import
 from cio_sync_local.bench.cold_import import handler_module
 from cio_sync_local.bench.cost_report import cost_figures, cost_only, format_cost
+from cio_sync_local.bench.doc_table import DOC_PATH, README_PATH, write_docs
 from cio_sync_local.bench.planning import measure_planning, synthetic_import_file
 from cio_sync_local.bench.report import (
     DEFAULT_RATE_LIMIT,
@@ -525,6 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cost-only", action="store_true", help="dollars per million changes and the idle floor (no stack)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
+    parser.add_argument("--doc", type=Path, default=DOC_PATH, help="the doc whose bench table is rewritten")
+    parser.add_argument("--readme", type=Path, default=README_PATH, help="headlines rewritten here")
     args = parser.parse_args(argv)
     if args.throughput_only:
         return throughput_only()
@@ -559,7 +562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(table_rows(results)))
     print()
     print(format_cost(results["cost"]))
-    print(f"written to {args.output}")
+    write_docs(results, args.doc, args.readme)
+    print(f"written to {args.output}, {args.doc} and {args.readme}")
     if results["targets_missed"]:
         for miss in results["targets_missed"]:
             say(f"TARGET MISSED: {miss}")
