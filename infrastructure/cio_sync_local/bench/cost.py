@@ -73,7 +73,9 @@ def load_prices(path: Path) -> Prices:
     missing = [name for name in REQUIRED_PRICES if not isinstance(data["prices"].get(name), int | float)]
     if missing:
         raise PriceTableError(f"{path}: no price for {', '.join(missing)}")
-    checked = data.get("checked") if isinstance(data.get("checked"), Mapping) else {}
+    checked: Any = data.get("checked")
+    if not isinstance(checked, Mapping):
+        checked = {}
     unchecked = [name for name in REQUIRED_PRICES if not _checked(checked.get(name))]
     if unchecked:
         raise PriceTableError(f"{path}: no date, confirmation and source URL for {', '.join(unchecked)}")
