@@ -103,6 +103,7 @@ class Teardown:
     bucket: str | None
     table: str | None
     secrets: tuple[str, ...]
+    protected: bool = False  # the table's deletion protection (Environment=prod) is on
 
     def plan(self) -> list[str]:
         bucket = self.bucket or "the stack's ImportBucketName output"
@@ -113,9 +114,13 @@ class Teardown:
 
     def kept(self) -> list[str]:
         table = self.table or f"{self.stack}-members"
+        delete = f"aws dynamodb delete-table --table-name {table}"
+        if self.protected:  # DeleteTable is refused until the protection is turned off
+            unprotect = f"aws dynamodb update-table --table-name {table} --no-deletion-protection-enabled"
+            delete = f"{unprotect} && {delete}"
+        why = "DeletionPolicy Retain" + ("; deletion protection on" if self.protected else "")
         return [
-            f"member table {table} (DeletionPolicy Retain; in prod, deletion protection too): "
-            f"aws dynamodb delete-table --table-name {table}",
+            f"member table {table} ({why}): {delete}",
             *(f"secret {name}: aws secretsmanager delete-secret --secret-id {name}" for name in self.secrets),
         ]
 
@@ -140,16 +145,17 @@ def destroy(env: str, *, dry_run: bool, yes: bool, session: Any = None) -> Teard
     stack = stack_name(env)
     secrets = tuple(secret_name(env, parameter) for parameter in SECRET_KINDS)
     if dry_run:
-        return Teardown(stack, None, None, secrets)
+        return Teardown(stack, None, None, secrets, deploy_parameters(env, {})["Environment"] == "prod")
     import boto3  # noqa: PLC0415 - a dry run needs no AWS SDK and no credentials
 
     session = session or boto3.session.Session()
     cloudformation = session.client("cloudformation")
-    outputs = {
-        item["OutputKey"]: item["OutputValue"]
-        for item in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-    }
-    teardown = Teardown(stack, outputs.get("ImportBucketName"), outputs.get("MemberTableName"), secrets)
+    described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
+    protected = {"ParameterKey": "Environment", "ParameterValue": "prod"} in described.get("Parameters", [])
+    teardown = Teardown(
+        stack, outputs.get("ImportBucketName"), outputs.get("MemberTableName"), secrets, protected
+    )
     if not yes:
         answer = input(f"type {stack} to delete it ({'; '.join(teardown.plan())}): ")
         if answer.strip() != stack:

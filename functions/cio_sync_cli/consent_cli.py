@@ -8,6 +8,7 @@ change already made writes nothing). Discard deletes them. Both act on what is v
 from __future__ import annotations
 
 import argparse
+import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any, Final
 from cio_sync.aws_limits import SQS_BATCH
 from cio_sync.customerio.reporting import ReportingEvent, event_from_message
 from cio_sync.pipeline.messages import TRACK_LANES, lane_of
+from cio_sync_cli.confirm import confirm
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.target import add_target_argument, aws_errors, resolve_target
 
@@ -47,15 +49,24 @@ def run_quarantine(args: argparse.Namespace) -> int:
         queue = Quarantine(target.client("sqs"), target.queue_url(QUARANTINE), target.queue_urls.get(CONSENT))
         visible = queue.visible()
         if args.action == "list":
+            kinds = dict(sorted(queue.kinds().items()))
+            if args.json:
+                print(json.dumps({"target": target.describe(), "visible": visible, "kinds": kinds}))
+                return 0
             print(f"{visible} event(s) in the consent quarantine ({target.describe()})")
-            for kind, count in sorted(queue.kinds().items()):
+            for kind, count in kinds.items():
                 print(f"  {count:6d}  {kind}")
             return 0
-        if visible and not args.yes and input(f"{args.action} {visible} event(s)? [y/N] ").strip() != "y":
-            print("nothing done")
-            return 1
+        if visible and not args.yes:
+            confirm(
+                f"{args.action} {visible} event(s) in {target.describe()}?",
+                what=f"{args.action} changes the quarantine",
+            )
         done = queue.replay(visible) if args.action == "replay" else queue.discard(visible)
-    print(f"{args.action}: {done} of {visible} event(s)")
+    if args.json:
+        print(json.dumps({"action": args.action, "done": done, "visible": visible}))
+    else:
+        print(f"{args.action}: {done} of {visible} event(s)")
     return 0
 
 

@@ -10,8 +10,9 @@ fails. The same checks run at each consumer's first invocation and are logged th
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from cio_sync.adapters.customerio.app_client import AppClient
@@ -58,10 +59,16 @@ def run_doctor(args: argparse.Namespace) -> int:
         environments = function_environments(target, stack_name)
         url = webhook_url(target, stack_name)
     checks = doctor_checks(environments, target, url)
-    print(f"cio-sync doctor: {target.describe()}")
-    for check in checks:
-        print(check.line())
+    print(doctor_report(target.describe(), checks, as_json=args.json))
     return 0 if passed(checks) else 1
+
+
+def doctor_report(target: str, checks: Sequence[Check], *, as_json: bool) -> str:
+    """One line per check, or with --json one object a script can read (`ok` null: not checkable)."""
+    if as_json:
+        rows = [{"name": check.name, "ok": check.ok, "detail": check.detail} for check in checks]
+        return json.dumps({"target": target, "passed": passed(checks), "checks": rows}, sort_keys=True)
+    return "\n".join([f"cio-sync doctor: {target}", *(check.line() for check in checks)])
 
 
 # What the settings need but the doctor does not check (it makes a handful of requests, paced by itself, and

@@ -235,11 +235,20 @@ def masked_path(path: Any) -> str:
     return "/".join("<masked address>" if "@" in part else part for part in str(path).split("/"))
 
 
+# The App API's attribute read is a POST: explain's own read (and the sweep's) changes nothing Customer.io
+# holds, and listing it would grow the member's history each time explain runs.
+ATTRIBUTE_READ = "/v1/customers/attributes"
+
+
 def mentions(member_id: str, entry: Any) -> bool:
-    """An emulator request-log entry concerns the member: its path or its JSON body names the id."""
+    """An emulator request-log entry that changed what Customer.io holds for the member: its path or JSON
+    body names the id, and it is not a read."""
     if not isinstance(entry, Mapping):
         return False
-    return member_id in str(entry.get("path", "")) or member_id in _flat(entry.get("body"))
+    path = str(entry.get("path", ""))
+    if entry.get("method") == "GET" or path.split("?", maxsplit=1)[0] == ATTRIBUTE_READ:
+        return False
+    return member_id in path or member_id in _flat(entry.get("body"))
 
 
 def _flat(value: Any) -> str:

@@ -175,7 +175,7 @@ def run_create(args: argparse.Namespace) -> int:
             members.create_web_signup(fields) if args.signup == "web" else members.create_sms_signup(fields)
         )
     print(to_json(item) if args.json else item["id"])
-    print(f"created member {item['id']}; see it with: cio-sync members show {item['id']}", file=sys.stderr)
+    done(f"created member {item['id']}", target, f"; see it with: cio-sync members show {item['id']}")
     return 0
 
 
@@ -186,6 +186,7 @@ def run_update(args: argparse.Namespace) -> int:
     with member_errors(target):
         item = target.members().update(member_id, changes)
     print(to_json(item))
+    done(f"updated member {member_id}", target)
     return 0
 
 
@@ -206,6 +207,7 @@ def run_mute(args: argparse.Namespace) -> int:
     with member_errors(target):
         item = target.members().admin_mute(member_id)
     print(to_json(item))
+    done(f"muted member {member_id}", target)
     return 0
 
 
@@ -223,12 +225,18 @@ def run_delete(args: argparse.Namespace) -> int:
         else:
             item = members.request_deletion(member_id)
     if item is None:
-        print(f"member {member_id} removed; the stream deletes the Customer.io profile", file=sys.stderr)
+        done(f"removed member {member_id}", target, "; the stream deletes the Customer.io profile")
         if args.json:
             print(json.dumps({"id": member_id, "removed": True}))
     else:
         print(to_json(item))
+        done(f"requested deletion of member {member_id}", target)
     return 0
+
+
+def done(change: str, target: OpsTarget, after: str = "") -> None:
+    """A write names its target on stderr (its data went to stdout), so one to the wrong stack is seen."""
+    print(f"{change} in {target.describe()}{after}", file=sys.stderr)
 
 
 def purge(members: MemberAdmin, member_id: str) -> None:

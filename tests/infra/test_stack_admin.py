@@ -6,6 +6,7 @@ environment), the bucket emptying against moto, and the template's retention as 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from stack_admin import (
     AdminError,
     deploy_commands,
     deploy_parameters,
+    destroy,
     empty_bucket,
     samconfig_parameters,
     secret_name,
@@ -132,3 +134,37 @@ def test_make_destroy_dry_run_names_what_it_empties_deletes_and_keeps() -> None:
     assert "would delete stack cio-sync-staging" in result.stdout
     assert "kept: member table cio-sync-staging-members" in result.stdout
     assert "kept: secret cio-sync/staging/customer-io-app" in result.stdout
+
+
+def test_destroy_names_the_commands_that_delete_what_it_keeps_protection_first_in_prod() -> None:
+    result = _make("destroy", "ENV=prod", "DRY_RUN=1")
+    assert result.returncode == 0, result.stderr
+    table = "cio-sync-prod-members"
+    kept = f"aws dynamodb update-table --table-name {table} --no-deletion-protection-enabled && "
+    assert f"{kept}aws dynamodb delete-table --table-name {table}" in result.stdout
+    staging = _make("destroy", "ENV=staging", "DRY_RUN=1")
+    assert "update-table" not in staging.stdout  # no protection outside prod: delete-table alone
+
+
+@mock_aws
+def test_destroy_reads_the_protection_from_the_stack_it_deletes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack named anything but deployed with Environment=prod has its table protected too."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    session = boto3.session.Session(region_name="us-east-1")
+    template = {
+        "Parameters": {"Environment": {"Type": "String"}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+    }
+    session.client("cloudformation").create_stack(
+        StackName="cio-sync-live",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "Environment", "ParameterValue": "prod"}],
+    )
+    teardown = destroy("live", dry_run=False, yes=True, session=session)
+    assert teardown.protected
+    assert "--no-deletion-protection-enabled" in teardown.kept()[0]
+    assert (
+        session.client("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]
+        == []
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,10 @@ REQUIRED_PRICES: Final = (
 )
 
 
+# AWS's own page or documentation states the price, or (where AWS renders it client-side) write-ups quote it.
+CONFIRMED_BY: Final = ("aws", "third party")
+
+
 class PriceTableError(ValueError):
     pass
 
@@ -68,7 +73,28 @@ def load_prices(path: Path) -> Prices:
     missing = [name for name in REQUIRED_PRICES if not isinstance(data["prices"].get(name), int | float)]
     if missing:
         raise PriceTableError(f"{path}: no price for {', '.join(missing)}")
+    checked: Any = data.get("checked")
+    if not isinstance(checked, Mapping):
+        checked = {}
+    unchecked = [name for name in REQUIRED_PRICES if not _checked(checked.get(name))]
+    if unchecked:
+        raise PriceTableError(f"{path}: no date, confirmation and source URL for {', '.join(unchecked)}")
     return Prices(data["as_of"], data["region"], data["source"], dict(data["prices"]))
+
+
+def _checked(entry: Any) -> bool:
+    """Each price says when it was checked, whether AWS's own page or third parties confirm it, and where."""
+    if not isinstance(entry, Mapping):
+        return False
+    urls = entry.get("urls")
+    return (
+        isinstance(entry.get("date"), str)
+        and re.fullmatch(r"\d{4}-\d{2}-\d{2}", entry["date"]) is not None
+        and entry.get("confirmed_by") in CONFIRMED_BY
+        and isinstance(urls, list)
+        and bool(urls)
+        and all(isinstance(url, str) and url.startswith("https://") for url in urls)
+    )
 
 
 @dataclass(frozen=True)

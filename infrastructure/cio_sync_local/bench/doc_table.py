@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from cio_sync_local.bench.cost_report import format_cost
 from cio_sync_local.bench.report import format_table, table_rows
 
 DOC_PATH: Final = Path("docs/benchmarks.md")
@@ -31,14 +32,16 @@ def end_marker(name: str) -> str:
 
 
 def render(results: Mapping[str, Any]) -> str:
-    """The run's heading line and its table, as docs/benchmarks.md shows them."""
+    """The run's heading line, its table and, when the run priced it, the cost tables, as
+    docs/benchmarks.md shows them."""
     machine = results["machine"]
     heading = (
         f"Run of {results['date']}: {machine['cpu_count']} CPUs, {machine['system']} {machine['machine']}, "
         f"Python {machine['python']}, total {results['total_s']} s; targets missed: "
         f"{len(results['targets_missed'])}."
     )
-    return f"{heading}\n\n{format_table(table_rows(results))}"
+    cost = f"\n\n{format_cost(results['cost'])}" if "cost" in results else ""
+    return f"{heading}\n\n{format_table(table_rows(results))}{cost}"
 
 
 def headlines(results: Mapping[str, Any]) -> str:

@@ -262,14 +262,15 @@ def table_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     if interactive is not None:
         rows += [
             (
-                f"3. interactive, {interactive['changes']} single attribute changes",
+                f"3. interactive sync lag, {interactive['changes']} single attribute changes",
                 f"p50 {_seconds(interactive['latency_p50_s'])}, p95 {_seconds(interactive['latency_p95_s'])}"
                 + (
                     f", p99 {_seconds(interactive['latency_p99_s'])}"
                     if "latency_p99_s" in interactive
                     else ""
                 ),
-                f"includes the stream's {interactive['batching_window_s']:g} s batching window",
+                "write to Customer.io's 2xx; includes the stream's "
+                f"{interactive['batching_window_s']:g} s batching window",
             ),
             (
                 "   requests per change",
@@ -335,7 +336,15 @@ _COUNT: Final = {"type": "integer", "minimum": 0}
 RESULTS_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "required": ["schema_version", "date", "machine", "total_s", "rate_limit_per_s", "targets_missed"],
+    "required": [
+        "schema_version",
+        "date",
+        "machine",
+        "total_s",
+        "rate_limit_per_s",
+        "targets_missed",
+        "cost",
+    ],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"},
@@ -391,6 +400,7 @@ RESULTS_SCHEMA: Final[dict[str, Any]] = {
                 "changes",
                 "latency_p50_s",
                 "latency_p95_s",
+                "latency_p99_s",
                 "requests_per_change",
                 "logins",
                 "login_members",
@@ -417,6 +427,19 @@ RESULTS_SCHEMA: Final[dict[str, Any]] = {
         },
         "sweep": SWEEP_SCHEMA,
         "throughput": THROUGHPUT_SCHEMA,
+        # cio_sync_local.bench.cost_report.cost_figures: dollars per million changes and the idle floor.
+        "cost": {
+            "type": "object",
+            "required": ["prices", "mixes", "idle_monthly"],
+            "properties": {
+                "mixes": {
+                    "type": "object",
+                    "required": ["interactive", "bulk"],
+                    "additionalProperties": {"type": "object", "required": ["usage_per_million", "dollars"]},
+                },
+                "idle_monthly": {"type": "object", "required": ["total"]},
+            },
+        },
     },
 }
 

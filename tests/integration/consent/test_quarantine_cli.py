@@ -1,9 +1,12 @@
 """`cio-sync consent quarantine`: parked events replayed into their lanes (and applied even while the
-window is still set), or discarded; nothing else touched. In-process moto SQS."""
+window is still set), or discarded; nothing else touched; without a terminal only with --yes. In-process
+moto SQS."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,6 +17,9 @@ from cio_sync.customerio.reporting import ReportingEvent, event_from_message
 from cio_sync.pipeline.consent import ConsentPolicy, quarantined_by
 from cio_sync.pipeline.messages import TRACK_LANES, lane_of
 from cio_sync_cli.consent_cli import Quarantine
+from cio_sync_cli.main import main
+from cio_sync_cli.stack_file import STACK_FILE_VARIABLE
+from cio_sync_cli.target import STACK_VARIABLE
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +85,23 @@ def test_discard_deletes_them_and_sends_nothing(sqs: object) -> None:
     assert queue.discard(queue.visible()) == 25
     assert _drain(quarantine_url) == []
     assert _drain(consent_url) == []
+
+
+def test_the_command_asks_first_and_without_a_terminal_needs_yes(
+    sqs: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quarantine_url, consent_url = _queues(sqs)
+    for name in (STACK_FILE_VARIABLE, STACK_VARIABLE):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no local stack file above: the environment is the target
+    monkeypatch.setenv("CONSENT_QUARANTINE_QUEUE_URL", quarantine_url)
+    monkeypatch.setenv("CONSENT_QUEUE_URL", consent_url)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["consent", "quarantine", "discard"]) == 1  # was a traceback (input() on no terminal)
+    assert "pass --yes" in capsys.readouterr().err
+    assert Quarantine(boto3.client("sqs"), quarantine_url, consent_url).visible() == 25
+    assert main(["consent", "quarantine", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kinds"] == {"customer_unsubscribed": 10}
+    assert main(["--json", "consent", "quarantine", "discard", "--yes"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"action": "discard", "done": 25, "visible": 25}
+    assert _drain(quarantine_url) == []

@@ -15,7 +15,7 @@ def test_a_member_is_created_shown_changed_muted_and_deleted(resources: Resource
     created = cli("members", "create", "--web", "--email", "Ada@Example.org", "--first-name", "Ada")
     assert created.code == 0
     member_id = created.out.strip()
-    assert f"created member {member_id}" in created.err
+    assert f"created member {member_id} in environment" in created.err  # each write names its target
 
     shown = json.loads(cli("members", "show", member_id).out)
     assert shown["email"] == "ada@example.org"
@@ -24,16 +24,20 @@ def test_a_member_is_created_shown_changed_muted_and_deleted(resources: Resource
 
     updated = cli("members", "update", member_id, "--set", "email_subscription_topics=news,community")
     assert json.loads(updated.out)["email_subscription_topics"] == ["news", "community"]
+    assert f"updated member {member_id} in environment" in updated.err
 
-    muted = json.loads(cli("members", "mute", member_id).out)
-    assert muted["promotions_muted_at"] is not None
+    muting = cli("members", "mute", member_id)
+    assert json.loads(muting.out)["promotions_muted_at"] is not None
+    assert f"muted member {member_id} in environment" in muting.err
 
     unmuted = cli(
         "members", "update", member_id, "--set", "sms_status=active", "--set", "mobile=+15555550123"
     )
     assert json.loads(unmuted.out)["promotions_muted_at"] is None  # resubscribing unmutes (the rules ran)
 
-    requested = json.loads(cli("members", "delete", member_id, "--yes").out)
+    requesting = cli("members", "delete", member_id, "--yes")
+    assert f"requested deletion of member {member_id} in environment" in requesting.err
+    requested = json.loads(requesting.out)
     assert requested["deletion_requested_at"] is not None
     assert (requested["email_subscription_status"], requested["sms_status"]) == (False, "stop")
     assert requested["promotions_muted_at"] is not None

@@ -1,7 +1,10 @@
-"""Phase 7's part of results.json as a run writes it (figures of a real run's shape)."""
+"""Parts of results.json as a run writes them: phase 7's (figures of a real run's shape) and the cost,
+recorded from `python -m cio_sync_local.bench --cost-only`'s figures (recorded_cost.json)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 
@@ -42,3 +45,8 @@ def throughput() -> dict[str, Any]:
         "track": _function(82.0, 56764.1, 1000, (152.0, 158.61, 151.15)),
         "import_chunk": _function(40.6, 45.0, 1000, (44.2, 5.87, 0.6)),
     }
+
+
+def cost() -> dict[str, Any]:
+    recorded: dict[str, Any] = json.loads((Path(__file__).parent / "recorded_cost.json").read_text("utf-8"))
+    return recorded

@@ -108,6 +108,14 @@ def test_the_repositorys_price_table_names_its_date_and_source() -> None:
     assert prices.region == "us-east-1"
     assert prices.as_of[:2] == "20"
     assert "list prices" in prices.source
+    checked = json.loads(PRICES_PATH.read_text(encoding="utf-8"))["checked"]
+    assert sorted(checked) == sorted(UNIT)  # every price says when, how and where it was checked
+    assert {entry["date"] for entry in checked.values()} == {prices.as_of}
+
+
+CHECKED = {
+    name: {"date": "2026-12-07", "confirmed_by": "aws", "urls": ["https://aws.example/"]} for name in UNIT
+}
 
 
 @pytest.mark.parametrize(
@@ -116,12 +124,40 @@ def test_the_repositorys_price_table_names_its_date_and_source() -> None:
         ({"as_of": ""}, "`as_of` is required"),
         ({"source": None}, "`source` is required"),
         ({"prices": {**UNIT, "kms_key_per_month": "1"}}, "no price for kms_key_per_month"),
+        (
+            {"checked": {**CHECKED, "kms_key_per_month": None}},
+            "no date, confirmation and source URL for kms_key",
+        ),
+        (
+            {"checked": {**CHECKED, "kms_key_per_month": {**CHECKED["kms_key_per_month"], "urls": []}}},
+            "kms_key",
+        ),
+        (
+            {
+                "checked": {
+                    **CHECKED,
+                    "kms_key_per_month": {**CHECKED["kms_key_per_month"], "confirmed_by": "me"},
+                }
+            },
+            "kms_key",
+        ),
+        (
+            {"checked": {**CHECKED, "kms_key_per_month": {**CHECKED["kms_key_per_month"], "date": "june"}}},
+            "kms",
+        ),
     ],
 )
-def test_a_price_table_without_date_source_or_price_is_refused(
+def test_a_price_table_without_date_source_price_or_check_is_refused(
     tmp_path: Path, change: dict[str, Any], complaint: str
 ) -> None:
-    table = {"as_of": "2025-06-01", "region": "us-east-1", "source": "test", "prices": UNIT, **change}
+    table = {
+        "as_of": "2025-06-01",
+        "region": "us-east-1",
+        "source": "test",
+        "prices": UNIT,
+        "checked": CHECKED,
+    }
+    table.update(change)
     path = tmp_path / "prices.json"
     path.write_text(json.dumps(table), encoding="utf-8")
     with pytest.raises(PriceTableError, match=complaint):

@@ -20,6 +20,7 @@ from cio_sync_local.bench.doc_table import (
     replace_between_markers,
     write_docs,
 )
+from tests.unit.bench.samples import cost
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -72,3 +73,20 @@ def test_write_docs_replaces_only_the_text_between_the_markers(tmp_path: Path) -
 def test_a_doc_without_markers_is_refused_not_appended_to() -> None:
     with pytest.raises(ValueError, match="markers"):
         replace_between_markers("# Benchmarks\n\nno table here\n", TABLE, "| table |")
+
+
+def test_the_doc_shows_the_sync_lag_percentiles_and_the_cost_tables_of_a_run() -> None:
+    """Issue 24: `make bench`'s lag and cost figures reach docs/benchmarks.md through results.json."""
+    results = committed_results()
+    results["interactive"] = {**results["interactive"], "latency_p50_s": 1.61, "latency_p99_s": 2.43}
+    results["cost"] = cost()
+    table = render(results)
+    assert "3. interactive sync lag" in table
+    assert "p50 1.6 s" in table
+    assert "p99 2.4 s" in table
+    assert "Cost per million member changes, us-east-1 list prices as of 2026-12-07" in table
+    total = cost()["mixes"]["interactive"]["dollars"]["total"]
+    assert f"| total | ${total:,.2f} |" in table
+    assert "| idle stack, a month | dollars |" in table
+    del results["cost"]
+    assert "Cost per million" not in render(results)

@@ -19,7 +19,7 @@ from cio_sync_local.bench.report import (
     target_misses,
     validate_results,
 )
-from tests.unit.bench.samples import throughput
+from tests.unit.bench.samples import cost, throughput
 
 
 def results() -> dict[str, Any]:
@@ -68,6 +68,7 @@ def results() -> dict[str, Any]:
             "changes": 200,
             "latency_p50_s": 1.6,
             "latency_p95_s": 1.8,
+            "latency_p99_s": 2.4,
             "requests_per_change": 1.0,
             "logins": 1000,
             "login_members": 100,
@@ -86,6 +87,7 @@ def results() -> dict[str, Any]:
         },
         "cold_start": {"runs": 5, "boto3_s": 0.115, "modules_s": {"cio_sync.handlers.track": 0.138}},
         "throughput": throughput(),
+        "cost": cost(),
     }
 
 
@@ -184,7 +186,22 @@ def test_the_cold_start_figure_is_the_median_of_paired_ratios_when_recorded() ->
 
 def test_the_interactive_row_shows_the_p99_sync_lag_when_recorded() -> None:
     """Issue 24: the bench reports p50 and p99 of the interactive changes' lag (runs before it had none)."""
-    recorded = results()
-    recorded["interactive"]["latency_p99_s"] = 2.4
-    assert "p50 1.6 s, p95 1.8 s, p99 2.4 s" in format_table(table_rows(recorded))
-    assert "p99" not in format_table(table_rows(results()))
+    assert "p50 1.6 s, p95 1.8 s, p99 2.4 s" in format_table(table_rows(results()))
+    earlier = results()
+    del earlier["interactive"]["latency_p99_s"]
+    assert "p99" not in format_table(table_rows(earlier))
+
+
+@pytest.mark.parametrize(
+    ("drop", "where"),
+    [(("interactive", "latency_p99_s"), "latency_p99_s"), (("cost",), "cost"), (("cost", "mixes"), "mixes")],
+)
+def test_a_run_without_the_lag_percentiles_or_the_cost_is_refused(drop: tuple[str, ...], where: str) -> None:
+    """`make bench` must record the sync lag's p99 and the cost figures into results.json."""
+    broken = results()
+    parent = broken
+    for key in drop[:-1]:
+        parent = parent[key]
+    del parent[drop[-1]]
+    with pytest.raises(jsonschema.ValidationError, match=where):
+        validate_results(broken)

@@ -125,6 +125,13 @@ def test_a_request_mentions_the_member_by_path_or_body() -> None:
     assert not mentions(ADA, "not a record")
 
 
+def test_reads_are_not_the_members_history() -> None:
+    """explain's own App API read named the member, so each run added a line to its history."""
+    assert not mentions(ADA, {"method": "POST", "path": "/v1/customers/attributes", "body": {"ids": [ADA]}})
+    assert not mentions(ADA, {"method": "GET", "path": f"/v1/customers/{ADA}/attributes", "body": None})
+    assert mentions(ADA, {"method": "PUT", "path": f"/api/v1/customers/{ADA}", "body": None})
+
+
 def test_the_members_operations_in_a_batch_are_named_by_index() -> None:
     body = {
         "batch": [
