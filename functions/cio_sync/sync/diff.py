@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from cio_sync.members.contract import InvalidMember, is_member_id
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
+from cio_sync.members.raw_writes import DELETION_REQUESTED
 from cio_sync.members.subscriptions import MUTED_AT, is_profile_eligible
 from cio_sync.sync.intents import Intent, SendEmail, SyncProfile, TrackEvent, deterministic_event_id
 
@@ -97,11 +98,15 @@ def diff(
     new_muted = None if new is None else new.get(MUTED_AT)
     # Muted or not, not the mute time: re-stamping a muted member changes nothing Customer.io holds.
     mute_changed = old is not None and new is not None and (old_muted is None) != (new_muted is None)
+    # A deletion request must reach Customer.io (a suppression) even when the member was already muted.
+    deletion_requested = (
+        new is not None and bool(new.get(DELETION_REQUESTED)) and not (old or {}).get(DELETION_REQUESTED)
+    )
 
     if new is None:
         # A REMOVE is a purge (`members delete --purge`): suppress the person, so nothing re-creates them.
         intents.append(SyncProfile(intent_id(SyncProfile.TYPE), member_id, erase=True))
-    elif mute_changed or profile_changed(old, new, volatile_window_s):
+    elif mute_changed or deletion_requested or profile_changed(old, new, volatile_window_s):
         # A creation: the id may have been purged (and suppressed) before this sign-up.
         intents.append(SyncProfile(intent_id(SyncProfile.TYPE), member_id, created=old is None))
     if old_muted is not None and new is not None and new_muted is None and is_profile_eligible(new):

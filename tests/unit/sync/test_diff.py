@@ -44,6 +44,13 @@ def test_muting_an_already_ineligible_member_still_syncs() -> None:
     assert kinds(unsubscribed, changed(unsubscribed, promotions_muted_at=NOW)) == ["sync_profile"]
 
 
+def test_a_deletion_request_of_an_already_muted_member_still_syncs_so_it_is_suppressed() -> None:
+    muted = member(email_subscription_status=False, sms_status="stop", promotions_muted_at=NOW)
+    assert kinds(muted, changed(muted, deletion_requested_at=LATER)) == ["sync_profile"]
+    requested = changed(muted, deletion_requested_at=LATER)
+    assert kinds(requested, changed(requested, last_authenticated_at=LATER)) == []
+
+
 def test_unmuting_syncs_then_tracks_the_resubscribe_event() -> None:
     intents = diff(member(promotions_muted_at=NOW), member(), RECORD, AT_MS)
     assert [intent.TYPE for intent in intents] == ["sync_profile", "track_event"]
