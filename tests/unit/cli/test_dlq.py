@@ -13,16 +13,9 @@ from cio_sync.imports.chunk import ChunkMessage
 from cio_sync.pipeline.messages import decode_intents, encode_intents, lane_of
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
 from cio_sync_cli.confirm import confirm
-from cio_sync_cli.dlq import (
-    NO_REASON,
-    PARKED_GROUP,
-    DeadLetterQueues,
-    NoSourceQueue,
-    NotRedrivable,
-    dead_letter_from,
-    redrive_request,
-    summarize_body,
-)
+from cio_sync_cli.dlq import DeadLetterQueues, NoSourceQueue, NotRedrivable
+from cio_sync_cli.dlq_redrive import PARKED_GROUP, redrive_request
+from cio_sync_cli.dlq_summary import NO_REASON, dead_letter_from, summarize_body
 from cio_sync_cli.errors import CommandError
 
 ADA = "5f0c8e2a9b1d4c3e2f1a0b9c"
