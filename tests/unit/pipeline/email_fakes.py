@@ -94,7 +94,14 @@ class Sender:
             during()
         if self.fail is not None:
             raise self.fail
-        self.sent.append({"to": to, "id": transactional_message_id, "data": dict(message_data)})
+        self.sent.append(
+            {
+                "to": to,
+                "id": transactional_message_id,
+                "identifier": identifier_id,
+                "data": dict(message_data),
+            }
+        )
         return f"delivery-{len(self.sent)}"
 
 
