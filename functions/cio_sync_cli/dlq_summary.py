@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -33,20 +33,12 @@ class DeadLetter:
     message_id: str
     receive_count: int
     sent_at: str | None
-    reason: str
+    failure_reason: str
     summary: str
     group_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "queue": self.queue,
-            "message_id": self.message_id,
-            "receive_count": self.receive_count,
-            "sent_at": self.sent_at,
-            "failure_reason": self.reason,
-            "summary": self.summary,
-            "group_id": self.group_id,
-        }
+        return asdict(self)
 
 
 def dead_letter_from(queue: str, message: Mapping[str, Any]) -> DeadLetter:
@@ -57,7 +49,7 @@ def dead_letter_from(queue: str, message: Mapping[str, Any]) -> DeadLetter:
         message_id=str(message.get("MessageId", "")),
         receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
         sent_at=_iso_from_millis(attributes.get("SentTimestamp")),
-        reason=str(reason_attribute.get("StringValue") or NO_REASON),
+        failure_reason=str(reason_attribute.get("StringValue") or NO_REASON),
         summary=summarize_body(queue, str(message.get("Body", ""))),
         group_id=attributes.get("MessageGroupId"),
     )

@@ -171,9 +171,9 @@ def sqs_message(
 def test_a_dead_letter_carries_its_reason_or_says_there_is_none() -> None:
     parked = dead_letter_from("track", sqs_message(track_body(), reason="gave up after 5 receives: 500"))
     assert (parked.message_id, parked.receive_count, parked.sent_at) == ("m-1", 6, "2026-11-18T11:06:40Z")
-    assert parked.reason == "gave up after 5 receives: 500"
+    assert parked.failure_reason == "gave up after 5 receives: 500"
     moved = dead_letter_from("email", sqs_message(email_body()))
-    assert moved.reason == NO_REASON
+    assert moved.failure_reason == NO_REASON
     assert_no_secrets(json.dumps(moved.to_dict()))
 
 
