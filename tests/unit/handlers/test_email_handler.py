@@ -5,8 +5,6 @@ Each test drives `handle` as Lambda would: an SQS event, a context, the runtime'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from cio_sync.handlers.email import handle
@@ -28,13 +26,6 @@ from tests.unit.pipeline.email_fakes import (
 
 MEMBER = {"id": "5f1e2d3c4b5a69788796a5b4", "email": "private.person@example.org"}
 RESET = SendEmail("reset-9", MEMBER["id"], "forgot_password", {"url": "https://example.org/r?t=secret-token"})
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
 
 
 def metric(name: str) -> float:
