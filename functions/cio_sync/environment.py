@@ -7,7 +7,10 @@ never its value: a misconfigured function never half-runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -73,3 +76,10 @@ class Environment:
         if value not in allowed:
             raise SettingsError(f"environment variable {name} must be one of {', '.join(allowed)}")
         return value
+
+    def parsed(self, name: str, parse: Callable[[str], T]) -> T:
+        """A variable that may be empty, through its own parser, whose ValueError then names the variable."""
+        try:
+            return parse(self._raw(name))
+        except ValueError as error:
+            raise SettingsError(f"environment variable {name}: {error}") from None

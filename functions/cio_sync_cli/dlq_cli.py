@@ -114,7 +114,7 @@ def print_listing(listing: QueueListing) -> None:
     print(f"{listing.queue} ({queue_name}): {state}")
     for letter in listing.letters:
         print(f"  {letter.message_id}  receives {letter.receive_count}  sent {letter.sent_at or 'unknown'}")
-        print(f"    reason: {letter.reason}")
+        print(f"    reason: {letter.failure_reason}")
         print(f"    body:   {letter.summary}")
     _print_notes(listing, file=sys.stdout)
 

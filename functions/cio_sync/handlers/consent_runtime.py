@@ -28,10 +28,7 @@ class ConsentSettings(NamedTuple):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ConsentSettings:
         env = Environment(environ)
-        try:
-            topic_map = centre_topic_names(parse_topic_map(env.text_or("EMAIL_TOPIC_MAP", "")))
-        except ValueError as error:
-            raise SettingsError(f"environment variable EMAIL_TOPIC_MAP: {error}") from None
+        topic_map = centre_topic_names(env.parsed("EMAIL_TOPIC_MAP", parse_topic_map))
         start, end = (
             env.text_or(name, "") for name in ("CONSENT_QUARANTINE_START", "CONSENT_QUARANTINE_END")
         )

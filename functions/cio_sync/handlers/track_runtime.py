@@ -12,7 +12,7 @@ from cio_sync.adapters.customerio.preflight import Check, check_track
 from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.customerio.reporting import parse_topic_map
-from cio_sync.environment import Environment, SettingsError
+from cio_sync.environment import Environment
 from cio_sync.handlers.consumer_queue import ConsumerQueue
 from cio_sync.handlers.customerio_settings import (
     ApiSettings,
@@ -41,15 +41,8 @@ class TrackSettings(NamedTuple):
             member_table=env.text("MEMBER_TABLE_NAME"),
             queue=ConsumerQueue.from_env(env, "TRACK"),
             track_api=track_api_settings(env),
-            email_topic_map=_topic_map(env.text_or("EMAIL_TOPIC_MAP", "")),
+            email_topic_map=env.parsed("EMAIL_TOPIC_MAP", parse_topic_map),
         )
-
-
-def _topic_map(text: str) -> dict[str, int]:
-    try:
-        return parse_topic_map(text)
-    except ValueError as error:
-        raise SettingsError(f"environment variable EMAIL_TOPIC_MAP: {error}") from error
 
 
 class TrackRuntime(NamedTuple):

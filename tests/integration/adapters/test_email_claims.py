@@ -20,7 +20,7 @@ from cio_sync.handlers.email import handle
 from cio_sync.handlers.email_runtime import EmailRuntime
 from cio_sync.pipeline.email_consumer import AlreadySent, Claimed, Held
 from cio_sync.sync.intents import SendEmail
-from tests.unit.pipeline.email_fakes import Members, Sender, email_ports
+from tests.unit.pipeline.email_fakes import ENDED, Context, Members, Sender, email_event, email_ports
 
 pytestmark = pytest.mark.integration
 
@@ -162,30 +162,6 @@ class FailingUpdates:
         return getattr(self._client, name)
 
 
-class Context:
-    """An invocation with `remaining_ms` left (negative: it has ended)."""
-
-    def __init__(self, remaining_ms: int = 60_000) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
-# The first invocation is over by the time its message comes back (its claim's lease has ended).
-ENDED = Context(-2_000)
-
-
-def event(receives: int) -> dict[str, Any]:
-    record = {
-        "messageId": "m-1",
-        "receiptHandle": f"receipt-{receives}",
-        "body": INTENT.to_json(),
-        "attributes": {"ApproximateReceiveCount": str(receives)},
-    }
-    return {"Records": [record]}
-
-
 def test_issue_21_an_accepted_email_whose_save_failed_is_not_sent_again_when_the_message_comes_back(
     client: Any, table: str
 ) -> None:
@@ -194,8 +170,8 @@ def test_issue_21_an_accepted_email_whose_save_failed_is_not_sent_again_when_the
     deps = EmailRuntime(
         ports=ports._replace(claims=DynamoSendClaims(FailingUpdates(client, 1), table)), preflight=list
     )
-    assert handle(event(1), ENDED, deps) == {"batchItemFailures": []}
-    assert handle(event(2), Context(), deps) == {"batchItemFailures": []}
+    assert handle(email_event(INTENT, 1), ENDED, deps) == {"batchItemFailures": []}
+    assert handle(email_event(INTENT, 2), Context(), deps) == {"batchItemFailures": []}
     assert len(sender.sent) == 1
     assert dead.parked == []
     assert stored(client, table)["delivery_id"]["S"] == "delivery-1"

@@ -23,6 +23,7 @@ from cio_sync.handlers.reporting_webhook_runtime import ReportingWebhookRuntime
 from cio_sync.observability import metrics
 from cio_sync.pipeline.consent import ConsentPolicy
 from cio_sync.pipeline.messages import TRACK_LANES, lane_of
+from tests.integration.offline_aws import offline_aws
 from tests.unit.consent.signing import KEY, MEMBER, NOW, url_event, webhook_body
 
 pytestmark = pytest.mark.integration
@@ -114,17 +115,8 @@ def _typed(value: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
     metrics.clear_metrics()
-    with mock_aws():
+    with offline_aws(monkeypatch):
         yield Aws()
     metrics.clear_metrics()
 

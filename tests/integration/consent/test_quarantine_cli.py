@@ -10,7 +10,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from cio_sync.adapters.sqs import QueueDeadLetters
 from cio_sync.customerio.reporting import ReportingEvent, event_from_message
@@ -20,6 +19,7 @@ from cio_sync_cli.consent_cli import Quarantine
 from cio_sync_cli.main import main
 from cio_sync_cli.stack_file import STACK_FILE_VARIABLE
 from cio_sync_cli.target import STACK_VARIABLE
+from tests.integration.offline_aws import offline_aws
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +28,7 @@ MEMBERS = [f"{n:024x}" for n in range(1, 26)]
 
 @pytest.fixture
 def sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with offline_aws(monkeypatch):
         yield boto3.client("sqs")
 
 

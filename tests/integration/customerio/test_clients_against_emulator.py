@@ -12,7 +12,7 @@ import pytest
 
 from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.credentials import Credentials
-from cio_sync.adapters.customerio.transport import RetryPolicy, Timeouts
+from cio_sync.adapters.customerio.transport_policy import RetryPolicy, Timeouts
 from cio_sync.customerio.batch import MAX_ITEM_BYTES, Delete, Event, Identify, Operation, plan
 from cio_sync.customerio.errors import (
     InvalidRequest,

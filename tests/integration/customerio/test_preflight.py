@@ -18,7 +18,7 @@ from cio_sync.adapters.customerio.preflight import (
     passed,
 )
 from cio_sync.adapters.customerio.track_client import TrackClient
-from cio_sync.adapters.customerio.transport import RetryPolicy
+from cio_sync.adapters.customerio.transport_policy import RetryPolicy
 from cio_sync_local.emulator import Emulator
 from tests.integration.customerio.conftest import EMULATOR_CREDENTIALS
 

@@ -109,6 +109,15 @@ def _person(api: Api, person_id: str) -> None:
     assert api.identify(person_id, {"email": f"{person_id}@example.org"}).status_code == 200
 
 
+def _hooked(emulator: Emulator, url: str, *people: str) -> Api:
+    """An App API on the emulator, one webhook calling `url`, and `people` in the workspace."""
+    api = Api(emulator)
+    _hook(api, url)
+    for person_id in people:
+        _person(api, person_id)
+    return api
+
+
 def _unsubscribe(api: Api, person_id: str) -> requests.Response:
     return api.plain.post(f"{api.url}/_emulator/unsubscribe", json={"person_id": person_id}, timeout=5)
 
@@ -126,9 +135,7 @@ def test_an_unsubscribe_click_sends_a_signed_webhook_the_receiver_accepts(
     emulator: Emulator, endpoint: tuple[Endpoint, str]
 ) -> None:
     script, url = endpoint
-    api = Api(emulator)
-    _hook(api, url)
-    _person(api, "m-1")
+    api = _hooked(emulator, url, "m-1")
 
     answer = _unsubscribe(api, "m-1")
     _sent(emulator)
@@ -157,8 +164,7 @@ def test_a_failing_call_holds_back_later_ones_and_waits_an_hour_after_a_5xx(
 ) -> None:
     script, url = endpoint
     script.statuses = [500, 404]
-    api = Api(emulator)
-    _hook(api, url)
+    api = _hooked(emulator, url)
     for person_id in ("m-1", "m-2"):
         _person(api, person_id)
         _unsubscribe(api, person_id)
@@ -174,9 +180,7 @@ def test_a_timed_out_call_is_retried_with_a_doubling_backoff(endpoint: tuple[End
     script.held = 2
     emulator = _emulator(webhook_timeout_s=0.5)
     try:
-        api = Api(emulator)
-        _hook(api, url)
-        _person(api, "m-1")
+        api = _hooked(emulator, url, "m-1")
         _unsubscribe(api, "m-1")
         _sent(emulator)
         assert _attempts(emulator) == [(0, 10.0), (0, 20.0), (200, 0.0)]
@@ -192,10 +196,7 @@ def test_a_call_still_failing_after_seven_days_is_dropped_and_the_next_goes_thro
     script.fail_customer = "m-1"
     emulator = _emulator(webhook_time_scale=1e-7)  # seven days: 60 ms; an hour: 0.4 ms
     try:
-        api = Api(emulator)
-        _hook(api, url)
-        _person(api, "m-1")
-        _person(api, "m-2")
+        api = _hooked(emulator, url, "m-1", "m-2")
         _unsubscribe(api, "m-1")
         _unsubscribe(api, "m-2")
         _sent(emulator)
@@ -212,9 +213,7 @@ def test_a_save_on_the_preference_page_sends_the_subscription_centre_topics(
     emulator: Emulator, endpoint: tuple[Endpoint, str]
 ) -> None:
     script, url = endpoint
-    api = Api(emulator)
-    _hook(api, url)
-    _person(api, "m-1")
+    api = _hooked(emulator, url, "m-1")
 
     answer = api.plain.post(
         f"{api.url}/_emulator/preferences",

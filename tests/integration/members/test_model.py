@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import count
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from cio_sync.adapters.member_model import MemberModel, bind_member_model
 from cio_sync.adapters.member_table import MemberRepository
@@ -30,17 +28,6 @@ class Clock:
 
     def __call__(self) -> str:
         return f"2026-11-26T16:37:{next(self._ticks):02d}.000000Z"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ applied write by write (docs/pipeline.md, "Racing raw writes").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from itertools import count
 from typing import Any, TypeVar
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from moto import mock_aws
 
 from cio_sync.handlers.member_stream import handle
 from cio_sync.handlers.member_stream_runtime import MemberStreamRuntime
@@ -139,17 +138,11 @@ class Harness:
 
 
 @pytest.fixture
-def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        clock = Clock()
-        repo = MemberAdmin(TABLE, clock=clock)
-        repo.create_table()
-        yield Harness(repo, RecordedTable(clock))
+def harness(aws: None) -> Harness:
+    clock = Clock()
+    repo = MemberAdmin(TABLE, clock=clock)
+    repo.create_table()
+    return Harness(repo, RecordedTable(clock))
 
 
 def _sms_subscriber(harness: Harness) -> None:

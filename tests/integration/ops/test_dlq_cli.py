@@ -11,7 +11,8 @@ from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.imports.chunk import ChunkMessage
 from cio_sync.pipeline.messages import decode_intents, encode_intents, lane_of
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
-from cio_sync_cli.dlq import NO_REASON, PARKED_GROUP
+from cio_sync_cli.dlq_redrive import PARKED_GROUP
+from cio_sync_cli.dlq_summary import NO_REASON
 from tests.integration.ops.conftest import LANES, Cli, Resources, assert_one_line_error
 
 ADA = "5f0c8e2a9b1d4c3e2f1a0b9c"

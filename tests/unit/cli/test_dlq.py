@@ -13,16 +13,9 @@ from cio_sync.imports.chunk import ChunkMessage
 from cio_sync.pipeline.messages import decode_intents, encode_intents, lane_of
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent
 from cio_sync_cli.confirm import confirm
-from cio_sync_cli.dlq import (
-    NO_REASON,
-    PARKED_GROUP,
-    DeadLetterQueues,
-    NoSourceQueue,
-    NotRedrivable,
-    dead_letter_from,
-    redrive_request,
-    summarize_body,
-)
+from cio_sync_cli.dlq import DeadLetterQueues, NoSourceQueue, NotRedrivable
+from cio_sync_cli.dlq_redrive import PARKED_GROUP, redrive_request
+from cio_sync_cli.dlq_summary import NO_REASON, dead_letter_from, summarize_body
 from cio_sync_cli.errors import CommandError
 
 ADA = "5f0c8e2a9b1d4c3e2f1a0b9c"
@@ -178,9 +171,9 @@ def sqs_message(
 def test_a_dead_letter_carries_its_reason_or_says_there_is_none() -> None:
     parked = dead_letter_from("track", sqs_message(track_body(), reason="gave up after 5 receives: 500"))
     assert (parked.message_id, parked.receive_count, parked.sent_at) == ("m-1", 6, "2026-11-18T11:06:40Z")
-    assert parked.reason == "gave up after 5 receives: 500"
+    assert parked.failure_reason == "gave up after 5 receives: 500"
     moved = dead_letter_from("email", sqs_message(email_body()))
-    assert moved.reason == NO_REASON
+    assert moved.failure_reason == NO_REASON
     assert_no_secrets(json.dumps(moved.to_dict()))
 
 

@@ -9,7 +9,8 @@ import pytest
 from cio_sync.customerio.errors import CredentialsError
 from cio_sync.customerio.reporting import WEBHOOK_EVENTS, ReportingEvent
 from cio_sync.pipeline.messages import TRACK_LANES, lane_of
-from cio_sync_cli.dlq import redrive_group, summarize_body
+from cio_sync_cli.dlq_redrive import redrive_group
+from cio_sync_cli.dlq_summary import summarize_body
 from cio_sync_cli.webhook_check import check_reporting_webhook
 
 URL = "https://abc.lambda-url.us-east-1.on.aws/"

@@ -9,7 +9,7 @@ from urllib3 import HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, ProtocolError, ReadTimeoutError
 
 from cio_sync.adapters.customerio.credentials import Credentials
-from cio_sync.adapters.customerio.transport import RetryPolicy
+from cio_sync.adapters.customerio.transport_policy import RetryPolicy
 from cio_sync.customerio.batch import MAX_ITEM_BYTES, BatchResult, Delete, Event, Identify, Operation
 from cio_sync.customerio.errors import (
     DeadlineExceeded,

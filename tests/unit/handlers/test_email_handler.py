@@ -5,9 +5,6 @@ Each test drives `handle` as Lambda would: an SQS event, a context, the runtime'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from cio_sync.handlers.email import handle
@@ -17,46 +14,23 @@ from cio_sync.observability import metrics
 from cio_sync.pipeline.email_consumer import EmailPorts
 from cio_sync.sync.intents import SendEmail
 from tests.observability import captured_logs
-from tests.unit.pipeline.email_fakes import FakeClaims, Members, Sender, email_ports
+from tests.unit.pipeline.email_fakes import (
+    ENDED,
+    Context,
+    FakeClaims,
+    Members,
+    Sender,
+    email_event,
+    email_ports,
+)
 
 MEMBER = {"id": "5f1e2d3c4b5a69788796a5b4", "email": "private.person@example.org"}
 RESET = SendEmail("reset-9", MEMBER["id"], "forgot_password", {"url": "https://example.org/r?t=secret-token"})
 
 
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
-
-
 def metric(name: str) -> float:
     entry = metrics.metric_set.get(name)
     return float(sum(entry["Value"])) if entry else 0.0
-
-
-class Context:
-    """An invocation with `remaining_ms` left (negative: it has ended)."""
-
-    def __init__(self, remaining_ms: int = 60_000) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
-# The first invocation is over by the time its message comes back (its claim's lease has ended).
-ENDED = Context(-2_000)
-
-
-def event(receives: int) -> dict[str, Any]:
-    record = {
-        "messageId": "m-1",
-        "receiptHandle": f"receipt-{receives}",
-        "body": RESET.to_json(),
-        "attributes": {"ApproximateReceiveCount": str(receives)},
-    }
-    return {"Records": [record]}
 
 
 def runtime(ports: EmailPorts) -> EmailRuntime:
@@ -67,8 +41,8 @@ def test_an_email_whose_delivery_id_was_not_saved_at_first_is_never_sent_again()
     """Issue 21: the App API accepted the email, saving the record failed, the message came back."""
     sender, claims = Sender(), FakeClaims(failing_records=1)
     ports, visibility, dead = email_ports(Members(MEMBER), sender, claims)
-    first = handle(event(1), ENDED, runtime(ports))
-    again = handle(event(2), Context(), runtime(ports))  # SQS delivers at least once
+    first = handle(email_event(RESET, 1), ENDED, runtime(ports))
+    again = handle(email_event(RESET, 2), Context(), runtime(ports))  # SQS delivers at least once
     assert first == again == {"batchItemFailures": []}
     assert len(sender.sent) == 1
     assert (visibility.postponed, dead.parked) == ([], [])
@@ -79,7 +53,7 @@ def test_an_email_sent_but_never_recorded_is_acknowledged_and_counted_without_pe
     sender, claims = Sender(), FakeClaims(failing_records=100)
     ports, visibility, _ = email_ports(Members(MEMBER), sender, claims)
     with captured_logs() as lines:
-        assert handle(event(1), Context(), runtime(ports)) == {"batchItemFailures": []}
+        assert handle(email_event(RESET, 1), Context(), runtime(ports)) == {"batchItemFailures": []}
     assert len(sender.sent) == 1
     assert visibility.postponed == []
     assert (metric("EmailsSent"), metric("EmailSentUnrecorded")) == (1, 1)
@@ -96,17 +70,17 @@ def test_a_receive_while_the_first_invocation_still_sends_sends_nothing_and_come
     def second_invocation() -> None:
         """Its only record fails, so the invocation raises: Lambda hands the message back."""
         with pytest.raises(EveryRecordFailed):
-            handle(event(2), Context(), runtime(ports))
+            handle(email_event(RESET, 2), Context(), runtime(ports))
         racing.append("failed")
 
     sender.during_send = second_invocation
-    assert handle(event(1), Context(), runtime(ports)) == {"batchItemFailures": []}
+    assert handle(email_event(RESET, 1), Context(), runtime(ports)) == {"batchItemFailures": []}
     assert racing == ["failed"]
     assert len(sender.sent) == 1
     assert dead.parked == []
     ((receipt, seconds),) = visibility.postponed
     assert receipt == "receipt-2"
     assert 0 < seconds <= 61
-    later = handle(event(3), Context(), runtime(ports))
+    later = handle(email_event(RESET, 3), Context(), runtime(ports))
     assert later == {"batchItemFailures": []}
     assert len(sender.sent) == 1

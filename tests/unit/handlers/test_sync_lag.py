@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from cio_sync.customerio.errors import InvalidRequest, ServerError
 from cio_sync.handlers import email, track
@@ -22,13 +20,6 @@ from tests.unit.pipeline.fakes import FakeDeadLetters, FakeReader, FakeSender, F
 
 RECORD_MS = 1_790_000_000_000  # the stream record's ApproximateCreationDateTime
 NOW = "2026-11-26T10:00:00.000000Z"
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
 
 
 def lags() -> list[float]:

@@ -94,7 +94,14 @@ class Sender:
             during()
         if self.fail is not None:
             raise self.fail
-        self.sent.append({"to": to, "id": transactional_message_id, "data": dict(message_data)})
+        self.sent.append(
+            {
+                "to": to,
+                "id": transactional_message_id,
+                "identifier": identifier_id,
+                "data": dict(message_data),
+            }
+        )
         return f"delivery-{len(self.sent)}"
 
 
@@ -122,3 +129,28 @@ def email_ports(
         redelivery=Redelivery(visibility, max_receives=max_receives, rng=random.Random(1)),
     )
     return ports, visibility, dead
+
+
+class Context:
+    """A Lambda invocation with `remaining_ms` left (negative: it has ended)."""
+
+    def __init__(self, remaining_ms: int = 60_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+# The first invocation is over by the time its message comes back (its claim's lease has ended).
+ENDED = Context(-2_000)
+
+
+def email_event(intent: SendEmail, receives: int) -> dict[str, Any]:
+    """The SQS event of one message carrying `intent`, at its `receives`-th receive."""
+    record = {
+        "messageId": "m-1",
+        "receiptHandle": f"receipt-{receives}",
+        "body": intent.to_json(),
+        "attributes": {"ApproximateReceiveCount": str(receives)},
+    }
+    return {"Records": [record]}

@@ -7,7 +7,7 @@ comes back with its receive count one higher, an acknowledged one is gone.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,6 @@ from cio_sync.customerio.errors import RateLimited, ServerError, batch_item_erro
 from cio_sync.handlers.track import handle
 from cio_sync.handlers.track_runtime import TrackRuntime
 from cio_sync.members.subscriptions import web_signup
-from cio_sync.observability import metrics
 from cio_sync.pipeline.messages import encode_intents
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, Redelivery
 from cio_sync.sync.intents import SyncProfile
@@ -26,13 +25,6 @@ from cio_sync.sync.intents import SyncProfile
 from .fakes import FakeDeadLetters, FakeReader, FakeVisibility
 
 NOW = "2026-11-26T10:00:00.000000Z"
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
 
 
 @dataclass

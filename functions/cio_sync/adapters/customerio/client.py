@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 from cio_sync.adapters.customerio.credentials import Credentials, CredentialsProvider, as_provider
 from cio_sync.adapters.customerio.pacing import TokenBucket
-from cio_sync.adapters.customerio.transport import Pool, RetryPolicy, Timeouts, Transport
+from cio_sync.adapters.customerio.transport import Transport
+from cio_sync.adapters.customerio.transport_policy import Pool, RetryPolicy, Timeouts
 from cio_sync.customerio.regions import Region
 
 

@@ -12,12 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from cio_sync.adapters.customerio.client import CustomerIoClient
 from cio_sync.adapters.customerio.credentials import Credentials
 from cio_sync.adapters.customerio.dryrun import log_not_sent
-from cio_sync.adapters.customerio.transport import (
-    Reply,
-    basic_auth,
-    count_error,
-    describe_batch_error,
-)
+from cio_sync.adapters.customerio.transport import basic_auth, count_error
+from cio_sync.adapters.customerio.transport_replies import Reply, describe_batch_error
 from cio_sync.customerio.batch import (
     BatchResult,
     Event,

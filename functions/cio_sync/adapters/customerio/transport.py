@@ -1,107 +1,38 @@
-"""HTTP to Customer.io: one connection pool, explicit timeouts, pacing, and deadline-aware retries.
+"""HTTP to Customer.io: one logical request, paced and retried within the caller's deadline.
 
-urllib3 directly, not requests: botocore already loads urllib3, so the client costs no import at a cold
-start (requests and its dependencies cost 10-25% of `import boto3`), and nothing here needs more than a
-pool. Retries are ours rather than urllib3's so that every wait (pacing, backoff, Retry-After) is checked
-against the caller's deadline, runs on an injectable clock, and is counted in metrics. urllib3 is kept
-at zero retries underneath. A call that is not idempotent (send email) is retried only when Customer.io
-certainly did not act on it: a 429 or a connection that never opened.
+Retries are ours rather than urllib3's so that every wait (pacing, backoff, Retry-After) is checked
+against the caller's deadline, runs on an injectable clock, and is counted in metrics. The pool and the
+retry budget are in `transport_policy`; what an answer means, and whether a retry is safe, in
+`transport_replies`.
 """
 
 from __future__ import annotations
 
 import base64
-import email.utils
-import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
 
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.httpsession import where as ca_bundle
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.exceptions import HTTPError
 
 from cio_sync.adapters.customerio.pacing import TokenBucket
+from cio_sync.adapters.customerio.transport_policy import Pool, RetryPolicy, Timeouts, new_pool
+from cio_sync.adapters.customerio.transport_replies import (
+    Failure,
+    Reply,
+    classify_network_failure,
+    classify_reply,
+)
 from cio_sync.customerio.errors import (
     ConfigurationError,
     CredentialsError,
     CustomerIoError,
     DeadlineExceeded,
-    NetworkError,
-    OutcomeUnknown,
     RateLimited,
-    error_for_status,
-    scrub,
 )
 from cio_sync.observability import logger, metrics
-
-POOL_SIZE = 10
-MAX_RAW_ERROR_TEXT = 2000
-
-
-class Timeouts(NamedTuple):
-    """Connect just over a TCP retransmit window (3 s); read long enough for a slow batch."""
-
-    connect_s: float = 3.05
-    read_s: float = 10.0
-
-
-class RetryPolicy(NamedTuple):
-    """Bounded, jittered exponential backoff; a Retry-After longer than the cap is not waited for."""
-
-    max_attempts: int = 4
-    base_delay_s: float = 0.2
-    max_delay_s: float = 5.0
-    max_retry_after_s: float = 30.0
-
-    def delay(self, retry_number: int, rng: random.Random) -> float:
-        """Equal jitter: half the exponential step fixed (so a retry never comes at once), half random."""
-        step = min(self.max_delay_s, self.base_delay_s * 2.0**retry_number)
-        return step / 2 + rng.uniform(0, step / 2)
-
-
-class Reply(NamedTuple):
-    """A Customer.io answer: status, headers (case-insensitive), body."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        """The body as JSON; ValueError when it is not JSON."""
-        return json.loads(self.content)
-
-
-class Pool(Protocol):
-    """What the transport needs of a urllib3 PoolManager (tests pass a fake)."""
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        timeout: urllib3.Timeout,
-        redirect: bool,
-        retries: bool,
-    ) -> Any: ...
-
-
-def new_pool(pool_size: int = POOL_SIZE) -> urllib3.PoolManager:
-    """Keep-alive connections, verified against the AWS SDK's CA bundle; urllib3 itself never retries
-    (the transport does, deadline-aware)."""
-    return urllib3.PoolManager(
-        num_pools=2, maxsize=pool_size, cert_reqs="CERT_REQUIRED", ca_certs=ca_bundle()
-    )
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
@@ -130,59 +61,6 @@ def count_credentials_error() -> None:
     metrics.add_metric(name="CustomerIoErrors", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CustomerIoConfigurationErrors", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CustomerIoErrorsCredentials", unit=MetricUnit.Count, value=1)
-
-
-def _retry_after_s(response: Reply) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _error_text(response: Reply) -> str:
-    """Customer.io's own words from any of its error shapes (Track v1, v2, App)."""
-    try:
-        payload = response.json()
-    except ValueError:
-        return response.text[:MAX_RAW_ERROR_TEXT]
-    parts: list[str] = []
-    if isinstance(payload, dict):
-        meta = payload.get("meta")
-        if isinstance(meta, dict):
-            if isinstance(meta.get("error"), str):
-                parts.append(meta["error"])
-            if isinstance(meta.get("errors"), list):
-                parts.extend(str(entry) for entry in meta["errors"])
-        if isinstance(payload.get("errors"), list):
-            parts.extend(describe_batch_error(entry) for entry in payload["errors"])
-    return "; ".join(parts) if parts else response.text[:MAX_RAW_ERROR_TEXT]
-
-
-def describe_batch_error(entry: object) -> str:
-    """One v2 error object as text: reason, field, message."""
-    if not isinstance(entry, dict):
-        return str(entry)
-    return ": ".join(str(entry[key]) for key in ("reason", "field", "message") if entry.get(key))
-
-
-def _never_sent(error: HTTPError) -> bool:
-    """True when the connection never opened, so Customer.io cannot have seen the request."""
-    return isinstance(error, ConnectTimeoutError | NewConnectionError)
-
-
-class _Failure(NamedTuple):
-    error: CustomerIoError
-    may_retry: bool
 
 
 class Transport:
@@ -290,7 +168,7 @@ class Transport:
         timeout: tuple[float, float],
         idempotent: bool,
         sensitive: tuple[str, ...],
-    ) -> Reply | _Failure:
+    ) -> Reply | Failure:
         """One HTTP exchange: the 2xx response, or the error and whether this kind may be retried."""
         try:
             authorization = self._authorize()
@@ -312,29 +190,9 @@ class Transport:
                 retries=False,
             )
         except HTTPError as failure:
-            kind = "timeout" if isinstance(failure, Urllib3Timeout) else "connection failed"
-            if idempotent or _never_sent(failure):
-                network = NetworkError(f"Customer.io {operation}: {kind} ({type(failure).__name__})")
-                return _Failure(network, True)
-            unknown = OutcomeUnknown(
-                None, f"Customer.io {operation}: {kind} ({type(failure).__name__}); it may have been sent"
-            )
-            return _Failure(unknown, False)
+            return classify_network_failure(failure, operation=operation, idempotent=idempotent)
         response = Reply(raw.status, raw.headers, raw.data)
-        if 200 <= response.status_code < 300:
-            return response
-        text = scrub(_error_text(response), sensitive)
-        error = error_for_status(
-            response.status_code,
-            text,
-            retry_after=_retry_after_s(response),
-            location=response.headers.get("Location"),
-            prefix=f"Customer.io {operation}",
-        )
-        # Broken configuration fails every attempt alike: give the work back at once, to wait it out.
-        safe_to_repeat = idempotent or isinstance(error, RateLimited)
-        may_retry = safe_to_repeat and not isinstance(error, ConfigurationError)
-        return _Failure(error, may_retry)
+        return classify_reply(response, operation=operation, idempotent=idempotent, sensitive=sensitive)
 
     def _give_up(self, error: CustomerIoError, operation: str, *, reason: str) -> CustomerIoError:
         count_error(error)
