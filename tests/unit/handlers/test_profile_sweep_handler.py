@@ -181,6 +181,7 @@ def test_a_dry_run_never_scans_for_missing_profiles(enabled: str, find_missing: 
             "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
             "PROFILE_SWEEP_MAX_DELETES": "10000",
             "PROFILE_SWEEP_FIND_MISSING": "true",
+            "PROFILE_SWEEP_READ_CONSENT": "false",
             "VOLATILE_SYNC_WINDOW_S": "86400",
         }
     )

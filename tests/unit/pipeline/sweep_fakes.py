@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cio_sync.customerio.errors import CustomerIoError
-from cio_sync.customerio.people import EVERYONE_WITH_AN_ID, MAX_SEARCH_LIMIT, PeoplePage, Person, as_stored
+from cio_sync.customerio.people import (
+    EVERYONE_WITH_AN_ID,
+    MAX_SEARCH_LIMIT,
+    PeoplePage,
+    Person,
+    StoredProfile,
+    as_stored,
+)
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
@@ -18,6 +25,9 @@ class FakeDirectory:
     """`people`: id -> attributes (as the Track API stored them), in creation order."""
 
     people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stamps: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # id -> attribute -> when Customer.io set it
     email_identifier: bool = False
     searches: list[tuple[str | None, int]] = field(default_factory=list)
     email_searches: list[str] = field(default_factory=list)
@@ -64,6 +74,14 @@ class FakeDirectory:
             pid: {name: as_stored(value) for name, value in self.people[pid].items()}
             for pid in person_ids
             if pid in self.people
+        }
+
+    def people_profiles(
+        self, person_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, StoredProfile]:
+        attributes = self.people_attributes(person_ids, deadline=deadline)
+        return {
+            pid: StoredProfile(found, dict(self.stamps.get(pid, {}))) for pid, found in attributes.items()
         }
 
 

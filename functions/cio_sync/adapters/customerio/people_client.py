@@ -21,9 +21,11 @@ from cio_sync.customerio.people import (
     MAX_ATTRIBUTE_IDS,
     MAX_SEARCH_LIMIT,
     PeoplePage,
+    StoredProfile,
     UnexpectedReply,
     parse_attributes,
     parse_people_page,
+    parse_profiles,
     parse_timestamps,
     search_body,
 )
@@ -79,6 +81,24 @@ class PeopleClient(AppApiClient):
             deadline=deadline,
         )
         return _parsed(response.content, "people_attributes", parse_attributes)
+
+    def people_profiles(
+        self, person_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, StoredProfile]:
+        """`people_attributes` with each attribute's timestamp (the consent read-back orders by them)."""
+        if not 1 <= len(person_ids) <= MAX_ATTRIBUTE_IDS:
+            raise ValueError(f"ask for 1 to {MAX_ATTRIBUTE_IDS} people at a time")
+        if not self.enabled:
+            log_not_sent(self.api, "people_profiles", None)
+            return {}
+        response = self._transport.send(
+            "POST",
+            "/v1/customers/attributes?id_type=id",
+            encode({"ids": list(person_ids)}),
+            operation="people_attributes",
+            deadline=deadline,
+        )
+        return _parsed(response.content, "people_attributes", parse_profiles)
 
     def person_attributes(
         self, person_id: str, *, deadline: float | None = None
