@@ -24,6 +24,7 @@ from typing import Any, Final, NamedTuple
 
 from cio_sync.customerio.people import StoredProfile
 from cio_sync.customerio.reporting import ReportingEvent
+from cio_sync.members.contract import is_member_id
 from cio_sync.pipeline.consent import (
     OPT_OUT_AT,
     READ_ATTRIBUTES,
@@ -142,6 +143,8 @@ def read_back(
 ) -> tuple[list[str], dict[str, Any]]:
     """Each difference's result (APPLIED, WOULD_APPLY, a DROP_REASONS entry or a refusal above) and the
     attributes the sweep's read says change. Raises TransientFailure when the member keeps changing."""
+    if member_id == policy.placeholder_id or not is_member_id(member_id):
+        return ["placeholder" if member_id == policy.placeholder_id else "not_a_member"], {}
     events, results = profile_events(member_id, profile, member, policy.topic_map)
     changes: dict[str, Any] = {}
     for event in events:

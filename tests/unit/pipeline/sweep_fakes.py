@@ -17,7 +17,7 @@ from cio_sync.customerio.people import (
 )
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.errors import UnreadableMembers
-from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
+from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS, apply_subscription_rules
 
 
 @dataclass
@@ -110,3 +110,26 @@ class FakeMembers:
         if bad:
             raise UnreadableMembers(found, bad)
         return found
+
+
+@dataclass
+class FakeConsent:
+    """MemberConsent over a FakeMembers' items: a conditional write that the stream's rules then complete
+    (as the stream function does after any writer), logged in `writes`."""
+
+    members: FakeMembers
+    now: str = "2026-12-01T00:00:00.000000Z"
+    writes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def read(self, member_id: str) -> Mapping[str, Any] | None:
+        item = self.members.items.get(member_id)
+        return dict(item) if item is not None else None
+
+    def write(self, member_id: str, updated_at: str | None, changes: Mapping[str, Any]) -> bool:
+        old = self.members.items.get(member_id)
+        if old is None or old.get("updated_at") != updated_at:
+            return False
+        new = apply_subscription_rules(old, {**old, **changes, "updated_at": self.now}, self.now)
+        self.members.items[member_id] = new
+        self.writes.append((member_id, dict(changes)))
+        return True
