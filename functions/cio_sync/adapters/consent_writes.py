@@ -43,8 +43,15 @@ class ConsentModel(Model):
 class ConsentWrites:
     """MemberConsent on one table."""
 
-    def __init__(self, table_name: str, region: str, clock: Callable[[], str] = utc_now_iso) -> None:
-        meta = type("Meta", (), {"table_name": table_name, "region": region})
+    def __init__(
+        self,
+        table_name: str,
+        region: str,
+        clock: Callable[[], str] = utc_now_iso,
+        *,
+        endpoint_url: str | None = None,  # the local stack's (`cio-sync reconcile --consent`)
+    ) -> None:
+        meta = type("Meta", (), {"table_name": table_name, "region": region, "host": endpoint_url})
         self.model = cast(
             type[ConsentModel],
             type("BoundConsentModel", (ConsentModel,), {"Meta": meta, "__module__": __name__}),

@@ -19,7 +19,7 @@ from cio_sync.environment import Environment, SettingsError
 from cio_sync.handlers.customerio_settings import ApiSettings, app_region_url, secret_credentials
 from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
 from cio_sync.pipeline.consent import ConsentPolicy, MemberConsent
-from cio_sync.pipeline.consent_readback import MEMBER_ATTRIBUTES
+from cio_sync.pipeline.consent_readback import member_fields
 from cio_sync.pipeline.profile_sweep import MemberScanner, PeopleDirectory, TrackPublisher
 from cio_sync.pipeline.track_consumer import MemberReader
 
@@ -122,10 +122,3 @@ def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
         if settings.read_consent
         else None,
     )
-
-
-def member_fields(check_attributes: bool, read_consent: bool) -> tuple[str, ...] | None:
-    """What the sweep reads of each listed member (None: whole items)."""
-    if check_attributes:
-        return None
-    return tuple(dict.fromkeys(ELIGIBILITY_FIELDS + (MEMBER_ATTRIBUTES if read_consent else ())))

@@ -25,6 +25,7 @@ from typing import Any, Final, NamedTuple
 from cio_sync.customerio.people import StoredProfile
 from cio_sync.customerio.reporting import ReportingEvent
 from cio_sync.members.contract import is_member_id
+from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
 from cio_sync.pipeline.consent import (
     OPT_OUT_AT,
     READ_ATTRIBUTES,
@@ -48,6 +49,14 @@ MALFORMED_PREFERENCES: Final = "malformed_preferences"
 UNORDERED: Final = "unordered"  # an opt-in for a member with no `email_opt_out_at`: the opt-out wins
 _HELD_OUT: Final = frozenset({"true", "1"})
 _HELD_IN: Final = frozenset({"false", "0"})
+
+
+def member_fields(check_attributes: bool, read_consent: bool) -> tuple[str, ...] | None:
+    """What the sweep reads of each listed member: eligibility's fields, the read-back's, or (the attribute
+    check builds payloads) None, whole items."""
+    if check_attributes:
+        return None
+    return tuple(dict.fromkeys(ELIGIBILITY_FIELDS + (MEMBER_ATTRIBUTES if read_consent else ())))
 
 
 class ConsentReadBack(NamedTuple):

@@ -12,12 +12,12 @@ from cio_sync.handlers.profile_sweep_runtime import (
     ProfileSweepRuntime,
     ProfileSweepSettings,
     finds_missing,
-    member_fields,
 )
 from cio_sync.members.profile import MANAGED_ATTRIBUTE, profile_attributes
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.observability import metrics
 from cio_sync.pipeline.consent import ConsentPolicy
+from cio_sync.pipeline.consent_readback import member_fields
 from tests.observability import LogLines, captured_logs
 from tests.unit.pipeline.fakes import FakePublisher
 from tests.unit.pipeline.sweep_fakes import FakeConsent, FakeDirectory, FakeMembers
