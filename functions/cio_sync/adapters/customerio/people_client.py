@@ -68,6 +68,17 @@ class PeopleClient(AppApiClient):
         self, person_ids: Sequence[str], *, deadline: float | None = None
     ) -> dict[str, dict[str, str]]:
         """Attributes (as Customer.io stores them: strings) of up to 100 people; absent ids are left out."""
+        return self._attributes(person_ids, deadline, parse_attributes)
+
+    def people_profiles(
+        self, person_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, StoredProfile]:
+        """`people_attributes` with each attribute's timestamp (the consent read-back orders by them)."""
+        return self._attributes(person_ids, deadline, parse_profiles)
+
+    def _attributes(
+        self, person_ids: Sequence[str], deadline: float | None, parse: Callable[[Any], dict[str, T]]
+    ) -> dict[str, T]:
         if not 1 <= len(person_ids) <= MAX_ATTRIBUTE_IDS:
             raise ValueError(f"ask for 1 to {MAX_ATTRIBUTE_IDS} people at a time")
         if not self.enabled:
@@ -80,25 +91,7 @@ class PeopleClient(AppApiClient):
             operation="people_attributes",
             deadline=deadline,
         )
-        return _parsed(response.content, "people_attributes", parse_attributes)
-
-    def people_profiles(
-        self, person_ids: Sequence[str], *, deadline: float | None = None
-    ) -> dict[str, StoredProfile]:
-        """`people_attributes` with each attribute's timestamp (the consent read-back orders by them)."""
-        if not 1 <= len(person_ids) <= MAX_ATTRIBUTE_IDS:
-            raise ValueError(f"ask for 1 to {MAX_ATTRIBUTE_IDS} people at a time")
-        if not self.enabled:
-            log_not_sent(self.api, "people_profiles", None)
-            return {}
-        response = self._transport.send(
-            "POST",
-            "/v1/customers/attributes?id_type=id",
-            encode({"ids": list(person_ids)}),
-            operation="people_attributes",
-            deadline=deadline,
-        )
-        return _parsed(response.content, "people_attributes", parse_profiles)
+        return _parsed(response.content, "people_attributes", parse)
 
     def person_attributes(
         self, person_id: str, *, deadline: float | None = None
