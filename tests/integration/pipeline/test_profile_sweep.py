@@ -39,7 +39,11 @@ TRACK = "TrackFunction"
 
 @pytest.fixture(scope="module")
 def sweep() -> Iterator[Pipeline]:
-    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=2, time_scale=0.01) as stack:
+    # The consent read-back is off by default (its App API cost); the function is tested with it on.
+    parameters = {"ProfileSweepReadConsent": "true"}
+    with LocalStack(
+        aws_port=0, cio_port=0, visibility_timeout_s=2, time_scale=0.01, parameters=parameters
+    ) as stack:
         yield Pipeline(stack)
 
 
