@@ -6,7 +6,8 @@ Customer.io holds and queues a sync for each one cio-sync made that no eligible 
 then scans the table for eligible members with no profile. Deletes past --max-deletes (or the function's
 brake) are held: --approve-deletes DIGEST queues them once a walk finds that same set. `--from-failures`
 syncs exactly the members the stream's failure queue names. Every fix is a sync on the track queue: the
-track function decides from the member's item as it is when the sync is sent.
+track function decides from the member's item as it is when the sync is sent. `--consent` reads back the
+unsubscribes and topics Customer.io holds into the table (cio_sync_cli.reconcile_consent).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from cio_sync.adapters.member_table import BatchReadMembers
 from cio_sync.adapters.sqs import SqsQueues
 from cio_sync.customerio.errors import CredentialsError
 from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
+from cio_sync.pipeline.consent_readback import member_fields
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.profile_sweep import SweepOptions, SweepOutcome, sweep_profiles
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.members_cli import checked_id
 from cio_sync_cli.reconcile import InvalidRunId, ReconcileSummary, check_run_id, new_run_id, reconcile
+from cio_sync_cli.reconcile_consent import consent_policy, consent_writer, print_consent
 from cio_sync_cli.stream_failures import (
     FailureEntry,
     FailureQueue,
@@ -82,6 +85,12 @@ def add_reconcile_command(subparsers: argparse._SubParsersAction[argparse.Argume
         help="profiles side: also read attributes and re-identify profiles that drifted from their member",
     )
     command.add_argument(
+        "--consent",
+        action="store_true",
+        help="write to the member table the unsubscribes and topics Customer.io holds, where its change is "
+        "newer (a reporting webhook lost); alone it queues nothing, with --profiles-only the sweep runs too",
+    )
+    command.add_argument(
         "--max-deletes",
         type=int,
         metavar="N",
@@ -115,7 +124,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     _check_options(args)
     chosen = list(dict.fromkeys(checked_id(member_id) for member_id in args.members))
-    members_side = not args.profiles_only and not args.from_failures
+    members_side = not args.profiles_only and not args.from_failures and not args.consent
     profiles_side = not args.members_only and not args.from_failures and not chosen
     target = resolve_target(args.stack)
     track_queue = None if args.dry_run else target.queue_url("TrackQueue")
@@ -143,20 +152,27 @@ def run_reconcile(args: argparse.Namespace) -> int:
             report["members"] = _members_report(summary)
             ok = ok and _members_done(summary, run_id)
         if profiles_side:
-            print(
-                f"reconcile {run_id}: sweeping every profile in Customer.io, {_on(target)}", file=sys.stderr
-            )
+            what = "reading consent back from" if args.consent and not args.profiles_only else "sweeping"
+            print(f"reconcile {run_id}: {what} every profile in Customer.io, {_on(target)}", file=sys.stderr)
             outcome = _sweep(target, publisher, run_id, args)
             report["profiles"] = outcome.to_dict()
+            if args.consent:
+                print_consent(outcome)
             ok = ok and _profiles_done(outcome)
     print(json.dumps(report, sort_keys=True))
     return 0 if ok else 1
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    if args.members and (args.profiles_only or args.from_failures):
+    if args.members and (args.profiles_only or args.from_failures or args.consent):
         raise CommandError(
-            "--member syncs chosen members: it cannot go with --profiles-only or --from-failures"
+            "--member syncs chosen members: it cannot go with --profiles-only, --from-failures or --consent"
+        )
+    if args.consent and (args.members_only or args.from_failures):
+        raise CommandError("--consent walks the profiles: it goes alone or with --profiles-only")
+    if args.consent and not args.profiles_only and (args.check_attributes or args.max_deletes is not None):
+        raise CommandError(
+            "--consent alone queues nothing: --check-attributes and --max-deletes need --profiles-only"
         )
     if args.max_deletes is not None and args.max_deletes < 1:
         raise CommandError("--max-deletes must be at least 1")
@@ -221,25 +237,29 @@ def _sweep(
     target: OpsTarget, publisher: SqsQueues | None, run_id: str, args: argparse.Namespace
 ) -> SweepOutcome:
     where = sweep_target(target)
+    fixes = args.profiles_only or not args.consent  # `--consent` alone: only the read-back
     options = SweepOptions(
         run_id=run_id,
         placeholder_id=where.placeholder_id,
         check_attributes=args.check_attributes,
+        consent=consent_policy(where) if args.consent else None,
+        queue_fixes=fixes,
         volatile_window_s=where.volatile_window_s,
         max_deletes=args.max_deletes,
         approved_deletes=args.approve_deletes,
         # The members side syncs every member anyway; alone, the profiles side finds the missing ones.
-        find_missing=args.profiles_only,
+        find_missing=args.profiles_only and fixes,
         start=args.start,
     )
     started = time.monotonic()
     try:
         return sweep_profiles(
             app_client(target, where, args.app_rate),
-            BatchReadMembers(target.members(), None if args.check_attributes else ELIGIBILITY_FIELDS),
+            BatchReadMembers(target.members(), member_fields(args.check_attributes, args.consent)),
             publisher,
             options,
             scanner=ScanMembers(target.members(), ELIGIBILITY_FIELDS, client=target.client("dynamodb")),
+            consent_writer=consent_writer(target) if args.consent and not args.dry_run else None,
             progress=_sweep_progress(started),
         )
     except CredentialsError as error:

@@ -1,10 +1,11 @@
 """What the profile side of `cio-sync reconcile` needs to act as the profile-sweep function does: the App
-API (its key's secret, its host), the placeholder profile and the volatile window, read from the target.
+API (its key's secret, its host), the placeholder profile, the volatile window and the email topic map.
 
 A deployed stack's Parameters name them (CustomerIoAppSecretName, CustomerIoRegion, AppIdentifierId,
-VolatileSyncWindowSeconds); the local stack and the environment give the functions' own variables
-(CUSTOMER_IO_APP_SECRET_NAME, CUSTOMER_IO_APP_URL or CUSTOMER_IO_REGION, CUSTOMER_IO_APP_IDENTIFIER_ID,
-VOLATILE_SYNC_WINDOW_S). The App API key itself is read from the secret, never from a variable or an option.
+VolatileSyncWindowSeconds, EmailTopicMap); the local stack and the environment give the functions' own
+variables (CUSTOMER_IO_APP_SECRET_NAME, CUSTOMER_IO_APP_URL or CUSTOMER_IO_REGION,
+CUSTOMER_IO_APP_IDENTIFIER_ID, VOLATILE_SYNC_WINDOW_S, EMAIL_TOPIC_MAP). The App API key itself is read
+from the secret, never from a variable or an option.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ PARAMETERS: Final[Mapping[str, str]] = {
     "CUSTOMER_IO_REGION": "CustomerIoRegion",
     "CUSTOMER_IO_APP_IDENTIFIER_ID": "AppIdentifierId",
     "VOLATILE_SYNC_WINDOW_S": "VolatileSyncWindowSeconds",
+    "EMAIL_TOPIC_MAP": "EmailTopicMap",
 }
 # The sweep function's own budget; an operator's run shares the App API's 10/s with it.
 DEFAULT_APP_RATE_PER_S: Final = 5.0
@@ -37,6 +39,7 @@ class SweepTarget:
     app_url: str
     placeholder_id: str
     volatile_window_s: int
+    topic_map: str = ""  # EmailTopicMap: `news=1,...` (the consent read-back's subscription-centre topics)
 
 
 def sweep_target(target: OpsTarget) -> SweepTarget:
@@ -60,6 +63,7 @@ def sweep_target(target: OpsTarget) -> SweepTarget:
         app_url=values.get("CUSTOMER_IO_APP_URL") or APP_HOSTS[region],  # type: ignore[index]
         placeholder_id=required("CUSTOMER_IO_APP_IDENTIFIER_ID"),
         volatile_window_s=int(window),
+        topic_map=values.get("EMAIL_TOPIC_MAP", ""),
     )
 
 

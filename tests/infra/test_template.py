@@ -137,6 +137,8 @@ ENVIRONMENT = {
         "PROFILE_SWEEP_CHECK_ATTRIBUTES": "Ref:ProfileSweepCheckAttributes",
         "PROFILE_SWEEP_MAX_DELETES": "Ref:ProfileSweepMaxDeletes",
         "PROFILE_SWEEP_FIND_MISSING": "Ref:ProfileSweepFindMissing",
+        "PROFILE_SWEEP_READ_CONSENT": "Ref:ProfileSweepReadConsent",
+        "EMAIL_TOPIC_MAP": "Ref:EmailTopicMap",
         "VOLATILE_SYNC_WINDOW_S": "Ref:VolatileSyncWindowSeconds",
     },
     "ReportingWebhookFunction": {
@@ -321,12 +323,16 @@ EXPECTED_GRANTS = {
         Grant(action, "IdempotencyTable.Arn", "ForAllValues:StringLike dynamodb:LeadingKeys mute-import#*")
         for action in ("dynamodb:GetItem", "dynamodb:PutItem")
     },
-    # Reads only (the App API key, the table by BatchGetItem and a Scan); every fix is a sync on the track
-    # queue.
+    # Reads (the App API key, the table by BatchGetItem and a Scan); every fix is a sync on the track
+    # queue; its one write is the consent read-back's, under the consent function's condition.
     "ProfileSweepFunction": _logs_and_traces("ProfileSweepLogGroup")
     | _on("MemberTable.Arn", "dynamodb:BatchGetItem", "dynamodb:Scan")
     | _on("TrackQueue.Arn", "sqs:SendMessage")
-    | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue"),
+    | _on(APP_SECRET_ARN, "secretsmanager:GetSecretValue")
+    | {
+        Grant(action, "MemberTable.Arn", CONSENT_CONDITION)
+        for action in ("dynamodb:GetItem", "dynamodb:UpdateItem")
+    },
     # Only its own secret, and only the consent queue.
     "ReportingWebhookFunction": _logs_and_traces("ReportingWebhookLogGroup")
     | _on("ConsentQueue.Arn", "sqs:SendMessage")
@@ -382,7 +388,7 @@ def test_function_environment_is_exactly_what_its_settings_read(transformed: Tem
         for name in environment
     }
     values.update(CUSTOMER_IO_REGION="us", CUSTOMER_IO_ENABLED="true", AWS_REGION="us-east-1")
-    flags = ("PROFILE_SWEEP_CHECK_ATTRIBUTES", "PROFILE_SWEEP_FIND_MISSING")
+    flags = ("PROFILE_SWEEP_CHECK_ATTRIBUTES", "PROFILE_SWEEP_FIND_MISSING", "PROFILE_SWEEP_READ_CONSENT")
     values.update({name: "false" for name in environment if name in flags})
     values.update({name: "news=1" for name in environment if name == "EMAIL_TOPIC_MAP"})
     values.update({name: "record" for name in environment if name == "BOUNCE_POLICY"})
@@ -663,6 +669,7 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
             "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
             "PROFILE_SWEEP_MAX_DELETES": "10000",
             "PROFILE_SWEEP_FIND_MISSING": "true",
+            "PROFILE_SWEEP_READ_CONSENT": "true",
             "VOLATILE_SYNC_WINDOW_S": "86400",
         }
     )
@@ -670,6 +677,8 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
     assert settings.app_api.base_url == "https://api.customer.io"
     assert parameter_default(transformed, "ProfileSweepCheckAttributes") == "false"
     assert parameter_default(transformed, "ProfileSweepFindMissing") == "true"
+    # Off: it would cost ten times the walk's App API budget (docs/sweep.md); reconcile --consent on demand.
+    assert parameter_default(transformed, "ProfileSweepReadConsent") == "false"
     assert parameter_default(transformed, "ProfileSweepMaxDeletes") == "10000"
 
 

@@ -25,8 +25,15 @@ from cio_sync.pipeline.consent import READ_ATTRIBUTES
 class ConsentWrites:
     """MemberConsent on one table."""
 
-    def __init__(self, table_name: str, region: str, clock: Callable[[], str] = utc_now_iso) -> None:
-        self._members = MemberRepository(table_name, region=region, clock=clock)
+    def __init__(
+        self,
+        table_name: str,
+        region: str,
+        clock: Callable[[], str] = utc_now_iso,
+        *,
+        endpoint_url: str | None = None,  # the local stack's (`cio-sync reconcile --consent`)
+    ) -> None:
+        self._members = MemberRepository(table_name, endpoint_url=endpoint_url, region=region, clock=clock)
         self._clock = clock
 
     def read(self, member_id: str) -> Mapping[str, Any] | None:

@@ -44,6 +44,15 @@ class Person:
 
 
 @dataclass(frozen=True)
+class StoredProfile:
+    """One person's attributes as Customer.io stores them (strings) and when each was last set (unix
+    seconds; an attribute without a whole-number time has none): the consent read-back orders by them."""
+
+    attributes: Mapping[str, str]
+    timestamps: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class PeoplePage:
     people: tuple[Person, ...]
     next_start: str | None  # None on the last page
@@ -133,6 +142,15 @@ def parse_timestamps(reply: Any) -> dict[str, dict[str, int]]:
                 if isinstance(value, int) and not isinstance(value, bool)
             }
     return stamps
+
+
+def parse_profiles(reply: Any) -> dict[str, StoredProfile]:
+    """An attributes reply -> person id -> their attributes and timestamps (one request serves both)."""
+    stamps = parse_timestamps(reply)
+    return {
+        person_id: StoredProfile(attributes, stamps.get(person_id, {}))
+        for person_id, attributes in parse_attributes(reply).items()
+    }
 
 
 def as_stored(value: Any) -> str:

@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cio_sync.handlers._context import deadline_from
 from cio_sync.handlers.profile_sweep_runtime import ProfileSweepRuntime, ProfileSweepSettings, build
 from cio_sync.observability import logger, metrics
+from cio_sync.pipeline.consent_readback import APPLIED, MALFORMED_PREFERENCES, NO_TIMESTAMP
 from cio_sync.pipeline.profile_sweep import (
     DRIFTED,
     EMAIL_COLLISION,
@@ -52,13 +53,21 @@ def handle(event: Any, context: Any, deps: ProfileSweepRuntime) -> dict[str, Any
         run_id=run_id(deps.clock()),
         placeholder_id=deps.placeholder_id,
         check_attributes=deps.check_attributes,
+        consent=deps.consent,
         volatile_window_s=deps.volatile_window_s,
         max_deletes=deps.max_deletes,
         find_missing=deps.find_missing,
         deadline=deadline_from(context),
         start=start_of(event),
     )
-    outcome = sweep_profiles(deps.directory, deps.members, deps.publisher, options, scanner=deps.scanner)
+    outcome = sweep_profiles(
+        deps.directory,
+        deps.members,
+        deps.publisher,
+        options,
+        scanner=deps.scanner,
+        consent_writer=deps.consent_writer,
+    )
     record(outcome)
     return outcome.to_dict()
 
@@ -76,6 +85,10 @@ def record(outcome: SweepOutcome) -> None:
         ("ProfileSweepSkipped", sum(outcome.skipped.values())),
         ("ProfileSweepEmailCollisions", outcome.skipped[EMAIL_COLLISION]),
         ("ProfileSweepWithheld", withheld),
+        # Consent Customer.io held and the table did not (a webhook lost), now written to the member.
+        ("ProfileSweepConsentReadBack", outcome.consent[APPLIED]),
+        # Consent the read-back could not order (no timestamp from the App API, preferences unreadable).
+        ("ProfileSweepConsentUnread", outcome.consent[NO_TIMESTAMP] + outcome.consent[MALFORMED_PREFERENCES]),
         # Held deletes leave opted-out members' profiles in place: as much a run to look at as a stop.
         ("ProfileSweepIncomplete", 0 if outcome.ok and not withheld else 1),
     ):

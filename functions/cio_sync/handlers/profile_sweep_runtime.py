@@ -8,14 +8,18 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
+from cio_sync.adapters.consent_writes import ConsentWrites
 from cio_sync.adapters.customerio.credentials import APP_FIELDS
 from cio_sync.adapters.customerio.people_client import PeopleClient
 from cio_sync.adapters.member_scan import ScanMembers
 from cio_sync.adapters.member_table import BatchReadMembers, MemberRepository
 from cio_sync.adapters.sqs import SqsQueues
-from cio_sync.environment import Environment
+from cio_sync.customerio.reporting import centre_topic_names, parse_topic_map
+from cio_sync.environment import Environment, SettingsError
 from cio_sync.handlers.customerio_settings import ApiSettings, app_region_url, secret_credentials
 from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
+from cio_sync.pipeline.consent import ConsentPolicy, MemberConsent
+from cio_sync.pipeline.consent_readback import member_fields
 from cio_sync.pipeline.profile_sweep import MemberScanner, PeopleDirectory, TrackPublisher
 from cio_sync.pipeline.track_consumer import MemberReader
 
@@ -30,6 +34,8 @@ class ProfileSweepSettings(NamedTuple):
     max_deletes: int  # a brake: past this many deletes in one run, the rest are only counted
     volatile_window_s: int  # a volatile timestamp may lag within this window (the stream's own rule)
     find_missing: bool  # after a whole walk, scan the table for eligible members with no profile
+    read_consent: bool  # read each eligible profile's consent back into the table (consent_readback)
+    topic_map: Mapping[str, str]  # topic_<n> -> our email topic (EmailTopicMap), the consent function's
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ProfileSweepSettings:
@@ -51,7 +57,24 @@ class ProfileSweepSettings(NamedTuple):
             max_deletes=env.count("PROFILE_SWEEP_MAX_DELETES"),
             volatile_window_s=env.whole_seconds("VOLATILE_SYNC_WINDOW_S"),
             find_missing=env.flag("PROFILE_SWEEP_FIND_MISSING"),
+            read_consent=env.flag("PROFILE_SWEEP_READ_CONSENT"),
+            topic_map=topic_map(env),
         )
+
+    def consent_policy(self) -> ConsentPolicy | None:
+        """The consent function's rules for the read-back (bounces and quarantine never arise in it)."""
+        if not self.read_consent:
+            return None
+        return ConsentPolicy(
+            self.topic_map, bounce_unsubscribes=False, quarantine=None, placeholder_id=self.placeholder_id
+        )
+
+
+def topic_map(env: Environment) -> dict[str, str]:
+    try:
+        return centre_topic_names(parse_topic_map(env.text_or("EMAIL_TOPIC_MAP", "")))
+    except ValueError as error:
+        raise SettingsError(f"environment variable EMAIL_TOPIC_MAP: {error}") from None
 
 
 class ProfileSweepRuntime(NamedTuple):
@@ -64,6 +87,8 @@ class ProfileSweepRuntime(NamedTuple):
     volatile_window_s: int
     scanner: MemberScanner | None = None  # None: the table side is not run
     find_missing: bool = False
+    consent: ConsentPolicy | None = None  # None: no consent read-back
+    consent_writer: MemberConsent | None = None
     clock: Callable[[], float] = time.time  # names the run
 
 
@@ -82,11 +107,9 @@ def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
             rate_per_s=settings.app_api.rate_per_process,
             enabled=settings.app_api.enabled,
         ),
-        # Eligibility needs five attributes; the attribute check needs whole items (the payload).
-        members=BatchReadMembers(
-            repository,
-            None if settings.check_attributes else ELIGIBILITY_FIELDS,
-        ),
+        # Eligibility needs five attributes, the read-back the consent ones; the attribute check needs
+        # whole items (the payload).
+        members=BatchReadMembers(repository, member_fields(settings.check_attributes, settings.read_consent)),
         publisher=SqsQueues(aws_client("sqs"), settings.track_queue_url, None),
         placeholder_id=settings.placeholder_id,
         check_attributes=settings.check_attributes,
@@ -94,4 +117,8 @@ def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
         volatile_window_s=settings.volatile_window_s,
         scanner=ScanMembers(repository, ELIGIBILITY_FIELDS) if find_missing else None,
         find_missing=find_missing,
+        consent=settings.consent_policy(),
+        consent_writer=ConsentWrites(settings.member_table, settings.region)
+        if settings.read_consent
+        else None,
     )

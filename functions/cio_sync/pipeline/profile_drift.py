@@ -1,59 +1,119 @@
-"""The sweep's attribute check: an eligible member's profile compared with its payload as Customer.io stores
-it, and which drifts an identify can fix.
-
-Per profile, so another read-back (consent, issue 22) can sit beside `drifted_attributes`.
+"""The sweep's per-profile comparison: an eligible member's profile read once (attributes and their
+timestamps), its consent read back into the table (`consent_readback`), then compared with the member's
+payload as Customer.io stores it, and which drifts an identify can fix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cio_sync.customerio.people import MAX_ATTRIBUTE_IDS, as_stored, chunks, email_filter
+from cio_sync.customerio.people import MAX_ATTRIBUTE_IDS, StoredProfile, as_stored, chunks, email_filter
 from cio_sync.members.contract import InvalidMember, MemberItem
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
 from cio_sync.pipeline.consent_identify import holds_opt_out
-from cio_sync.pipeline.sweep_outcome import EMAIL_COLLISION, PROFILE_CANNOT_BE_BUILT, SweepOutcome
+from cio_sync.pipeline.consent_readback import ConsentReadBack, read_back
+from cio_sync.pipeline.sweep_outcome import (
+    CONSENT_READ_BACK,
+    EMAIL_COLLISION,
+    PROFILE_CANNOT_BE_BUILT,
+    SweepOutcome,
+)
 from cio_sync.pipeline.sweep_ports import PeopleDirectory
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, VOLATILE_ATTRIBUTES
 
 EMAIL_HOLDERS_LIMIT = 10
 
 
-def drifted_members(
+def compared_members(
     directory: PeopleDirectory,
     eligible: Sequence[str],
     found: Mapping[str, MemberItem],
     outcome: SweepOutcome,
     *,
+    consent: ConsentReadBack | None,
+    check_attributes: bool,
     volatile_window_s: int,
     deadline: float | None,
     examples: int,
 ) -> list[str]:
-    """Eligible members whose profile differs from their payload, and an identify can fix it."""
+    """Read eligible members' profiles (100 a request), bring the table in line with the consent each holds,
+    then return those whose profile differs from their payload and an identify can fix.
+
+    The read-back comes first, member by member: a member whose consent it changed is not re-identified
+    (the write's own sync follows, from the item as it then is), so no identify built before the write can
+    carry `unsubscribed: false` over the opt-out it just read.
+    """
     drifted: list[str] = []
     for batch in chunks(eligible, MAX_ATTRIBUTE_IDS):
-        stored = directory.people_attributes(batch, deadline=deadline)
+        stored = directory.people_profiles(batch, deadline=deadline)
         for member_id in batch:
-            attributes = stored.get(member_id)
-            if attributes is None:
+            profile = stored.get(member_id)
+            if profile is None:
                 continue  # deleted since the page was read: nothing to compare
-            try:
-                expected = profile_attributes(found[member_id])
-            except (ProfileLimitError, InvalidMember, TypeError, ValueError, KeyError):
-                # The track function parks such a member with its reason; the sweep only reports it.
-                outcome.skipped[PROFILE_CANNOT_BE_BUILT] += 1
-                outcome.note(PROFILE_CANNOT_BE_BUILT, member_id, examples)
+            if consent is not None and _read_back(
+                member_id, profile, found[member_id], consent=consent, outcome=outcome, examples=examples
+            ):
                 continue
-            wrong = drifted_attributes(expected, attributes, volatile_window_s)
-            if not wrong:
-                continue
-            if "email" in wrong and outcome.email_identifier and _email_taken(directory, expected, deadline):
-                outcome.skipped[EMAIL_COLLISION] += 1
-                outcome.note(EMAIL_COLLISION, member_id, examples)
-                continue
-            outcome.drifted_attributes.update(wrong)
-            drifted.append(member_id)
+            if check_attributes and _drifted(
+                directory,
+                member_id,
+                profile.attributes,
+                found=found,
+                outcome=outcome,
+                volatile_window_s=volatile_window_s,
+                deadline=deadline,
+                examples=examples,
+            ):
+                drifted.append(member_id)
     return drifted
+
+
+def _read_back(
+    member_id: str,
+    profile: StoredProfile,
+    member: MemberItem,
+    *,
+    consent: ConsentReadBack,
+    outcome: SweepOutcome,
+    examples: int,
+) -> bool:
+    """Counted by result; True when the member's consent was (or, in a dry run, would be) written."""
+    results, changes = read_back(member_id, profile, member, consent.policy, consent.writer)
+    outcome.consent.update(results)
+    outcome.consent_changes.update(list(changes))
+    written = bool(changes)
+    if written:
+        outcome.note(CONSENT_READ_BACK, member_id, examples)
+    return written
+
+
+def _drifted(
+    directory: PeopleDirectory,
+    member_id: str,
+    attributes: Mapping[str, str],
+    *,
+    found: Mapping[str, MemberItem],
+    outcome: SweepOutcome,
+    volatile_window_s: int,
+    deadline: float | None,
+    examples: int,
+) -> bool:
+    try:
+        expected = profile_attributes(found[member_id])
+    except (ProfileLimitError, InvalidMember, TypeError, ValueError, KeyError):
+        # The track function parks such a member with its reason; the sweep only reports it.
+        outcome.skipped[PROFILE_CANNOT_BE_BUILT] += 1
+        outcome.note(PROFILE_CANNOT_BE_BUILT, member_id, examples)
+        return False
+    wrong = drifted_attributes(expected, attributes, volatile_window_s)
+    if not wrong:
+        return False
+    if "email" in wrong and outcome.email_identifier and _email_taken(directory, expected, deadline):
+        outcome.skipped[EMAIL_COLLISION] += 1
+        outcome.note(EMAIL_COLLISION, member_id, examples)
+        return False
+    outcome.drifted_attributes.update(wrong)
+    return True
 
 
 def drifted_attributes(

@@ -41,8 +41,9 @@ from cio_sync.members.contract import MemberItem, is_member_id, safe_key
 from cio_sync.members.errors import UnreadableMembers
 from cio_sync.members.profile import MANAGED_ATTRIBUTE
 from cio_sync.members.subscriptions import MUTED_AT, is_profile_eligible
+from cio_sync.pipeline.consent import MemberConsent
 from cio_sync.pipeline.missing_profiles import missing_members
-from cio_sync.pipeline.profile_drift import drifted_attributes, drifted_members
+from cio_sync.pipeline.profile_drift import compared_members, drifted_attributes
 from cio_sync.pipeline.sweep_outcome import (
     DELETE_LIMIT,
     DELETE_REASONS,
@@ -97,13 +98,15 @@ def sweep_profiles(
     options: SweepOptions,
     *,
     scanner: MemberScanner | None = None,
+    consent_writer: MemberConsent | None = None,
     clock: Callable[[], float] = time.monotonic,
     progress: Callable[[SweepOutcome], None] | None = None,
 ) -> SweepOutcome:
     """Walk every profile from `options.start`, then (`find_missing`, a scanner) the table; with no
-    publisher (a dry run), count what would be queued."""
+    publisher (a dry run), count what would be queued. With `options.consent`, each eligible profile's
+    consent is read back through `consent_writer` (None: only counted) before anything else is decided."""
     outcome = SweepOutcome(run_id=options.run_id, dry_run=publisher is None)
-    plan = SweepPlan(options, outcome, publisher)
+    plan = SweepPlan(options, outcome, publisher, consent_writer)
     try:
         _walk_pages(directory, members, plan, clock, progress)
         if options.find_missing and scanner is not None:
@@ -176,7 +179,8 @@ def _stop(outcome: SweepOutcome, reason: str, start: str | None) -> None:
 
 
 def _sweep_page(page: PeoplePage, directory: PeopleDirectory, members: MemberReader, plan: SweepPlan) -> None:
-    """Decide, for each of this page's profiles, nothing, a delete or (attribute check) an identify."""
+    """Decide, for each of this page's profiles, nothing, a delete, a consent write (read-back) or
+    (attribute check) an identify."""
     options, outcome = plan.options, plan.outcome
     candidates = _member_profiles(page.people, options, outcome)
     if plan.listed is not None:
@@ -194,14 +198,18 @@ def _sweep_page(page: PeoplePage, directory: PeopleDirectory, members: MemberRea
             eligible.append(member_id)
         else:
             doomed.append((member_id, reason))
-    for member_id, reason in _managed(directory, doomed, options, outcome):
-        plan.delete(member_id, reason)
-    if options.check_attributes and eligible:
-        drifted = drifted_members(
+    if options.queue_fixes:
+        for member_id, reason in _managed(directory, doomed, options, outcome):
+            plan.delete(member_id, reason)
+    check_attributes = options.check_attributes and options.queue_fixes
+    if eligible and (check_attributes or plan.consent is not None):
+        drifted = compared_members(
             directory,
             eligible,
             found,
             outcome,
+            consent=plan.consent,
+            check_attributes=check_attributes,
             volatile_window_s=options.volatile_window_s,
             deadline=options.deadline,
             examples=options.examples,

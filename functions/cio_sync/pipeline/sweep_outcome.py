@@ -28,6 +28,8 @@ MEMBER_UNREADABLE: Final = "member_unreadable"
 PROFILE_CANNOT_BE_BUILT: Final = "profile_cannot_be_built"
 EMAIL_COLLISION: Final = "email_collision"
 DELETE_LIMIT: Final = "delete_limit"
+# Members whose consent the read-back wrote (or, in a dry run, would write): its examples' reason.
+CONSENT_READ_BACK: Final = "consent_read_back"
 EXAMPLES: Final = 10
 _DIGEST_MODULUS: Final = 2**80
 
@@ -71,6 +73,8 @@ class SweepOutcome:
     withheld: Counter[str] = field(default_factory=Counter)  # deletes held for an operator, by reason
     held_deletes: str | None = None  # the held set's digest: `cio-sync reconcile --approve-deletes` it
     drifted_attributes: Counter[str] = field(default_factory=Counter)
+    consent: Counter[str] = field(default_factory=Counter)  # the read-back's results, by result
+    consent_changes: Counter[str] = field(default_factory=Counter)  # attributes it wrote, by name
     waiting: int = 0  # decided, not yet queued (they go in full messages)
     messages: int = 0
     failed_messages: int = 0
@@ -115,6 +119,8 @@ class SweepOutcome:
             "withheld": dict(sorted(self.withheld.items())),
             "held_deletes": self.held_deletes,
             "drifted_attributes": dict(sorted(self.drifted_attributes.items())),
+            "consent": dict(sorted(self.consent.items())),
+            "consent_changes": dict(sorted(self.consent_changes.items())),
             "examples": {reason: list(ids) for reason, ids in sorted(self.examples.items())},
             "messages": self.messages,
             "failed_messages": self.failed_messages,

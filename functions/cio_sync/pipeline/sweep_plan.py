@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from cio_sync.customerio.people import MAX_SEARCH_LIMIT
+from cio_sync.pipeline.consent import ConsentPolicy, MemberConsent
+from cio_sync.pipeline.consent_readback import ConsentReadBack
 from cio_sync.pipeline.messages import MAX_SYNCS_PER_MESSAGE, TRACK_LANES, pack_bulk
 from cio_sync.pipeline.missing_profiles import ListedProfiles
 from cio_sync.pipeline.sweep_outcome import DELETE_LIMIT, EXAMPLES, DeleteSet, SweepOutcome
@@ -26,6 +28,8 @@ class SweepOptions:
     placeholder_id: str  # the transactional placeholder profile (CUSTOMER_IO_APP_IDENTIFIER_ID)
     lanes: int = TRACK_LANES
     check_attributes: bool = False
+    consent: ConsentPolicy | None = None  # read consent back from each eligible profile (consent_readback)
+    queue_fixes: bool = True  # False (`reconcile --consent`): only the read-back; no delete is decided
     volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S
     page_size: int = MAX_SEARCH_LIMIT
     max_deletes: int | None = None  # the brake: more deletes than this in one walk, and none is queued
@@ -50,9 +54,15 @@ class SweepPlan:
     brake (when there is one), and the member ids listed wait for the table side."""
 
     def __init__(
-        self, options: SweepOptions, outcome: SweepOutcome, publisher: TrackPublisher | None
+        self,
+        options: SweepOptions,
+        outcome: SweepOutcome,
+        publisher: TrackPublisher | None,
+        consent_writer: MemberConsent | None = None,
     ) -> None:
         self.options, self.outcome, self.publisher = options, outcome, publisher
+        policy = options.consent
+        self.consent = ConsentReadBack(policy, consent_writer) if policy is not None else None
         self.syncs: list[tuple[str, str]] = []
         braked = options.max_deletes is not None or options.approved_deletes is not None
         keep = None if options.approved_deletes is not None else options.max_deletes

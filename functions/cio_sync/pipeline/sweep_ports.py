@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from cio_sync.customerio.people import MAX_SEARCH_LIMIT, PeoplePage
+from cio_sync.customerio.people import MAX_SEARCH_LIMIT, PeoplePage, StoredProfile
 from cio_sync.members.contract import MemberItem
 from cio_sync.pipeline.messages import TrackMessage
 
@@ -27,6 +27,12 @@ class PeopleDirectory(Protocol):
     def people_attributes(
         self, person_ids: Sequence[str], *, deadline: float | None = None
     ) -> Mapping[str, Mapping[str, str]]: ...
+
+    def people_profiles(
+        self, person_ids: Sequence[str], *, deadline: float | None = None
+    ) -> Mapping[str, StoredProfile]:
+        """Attributes and their timestamps, from the same request as `people_attributes`."""
+        ...
 
 
 class MemberScanner(Protocol):

@@ -39,7 +39,11 @@ TRACK = "TrackFunction"
 
 @pytest.fixture(scope="module")
 def sweep() -> Iterator[Pipeline]:
-    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=2, time_scale=0.01) as stack:
+    # The consent read-back is off by default (its App API cost); the function is tested with it on.
+    parameters = {"ProfileSweepReadConsent": "true"}
+    with LocalStack(
+        aws_port=0, cio_port=0, visibility_timeout_s=2, time_scale=0.01, parameters=parameters
+    ) as stack:
         yield Pipeline(stack)
 
 
@@ -357,3 +361,68 @@ def test_reconciling_the_members_marks_profiles_made_before_the_mark(
     profile = sweep.profile(member["id"])
     assert profile is not None
     assert profile[MANAGED_ATTRIBUTE] is True
+
+
+def _unsubscribe_without_webhook(sweep: Pipeline, member_id: str) -> None:
+    """The person clicks unsubscribe in Customer.io and the reporting webhook is lost (past its retries)."""
+    assert sweep.stack.emulator is not None
+    assert sweep.stack.emulator.state.unsubscribe(member_id) is not None
+
+
+def test_an_unsubscribe_whose_webhook_was_lost_is_read_back_on_demand(
+    sweep: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept, gone = web(sweep), web(sweep)
+    sweep.drain()
+    _unsubscribe_without_webhook(sweep, gone["id"])
+
+    code, dry, err = reconcile(capsys, "--consent", "--dry-run")
+    assert code == 0
+    assert dry["profiles"]["consent"] == {"would_apply": 1}
+    assert dry["profiles"]["consent_changes"] == {"email_subscription_status": 1}
+    assert dry["profiles"]["examples"]["consent_read_back"] == [gone["id"]]
+    assert "members" not in dry  # the read-back alone: nothing else is queued
+    assert "would write email_subscription_status 1 for 1 member(s)" in err
+    assert sweep.repo.get(gone["id"])["email_subscription_status"] is True  # type: ignore[index]
+
+    code, summary, _ = reconcile(capsys, "--consent")
+    assert code == 0
+    assert summary["profiles"]["consent"] == {"applied": 1}
+    assert summary["profiles"]["fixed"] == {}
+    sweep.drain()
+    # Email only: the stream's rules mute the member and the track function deletes the profile.
+    after = sweep.repo.get(gone["id"])
+    assert after is not None
+    assert after["email_subscription_status"] is False
+    assert after["promotions_muted_at"] is not None
+    assert profiles(sweep) == {kept["id"]}
+    # Read again, nothing is left to write.
+    code, again, _ = reconcile(capsys, "--consent")
+    assert (code, again["profiles"]["consent"]) == (0, {})
+
+
+def test_the_scheduled_function_reads_consent_back_under_its_own_role(sweep: Pipeline) -> None:
+    """A member subscribed to both keeps the profile, `unsubscribed: true`, through a later login write
+    and sync: the function wrote the opt-out the webhook never brought."""
+    both = sweep.repo.create_web_signup(
+        {
+            "email": f"both-{uuid.uuid4().hex[:8]}@example.org",
+            "mobile": "+15555550142",
+            "sms_status": "active",
+        }
+    )
+    sweep.drain()
+    _unsubscribe_without_webhook(sweep, both["id"])
+    event = json.loads((Path(__file__).parents[3] / "events" / "profile_sweep.json").read_text("utf-8"))
+    result = sweep.stack.invoke("ProfileSweepFunction", event)
+    assert result.error is None, result.error
+    assert result.response["consent"] == {"applied": 1}
+    sweep.drain()
+    after = sweep.repo.get(both["id"])
+    assert after is not None
+    assert (after["email_subscription_status"], after["promotions_muted_at"]) == (False, None)
+    sweep.repo.update(both["id"], {"last_authenticated_at": "2026-12-07T12:00:00.000000Z"})
+    sweep.drain()
+    profile = sweep.profile(both["id"])
+    assert profile is not None
+    assert profile["unsubscribed"] is True

@@ -24,3 +24,20 @@ def test_an_approval_needs_a_whole_walk_of_the_profiles_side(
 ) -> None:
     assert main(["reconcile", *argv]) != 0
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--consent", "--members-only"], "alone or with --profiles-only"),
+        (["--consent", "--from-failures"], "alone or with --profiles-only"),
+        (["--consent", "--member", "5f0c8e2a9b1d4c3e2f1a0b9c"], "cannot go with"),
+        (["--consent", "--check-attributes"], "need --profiles-only"),
+        (["--consent", "--max-deletes", "5"], "need --profiles-only"),
+    ],
+)
+def test_the_consent_read_back_alone_queues_nothing_so_refuses_what_would_queue(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["reconcile", *argv]) != 0
+    assert message in capsys.readouterr().err

@@ -21,6 +21,7 @@ def test_a_deployed_stack_is_read_from_its_parameters(tmp_path: Path) -> None:
                 "CustomerIoRegion": "eu",
                 "AppIdentifierId": " cio-sync-transactional\n",  # trimmed, as the function reads it
                 "VolatileSyncWindowSeconds": "3600",
+                "EmailTopicMap": "news=1",
             },
         )
 
@@ -33,6 +34,7 @@ def test_a_deployed_stack_is_read_from_its_parameters(tmp_path: Path) -> None:
     assert where.app_url == "https://api-eu.customer.io"
     assert where.secret_name == "cio-sync/customer-io"
     assert (where.placeholder_id, where.volatile_window_s) == ("cio-sync-transactional", 3600)
+    assert where.topic_map == "news=1"  # the consent read-back's subscription-centre topics
 
 
 def test_a_stack_without_the_parameter_says_which_one(tmp_path: Path) -> None:

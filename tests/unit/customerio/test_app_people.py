@@ -10,7 +10,13 @@ import pytest
 
 from cio_sync.adapters.customerio.people_client import PeopleClient
 from cio_sync.customerio.errors import InvalidRequest, RateLimited, Unauthorized
-from cio_sync.customerio.people import EVERYONE_WITH_AN_ID, UnexpectedReply, as_stored, email_filter
+from cio_sync.customerio.people import (
+    EVERYONE_WITH_AN_ID,
+    StoredProfile,
+    UnexpectedReply,
+    as_stored,
+    email_filter,
+)
 from tests.observability import LogLines
 from tests.unit.customerio.conftest import CREDENTIALS, metric_total
 from tests.unit.customerio.fakes import Answer, FakeClock, FakeCustomerIo, Script
@@ -79,11 +85,29 @@ def test_attributes_come_back_as_strings_by_id(clock: FakeClock) -> None:
     assert parse_qs(fake.seen[0].query) == {"id_type": ["id"]}
 
 
+def test_profiles_carry_each_attributes_timestamp_from_the_same_request(clock: FakeClock) -> None:
+    """The consent read-back orders by them; a time that is not a whole number is left out, never guessed."""
+    customer = {
+        "id": "p1",
+        "attributes": {"id": "p1", "unsubscribed": "true"},
+        "timestamps": {"unsubscribed": 1_795_000_000, "cio_subscription_preferences": "recently"},
+    }
+    client, fake = client_with(clock, Answer(200, {"customers": [{"customer": customer}]}))
+    found = client.people_profiles(["p1", "p2"])
+    assert found == {
+        "p1": StoredProfile({"id": "p1", "unsubscribed": "true"}, {"unsubscribed": 1_795_000_000})
+    }
+    assert len(fake.seen) == 1
+    assert fake.seen[0].json == {"ids": ["p1", "p2"]}
+
+
 @pytest.mark.parametrize("count", [0, 101])
 def test_attributes_take_1_to_100_ids(clock: FakeClock, count: int) -> None:
     client, _ = client_with(clock)
     with pytest.raises(ValueError, match="1 to 100"):
         client.people_attributes([f"p{n}" for n in range(count)])
+    with pytest.raises(ValueError, match="1 to 100"):
+        client.people_profiles([f"p{n}" for n in range(count)])
 
 
 def test_a_429_is_retried_paced_and_then_answered(clock: FakeClock) -> None:
@@ -143,6 +167,7 @@ def test_a_dry_run_calls_nothing_and_finds_nobody(clock: FakeClock) -> None:
     client, fake = client_with(clock, enabled=False)
     assert client.search_people(EVERYONE_WITH_AN_ID).people == ()
     assert client.people_attributes(["p1"]) == {}
+    assert client.people_profiles(["p1"]) == {}
     assert fake.seen == []
 
 

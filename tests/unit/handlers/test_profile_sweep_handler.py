@@ -8,15 +8,38 @@ from typing import Any
 import pytest
 
 from cio_sync.handlers.profile_sweep import handle, run_id, start_of
-from cio_sync.handlers.profile_sweep_runtime import ProfileSweepRuntime, ProfileSweepSettings, finds_missing
+from cio_sync.handlers.profile_sweep_runtime import (
+    ProfileSweepRuntime,
+    ProfileSweepSettings,
+    finds_missing,
+)
 from cio_sync.members.profile import MANAGED_ATTRIBUTE, profile_attributes
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.observability import metrics
+from cio_sync.pipeline.consent import ConsentPolicy
+from cio_sync.pipeline.consent_readback import member_fields
 from tests.observability import LogLines, captured_logs
 from tests.unit.pipeline.fakes import FakePublisher
-from tests.unit.pipeline.sweep_fakes import FakeDirectory, FakeMembers
+from tests.unit.pipeline.sweep_fakes import FakeConsent, FakeDirectory, FakeMembers
 
 NOW_S = 1_795_000_000.0
+SETTINGS = {
+    "AWS_REGION": "us-east-1",
+    "MEMBER_TABLE_NAME": "members",
+    "TRACK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/track.fifo",
+    "CUSTOMER_IO_REGION": "us",
+    "CUSTOMER_IO_APP_SECRET_NAME": "cio-sync/customer-io-app",
+    "CUSTOMER_IO_ENABLED": "true",
+    "CUSTOMER_IO_APP_URL": "",
+    "CUSTOMER_IO_APP_IDENTIFIER_ID": "cio-sync-transactional",
+    "PROFILE_SWEEP_APP_RATE_PER_S": "5",
+    "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
+    "PROFILE_SWEEP_MAX_DELETES": "10000",
+    "PROFILE_SWEEP_FIND_MISSING": "true",
+    "PROFILE_SWEEP_READ_CONSENT": "false",
+    "VOLATILE_SYNC_WINDOW_S": "86400",
+}
+
 ORPHAN = "0123456789abcdef01234567"
 
 
@@ -167,21 +190,36 @@ def test_history_the_sweep_repairs_only_one_half() -> None:
 @pytest.mark.parametrize(("enabled", "find_missing"), [("true", True), ("false", False)])
 def test_a_dry_run_never_scans_for_missing_profiles(enabled: str, find_missing: bool) -> None:
     """With Customer.io disabled the walk lists nobody, so every eligible member would look missing."""
-    settings = ProfileSweepSettings.from_env(
-        {
-            "AWS_REGION": "us-east-1",
-            "MEMBER_TABLE_NAME": "members",
-            "TRACK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/track.fifo",
-            "CUSTOMER_IO_REGION": "us",
-            "CUSTOMER_IO_APP_SECRET_NAME": "cio-sync/customer-io-app",
-            "CUSTOMER_IO_ENABLED": enabled,
-            "CUSTOMER_IO_APP_URL": "",
-            "CUSTOMER_IO_APP_IDENTIFIER_ID": "cio-sync-transactional",
-            "PROFILE_SWEEP_APP_RATE_PER_S": "5",
-            "PROFILE_SWEEP_CHECK_ATTRIBUTES": "false",
-            "PROFILE_SWEEP_MAX_DELETES": "10000",
-            "PROFILE_SWEEP_FIND_MISSING": "true",
-            "VOLATILE_SYNC_WINDOW_S": "86400",
-        }
-    )
+    settings = ProfileSweepSettings.from_env({**SETTINGS, "CUSTOMER_IO_ENABLED": enabled})
     assert finds_missing(settings) is find_missing
+
+
+def test_consent_read_back_is_counted_as_a_metric() -> None:
+    """A member who unsubscribed in Customer.io (the webhook lost): the run writes the opt-out and says so."""
+    directory, members, alive_id = workspace()
+    directory.people[alive_id]["unsubscribed"] = True
+    directory.stamps[alive_id] = {"unsubscribed": 1_800_000_000}  # after the sign-up's opt-in
+    policy = ConsentPolicy(
+        {}, bounce_unsubscribes=False, quarantine=None, placeholder_id="cio-sync-transactional"
+    )
+    writer = FakeConsent(members)
+    deps = runtime(directory, members, FakePublisher())._replace(consent=policy, consent_writer=writer)
+    result = handle({"source": "aws.events"}, None, deps)
+    assert writer.writes == [(alive_id, {"email_subscription_status": False})]
+    assert result["consent"] == {"applied": 1}
+    assert metric("ProfileSweepConsentReadBack") == 1
+    assert metric("ProfileSweepConsentUnread") == 0
+
+
+def test_the_read_back_reads_the_consent_fields_and_writes_through_the_consent_writer() -> None:
+    settings = ProfileSweepSettings.from_env(
+        {**SETTINGS, "PROFILE_SWEEP_READ_CONSENT": "true", "EMAIL_TOPIC_MAP": "news=1"}
+    )
+    assert settings.consent_policy() == ConsentPolicy(
+        {"topic_1": "news"}, False, None, "cio-sync-transactional"
+    )
+    assert ProfileSweepSettings.from_env(SETTINGS).consent_policy() is None
+    fields = member_fields(check_attributes=False, read_consent=True)
+    assert fields is not None
+    assert {"email_opt_in_at", "email_opt_out_at", "email_subscription_topics", "updated_at"} <= set(fields)
+    assert member_fields(check_attributes=True, read_consent=True) is None  # whole items

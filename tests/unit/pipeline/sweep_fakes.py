@@ -7,10 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cio_sync.customerio.errors import CustomerIoError
-from cio_sync.customerio.people import EVERYONE_WITH_AN_ID, MAX_SEARCH_LIMIT, PeoplePage, Person, as_stored
+from cio_sync.customerio.people import (
+    EVERYONE_WITH_AN_ID,
+    MAX_SEARCH_LIMIT,
+    PeoplePage,
+    Person,
+    StoredProfile,
+    as_stored,
+)
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.errors import UnreadableMembers
-from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
+from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS, apply_subscription_rules
 
 
 @dataclass
@@ -18,6 +25,9 @@ class FakeDirectory:
     """`people`: id -> attributes (as the Track API stored them), in creation order."""
 
     people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stamps: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # id -> attribute -> when Customer.io set it
     email_identifier: bool = False
     searches: list[tuple[str | None, int]] = field(default_factory=list)
     email_searches: list[str] = field(default_factory=list)
@@ -66,6 +76,14 @@ class FakeDirectory:
             if pid in self.people
         }
 
+    def people_profiles(
+        self, person_ids: Sequence[str], *, deadline: float | None = None
+    ) -> dict[str, StoredProfile]:
+        attributes = self.people_attributes(person_ids, deadline=deadline)
+        return {
+            pid: StoredProfile(found, dict(self.stamps.get(pid, {}))) for pid, found in attributes.items()
+        }
+
 
 @dataclass
 class FakeMembers:
@@ -92,3 +110,26 @@ class FakeMembers:
         if bad:
             raise UnreadableMembers(found, bad)
         return found
+
+
+@dataclass
+class FakeConsent:
+    """MemberConsent over a FakeMembers' items: a conditional write that the stream's rules then complete
+    (as the stream function does after any writer), logged in `writes`."""
+
+    members: FakeMembers
+    now: str = "2026-12-01T00:00:00.000000Z"
+    writes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def read(self, member_id: str) -> Mapping[str, Any] | None:
+        item = self.members.items.get(member_id)
+        return dict(item) if item is not None else None
+
+    def write(self, member_id: str, updated_at: str | None, changes: Mapping[str, Any]) -> bool:
+        old = self.members.items.get(member_id)
+        if old is None or old.get("updated_at") != updated_at:
+            return False
+        new = apply_subscription_rules(old, {**old, **changes, "updated_at": self.now}, self.now)
+        self.members.items[member_id] = new
+        self.writes.append((member_id, dict(changes)))
+        return True
