@@ -23,12 +23,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Generic, TypeVar, cast
+from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
 from cio_sync_local.clients import (
@@ -81,7 +82,6 @@ CUSTOMER_IO_SECRETS: Mapping[str, str] = {
     "ReportingWebhookSecretName": json.dumps({"signing_key": REPORTING_WEBHOOK_SIGNING_KEY}),
 }
 
-T = TypeVar("T")
 _active_lock = threading.Lock()
 _active: list[LocalStack] = []
 
@@ -217,23 +217,19 @@ class LocalStack:
             time_scale=self.time_scale,
             visibility_timeout_s=self._visibility_timeout_s,
         )
-        packaged = _Background(lambda: package(self._template, options, LOCAL_REGION))
-        models = _Background(load_models)
-        try:
+        # Not daemon threads: a failed start waits for them (shutdown) before it raises, since the process
+        # may exit next and a thread still inside the SAM packager at interpreter shutdown can abort it.
+        with ThreadPoolExecutor(2, thread_name_prefix="local-stack-start") as helpers:
+            packaged = helpers.submit(package, self._template, options, LOCAL_REGION)
+            models = helpers.submit(load_models)
             self._deploy(moto, options, packaged, models)
-        except BaseException:
-            # A failed start never leaves its helpers running: the process may exit next, and a daemon
-            # thread still inside the SAM packager at interpreter shutdown can abort it (SIGABRT).
-            packaged.wait()
-            models.wait()
-            raise
 
     def _deploy(
         self,
         moto: MotoServer,
         options: DeployOptions,
-        packaged: _Background[Package],
-        models: _Background[None],
+        packaged: Future[Package],
+        models: Future[None],
     ) -> None:
         emulator_options = {
             "webhook_signing_key": REPORTING_WEBHOOK_SIGNING_KEY,
@@ -562,33 +558,6 @@ class LocalStack:
             if target.function_id in urls
             for output in target.outputs
         }
-
-
-class _Background(Generic[T]):
-    """A call on a thread of its own; `result()` waits for it and re-raises what it raised."""
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._call = call
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="local-stack-start", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as error:  # handed to result(), on the caller's thread
-            self._error = error
-
-    def wait(self) -> None:
-        """Until the call has returned or raised (what it raised is left to `result()`)."""
-        self._thread.join()
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return cast(T, self._value)
 
 
 def _write_atomically(path: Path, text: str) -> None:
