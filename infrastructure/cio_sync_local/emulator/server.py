@@ -597,8 +597,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     def _read_body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
+        """The body by Content-Length; the clients here (urllib3, requests) never send it chunked."""
         length_header = self.headers.get("Content-Length")
         if not length_header:
             return b""
@@ -608,17 +607,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(400, "bad Content-Length")
             return None
         return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
-                    pass
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _dispatch
 
@@ -778,11 +766,6 @@ class Emulator:
         for server in self._servers.values():
             server.server_close()
         self._servers = {}
-
-    def serve_until_stopped(self) -> None:
-        """Block the calling thread while serving (the CLI's foreground mode)."""
-        for thread in self._threads:
-            thread.join()
 
     def reset(self) -> None:
         self.app.reset()
