@@ -41,6 +41,7 @@ from cio_sync.pipeline.messages import MAX_SYNCS_PER_MESSAGE, TRACK_LANES, pack_
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.sync.intents import SyncProfile, deterministic_event_id
 from cio_sync_local.bench import fakes
+from cio_sync_local.member_factory import numbered_member
 
 KB: Final = 1000
 REALISTIC: Final = "realistic"
@@ -61,36 +62,13 @@ CREATED_S: Final = 1_790_000_000
 _SERIALIZER: Final = TypeSerializer()
 
 
-def member_id(number: int) -> str:
-    return f"{number:024x}"
-
-
 def base_member(number: int) -> MemberItem:
-    """An email- and SMS-subscribed member as sign-up and auth leave it."""
-    return {
-        "id": member_id(number),
-        "email": f"member{number}@example.org",
-        "mobile": "+15555550123",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "birthdate": "1990-01-02",
-        "addr_city": "Springfield",
-        "addr_state": "IL",
-        "addr_zip": "62701",
-        "country": "US",
-        "language": "en",
-        "source": "phoenix-next",
-        "source_detail": "utm_medium=referral",
-        "email_subscription_status": True,
-        "email_subscription_topics": ["community", "news"],
-        "sms_status": "active",
-        "sms_subscription_topics": ["general", "voting"],
-        "sms_paused": False,
-        "promotions_muted_at": None,
-        "created_at": "2026-01-02T03:04:05.000000Z",
-        "updated_at": "2026-01-02T03:04:05.000000Z",
-        "last_authenticated_at": "2026-11-20T08:00:00.000000Z",
-    }
+    """The tests' member as sign-up and auth leave it, with both email topics of the subscription centre."""
+    return numbered_member(
+        number,
+        email_subscription_topics=["community", "news"],
+        last_authenticated_at="2026-11-20T08:00:00.000000Z",
+    )
 
 
 def item_bytes(item: MemberItem) -> int:
