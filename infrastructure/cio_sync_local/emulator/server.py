@@ -204,9 +204,9 @@ class EmulatorApp:
         operation, person_id = route
         handlers = {
             "identify": self._v1_identify,
-            "delete": self._v1_delete,
-            "suppress": self._v1_suppress,
-            "unsuppress": self._v1_unsuppress,
+            "delete": lambda person, _raw: self._v1_person_action(self.state.delete, person),
+            "suppress": lambda person, _raw: self._v1_person_action(self.state.suppress, person),
+            "unsuppress": lambda person, _raw: self._v1_person_action(self.state.unsuppress, person),
             "event": self._v1_event,
             "entity": self._v2_entity,
             "batch": self._v2_batch,
@@ -279,25 +279,12 @@ class EmulatorApp:
             )
         return Reply(200, {}), 1
 
-    def _v1_delete(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
+    def _v1_person_action(self, action: Callable[[str], object], person_id: str) -> tuple[Reply, int]:
+        """DELETE a person, or POST its suppress/unsuppress: no body, only the identifier to check."""
         problems = limits.check_identifier(person_id, "identifier")
         if problems:
             return v1_error(400, problems), 1
-        self.state.delete(person_id)
-        return Reply(200, {}), 1
-
-    def _v1_suppress(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
-        problems = limits.check_identifier(person_id, "identifier")
-        if problems:
-            return v1_error(400, problems), 1
-        self.state.suppress(person_id)
-        return Reply(200, {}), 1
-
-    def _v1_unsuppress(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
-        problems = limits.check_identifier(person_id, "identifier")
-        if problems:
-            return v1_error(400, problems), 1
-        self.state.unsuppress(person_id)
+        action(person_id)
         return Reply(200, {}), 1
 
     def _v1_event(self, person_id: str, raw: bytes) -> tuple[Reply, int]:
