@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
+from cio_sync_cli.stack_file import STACK_FILE
 from cio_sync_local.clients import (
     LOCAL_ACCESS_KEY,
     LOCAL_ACCOUNT_ID,
@@ -56,8 +57,7 @@ READY_LINE = "cio-sync local stack ready"
 DEFAULT_AWS_PORT = 5000
 DEFAULT_CIO_PORT = 8099
 DEFAULT_STACK_NAME = "cio-sync-local"
-STATE_DIR = Path(".local")
-STACK_FILE_NAME = "stack.json"
+STATE_DIR = STACK_FILE.parent  # the CLI finds the file there (cio_sync_cli.stack_file)
 # The emulator's credentials, stored in the secret the template names (the emulator CLI's defaults).
 SITE_ID = "cio-sync-local"
 TRACK_API_KEY = "local-track-key"
@@ -91,13 +91,7 @@ class DrainTimeout(TimeoutError):
 
 
 def stack_file(state_dir: Path | None = None) -> Path:
-    return (state_dir or STATE_DIR) / STACK_FILE_NAME
-
-
-def read_stack_file(state_dir: Path | None = None) -> dict[str, Any]:
-    """What a running `cio-sync local up` wrote; FileNotFoundError when no stack is running here."""
-    info: dict[str, Any] = json.loads(stack_file(state_dir).read_text(encoding="utf-8"))
-    return info
+    return (state_dir or STATE_DIR) / STACK_FILE.name
 
 
 def reset_execution_environment() -> None:
