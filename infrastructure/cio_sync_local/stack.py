@@ -25,12 +25,9 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
-from urllib.parse import parse_qs, urlsplit
 
 from cio_sync_cli.stack_file import STACK_FILE
 from cio_sync_local.clients import (
@@ -41,6 +38,7 @@ from cio_sync_local.clients import (
     aws_client,
     load_models,
 )
+from cio_sync_local.control import ControlServer
 from cio_sync_local.delivery import Faults
 from cio_sync_local.deploy import DeployError, DeployOptions, Package, deploy, package
 from cio_sync_local.description import FunctionSpec, StackContext, StackDescription
@@ -180,7 +178,7 @@ class LocalStack:
         self.pump: Pump | None = None
         self.invokers: dict[str, Invoker] = {}
         self._description: StackDescription | None = None
-        self._control: _ControlServer | None = None
+        self._control: ControlServer | None = None
         self._url_servers: dict[str, FunctionUrlServer] = {}
         self._url_targets: tuple[UrlTarget, ...] = ()
         self._saved_environment: dict[str, str | None] = {}
@@ -259,7 +257,7 @@ class LocalStack:
         }
         self.pump = Pump(description, self.invokers, self._faults, time_scale=self.time_scale).start()
         self._serve_function_urls()
-        self._control = _ControlServer(self, self.host).start()
+        self._control = ControlServer(self, self.host).start()
         self.info = self._describe_running(description)
         if self.reporting_webhook_url is not None:
             register_reporting_webhook(self.emulator.url, APP_API_KEY, self.reporting_webhook_url)
@@ -559,84 +557,3 @@ def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(text + "\n", encoding="utf-8")
     temporary.replace(path)
-
-
-# ---- control endpoint: lets `cio-sync local drain` in another process ask this one ----------------------
-
-
-class _ControlHandler(BaseHTTPRequestHandler):
-    server: _ControlHttpServer
-
-    def do_GET(self) -> None:
-        stack = self.server.stack
-        if urlsplit(self.path).path == "/status":
-            pump = stack.pump
-            self._reply(HTTPStatus.OK, {"running": pump is not None, "pump": pump.stats() if pump else {}})
-        else:
-            self._reply(HTTPStatus.NOT_FOUND, {"error": "no such endpoint"})
-
-    def do_POST(self) -> None:
-        parts = urlsplit(self.path)
-        if parts.path != "/drain":
-            self._reply(HTTPStatus.NOT_FOUND, {"error": "no such endpoint"})
-            return
-        try:
-            timeout = float(parse_qs(parts.query).get("timeout", ["30"])[0])
-        except ValueError:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": "timeout must be a number of seconds"})
-            return
-        started = time.monotonic()
-        try:
-            report = self.server.stack.idle_report(timeout)
-        except RuntimeError as error:
-            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)})
-            return
-        self._reply(
-            HTTPStatus.OK,
-            {
-                "idle": report.idle,
-                "reasons": list(report.reasons),
-                "seconds": round(time.monotonic() - started, 3),
-            },
-        )
-
-    def _reply(self, status: HTTPStatus, body: Mapping[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the control endpoint is for `cio-sync local drain`, not for the screen."""
-
-
-class _ControlHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], stack: LocalStack) -> None:
-        self.stack = stack
-        super().__init__(address, _ControlHandler)
-
-
-class _ControlServer:
-    def __init__(self, stack: LocalStack, host: str) -> None:
-        self._server = _ControlHttpServer((host, 0), stack)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-stack-control", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> _ControlServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
