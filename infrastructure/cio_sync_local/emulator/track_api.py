@@ -14,8 +14,9 @@ from urllib.parse import unquote
 from cio_sync_local.emulator import limits
 from cio_sync_local.emulator.limits import Violation
 from cio_sync_local.emulator.openapi import TrackSchemas, as_validated_v1_identify, violations
+from cio_sync_local.emulator.records import IDENTIFY_CONTROL_KEYS
 from cio_sync_local.emulator.replies import Reply, parse_json, v1_error, v2_error
-from cio_sync_local.emulator.state import IDENTIFY_CONTROL_KEYS, EmulatorState
+from cio_sync_local.emulator.state import EmulatorState
 
 PERSON_IDENTIFIER_KEYS = ("id", "email", "phone", "cio_id")
 
