@@ -279,12 +279,7 @@ class LocalStack:
         }
         environment.update(self._own_environment(function))
         environment.update(
-            AWS_ENDPOINT_URL=description.context.aws_endpoint,
-            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-            AWS_REGION=description.context.region,
-            AWS_DEFAULT_REGION=description.context.region,
-            AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
+            _aws_variables(description.context),
             AWS_LAMBDA_FUNCTION_NAME=function.name,
             AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
             AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(function.memory_mb),
@@ -381,14 +376,7 @@ class LocalStack:
                     conflicting.add(name)
         for name in conflicting:
             del agreed[name]
-        agreed.update(
-            AWS_ENDPOINT_URL=description.context.aws_endpoint,
-            AWS_REGION=description.context.region,
-            AWS_DEFAULT_REGION=description.context.region,
-            AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
-            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-        )
+        agreed.update(_aws_variables(description.context))
         return agreed
 
     def _apply_environment(self) -> None:
@@ -550,6 +538,19 @@ class LocalStack:
             if target.function_id in urls
             for output in target.outputs
         }
+
+
+def _aws_variables(context: StackContext) -> dict[str, str]:
+    """The SDK's settings for this stack, in a function's environment and in this process's: moto server's
+    endpoint, the stack's region and local credentials."""
+    return {
+        "AWS_ENDPOINT_URL": context.aws_endpoint,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "AWS_REGION": context.region,
+        "AWS_DEFAULT_REGION": context.region,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+    }
 
 
 def _write_atomically(path: Path, text: str) -> None:
