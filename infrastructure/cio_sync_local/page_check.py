@@ -20,8 +20,7 @@ import base64
 import os
 import re
 import sys
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,68 +50,35 @@ WAIT_S = 30.0
 """How long a live page may take to show a change (it refreshes every 2 s); a generous bound, not a goal."""
 
 
-@dataclass
-class Dom(HTMLParser):
-    """The parts of a dumped DOM the checks read: rows by table, cells as text, and a few attributes."""
+READ_DOM = """(() => {
+  const attributes = (node) => Object.fromEntries([...node.attributes].map((a) => [a.name, a.value]));
+  const rows = (table) => [...document.querySelectorAll(`#${table} tr`)]
+    .map((tr) => ({attrs: attributes(tr), cells: [...tr.querySelectorAll(":scope > td")]
+      .map((td) => td.textContent.trim())}))
+    .filter((row) => row.cells.length);
+  const text = (id) => document.getElementById(id).textContent;
+  return {html: document.documentElement.outerHTML,
+    rows: {people: rows("people"), timeline: rows("timeline")},
+    ids: [...document.querySelectorAll("[id]")].map((node) => node.id),
+    headers: [...document.querySelectorAll("#people th")].map((th) => th.textContent.trim()),
+    buttons: [...document.querySelectorAll("button")].map(attributes),
+    texts: {faults: text("faults"), counters: text("counters")}, body: attributes(document.body)};
+})()"""
+"""The parts of the rendered page the checks read, taken from the browser's own DOM (`Dom`)."""
 
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    ids: set[str] = field(default_factory=set)
-    body: dict[str, str] = field(default_factory=dict)
-    texts: dict[str, str] = field(default_factory=dict)
-    buttons: list[dict[str, str]] = field(default_factory=list)
-    headers: list[str] = field(default_factory=list)
-    _table: str = ""
-    _row: dict[str, Any] | None = None
-    _cell: list[str] | None = None
-    _in_th: bool = False
-    _text_id: str = ""
 
-    def __post_init__(self) -> None:
-        super().__init__()
+@dataclass(frozen=True)
+class Dom:
+    """The page as rendered: its HTML, table rows (attributes, cells as text), ids, people's column
+    headers, buttons' attributes, the faults and counters lines, and the body's attributes."""
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name: value or "" for name, value in attrs}
-        if "id" in attributes:
-            self.ids.add(attributes["id"])
-        if tag == "body":
-            self.body = attributes
-        elif tag == "table":
-            self._table = attributes.get("id", "")
-        elif tag == "tr" and self._table:
-            self._row = {"attrs": attributes, "cells": []}
-        elif tag == "td" and self._row is not None:
-            self._cell = []
-        elif tag == "th" and self._table == "people":
-            self._in_th = True
-            self.headers.append("")
-        elif tag == "button":
-            self.buttons.append(attributes)
-        if tag == "span" and attributes.get("id") in {"faults", "counters"}:
-            self._text_id = attributes["id"]
-            self.texts[self._text_id] = ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self._row is not None and self._cell is not None:
-            self._row["cells"].append("".join(self._cell).strip())
-            self._cell = None
-        elif tag == "tr" and self._row is not None:
-            if self._row["cells"]:
-                self.rows.setdefault(self._table, []).append(self._row)
-            self._row = None
-        elif tag == "table":
-            self._table = ""
-        elif tag == "th":
-            self._in_th = False
-        elif tag == "span":
-            self._text_id = ""
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-        if self._in_th:
-            self.headers[-1] += data.strip()
-        if self._text_id:
-            self.texts[self._text_id] += data
+    html: str
+    rows: dict[str, list[dict[str, Any]]]
+    ids: list[str]
+    headers: list[str]
+    buttons: list[dict[str, str]]
+    texts: dict[str, str]
+    body: dict[str, str]
 
 
 def seed(url: str, emulator: Emulator) -> dict[str, str]:
@@ -175,24 +141,17 @@ def seed(url: str, emulator: Emulator) -> dict[str, str]:
     return people
 
 
-def rendered_dom(page: Page, url: str) -> str:
-    """The page at `url` once its script has rendered it (the body carries its width): the DOM as HTML."""
+def rendered_dom(page: Page, url: str) -> Dom:
+    """The page at `url` once its script has rendered it (the body carries its width)."""
     page.call("Page.navigate", url=url)
-    rendered = "document.body.dataset.scrollWidth !== undefined && location.href"
+    rendered = "document.body?.dataset.scrollWidth !== undefined && location.href"
     if page.wait_for(rendered, WAIT_S, lambda href: href == url) != url:
         raise DevToolsError(f"{url} was not rendered within {WAIT_S:.0f} s")
-    return str(page.evaluate("document.documentElement.outerHTML"))
+    return Dom(**page.evaluate(READ_DOM))
 
 
-def parse(dom_text: str) -> Dom:
-    dom = Dom()
-    dom.feed(dom_text)
-    return dom
-
-
-def problems_with_page(dom_text: str, people: dict[str, str]) -> list[str]:
+def problems_with_page(dom: Dom, people: dict[str, str]) -> list[str]:
     """What a person could not see, or should not see, on the full page."""
-    dom = parse(dom_text)
     found: list[str] = []
 
     def need(condition: bool, what: str) -> None:
@@ -223,21 +182,20 @@ def problems_with_page(dom_text: str, people: dict[str, str]) -> list[str]:
     need(any("to unsubscribed: no" in row["cells"][3] for row in timeline), "the email's sending options")
     need(any("https://example.org/***" in row["cells"][3] for row in timeline), "the email's data, masked")
     for personal in (*ADDRESSES, RESET_LINK, "+15555550123", "Grace"):
-        need(personal not in dom_text, f"{personal!r} masked")
+        need(personal not in dom.html, f"{personal!r} masked")
     need("injected" not in dom.ids, "data shown as text, never as markup")
     need("rate limit 5/s" in dom.texts.get("faults", ""), f"faults shown: {dom.texts.get('faults')!r}")
     unsubscribe = {b.get("data-unsubscribe") for b in dom.buttons if b.get("data-unsubscribe")}
     need(unsubscribe == {people["grace"]}, f"an unsubscribe button for the subscribed only: {unsubscribe}")
     for label in ("Rate limit 5/s", "Errors 30%", "Outage", "Clear faults"):
-        need(label in dom_text, f"the {label!r} control")
+        need(label in dom.html, f"the {label!r} control")
     width = dom.body.get("data-scroll-width", "")
     need(width.isdigit() and int(width) <= WIDTH, f"the page fits {WIDTH} px (it is {width or '?'} px wide)")
     return found
 
 
-def problems_with_filter(dom_text: str, people: dict[str, str]) -> list[str]:
+def problems_with_filter(dom: Dom, people: dict[str, str]) -> list[str]:
     """`/?person=...&type=identify`: only that person's identifies, and only them among people."""
-    dom = parse(dom_text)
     timeline = dom.rows.get("timeline", [])
     found = []
     if not timeline or any(
