@@ -32,7 +32,6 @@ from cio_sync_local.stack import (
     DEFAULT_AWS_PORT,
     DEFAULT_CIO_PORT,
     READY_LINE,
-    STACK_FILE_NAME,
     STATE_DIR,
     LocalStack,
     stack_file,
@@ -167,7 +166,7 @@ def run_drain(args: argparse.Namespace) -> int:
     info = read_stack_file(path) if path is not None else None
     if info is None:
         raise CommandError(
-            f"no local stack is running here ({path or STATE_DIR / STACK_FILE_NAME} is missing); start one "
+            f"no local stack is running here ({path or stack_file(None)} is missing); start one "
             "with `cio-sync local up`"
         )
     control_url = info.get("control_url")

@@ -23,14 +23,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Generic, TypeVar, cast
-from urllib.parse import parse_qs, urlsplit
+from typing import IO, Any
 
+from cio_sync_cli.stack_file import STACK_FILE
 from cio_sync_local.clients import (
     LOCAL_ACCESS_KEY,
     LOCAL_ACCOUNT_ID,
@@ -39,6 +38,7 @@ from cio_sync_local.clients import (
     aws_client,
     load_models,
 )
+from cio_sync_local.control import ControlServer
 from cio_sync_local.delivery import Faults
 from cio_sync_local.deploy import DeployError, DeployOptions, Package, deploy, package
 from cio_sync_local.description import FunctionSpec, StackContext, StackDescription
@@ -55,8 +55,7 @@ READY_LINE = "cio-sync local stack ready"
 DEFAULT_AWS_PORT = 5000
 DEFAULT_CIO_PORT = 8099
 DEFAULT_STACK_NAME = "cio-sync-local"
-STATE_DIR = Path(".local")
-STACK_FILE_NAME = "stack.json"
+STATE_DIR = STACK_FILE.parent  # the CLI finds the file there (cio_sync_cli.stack_file)
 # The emulator's credentials, stored in the secret the template names (the emulator CLI's defaults).
 SITE_ID = "cio-sync-local"
 TRACK_API_KEY = "local-track-key"
@@ -81,7 +80,6 @@ CUSTOMER_IO_SECRETS: Mapping[str, str] = {
     "ReportingWebhookSecretName": json.dumps({"signing_key": REPORTING_WEBHOOK_SIGNING_KEY}),
 }
 
-T = TypeVar("T")
 _active_lock = threading.Lock()
 _active: list[LocalStack] = []
 
@@ -91,13 +89,7 @@ class DrainTimeout(TimeoutError):
 
 
 def stack_file(state_dir: Path | None = None) -> Path:
-    return (state_dir or STATE_DIR) / STACK_FILE_NAME
-
-
-def read_stack_file(state_dir: Path | None = None) -> dict[str, Any]:
-    """What a running `cio-sync local up` wrote; FileNotFoundError when no stack is running here."""
-    info: dict[str, Any] = json.loads(stack_file(state_dir).read_text(encoding="utf-8"))
-    return info
+    return (state_dir or STATE_DIR) / STACK_FILE.name
 
 
 def reset_execution_environment() -> None:
@@ -186,7 +178,7 @@ class LocalStack:
         self.pump: Pump | None = None
         self.invokers: dict[str, Invoker] = {}
         self._description: StackDescription | None = None
-        self._control: _ControlServer | None = None
+        self._control: ControlServer | None = None
         self._url_servers: dict[str, FunctionUrlServer] = {}
         self._url_targets: tuple[UrlTarget, ...] = ()
         self._saved_environment: dict[str, str | None] = {}
@@ -217,23 +209,19 @@ class LocalStack:
             time_scale=self.time_scale,
             visibility_timeout_s=self._visibility_timeout_s,
         )
-        packaged = _Background(lambda: package(self._template, options, LOCAL_REGION))
-        models = _Background(load_models)
-        try:
+        # Not daemon threads: a failed start waits for them (shutdown) before it raises, since the process
+        # may exit next and a thread still inside the SAM packager at interpreter shutdown can abort it.
+        with ThreadPoolExecutor(2, thread_name_prefix="local-stack-start") as helpers:
+            packaged = helpers.submit(package, self._template, options, LOCAL_REGION)
+            models = helpers.submit(load_models)
             self._deploy(moto, options, packaged, models)
-        except BaseException:
-            # A failed start never leaves its helpers running: the process may exit next, and a daemon
-            # thread still inside the SAM packager at interpreter shutdown can abort it (SIGABRT).
-            packaged.wait()
-            models.wait()
-            raise
 
     def _deploy(
         self,
         moto: MotoServer,
         options: DeployOptions,
-        packaged: _Background[Package],
-        models: _Background[None],
+        packaged: Future[Package],
+        models: Future[None],
     ) -> None:
         emulator_options = {
             "webhook_signing_key": REPORTING_WEBHOOK_SIGNING_KEY,
@@ -269,7 +257,7 @@ class LocalStack:
         }
         self.pump = Pump(description, self.invokers, self._faults, time_scale=self.time_scale).start()
         self._serve_function_urls()
-        self._control = _ControlServer(self, self.host).start()
+        self._control = ControlServer(self, self.host).start()
         self.info = self._describe_running(description)
         if self.reporting_webhook_url is not None:
             register_reporting_webhook(self.emulator.url, APP_API_KEY, self.reporting_webhook_url)
@@ -291,12 +279,7 @@ class LocalStack:
         }
         environment.update(self._own_environment(function))
         environment.update(
-            AWS_ENDPOINT_URL=description.context.aws_endpoint,
-            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-            AWS_REGION=description.context.region,
-            AWS_DEFAULT_REGION=description.context.region,
-            AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
+            _aws_variables(description.context),
             AWS_LAMBDA_FUNCTION_NAME=function.name,
             AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
             AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(function.memory_mb),
@@ -393,14 +376,7 @@ class LocalStack:
                     conflicting.add(name)
         for name in conflicting:
             del agreed[name]
-        agreed.update(
-            AWS_ENDPOINT_URL=description.context.aws_endpoint,
-            AWS_REGION=description.context.region,
-            AWS_DEFAULT_REGION=description.context.region,
-            AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
-            AWS_SECRET_ACCESS_KEY=LOCAL_SECRET_KEY,
-            AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
-        )
+        agreed.update(_aws_variables(description.context))
         return agreed
 
     def _apply_environment(self) -> None:
@@ -564,31 +540,17 @@ class LocalStack:
         }
 
 
-class _Background(Generic[T]):
-    """A call on a thread of its own; `result()` waits for it and re-raises what it raised."""
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._call = call
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="local-stack-start", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as error:  # handed to result(), on the caller's thread
-            self._error = error
-
-    def wait(self) -> None:
-        """Until the call has returned or raised (what it raised is left to `result()`)."""
-        self._thread.join()
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return cast(T, self._value)
+def _aws_variables(context: StackContext) -> dict[str, str]:
+    """The SDK's settings for this stack, in a function's environment and in this process's: moto server's
+    endpoint, the stack's region and local credentials."""
+    return {
+        "AWS_ENDPOINT_URL": context.aws_endpoint,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "AWS_REGION": context.region,
+        "AWS_DEFAULT_REGION": context.region,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+    }
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -596,84 +558,3 @@ def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(text + "\n", encoding="utf-8")
     temporary.replace(path)
-
-
-# ---- control endpoint: lets `cio-sync local drain` in another process ask this one ----------------------
-
-
-class _ControlHandler(BaseHTTPRequestHandler):
-    server: _ControlHttpServer
-
-    def do_GET(self) -> None:
-        stack = self.server.stack
-        if urlsplit(self.path).path == "/status":
-            pump = stack.pump
-            self._reply(HTTPStatus.OK, {"running": pump is not None, "pump": pump.stats() if pump else {}})
-        else:
-            self._reply(HTTPStatus.NOT_FOUND, {"error": "no such endpoint"})
-
-    def do_POST(self) -> None:
-        parts = urlsplit(self.path)
-        if parts.path != "/drain":
-            self._reply(HTTPStatus.NOT_FOUND, {"error": "no such endpoint"})
-            return
-        try:
-            timeout = float(parse_qs(parts.query).get("timeout", ["30"])[0])
-        except ValueError:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": "timeout must be a number of seconds"})
-            return
-        started = time.monotonic()
-        try:
-            report = self.server.stack.idle_report(timeout)
-        except RuntimeError as error:
-            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)})
-            return
-        self._reply(
-            HTTPStatus.OK,
-            {
-                "idle": report.idle,
-                "reasons": list(report.reasons),
-                "seconds": round(time.monotonic() - started, 3),
-            },
-        )
-
-    def _reply(self, status: HTTPStatus, body: Mapping[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the control endpoint is for `cio-sync local drain`, not for the screen."""
-
-
-class _ControlHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], stack: LocalStack) -> None:
-        self.stack = stack
-        super().__init__(address, _ControlHandler)
-
-
-class _ControlServer:
-    def __init__(self, stack: LocalStack, host: str) -> None:
-        self._server = _ControlHttpServer((host, 0), stack)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-stack-control", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> _ControlServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)

@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from boto3.dynamodb.types import TypeSerializer
 
@@ -41,6 +41,7 @@ from cio_sync.pipeline.messages import MAX_SYNCS_PER_MESSAGE, TRACK_LANES, pack_
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.sync.intents import SyncProfile, deterministic_event_id
 from cio_sync_local.bench import fakes
+from cio_sync_local.member_factory import numbered_member
 
 KB: Final = 1000
 REALISTIC: Final = "realistic"
@@ -61,36 +62,13 @@ CREATED_S: Final = 1_790_000_000
 _SERIALIZER: Final = TypeSerializer()
 
 
-def member_id(number: int) -> str:
-    return f"{number:024x}"
-
-
 def base_member(number: int) -> MemberItem:
-    """An email- and SMS-subscribed member as sign-up and auth leave it."""
-    return {
-        "id": member_id(number),
-        "email": f"member{number}@example.org",
-        "mobile": "+15555550123",
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "birthdate": "1990-01-02",
-        "addr_city": "Springfield",
-        "addr_state": "IL",
-        "addr_zip": "62701",
-        "country": "US",
-        "language": "en",
-        "source": "phoenix-next",
-        "source_detail": "utm_medium=referral",
-        "email_subscription_status": True,
-        "email_subscription_topics": ["community", "news"],
-        "sms_status": "active",
-        "sms_subscription_topics": ["general", "voting"],
-        "sms_paused": False,
-        "promotions_muted_at": None,
-        "created_at": "2026-01-02T03:04:05.000000Z",
-        "updated_at": "2026-01-02T03:04:05.000000Z",
-        "last_authenticated_at": "2026-11-20T08:00:00.000000Z",
-    }
+    """The tests' member as sign-up and auth leave it, with both email topics of the subscription centre."""
+    return numbered_member(
+        number,
+        email_subscription_topics=["community", "news"],
+        last_authenticated_at="2026-11-20T08:00:00.000000Z",
+    )
 
 
 def item_bytes(item: MemberItem) -> int:
@@ -216,7 +194,7 @@ def timed_best(prepare: Callable[[], Prepared], rounds: int = ROUNDS) -> Measure
     return best
 
 
-def _invoked(handle: Callable[[dict[str, Any]], dict[str, Any]], text: str) -> Callable[[], object]:
+def invoked(handle: Callable[[dict[str, Any]], dict[str, Any]], text: str) -> Callable[[], object]:
     """One invocation: the runtime's parse of the event, the handler, the metrics flushed at its end."""
 
     def invoke() -> object:
@@ -234,7 +212,7 @@ def prepare_member_stream(size: int | None, count: int) -> Prepared:
         fakes.AcceptingWriter(), fakes.NoPending(), fakes.CountingPublisher(), volatile_window_s=86_400
     )
     events = stream_events(count, size)
-    return count, [_invoked(lambda event: member_stream.handle(event, None, deps), text) for text in events]
+    return count, [invoked(lambda event: member_stream.handle(event, None, deps), text) for text in events]
 
 
 def prepare_track(size: int | None, count: int, pool: fakes.AcceptingPool | None = None) -> Prepared:
@@ -256,7 +234,7 @@ def prepare_track(size: int | None, count: int, pool: fakes.AcceptingPool | None
         topic_map={"news": 1, "community": 2},  # the subscription centre's topics ride along, as deployed
     )
     events = track_events(list(items))
-    return count, [_invoked(lambda event: track.handle(event, None, deps), text) for text in events]
+    return count, [invoked(lambda event: track.handle(event, None, deps), text) for text in events]
 
 
 def prepare_import_chunk(size: int | None, count: int) -> Prepared:
@@ -278,7 +256,7 @@ def prepare_import_chunk(size: int | None, count: int) -> Prepared:
         json.dumps({"Records": [{"messageId": f"chunk-{n}", "body": body, "attributes": {}}]})
         for n, body in enumerate(queue.bodies)
     ]
-    return count, [_invoked(lambda event: import_chunk.handle(event, None, deps), text) for text in events]
+    return count, [invoked(lambda event: import_chunk.handle(event, None, deps), text) for text in events]
 
 
 def stream_batch(size: int) -> int:
@@ -325,20 +303,27 @@ def measure_function(function: Function, rounds: int = ROUNDS) -> dict[str, Any]
 
 
 @contextlib.contextmanager
-def production_logging() -> Iterator[None]:
-    """Log lines and metrics are written as in Lambda (INFO, template.yaml's default), to /dev/null."""
+def logging_to(sink: IO[str]) -> Iterator[IO[str]]:
+    """The functions' log lines and EMF metrics, at INFO (template.yaml's default) as in Lambda, to `sink`."""
     handlers = [handler for handler in logger.handlers if isinstance(handler, logging.StreamHandler)]
     level = logger.log_level
-    with open(os.devnull, "w", encoding="utf-8") as null, contextlib.redirect_stdout(null):
-        streams = [handler.setStream(null) for handler in handlers]
+    with contextlib.redirect_stdout(sink):
+        streams = [handler.setStream(sink) for handler in handlers]
         logger.setLevel("INFO")
         try:
-            yield
+            yield sink
         finally:
             logger.setLevel(level)
             for handler, stream in zip(handlers, streams, strict=True):
                 if stream is not None:
                     handler.setStream(stream)
+
+
+@contextlib.contextmanager
+def production_logging() -> Iterator[None]:
+    """Log lines and metrics written as in Lambda, to /dev/null: their cost is part of the figure."""
+    with open(os.devnull, "w", encoding="utf-8") as null, logging_to(null):
+        yield
 
 
 def throughput(rounds: int = ROUNDS) -> dict[str, Any]:

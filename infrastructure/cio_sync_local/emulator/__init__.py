@@ -4,6 +4,6 @@ It validates requests against Customer.io's own OpenAPI document and enforces th
 code that passes here sends what the real service accepts.
 """
 
-from cio_sync_local.emulator.server import Emulator
+from cio_sync_local.emulator.serving import Emulator
 
 __all__ = ["Emulator"]

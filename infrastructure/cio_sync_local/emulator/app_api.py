@@ -33,8 +33,9 @@ from cio_sync_local.emulator.app_schemas import (
 )
 from cio_sync_local.emulator.faults import SlidingWindowLimiter
 from cio_sync_local.emulator.openapi import violations
+from cio_sync_local.emulator.records import Profile, is_unsubscribed
 from cio_sync_local.emulator.replies import Reply, meta_error, parse_json
-from cio_sync_local.emulator.state import EmulatorState, Profile, is_unsubscribed
+from cio_sync_local.emulator.state import EmulatorState
 from cio_sync_local.emulator.webhooks import WebhookSender
 
 APP_RATE_LIMIT_PER_S = 10

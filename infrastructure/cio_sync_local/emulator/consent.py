@@ -7,8 +7,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from cio_sync_local.emulator.records import PREFERENCES, Profile
 from cio_sync_local.emulator.replies import Reply, meta_error, parse_json
-from cio_sync_local.emulator.state import PREFERENCES, EmulatorState, Profile
+from cio_sync_local.emulator.state import EmulatorState
 from cio_sync_local.emulator.webhooks import WebhookSender
 
 

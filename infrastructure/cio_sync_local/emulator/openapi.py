@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from cio_sync_local.emulator.limits import Violation
-from cio_sync_local.emulator.state import IDENTIFY_CONTROL_KEYS
+from cio_sync_local.emulator.records import IDENTIFY_CONTROL_KEYS
 
 OPENAPI_ENV = "CIO_OPENAPI_PATH"
 BUNDLED_OPENAPI_PATH = Path(__file__).resolve().parent / "reference" / "journeys-track.openapi.json"

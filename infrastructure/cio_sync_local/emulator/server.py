@@ -1,9 +1,8 @@
-"""The emulator's HTTP server: Track v1/v2 and the App API on one base URL, plus `/_emulator` control.
+"""What the emulator answers: Track v1/v2 and the App API on one base URL, plus `/_emulator` control.
 
-Stdlib `ThreadingHTTPServer` speaking HTTP/1.1 keep-alive is enough for several hundred requests a second
-and keeps the emulator free of extra dependencies. Request handling is split in two: `EmulatorApp`
-decides answers from plain values (method, path, headers, body bytes, which region's hosts were
-called), and the handler class only moves bytes, so the behaviour reads top to bottom in one place.
+`EmulatorApp` decides every answer from plain values (method, path, headers, body bytes, which region's
+hosts were called), so the behaviour reads top to bottom in one place; `serving.Emulator` puts it on
+sockets, and the Track and App APIs' own rules live in `track_api` and `app_api`.
 
 Regions: the emulator listens twice. `Emulator.url` stands for the US hosts (track.customer.io and
 api.customer.io), `Emulator.eu_url` for the EU ones (track-eu / api-eu). The workspace lives in one region
@@ -18,16 +17,12 @@ import binascii
 import hmac
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from cio_sync_local.emulator import consent, limits, page
+from cio_sync_local.emulator import consent, page
 from cio_sync_local.emulator.app_api import (
     APP_RATE_LIMIT_PER_S,
     DEFAULT_TRANSACTIONAL_MESSAGES,
@@ -36,20 +31,18 @@ from cio_sync_local.emulator.app_api import (
     TransactionalMessage,
 )
 from cio_sync_local.emulator.faults import FaultConfig, TrafficControl, Verdict
-from cio_sync_local.emulator.limits import Violation
-from cio_sync_local.emulator.openapi import TrackSchemas, as_validated_v1_identify, violations
+from cio_sync_local.emulator.openapi import TrackSchemas
 from cio_sync_local.emulator.replies import (
     RATE_LIMITED,
     UNAUTHORIZED,
     Reply,
     meta_error,
     parse_json,
-    v1_error,
-    v2_error,
 )
 from cio_sync_local.emulator.requestlog import REQUEST_LOG_BODY_BYTES, REQUEST_LOG_SIZE
-from cio_sync_local.emulator.state import IDENTIFY_CONTROL_KEYS, EmailIdentifier, EmulatorState
-from cio_sync_local.emulator.webhooks import TIMEOUT_S, WebhookSender
+from cio_sync_local.emulator.state import EmailIdentifier, EmulatorState
+from cio_sync_local.emulator.track_api import TrackApi, track_route
+from cio_sync_local.emulator.webhooks import WebhookSender
 
 CONTROL_PREFIX = "/_emulator"
 REGION_PATH = "/api/v1/accounts/region"
@@ -59,20 +52,6 @@ APP_HOSTS = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"
 WRONG_DATACENTER = {"errors": [{"detail": "wrong datacenter", "status": "301"}]}
 """The body Customer.io sent with its cross-region 301 (customerio/customerio-node issue #134)."""
 DEFAULT_ENVIRONMENT_ID = 1
-IDLE_CONNECTION_TIMEOUT_S = 120
-"""Idle keep-alive connections are closed after this, so a long local run does not collect threads."""
-PERSON_IDENTIFIER_KEYS = ("id", "email", "phone", "cio_id")
-
-
-def _person_identifier(identifiers: Any) -> str | None:
-    """The one identifier value of a v2 person (schema validation has already ensured there is one)."""
-    if not isinstance(identifiers, dict):
-        return None
-    for key in PERSON_IDENTIFIER_KEYS:
-        value = identifiers.get(key)
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            return str(value)
-    return None
 
 
 @dataclass(frozen=True)
@@ -113,7 +92,6 @@ class EmulatorApp:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}")
         self._track_credentials = f"{site_id}:{track_api_key}".encode()
         self._bearer = f"Bearer {app_api_key}"
-        self._schemas = schemas
         self._initial_faults = faults
         self.region = region
         self.environment_id = environment_id
@@ -124,6 +102,7 @@ class EmulatorApp:
             request_log_size=request_log_size,
             request_log_body_bytes=request_log_body_bytes,
         )
+        self.track_api = TrackApi(self.state, schemas)
         self.traffic = TrafficControl(faults, clock=clock)
         self.webhooks = webhooks if webhooks is not None else WebhookSender("")
         self.app_api = AppApi(
@@ -193,7 +172,7 @@ class EmulatorApp:
         return self._region_reply()
 
     def _track_call(self, call: Call) -> tuple[Reply, int]:
-        route = _track_route(call.method, call.path)
+        route = track_route(call.method, call.path)
         if route is None:
             return meta_error(404, "not found"), 0
         if not self._track_authorized(call.authorization):
@@ -202,16 +181,7 @@ class EmulatorApp:
         if wrong_region is not None:
             return wrong_region, 0
         operation, person_id = route
-        handlers = {
-            "identify": self._v1_identify,
-            "delete": self._v1_delete,
-            "suppress": self._v1_suppress,
-            "unsuppress": self._v1_unsuppress,
-            "event": self._v1_event,
-            "entity": self._v2_entity,
-            "batch": self._v2_batch,
-        }
-        return handlers[operation](person_id, call.body)
+        return self.track_api.handle(operation, person_id, call.body)
 
     def _region_reply(self) -> Reply:
         return Reply(
@@ -243,176 +213,6 @@ class EmulatorApp:
         except (binascii.Error, ValueError):
             return False
         return hmac.compare_digest(decoded, self._track_credentials)
-
-    def _schema(self, name: str) -> Any:
-        return getattr(self._schemas, name) if self._schemas is not None else None
-
-    def _operation_schema(self, operation: Any, fallback: str) -> Any:
-        if self._schemas is None:
-            return None
-        return self._schemas.for_operation(operation, getattr(self._schemas, fallback))
-
-    def _v1_identify(self, person_id: str, raw: bytes) -> tuple[Reply, int]:
-        body, problems = parse_json(raw, empty_as={})
-        problems += limits.check_identifier(person_id, "identifier")
-        if not problems:
-            checked = as_validated_v1_identify(body) if isinstance(body, dict) else body
-            problems += violations(self._schema("identify"), checked)
-        if not problems and not isinstance(body, dict):
-            problems.append(Violation("invalid", "body", "request body must be a JSON object"))
-        if problems:
-            return v1_error(400, problems), 1
-        attributes = {k: v for k, v in body.items() if k not in IDENTIFY_CONTROL_KEYS}
-        problems += limits.check_attributes(attributes)
-        if isinstance(body.get("id"), str):
-            problems += limits.check_identifier(body["id"], "id")
-        with self.state.lock:
-            problems += limits.check_profile_size(self.state.merged_attribute_count(person_id, body))
-            if problems:
-                return v1_error(400, problems), 1
-            self.state.identify(
-                person_id,
-                body,
-                update_only=body.get("_update") is True,
-                timestamp=_integer_or_none(body.get("_timestamp")),
-                source="PUT /api/v1/customers/{identifier}",
-            )
-        return Reply(200, {}), 1
-
-    def _v1_delete(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
-        problems = limits.check_identifier(person_id, "identifier")
-        if problems:
-            return v1_error(400, problems), 1
-        self.state.delete(person_id)
-        return Reply(200, {}), 1
-
-    def _v1_suppress(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
-        problems = limits.check_identifier(person_id, "identifier")
-        if problems:
-            return v1_error(400, problems), 1
-        self.state.suppress(person_id)
-        return Reply(200, {}), 1
-
-    def _v1_unsuppress(self, person_id: str, _raw: bytes) -> tuple[Reply, int]:
-        problems = limits.check_identifier(person_id, "identifier")
-        if problems:
-            return v1_error(400, problems), 1
-        self.state.unsuppress(person_id)
-        return Reply(200, {}), 1
-
-    def _v1_event(self, person_id: str, raw: bytes) -> tuple[Reply, int]:
-        body, problems = parse_json(raw)
-        problems += limits.check_identifier(person_id, "identifier")
-        if not problems:
-            problems += violations(self._schema("track_event"), body)
-        if not problems and not (isinstance(body, dict) and isinstance(body.get("name"), str)):
-            problems.append(Violation("invalid", "name", "event name is required"))
-        if problems:
-            return v1_error(400, problems), 1
-        data = body.get("data") or {}
-        problems += limits.check_event(body["name"], data, "name", "data")
-        if problems:
-            return v1_error(400, problems), 1
-        self.state.add_event(
-            person_id,
-            body["name"].strip(),
-            data if isinstance(data, dict) else {"value": data},
-            event_id=_string_or_none(body.get("id")),
-            timestamp=_integer_or_none(body.get("timestamp")),
-        )
-        return Reply(200, {}), 1
-
-    def _v2_entity(self, _person_id: str, raw: bytes) -> tuple[Reply, int]:
-        body, problems = parse_json(raw)
-        problems += limits.check_item_size(len(raw), "body")
-        if not problems:
-            problems += violations(self._operation_schema(body, "entity"), body)
-        if not problems and not isinstance(body, dict):
-            problems.append(Violation("invalid", "body", "request body must be a JSON object"))
-        if not problems:
-            problems = self._apply_v2_operation(body)
-        return (v2_error(400, problems) if problems else Reply(200, {})), 1
-
-    def _v2_batch(self, _person_id: str, raw: bytes) -> tuple[Reply, int]:
-        """200 when every item applied, 207 naming the failed items by `batch_index`, 400 for the request."""
-        body, problems = parse_json(raw)
-        problems = limits.check_batch_body(len(raw)) or problems
-        if not problems and not (isinstance(body, dict) and isinstance(body.get("batch"), list)):
-            problems.append(
-                Violation("invalid", "batch", "request body must be an object with a batch array")
-            )
-        if not problems:
-            problems += violations(self._schema("batch"), {**body, "batch": []})
-        if problems:
-            return v2_error(400, problems), 0
-        items: list[Any] = body["batch"]
-        errors = [
-            {"batch_index": index, "reason": p.reason, "field": p.field, "message": p.message}
-            for index, item in enumerate(items)
-            for p in self._batch_item(item)
-        ]
-        return (Reply(207, {"errors": errors}) if errors else Reply(200, {})), len(items)
-
-    def _batch_item(self, item: Any) -> list[Violation]:
-        """Check one batch item and apply it when valid; an invalid item changes nothing."""
-        problems = limits.check_item_size(limits.json_size(item), "item")
-        if not problems:
-            problems = violations(self._operation_schema(item, "batch_item"), item)
-        if not problems and not isinstance(item, dict):
-            problems = [Violation("invalid", "item", "batch item must be a JSON object")]
-        return problems or self._apply_v2_operation(item)
-
-    def _apply_v2_operation(self, item: dict[str, Any]) -> list[Violation]:
-        """Apply one schema-valid v2 operation to state, or return the limits it breaks (nothing applied)."""
-        if item.get("type") != "person":
-            self.state.count_unmodelled()
-            return []
-        person_id = _person_identifier(item.get("identifiers"))
-        attributes = item.get("attributes") or {}
-        if person_id is None or not isinstance(attributes, dict):
-            return [Violation("invalid", "identifiers", "exactly one person identifier is required")]
-        problems = limits.check_identifier(person_id, "identifiers")
-        action = item.get("action")
-        if action == "identify":
-            return problems or self._v2_identify(person_id, item, attributes)
-        if action == "event":
-            return problems or self._v2_event(person_id, item, attributes)
-        if not problems and action == "delete":
-            self.state.delete(person_id)
-        elif not problems:
-            self.state.count_unmodelled()
-        return problems
-
-    def _v2_identify(
-        self, person_id: str, item: dict[str, Any], attributes: dict[str, Any]
-    ) -> list[Violation]:
-        problems = limits.check_attributes({k: v for k, v in attributes.items() if k != "_update"})
-        with self.state.lock:
-            problems += limits.check_profile_size(self.state.merged_attribute_count(person_id, attributes))
-            if not problems:
-                self.state.identify(
-                    person_id,
-                    attributes,
-                    update_only=attributes.get("_update") is True,
-                    timestamp=_integer_or_none(item.get("timestamp")),
-                    source="v2 person identify",
-                )
-        return problems
-
-    def _v2_event(self, person_id: str, item: dict[str, Any], attributes: dict[str, Any]) -> list[Violation]:
-        name = item.get("name")
-        if not isinstance(name, str):
-            return [Violation("invalid", "name", "event name is required")]
-        problems = limits.check_event(name, attributes, "name", "attributes")
-        if not problems:
-            self.state.add_event(
-                person_id,
-                name.strip(),
-                attributes,
-                event_id=_string_or_none(item.get("id")),
-                timestamp=_integer_or_none(item.get("timestamp")),
-            )
-        return problems
 
     # ---- inspection and control --------------------------------------------------------------------
 
@@ -539,277 +339,3 @@ def _fault_reply(verdict: Verdict, config: FaultConfig) -> Reply | None:
         Verdict.FAIL: meta_error(config.fail_status, "injected failure"),
     }
     return replies.get(verdict)
-
-
-_V1_ROUTES = {("PUT", 5): "identify", ("DELETE", 5): "delete"}
-_V1_PERSON_ACTIONS = {"events": "event", "suppress": "suppress", "unsuppress": "unsuppress"}
-_V2_ROUTES = {("POST", "/api/v2/entity"): "entity", ("POST", "/api/v2/batch"): "batch"}
-
-
-def _track_route(method: str, path: str) -> tuple[str, str] | None:
-    """(operation, person id) for a Track method and path, or None when Customer.io has no such route."""
-    parts = path.split("/")
-    if parts[:4] == ["", "api", "v1", "customers"] and len(parts) in {5, 6} and parts[4]:
-        if len(parts) == 6:
-            operation = _V1_PERSON_ACTIONS.get(parts[5]) if method == "POST" else None
-        else:
-            operation = _V1_ROUTES.get((method, len(parts)))
-        return (operation, unquote(parts[4])) if operation else None
-    operation = _V2_ROUTES.get((method, path))
-    return (operation, "") if operation else None
-
-
-def _integer_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _string_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Moves bytes between the socket and `EmulatorApp`; keep-alive HTTP/1.1 with exact Content-Length."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "cio-emulator"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    timeout = IDLE_CONNECTION_TIMEOUT_S
-    server: _Server
-
-    def _dispatch(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.server.app.handle(self.command, self.path, headers, body, self.server.host_region)
-        if reply.drop:
-            self.close_connection = True
-            return
-        payload = reply.encoded()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def _read_body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        length_header = self.headers.get("Content-Length")
-        if not length_header:
-            return b""
-        try:
-            length = int(length_header)
-        except ValueError:
-            self.send_error(400, "bad Content-Length")
-            return None
-        return self.rfile.read(length)
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
-                    pass
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: `/_emulator/requests` is the request log, and stderr noise slows the server down."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], app: EmulatorApp, host_region: str) -> None:
-        self.app = app
-        self.host_region = host_region
-        super().__init__(address, _Handler)
-
-
-class Emulator:
-    """A local Customer.io: Track paths, the App API, `/_emulator/...` and `/` on one base URL per region.
-
-    `Emulator(...).start()` serves from background threads until `stop()`; it is also a context manager.
-    `url` stands for the US hosts and `eu_url` for the EU hosts; the workspace is in `region`, and
-    `home_url` is the URL of its own region. Missing OpenAPI document: construction fails unless
-    `validate=False` is passed on purpose.
-    """
-
-    def __init__(
-        self,
-        site_id: str = "site",
-        track_api_key: str = "track-key",
-        app_api_key: str = "app-key",
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        eu_port: int = 0,
-        openapi_path: str | Path | None = None,
-        validate: bool = True,
-        faults: FaultConfig | None = None,
-        region: str = "us",
-        email_identifier: EmailIdentifier = "off",
-        environment_id: int = DEFAULT_ENVIRONMENT_ID,
-        transactional_messages: Sequence[TransactionalMessage] = DEFAULT_TRANSACTIONAL_MESSAGES,
-        app_rate_limit_per_s: int | None = APP_RATE_LIMIT_PER_S,
-        send_rate_limit_per_s: int | None = SEND_RATE_LIMIT_PER_S,
-        request_log_size: int = REQUEST_LOG_SIZE,
-        request_log_body_bytes: int = REQUEST_LOG_BODY_BYTES,
-        clock: Callable[[], float] = time.monotonic,
-        webhook_signing_key: str = "emulator-webhook-signing-key",
-        webhook_time_scale: float = 1.0,
-        webhook_timeout_s: float = TIMEOUT_S,
-    ) -> None:
-        """`clock` times the one-second windows of the rate limits (tests pass a fake one). Reporting
-        webhooks are signed with `webhook_signing_key`; `webhook_time_scale` shrinks their retry waits."""
-        schemas = TrackSchemas.load(Path(openapi_path) if openapi_path else None) if validate else None
-        self.site_id = site_id
-        self.track_api_key = track_api_key
-        self.app_api_key = app_api_key
-        self.region = region
-        self._host = host
-        self._ports = {"us": port, "eu": eu_port}
-        self.app = EmulatorApp(
-            site_id=site_id,
-            track_api_key=track_api_key,
-            app_api_key=app_api_key,
-            schemas=schemas,
-            faults=faults or FaultConfig(),
-            region=region,
-            email_identifier=email_identifier,
-            environment_id=environment_id,
-            transactional_messages=transactional_messages,
-            app_rate_limit_per_s=app_rate_limit_per_s,
-            send_rate_limit_per_s=send_rate_limit_per_s,
-            request_log_size=request_log_size,
-            request_log_body_bytes=request_log_body_bytes,
-            clock=clock,
-            webhooks=WebhookSender(
-                webhook_signing_key, time_scale=webhook_time_scale, timeout_s=webhook_timeout_s
-            ),
-        )
-        self._servers: dict[str, _Server] = {}
-        self._threads: list[threading.Thread] = []
-
-    @property
-    def state(self) -> EmulatorState:
-        return self.app.state
-
-    @property
-    def webhooks(self) -> WebhookSender:
-        return self.app.webhooks
-
-    def _server(self, region: str) -> _Server:
-        server = self._servers.get(region)
-        if server is None:
-            raise RuntimeError("the emulator is not running; call start() first")
-        return server
-
-    @property
-    def port(self) -> int:
-        """The port of the US hosts' stand-in (the emulator's main URL)."""
-        return int(self._server("us").server_address[1])
-
-    @property
-    def eu_port(self) -> int:
-        return int(self._server("eu").server_address[1])
-
-    def url_for(self, region: str) -> str:
-        """The base URL standing for `region`'s Track and App hosts."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{int(self._server(region).server_address[1])}"
-
-    @property
-    def url(self) -> str:
-        return self.url_for("us")
-
-    @property
-    def eu_url(self) -> str:
-        return self.url_for("eu")
-
-    @property
-    def home_url(self) -> str:
-        """The URL of the workspace's own region: where a correctly configured client sends its requests."""
-        return self.url_for(self.region)
-
-    def start(self) -> Emulator:
-        if self._servers:
-            return self
-        try:
-            for region in ("us", "eu"):
-                self._servers[region] = _Server((self._host, self._ports[region]), self.app, region)
-        except BaseException:
-            self._close_servers()
-            raise
-        self.app.base_urls = {region: self.url_for(region) for region in self._servers}
-        for region, server in self._servers.items():
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name=f"cio-emulator-{region}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self.app.webhooks.stop()
-        if not self._servers:
-            return
-        for server in self._servers.values():
-            server.shutdown()
-        self._close_servers()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads = []
-
-    def _close_servers(self) -> None:
-        for server in self._servers.values():
-            server.server_close()
-        self._servers = {}
-
-    def serve_until_stopped(self) -> None:
-        """Block the calling thread while serving (the CLI's foreground mode)."""
-        for thread in self._threads:
-            thread.join()
-
-    def reset(self) -> None:
-        self.app.reset()
-
-    @contextmanager
-    def holding(self) -> Iterator[None]:
-        """While held, API requests are received but not answered, as from a service that hangs."""
-        self.app.answering.clear()
-        try:
-            yield
-        finally:
-            self.app.answering.set()
-
-    def set_faults(self, **changes: Any) -> FaultConfig:
-        """Same as `POST /_emulator/faults`: e.g. `set_faults(rate_limit_per_s=5, fail_ratio=0.5)`."""
-        return self.app.set_faults(changes)
-
-    def stats(self) -> dict[str, Any]:
-        return self.app.stats()
-
-    def __enter__(self) -> Emulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

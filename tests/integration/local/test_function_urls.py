@@ -16,8 +16,9 @@ import requests
 
 from cio_sync.members.contract import MemberItem, utc_now_iso
 from cio_sync_cli.member_writes import MemberAdmin
+from cio_sync_cli.stack_file import read_stack_file
 from cio_sync_cli.webhook_check import judge
-from cio_sync_local.stack import APP_API_KEY, LocalStack, read_stack_file
+from cio_sync_local.stack import APP_API_KEY, LocalStack, stack_file
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +79,8 @@ def test_the_receiver_answers_on_its_url_recorded_in_stack_json(stack: LocalStac
     url = _url(stack)
     assert url.startswith(f"http://{stack.host}:")
     assert stack._state_dir is not None
-    recorded = read_stack_file(stack._state_dir)
+    recorded = read_stack_file(stack_file(stack._state_dir))
+    assert recorded is not None
     assert recorded["reporting_webhook_url"] == url
     assert recorded["outputs"]["ReportingWebhookUrl"] == url
 

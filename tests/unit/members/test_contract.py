@@ -21,7 +21,7 @@ from cio_sync.members.contract import (
     validate_member,
     without_absent,
 )
-from tests.unit.members.factory import MEMBER_ID, member
+from cio_sync_local.member_factory import MEMBER_ID, member
 
 
 def test_a_full_member_is_valid() -> None:

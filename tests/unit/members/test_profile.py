@@ -14,7 +14,7 @@ from cio_sync.members.profile import (
     strip_html,
     truncate_utf8,
 )
-from tests.unit.members.factory import MEMBER_ID, member
+from cio_sync_local.member_factory import MEMBER_ID, member
 
 
 def test_full_payload() -> None:

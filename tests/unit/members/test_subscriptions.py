@@ -18,7 +18,7 @@ from cio_sync.members.subscriptions import (
     sms_signup,
     web_signup,
 )
-from tests.unit.members.factory import LATER, NOW, member
+from cio_sync_local.member_factory import LATER, NOW, member
 
 
 def write(old: MemberItem, now: str = NOW, **changes: Any) -> MemberItem:

@@ -8,7 +8,7 @@ from cio_sync.members.contract import MemberItem
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.sync.diff import diff, profile_changed
 from cio_sync.sync.intents import SendEmail, SyncProfile, TrackEvent, is_ulid, ulid_timestamp_ms
-from tests.unit.members.factory import LATER, MEMBER_ID, NOW, member
+from cio_sync_local.member_factory import LATER, MEMBER_ID, NOW, member
 
 RECORD = "c81e728d9d4c2f636f067f89cc14862c"
 AT_MS = 1764175075123

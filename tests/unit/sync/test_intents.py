@@ -16,7 +16,7 @@ from cio_sync.sync.intents import (
     parse_intent,
     ulid_timestamp_ms,
 )
-from tests.unit.members.factory import MEMBER_ID
+from cio_sync_local.member_factory import MEMBER_ID
 
 ULID = "01KBCDEFGHJKMNPQRSTVWXYZ01"
 

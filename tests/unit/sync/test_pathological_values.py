@@ -19,7 +19,7 @@ from cio_sync.handlers.member_stream_runtime import MemberStreamRuntime
 from cio_sync.members.profile import MAX_VALUE_BYTES
 from cio_sync.pipeline.desired_profiles import desired_profiles
 from cio_sync.sync.diff import diff
-from tests.unit.members.factory import MEMBER_ID, member
+from cio_sync_local.member_factory import MEMBER_ID, member
 from tests.unit.pipeline.fakes import FakePending, FakePublisher, FakeWriter, stream_record
 
 SIZE = 300_000
