@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from xdist.remote import Producer
+from xdist.scheduler import LoadFileScheduling
 
 TESTS = Path(__file__).parent
 
@@ -38,3 +40,21 @@ def _start_rank(parts: tuple[str, ...]) -> int:
 @pytest.hookimpl(tryfirst=True)  # after pytest-randomly's shuffle; the stable sort keeps its order
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: _start_rank(item.path.relative_to(TESTS).parts))
+
+
+# tests/e2e shares one `cio-sync local up` (tests/e2e/conftest.py): its files go to one worker as one unit.
+SHARED_STACK_PACKAGES = ("tests/e2e/",)
+
+
+class LoadFileKeepingPackages(LoadFileScheduling):
+    """`--dist loadfile`, except that each package in SHARED_STACK_PACKAGES is one unit of work."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return next((package for package in SHARED_STACK_PACKAGES if nodeid.startswith(package)), None) or (
+            super()._split_scope(nodeid)
+        )
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: known only when xdist runs
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadFileScheduling | None:
+    return LoadFileKeepingPackages(config, log) if config.getoption("dist") == "loadfile" else None
