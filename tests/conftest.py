@@ -46,15 +46,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 SHARED_STACK_PACKAGES = ("tests/e2e/",)
 
 
-class LoadFileKeepingPackages(LoadFileScheduling):
-    """`--dist loadfile`, except that each package in SHARED_STACK_PACKAGES is one unit of work."""
-
-    def _split_scope(self, nodeid: str) -> str:
-        return next((package for package in SHARED_STACK_PACKAGES if nodeid.startswith(package)), None) or (
-            super()._split_scope(nodeid)
-        )
-
-
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: known only when xdist runs
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadFileScheduling | None:
-    return LoadFileKeepingPackages(config, log) if config.getoption("dist") == "loadfile" else None
+    """`--dist loadfile`, except that each package in SHARED_STACK_PACKAGES is one unit of work."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    scheduling = LoadFileScheduling(config, log)
+    by_file = scheduling._split_scope
+
+    def split_scope(nodeid: str) -> str:
+        shared = [package for package in SHARED_STACK_PACKAGES if nodeid.startswith(package)]
+        return shared[0] if shared else str(by_file(nodeid))
+
+    scheduling._split_scope = split_scope
+    return scheduling
