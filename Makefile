@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cio-sync local up
 
-# Lint and mypy first; then one pytest run over every kind of test on two workers (--dist loadfile keeps
-# each file on one worker; tests/conftest.py hands out the long ones first), in a new random order each
-# run (pytest-randomly prints the seed; `--randomly-seed=N` replays the order), with the branch-coverage
-# floor on functions/. The SAM checks (their venvs' installs and builds, mostly downloads) run meanwhile in
-# the background, under the lock the infra tests take (tests/infra/cfn.py), so those tests wait for them.
+# One pytest run over every kind of test on two workers (--dist loadfile keeps each file on one worker;
+# tests/conftest.py hands out the long ones first), in a new random order each run (pytest-randomly prints
+# the seed; `--randomly-seed=N` replays the order), with the branch-coverage floor on functions/. Lint and
+# mypy run beside it at low priority, on the CPU the integration tests leave idle while they wait, and
+# print (and fail the target) at the end. The SAM checks (their venvs' installs and builds, mostly
+# downloads) run meanwhile too, under the lock the infra tests take (tests/infra/cfn.py), so those tests
+# wait for them.
 COVERAGE := --cov=functions --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
 PARALLEL := -n $(or $(JOBS),2) --dist loadfile --no-loadscope-reorder
 SAM_LOCK := .aws-sam/.make.lock
@@ -30,9 +32,10 @@ SAM_LOCK := .aws-sam/.make.lock
 test: $(STAMP)
 	@mkdir -p .aws-sam
 	flock $(SAM_LOCK) $(MAKE) --no-print-directory sam-checks > .aws-sam/sam-checks.log 2>&1 & \
-	$(MAKE) --no-print-directory -j2 --output-sync=target lint typecheck \
-		&& $(BIN)/pytest tests $(PARALLEL) $(COVERAGE) --durations=15; \
-	status=$$?; wait; exit $$status
+	nice -n 10 $(MAKE) --no-print-directory -j2 --output-sync=target lint typecheck \
+		> .aws-sam/static-checks.log 2>&1 & static=$$!; \
+	$(BIN)/pytest tests $(PARALLEL) $(COVERAGE) --durations=15; status=$$?; \
+	wait $$static || status=1; cat .aws-sam/static-checks.log; wait; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from xdist.remote import Producer
+from xdist.scheduler import LoadFileScheduling
 
 TESTS = Path(__file__).parent
 
@@ -38,3 +40,23 @@ def _start_rank(parts: tuple[str, ...]) -> int:
 @pytest.hookimpl(tryfirst=True)  # after pytest-randomly's shuffle; the stable sort keeps its order
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: _start_rank(item.path.relative_to(TESTS).parts))
+
+
+# tests/e2e shares one `cio-sync local up` (tests/e2e/conftest.py): its files go to one worker as one unit.
+SHARED_STACK_PACKAGES = ("tests/e2e/",)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: known only when xdist runs
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadFileScheduling | None:
+    """`--dist loadfile`, except that each package in SHARED_STACK_PACKAGES is one unit of work."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    scheduling = LoadFileScheduling(config, log)
+    by_file = scheduling._split_scope
+
+    def split_scope(nodeid: str) -> str:
+        shared = [package for package in SHARED_STACK_PACKAGES if nodeid.startswith(package)]
+        return shared[0] if shared else str(by_file(nodeid))
+
+    scheduling._split_scope = split_scope
+    return scheduling

@@ -39,6 +39,7 @@ from cio_sync_local.invoker import InjectedCrash, InvocationResult
 from cio_sync_local.pump import Faults, Pump, PumpListener
 from cio_sync_local.raw_table import raw_update
 from cio_sync_local.soak_checks import (
+    OLD_RECEIVE_LIMIT,
     RESUBSCRIBE_EVENT,
     Ledger,
     Observed,
@@ -51,7 +52,9 @@ from cio_sync_local.stack import LocalStack
 MAX_MINUTES: Final = 10.0
 DEFAULT_MINUTES: Final = 5.0
 DRAIN_TIMEOUT_S: Final = 300.0
-VISIBILITY_TIMEOUT_S: Final = 2
+# Short, so a message whose handler crashed comes back soon; yet longer than a handler runs on a loaded
+# machine: at 2 s a slow import chunk came back while it ran, and its queue's 5 receives dead-lettered it.
+VISIBILITY_TIMEOUT_S: Final = 10
 # Backoffs of failed messages run this much faster, as the short visibility timeout does.
 TIME_SCALE: Final = 0.01
 DEAD_LETTER_QUEUES: Final = (
@@ -87,10 +90,11 @@ CALM: Final[dict[str, Any]] = {
 }
 OUTAGE: Final[dict[str, Any]] = {"fail_ratio": 1.0, "fail_status": 503}
 RATE_LIMITED: Final[dict[str, Any]] = {"rate_limit_per_s": 1, "latency_ms": 20}
-RATE_LIMITED_MIN_S: Final = 5.0
-# At the soak's time scale (0.01), five failed receives back off for about 9 s in all: an outage of this
-# long (at least) outlasts the old receive limit of 5, so it would have dead-lettered every waiting message.
-OUTAGE_MIN_S: Final = 15.0
+# The outage lasts until a message has been received more often than the old receive limit of 5 allowed
+# (so it would have been dead-lettered), the 1/s phase until it drew a 429: events, not seconds, so a busy
+# machine neither cuts them short nor a quiet one waits for nothing. A phase whose event has not come
+# within this bound ends anyway, and the summary's guard says so.
+PHASE_EVENT_BOUND_S: Final = 180.0
 WEATHER: Final[tuple[dict[str, Any], ...]] = (
     {"fail_ratio": 0.2, "fail_status": 503},
     # Low enough that batched traffic goes over it and gets 429s, as a busy account would.
@@ -160,19 +164,25 @@ class CohortMember:
 
 class PumpFaultCounter(PumpListener):
     """Counts the pump's injected crashes and duplicate deliveries as a listener of the pump, and the most
-    receives any SQS message had (an outage's backoff keeps messages coming back)."""
+    receives any SQS message had (an outage's backoff keeps messages coming back), in all and since
+    `new_phase()`."""
 
     def __init__(self, pump: Pump) -> None:
         self.crashes = 0
         self.duplicates = 0
         self.max_receive_count = 0
+        self.phase_max_receive_count = 0
         pump.add_listener(self)
+
+    def new_phase(self) -> None:
+        self.phase_max_receive_count = 0
 
     def invoked(self, function: str, event: dict[str, Any], result: InvocationResult) -> None:
         for record in event.get("Records", []):
             receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")
             if receives is not None:
                 self.max_receive_count = max(self.max_receive_count, int(receives))
+                self.phase_max_receive_count = max(self.phase_max_receive_count, int(receives))
         if isinstance(result.error, InjectedCrash):
             self.crashes += 1
 
@@ -190,6 +200,7 @@ class Soak:
         self.ledger = Ledger()
         self.general: list[str] = []
         self.cohort: list[CohortMember] = []
+        self._rate_limited_before = 0  # the emulator's 429 count when the phase began
         if stack.pump is None or stack.emulator is None:
             raise SoakFailed("the local stack is not running")
         self.pump = stack.pump
@@ -377,6 +388,8 @@ class Soak:
     def set_weather(self, number: int) -> None:
         weather = WEATHER[number % len(WEATHER)]
         self.emulator.set_faults(**{**CALM, **weather, "seed": self.config.seed + number})
+        self.pump_faults.new_phase()
+        self._rate_limited_before = int(self.emulator.stats()["rate_limited"])
         self.ledger.weather.append(weather)
         self.say(f"soak: weather {number}: {json.dumps(weather, sort_keys=True) if weather else 'calm'}")
 
@@ -399,6 +412,7 @@ class Soak:
             # Every weather meets a burst of racing writes and a poison item, whatever the random steps do.
             self.adversary("burst")
             self.adversary("poison")
+            self.provoke(WEATHER[number % len(WEATHER)])
             steps = 2
             while not self._phase_over(number, phase_started, steps, started):
                 self.step()
@@ -415,16 +429,34 @@ class Soak:
         return self.account(time.monotonic() - started)
 
     def _phase_over(self, number: int, phase_started: float, steps: int, started: float) -> bool:
-        """A phase lasts its share of the steps (or of the minutes); an outage at least OUTAGE_MIN_S."""
+        """A phase lasts its share of the steps (or of the minutes) and until its event, if it has one."""
         config = self.config
         phases = len(WEATHER) * 2
-        weather = WEATHER[number % len(WEATHER)]
-        least = {id(OUTAGE): OUTAGE_MIN_S, id(RATE_LIMITED): RATE_LIMITED_MIN_S}.get(id(weather), 0.0)
-        if time.monotonic() - phase_started < least:
-            return False
+        if not self._phase_event_seen(WEATHER[number % len(WEATHER)]):
+            if time.monotonic() - phase_started < PHASE_EVENT_BOUND_S:
+                return False
+            self.say(f"soak: weather {number} ended without its event after {PHASE_EVENT_BOUND_S:g} s")
         if config.steps is not None:
             return steps >= max(1, config.steps // phases)
         return time.monotonic() >= started + config.seconds * (number + 1) / phases
+
+    def provoke(self, weather: Mapping[str, Any]) -> None:
+        """Work that brings the phase's event soon, whatever the random steps do: a reset queued in the
+        outage's first second (a message to outlive the old receive limit; most other work waits in the
+        stream meanwhile), and profile changes to several members at once under the 1/s limit."""
+        if weather is OUTAGE:
+            self.forgot_password(self.random.choice([m for m in self.general if self.ledger.has_email[m]]))
+        elif weather is RATE_LIMITED:
+            for member_id in self.random.sample(self.general, k=6):
+                self.raw_update(member_id, {"first_name": f"Rated{self.random.randint(0, 999)}"})
+                self.ledger.writes["raw"] += 1
+
+    def _phase_event_seen(self, weather: Mapping[str, Any]) -> bool:
+        if weather is OUTAGE:
+            return self.pump_faults.phase_max_receive_count > OLD_RECEIVE_LIMIT
+        if weather is RATE_LIMITED:
+            return int(self.emulator.stats()["rate_limited"]) > self._rate_limited_before
+        return True
 
     def observe(self, seconds: float) -> Observed:
         """Read what the run left: the emulator's books, the table, every dead-letter queue."""

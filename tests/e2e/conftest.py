@@ -28,6 +28,8 @@ from cio_sync_local.demo import DRAIN_TIMEOUT_S
 from cio_sync_local.invariant import plain
 
 READY_LINE = "cio-sync local stack ready"
+# Printed once the demo is over, finished or stopped (then test_demo fails, not every test waiting on it).
+RUNNING_LINE = "running; the emulator page is"
 # The console script, as `make run` starts it (what an operator runs).
 CLI = [str(Path(sys.executable).with_name("cio-sync"))]
 START_TIMEOUT_S = 180.0
@@ -36,6 +38,8 @@ STOP_TIMEOUT_S = 60.0
 # demo's own error, not as a line that was never printed.
 DEMO_TIMEOUT_S = 8 * DRAIN_TIMEOUT_S
 DRAIN_TIMEOUT_S = 60.0
+# Whichever e2e test runs first starts the shared stack and waits for its demo, within its own timeout.
+E2E_TIMEOUT = pytest.mark.timeout(int(START_TIMEOUT_S + DEMO_TIMEOUT_S + STOP_TIMEOUT_S + 120))
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -143,9 +147,9 @@ def _wait_for(
 
 
 @contextmanager
-def local_up(directory: Path, *options: str, wait_for: str = READY_LINE) -> Iterator[RunningStack]:
-    """`cio-sync local up OPTIONS` on free ports in `directory`, until `wait_for` is printed; then SIGTERM,
-    which must stop it cleanly (exit 0, stack.json removed)."""
+def local_up(directory: Path, *options: str) -> Iterator[RunningStack]:
+    """`cio-sync local up OPTIONS` on free ports in `directory`, until its demo (if any) is over; then
+    SIGTERM, which must stop it cleanly (exit 0, stack.json removed)."""
     stdout, stderr = directory / "stdout.log", directory / "stderr.log"
     command = [*CLI, "local", "up", "--aws-port", "0", "--cio-port", "0", *options]
     with stdout.open("wb") as out, stderr.open("wb") as err:
@@ -155,9 +159,7 @@ def local_up(directory: Path, *options: str, wait_for: str = READY_LINE) -> Iter
     try:
         _wait_for(process, stdout, stderr, READY_LINE, START_TIMEOUT_S)
         info = json.loads((directory / ".local" / "stack.json").read_text(encoding="utf-8"))
-        _wait_for(
-            process, stdout, stderr, wait_for, START_TIMEOUT_S if wait_for == READY_LINE else DEMO_TIMEOUT_S
-        )
+        _wait_for(process, stdout, stderr, RUNNING_LINE, DEMO_TIMEOUT_S)
         yield RunningStack(directory, process, info)
     finally:
         if process.poll() is None:
@@ -172,7 +174,11 @@ def local_up(directory: Path, *options: str, wait_for: str = READY_LINE) -> Iter
     assert not (directory / ".local" / "stack.json").exists()
 
 
-@pytest.fixture(scope="module")  # stopped when its file is done, not held until the worker's session ends
+# One stack for every end-to-end test, as `make run` starts it (demo included): each start costs ~18 s of
+# a worker, and the tests reach only their own members, so the demo's members and each other's do not
+# matter. Package scope stops it when tests/e2e is done (tests/conftest.py keeps the package on one
+# worker), not when the worker's session ends.
+@pytest.fixture(scope="package")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with local_up(tmp_path_factory.mktemp("local-stack"), "--no-demo") as stack:
+    with local_up(tmp_path_factory.mktemp("local-stack")) as stack:
         yield stack

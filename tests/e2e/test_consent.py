@@ -14,9 +14,9 @@ import requests
 
 from cio_sync.members.contract import utc_now_iso
 from cio_sync.members.subscriptions import web_signup
-from tests.e2e.conftest import CLI, RunningStack
+from tests.e2e.conftest import CLI, E2E_TIMEOUT, RunningStack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, E2E_TIMEOUT]
 
 
 def _member(**fields: Any) -> dict[str, Any]:

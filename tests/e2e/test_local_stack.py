@@ -18,9 +18,9 @@ import pytest
 from cio_sync.members.contract import new_member_id, utc_now_iso
 from cio_sync.members.subscriptions import sms_signup, web_signup
 from cio_sync_local.invariant import violations
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import E2E_TIMEOUT, RunningStack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, E2E_TIMEOUT]
 
 
 def _assert_invariant(stack: RunningStack, member_id: str) -> None:

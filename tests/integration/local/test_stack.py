@@ -107,6 +107,11 @@ def test_the_stack_runs_the_deployed_template_with_each_functions_environment(tm
         # `cio-sync local drain` as another process runs it: over the control endpoint in stack.json
         assert run_drain(argparse.Namespace(timeout=10.0, state_dir=tmp_path)) == 0
 
+        # One stack per process: a second start while this one runs is refused (checked on this stack
+        # rather than on one of its own: a start costs a worker ~10 s).
+        with pytest.raises(RuntimeError, match="already running"):
+            LocalStack(aws_port=0, cio_port=0).start()
+
     assert not (tmp_path / "stack.json").exists()
     assert os.environ.get("MEMBER_TABLE_NAME") == table_before
 
@@ -122,15 +127,6 @@ def test_drain_names_what_is_still_busy() -> None:
         assert failing.called.wait(60), "the email function was never invoked"
         with pytest.raises(DrainTimeout, match=r"EmailQueue: 0 waiting, 1 in flight"):
             stack.drain(10)
-
-
-def test_only_one_stack_runs_per_process() -> None:
-    handlers = {name: Recorder(identify=_identity) for name in FUNCTIONS}
-    with (
-        LocalStack(aws_port=0, cio_port=0, handlers=handlers),
-        pytest.raises(RuntimeError, match="already running"),
-    ):
-        LocalStack(aws_port=0, cio_port=0).start()
 
 
 def test_drain_without_a_running_stack_is_one_clear_error(tmp_path: Path) -> None:
