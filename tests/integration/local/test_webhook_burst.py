@@ -22,12 +22,15 @@ import pytest
 import requests
 
 from cio_sync_local.emulator.webhooks import TIMEOUT_S, signature
-from cio_sync_local.stack import REPORTING_WEBHOOK_SIGNING_KEY, LocalStack
+from cio_sync_local.stack import REPORTING_WEBHOOK_FUNCTION, REPORTING_WEBHOOK_SIGNING_KEY, LocalStack
+from cio_sync_local.workers import WorkerPool
 
 pytestmark = pytest.mark.integration
 
-# 10,000 as issue 22 asks takes ~7 minutes of a 2-core machine (over make test's budget): make test runs
-# 1,000; `CIO_SYNC_WEBHOOK_BURST=10000 pytest tests/integration/local/test_webhook_burst.py` runs it all.
+# make test runs 1,000 (~40 s); `CIO_SYNC_WEBHOOK_BURST=10000 pytest <this file>` runs issue 22's 10,000
+# (~5 min of a 2-core machine, over make test's budget). What stands in the way is moto, not the receiver:
+# each webhook costs ~30 ms of CPU, half of it in the moto server, one process: ~7 ms for any request and
+# ~8 ms for a FIFO SendMessage (more as the queue grows), so 10,000 sends alone take it over 80 s here.
 BURST = int(os.environ.get("CIO_SYNC_WEBHOOK_BURST", "1000"))
 SENDERS = 4
 ATTEMPTS = 30  # Customer.io keeps trying for 7 days; a loaded machine may take more than 4 s now and then
@@ -54,6 +57,11 @@ def counted() -> Iterator[tuple[LocalStack, ConsentCounter]]:
     with LocalStack(
         aws_port=0, cio_port=0, time_scale=0.01, enforce_roles=True, handlers={"ConsentFunction": counter}
     ) as stack:
+        receiver = stack.invokers[REPORTING_WEBHOOK_FUNCTION]
+        assert isinstance(receiver, WorkerPool)
+        # Every environment the URL may use warm before the burst (Lambda's provisioned concurrency): a
+        # cold start here takes longer than Customer.io's 4 s on a busy machine, and would be retried.
+        assert receiver.provision(receiver.size) == receiver.size
         yield stack, counter
 
 
@@ -80,8 +88,10 @@ def test_a_burst_of_webhooks_is_answered_and_nothing_is_lost(
     timeouts: list[str] = []
 
     def send(event_id: str) -> int:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            session.trust_env = False  # Customer.io reads no proxy settings: not a scan of os.environ a call
         body = _body(event_id)
         for _ in range(ATTEMPTS):
             stamp = str(int(time.time()))
