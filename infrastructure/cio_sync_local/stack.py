@@ -64,9 +64,10 @@ APP_API_KEY = "local-app-key"
 REPORTING_WEBHOOK_SIGNING_KEY = "local-signing-key"
 REPORTING_WEBHOOK_FUNCTION = "ReportingWebhookFunction"
 # Workers behind each function URL (a URL has no mapping to size its pool by), and how many of them start
-# with the stack (provisioned), so that a caller with a timeout does not wait on a cold start.
+# with the stack (all of them: on a loaded machine a cold start took longer than Customer.io's 4 s timeout, and
+# the emulator's webhook then waited its 10, 20, 40 s backoffs, past a drain's bound).
 FUNCTION_URL_CONCURRENCY = 4
-FUNCTION_URL_PROVISIONED = 2
+FUNCTION_URL_PROVISIONED = FUNCTION_URL_CONCURRENCY
 # Template parameters that differ locally: the emulator stands in for Customer.io, so no dry run.
 LOCAL_PARAMETERS: Mapping[str, str] = {"CustomerIoEnabled": "true"}
 # Variables the template declares empty so that a local run may point them elsewhere (docs/deploy.md).
