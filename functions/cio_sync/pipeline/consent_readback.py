@@ -70,7 +70,8 @@ class ConsentReadBack(NamedTuple):
 
 
 def without_opt_out(profile: StoredProfile) -> StoredProfile:
-    """The profile less its `unsubscribed` (the opt-out walk decided it): the full read-back reads the rest."""
+    """The profile less its `unsubscribed` (the opt-out walk decided that): the full read-back reads the
+    rest."""
     return StoredProfile(
         {name: value for name, value in profile.attributes.items() if name != UNSUBSCRIBED},
         {name: at for name, at in profile.timestamps.items() if name != UNSUBSCRIBED},

@@ -82,10 +82,14 @@ def _read_back_page(
             profile = stored.get(member_id)
             held = held_opt_out(profile) if profile is not None else None
             if held is not None:  # None: deleted or resubscribed since the search
-                written = counted_read_back(
-                    member_id, held, found[member_id], consent, plan.outcome, examples
+                consent.decided[member_id] = counted_read_back(
+                    member_id,
+                    held,
+                    found[member_id],
+                    consent=consent,
+                    outcome=plan.outcome,
+                    examples=examples,
                 )
-                consent.decided[member_id] = written
 
 
 def _read(

@@ -55,7 +55,7 @@ def compared_members(
             if consent is not None and member_id in consent.decided:
                 profile = without_opt_out(profile)  # the opt-out walk decided its `unsubscribed`
             if consent is not None and counted_read_back(
-                member_id, profile, found[member_id], consent, outcome, examples
+                member_id, profile, found[member_id], consent=consent, outcome=outcome, examples=examples
             ):
                 continue
             if check_attributes and _drifted(
@@ -76,6 +76,7 @@ def counted_read_back(
     member_id: str,
     profile: StoredProfile,
     member: MemberItem,
+    *,
     consent: ConsentReadBack,
     outcome: SweepOutcome,
     examples: int,

@@ -10,9 +10,9 @@ from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.customerio.people import (
     EVERYONE_WITH_AN_ID,
     MAX_SEARCH_LIMIT,
+    UNSUBSCRIBED_WITH_AN_ID,
     PeoplePage,
     Person,
-    UNSUBSCRIBED_WITH_AN_ID,
     StoredProfile,
     as_stored,
 )

@@ -170,7 +170,8 @@ def test_a_failed_opt_out_search_stops_only_that_walk_and_the_run_is_not_ok() ->
     workspace.member()
     outcome = workspace.sweep()
     assert outcome.opt_out_walk == "stopped: Customer.io: RetryableError"
-    assert outcome.complete and outcome.scanned == 1
+    assert outcome.complete
+    assert outcome.scanned == 1
     assert not outcome.ok
 
 
