@@ -100,7 +100,7 @@ def _pages(profiles: int) -> int:
 def _allowed(sweep: Mapping[str, Any]) -> int:
     """The walk's search pages, the opt-out walk's, and the mark reads of each page's deletes."""
     pages = _pages(sweep["profiles"])
-    marks = sweep["orphans"] // IDS_PER_ATTRIBUTES_REQUEST + pages
+    marks = int(sweep["orphans"]) // IDS_PER_ATTRIBUTES_REQUEST + pages
     return pages + _pages(sweep.get("unsubscribed", 0)) + marks
 
 
