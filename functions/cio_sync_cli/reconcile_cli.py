@@ -6,8 +6,9 @@ Customer.io holds and queues a sync for each one cio-sync made that no eligible 
 then scans the table for eligible members with no profile. Deletes past --max-deletes (or the function's
 brake) are held: --approve-deletes DIGEST queues them once a walk finds that same set. `--from-failures`
 syncs exactly the members the stream's failure queue names. Every fix is a sync on the track queue: the
-track function decides from the member's item as it is when the sync is sent. `--consent` reads back the
-unsubscribes and topics Customer.io holds into the table (cio_sync_cli.reconcile_consent).
+track function decides from the member's item as it is when the sync is sent. The profiles side first reads
+back the unsubscribes Customer.io holds (the opt-out walk); `--consent` reads back every profile's
+unsubscribe and topics into the table (cio_sync_cli.reconcile_consent).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
             print(f"reconcile {run_id}: {what} every profile in Customer.io, {_on(target)}", file=sys.stderr)
             outcome = _sweep(target, publisher, run_id, args)
             report["profiles"] = outcome.to_dict()
-            if args.consent:
+            if args.consent or outcome.consent:
                 print_consent(outcome)
             ok = ok and _profiles_done(outcome)
     print(json.dumps(report, sort_keys=True))
@@ -255,11 +256,12 @@ def _sweep(
     try:
         return sweep_profiles(
             app_client(target, where, args.app_rate),
-            BatchReadMembers(target.members(), member_fields(args.check_attributes, args.consent)),
+            # The opt-out walk, first, reads the consent fields whatever --consent says.
+            BatchReadMembers(target.members(), member_fields(args.check_attributes, read_consent=True)),
             publisher,
             options,
             scanner=ScanMembers(target.members(), ELIGIBILITY_FIELDS, client=target.client("dynamodb")),
-            consent_writer=consent_writer(target) if args.consent and not args.dry_run else None,
+            consent_writer=None if args.dry_run else consent_writer(target),
             progress=_sweep_progress(started),
         )
     except CredentialsError as error:

@@ -1,4 +1,5 @@
-"""`cio-sync reconcile --consent`: the sweep's consent read-back on demand (docs/sweep.md).
+"""`cio-sync reconcile --consent`: the sweep's consent read-back on demand (docs/sweep.md); the writer also
+serves the opt-out walk every profiles side runs first.
 
 It walks every profile as the profile-sweep function does and writes to the member table the unsubscribes
 and subscription-centre topics Customer.io holds when its change is newer than the table's (the consent

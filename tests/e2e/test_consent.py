@@ -86,3 +86,44 @@ def test_a_member_on_both_channels_stays_unsubscribed_after_a_login_and_a_sweep(
     assert profile["attributes"]["unsubscribed"] is True
     assert "last_authenticated_at" in profile["attributes"]  # the login was synced after the opt-out
     assert (local_stack.member(member["id"]) or {}).get("promotions_muted_at") is None
+
+
+def test_an_unsubscribe_whose_webhook_was_lost_reaches_the_member_through_a_default_reconcile(
+    local_stack: RunningStack,
+) -> None:
+    """The webhook is lost past Customer.io's retries (the emulator sends none); `cio-sync reconcile` with
+    no option reads the opt-out back (the opt-out walk), and a later login's sync keeps it."""
+    mobile = f"+1555{uuid.uuid4().int % 10**7:07d}"
+    member = _member(mobile=mobile, sms_status="active")
+    local_stack.put_member(member)
+    local_stack.drain()
+    answer = requests.post(
+        f"{local_stack.info['emulator_url']}/_emulator/unsubscribe",
+        json={"person_id": member["id"], "webhooks": False},
+        timeout=30,
+    )
+    assert answer.json() == {"unsubscribed": True, "webhooks_queued": 0}
+    local_stack.drain()
+    assert (local_stack.member(member["id"]) or {}).get("email_subscription_status") is True  # not heard
+
+    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    swept = subprocess.run(
+        [*CLI, "reconcile"],
+        cwd=local_stack.directory,
+        env={**os.environ, **credentials},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert swept.returncode == 0, swept.stderr
+    local_stack.drain()
+    after = local_stack.member(member["id"]) or {}
+    assert (after.get("email_subscription_status"), after.get("promotions_muted_at")) == (False, None)
+
+    local_stack.set_fields(member["id"], last_authenticated_at=utc_now_iso(), updated_at=utc_now_iso())
+    local_stack.drain()
+    profile = local_stack.profile(member["id"])
+    assert profile is not None
+    assert profile["attributes"]["unsubscribed"] is True
+    assert "last_authenticated_at" in profile["attributes"]  # the login was synced after the opt-out

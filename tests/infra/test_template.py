@@ -138,6 +138,7 @@ ENVIRONMENT = {
         "PROFILE_SWEEP_MAX_DELETES": "Ref:ProfileSweepMaxDeletes",
         "PROFILE_SWEEP_FIND_MISSING": "Ref:ProfileSweepFindMissing",
         "PROFILE_SWEEP_READ_CONSENT": "Ref:ProfileSweepReadConsent",
+        "PROFILE_SWEEP_READ_OPT_OUTS": "Ref:ProfileSweepReadOptOuts",
         "EMAIL_TOPIC_MAP": "Ref:EmailTopicMap",
         "VOLATILE_SYNC_WINDOW_S": "Ref:VolatileSyncWindowSeconds",
     },
@@ -388,7 +389,12 @@ def test_function_environment_is_exactly_what_its_settings_read(transformed: Tem
         for name in environment
     }
     values.update(CUSTOMER_IO_REGION="us", CUSTOMER_IO_ENABLED="true", AWS_REGION="us-east-1")
-    flags = ("PROFILE_SWEEP_CHECK_ATTRIBUTES", "PROFILE_SWEEP_FIND_MISSING", "PROFILE_SWEEP_READ_CONSENT")
+    flags = (
+        "PROFILE_SWEEP_CHECK_ATTRIBUTES",
+        "PROFILE_SWEEP_FIND_MISSING",
+        "PROFILE_SWEEP_READ_CONSENT",
+        "PROFILE_SWEEP_READ_OPT_OUTS",
+    )
     values.update({name: "false" for name in environment if name in flags})
     values.update({name: "news=1" for name in environment if name == "EMAIL_TOPIC_MAP"})
     values.update({name: "record" for name in environment if name == "BOUNCE_POLICY"})
@@ -670,6 +676,7 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
             "PROFILE_SWEEP_MAX_DELETES": "10000",
             "PROFILE_SWEEP_FIND_MISSING": "true",
             "PROFILE_SWEEP_READ_CONSENT": "true",
+            "PROFILE_SWEEP_READ_OPT_OUTS": "true",
             "VOLATILE_SYNC_WINDOW_S": "86400",
         }
     )
@@ -679,6 +686,9 @@ def test_one_sweep_at_a_time_never_retried_within_the_app_api_budget(transformed
     assert parameter_default(transformed, "ProfileSweepFindMissing") == "true"
     # Off: it would cost ten times the walk's App API budget (docs/sweep.md); reconcile --consent on demand.
     assert parameter_default(transformed, "ProfileSweepReadConsent") == "false"
+    # On: a lost unsubscribe webhook converges on every run, for requests per unsubscribed profile.
+    assert parameter_default(transformed, "ProfileSweepReadOptOuts") == "true"
+    assert settings.read_opt_outs is True
     assert parameter_default(transformed, "ProfileSweepMaxDeletes") == "10000"
 
 

@@ -25,6 +25,11 @@ MAX_ATTRIBUTE_IDS: Final = 100
 # Everyone in the workspace who has an `id`. Customer.io has no "match all" filter; people identified by
 # email alone have no `id`, and cio-sync (which identifies by id) cannot have made them.
 EVERYONE_WITH_AN_ID: Final[Mapping[str, Any]] = {"attribute": {"field": "id", "operator": "exists"}}
+# Everyone with an `id` whom Customer.io holds as unsubscribed (it stores the attribute as `true`): the
+# sweep's opt-out walk. Conditions combine with `and` (Customer.io's filter schema: one property a node).
+UNSUBSCRIBED_WITH_AN_ID: Final[Mapping[str, Any]] = {
+    "and": [{"attribute": {"field": "unsubscribed", "operator": "eq", "value": "true"}}, EVERYONE_WITH_AN_ID]
+}
 
 
 class UnexpectedReply(PermanentError):

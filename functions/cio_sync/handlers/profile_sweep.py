@@ -54,6 +54,7 @@ def handle(event: Any, context: Any, deps: ProfileSweepRuntime) -> dict[str, Any
         placeholder_id=deps.placeholder_id,
         check_attributes=deps.check_attributes,
         consent=deps.consent,
+        read_opt_outs=deps.read_opt_outs,
         volatile_window_s=deps.volatile_window_s,
         max_deletes=deps.max_deletes,
         find_missing=deps.find_missing,
@@ -87,6 +88,7 @@ def record(outcome: SweepOutcome) -> None:
         ("ProfileSweepWithheld", withheld),
         # Consent Customer.io held and the table did not (a webhook lost), now written to the member.
         ("ProfileSweepConsentReadBack", outcome.consent[APPLIED]),
+        ("ProfileSweepOptOutPages", outcome.opt_out_pages),  # the opt-out walk's searches (its cost)
         # Consent the read-back could not order (no timestamp from the App API, preferences unreadable).
         ("ProfileSweepConsentUnread", outcome.consent[NO_TIMESTAMP] + outcome.consent[MALFORMED_PREFERENCES]),
         # Held deletes leave opted-out members' profiles in place: as much a run to look at as a stop.

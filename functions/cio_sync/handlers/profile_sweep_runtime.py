@@ -35,6 +35,7 @@ class ProfileSweepSettings(NamedTuple):
     volatile_window_s: int  # a volatile timestamp may lag within this window (the stream's own rule)
     find_missing: bool  # after a whole walk, scan the table for eligible members with no profile
     read_consent: bool  # read each eligible profile's consent back into the table (consent_readback)
+    read_opt_outs: bool  # first read back the people Customer.io holds as unsubscribed (opt_out_walk)
     topic_map: Mapping[str, str]  # topic_<n> -> our email topic (EmailTopicMap), the consent function's
 
     @classmethod
@@ -58,6 +59,7 @@ class ProfileSweepSettings(NamedTuple):
             volatile_window_s=env.whole_seconds("VOLATILE_SYNC_WINDOW_S"),
             find_missing=env.flag("PROFILE_SWEEP_FIND_MISSING"),
             read_consent=env.flag("PROFILE_SWEEP_READ_CONSENT"),
+            read_opt_outs=env.flag("PROFILE_SWEEP_READ_OPT_OUTS"),
             topic_map=topic_map(env),
         )
 
@@ -88,6 +90,7 @@ class ProfileSweepRuntime(NamedTuple):
     scanner: MemberScanner | None = None  # None: the table side is not run
     find_missing: bool = False
     consent: ConsentPolicy | None = None  # None: no consent read-back
+    read_opt_outs: bool = True  # the opt-out walk (its writer: consent_writer; None: only counted)
     consent_writer: MemberConsent | None = None
     clock: Callable[[], float] = time.time  # names the run
 
@@ -100,6 +103,7 @@ def finds_missing(settings: ProfileSweepSettings) -> bool:
 def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
     repository = MemberRepository(settings.member_table, region=settings.region)
     find_missing = finds_missing(settings)
+    reads_consent = settings.read_consent or settings.read_opt_outs
     return ProfileSweepRuntime(
         directory=PeopleClient(
             secret_credentials(settings.app_api),
@@ -107,9 +111,9 @@ def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
             rate_per_s=settings.app_api.rate_per_process,
             enabled=settings.app_api.enabled,
         ),
-        # Eligibility needs five attributes, the read-back the consent ones; the attribute check needs
+        # Eligibility needs five attributes, the read-backs the consent ones; the attribute check needs
         # whole items (the payload).
-        members=BatchReadMembers(repository, member_fields(settings.check_attributes, settings.read_consent)),
+        members=BatchReadMembers(repository, member_fields(settings.check_attributes, reads_consent)),
         publisher=SqsQueues(aws_client("sqs"), settings.track_queue_url, None),
         placeholder_id=settings.placeholder_id,
         check_attributes=settings.check_attributes,
@@ -118,7 +122,6 @@ def build(settings: ProfileSweepSettings) -> ProfileSweepRuntime:
         scanner=ScanMembers(repository, ELIGIBILITY_FIELDS) if find_missing else None,
         find_missing=find_missing,
         consent=settings.consent_policy(),
-        consent_writer=ConsentWrites(settings.member_table, settings.region)
-        if settings.read_consent
-        else None,
+        read_opt_outs=settings.read_opt_outs,
+        consent_writer=ConsentWrites(settings.member_table, settings.region) if reads_consent else None,
     )

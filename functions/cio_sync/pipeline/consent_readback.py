@@ -52,18 +52,39 @@ _HELD_IN: Final = frozenset({"false", "0"})
 
 
 def member_fields(check_attributes: bool, read_consent: bool) -> tuple[str, ...] | None:
-    """What the sweep reads of each listed member: eligibility's fields, the read-back's, or (the attribute
-    check builds payloads) None, whole items."""
+    """What the sweep reads of each listed member: eligibility's fields, the read-back's (the full read-back
+    or the opt-out walk), or (the attribute check builds payloads) None, whole items."""
     if check_attributes:
         return None
     return tuple(dict.fromkeys(ELIGIBILITY_FIELDS + (MEMBER_ATTRIBUTES if read_consent else ())))
 
 
 class ConsentReadBack(NamedTuple):
-    """The read-back's policy (the consent function's) and its writer; no writer: a dry run."""
+    """The read-back's policy (the consent function's) and its writer (none: a dry run); `decided`: the
+    members whose `unsubscribed` the opt-out walk read back in this run -> whether it wrote (or would
+    write) their consent, so the full read-back never decides one opt-out twice."""
 
     policy: ConsentPolicy
     writer: MemberConsent | None
+    decided: dict[str, bool]
+
+
+def without_opt_out(profile: StoredProfile) -> StoredProfile:
+    """The profile less its `unsubscribed` (the opt-out walk decided that): the full read-back reads the
+    rest."""
+    return StoredProfile(
+        {name: value for name, value in profile.attributes.items() if name != UNSUBSCRIBED},
+        {name: at for name, at in profile.timestamps.items() if name != UNSUBSCRIBED},
+    )
+
+
+def held_opt_out(profile: StoredProfile) -> StoredProfile | None:
+    """Only the profile's `unsubscribed`, when Customer.io holds it true (the opt-out walk): nothing else of
+    the profile can make an event, so no opt-in or topic is ever inferred from it."""
+    if profile.attributes.get(UNSUBSCRIBED, "").strip().lower() not in _HELD_OUT:
+        return None
+    stamps = {UNSUBSCRIBED: profile.timestamps[UNSUBSCRIBED]} if UNSUBSCRIBED in profile.timestamps else {}
+    return StoredProfile({UNSUBSCRIBED: profile.attributes[UNSUBSCRIBED]}, stamps)
 
 
 def profile_events(

@@ -11,7 +11,7 @@ from cio_sync.customerio.people import MAX_ATTRIBUTE_IDS, StoredProfile, as_stor
 from cio_sync.members.contract import InvalidMember, MemberItem
 from cio_sync.members.profile import ProfileAttributes, ProfileLimitError, profile_attributes
 from cio_sync.pipeline.consent_identify import holds_opt_out
-from cio_sync.pipeline.consent_readback import ConsentReadBack, read_back
+from cio_sync.pipeline.consent_readback import ConsentReadBack, read_back, without_opt_out
 from cio_sync.pipeline.sweep_outcome import (
     CONSENT_READ_BACK,
     EMAIL_COLLISION,
@@ -44,13 +44,17 @@ def compared_members(
     carry `unsubscribed: false` over the opt-out it just read.
     """
     drifted: list[str] = []
+    if consent is not None:  # those the opt-out walk wrote are done: their write's own sync follows
+        eligible = [member_id for member_id in eligible if not consent.decided.get(member_id)]
     for batch in chunks(eligible, MAX_ATTRIBUTE_IDS):
         stored = directory.people_profiles(batch, deadline=deadline)
         for member_id in batch:
             profile = stored.get(member_id)
             if profile is None:
                 continue  # deleted since the page was read: nothing to compare
-            if consent is not None and _read_back(
+            if consent is not None and member_id in consent.decided:
+                profile = without_opt_out(profile)  # the opt-out walk decided its `unsubscribed`
+            if consent is not None and counted_read_back(
                 member_id, profile, found[member_id], consent=consent, outcome=outcome, examples=examples
             ):
                 continue
@@ -68,7 +72,7 @@ def compared_members(
     return drifted
 
 
-def _read_back(
+def counted_read_back(
     member_id: str,
     profile: StoredProfile,
     member: MemberItem,

@@ -43,6 +43,7 @@ from cio_sync.members.profile import MANAGED_ATTRIBUTE
 from cio_sync.members.subscriptions import MUTED_AT, is_profile_eligible
 from cio_sync.pipeline.consent import MemberConsent
 from cio_sync.pipeline.missing_profiles import missing_members
+from cio_sync.pipeline.opt_out_walk import walk_opt_outs
 from cio_sync.pipeline.profile_drift import compared_members, drifted_attributes
 from cio_sync.pipeline.sweep_outcome import (
     DELETE_LIMIT,
@@ -102,12 +103,14 @@ def sweep_profiles(
     clock: Callable[[], float] = time.monotonic,
     progress: Callable[[SweepOutcome], None] | None = None,
 ) -> SweepOutcome:
-    """Walk every profile from `options.start`, then (`find_missing`, a scanner) the table; with no
-    publisher (a dry run), count what would be queued. With `options.consent`, each eligible profile's
-    consent is read back through `consent_writer` (None: only counted) before anything else is decided."""
+    """Read back the unsubscribed (`read_opt_outs`), walk every profile from `options.start`, then
+    (`find_missing`, a scanner) the table; with no publisher (a dry run), count what would be queued. With
+    `options.consent`, each eligible profile's consent is read back before anything else is decided; consent
+    is written through `consent_writer` (None: only counted)."""
     outcome = SweepOutcome(run_id=options.run_id, dry_run=publisher is None)
     plan = SweepPlan(options, outcome, publisher, consent_writer)
     try:
+        walk_opt_outs(directory, members, plan, clock)  # first: what follows reads the converged consent
         _walk_pages(directory, members, plan, clock, progress)
         if options.find_missing and scanner is not None:
             _find_missing(scanner, plan, clock)

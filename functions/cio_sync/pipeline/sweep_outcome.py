@@ -83,6 +83,8 @@ class SweepOutcome:
     stopped_because: str | None = None
     next_start: str | None = None
     email_identifier: bool = False  # the workspace identifies people by email too
+    opt_out_pages: int = 0  # search pages of the opt-out walk (unsubscribed people only)
+    opt_out_walk: str = "not run"  # "done", "not run", "stopped: <why>"
     members_scanned: int = 0  # the member half: items read by the table scan
     member_scan: str = "not run"  # "done", "not run: <why>", "stopped: <why>"
 
@@ -97,8 +99,10 @@ class SweepOutcome:
 
     @property
     def ok(self) -> bool:
-        """Walked to the end, every sync was taken by the queue, and a member scan begun was finished."""
-        return self.complete and self.failed_messages == 0 and not self.member_scan.startswith("stopped")
+        """Walked to the end, every sync was taken by the queue, and an opt-out walk or member scan begun
+        was finished."""
+        stopped = self.member_scan.startswith("stopped") or self.opt_out_walk.startswith("stopped")
+        return self.complete and self.failed_messages == 0 and not stopped
 
     def note(self, reason: str, example: str, limit: int) -> None:
         shown = self.examples.setdefault(reason, [])
@@ -129,6 +133,8 @@ class SweepOutcome:
             "stopped_because": self.stopped_because,
             "next_start": self.next_start,
             "email_identifier": self.email_identifier,
+            "opt_out_pages": self.opt_out_pages,
+            "opt_out_walk": self.opt_out_walk,
             "members_scanned": self.members_scanned,
             "member_scan": self.member_scan,
         }

@@ -29,6 +29,9 @@ class SweepOptions:
     lanes: int = TRACK_LANES
     check_attributes: bool = False
     consent: ConsentPolicy | None = None  # read consent back from each eligible profile (consent_readback)
+    # First, read back only the people Customer.io holds as unsubscribed (opt_out_walk): a lost unsubscribe
+    # webhook converges on every run, at a cost proportional to the unsubscribed. Not on a resumed run.
+    read_opt_outs: bool = True
     queue_fixes: bool = True  # False (`reconcile --consent`): only the read-back; no delete is decided
     volatile_window_s: int = DEFAULT_VOLATILE_WINDOW_S
     page_size: int = MAX_SEARCH_LIMIT
@@ -61,8 +64,14 @@ class SweepPlan:
         consent_writer: MemberConsent | None = None,
     ) -> None:
         self.options, self.outcome, self.publisher = options, outcome, publisher
-        policy = options.consent
-        self.consent = ConsentReadBack(policy, consent_writer) if policy is not None else None
+        policy, decided = options.consent, dict[str, bool]()
+        self.consent = ConsentReadBack(policy, consent_writer, decided) if policy is not None else None
+        if policy is None:  # the opt-out walk's rules are the consent function's; no topic is read by it
+            policy = ConsentPolicy(
+                {}, bounce_unsubscribes=False, quarantine=None, placeholder_id=options.placeholder_id
+            )
+        walk = options.read_opt_outs and options.start is None
+        self.opt_outs = ConsentReadBack(policy, consent_writer, decided) if walk else None
         self.syncs: list[tuple[str, str]] = []
         braked = options.max_deletes is not None or options.approved_deletes is not None
         keep = None if options.approved_deletes is not None else options.max_deletes

@@ -180,6 +180,7 @@ def run_sweep_bench(config: SweepBenchConfig) -> dict[str, Any]:
         "pages": outcome["pages"],
         "deletes_queued": outcome["deletes"],
         "app_requests": app.requests,
+        "unsubscribed": sum(1 for _, attributes in people if attributes.get("unsubscribed") is True),
         "app_rate_limited_429": app.rate_limited,
         "app_peak_requests_per_second": app.peak_per_second,
         "app_limit_per_s": APP_LIMIT_PER_S,

@@ -24,10 +24,14 @@ def _person_data(profile: Profile) -> dict[str, Any]:
     return data
 
 
-def unsubscribe(state: EmulatorState, sender: WebhookSender, person_id: str) -> Reply:
+def unsubscribe(state: EmulatorState, sender: WebhookSender, person_id: str, webhooks: bool = True) -> Reply:
+    """`webhooks=False` models a reporting webhook lost past Customer.io's retries: the profile changes,
+    nothing is sent (the sweep's opt-out walk is what still brings it to the member)."""
     profile = state.unsubscribe(person_id)
     if profile is None:
         return meta_error(404, "no such profile")
+    if not webhooks:
+        return Reply(200, {"unsubscribed": True, "webhooks_queued": 0})
     queued = sender.publish("customer", "unsubscribed", _person_data(profile), int(profile.updated))
     return Reply(200, {"unsubscribed": True, "webhooks_queued": queued})
 
@@ -49,7 +53,7 @@ def control(
     """POST /_emulator/unsubscribe and /_emulator/preferences (None: not one of these routes).
 
     The person comes from the JSON body's `person_id` or the query's (the page's button posts a form to
-    `?person_id=...&page=1` and is sent back to the page).
+    `?person_id=...&page=1` and is sent back to the page). An unsubscribe's `"webhooks": false` sends none.
     """
     if route not in {"/unsubscribe", "/preferences"}:
         return None
@@ -60,7 +64,10 @@ def control(
     if not isinstance(person_id, str) or not person_id:
         return meta_error(400, "person_id is required")
     if route == "/unsubscribe":
-        reply = unsubscribe(state, sender, person_id)
+        webhooks = body.get("webhooks", True)
+        if not isinstance(webhooks, bool):
+            return meta_error(400, "webhooks must be true or false")
+        reply = unsubscribe(state, sender, person_id, webhooks)
     else:
         topics = body.get("topics")
         if not isinstance(topics, dict) or not all(isinstance(on, bool) for on in topics.values()):

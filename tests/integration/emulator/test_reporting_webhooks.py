@@ -285,3 +285,22 @@ def test_a_suppressed_person_is_deleted_and_not_recreated_until_unsuppressed(api
     assert "m-1" not in api.profiles()  # unsuppressing re-creates nobody
     api.identify("m-1", {"plan": "free"})
     assert api.profiles()["m-1"] == {"plan": "free"}
+
+
+def test_an_unsubscribe_with_webhooks_false_changes_the_profile_and_sends_nothing(
+    emulator: Emulator, endpoint: tuple[Endpoint, str]
+) -> None:
+    """A webhook lost past Customer.io's retries, as tests model it: the sweep's opt-out walk covers it."""
+    script, url = endpoint
+    api = _hooked(emulator, url, "m-1", "m-2")
+    body = {"person_id": "m-1", "webhooks": False}
+
+    answer = api.plain.post(f"{api.url}/_emulator/unsubscribe", json=body, timeout=5)
+    _unsubscribe(api, "m-2")  # one sent after it: once it arrives, nothing of m-1's is still on its way
+    _sent(emulator)
+
+    assert answer.json() == {"unsubscribed": True, "webhooks_queued": 0}
+    assert api.profiles()["m-1"]["unsubscribed"] is True
+    assert [json.loads(body)["data"]["customer_id"] for _, body in script.calls] == ["m-2"]
+    wrong = api.plain.post(f"{api.url}/_emulator/unsubscribe", json={**body, "webhooks": "no"}, timeout=5)
+    assert wrong.status_code == 400

@@ -39,11 +39,9 @@ TRACK = "TrackFunction"
 
 @pytest.fixture(scope="module")
 def sweep() -> Iterator[Pipeline]:
-    # The consent read-back is off by default (its App API cost); the function is tested with it on.
-    parameters = {"ProfileSweepReadConsent": "true"}
-    with LocalStack(
-        aws_port=0, cio_port=0, visibility_timeout_s=2, time_scale=0.01, parameters=parameters
-    ) as stack:
+    # The sweep's own parameters are the template's defaults (the opt-out walk on, the full read-back off):
+    # the function runs as a stack deployed as documented; `reconcile --consent` runs the full read-back.
+    with LocalStack(aws_port=0, cio_port=0, visibility_timeout_s=2, time_scale=0.01) as stack:
         yield Pipeline(stack)
 
 
@@ -195,9 +193,9 @@ def test_the_brake_holds_every_delete_until_an_operator_approves_the_set(
 
 
 def test_the_sweep_paces_itself_under_the_app_api_limit(sweep: Pipeline) -> None:
-    """The emulator enforces the App API's 10/s like Customer.io; a sweep of one orphan a page makes 40
-    requests (a search and a read of the mark each) at 8/s and none is refused. (A slower machine only
-    spaces them further apart.)"""
+    """The emulator enforces the App API's 10/s like Customer.io; a sweep of one orphan a page makes 41
+    requests (the opt-out walk's search, then a search and a read of the mark each) at 8/s and none is
+    refused. (A slower machine only spaces them further apart.)"""
     seed(sweep, *((new_member_id(), MARK) for _ in range(20)))
     assert sweep.stack.emulator is not None
     emulator = sweep.stack.emulator
@@ -213,7 +211,7 @@ def test_the_sweep_paces_itself_under_the_app_api_limit(sweep: Pipeline) -> None
     )
     assert (outcome.scanned, outcome.pages, outcome.complete) == (20, 20, True)
     window = TrafficWindow.from_log(emulator.state.requests_json(), since, time.time(), track_only=False)
-    assert window.requests == 40
+    assert window.requests == 41
     assert window.rate_limited == 0
     assert window.peak_per_second <= 8 + 1  # one second may hold both ends of an 8/s spacing
 
@@ -401,9 +399,10 @@ def test_an_unsubscribe_whose_webhook_was_lost_is_read_back_on_demand(
     assert (code, again["profiles"]["consent"]) == (0, {})
 
 
-def test_the_scheduled_function_reads_consent_back_under_its_own_role(sweep: Pipeline) -> None:
-    """A member subscribed to both keeps the profile, `unsubscribed: true`, through a later login write
-    and sync: the function wrote the opt-out the webhook never brought."""
+def test_with_the_default_settings_the_scheduled_function_reads_a_lost_opt_out_back(sweep: Pipeline) -> None:
+    """Under its own role and the template's defaults (the opt-out walk; no full read-back): a member
+    subscribed to both keeps the profile, `unsubscribed: true`, through a later login write and sync: the
+    function wrote the opt-out the webhook never brought."""
     both = sweep.repo.create_web_signup(
         {
             "email": f"both-{uuid.uuid4().hex[:8]}@example.org",
@@ -417,6 +416,8 @@ def test_the_scheduled_function_reads_consent_back_under_its_own_role(sweep: Pip
     result = sweep.stack.invoke("ProfileSweepFunction", event)
     assert result.error is None, result.error
     assert result.response["consent"] == {"applied": 1}
+    assert (result.response["opt_out_walk"], result.response["opt_out_pages"]) == ("done", 1)
+    assert sweep.stack.environment["PROFILE_SWEEP_READ_CONSENT"] == "false"
     sweep.drain()
     after = sweep.repo.get(both["id"])
     assert after is not None

@@ -21,7 +21,8 @@ def with_sweep(**changes: Any) -> dict[str, Any]:
         "scanned": 100_001,
         "pages": 101,
         "deletes_queued": 10_000,
-        "app_requests": 101,
+        "app_requests": 250,  # 101 pages, the opt-out walk's one (empty) page, 148 mark reads
+        "unsubscribed": 0,
         "app_peak_requests_per_second": 5,
         "app_limit_per_s": 10,
         "app_rate_limited_429": 0,
@@ -55,6 +56,8 @@ def test_a_sweep_that_meets_its_targets_misses_none_and_is_in_the_table() -> Non
         ({"app_peak_requests_per_second": 7}, "peak 7 App API requests/s"),
         ({"app_rate_limited_429": 1}, "1 answers 429"),
         ({"app_requests": 500}, "500 App API requests"),
+        ({"app_requests": 304}, "304 App API requests (target <= 303)"),
+        ({"app_requests": 305, "unsubscribed": 1_500}, "305 App API requests (target <= 304)"),
         ({"track_requests": 10_000}, "10000 Track requests"),
         ({"scanned": 99_000}, "scanned 99000 of 100001"),
     ],

@@ -37,6 +37,7 @@ SETTINGS = {
     "PROFILE_SWEEP_MAX_DELETES": "10000",
     "PROFILE_SWEEP_FIND_MISSING": "true",
     "PROFILE_SWEEP_READ_CONSENT": "false",
+    "PROFILE_SWEEP_READ_OPT_OUTS": "true",
     "VOLATILE_SYNC_WINDOW_S": "86400",
 }
 
@@ -223,3 +224,23 @@ def test_the_read_back_reads_the_consent_fields_and_writes_through_the_consent_w
     assert fields is not None
     assert {"email_opt_in_at", "email_opt_out_at", "email_subscription_topics", "updated_at"} <= set(fields)
     assert member_fields(check_attributes=True, read_consent=True) is None  # whole items
+
+
+def test_with_the_default_settings_a_lost_unsubscribe_webhook_converges() -> None:
+    """Only a writer, as `build` gives one with ProfileSweepReadOptOuts' default: the opt-out walk runs,
+    though the full read-back (ProfileSweepReadConsent) is off."""
+    directory, members, alive_id = workspace()
+    directory.people[alive_id]["unsubscribed"] = True
+    directory.stamps[alive_id] = {"unsubscribed": 1_800_000_000}  # after the sign-up's opt-in
+    writer = FakeConsent(members)
+    deps = runtime(directory, members, FakePublisher())._replace(consent_writer=writer)
+    assert deps.consent is None
+    result = handle({"source": "aws.events"}, None, deps)
+    assert writer.writes == [(alive_id, {"email_subscription_status": False})]
+    assert result["opt_out_walk"] == "done"
+    assert metric("ProfileSweepConsentReadBack") == 1
+    assert metric("ProfileSweepOptOutPages") == 1
+    settings = ProfileSweepSettings.from_env(SETTINGS)
+    assert settings.read_opt_outs is True
+    off = ProfileSweepSettings.from_env({**SETTINGS, "PROFILE_SWEEP_READ_OPT_OUTS": "false"})
+    assert off.read_opt_outs is False

@@ -10,6 +10,7 @@ from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.customerio.people import (
     EVERYONE_WITH_AN_ID,
     MAX_SEARCH_LIMIT,
+    UNSUBSCRIBED_WITH_AN_ID,
     PeoplePage,
     Person,
     StoredProfile,
@@ -31,6 +32,7 @@ class FakeDirectory:
     email_identifier: bool = False
     searches: list[tuple[str | None, int]] = field(default_factory=list)
     email_searches: list[str] = field(default_factory=list)
+    opt_out_searches: list[tuple[str | None, int]] = field(default_factory=list)
     attribute_requests: list[list[str]] = field(default_factory=list)
     fail_on_search: dict[int, CustomerIoError] = field(default_factory=dict)  # n-th search (from 1) -> error
 
@@ -45,6 +47,8 @@ class FakeDirectory:
         limit: int = MAX_SEARCH_LIMIT,
         deadline: float | None = None,
     ) -> PeoplePage:
+        if filter_ == UNSUBSCRIBED_WITH_AN_ID:
+            return self._unsubscribed(start, limit)
         if filter_ != EVERYONE_WITH_AN_ID:
             email = filter_["attribute"]["value"]
             self.email_searches.append(email)
@@ -59,6 +63,15 @@ class FakeDirectory:
         page = ids[offset : offset + limit]
         more = offset + limit < len(ids)
         return PeoplePage(tuple(self._person(pid) for pid in page), str(offset + limit) if more else None)
+
+    def _unsubscribed(self, start: str | None, limit: int) -> PeoplePage:
+        """The opt-out walk's search: people whose `unsubscribed` is stored `true`, paged like the rest."""
+        self.opt_out_searches.append((start, limit))
+        ids = [pid for pid, attrs in self.people.items() if as_stored(attrs.get("unsubscribed")) == "true"]
+        offset = int(start) if start else 0
+        more = offset + limit < len(ids)
+        people = tuple(self._person(pid) for pid in ids[offset : offset + limit])
+        return PeoplePage(people, str(offset + limit) if more else None)
 
     def _person(self, person_id: str) -> Person:
         email = self.people[person_id].get("email")

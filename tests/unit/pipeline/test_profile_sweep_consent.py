@@ -94,7 +94,9 @@ def test_the_read_back_decides_before_the_attribute_check_so_no_reidentify_cover
     workspace.unsubscribe_in_customer_io(member_id)
 
     without = FakePublisher()
-    assert workspace.sweep(without, check_attributes=True, consent=None).fixed[DRIFTED] == 1
+    assert (
+        workspace.sweep(without, check_attributes=True, consent=None, read_opt_outs=False).fixed[DRIFTED] == 1
+    )
     assert without.member_ids() == [member_id]
     assert workspace.consent.writes == []
 
