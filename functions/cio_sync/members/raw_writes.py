@@ -52,6 +52,7 @@ RULE_OUTPUTS: Final = (
     EMAIL_OPT_OUT_AT,
 )
 _RULE_FIELDS: Final = frozenset(RULE_INPUTS) | frozenset(RULE_OUTPUTS)
+_STAMPS: Final = (MUTED_AT, EMAIL_OPT_IN_AT, EMAIL_OPT_OUT_AT)
 DELETION_REQUESTED: Final = "deletion_requested_at"
 # Stamped by every model write: "<its updated_at>|<the rule inputs it set, comma-separated>".
 MODEL_WRITE: Final = "model_write"
@@ -145,10 +146,22 @@ def decide(
         # A deletion request unsubscribes from everything: its image's subscriptions are what it wrote.
         proposed.update({name: new.get(name) for name in (EMAIL_STATUS, SMS_STATUS)})
     decided = apply_subscription_rules(landed_on, proposed, now)
-    fresh_mute = new.get(MUTED_AT) is not None and new.get(MUTED_AT) != old.get(MUTED_AT)
-    if stated is not None and fresh_mute and decided.get(MUTED_AT) is not None:
-        decided[MUTED_AT] = new[MUTED_AT]  # the model muted, and so do the rules: its time stands, no rewrite
+    if stated is not None:
+        _keep_model_stamps(landed_on, old, new, decided)
     return Decision(decided, assumed)
+
+
+def _keep_model_stamps(
+    landed_on: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], decided: MemberItem
+) -> None:
+    """Where the model stamped a mute, opt-in or opt-out and the rules stamp it again here, the model's time
+    stands: the write happened then (the record's time is only its second), and re-checking it never
+    moves a stamp (docs/member-contract.md). A stamp the model did not make is the record's time."""
+    for name in _STAMPS:
+        fresh = new.get(name) is not None and new.get(name) != old.get(name)
+        stamped = decided.get(name) is not None and decided.get(name) != landed_on.get(name)
+        if fresh and stamped:
+            decided[name] = new[name]
 
 
 def _unseen_opt_out(

@@ -33,11 +33,12 @@ UNCOMPARED = frozenset({"updated_at", MODEL_WRITE})
 
 
 class ModelTable(SimTable):
-    def model_write(self, member_id: str, changes: dict[str, Any]) -> str:
-        """The repository's update: rules applied to the item as read, the marker stamped; returns `now`."""
+    def model_write(self, member_id: str, changes: dict[str, Any], into_second_s: float = 0.0) -> str:
+        """The repository's update: rules applied to the item as read, the marker stamped; returns `now`
+        (`into_second_s` past the record's time, which is a whole second; by default the record's time)."""
         old = copy.deepcopy(self.items[member_id])
         updated_at = self.tick()
-        now = iso(datetime.fromtimestamp(self.clock_s, UTC))  # the record's time, as the oracle stamps it
+        now = iso(datetime.fromtimestamp(self.clock_s + into_second_s, UTC))
         decided = apply_subscription_rules(old, {**old, **copy.deepcopy(changes)}, now)
         new = {name: value for name, value in decided.items() if value is not None or name == MUTED_AT}
         new["updated_at"] = updated_at
@@ -148,3 +149,16 @@ def test_a_model_sms_stop_racing_a_raw_topic_pick_keeps_the_email_opt_in() -> No
     assert harness.table.items[MEMBER][MUTED_AT] is None
     assert is_profile_eligible(harness.table.items[MEMBER])
     assert harness.differences() == {}
+
+
+def test_the_stream_keeps_the_stamps_of_a_model_unsubscribe() -> None:
+    """The model stamps its unsubscribe's opt-out and mute with its own clock (microseconds); the stream,
+    re-deciding the write at the record's whole second, must not move them (the stateful machine's
+    finding: the stream re-stamped `email_opt_out_at`, while it kept the mute)."""
+    member = web_signup({"id": MEMBER, "email": "someone@example.org"}, "2026-11-26T09:00:00Z")
+    harness = Harness(member)
+    harness.drain()
+    now = harness.table.model_write(MEMBER, {"email_subscription_status": False}, into_second_s=0.25)
+    harness.drain()
+    item = harness.table.items[MEMBER]
+    assert (item[MUTED_AT], item["email_opt_out_at"]) == (now, now)

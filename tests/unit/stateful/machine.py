@@ -111,7 +111,7 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         self.table = Table(self.clock, self._observe)
         self.cio = FakeCustomerIo(self.clock, PLACEHOLDER)
         self.cio.apply({"action": "identify", "identifiers": {"id": FOREIGN}, "attributes": {"x": 1}})
-        self.repository = SimRepository(self.table, lambda _member, now: self._model_step_at(now))
+        self.repository = SimRepository(self.table, self._model_step_for)
         self.fn = Functions(self.table, self.cio, self.repository, seed=7)
         self.claims = SimClaims(self.table, self._import_step, self._raw_delete)
         self.producer = Producer(self.fn.publisher, 16, clock=self.clock)
@@ -157,8 +157,12 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         """A write's time as the stream stamps the rules' `now`: its record's whole second."""
         return iso(int(self.clock.now))
 
-    def _model_step_at(self, now: str) -> Step:
-        return self.model_step
+    def _model_step_for(self, read: oracle.Item, wrote: oracle.Item) -> Step:
+        """The model write in flight, write by write; the stamps the model made on what it read stand where
+        the rules stamp the same (docs/member-contract.md)."""
+        stamps = {n: wrote[n] for n in oracle.STAMPS if wrote.get(n) is not None and wrote[n] != read.get(n)}
+        step = self.model_step
+        return lambda item: oracle.keep_writer_stamps(item, step(item), stamps)
 
     def _import_step(self, mute_at: str, now: str) -> Step:
         stamp = self._now()
@@ -294,7 +298,7 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
             raw = self.table.items.get(member)
             if raw is None:
                 return
-        now = self.clock.iso()
+        now = self.clock.iso()  # the model's clock; the rules' `now` is the record's time (its second)
         try:
             self._model_write(member, raw, data, kind, now)
         except (InvalidMember, MemberNotFound):  # MemberNotFound: an item the model cannot read
@@ -302,12 +306,15 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
                 raise
 
     def _model_write(self, member: str, raw: oracle.Item, data: st.DataObject, kind: str, now: str) -> None:
+        second = self._now()
         if kind == "admin_mute":
-            self.model_step = lambda item: None if item is None else oracle.admin_mute(item, now)
+            self.model_step = lambda item: None if item is None else oracle.admin_mute(item, now, second)
             self.repository.admin_mute(member)
             return
         if kind == "deletion":
-            self.model_step = lambda item: None if item is None else oracle.deletion_request(item, now)
+            self.model_step = lambda item: (
+                None if item is None else oracle.deletion_request(item, now, second)
+            )
             self.repository.request_deletion(member)
             return
         if kind == "password":
@@ -318,7 +325,7 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
             changes = self._visible(raw, self.expected.get(member) or {}, names, data, guard=False)
             if not changes:
                 return
-        self.model_step = lambda item: oracle.written(item, changes, now)
+        self.model_step = lambda item: oracle.written(item, changes, second)
         self.repository.update(member, changes)
 
     @rule(member=st.sampled_from(MEMBERS), data=st.data())

@@ -29,6 +29,7 @@ SMS_STATUS_VALUES: Final = frozenset({*SMS_SUBSCRIBED, *SMS_UNSUBSCRIBED, "unkno
 MUTED: Final = "promotions_muted_at"
 OPT_IN_AT: Final = "email_opt_in_at"
 OPT_OUT_AT: Final = "email_opt_out_at"
+STAMPS: Final = (MUTED, OPT_IN_AT, OPT_OUT_AT)
 # "Attributes": the rules' own inputs (a record whose images break these is parked by the stream).
 RULE_INPUTS: Final = (
     "email_subscription_status",
@@ -150,22 +151,36 @@ def valid_part(item: Mapping[str, Any]) -> Item:
     return result
 
 
-def deletion_request(item: Mapping[str, Any], now: str) -> Item:
-    """ "Write builders": both channels off, stamped, and always muted (at now)."""
+def deletion_request(item: Mapping[str, Any], at: str, now: str) -> Item:
+    """ "Write builders": both channels off, stamped `at` (the writer's time), and always muted (at `at`)."""
     changes = {
         "email_subscription_status": False,
         "email_subscription_topics": [],
         "sms_status": "stop",
         "sms_subscription_topics": [],
-        "deletion_requested_at": now,
+        "deletion_requested_at": at,
     }
     result = apply_rules(valid_part(item), update(item, changes), now)
-    result[MUTED] = now
+    result[MUTED] = at
     return result
 
 
-def admin_mute(item: Mapping[str, Any], now: str) -> Item:
-    return apply_rules(valid_part(item), update(item, {MUTED: now}), now)
+def admin_mute(item: Mapping[str, Any], at: str, now: str) -> Item:
+    return apply_rules(valid_part(item), update(item, {MUTED: at}), now)
+
+
+def keep_writer_stamps(
+    before: Mapping[str, Any] | None, after: Item | None, writer_stamps: Mapping[str, Any]
+) -> Item | None:
+    """ "Kept if the write already sets a new one": a mute, opt-in or opt-out the rules make on this write
+    is the time the writer stamped for it, if it stamped one (a model write applies the rules itself, with
+    its own clock); else the rules' `now`, the record's time."""
+    if after is None:
+        return after
+    for name, value in writer_stamps.items():
+        if after.get(name) is not None and after.get(name) != (before or {}).get(name):
+            after[name] = value
+    return after
 
 
 def rule_inputs_valid(item: Mapping[str, Any] | None) -> bool:

@@ -200,10 +200,10 @@ class SimRepository(MemberAdmin):
     """The product's repository (its update, admin_mute and request_deletion logic run as shipped) over the
     in-memory table: only the storage primitives are replaced."""
 
-    def __init__(self, table: Table, step_for: Callable[[str, str], Step]) -> None:
+    def __init__(self, table: Table, step_for: Callable[[MemberItem, MemberItem], Step]) -> None:
         super().__init__("sim-members", region="us-east-1", clock=table.clock.iso, sleep=lambda _: None)
         self.table = table
-        self.step_for = step_for  # (member id, the write's now) -> the oracle's step for the write in flight
+        self.step_for = step_for  # (the item read, the item written) -> the oracle's step for the write
 
     def get(self, member_id: str, consistent: bool = True) -> MemberItem | None:
         item = self.table.items.get(member_id)
@@ -219,7 +219,7 @@ class SimRepository(MemberAdmin):
             return None
         # As the shipped write: the item carries the model write's marker (the rule inputs it stated).
         landed = {**copy.deepcopy(new), MODEL_WRITE: model_write_marker(new["updated_at"], stated)}
-        self.table.land(old["id"], landed, self.step_for(old["id"], self.table.clock.iso()))
+        self.table.land(old["id"], landed, self.step_for(old, new))
         return copy.deepcopy(new)
 
 
