@@ -98,14 +98,18 @@ def model_write_marker(updated_at: str, stated: Iterable[str]) -> str:
     return f"{updated_at}|{','.join(sorted(set(stated) & set(RULE_INPUTS)))}"
 
 
-def stated_rule_inputs(item: Mapping[str, Any]) -> frozenset[str] | None:
-    """The rule inputs the write that made `item` set, when it was a model write; None for a raw write.
+def stated_rule_inputs(
+    item: Mapping[str, Any], old: Mapping[str, Any] | None = None
+) -> frozenset[str] | None:
+    """The rule inputs the write that made `item` (from `old`) set, when it was a model write; None for a
+    raw write.
 
-    A marker left by an earlier model write names another `updated_at` (every writer changes it), so a
-    later raw write is never read as a model write; a marker that does not parse is ignored the same way.
+    Every model write stamps a marker of its own, so a write that leaves the marker as it was is not a
+    model write, even when its writer's clock gives `updated_at` the marker's value (the import's mute
+    stamps its own clock). A marker naming another `updated_at`, or one that does not parse, is ignored too.
     """
     marker = item.get(MODEL_WRITE)
-    if not isinstance(marker, str):
+    if not isinstance(marker, str) or (old is not None and old.get(MODEL_WRITE) == marker):
         return None
     stamped, separator, names = marker.partition("|")
     stated = frozenset(name for name in names.split(",") if name)
@@ -133,7 +137,7 @@ def decide(
         return Decision(apply_subscription_rules(None, new, now))
     landed_on: MemberItem = {**old, **(before or {})}
     change = visible_change(old, new)
-    stated = stated_rule_inputs(new)
+    stated = stated_rule_inputs(new, old)
     if stated is not None:
         # What the model decided on the item it read is decided again here; what its caller set stands.
         change = {name: value for name, value in change.items() if name not in _RULE_FIELDS}

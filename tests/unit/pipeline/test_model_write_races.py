@@ -162,3 +162,19 @@ def test_the_stream_keeps_the_stamps_of_a_model_unsubscribe() -> None:
     harness.drain()
     item = harness.table.items[MEMBER]
     assert (item[MUTED_AT], item["email_opt_out_at"]) == (now, now)
+
+
+def test_a_raw_mute_stamped_with_a_model_writes_updated_at_stands() -> None:
+    """A writer that leaves the model write's marker alone is not that model write, even when its clock
+    gives `updated_at` the marker's value (the import's mute stamps its own clock: the state machine found
+    an import mute in the same microsecond as a model write read as that write, and undone)."""
+    harness = Harness(web_signup({"id": MEMBER, "email": "someone@example.org"}, "2026-11-26T09:00:00Z"))
+    harness.drain()
+    harness.model_write({"password_updated_at": "2026-11-26T10:00:00.000000Z"})
+    old = copy.deepcopy(harness.table.items[MEMBER])
+    mute = "2026-11-26T10:00:30.000000Z"
+    harness.table.items[MEMBER] = {**old, MUTED_AT: mute}  # updated_at as the model write left it
+    harness.table._record(old, harness.table.items[MEMBER])
+    harness.drain()
+    assert harness.table.items[MEMBER][MUTED_AT] == mute
+    assert not is_profile_eligible(harness.table.items[MEMBER])

@@ -47,9 +47,6 @@ KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "the unsynced write leaves the profile's updated_at newer than the item's: the contract allows older)",
     "decision-lost-across-park (NEW)": "a member's rule inputs break the contract only once the stream has "
     "applied its earlier writes' decisions (a decision carried past a parked record is dropped)",
-    "import-mute-over-pending-model-write (NEW)": "no import chunk mutes while stream records are unread "
-    "(found at merge time: a model write, then an import's mute before the stream ran, left a muted "
-    "member with a profile; not yet classified)",
     "stale-suppress-after-re-signup (NEW)": "no member is signed up again under a purged id while a track "
     "invocation that read the purge is stalled (its late delete+suppress lands after the new identify, "
     "and the sweep's re-create cannot pass the suppression)",
@@ -344,10 +341,6 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         delete_mid=st.none() | st.sampled_from(MEMBERS),
     )
     def import_chunk(self, rows: list[str], redeliver: bool, delete_mid: str | None) -> None:
-        if self.table.cursor < len(self.table.records) and narrowed(
-            "import-mute-over-pending-model-write (NEW)"
-        ):
-            return
         self.imports += 1
         message = ChunkMessage(
             f"import-{self.imports}",
