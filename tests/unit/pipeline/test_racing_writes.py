@@ -274,3 +274,27 @@ def test_unsubscribing_from_everything_while_a_topic_pick_is_pending_ends_muted(
     assert harness.raw["promotions_muted_at"] is not None
     assert not is_profile_eligible(harness.raw)
     assert harness.final_differences() == {}
+
+
+def test_a_decision_pending_under_a_parked_record_reaches_the_write_that_repairs_the_item() -> None:
+    """Write by write: a topic pick subscribes and unmutes; a write that adds a retired topic is parked (no
+    rule can read it); the write that removes it again (stating its email status, as a write must while a
+    pick is pending) picks nothing new. The pick's decision, not yet written back when the parked record
+    came, must still stand (the state machine's decision-lost-across-park: it was dropped at the park)."""
+    harness = Harness(_muted_unsubscribed())
+    harness.drain()
+    harness.table.raw_write(MEMBER, {"email_subscription_topics": ["news"]})
+    harness.table.raw_write(MEMBER, {"email_subscription_topics": ["news", "retired"]})
+    repair = {"email_subscription_topics": ["news"], "email_subscription_status": True}
+    harness.table.raw_write(MEMBER, repair)
+    parked = 0
+    while harness.cursor < len(harness.table.records):
+        batch = harness.table.records[harness.cursor :]
+        result = process_raw(batch, harness.table, harness.pending, harness.publisher, LANES)
+        assert result.failed_sequence_numbers == []
+        parked += result.contract_violations
+        harness.cursor += len(batch)
+    assert parked == 1
+    assert harness.raw["email_subscription_status"] is True
+    assert harness.raw["promotions_muted_at"] is None
+    assert is_profile_eligible(harness.raw)

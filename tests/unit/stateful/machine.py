@@ -45,8 +45,6 @@ KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "writes, or written with a clock behind, can end with the member subscribed again and unmuted)",
     "volatile-ahead (NEW)": "a writer whose clock runs behind changes something Customer.io sees (else "
     "the unsynced write leaves the profile's updated_at newer than the item's: the contract allows older)",
-    "decision-lost-across-park (NEW)": "a member's rule inputs break the contract only once the stream has "
-    "applied its earlier writes' decisions (a decision carried past a parked record is dropped)",
     "stale-suppress-after-re-signup (NEW)": "no member is signed up again under a purged id while a track "
     "invocation that read the purge is stalled (its late delete+suppress lands after the new identify, "
     "and the sweep's re-create cannot pass the suppression)",
@@ -238,8 +236,6 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
                 oracle.MUTED: None,
             }
             self.table.land(POISON, item, lambda _old: oracle.apply_rules(None, item, now))
-        if narrowed("decision-lost-across-park (NEW)"):
-            self._stream_catches_up()
         self._raw_update(POISON, RULE_INPUT_BREAKERS[breaker], 0)
 
     def _seen_by_customerio(self, member: str, changes: dict[str, Any]) -> bool:
