@@ -178,3 +178,19 @@ def test_a_raw_mute_stamped_with_a_model_writes_updated_at_stands() -> None:
     harness.drain()
     assert harness.table.items[MEMBER][MUTED_AT] == mute
     assert not is_profile_eligible(harness.table.items[MEMBER])
+
+
+def test_a_status_removal_stamped_with_a_model_writes_updated_at_stands() -> None:
+    """The state machine's status-removal-undone: a raw write removing `email_subscription_status` whose
+    clock gave it the `updated_at` of the model write before it was read as that model write (which set no
+    rule input), so its removal was undone and the member ended subscribed, with a profile."""
+    harness = Harness(web_signup({"id": MEMBER, "email": "someone@example.org"}, "2026-11-26T09:00:00Z"))
+    harness.drain()
+    harness.model_write({"password_updated_at": "2026-11-26T10:00:00.000000Z"})
+    old = copy.deepcopy(harness.table.items[MEMBER])
+    removed = {name: value for name, value in old.items() if name != "email_subscription_status"}
+    harness.table.items[MEMBER] = removed  # updated_at as the model write left it
+    harness.table._record(old, removed)
+    harness.drain()
+    assert "email_subscription_status" not in harness.table.items[MEMBER]
+    assert not is_profile_eligible(harness.table.items[MEMBER])

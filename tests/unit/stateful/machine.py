@@ -41,8 +41,6 @@ from .world import Clock, SimClaims, SimConsent, SimRepository, Step, Table, Tab
 KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "model-write-moves-opt-in (NEW)": "no model write reads a member while a raw topic pick's status is "
     "still pending (it stamps email_opt_in_at anew, though write by write the member had opted in)",
-    "status-removal-undone (NEW)": "no writer removes email_subscription_status (a removal racing other "
-    "writes, or written with a clock behind, can end with the member subscribed again and unmuted)",
     "volatile-ahead (NEW)": "a writer whose clock runs behind changes something Customer.io sees (else "
     "the unsynced write leaves the profile's updated_at newer than the item's: the contract allows older)",
     "stale-suppress-after-re-signup (NEW)": "no member is signed up again under a purged id while a track "
@@ -536,8 +534,6 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         write: dict[str, Any] = {}
         for name in names:
             choices = [value for value in VALUES[name] if value != raw.get(name)]
-            if name == "email_subscription_status" and narrowed("status-removal-undone (NEW)"):
-                choices = [value for value in choices if value is not None]
             if name == "email_subscription_status" and pick_pending:
                 choices = [True, False]
             if choices:
