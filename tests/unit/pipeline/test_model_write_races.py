@@ -194,3 +194,20 @@ def test_a_status_removal_stamped_with_a_model_writes_updated_at_stands() -> Non
     harness.drain()
     assert "email_subscription_status" not in harness.table.items[MEMBER]
     assert not is_profile_eligible(harness.table.items[MEMBER])
+
+
+def test_a_model_topic_pick_racing_a_raw_one_keeps_its_opt_in_time() -> None:
+    """The state machine's model-write-moves-opt-in: while a raw topic pick waited for the stream, a model
+    write picked another topic (reading the member still unsubscribed): its opt-in, stamped with its own
+    clock, was moved to the record's second when the stream re-decided it."""
+    member = web_signup({"id": MEMBER, "email": "someone@example.org"}, "2026-11-26T09:00:00Z")
+    member.update({"email_subscription_status": False, "email_subscription_topics": []})
+    member[MUTED_AT] = "2026-11-26T09:00:00.000000Z"
+    harness = Harness(member)
+    harness.drain()
+    harness.raw_write({"email_subscription_topics": ["news"]})
+    now = harness.table.model_write(MEMBER, {"email_subscription_topics": ["news", "clubs"]}, 0.25)
+    harness.drain()
+    item = harness.table.items[MEMBER]
+    assert (item["email_subscription_status"], item[MUTED_AT]) == (True, None)
+    assert item["email_opt_in_at"] == now

@@ -39,8 +39,6 @@ from .wiring import PLACEHOLDER, Functions, LambdaTimeout
 from .world import Clock, SimClaims, SimConsent, SimRepository, Step, Table, TableReader, after, iso
 
 KNOWN_NARROWINGS: Final[dict[str, str]] = {
-    "model-write-moves-opt-in (NEW)": "no model write reads a member while a raw topic pick's status is "
-    "still pending (it stamps email_opt_in_at anew, though write by write the member had opted in)",
     "volatile-ahead (NEW)": "a writer whose clock runs behind changes something Customer.io sees (else "
     "the unsynced write leaves the profile's updated_at newer than the item's: the contract allows older)",
     "stale-suppress-after-re-signup (NEW)": "no member is signed up again under a purged id while a track "
@@ -248,12 +246,6 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
             n: v for n, v in new.items() if n not in volatile
         }
 
-    def _stream_catches_up(self) -> None:
-        for _ in range(50):  # the stream applies every record so far (and its own write-backs)
-            if self.table.cursor >= len(self.table.records):
-                return
-            self.stream(100, None)
-
     @rule(member=st.sampled_from(MEMBERS), breaker=st.integers(0, len(NON_RULE_BREAKERS) - 1))
     def break_other_attribute(self, member: str, breaker: int) -> None:
         if member in self.table.items:
@@ -280,15 +272,6 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         if raw is None:
             return
         self.clock.sleep(1)  # a real clock moves between two writes (the deletion's mute must be new)
-        expected = self.expected.get(member) or {}
-        if narrowed("model-write-moves-opt-in (NEW)") and (
-            raw.get("email_subscription_status") is not True
-            and expected.get("email_subscription_status") is True
-        ):
-            self._stream_catches_up()  # the raw topic pick's decision lands before the model reads
-            raw = self.table.items.get(member)
-            if raw is None:
-                return
         now = self.clock.iso()  # the model's clock; the rules' `now` is the record's time (its second)
         try:
             self._model_write(member, raw, data, kind, now)
