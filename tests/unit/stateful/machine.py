@@ -39,8 +39,6 @@ from .wiring import PLACEHOLDER, Functions, LambdaTimeout
 from .world import Clock, SimClaims, SimConsent, SimRepository, Step, Table, TableReader, after, iso
 
 KNOWN_NARROWINGS: Final[dict[str, str]] = {
-    "volatile-ahead (NEW)": "a writer whose clock runs behind changes something Customer.io sees (else "
-    "the unsynced write leaves the profile's updated_at newer than the item's: the contract allows older)",
     "stale-suppress-after-re-signup (NEW)": "no member is signed up again under a purged id while a track "
     "invocation that read the purge is stalled (its late delete+suppress lands after the new identify, "
     "and the sweep's re-create cannot pass the suppression)",
@@ -202,8 +200,6 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
             return
         names = data.draw(st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=3, unique=True))
         changes = self._visible(raw, self.expected.get(member) or {}, names, data)
-        if skew < 0 and narrowed("volatile-ahead (NEW)") and not self._seen_by_customerio(member, changes):
-            skew = 0
         if changes:
             self._raw_update(member, changes, skew)
 
@@ -233,18 +229,6 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
             }
             self.table.land(POISON, item, lambda _old: oracle.apply_rules(None, item, now))
         self._raw_update(POISON, RULE_INPUT_BREAKERS[breaker], 0)
-
-    def _seen_by_customerio(self, member: str, changes: dict[str, Any]) -> bool:
-        """The write changes the profile's payload beyond its volatile timestamps."""
-        before = self.expected.get(member)
-        after = oracle.written(before, changes, self._now())
-        if before is None or after is None or member in self.tainted or not oracle.rule_inputs_valid(after):
-            return True
-        volatile = ("updated_at", "last_authenticated_at", "last_messaged_at")
-        old, new = oracle.payload(before), oracle.payload(after)
-        return {n: v for n, v in old.items() if n not in volatile} != {
-            n: v for n, v in new.items() if n not in volatile
-        }
 
     @rule(member=st.sampled_from(MEMBERS), breaker=st.integers(0, len(NON_RULE_BREAKERS) - 1))
     def break_other_attribute(self, member: str, breaker: int) -> None:
