@@ -78,10 +78,11 @@ def _goes_back(before: ProfileAttributes | _Unbuildable, after: ProfileAttribute
     would stay ahead of the item, which the lag allowed never is (docs/pipeline.md)."""
     if isinstance(before, _Unbuildable) or isinstance(after, _Unbuildable):
         return False
-    return any(
-        isinstance(before.get(name), int) and isinstance(after.get(name), int) and after[name] < before[name]
-        for name in VOLATILE_ATTRIBUTES
-    )
+    for name in VOLATILE_ATTRIBUTES:
+        old_value, new_value = before.get(name), after.get(name)
+        if isinstance(old_value, int) and isinstance(new_value, int) and new_value < old_value:
+            return True
+    return False
 
 
 def diff(
