@@ -41,7 +41,8 @@ from .world import Clock, SimClaims, SimConsent, SimRepository, Step, Table, Tab
 KNOWN_NARROWINGS: Final[dict[str, str]] = {
     "stale-suppress-after-re-signup (NEW)": "no member is signed up again under a purged id while a track "
     "invocation that read the purge is stalled (its late delete+suppress lands after the new identify, "
-    "and the sweep's re-create cannot pass the suppression)",
+    "and the sweep's re-create cannot pass the suppression: lifting suppressions in the sweep is a "
+    "contract decision not taken, docs/decision_log.md)",
 }
 WIDENED = frozenset(filter(None, os.environ.get("CIO_SYNC_STATEFUL_WIDEN", "").split(",")))
 
