@@ -81,10 +81,13 @@ def rule_state(item: Mapping[str, Any]) -> RuleState:
 def state_token(item: Mapping[str, Any]) -> str:
     """Names one version of an item: the next record's old image is this record's new image.
 
-    Built from `updated_at` (every write changes it) and the rule inputs (a writer that forgets
-    `updated_at` but changes a subscription still makes a new token). No personal data goes in.
+    Built from `updated_at` (every write changes it) and the rule fields, inputs and outputs: a writer that
+    forgets `updated_at` but changes a subscription still makes a new token, and one whose clock repeats
+    an earlier `updated_at` with the same inputs is told apart by the stamps decided since (the state
+    machine found such a removal taken for the sign-up's version). No personal data goes in.
     """
-    material = json.dumps([item.get("updated_at"), rule_state(item)], sort_keys=True, default=str)
+    fields = {name: item.get(name) for name in sorted(_RULE_FIELDS)}
+    material = json.dumps([item.get("updated_at"), fields], sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 

@@ -298,3 +298,27 @@ def test_a_decision_pending_under_a_parked_record_reaches_the_write_that_repairs
     assert harness.raw["email_subscription_status"] is True
     assert harness.raw["promotions_muted_at"] is None
     assert is_profile_eligible(harness.raw)
+
+
+def test_a_removal_that_repeats_an_earlier_updated_at_is_not_that_version() -> None:
+    """The state machine's status-removal-undone: a sign-up's decision (subscribed) is kept for its version;
+    a writer whose clock read the same instant then removed `email_subscription_status`, giving the item
+    the sign-up's `updated_at` and rule inputs again. Taken for that version, the removal was decided on
+    top of the sign-up's decision and the member ended subscribed, with a profile."""
+    signed_up: MemberItem = {
+        "id": MEMBER,
+        "email": "someone@example.org",
+        "email_subscription_topics": ["community"],
+        "promotions_muted_at": None,
+    }
+    harness = Harness(signed_up)
+    harness.process(1)  # the sign-up's decision is written back
+    inserted = harness.table.items[MEMBER]
+    first_version = harness.table.records[0]["dynamodb"]["NewImage"]["updated_at"]["S"]
+    removed = {k: v for k, v in inserted.items() if k != "email_subscription_status"}
+    removed["updated_at"] = first_version
+    harness.table.items[MEMBER] = removed
+    harness.table._record(inserted, removed)
+    harness.drain()
+    assert "email_subscription_status" not in harness.raw
+    assert not is_profile_eligible(harness.raw)
