@@ -52,6 +52,7 @@ RULE_OUTPUTS: Final = (
     EMAIL_OPT_OUT_AT,
 )
 _RULE_FIELDS: Final = frozenset(RULE_INPUTS) | frozenset(RULE_OUTPUTS)
+_STAMPS: Final = (MUTED_AT, EMAIL_OPT_IN_AT, EMAIL_OPT_OUT_AT)
 DELETION_REQUESTED: Final = "deletion_requested_at"
 # Stamped by every model write: "<its updated_at>|<the rule inputs it set, comma-separated>".
 MODEL_WRITE: Final = "model_write"
@@ -80,10 +81,13 @@ def rule_state(item: Mapping[str, Any]) -> RuleState:
 def state_token(item: Mapping[str, Any]) -> str:
     """Names one version of an item: the next record's old image is this record's new image.
 
-    Built from `updated_at` (every write changes it) and the rule inputs (a writer that forgets
-    `updated_at` but changes a subscription still makes a new token). No personal data goes in.
+    Built from `updated_at` (every write changes it) and the rule fields, inputs and outputs: a writer that
+    forgets `updated_at` but changes a subscription still makes a new token, and one whose clock repeats
+    an earlier `updated_at` with the same inputs is told apart by the stamps decided since (the state
+    machine found such a removal taken for the sign-up's version). No personal data goes in.
     """
-    material = json.dumps([item.get("updated_at"), rule_state(item)], sort_keys=True, default=str)
+    fields = {name: item.get(name) for name in sorted(_RULE_FIELDS)}
+    material = json.dumps([item.get("updated_at"), fields], sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -97,14 +101,18 @@ def model_write_marker(updated_at: str, stated: Iterable[str]) -> str:
     return f"{updated_at}|{','.join(sorted(set(stated) & set(RULE_INPUTS)))}"
 
 
-def stated_rule_inputs(item: Mapping[str, Any]) -> frozenset[str] | None:
-    """The rule inputs the write that made `item` set, when it was a model write; None for a raw write.
+def stated_rule_inputs(
+    item: Mapping[str, Any], old: Mapping[str, Any] | None = None
+) -> frozenset[str] | None:
+    """The rule inputs the write that made `item` (from `old`) set, when it was a model write; None for a
+    raw write.
 
-    A marker left by an earlier model write names another `updated_at` (every writer changes it), so a
-    later raw write is never read as a model write; a marker that does not parse is ignored the same way.
+    Every model write stamps a marker of its own, so a write that leaves the marker as it was is not a
+    model write, even when its writer's clock gives `updated_at` the marker's value (the import's mute
+    stamps its own clock). A marker naming another `updated_at`, or one that does not parse, is ignored too.
     """
     marker = item.get(MODEL_WRITE)
-    if not isinstance(marker, str):
+    if not isinstance(marker, str) or (old is not None and old.get(MODEL_WRITE) == marker):
         return None
     stamped, separator, names = marker.partition("|")
     stated = frozenset(name for name in names.split(",") if name)
@@ -132,7 +140,7 @@ def decide(
         return Decision(apply_subscription_rules(None, new, now))
     landed_on: MemberItem = {**old, **(before or {})}
     change = visible_change(old, new)
-    stated = stated_rule_inputs(new)
+    stated = stated_rule_inputs(new, old)
     if stated is not None:
         # What the model decided on the item it read is decided again here; what its caller set stands.
         change = {name: value for name, value in change.items() if name not in _RULE_FIELDS}
@@ -145,10 +153,22 @@ def decide(
         # A deletion request unsubscribes from everything: its image's subscriptions are what it wrote.
         proposed.update({name: new.get(name) for name in (EMAIL_STATUS, SMS_STATUS)})
     decided = apply_subscription_rules(landed_on, proposed, now)
-    fresh_mute = new.get(MUTED_AT) is not None and new.get(MUTED_AT) != old.get(MUTED_AT)
-    if stated is not None and fresh_mute and decided.get(MUTED_AT) is not None:
-        decided[MUTED_AT] = new[MUTED_AT]  # the model muted, and so do the rules: its time stands, no rewrite
+    if stated is not None:
+        _keep_model_stamps(landed_on, old, new, decided)
     return Decision(decided, assumed)
+
+
+def _keep_model_stamps(
+    landed_on: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], decided: MemberItem
+) -> None:
+    """Where the model stamped a mute, opt-in or opt-out and the rules stamp it again here, the model's time
+    stands: the write happened then (the record's time is only its second), and re-checking it never
+    moves a stamp (docs/member-contract.md). A stamp the model did not make is the record's time."""
+    for name in _STAMPS:
+        fresh = new.get(name) is not None and new.get(name) != old.get(name)
+        stamped = decided.get(name) is not None and decided.get(name) != landed_on.get(name)
+        if fresh and stamped:
+            decided[name] = new[name]
 
 
 def _unseen_opt_out(

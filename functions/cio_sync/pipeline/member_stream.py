@@ -25,8 +25,20 @@ from cio_sync.members.raw_writes import state_token
 from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
 from cio_sync.pipeline.record_budget import RecordBudget, RecordOverBudget, Unlimited
-from cio_sync.pipeline.rule_enforcement import PendingDecision, RuleDecisionWriter, enforce_rules
-from cio_sync.pipeline.stream_records import Entry, MemberChange, StreamRecord, fallback_for, read_entry
+from cio_sync.pipeline.rule_enforcement import (
+    PendingDecision,
+    RuleDecisionWriter,
+    carry_past_park,
+    enforce_rules,
+)
+from cio_sync.pipeline.stream_records import (
+    Entry,
+    MemberChange,
+    StreamRecord,
+    fallback_for,
+    read_entry,
+    repaired,
+)
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, diff, resync
 from cio_sync.sync.intents import Intent, SendEmail, SyncProfile
 
@@ -94,7 +106,7 @@ def process_stream_batch(
     entries = [read_entry(record) for record in records]
     run = _BatchRun(entries, writer, volatile_window_s, budget or Unlimited())
     try:
-        run.decide_all(pending.find(_first_old_versions(run.readable_changes())))
+        run.decide_all(pending.find(_first_old_versions(run.changes_read())))
     except TransientFailure:
         logger.exception("pending decisions could not be read; Lambda will retry the batch")
         run.retry_from = 0
@@ -126,8 +138,9 @@ class _BatchRun:
         self.kept_anyway: list[PendingDecision] = []
         self.retry_from: int | None = None
 
-    def readable_changes(self) -> list[MemberChange]:
-        return [e.change for e in self.batch if e.change is not None and e.problem is None]
+    def changes_read(self) -> list[MemberChange]:
+        """Every parsed change, parked ones too (a decision may be carried past a park)."""
+        return [e.change for e in self.batch if e.change is not None]
 
     def decide_all(self, kept: Sequence[PendingDecision]) -> None:
         latest = {decision.member_id: decision for decision in kept}
@@ -157,7 +170,7 @@ class _BatchRun:
                     entry.problem = f"cannot be handled: {_describe(error)}"
                     entry.fallback = fallback_for(change)
             if entry.problem is not None:
-                latest.pop(change.member_id, None)
+                self._carry_past_park(change, latest)
                 if entry.fallback:
                     self._add(position, change, entry.fallback)
 
@@ -180,6 +193,12 @@ class _BatchRun:
             elif decided.keep:
                 self.kept_anyway.append(decided.decision)
         self._add(position, change, intents)
+
+    def _carry_past_park(self, change: MemberChange, latest: dict[str, PendingDecision]) -> None:
+        carried = carry_past_park(change, latest.pop(change.member_id, None))
+        if carried is not None:
+            latest[change.member_id] = carried
+            self.carried.append(carried)
 
     def _add(self, position: int, change: MemberChange, intents: list[Intent]) -> None:
         self.changes.append((change, intents))
@@ -230,7 +249,7 @@ def _first_old_versions(changes: Sequence[MemberChange]) -> list[tuple[str, str]
     wanted: dict[str, str] = {}
     for change in changes:
         if change.member_id not in wanted and change.old is not None:
-            wanted[change.member_id] = state_token(change.old)
+            wanted[change.member_id] = state_token(repaired(change.old))  # as the rules read it
     return sorted(wanted.items())
 
 

@@ -10,9 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cio_sync.members.raw_writes import RuleState, decide, decisions, rule_outputs, rule_state, state_token
+from cio_sync.members.raw_writes import (
+    RuleState,
+    decide,
+    decisions,
+    rule_outputs,
+    rule_state,
+    state_token,
+    visible_change,
+)
 from cio_sync.observability import logger
-from cio_sync.pipeline.stream_records import MemberChange
+from cio_sync.pipeline.stream_records import MemberChange, repaired
 
 
 @dataclass(frozen=True)
@@ -92,3 +100,16 @@ def enforce_rules(
         extra={"member_id": change.member_id, "fields": sorted(wanted)},
     )
     return _Decided(decision, applied=False, assumed_opt_out=outcome.assumed_opt_out)
+
+
+def carry_past_park(change: MemberChange, before: PendingDecision | None) -> PendingDecision | None:
+    """A parked record's write happened all the same: the decision still owed to the write before it
+    stands beneath it, so the record that repairs the item is decided on top of both (docs/pipeline.md).
+    Tokens name the item as the rules can read it (`repaired`), as a repairing record's old image is."""
+    if change.old is None or change.new is None or before is None:
+        return None
+    if before.token != state_token(repaired(change.old)):
+        return None
+    stands = {**change.old, **before.outputs, **visible_change(change.old, change.new)}
+    token = state_token(repaired(change.new))
+    return PendingDecision(change.member_id, token, rule_outputs(repaired(stands)))

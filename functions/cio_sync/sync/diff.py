@@ -61,14 +61,29 @@ def profile_changed(
     """True when Customer.io's copy of the member must change: eligibility flips or the payload differs.
 
     A change confined to volatile timestamps (a login, a touch) is due only when one of them enters a new
-    window (by default once a day); otherwise it rides along with the member's next real change.
+    window (by default once a day) or goes back; otherwise it rides along with the member's next real change.
     """
     old_eligible, new_eligible = is_profile_eligible(old), is_profile_eligible(new)
     if old_eligible != new_eligible:
         return True
     if not new_eligible or old is None or new is None:
         return False
-    return _comparable(_payload(old), volatile_window_s) != _comparable(_payload(new), volatile_window_s)
+    before, after = _payload(old), _payload(new)
+    return _comparable(before, volatile_window_s) != _comparable(after, volatile_window_s) or _goes_back(
+        before, after
+    )
+
+
+def _goes_back(before: ProfileAttributes | _Unbuildable, after: ProfileAttributes | _Unbuildable) -> bool:
+    """A volatile timestamp moved back (a writer whose clock runs behind): left to ride along, the profile
+    would stay ahead of the item, which the lag allowed never is (docs/pipeline.md)."""
+    if isinstance(before, _Unbuildable) or isinstance(after, _Unbuildable):
+        return False
+    for name in VOLATILE_ATTRIBUTES:
+        old_value, new_value = before.get(name), after.get(name)
+        if isinstance(old_value, int) and isinstance(new_value, int) and new_value < old_value:
+            return True
+    return False
 
 
 def diff(

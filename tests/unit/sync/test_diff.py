@@ -202,3 +202,13 @@ def test_re_stamping_a_muted_member_costs_nothing() -> None:
     muted = {**signed_up, "promotions_muted_at": "2026-11-26T09:00:00.000000Z"}
     restamped = {**muted, "promotions_muted_at": "2026-11-26T10:00:00.000000Z"}
     assert diff(muted, restamped, "r1", 1_790_000_000_000) == []
+
+
+def test_a_timestamp_written_by_a_clock_behind_syncs_at_once() -> None:
+    """The state machine's volatile-ahead: a touch from a writer whose clock runs behind moved `updated_at`
+    back within the day; riding along, it left the profile ahead of the item, which no lag allows."""
+    signed_up = web_signup({"email": "a@example.org"}, "2026-11-26T08:00:00.000000Z")
+    noon = {**signed_up, "updated_at": "2026-11-26T12:00:00.000000Z"}
+    behind = {**noon, "updated_at": "2026-11-26T11:00:00.000000Z"}
+    assert [i.TYPE for i in diff(noon, behind, "r1", 1_790_000_000_000)] == ["sync_profile"]
+    assert diff(behind, noon, "r2", 1_790_000_000_000) == []  # forward within the day still rides along

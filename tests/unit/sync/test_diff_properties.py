@@ -61,6 +61,7 @@ def test_a_sync_happens_exactly_when_customer_io_must_change(old: MemberItem, wr
         is_profile_eligible(old) != eligible
         or (old.get("promotions_muted_at") is None) != (new.get("promotions_muted_at") is None)
         or (eligible and _by_day(profile_attributes(old)) != _by_day(profile_attributes(new)))
+        or (eligible and _goes_back(profile_attributes(old), profile_attributes(new)))
     )
     assert ("sync_profile" in kinds) == must_change
 
@@ -69,3 +70,11 @@ def _by_day(payload: dict[str, Any]) -> dict[str, Any]:
     """Login and touch timestamps are due once a day (docs/pipeline.md, "Volatile timestamps")."""
     volatile = {"updated_at", "last_authenticated_at", "last_messaged_at"}
     return {k: v // 86400 if k in volatile and isinstance(v, int) else v for k, v in payload.items()}
+
+
+def _goes_back(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """A volatile timestamp moved back (a writer's clock behind): due at once, or the profile is ahead."""
+    volatile = {"updated_at", "last_authenticated_at", "last_messaged_at"}
+    return any(
+        isinstance(old.get(k), int) and isinstance(new.get(k), int) and new[k] < old[k] for k in volatile
+    )
