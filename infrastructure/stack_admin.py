@@ -120,7 +120,8 @@ class Teardown:
             delete = f"{unprotect} && {delete}"
         why = "DeletionPolicy Retain" + ("; deletion protection on" if self.protected else "")
         return [
-            f"member table {table} ({why}): {delete}",
+            f"member table {table} ({why}; it keeps its name, so deploying {self.stack} again fails until "
+            f"it is deleted, and its point-in-time recovery bills until then): {delete}",
             *(f"secret {name}: aws secretsmanager delete-secret --secret-id {name}" for name in self.secrets),
         ]
 

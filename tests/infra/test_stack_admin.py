@@ -134,6 +134,9 @@ def test_make_destroy_dry_run_names_what_it_empties_deletes_and_keeps() -> None:
     assert "would empty s3://" in result.stdout
     assert "would delete stack cio-sync-staging" in result.stdout
     assert "kept: member table cio-sync-staging-members" in result.stdout
+    # A redeploy of the same name collides with the retained table, which keeps billing for its backups.
+    assert "deploying cio-sync-staging again fails until it is deleted" in result.stdout
+    assert "point-in-time recovery bills until then" in result.stdout
     assert "kept: secret cio-sync/staging/customer-io-app" in result.stdout
 
 
