@@ -120,7 +120,8 @@ class Teardown:
             delete = f"{unprotect} && {delete}"
         why = "DeletionPolicy Retain" + ("; deletion protection on" if self.protected else "")
         return [
-            f"member table {table} ({why}): {delete}",
+            f"member table {table} ({why}; it keeps its name, so deploying {self.stack} again fails until "
+            f"it is deleted, and its point-in-time recovery bills until then): {delete}",
             *(f"secret {name}: aws secretsmanager delete-secret --secret-id {name}" for name in self.secrets),
         ]
 
@@ -141,14 +142,28 @@ def empty_bucket(s3: Any, bucket: str) -> int:
     return removed
 
 
-def destroy(env: str, *, dry_run: bool, yes: bool, session: Any = None) -> Teardown:
+def destroy(
+    env: str, *, dry_run: bool, yes: bool, session: Any = None, interactive: bool | None = None
+) -> Teardown:
+    """Without a terminal to ask on, only --yes (YES=1) deletes: a script must say what it means."""
     stack = stack_name(env)
     secrets = tuple(secret_name(env, parameter) for parameter in SECRET_KINDS)
     if dry_run:
         return Teardown(stack, None, None, secrets, deploy_parameters(env, {})["Environment"] == "prod")
+    if not yes and not (sys.stdin.isatty() if interactive is None else interactive):
+        raise AdminError(f"deleting {stack}: pass --yes (YES=1) to confirm (no terminal to ask on)")
     import boto3  # noqa: PLC0415 - a dry run needs no AWS SDK and no credentials
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - as boto3
 
-    session = session or boto3.session.Session()
+    try:
+        return _destroy(stack, secrets, yes, session or boto3.session.Session())
+    except ClientError as error:  # an unknown stack, a denied call: AWS's one-line message
+        raise AdminError(f"{stack}: {error.response.get('Error', {}).get('Message', error)}") from None
+    except BotoCoreError as error:  # no credentials, no region, no network
+        raise AdminError(f"{stack}: {error}") from None
+
+
+def _destroy(stack: str, secrets: tuple[str, ...], yes: bool, session: Any) -> Teardown:
     cloudformation = session.client("cloudformation")
     described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
     outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
@@ -157,7 +172,10 @@ def destroy(env: str, *, dry_run: bool, yes: bool, session: Any = None) -> Teard
         stack, outputs.get("ImportBucketName"), outputs.get("MemberTableName"), secrets, protected
     )
     if not yes:
-        answer = input(f"type {stack} to delete it ({'; '.join(teardown.plan())}): ")
+        try:
+            answer = input(f"type {stack} to delete it ({'; '.join(teardown.plan())}): ")
+        except EOFError:
+            answer = ""
         if answer.strip() != stack:
             raise AdminError("cancelled: nothing was deleted")
     if teardown.bucket:

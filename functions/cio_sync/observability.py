@@ -11,9 +11,13 @@ docs/architecture.md ("Decisions") has the measurement.
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics
 
-SERVICE = "cio-sync"
+# The stack's name on AWS (template.yaml sets it): the metrics' `service` dimension, which the stack's
+# alarms and dashboard read, so two stacks in one account never mix their metrics.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "cio-sync"
 NAMESPACE = "CioSync"
 
 logger = Logger(service=SERVICE)

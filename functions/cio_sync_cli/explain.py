@@ -14,24 +14,36 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cio_sync.customerio.people import as_stored
-from cio_sync.members.contract import InvalidMember
-from cio_sync.members.profile import ProfileLimitError, profile_attributes
+from cio_sync.members.contract import BOOLEAN_FIELDS, TIMESTAMP_FIELDS, TOPIC_FIELDS, InvalidMember
+from cio_sync.members.profile import (
+    EMAIL_TOPIC_ATTRIBUTES,
+    MANAGED_ATTRIBUTE,
+    SMS_TOPIC_ATTRIBUTES,
+    ProfileLimitError,
+    profile_attributes,
+)
+from cio_sync.members.raw_writes import MODEL_WRITE
 from cio_sync.members.subscriptions import is_profile_eligible
-from cio_sync.pipeline.consent_identify import TopicMap, holds_opt_out, member_identifies
+from cio_sync.pipeline.consent_identify import PREFERENCES_PREFIX, TopicMap, holds_opt_out, member_identifies
+from cio_sync.pipeline.consent_readback import UNSUBSCRIBED
 from cio_sync.pipeline.profile_drift import drifted_attributes
 
-# Item fields and profile attributes whose values are personal data.
-PERSONAL: Final = frozenset(
+# Item fields and profile attributes known to hold no personal data: the profile's own consent, status and
+# timestamp fields. Every other value is masked, so a field added later (a name, a phone number, an
+# address) is masked until someone decides it is not personal.
+NOT_PERSONAL: Final = frozenset(
     {
-        "email",
-        "mobile",
-        "phone",
-        "first_name",
-        "last_name",
-        "addr_city",
-        "addr_state",
-        "addr_zip",
-        "birthdate",
+        "id",
+        "cio_id",
+        "sms_status",
+        MANAGED_ATTRIBUTE,
+        MODEL_WRITE,
+        UNSUBSCRIBED,
+        *BOOLEAN_FIELDS,
+        *TOPIC_FIELDS,
+        *TIMESTAMP_FIELDS,
+        *EMAIL_TOPIC_ATTRIBUTES.values(),
+        *SMS_TOPIC_ATTRIBUTES.values(),
     }
 )
 SAME: Final = "same"
@@ -44,10 +56,14 @@ SEND_TIME: Final = 2**40
 
 
 def mask(name: str, value: Any, show_personal: bool) -> Any:
-    """A personal value as `<N chars>`: enough to see that it is there and roughly what, never what."""
-    if show_personal or name not in PERSONAL or value in (None, ""):
+    """A value not known to be impersonal as `<N chars>`: enough to see that it is there, never what."""
+    if show_personal or _not_personal(name) or value in (None, ""):
         return value
     return f"<masked, {len(str(value))} chars>"
+
+
+def _not_personal(name: str) -> bool:
+    return name in NOT_PERSONAL or name.startswith(PREFERENCES_PREFIX)
 
 
 def masked(values: Mapping[str, Any] | None, show_personal: bool) -> dict[str, Any] | None:
@@ -64,11 +80,12 @@ class Expected:
     reason: str
     payload: dict[str, Any] | None = None
     identifies: list[dict[str, Any]] = field(default_factory=list)
+    has_item: bool = True
 
 
 def expected_profile(item: Mapping[str, Any] | None, topic_map: TopicMap) -> Expected:
     if item is None:
-        return Expected(False, "no member item: any profile is deleted")
+        return Expected(False, "no member item: any profile is deleted", has_item=False)
     if not is_profile_eligible(item):
         return Expected(False, "not eligible (no subscription, muted or deleted): any profile is deleted")
     try:
@@ -128,11 +145,13 @@ def diff_profile(
 
 
 def verdict(expected: Expected, stored: Mapping[str, str] | None, rows: Sequence[DiffRow]) -> str:
-    """One line: does Customer.io hold what the rules say?"""
+    """One line: does Customer.io hold what the rules say? An unknown id says so first (a typo is likelier
+    than a deleted member), as `members show` does."""
     if expected.payload is None and not expected.eligible:
+        gone = "no member item: " if not expected.has_item else ""
         if stored is None:
-            return "in step: no profile, as the rules say"
-        return "out of step: Customer.io holds a profile the rules say should be deleted"
+            return gone + "in step: no profile, as the rules say"
+        return gone + "out of step: Customer.io holds a profile the rules say should be deleted"
     if expected.payload is None:
         return "the track function parks this member: " + expected.reason
     if stored is None:

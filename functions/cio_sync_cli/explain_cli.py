@@ -4,9 +4,10 @@ Reads both sides and what happened between them: the member item, the profile th
 should hold, the profile it holds (App API), their difference, and what is findable of the member's recent
 operations: dead letters naming it (peeked, made visible again at once), its email claims in the
 idempotency table, consent events parked or quarantined, and, on the local stack, the emulator's request
-log. A source that cannot be read is named with its reason; it never hides the others. Personal values are
-masked unless --show-personal. The live queues are never read: a receive there counts towards a message's
-move to its dead-letter queue.
+log. A source that cannot be read is named with its reason; it never hides the others. Values other than
+consent, status and timestamps are masked unless --show-personal. An unknown id exits 1, as `members show`
+does. The live queues are never read: a receive there counts towards a message's move to its dead-letter
+queue.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import json
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cio_sync.customerio.errors import CustomerIoError
 from cio_sync.customerio.reporting import parse_topic_map
 from cio_sync.members.contract import is_member_id
-from cio_sync_cli.dlq import DEAD_LETTER_QUEUES, DeadLetterQueues
+from cio_sync_cli.dlq import DEAD_LETTER_QUEUES, DeadLetterQueues, QueueListing
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.explain import (
     as_text,
@@ -42,6 +43,7 @@ PEEK_LIMIT: Final = 100
 CLAIM_SCAN_PAGES: Final = 20
 EMULATOR_TIMEOUT_S: Final = 5.0
 Found = list[dict[str, Any]] | str
+T = TypeVar("T")
 
 
 def add_explain_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,7 +71,10 @@ def run_explain(args: argparse.Namespace) -> int:
         expected = expected_profile(item, topic_map)
         stored, stamps, window, profile_note = _profile(target, member_id)
         operations: dict[str, Found] = {"customerio_read": profile_note} if profile_note else {}
-        operations["dead_letters"] = _attempt(lambda: _dead_letters(target, member_id))
+        letters = _attempt(lambda: _dead_letters(target, member_id))
+        operations["dead_letters"], partial = letters if isinstance(letters, tuple) else (letters, None)
+        if partial:
+            operations["dead_letters_seen"] = partial
         operations["email_claims"] = _attempt(lambda: _email_claims(target, member_id))
         if target.source == "local":
             operations["emulator_requests"] = _attempt(lambda: _emulator_requests(target, member_id))
@@ -84,7 +89,7 @@ def run_explain(args: argparse.Namespace) -> int:
         volatile_window_s=window,
     )
     print(json.dumps(report, sort_keys=True, default=str) if args.json else as_text(report))
-    return 0
+    return 1 if item is None else 0  # as `members show` does for an unknown id
 
 
 def _topic_map(target: OpsTarget) -> dict[str, int]:
@@ -109,37 +114,52 @@ def _profile(
     return found[0], found[1], where.volatile_window_s, None
 
 
-def _attempt(read: Callable[[], Found]) -> Found:
+def _attempt(read: Callable[[], T]) -> T | str:
     try:
         return read()
     except (CommandError, ClientError, BotoCoreError, OSError, ValueError) as error:
         return f"not read: {str(error)[:200]}"
 
 
-def _dead_letters(target: OpsTarget, member_id: str) -> Found:
+def _dead_letters(target: OpsTarget, member_id: str) -> tuple[Found, str | None]:
+    """(the letters naming the member, which queues were seen only in part, or None)."""
     urls = {
         name: target.queue_urls[id_] for name, id_ in DEAD_LETTER_QUEUES.items() if id_ in target.queue_urls
     }
     if not urls:
-        return "no dead-letter queue known for this target"
+        return "no dead-letter queue known for this target", None
     sqs = target.client("sqs")
-    found = _peeked(DeadLetterQueues(sqs, urls, wait_s=0), sorted(urls), member_id)
+    found, partial = peeked_letters(DeadLetterQueues(sqs, urls, wait_s=0), sorted(urls), member_id)
     if QUARANTINE in target.queue_urls:
         quarantine = DeadLetterQueues(sqs, {"consent": target.queue_urls[QUARANTINE]}, wait_s=0)
-        found += [
-            {**letter, "queue": "consent-quarantine"}
-            for letter in _peeked(quarantine, ["consent"], member_id)
-        ]
-    return found
+        held, held_partial = peeked_letters(quarantine, ["consent"], member_id, shown_as="consent-quarantine")
+        found += held
+        partial += held_partial
+    return found, "; ".join(partial) or None
 
 
-def _peeked(queues: DeadLetterQueues, names: list[str], member_id: str) -> list[dict[str, Any]]:
-    """The letters whose summary (ids only, never personal data) names the member."""
+class Peeker(Protocol):
+    def peek(self, queue: str, limit: int) -> QueueListing: ...
+
+
+def peeked_letters(
+    queues: Peeker, names: list[str], member_id: str, shown_as: str | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The letters whose summary (ids only, never personal data) names the member, and for each queue
+    the peek did not see whole, "<queue>: looked at N of M (partial)": a letter beyond it may name them."""
     found: list[dict[str, Any]] = []
+    partial: list[str] = []
     for name in names:
         listing = queues.peek(name, PEEK_LIMIT)
-        found.extend(letter.to_dict() for letter in listing.letters if member_id in letter.summary)
-    return found
+        shown = {"queue": shown_as} if shown_as else {}
+        found.extend(
+            {**letter.to_dict(), **shown} for letter in listing.letters if member_id in letter.summary
+        )
+        if listing.partial:
+            partial.append(
+                f"{shown_as or name}: looked at {len(listing.letters)} of {listing.visible} (partial)"
+            )
+    return found, partial
 
 
 def claims_table(target: OpsTarget) -> str | None:

@@ -6,6 +6,7 @@ environment), the bucket emptying against moto, and the template's retention as 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -133,6 +134,9 @@ def test_make_destroy_dry_run_names_what_it_empties_deletes_and_keeps() -> None:
     assert "would empty s3://" in result.stdout
     assert "would delete stack cio-sync-staging" in result.stdout
     assert "kept: member table cio-sync-staging-members" in result.stdout
+    # A redeploy of the same name collides with the retained table, which keeps billing for its backups.
+    assert "deploying cio-sync-staging again fails until it is deleted" in result.stdout
+    assert "point-in-time recovery bills until then" in result.stdout
     assert "kept: secret cio-sync/staging/customer-io-app" in result.stdout
 
 
@@ -168,3 +172,64 @@ def test_destroy_reads_the_protection_from_the_stack_it_deletes(monkeypatch: pyt
         session.client("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]
         == []
     )
+
+
+def _stack_admin(*argv: str) -> subprocess.CompletedProcess[str]:
+    """The script as make runs it, with no terminal, no credentials and no region."""
+    no_aws = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    return subprocess.run(
+        [sys.executable, str(REPO / "infrastructure" / "stack_admin.py"), *argv],
+        env={
+            **no_aws,
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_destroy_without_a_terminal_or_yes_refuses_in_one_line() -> None:
+    """It read the answer with input(), so a script got an EOFError traceback."""
+    result = _stack_admin("destroy", "ghost")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "stack_admin: deleting cio-sync-ghost: pass --yes (YES=1) to confirm (no terminal to ask on)\n"
+    )
+
+
+def test_destroy_with_no_credentials_or_region_fails_in_one_line() -> None:
+    result = _stack_admin("destroy", "ghost", "--yes")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("stack_admin: cio-sync-ghost: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+@mock_aws
+def test_destroying_an_unknown_stack_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    session = boto3.session.Session(region_name="us-east-1")
+    with pytest.raises(AdminError, match=r"^cio-sync-ghost: Stack with id cio-sync-ghost does not exist$"):
+        destroy("ghost", dry_run=False, yes=True, session=session)
+
+
+@mock_aws
+def test_an_answer_cut_short_cancels_the_destroy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # the terminal closed before an answer
+    session = boto3.session.Session(region_name="us-east-1")
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    session.client("cloudformation").create_stack(
+        StackName="cio-sync-kept", TemplateBody=json.dumps(template)
+    )
+    with pytest.raises(AdminError, match="cancelled: nothing was deleted"):
+        destroy("kept", dry_run=False, yes=False, session=session, interactive=True)
+    stacks = session.client("cloudformation").list_stacks(StackStatusFilter=["CREATE_COMPLETE"])
+    assert [stack["StackName"] for stack in stacks["StackSummaries"]] == ["cio-sync-kept"]

@@ -24,7 +24,7 @@ from cio_sync.handlers.profile_sweep_runtime import ProfileSweepSettings
 from cio_sync.handlers.reporting_webhook_runtime import ReportingWebhookSettings
 from cio_sync.handlers.track_runtime import TrackSettings
 from cio_sync.members.raw_writes import RULE_INPUTS, RULE_OUTPUTS
-from cio_sync.observability import NAMESPACE, SERVICE
+from cio_sync.observability import NAMESPACE
 from cio_sync.pipeline.consent import READ_ATTRIBUTES
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, outage_budget_s
 from cio_sync_cli.imports_check import DEFAULT_MAX_BYTES
@@ -65,7 +65,7 @@ HANDLERS = {
 # Variables every function gets from Globals (read by Powertools and the AWS SDK), then each function's
 # own: exactly what its settings type reads, by value (canonical form).
 GLOBAL_ENVIRONMENT = {
-    "POWERTOOLS_SERVICE_NAME": "cio-sync",
+    "POWERTOOLS_SERVICE_NAME": "Ref:AWS::StackName",
     "POWERTOOLS_METRICS_NAMESPACE": "CioSync",
     "POWERTOOLS_LOG_LEVEL": "Ref:LogLevel",
     "AWS_ENDPOINT_URL": "",
@@ -576,7 +576,7 @@ def test_the_projects_own_metrics_have_alarms(transformed: Template, metric: str
     ]
     assert len(alarms) == 1, f"{metric} needs exactly one alarm"
     alarm = alarms[0]
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
     assert alarm["Statistic"] == "Sum"
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert [canonical(action) for action in alarm["AlarmActions"]] == ["Ref:AlarmTopic"]
@@ -603,7 +603,7 @@ def test_orphan_profiles_alarm_above_a_configurable_count(transformed: Template)
 def test_sync_lag_alarms_on_a_sustained_p99_above_a_configurable_goal(transformed: Template) -> None:
     """Freshness (issue 24): the p99 of SyncLagMs over 5 s for 15 minutes in a row pages someone."""
     alarm = _alarm_on(transformed, "SyncLagMs")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
     assert (alarm["ExtendedStatistic"], "Statistic" in alarm) == ("p99", False)
     assert canonical(alarm["Threshold"]) == "Ref:SyncLagAlarmThresholdMs"
     assert parameter_default(transformed, "SyncLagAlarmThresholdMs") == "5000"
@@ -619,7 +619,8 @@ def test_the_dashboard_shows_the_sync_lag_p50_and_p99(transformed: Template) -> 
         metric[-1]["stat"]
         for widget in _dashboard(transformed)["widgets"]
         for metric in widget["properties"]["metrics"]
-        if metric[:4] == ["CioSync", "SyncLagMs", "service", "cio-sync"] and isinstance(metric[-1], dict)
+        if metric[:4] == ["CioSync", "SyncLagMs", "service", "AWS::StackName"]
+        and isinstance(metric[-1], dict)
     }
     assert stats == {"p50", "p99"}
 
@@ -875,9 +876,31 @@ def test_outputs(transformed: Template) -> None:
 def _dashboard(template: Template) -> dict[str, Any]:
     body = canonical(properties(template, "PipelineDashboard")["DashboardBody"])
     for reference in re.findall(r"\$\{([^}]+)\}", body):
-        assert reference.split(".")[0] in set(template["Resources"]) | {"AWS::Region"}, reference
+        assert reference.split(".")[0] in set(template["Resources"]) | {"AWS::Region", "AWS::StackName"}, (
+            reference
+        )
     dashboard: dict[str, Any] = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body))
     return dashboard
+
+
+def test_every_alarm_and_widget_reads_its_own_stacks_service_dimension(transformed: Template) -> None:
+    """The functions publish service=<stack name>: a fixed name would mix two stacks in one account."""
+    alarm_services = [
+        canonical(dimension["Value"])
+        for alarm in resources(transformed, "AWS::CloudWatch::Alarm").values()
+        for dimension in alarm["Properties"].get("Dimensions", [])
+        if dimension["Name"] == "service"
+    ]
+    widget_services = [
+        metric[metric.index("service") + 1]
+        for widget in _dashboard(transformed)["widgets"]
+        for metric in widget["properties"]["metrics"]
+        if "service" in metric
+    ]
+    assert alarm_services
+    assert widget_services
+    assert set(alarm_services) == {"Ref:AWS::StackName"}
+    assert set(widget_services) == {"AWS::StackName"}  # ${AWS::StackName} in the dashboard's !Sub
 
 
 def test_dashboard_shows_the_pipeline(transformed: Template) -> None:
@@ -898,7 +921,7 @@ def test_dashboard_shows_the_pipeline(transformed: Template) -> None:
         "ProfileSweepOrphans",
         "ProfileSweepDeletesQueued",
     }
-    assert {("CioSync", name, "service", "cio-sync") for name in pipeline_metrics} <= set(metrics)
+    assert {("CioSync", name, "service", "AWS::StackName") for name in pipeline_metrics} <= set(metrics)
     queue_depths = {
         m[3] for m in metrics if m[:3] == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
     }

@@ -48,7 +48,7 @@ def handle(event: dict[str, Any], context: Any, deps: EmailRuntime) -> dict[str,
             queued, deps.ports, now_s=deps.clock(), lease_until_s=invocation_end_s, deadline=deadline
         )
         publish_counts(METRICS, {outcome: 1})
-        if queued.intent is not None and outcome in SENT:
+        if queued.intent is not None and outcome in SENT and deps.measures_lag:
             publish_lags([sync_lag_ms(queued.intent.intent_id, deps.clock())])
 
     return partial_batch(inbound_messages(event), send)

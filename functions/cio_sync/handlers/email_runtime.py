@@ -52,6 +52,7 @@ class EmailRuntime(NamedTuple):
     ports: EmailPorts
     preflight: Callable[[], list[Check]]
     clock: Callable[[], float] = time.time  # claims' leases, expiry, and the end of the sync lag
+    measures_lag: bool = True  # false on a dry-run stack: nothing was sent, so no lag to measure
 
 
 def build(settings: EmailSettings) -> EmailRuntime:
@@ -78,7 +79,7 @@ def build(settings: EmailSettings) -> EmailRuntime:
         dead_letters=settings.queue.dead_letters(sqs),
         redelivery=settings.queue.redelivery(sqs),
     )
-    return EmailRuntime(ports=ports, preflight=preflight)
+    return EmailRuntime(ports=ports, preflight=preflight, measures_lag=settings.app_api.enabled)
 
 
 def app_client(settings: ApiSettings) -> AppClient:

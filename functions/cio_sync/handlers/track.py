@@ -43,7 +43,8 @@ def handle(event: dict[str, Any], context: Any, deps: TrackRuntime) -> dict[str,
         clock=deps.clock,
     )
     publish_counts(METRICS, outcome.counts())
-    publish_lags(outcome.lags_ms)
+    if deps.measures_lag:
+        publish_lags(outcome.lags_ms)
     return {
         "batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.failed_message_ids]
     }

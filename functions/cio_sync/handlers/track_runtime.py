@@ -53,6 +53,8 @@ class TrackRuntime(NamedTuple):
     preflight: Callable[[], list[Check]]
     topic_map: Mapping[str, int]
     clock: Callable[[], float] = time.time  # stamps opt-outs (pipeline/consent_identify.py)
+    # A dry-run stack (CUSTOMER_IO_ENABLED=false) sends nothing, so a lag would measure nothing.
+    measures_lag: bool = True
 
 
 def build(settings: TrackSettings) -> TrackRuntime:
@@ -71,6 +73,7 @@ def build(settings: TrackSettings) -> TrackRuntime:
         redelivery=settings.queue.redelivery(sqs),
         preflight=preflight,
         topic_map=settings.email_topic_map,
+        measures_lag=settings.track_api.enabled,
     )
 
 

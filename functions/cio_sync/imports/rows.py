@@ -151,8 +151,12 @@ def checked_rows(chunks: Iterable[bytes], max_bytes: int, *, check: bool = True)
 def _csv_rows(
     blocks: Iterator[Block], header: _Header, lines_before: int, check: bool
 ) -> Iterator[CheckedRow]:
-    """The rest of the file through the csv module (quoted fields), continuing the line count."""
-    reader = csv.reader(with_newlines(blocks), strict=False)
+    """The rest of the file through the csv module (quoted fields), continuing the line count.
+
+    Strict: a quote left open would otherwise swallow every later row into one field, and the rows after
+    it would never be muted, so an unclosed quote or an id spanning lines rejects the whole file.
+    """
+    reader = csv.reader(with_newlines(blocks), strict=True)
     previous = 0  # the line the previous record ended on, within this reader
     try:
         for record in reader:
@@ -161,6 +165,11 @@ def _csv_rows(
             if header.id_index is None:
                 header.read(record)
                 continue
+            if header.id_index < len(record) and "\n" in record[header.id_index]:
+                raise FileRejected(
+                    f"the {ID_COLUMN} field of the row starting on line {first_line} spans several lines "
+                    "(a misplaced quote?)"
+                )
             row = _row(first_line, record, header.id_index, check)
             if row is not None:
                 header.data_rows += 1
@@ -226,4 +235,6 @@ def _csv_problem(line_number: int, error: csv.Error) -> str:
             f"a field starting on line {line_number} is longer than {MAX_FIELD_CHARS} characters "
             "(an unclosed quote?)"
         )
+    if "unexpected end of data" in str(error):
+        return f"a quote opened in the row starting on line {line_number} is never closed"
     return f"line {line_number} is not valid CSV ({error})"

@@ -2,7 +2,8 @@
 
 Usage is counted per million member changes (`cost_usage`) and priced from the dated list-price table
 `bench/prices.json`; the idle floor is what a deployed stack costs a month with no change at all (alarms,
-the dashboard, secrets, KMS keys, custom metrics, the SQS mappings' empty receives). Kept apart from the
+the dashboard, secrets, KMS keys, the SQS mappings' empty receives; `IDLE_LEFT_OUT` names what it does not
+price). Kept apart from the
 counting so that the arithmetic is tested exactly and a new price table needs no new measure.
 """
 
@@ -19,6 +20,7 @@ from typing import Any, Final
 MILLION: Final = 1_000_000
 GB: Final = 1024**3  # CloudWatch Logs bills ingestion per GB of 2^30 bytes
 SECONDS_PER_MONTH: Final = 30 * 24 * 3600
+HOURS_PER_MONTH: Final = 730  # CloudWatch prorates a custom metric by the hour it is published in
 # Lambda gives a function one vCPU at 1,769 MB and a share in proportion below it.
 FULL_VCPU_MB: Final = 1769
 # Lambda's SQS event source starts five pollers per mapping, each a 20 s long poll (AWS's documentation):
@@ -109,6 +111,7 @@ class Usage:
     dynamodb_read_units: float = 0.0
     log_bytes: float = 0.0
     xray_traces: float = 0.0
+    custom_metric_hours: float = 0.0  # each metric (name and dimensions) times the hours it is published
     customerio_requests: float = 0.0  # counted, not priced: Customer.io bills by plan, not per request
 
     def scaled(self, factor: float) -> Usage:
@@ -123,6 +126,14 @@ def billed_gb_s(invocations: int, billed_ms_each: float, memory_mb: int) -> floa
 def wall_ms(cpu_s: float, wait_ms: float, memory_mb: int) -> float:
     """An invocation's duration: its CPU on Lambda's share of a vCPU at this memory, plus its waits."""
     return cpu_s * 1000 * max(1.0, FULL_VCPU_MB / memory_mb) + wait_ms
+
+
+def traced(invocations: float, duration_s: float, reservoir_per_s: float, sampled: float) -> float:
+    """Traces X-Ray records of one function's evenly spread invocations under its default rule: the
+    reservoir (the first requests of each second) and the sampled share of the rest. At a trickle of at
+    most one invocation a second that is every invocation."""
+    reservoir = min(invocations, reservoir_per_s * duration_s)
+    return reservoir + sampled * (invocations - reservoir)
 
 
 def sqs_requests(messages: int, message_bytes: int, per_request: int = 10) -> int:
@@ -146,6 +157,9 @@ def price(usage: Usage, prices: Prices) -> dict[str, float]:
         + usage.dynamodb_read_units / MILLION * prices["dynamodb_on_demand_read_units_per_million"],
         "logs ingested": usage.log_bytes / GB * prices["cloudwatch_logs_ingestion_per_gb"],
         "x-ray traces": usage.xray_traces / MILLION * prices["xray_traces_recorded_per_million"],
+        "custom metrics": usage.custom_metric_hours
+        / HOURS_PER_MONTH
+        * prices["cloudwatch_custom_metric_per_month"],
     }
     lines["total"] = sum(lines.values())
     return lines
@@ -159,7 +173,6 @@ class IdleStack:
     dashboards: int
     secrets: int
     kms_keys: int
-    custom_metrics: int
     sqs_mappings_standard: int
     sqs_mappings_fifo: int
 
@@ -169,7 +182,7 @@ def empty_receives_per_month(mappings: int) -> float:
 
 
 def idle_floor(stack: IdleStack, prices: Prices) -> dict[str, float]:
-    """Dollars a month with no member change at all (logs and tables store nothing new: no minimum)."""
+    """Dollars a month with no member change at all; `IDLE_LEFT_OUT` is what this does not price."""
     standard = empty_receives_per_month(stack.sqs_mappings_standard)
     fifo = empty_receives_per_month(stack.sqs_mappings_fifo)
     lines = {
@@ -177,9 +190,20 @@ def idle_floor(stack: IdleStack, prices: Prices) -> dict[str, float]:
         "dashboards": stack.dashboards * prices["cloudwatch_dashboard_per_month"],
         "secrets": stack.secrets * prices["secrets_manager_secret_per_month"],
         "kms keys": stack.kms_keys * prices["kms_key_per_month"],
-        "custom metrics": stack.custom_metrics * prices["cloudwatch_custom_metric_per_month"],
         "sqs empty receives": standard / MILLION * prices["sqs_standard_requests_per_million"]
         + fifo / MILLION * prices["sqs_fifo_requests_per_million"],
     }
     lines["total"] = sum(lines.values())
     return lines
+
+
+# What the idle floor leaves out, each growing with data or use rather than with the stack itself.
+IDLE_LEFT_OUT: Final = (
+    "DynamoDB storage and point-in-time-recovery backup of the member and idempotency tables "
+    "(per GB-month: they grow with the member count)",
+    "CloudWatch Logs storage of what each log group's retention keeps (per GB-month of logs ingested)",
+    "custom metrics: billed per hour a metric is published, so idle they cost nothing (the mixes price "
+    "them); a scheduled sweep publishes its few metrics for an hour a run",
+    "the sweep's, email, import and webhook functions' own runs, KMS and Secrets Manager API requests, "
+    "data transfer",
+)

@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from cio_sync_local.bench.cost import idle_floor, load_prices, price
+from cio_sync_local.bench.cost import IDLE_LEFT_OUT, idle_floor, load_prices, price
 from cio_sync_local.bench.cost_usage import (
     ASSUMPTIONS,
     BULK_CHANGES,
@@ -50,12 +51,19 @@ def cost_figures(prices_path: Path = PRICES_PATH) -> dict[str, Any]:
         "mixes": mixes,
         "idle_stack": stack.__dict__,
         "idle_monthly": idle_floor(stack, prices),
+        "idle_left_out": list(IDLE_LEFT_OUT),
     }
+
+
+def _total_last(lines: Mapping[str, Any]) -> list[str]:
+    """The lines in their order, `total` last (results.json is written with its keys sorted)."""
+    return [line for line in lines if line != "total"] + ["total"]
 
 
 def format_cost(figures: dict[str, Any]) -> str:
     prices = figures["prices"]
     mixes = figures["mixes"]
+    assumed = figures["assumptions"]
     lines = [
         f"Cost per million member changes, {prices['region']} list prices as of {prices['as_of']} "
         "(bench/prices.json; no free tier)",
@@ -63,9 +71,10 @@ def format_cost(figures: dict[str, Any]) -> str:
         "| line | interactive | bulk |",
         "| --- | --- | --- |",
     ]
-    for line in mixes["interactive"]["dollars"]:
+    for line in _total_last(mixes["interactive"]["dollars"]):
         cells = " | ".join(f"${mixes[mix]['dollars'][line]:,.2f}" for mix in ("interactive", "bulk"))
         lines.append(f"| {line} | {cells} |")
+    lines += ["", "| usage per million changes | interactive | bulk |", "| --- | --- | --- |"]
     for count, label in (
         ("lambda_requests", "Lambda invocations"),
         ("lambda_gb_s", "Lambda GB-seconds billed"),
@@ -74,14 +83,25 @@ def format_cost(figures: dict[str, Any]) -> str:
         ("dynamodb_read_units", "DynamoDB read units"),
         ("customerio_requests", "Customer.io requests"),
         ("log_bytes", "log bytes"),
+        ("xray_traces", "X-Ray traces"),
+        ("custom_metric_hours", "custom metric-hours"),
     ):
         cells = " | ".join(
-            f"{mixes[mix]['usage_per_million'][count]:,.0f}" for mix in ("interactive", "bulk")
+            f"{mixes[mix]['usage_per_million'].get(count, 0):,.0f}" for mix in ("interactive", "bulk")
         )
         lines.append(f"| {label} | {cells} |")
+    lines += [
+        "",
+        f"Assumed: {assumed['interactive_changes_per_s']:g} change/s interactive, "
+        f"{assumed['bulk_changes_per_s']:,.0f}/s bulk; X-Ray traces {assumed['xray_reservoir_per_s']:g} "
+        f"invocation a second of each function and {assumed['xray_sampled']:.0%} of the rest; each custom "
+        "metric the two functions print is billed for the hours the mix runs.",
+    ]
     idle = figures["idle_monthly"]
     lines += ["", "| idle stack, a month | dollars |", "| --- | --- |"]
-    lines += [f"| {line} | ${dollars:,.2f} |" for line, dollars in idle.items()]
+    lines += [f"| {line} | ${idle[line]:,.2f} |" for line in _total_last(idle)]
+    lines += ["", "The idle floor leaves out:"]
+    lines += [f"- {item}" for item in figures.get("idle_left_out", [])]
     return "\n".join(lines)
 
 

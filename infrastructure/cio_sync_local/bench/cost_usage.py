@@ -10,7 +10,9 @@ Counted here: invocations, CPU, log bytes (the lines and EMF metrics the functio
 requests (the Track client's, on a pool answering 200), messages sent and their bytes. From the template:
 each function's memory, which queues are FIFO, what the idle stack holds. Assumed, and named in the output
 (`ASSUMPTIONS`): the waits of an invocation on AWS and Customer.io (the local stack's wall clock measures
-moto, not them), Lambda's platform log lines, and X-Ray's default sampling.
+moto, not them), Lambda's platform log lines, X-Ray's default rule, and each mix's rate of changes (which
+decides how many invocations X-Ray's reservoir traces and how many hours the custom metrics the functions
+print, counted from their EMF output, are billed for).
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.messages import TrackMessage
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync_local.bench import fakes
-from cio_sync_local.bench.cost import MILLION, IdleStack, Usage, billed_gb_s, sqs_requests, wall_ms
+from cio_sync_local.bench.cost import (
+    MILLION,
+    IdleStack,
+    Usage,
+    billed_gb_s,
+    sqs_requests,
+    traced,
+    wall_ms,
+)
 from cio_sync_local.bench.throughput import members, stream_events, stream_record, track_events
 
 INTERACTIVE_CHANGES: Final = 200
@@ -45,7 +55,10 @@ ASSUMPTIONS: Final[Mapping[str, float]] = {
     "dynamodb_call_ms": 8.0,  # one GetItem/BatchGetItem page
     "sqs_call_ms": 15.0,  # one SendMessageBatch
     "platform_log_bytes": 400.0,  # START, END, REPORT and the X-Ray line of each invocation
-    "xray_sampled": 0.05,  # the default rule beyond its 1/s reservoir
+    "xray_reservoir_per_s": 1.0,  # X-Ray's default rule traces each function's first request a second
+    "xray_sampled": 0.05,  # and 5% of the rest
+    "interactive_changes_per_s": 1.0,  # a trickle: a million changes in 11.6 days
+    "bulk_changes_per_s": 1000.0,  # an import or a reconcile: a million changes in 17 minutes
     "member_item_kb": 1.0,  # a realistic item (~0.7 KB) rounds up to one write unit and one read unit
 }
 
@@ -67,6 +80,7 @@ class Counted:
     invocations: int
     cpu_s: float
     log_bytes: int
+    metrics: frozenset[str]  # the custom metrics printed as EMF, each as name and dimensions
 
 
 @contextlib.contextmanager
@@ -93,7 +107,22 @@ def run_counted(calls: Sequence[Callable[[], object]]) -> Counted:
         for call in calls:
             call()
         spent = time.process_time() - cpu
-    return Counted(len(calls), spent, len(sink.getvalue().encode()))
+    output = sink.getvalue()
+    return Counted(len(calls), spent, len(output.encode()), emf_metrics(output))
+
+
+def emf_metrics(output: str) -> frozenset[str]:
+    """Each metric an EMF record in `output` publishes: CloudWatch bills a name with its dimensions."""
+    found: set[str] = set()
+    for line in output.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        record = json.loads(line)
+        for directive in record["_aws"].get("CloudWatchMetrics", []):
+            for dimensions in directive.get("Dimensions", [[]]):
+                named = ",".join(f"{name}={record.get(name)}" for name in sorted(dimensions))
+                found.update(f"{metric['Name']}[{named}]" for metric in directive.get("Metrics", []))
+    return frozenset(found)
 
 
 def invoked(handle: Callable[[dict[str, Any]], dict[str, Any]], text: str) -> Callable[[], object]:
@@ -168,6 +197,8 @@ def mix_usage(bulk: bool, memory: Memory, changes: int) -> tuple[Usage, dict[str
         read_pages * ASSUMPTIONS["dynamodb_call_ms"] + pool.requests * ASSUMPTIONS["customerio_request_ms"]
     ) / synced.invocations
     invocations = stream.invocations + synced.invocations
+    duration_s = changes / ASSUMPTIONS["bulk_changes_per_s" if bulk else "interactive_changes_per_s"]
+    reservoir, sampled = ASSUMPTIONS["xray_reservoir_per_s"], ASSUMPTIONS["xray_sampled"]
     usage = Usage(
         lambda_requests=invocations,
         lambda_gb_s=billed_gb_s(
@@ -185,7 +216,9 @@ def mix_usage(bulk: bool, memory: Memory, changes: int) -> tuple[Usage, dict[str
         dynamodb_write_units=changes * ASSUMPTIONS["member_item_kb"],
         dynamodb_read_units=changes * ASSUMPTIONS["member_item_kb"],  # consistent reads of items <= 4 KB
         log_bytes=stream.log_bytes + synced.log_bytes + invocations * ASSUMPTIONS["platform_log_bytes"],
-        xray_traces=invocations * ASSUMPTIONS["xray_sampled"],
+        xray_traces=traced(stream.invocations, duration_s, reservoir, sampled)
+        + traced(synced.invocations, duration_s, reservoir, sampled),
+        custom_metric_hours=len(stream.metrics | synced.metrics) * duration_s / 3600,
         customerio_requests=pool.requests,
     )
     counts = {
@@ -196,6 +229,7 @@ def mix_usage(bulk: bool, memory: Memory, changes: int) -> tuple[Usage, dict[str
         "customerio_requests": pool.requests,
         "cpu_ms_per_change": round((stream.cpu_s + synced.cpu_s) * 1000 / changes, 3),
         "log_bytes_per_change": round(usage.log_bytes / changes),
+        "custom_metrics_published": len(stream.metrics | synced.metrics),
     }
     return usage.scaled(MILLION / changes), counts
 
@@ -234,26 +268,9 @@ def idle_stack(template: Mapping[str, Any]) -> IdleStack:
         dashboards=kinds.count("AWS::CloudWatch::Dashboard"),
         secrets=sum(1 for name in template.get("Parameters", {}) if name.endswith("SecretName")),
         kms_keys=kinds.count("AWS::KMS::Key"),
-        custom_metrics=len(custom_metric_names(resources)),
         sqs_mappings_standard=standard,
         sqs_mappings_fifo=fifo,
     )
-
-
-def custom_metric_names(value: Any) -> set[str]:
-    """Metric names outside AWS's namespaces that the alarms name: a lower bound of those published."""
-    found: set[str] = set()
-    if isinstance(value, Mapping):
-        namespace = value.get("Namespace")
-        name = value.get("MetricName")
-        if isinstance(name, str) and not (isinstance(namespace, str) and namespace.startswith("AWS/")):
-            found.add(name)
-        for item in value.values():
-            found |= custom_metric_names(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= custom_metric_names(item)
-    return found
 
 
 def _logical_id(reference: Any) -> str:

@@ -114,8 +114,10 @@ def test_an_unknown_member_needs_no_profile_and_its_dead_letters_are_found(home:
         MessageGroupId="explain",
         MessageDeduplicationId=uuid.uuid4().hex,
     )
-    report = explain(home, NOBODY)
-    assert report["verdict"] == "in step: no profile, as the rules say"
+    result = cio_sync(home, "members", "explain", NOBODY, "--json")
+    assert result.returncode == 1, result.stderr  # as `members show` exits for an unknown id
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "no member item: in step: no profile, as the rules say"
     assert report["item"] is None
     letters = report["operations"]["dead_letters"]
     assert [(letter["queue"], NOBODY in letter["summary"]) for letter in letters] == [("track", True)]

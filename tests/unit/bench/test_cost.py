@@ -19,6 +19,7 @@ from cio_sync_local.bench.cost import (
     load_prices,
     price,
     sqs_requests,
+    traced,
     wall_ms,
 )
 from cio_sync_local.bench.cost_report import PRICES_PATH
@@ -70,6 +71,7 @@ def test_each_line_is_priced_and_totalled() -> None:
         dynamodb_read_units=4 * MILLION,
         log_bytes=2 * 1024**3,
         xray_traces=MILLION / 10,
+        custom_metric_hours=730.0,
         customerio_requests=MILLION,
     )
     dollars = price(usage, PRICES)
@@ -81,7 +83,8 @@ def test_each_line_is_priced_and_totalled() -> None:
             "dynamodb": 0.625 + 0.50,
             "logs ingested": 1.00,
             "x-ray traces": 0.50,
-            "total": 0.40 + 0.01 + 1.40 + 1.125 + 1.00 + 0.50,
+            "custom metrics": 0.30,  # 730 metric-hours: one metric published a whole month
+            "total": 0.40 + 0.01 + 1.40 + 1.125 + 1.00 + 0.50 + 0.30,
         }
     )
     assert price(usage.scaled(2), PRICES)["total"] == pytest.approx(2 * dollars["total"])
@@ -93,14 +96,13 @@ def test_the_idle_floor_counts_empty_receives_of_five_pollers() -> None:
         dashboards=1,
         secrets=2,
         kms_keys=1,
-        custom_metrics=5,
         sqs_mappings_standard=1,
         sqs_mappings_fifo=1,
     )
     floor = idle_floor(stack, PRICES)
     receives = 5 * 30 * 24 * 3600 / 20  # 648,000 a month a mapping
     assert floor["sqs empty receives"] == pytest.approx(receives / MILLION * (0.40 + 0.50))
-    assert floor["total"] == pytest.approx(1.00 + 3.00 + 0.80 + 1.00 + 1.50 + floor["sqs empty receives"])
+    assert floor["total"] == pytest.approx(1.00 + 3.00 + 0.80 + 1.00 + floor["sqs empty receives"])
 
 
 def test_the_repositorys_price_table_names_its_date_and_source() -> None:
@@ -192,7 +194,6 @@ def test_the_idle_stack_is_counted_from_the_template() -> None:
         dashboards=0,
         secrets=2,
         kms_keys=1,
-        custom_metrics=1,
         sqs_mappings_standard=2,
         sqs_mappings_fifo=1,
     )
@@ -212,3 +213,20 @@ def test_bulk_changes_share_invocations_and_requests() -> None:
     assert counts["member_stream_invocations"] == 2  # batches of 1,000
     assert usage.customerio_requests < MILLION / 50
     assert usage.lambda_requests < MILLION / 50
+
+
+def test_x_ray_traces_each_functions_first_invocation_a_second_and_a_share_of_the_rest() -> None:
+    assert traced(3600, 3600.0, 1.0, 0.05) == 3600  # a trickle: every invocation
+    assert traced(100, 3600.0, 1.0, 0.05) == 100
+    assert traced(36_000, 3600.0, 1.0, 0.05) == pytest.approx(3600 + 0.05 * 32_400)
+
+
+def test_an_interactive_trickle_traces_every_invocation_and_pays_its_metrics_by_the_hour() -> None:
+    """X-Ray was priced at 5% of invocations, ignoring the reservoir that traces nearly all of a trickle."""
+    usage, counts = mix_usage(False, Memory(256, 256), 20)
+    assert ASSUMPTIONS["interactive_changes_per_s"] <= ASSUMPTIONS["xray_reservoir_per_s"]
+    assert usage.xray_traces == pytest.approx(usage.lambda_requests)
+    # A million changes at the stated rate keep each metric the functions print published that long.
+    hours = MILLION / ASSUMPTIONS["interactive_changes_per_s"] / 3600
+    assert counts["custom_metrics_published"] >= 5  # ProfilesUpserted, IntentsPublished, ...
+    assert usage.custom_metric_hours == pytest.approx(counts["custom_metrics_published"] * hours)

@@ -90,3 +90,18 @@ def test_the_doc_shows_the_sync_lag_percentiles_and_the_cost_tables_of_a_run() -
     assert "| idle stack, a month | dollars |" in table
     del results["cost"]
     assert "Cost per million" not in render(results)
+
+
+def test_each_cost_table_ends_with_its_total_though_results_json_sorts_its_keys() -> None:
+    """results.json is written with sorted keys, so `total` came out between `sqs requests` and `x-ray`."""
+    figures = json.loads(json.dumps(cost(), sort_keys=True))
+    tables = [part.splitlines() for part in render({**committed_results(), "cost": figures}).split("\n\n")]
+    priced = [
+        table
+        for table in tables
+        if table[0] in ("| line | interactive | bulk |", "| idle stack, a month | dollars |")
+    ]
+    assert len(priced) == 2
+    for table in priced:
+        assert table[-1].startswith("| total | $"), table
+        assert sum(row.startswith("| total |") for row in table) == 1

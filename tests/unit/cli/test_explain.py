@@ -7,6 +7,8 @@ import json
 from cio_sync.customerio.people import parse_timestamps
 from cio_sync.members.contract import MemberItem
 from cio_sync.members.subscriptions import admin_mute, web_signup
+from cio_sync_cli.dlq import QueueListing
+from cio_sync_cli.dlq_summary import DeadLetter
 from cio_sync_cli.explain import (
     DIFFERS,
     EXTRA,
@@ -21,7 +23,7 @@ from cio_sync_cli.explain import (
     masked_path,
     mentions,
 )
-from cio_sync_cli.explain_cli import claims_table
+from cio_sync_cli.explain_cli import claims_table, peeked_letters
 from cio_sync_cli.target import OpsTarget
 
 ADA = "5f0c8e2a9b1d4c3e2f1a0b9c"
@@ -163,3 +165,80 @@ def test_the_claims_table_is_found_beside_the_member_table() -> None:
     local = OpsTarget("local", "local", member_table="x", variables={"IDEMPOTENCY_TABLE_NAME": "local-idem"})
     assert claims_table(local) == "local-idem"
     assert claims_table(OpsTarget("environment", "environment", member_table="custom")) is None
+
+
+def test_every_value_not_known_to_be_impersonal_is_masked() -> None:
+    """Masking went by a list of personal names, so a stored name, phone number or address printed."""
+    stored = {
+        "name": "Ada Lovelace",
+        "phone_number": "+15555550123",
+        "address": "12 St James's Square",
+        "email_subscription_status": "true",
+        "news_email_subscription_status": "false",
+        "cio_subscription_preferences.topics.topic_3": "true",
+        "unsubscribed": "false",
+        "created_at": "1795711075",
+    }
+    report = explanation(
+        ADA,
+        None,
+        expected_profile(None, {}),
+        stored=stored,
+        timestamps={},
+        operations={},
+        show_personal=False,
+    )
+    text = json.dumps(report) + as_text(report)
+    for personal in ("Lovelace", "5550123", "James"):
+        assert personal not in text
+    assert report["customerio"]["phone_number"] == "<masked, 12 chars>"
+    kept = {name: value for name, value in stored.items() if name not in ("name", "phone_number", "address")}
+    assert {name: report["customerio"][name] for name in kept} == kept
+    shown = explanation(
+        ADA, None, expected_profile(None, {}), stored=stored, timestamps={}, operations={}, show_personal=True
+    )
+    assert shown["customerio"] == stored
+
+
+def test_an_unknown_id_says_there_is_no_member_item() -> None:
+    expected = expected_profile(None, {})
+    alone = explanation(ADA, None, expected, stored=None, timestamps={}, operations={}, show_personal=False)
+    assert alone["verdict"] == "no member item: in step: no profile, as the rules say"
+    left = explanation(
+        ADA, None, expected, stored={"id": ADA}, timestamps={}, operations={}, show_personal=False
+    )
+    assert left["verdict"].startswith("no member item: out of step: Customer.io holds a profile")
+    known = explanation(
+        ADA,
+        member(),
+        expected_profile(member(), {}),
+        stored=None,
+        timestamps={},
+        operations={},
+        show_personal=False,
+    )
+    assert not known["verdict"].startswith("no member item")
+
+
+class Peeks:
+    """A dead-letter queue of `visible` letters of which a peek saw `seen`, one naming ADA."""
+
+    def __init__(self, visible: int, seen: int) -> None:
+        self.visible = visible
+        self.seen = seen
+
+    def peek(self, queue: str, limit: int) -> QueueListing:
+        letters = [
+            DeadLetter(queue, f"m{index}", 5, None, "", f"member {ADA if index == 0 else 'x'}")
+            for index in range(min(self.seen, limit))
+        ]
+        return QueueListing(queue, "url", self.visible, 0, letters)
+
+
+def test_a_peek_that_missed_part_of_a_queue_says_how_much_it_saw() -> None:
+    """The peek's partial flag was ignored: "0 found" read as "none", though letters went unseen."""
+    found, partial = peeked_letters(Peeks(visible=250, seen=100), ["track"], ADA)
+    assert [letter["message_id"] for letter in found] == ["m0"]
+    assert partial == ["track: looked at 100 of 250 (partial)"]
+    found, partial = peeked_letters(Peeks(visible=3, seen=3), ["email"], ADA, shown_as="consent-quarantine")
+    assert ([letter["queue"] for letter in found], partial) == (["consent-quarantine"], [])

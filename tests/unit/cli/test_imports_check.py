@@ -60,3 +60,16 @@ def test_the_import_size_limit_applies(tmp_path: Path, capsys: pytest.CaptureFix
     code, _, err = check(path, capsys, "--max-bytes", "1000")
     assert code == 1
     assert "would be rejected" in err
+
+
+def test_an_unclosed_quote_rejects_the_file_rather_than_hiding_the_rows_after_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "quote.csv"
+    path.write_text(f'northstar_id,email\n"{ADA},ada@example.org\n' + f"{BOB},ok\n" * 5)
+    code, out, err = check(path, capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        "cio-sync: quote.csv: would be rejected: a quote opened in the row starting on line 2"
+    )
+    assert "example" not in err

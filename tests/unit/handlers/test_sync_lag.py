@@ -47,7 +47,9 @@ def sync(member_id: str) -> SyncProfile:
     return SyncProfile(deterministic_event_id(f"record-{member_id}", RECORD_MS), member_id)
 
 
-def track_runtime(sender: FakeSender, clock: Callable[[], float], *members: dict[str, Any]) -> TrackRuntime:
+def track_runtime(
+    sender: FakeSender, clock: Callable[[], float], *members: dict[str, Any], measures_lag: bool = True
+) -> TrackRuntime:
     return TrackRuntime(
         members=FakeReader({member["id"]: member for member in members}),
         sender=sender,
@@ -56,6 +58,7 @@ def track_runtime(sender: FakeSender, clock: Callable[[], float], *members: dict
         preflight=list,
         topic_map={},
         clock=clock,
+        measures_lag=measures_lag,
     )
 
 
@@ -95,3 +98,16 @@ def test_email_publishes_the_lag_of_a_sent_email_and_none_for_a_parked_one() -> 
     email.handle(sqs_event(sent.to_json(), stranger.to_json()), None, runtime)
     assert len(dead.parked) == 1  # the stranger has no member: parked, so no lag
     assert lags() == [750]
+
+
+def test_a_dry_run_stack_publishes_no_lag() -> None:
+    """With Customer.io disabled nothing is sent, yet the dry-run client 'accepts' every intent."""
+    member = web_signup({"email": "someone@example.org"}, NOW)
+    runtime = track_runtime(FakeSender(), ticking(RECORD_MS / 1000 + 1), member, measures_lag=False)
+    track.handle(sqs_event(encode_intents([sync(member["id"])])), None, runtime)
+    assert lags() == []
+    sent = SendEmail(deterministic_event_id("record-3", RECORD_MS), member["id"], "password_updated", {})
+    ports, _, _ = email_ports(Members({**member, "email": "someone@example.org"}), Sender())
+    dry = EmailRuntime(ports=ports, preflight=list, clock=ticking(RECORD_MS / 1000 + 1), measures_lag=False)
+    email.handle(sqs_event(sent.to_json()), None, dry)
+    assert lags() == []

@@ -321,6 +321,17 @@ def test_a_file_of_invalid_rows_only_completes_in_the_planner() -> None:
     assert result.report.planner_parts == 2
 
 
+def test_an_unclosed_quote_rejects_the_import_and_mutes_no_one() -> None:
+    harness = Harness()
+    content = f'northstar_id,note\n"{IDS[0]},x\n'.encode() + content_of(IDS[1:6], header="")[1:]
+    report = harness.run(content)
+    assert (report.status, report.reason) == (
+        "rejected",
+        "a quote opened in the row starting on line 2 is never closed",
+    )
+    assert harness.queue.messages == []
+
+
 def s3_event(key: str, event: str = "ObjectCreated:Put", **extra: Any) -> str:
     obj = {"key": key, "size": 120, "eTag": "0123abcd", **extra}
     record = {"eventName": event, "s3": {"bucket": {"name": "imports"}, "object": obj}}

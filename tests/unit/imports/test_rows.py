@@ -214,3 +214,26 @@ def test_a_quote_in_a_later_chunk_hands_the_rest_to_the_csv_module_keeping_line_
     found = list(checked_rows(in_pieces(text.encode(), piece), LIMIT))
     assert found == reference_rows(text)
     assert [row[0] for row in checked_rows(in_pieces(text.encode(), piece), LIMIT)] == [2, 4, 5, 7]
+
+
+@pytest.mark.parametrize("piece", [5, 4096])
+def test_an_unclosed_quote_rejects_the_whole_file_instead_of_swallowing_the_rows_after_it(piece: int) -> None:
+    content = f'northstar_id,email\n"{MEMBER},x@example.org\n'.encode() + f"{MEMBER},ok\n".encode() * 5
+    reason = rejection(content, piece=piece)
+    assert reason == "a quote opened in the row starting on line 2 is never closed"
+    assert "example" not in reason
+
+
+def test_an_id_field_spanning_lines_rejects_the_whole_file_without_echoing_the_row() -> None:
+    content = f'northstar_id,email\n{MEMBER},a@example.org\n"{MEMBER},b@example.org\n{MEMBER}",c\n'.encode()
+    reason = rejection(content)
+    assert (
+        reason
+        == "the northstar_id field of the row starting on line 3 spans several lines (a misplaced quote?)"
+    )
+    with pytest.raises(FileRejected):
+        list(checked_rows(in_pieces(content, 3), LIMIT))
+
+
+def test_text_after_a_closing_quote_is_not_valid_csv() -> None:
+    assert rejection(b'northstar_id,note\n"abc"def,x\n').startswith("line 2 is not valid CSV")
