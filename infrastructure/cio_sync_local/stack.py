@@ -64,8 +64,8 @@ APP_API_KEY = "local-app-key"
 REPORTING_WEBHOOK_SIGNING_KEY = "local-signing-key"
 REPORTING_WEBHOOK_FUNCTION = "ReportingWebhookFunction"
 # Workers behind each function URL (a URL has no mapping to size its pool by), and how many of them start
-# with the stack (all of them: on a loaded machine a cold start took longer than Customer.io's 4 s timeout, and
-# the emulator's webhook then waited its 10, 20, 40 s backoffs, past a drain's bound).
+# with the stack (all: on a loaded machine a cold start took longer than Customer.io's 4 s timeout, and the
+# emulator's webhook then waited its 10, 20, 40 s backoffs, past a drain's bound).
 FUNCTION_URL_CONCURRENCY = 4
 FUNCTION_URL_PROVISIONED = FUNCTION_URL_CONCURRENCY
 # Template parameters that differ locally: the emulator stands in for Customer.io, so no dry run.
