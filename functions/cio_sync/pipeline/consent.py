@@ -173,7 +173,7 @@ def decide(event: ReportingEvent, member: Mapping[str, Any], policy: ConsentPoli
         changes[SPAM_REPORTED_AT] = to_iso(at)
     if kind == ("email", "bounced") and not _on_or_after(member.get(BOUNCED_AT), at):
         changes[BOUNCED_AT] = to_iso(at)
-    stale = STATUS in changes and member.get(STATUS) is not False and not opt_out_applies(member, at)
+    stale = STATUS in changes and member.get(STATUS) is not False and not opt_out_applies(member, event)
     if stale:
         del changes[STATUS]  # older than the member's last opt-in in the table: the table is newer
     if kind == ("customer", "subscribed"):
@@ -203,7 +203,7 @@ def _preferences(
     removed = {topic for topic, on in states.items() if not on and topic in stored}
     added = {topic for topic, on in states.items() if on and topic not in stored}
     refused: str | None = None
-    if removed and not opt_out_applies(member, at):
+    if removed and not opt_out_applies(member, event):
         removed, refused = set(), "stale"
     if added:
         added_refused = opt_in_refused(member, at)
@@ -214,10 +214,16 @@ def _preferences(
     return {TOPICS: sorted((set(stored) - removed) | added)}
 
 
-def opt_out_applies(member: Mapping[str, Any], at: datetime) -> bool:
-    """Unless the event's second ended before the table's last opt-in (a tie goes to the opt-out)."""
+def opt_out_applies(member: Mapping[str, Any], event: ReportingEvent) -> bool:
+    """Unless the event's second ended before the table's last opt-in (a tie goes to the opt-out).
+
+    The opt-in counts no later than the event's receipt: a stamp from a writer whose clock ran ahead must
+    not make a real opt-out look stale (the next sync would then undo it in Customer.io).
+    """
     opted_in = _stamp(member.get(OPT_IN_AT))
-    return opted_in is None or at + timedelta(seconds=1) > opted_in
+    if opted_in is not None and event.received_at:
+        opted_in = min(opted_in, datetime.fromtimestamp(event.received_at, UTC))
+    return opted_in is None or datetime.fromtimestamp(event.timestamp + 1, UTC) > opted_in
 
 
 def opt_in_refused(member: Mapping[str, Any], at: datetime) -> str | None:
