@@ -27,6 +27,8 @@ SPAM_REPORTED_AT = "email_spam_reported_at"
 # ordered against these, never applied on their type alone.
 OPT_IN_AT = "email_opt_in_at"
 OPT_OUT_AT = "email_opt_out_at"
+# A member who requested deletion stays muted until they subscribe again (docs/member-contract.md).
+MUTED_AT = "promotions_muted_at"
 # How long after an opt-out in the table an opt-in from Customer.io may still be the echo of an identify
 # the track function built before it (its read, one request, Customer.io's processing): such an opt-in is
 # dropped; the person can opt in again after it.
@@ -36,6 +38,7 @@ READ_ATTRIBUTES = (
     "id",
     "updated_at",
     "deletion_requested_at",
+    MUTED_AT,
     STATUS,
     TOPICS,
     OPT_IN_AT,
@@ -134,7 +137,7 @@ def apply_event(event: ReportingEvent, members: MemberConsent, policy: ConsentPo
         member = members.read(event.customer_id)
         if member is None:
             return "not_a_member"
-        if member.get("deletion_requested_at"):
+        if erased(member):
             return "deleted"
         changes = decide(event, member, policy)
         if isinstance(changes, str):
@@ -142,6 +145,12 @@ def apply_event(event: ReportingEvent, members: MemberConsent, policy: ConsentPo
         if members.write(event.customer_id, member.get("updated_at"), changes):
             return "applied"
     raise TransientFailure("member kept changing while a consent event was applied")
+
+
+def erased(member: Mapping[str, Any]) -> bool:
+    """Requested deletion and not subscribed since: a member who signs up again is muted no longer, and
+    their later opt-outs in Customer.io must reach the table (the stamp itself stays: it is history)."""
+    return bool(member.get("deletion_requested_at")) and member.get(MUTED_AT) is not None
 
 
 def _not_for_a_member(event: ReportingEvent, policy: ConsentPolicy) -> str | None:

@@ -197,10 +197,19 @@ def test_events_for_no_member_are_acknowledged_counted_and_dropped(customer: str
 
 
 def test_a_member_who_asked_to_be_deleted_is_left_alone() -> None:
-    s = stack(deletion_requested_at=iso(NOW - 5))
+    s = stack(deletion_requested_at=iso(NOW - 5), promotions_muted_at=iso(NOW - 5))
     s.run(event("email", "spammed"))
     assert s.members.writes == []
     assert metrics.metric_set["ConsentDroppedDeleted"]["Value"] == [1]
+
+
+def test_a_member_who_asked_to_be_deleted_then_subscribed_again_hears_their_opt_outs() -> None:
+    """Review of issue 22, F2: the sign-up unmuted them, the stamp stayed, and every later unsubscribe or
+    spam complaint was dropped as "deleted" (so the next sync re-subscribed them in Customer.io)."""
+    s = stack(deletion_requested_at=iso(NOW - 10 * 86_400), email_opt_in_at=iso(NOW - 5 * 86_400))
+    s.run(event("customer", "unsubscribed"), event("email", "spammed", at=NOW + 1))
+    assert s.members.items[MEMBER]["email_subscription_status"] is False
+    assert s.members.items[MEMBER]["email_spam_reported_at"] == iso(NOW + 1)
 
 
 def test_events_received_in_the_quarantine_window_are_parked_untouched() -> None:

@@ -152,7 +152,7 @@ def test_the_placeholder_and_ids_that_are_not_members_are_left_alone(member_id: 
 
 
 def test_a_member_who_asked_to_be_deleted_is_left_alone() -> None:
-    item = member(deletion_requested_at=iso(OPTED_IN + 5))
+    item = member(deletion_requested_at=iso(OPTED_IN + 5), promotions_muted_at=iso(OPTED_IN + 5))
     results, writer = run(item, profile({"unsubscribed": OPTED_IN + 60}, unsubscribed="true"))
     assert results == ["deleted"]
     assert writer.writes == []
