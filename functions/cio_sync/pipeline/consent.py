@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 from cio_sync.customerio.reporting import ReportingEvent, event_from_message
 from cio_sync.failures import TransientFailure
-from cio_sync.members.contract import is_member_id, parse_iso, to_iso
+from cio_sync.members.contract import InvalidMember, is_member_id, parse_iso, to_iso
 from cio_sync.pipeline.messages import InboundMessage
 from cio_sync.pipeline.redelivery import DeadLetters
 
@@ -93,11 +93,13 @@ def process_consent_batch(
     quarantine: DeadLetters,
     policy: ConsentPolicy,
 ) -> tuple[ConsentOutcome, list[str]]:
-    """Each message on its own; the ids of those that failed (FIFO: every later one too)."""
+    """Each message on its own; the ids of those that failed (FIFO: every later one of the same group too,
+    so one member's trouble holds up only its own lane)."""
     applied, quarantined, parked, dropped = 0, 0, 0, Counter[str]()
     failed: list[str] = []
+    failed_groups: set[str] = set()
     for message in messages:
-        if failed:
+        if message.group_id in failed_groups:
             failed.append(message.message_id)
             continue
         try:
@@ -114,6 +116,11 @@ def process_consent_batch(
             result = apply_event(event, members, policy)
         except TransientFailure:
             failed.append(message.message_id)
+            failed_groups.add(message.group_id)
+            continue
+        except InvalidMember as invalid:  # the stored item breaks the contract (a raw writer's legacy topic)
+            dead_letters.dead_letter(message.body, f"member breaks the contract: {invalid}")
+            parked += 1
             continue
         if result == "applied":
             applied += 1

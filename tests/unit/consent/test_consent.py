@@ -263,3 +263,24 @@ def test_a_member_that_keeps_moving_returns_the_message_and_those_behind_it() ->
         event("email", "spammed"),
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+
+
+def test_a_member_whose_table_keeps_moving_holds_up_only_its_own_lane() -> None:
+    """Review of issue 22, F7: one failure failed every later message of the batch, every member's."""
+    other = "5f0c8e2a9b1d4c3e2f1a0b9c"
+    members = FakeMembers(**{MEMBER: member(), other: {**member(), "id": other}})
+    members.conflicts = 3  # the first event's three attempts all find `updated_at` moved
+    s = Stack(members, policy())
+    bodies = [event("customer", "unsubscribed"), event("customer", "unsubscribed", at=NOW + 1)]
+    records = [
+        {"messageId": "a0", "body": bodies[0], "attributes": {"MessageGroupId": "lane-a"}},
+        {"messageId": "a1", "body": bodies[1], "attributes": {"MessageGroupId": "lane-a"}},
+        {
+            "messageId": "b0",
+            "body": event("customer", "unsubscribed", customer=other),
+            "attributes": {"MessageGroupId": "lane-b"},
+        },
+    ]
+    answer = handle({"Records": records}, None, s.runtime)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "a0"}, {"itemIdentifier": "a1"}]}
+    assert members.items[other]["email_subscription_status"] is False
