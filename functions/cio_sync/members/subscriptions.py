@@ -16,7 +16,6 @@ from cio_sync.members.contract import (
     InvalidMember,
     MemberItem,
     new_member_id,
-    parse_iso,
     validate_member,
     without_absent,
 )
@@ -147,20 +146,10 @@ def _stamp(
     now: str,
 ) -> None:
     # Like the mute: a write that already carries a fresh stamp (the model ruled on it; the stream now
-    # re-checks it) keeps it, so the rules stay a fixpoint and a replay never moves it. Never one later than
-    # `now`, though: a writer's clock running ahead would make a real opt-out in Customer.io look stale.
-    fresh = new.get(name) is not None and new.get(name) != (old or {}).get(name)
+    # re-checks it) keeps it, so the rules stay a fixpoint and a replay never moves it.
     if due:
-        result[name] = new[name] if fresh and not _after(new[name], now) else now
-    elif fresh and _after(new[name], now):
-        result[name] = now
-
-
-def _after(stamp: Any, now: str) -> bool:
-    try:
-        return isinstance(stamp, str) and parse_iso(stamp) > parse_iso(now)
-    except InvalidMember:
-        return False
+        fresh = new.get(name) is not None and new.get(name) != (old or {}).get(name)
+        result[name] = new[name] if fresh else now
 
 
 def _apply_creation_rules(item: MemberItem) -> None:

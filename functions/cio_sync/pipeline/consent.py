@@ -233,13 +233,13 @@ def _preferences(
 def opt_out_applies(member: Mapping[str, Any], event: ReportingEvent) -> bool:
     """Unless the event's second ended before the table's last opt-in (a tie goes to the opt-out).
 
-    The opt-in counts no later than the event's receipt: a stamp from a writer whose clock ran ahead must
-    not make a real opt-out look stale (the next sync would then undo it in Customer.io).
+    An opt-in stamped after the event was received cannot be ordered against it (a writer's clock may run
+    ahead): the opt-out wins, or the stale verdict would let the next sync undo it in Customer.io.
     """
     opted_in = _stamp(member.get(OPT_IN_AT))
-    if opted_in is not None and event.received_at:
-        opted_in = min(opted_in, datetime.fromtimestamp(event.received_at, UTC))
-    return opted_in is None or datetime.fromtimestamp(event.timestamp + 1, UTC) > opted_in
+    if opted_in is None or (event.received_at and opted_in > datetime.fromtimestamp(event.received_at, UTC)):
+        return True
+    return datetime.fromtimestamp(event.timestamp + 1, UTC) > opted_in
 
 
 def opt_in_refused(member: Mapping[str, Any], at: datetime) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cio_sync.members.raw_writes import decide
 from cio_sync.members.subscriptions import apply_subscription_rules, deletion_request, sms_signup, web_signup
 
 T0, T1, T2 = "2026-11-26T10:00:00.000000Z", "2026-11-26T11:00:00.000000Z", "2026-11-26T12:00:00.000000Z"
@@ -56,13 +55,3 @@ def test_ending_email_or_dropping_a_topic_stamps_the_opt_out_and_other_writes_do
     assert unsubscribed["email_opt_out_at"] == T2
     assert apply_subscription_rules(dropped, unsubscribed, "2026-11-26T13:00:00.000000Z") == unsubscribed
     assert deletion_request(member, T2)["email_opt_out_at"] == T2
-
-
-def test_a_writers_opt_in_stamp_later_than_the_rules_now_is_clamped_model_or_raw() -> None:
-    """Review of issue 22, F8: a writer's clock an hour ahead; kept, its opt-in made a real Customer.io
-    unsubscribe in between look stale, and the next sync re-subscribed the person."""
-    old = {"id": "5f0c8e2a9b1d4c3e2f1a0b9c", "updated_at": T0, "email_subscription_status": False}
-    new = {**old, "updated_at": T1, "email_subscription_status": True, "email_opt_in_at": T2}
-    assert apply_subscription_rules(old, new, T1)["email_opt_in_at"] == T1
-    assert decide(None, old, new, T1).item["email_opt_in_at"] == T1
-    assert apply_subscription_rules(old, {**new, "email_opt_in_at": T0}, T1)["email_opt_in_at"] == T0
