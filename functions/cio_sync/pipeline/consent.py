@@ -27,6 +27,10 @@ SPAM_REPORTED_AT = "email_spam_reported_at"
 # ordered against these, never applied on their type alone.
 OPT_IN_AT = "email_opt_in_at"
 OPT_OUT_AT = "email_opt_out_at"
+# When Customer.io reported the member's last email opt-out: the consent function stamps it and
+# `email_opt_out_at` with the event's own time, so equal stamps say the last opt-out was the person's own,
+# made in Customer.io (no opt-in identify of ours can echo after it: it is stamped older).
+CIO_OPT_OUT_AT = "email_cio_opt_out_at"
 # A member who requested deletion stays muted until they subscribe again (docs/member-contract.md).
 MUTED_AT = "promotions_muted_at"
 # How long after an opt-out in the table an opt-in from Customer.io may still be the echo of an identify
@@ -43,6 +47,7 @@ READ_ATTRIBUTES = (
     TOPICS,
     OPT_IN_AT,
     OPT_OUT_AT,
+    CIO_OPT_OUT_AT,
     BOUNCED_AT,
     SPAM_REPORTED_AT,
 )
@@ -149,7 +154,8 @@ def apply_event(event: ReportingEvent, members: MemberConsent, policy: ConsentPo
         changes = decide(event, member, policy)
         if isinstance(changes, str):
             return changes
-        if members.write(event.customer_id, member.get("updated_at"), changes):
+        written = {**changes, **opt_out_stamps(event, member, changes)}
+        if members.write(event.customer_id, member.get("updated_at"), written):
             return "applied"
     raise TransientFailure("member kept changing while a consent event was applied")
 
@@ -230,6 +236,18 @@ def _preferences(
     return {TOPICS: sorted((set(stored) - removed) | added)}
 
 
+def opt_out_stamps(
+    event: ReportingEvent, member: Mapping[str, Any], changes: Mapping[str, Any]
+) -> dict[str, str]:
+    """For changes that opt out: the person's own time, written beside them (the stream's rules keep a stamp
+    the write carries), not the time a backlog delivered it; none when the table opted out later."""
+    at = datetime.fromtimestamp(event.timestamp, UTC)
+    dropped = set(member.get(TOPICS) or []) - set(changes.get(TOPICS, member.get(TOPICS)) or [])
+    if (changes.get(STATUS) is not False and not dropped) or _on_or_after(member.get(OPT_OUT_AT), at):
+        return {}
+    return {OPT_OUT_AT: to_iso(at), CIO_OPT_OUT_AT: to_iso(at)}
+
+
 def opt_out_applies(member: Mapping[str, Any], event: ReportingEvent) -> bool:
     """Unless the event's second ended before the table's last opt-in (a tie goes to the opt-out).
 
@@ -249,7 +267,10 @@ def opt_in_refused(member: Mapping[str, Any], at: datetime) -> str | None:
         return "stale"
     if opted_in is not None and at <= opted_in:
         return "echo"  # cio-sync's own opt-in identify coming back
-    if opted_out is not None and at <= opted_out + ECHO_WINDOW:
+    from_customerio = member.get(CIO_OPT_OUT_AT) is not None and member.get(CIO_OPT_OUT_AT) == member.get(
+        OPT_OUT_AT
+    )
+    if opted_out is not None and at <= opted_out + ECHO_WINDOW and not from_customerio:
         return "echo"  # may be an opt-in identify read before the table's opt-out, applied after it
     return None
 
