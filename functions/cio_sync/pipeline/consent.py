@@ -252,12 +252,18 @@ def opt_out_applies(member: Mapping[str, Any], event: ReportingEvent) -> bool:
     """Unless the event's second ended before the table's last opt-in (a tie goes to the opt-out).
 
     An opt-in stamped after the event was received cannot be ordered against it (a writer's clock may run
-    ahead): the opt-out wins, or the stale verdict would let the next sync undo it in Customer.io.
+    ahead): the opt-out wins, or the stale verdict would let the next sync undo it in Customer.io; unless
+    the table already holds an opt-out no earlier than this one and an opt-in after that (a redelivery).
     """
-    opted_in = _stamp(member.get(OPT_IN_AT))
-    if opted_in is None or (event.received_at and opted_in > datetime.fromtimestamp(event.received_at, UTC)):
+    opted_in, opted_out = _stamp(member.get(OPT_IN_AT)), _stamp(member.get(OPT_OUT_AT))
+    at = datetime.fromtimestamp(event.timestamp, UTC)
+    if opted_in is None:
         return True
-    return datetime.fromtimestamp(event.timestamp + 1, UTC) > opted_in
+    if opted_out is not None and at <= opted_out < opted_in:
+        return False
+    if event.received_at and opted_in > datetime.fromtimestamp(event.received_at, UTC):
+        return True
+    return at + timedelta(seconds=1) > opted_in
 
 
 def opt_in_refused(member: Mapping[str, Any], at: datetime) -> str | None:

@@ -17,6 +17,16 @@ def test_an_unsubscribe_after_a_future_stamped_opt_in_is_applied() -> None:
     assert s.members.items[MEMBER]["email_subscription_status"] is False
 
 
+def test_a_redelivered_unsubscribe_after_its_opt_out_and_a_later_opt_in_writes_nothing() -> None:
+    """The table holds this opt-out (or a later one) and an opt-in after it: the opt-in stamp, though after
+    the event's receipt, is ordered, and the redelivery must not undo it."""
+    s = Stack(
+        FakeMembers(**{MEMBER: member(email_opt_in_at=iso(NOW + HOUR), email_opt_out_at=iso(NOW))}), policy()
+    )
+    s.run(event("customer", "unsubscribed", at=NOW))
+    assert s.members.writes == []
+
+
 def test_an_unsubscribe_older_than_an_opt_in_made_before_its_receipt_stays_stale() -> None:
     s = Stack(FakeMembers(**{MEMBER: member(email_opt_in_at=iso(NOW - 60))}), policy())
     s.run(event("customer", "unsubscribed", at=NOW - 120))
