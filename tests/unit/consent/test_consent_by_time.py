@@ -3,6 +3,7 @@ its fix (the finding named in its docstring)."""
 
 from __future__ import annotations
 
+from cio_sync.members.raw_writes import decide as stream_decide
 from cio_sync.members.subscriptions import apply_subscription_rules
 from tests.unit.consent.signing import MEMBER, NOW
 from tests.unit.consent.test_consent import FakeMembers, Stack, event, iso, member, policy
@@ -38,7 +39,7 @@ def run_through_the_stream(s: Stack, body: str, now: int) -> None:
     `now`: they stamp `email_opt_out_at` unless the write carries its own."""
     before = dict(s.members.items[MEMBER])
     s.run(body)
-    s.members.items[MEMBER] = dict(apply_subscription_rules(before, s.members.items[MEMBER], iso(now)))
+    s.members.items[MEMBER] = dict(stream_decide(None, before, s.members.items[MEMBER], iso(now)).item)
 
 
 def subscribed_to_both() -> FakeMembers:
