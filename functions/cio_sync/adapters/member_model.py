@@ -74,6 +74,7 @@ class MemberModel(Model):
     password_updated_at = UnicodeAttribute(null=True)
     email_opt_in_at = UnicodeAttribute(null=True)
     email_opt_out_at = UnicodeAttribute(null=True)
+    email_cio_opt_out_at = UnicodeAttribute(null=True)
     email_bounced_at = UnicodeAttribute(null=True)
     email_spam_reported_at = UnicodeAttribute(null=True)
     # Not a contract attribute: which rule inputs the last model write set (raw_writes.stated_rule_inputs).

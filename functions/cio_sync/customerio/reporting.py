@@ -5,8 +5,9 @@ under the webhook's signing key. A call that is unsigned, forged, more than five
 Customer.io retries (MAX_AGE_S), oversized or malformed is refused before anything is written. An old but
 validly signed call is accepted: nothing says Customer.io re-signs a retry (docs/decision_log.md), and a
 replay is harmless (the FIFO queue dedupes on event_id; the consent function orders events by time).
-Events cio-sync does not act on are answered 2xx and dropped: Customer.io backlogs every later webhook
-behind one that fails.
+Once the signature holds, only unreadable JSON is refused: any other body (an event cio-sync does not act on,
+one for a profile with no `id`, one missing a field) is answered 2xx and dropped (`Unusable`), because
+Customer.io retries a 4xx for days and backlogs every later webhook behind it.
 The queued form keeps what the consent function needs and nothing else (no address, no content).
 """
 
@@ -47,6 +48,14 @@ class Refused(ValueError):
         self.status = status
 
 
+class Unusable(ValueError):
+    """A signed, readable body cio-sync does not act on: answered 2xx, counted as `reason`, dropped."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ReportingEvent(NamedTuple):
     """One event as the consent function needs it (`topics` only for preference changes)."""
 
@@ -85,7 +94,8 @@ def verify_signature(
 
 
 def parse_event(body: bytes, received_at: int) -> ReportingEvent:
-    """The event of a verified body; Refused("malformed") when it is not one."""
+    """The event of a verified body; Refused("malformed") when it is not JSON, Unusable("not_a_member") for
+    a handled event of a profile with no `id` (an email-only profile), Unusable("ignored") otherwise."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
@@ -97,14 +107,16 @@ def parse_event(body: bytes, received_at: int) -> ReportingEvent:
     raw_data = document.get("data")
     data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     if not all(_short_text(value) for value in (event_id, object_type, metric)):
-        raise Refused("malformed")
+        raise Unusable("ignored")
     if not isinstance(timestamp, int) or isinstance(timestamp, bool) or timestamp < 0:
-        raise Refused("malformed")
+        raise Unusable("ignored")
     event = ReportingEvent(
         str(event_id), str(object_type), str(metric), timestamp, _customer_id(data), None, received_at
     )
-    if event.handled and not event.customer_id:
-        raise Refused("malformed")
+    if not event.handled:
+        raise Unusable("ignored")
+    if not event.customer_id:
+        raise Unusable("not_a_member")
     if (event.object_type, event.metric) == ("customer", "cio_subscription_preferences_changed"):
         event = event._replace(topics=_topics(data))
     return event
@@ -148,12 +160,12 @@ def _topics(data: Mapping[str, Any]) -> dict[str, bool]:
         try:
             content = json.loads(content)
         except ValueError:
-            raise Refused("malformed") from None
+            raise Unusable("ignored") from None
     topics = content.get("topics") if isinstance(content, dict) else None
     if not isinstance(topics, dict) or not all(
         _short_text(name) and isinstance(value, bool) for name, value in topics.items()
     ):
-        raise Refused("malformed")
+        raise Unusable("ignored")
     return dict(topics)
 
 

@@ -50,6 +50,7 @@ TIMESTAMP_FIELDS: Final = (
     "password_updated_at",
     "email_opt_in_at",
     "email_opt_out_at",
+    "email_cio_opt_out_at",
     "email_bounced_at",
     "email_spam_reported_at",
 )

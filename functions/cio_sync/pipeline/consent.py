@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 from cio_sync.customerio.reporting import ReportingEvent, event_from_message
 from cio_sync.failures import TransientFailure
-from cio_sync.members.contract import is_member_id, parse_iso, to_iso
+from cio_sync.members.contract import InvalidMember, is_member_id, parse_iso, to_iso
 from cio_sync.pipeline.messages import InboundMessage
 from cio_sync.pipeline.redelivery import DeadLetters
 
@@ -27,6 +27,12 @@ SPAM_REPORTED_AT = "email_spam_reported_at"
 # ordered against these, never applied on their type alone.
 OPT_IN_AT = "email_opt_in_at"
 OPT_OUT_AT = "email_opt_out_at"
+# When Customer.io reported the member's last email opt-out: the consent function stamps it and
+# `email_opt_out_at` with the event's own time, so equal stamps say the last opt-out was the person's own,
+# made in Customer.io (no opt-in identify of ours can echo after it: it is stamped older).
+CIO_OPT_OUT_AT = "email_cio_opt_out_at"
+# A member who requested deletion stays muted until they subscribe again (docs/member-contract.md).
+MUTED_AT = "promotions_muted_at"
 # How long after an opt-out in the table an opt-in from Customer.io may still be the echo of an identify
 # the track function built before it (its read, one request, Customer.io's processing): such an opt-in is
 # dropped; the person can opt in again after it.
@@ -36,10 +42,12 @@ READ_ATTRIBUTES = (
     "id",
     "updated_at",
     "deletion_requested_at",
+    MUTED_AT,
     STATUS,
     TOPICS,
     OPT_IN_AT,
     OPT_OUT_AT,
+    CIO_OPT_OUT_AT,
     BOUNCED_AT,
     SPAM_REPORTED_AT,
 )
@@ -90,11 +98,13 @@ def process_consent_batch(
     quarantine: DeadLetters,
     policy: ConsentPolicy,
 ) -> tuple[ConsentOutcome, list[str]]:
-    """Each message on its own; the ids of those that failed (FIFO: every later one too)."""
+    """Each message on its own; the ids of those that failed (FIFO: every later one of the same group too,
+    so one member's trouble holds up only its own lane)."""
     applied, quarantined, parked, dropped = 0, 0, 0, Counter[str]()
     failed: list[str] = []
+    failed_groups: set[str] = set()
     for message in messages:
-        if failed:
+        if message.group_id in failed_groups:
             failed.append(message.message_id)
             continue
         try:
@@ -111,6 +121,11 @@ def process_consent_batch(
             result = apply_event(event, members, policy)
         except TransientFailure:
             failed.append(message.message_id)
+            failed_groups.add(message.group_id)
+            continue
+        except InvalidMember as invalid:  # the stored item breaks the contract (a raw writer's legacy topic)
+            dead_letters.dead_letter(message.body, f"member breaks the contract: {invalid}")
+            parked += 1
             continue
         if result == "applied":
             applied += 1
@@ -134,14 +149,21 @@ def apply_event(event: ReportingEvent, members: MemberConsent, policy: ConsentPo
         member = members.read(event.customer_id)
         if member is None:
             return "not_a_member"
-        if member.get("deletion_requested_at"):
+        if erased(member):
             return "deleted"
         changes = decide(event, member, policy)
         if isinstance(changes, str):
             return changes
-        if members.write(event.customer_id, member.get("updated_at"), changes):
+        written = {**changes, **opt_out_stamps(event, member, changes)}
+        if members.write(event.customer_id, member.get("updated_at"), written):
             return "applied"
     raise TransientFailure("member kept changing while a consent event was applied")
+
+
+def erased(member: Mapping[str, Any]) -> bool:
+    """Requested deletion and not subscribed since: a member who signs up again is muted no longer, and
+    their later opt-outs in Customer.io must reach the table (the stamp itself stays: it is history)."""
+    return bool(member.get("deletion_requested_at")) and member.get(MUTED_AT) is not None
 
 
 def _not_for_a_member(event: ReportingEvent, policy: ConsentPolicy) -> str | None:
@@ -173,7 +195,7 @@ def decide(event: ReportingEvent, member: Mapping[str, Any], policy: ConsentPoli
         changes[SPAM_REPORTED_AT] = to_iso(at)
     if kind == ("email", "bounced") and not _on_or_after(member.get(BOUNCED_AT), at):
         changes[BOUNCED_AT] = to_iso(at)
-    stale = STATUS in changes and member.get(STATUS) is not False and not opt_out_applies(member, at)
+    stale = STATUS in changes and member.get(STATUS) is not False and not opt_out_applies(member, event)
     if stale:
         del changes[STATUS]  # older than the member's last opt-in in the table: the table is newer
     if kind == ("customer", "subscribed"):
@@ -203,7 +225,7 @@ def _preferences(
     removed = {topic for topic, on in states.items() if not on and topic in stored}
     added = {topic for topic, on in states.items() if on and topic not in stored}
     refused: str | None = None
-    if removed and not opt_out_applies(member, at):
+    if removed and not opt_out_applies(member, event):
         removed, refused = set(), "stale"
     if added:
         added_refused = opt_in_refused(member, at)
@@ -214,10 +236,34 @@ def _preferences(
     return {TOPICS: sorted((set(stored) - removed) | added)}
 
 
-def opt_out_applies(member: Mapping[str, Any], at: datetime) -> bool:
-    """Unless the event's second ended before the table's last opt-in (a tie goes to the opt-out)."""
-    opted_in = _stamp(member.get(OPT_IN_AT))
-    return opted_in is None or at + timedelta(seconds=1) > opted_in
+def opt_out_stamps(
+    event: ReportingEvent, member: Mapping[str, Any], changes: Mapping[str, Any]
+) -> dict[str, str]:
+    """For changes that opt out: the person's own time, written beside them (the stream's rules keep a stamp
+    the write carries), not the time a backlog delivered it; none when the table opted out later."""
+    at = datetime.fromtimestamp(event.timestamp, UTC)
+    dropped = set(member.get(TOPICS) or []) - set(changes.get(TOPICS, member.get(TOPICS)) or [])
+    if (changes.get(STATUS) is not False and not dropped) or _on_or_after(member.get(OPT_OUT_AT), at):
+        return {}
+    return {OPT_OUT_AT: to_iso(at), CIO_OPT_OUT_AT: to_iso(at)}
+
+
+def opt_out_applies(member: Mapping[str, Any], event: ReportingEvent) -> bool:
+    """Unless the event's second ended before the table's last opt-in (a tie goes to the opt-out).
+
+    An opt-in stamped after the event was received cannot be ordered against it (a writer's clock may run
+    ahead): the opt-out wins, or the stale verdict would let the next sync undo it in Customer.io; unless
+    the table already holds an opt-out no earlier than this one and an opt-in after that (a redelivery).
+    """
+    opted_in, opted_out = _stamp(member.get(OPT_IN_AT)), _stamp(member.get(OPT_OUT_AT))
+    at = datetime.fromtimestamp(event.timestamp, UTC)
+    if opted_in is None:
+        return True
+    if opted_out is not None and at <= opted_out < opted_in:
+        return False
+    if event.received_at and opted_in > datetime.fromtimestamp(event.received_at, UTC):
+        return True
+    return at + timedelta(seconds=1) > opted_in
 
 
 def opt_in_refused(member: Mapping[str, Any], at: datetime) -> str | None:
@@ -227,7 +273,10 @@ def opt_in_refused(member: Mapping[str, Any], at: datetime) -> str | None:
         return "stale"
     if opted_in is not None and at <= opted_in:
         return "echo"  # cio-sync's own opt-in identify coming back
-    if opted_out is not None and at <= opted_out + ECHO_WINDOW:
+    from_customerio = member.get(CIO_OPT_OUT_AT) is not None and member.get(CIO_OPT_OUT_AT) == member.get(
+        OPT_OUT_AT
+    )
+    if opted_out is not None and at <= opted_out + ECHO_WINDOW and not from_customerio:
         return "echo"  # may be an opt-in identify read before the table's opt-out, applied after it
     return None
 

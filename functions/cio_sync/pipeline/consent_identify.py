@@ -58,11 +58,16 @@ def is_opt_out(name: str, value: JsonValue) -> bool:
 
 
 def opt_in_stamp(payload: ProfileAttributes, sent_at_s: int) -> int:
-    """`email_opt_in_at` in unix seconds (see EARLIEST_STAMP for items without it), never after the send."""
+    """`email_opt_in_at` in unix seconds (see EARLIEST_STAMP for items without it).
+
+    A stamp after the send is not trusted (a writer's clock ran ahead): stamping the send time instead would
+    undo an opt-out Customer.io recorded after the real opt-in. The next candidate stands in; a real opt-in
+    written after `sent_at_s` gets its own sync, sent later.
+    """
     for name in (OPT_IN_AT, "created_at"):
         value = payload.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return max(EARLIEST_STAMP, min(value, sent_at_s))
+        if isinstance(value, int) and not isinstance(value, bool) and value <= sent_at_s:
+            return max(EARLIEST_STAMP, value)
     return EARLIEST_STAMP
 
 

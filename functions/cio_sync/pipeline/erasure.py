@@ -23,8 +23,10 @@ def erasures(
     Suppressed: a member whose item carries a deletion request and who has no profile, and a missing
     member whose sync says the item was purged (a stream REMOVE); any other missing member (an orphan
     profile the sweep found) is only deleted. Unsuppressed: a member who requested deletion and is
-    eligible again, so signed up since, and a member created anew (the id may have been purged before);
-    their identify would otherwise be refused.
+    eligible again, so signed up since, and a member whose profile is created (`created`: a new item, or
+    one created ineligible that became eligible; the id may have been purged before): their identify would
+    otherwise be refused. Decided on the profile's creation, not the item's, at one unsuppress per member
+    becoming eligible, because nothing records which ids a purge suppressed.
     """
     decided: dict[str, bool] = {}
     for intent in intents:

@@ -1,8 +1,8 @@
 """The reporting-webhook receiver's flow: verify, parse, queue in the member's lane, answer.
 
-Answers are decided here and only here: 4xx with a reason (nothing queued) for what must not be trusted,
-2xx for what is queued or merely ignored. A failure to queue raises (Lambda answers 5xx, Customer.io
-retries), so an accepted event is never lost.
+Answers are decided here and only here: 4xx with a reason (nothing queued) for what must not be trusted
+(unsigned, forged, stale, oversized, not JSON), 2xx for what is queued or merely dropped. A failure to
+queue raises (Lambda answers 5xx, Customer.io retries), so an accepted event is never lost.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from cio_sync.customerio.reporting import (
     MAX_BODY_BYTES,
     Refused,
     ReportingEvent,
+    Unusable,
     parse_event,
     verify_signature,
 )
@@ -28,7 +29,7 @@ class ConsentQueue(Protocol):
 
 class Reply(NamedTuple):
     status: int
-    reason: str  # queued, ignored, or why it was refused (the metric's name)
+    reason: str  # queued, ignored, not_a_member, or why it was refused (the metric's name)
 
 
 def receive(
@@ -51,7 +52,7 @@ def receive(
         event = parse_event(body, int(now))
     except Refused as refused:
         return Reply(refused.status, refused.reason)
-    if not event.handled:
-        return Reply(200, "ignored")
+    except Unusable as unusable:
+        return Reply(200, unusable.reason)
     queue.put(event, lane_of(event.customer_id, TRACK_LANES))
     return Reply(202, "queued")

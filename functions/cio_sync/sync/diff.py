@@ -122,8 +122,10 @@ def diff(
         # A REMOVE is a purge (`members delete --purge`): suppress the person, so nothing re-creates them.
         intents.append(SyncProfile(intent_id(SyncProfile.TYPE), member_id, erase=True))
     elif mute_changed or deletion_requested or profile_changed(old, new, volatile_window_s):
-        # A creation: the id may have been purged (and suppressed) before this sign-up.
-        intents.append(SyncProfile(intent_id(SyncProfile.TYPE), member_id, created=old is None))
+        # The profile's creation (a sign-up, or a member created ineligible becoming eligible): the id may
+        # have been purged (and suppressed) before.
+        created = old is None or not is_profile_eligible(old)
+        intents.append(SyncProfile(intent_id(SyncProfile.TYPE), member_id, created=created))
     if old_muted is not None and new is not None and new_muted is None and is_profile_eligible(new):
         # Only for a member who now has a profile: an event for an unknown id would create a person.
         intents.append(

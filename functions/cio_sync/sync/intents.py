@@ -111,7 +111,7 @@ class SyncProfile(_Serialised):
     intent_id: str
     member_id: str
     erase: bool = False  # the item was purged: a missing member is then suppressed, not only deleted
-    created: bool = False  # the item was created: an id purged before is unsuppressed first
+    created: bool = False  # the profile is created (item new or newly eligible): unsuppressed first
 
     def __post_init__(self) -> None:
         _check_common(self.intent_id, self.member_id)

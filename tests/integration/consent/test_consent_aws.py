@@ -25,6 +25,7 @@ from cio_sync.pipeline.consent import ConsentPolicy
 from cio_sync.pipeline.messages import TRACK_LANES, lane_of
 from tests.integration.offline_aws import offline_aws
 from tests.unit.consent.signing import KEY, MEMBER, NOW, url_event, webhook_body
+from tests.unit.consent.test_consent import event
 
 pytestmark = pytest.mark.integration
 
@@ -201,3 +202,18 @@ def test_a_write_over_a_changed_item_is_refused() -> None:
             writes.write(MEMBER, None, {"email_subscription_status": False}) is False
         )  # no item: not created
         assert writes.read(MEMBER) is None
+
+
+def test_a_legacy_topic_on_the_member_parks_its_event_and_does_not_fail_the_batch(aws: Aws) -> None:
+    """Review of issue 22, F7: the write's contract check raised InvalidMember out of the handler, so every
+    lane's events in the batch were retried, then dead-lettered without a reason."""
+    aws.put_member(email_subscription_status=True, email_subscription_topics=["news", "old-newsletter"])
+    body = event("customer", "cio_subscription_preferences_changed", topics={"topic_2": True})
+    record = {"messageId": "m0", "body": body, "attributes": {"MessageGroupId": "lane-000"}}
+    assert consent.handle({"Records": [record]}, None, aws.consent) == {"batchItemFailures": []}
+    parked = aws.sqs.receive_message(QueueUrl=aws.dlq, MessageAttributeNames=["All"])["Messages"]
+    assert [message["Body"] for message in parked] == [body]
+    reason = parked[0]["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert "email_subscription_topics" in reason
+    assert "old-newsletter" not in reason
+    assert aws.member()["email_subscription_topics"] == [{"S": "news"}, {"S": "old-newsletter"}]

@@ -20,6 +20,11 @@ from tests.unit.consent.signing import MEMBER, NOW
 
 PLACEHOLDER = "cio-sync-placeholder"
 UPDATED = "2026-11-01T00:00:00.000000Z"
+# What a Customer.io opt-out at NOW writes beside the change: the person's own time, marked as Customer.io's.
+OPTED_OUT = {
+    "email_opt_out_at": datetime.fromtimestamp(NOW, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    "email_cio_opt_out_at": datetime.fromtimestamp(NOW, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+}
 TOPIC_MAP = centre_topic_names(parse_topic_map("news=1,lifestyle=2,community=3"))
 
 
@@ -100,8 +105,9 @@ def iso(at: int) -> str:
 def test_an_unsubscribe_ends_the_email_subscription(object_type: str, metric: str) -> None:
     s = stack(email_subscription_topics=["news"])
     assert s.run(event(object_type, metric)) == {"batchItemFailures": []}
-    # Only the status: the stream's rules clear the topics and mute a member without SMS.
-    assert s.members.writes == [(MEMBER, {"email_subscription_status": False})]
+    # The status and the person's opt-out time: the stream's rules clear the topics and mute a member
+    # without SMS.
+    assert s.members.writes == [(MEMBER, {"email_subscription_status": False, **OPTED_OUT})]
     assert metrics.metric_set["ConsentApplied"]["Value"] == [1]
 
 
@@ -109,12 +115,12 @@ def test_a_spam_complaint_is_recorded_and_unsubscribes() -> None:
     s = stack()
     s.run(event("email", "spammed"))
     assert s.members.writes == [
-        (MEMBER, {"email_subscription_status": False, "email_spam_reported_at": iso(NOW)})
+        (MEMBER, {"email_subscription_status": False, "email_spam_reported_at": iso(NOW), **OPTED_OUT})
     ]
 
 
 @pytest.mark.parametrize(
-    ("unsubscribes", "expected"), [(False, {}), (True, {"email_subscription_status": False})]
+    ("unsubscribes", "expected"), [(False, {}), (True, {"email_subscription_status": False, **OPTED_OUT})]
 )
 def test_a_bounce_is_recorded_and_unsubscribes_only_by_policy(
     unsubscribes: bool, expected: dict[str, Any]
@@ -133,7 +139,7 @@ def test_preference_changes_set_the_topics_through_the_map() -> None:
             topics={"topic_1": True, "topic_2": True, "topic_3": False, "topic_9": True},
         )
     )
-    assert s.members.writes == [(MEMBER, {"email_subscription_topics": ["lifestyle", "news"]})]
+    assert s.members.writes == [(MEMBER, {"email_subscription_topics": ["lifestyle", "news"], **OPTED_OUT})]
 
 
 def test_a_preference_change_moves_only_the_mapped_topics() -> None:
@@ -142,7 +148,7 @@ def test_a_preference_change_moves_only_the_mapped_topics() -> None:
     s.run(
         event("customer", "cio_subscription_preferences_changed", topics={"topic_1": True, "topic_3": False})
     )
-    assert s.members.writes == [(MEMBER, {"email_subscription_topics": ["clubs", "news"]})]
+    assert s.members.writes == [(MEMBER, {"email_subscription_topics": ["clubs", "news"], **OPTED_OUT})]
 
 
 def test_with_no_topic_map_a_preference_change_is_counted_and_changes_nothing() -> None:
@@ -197,10 +203,19 @@ def test_events_for_no_member_are_acknowledged_counted_and_dropped(customer: str
 
 
 def test_a_member_who_asked_to_be_deleted_is_left_alone() -> None:
-    s = stack(deletion_requested_at=iso(NOW - 5))
+    s = stack(deletion_requested_at=iso(NOW - 5), promotions_muted_at=iso(NOW - 5))
     s.run(event("email", "spammed"))
     assert s.members.writes == []
     assert metrics.metric_set["ConsentDroppedDeleted"]["Value"] == [1]
+
+
+def test_a_member_who_asked_to_be_deleted_then_subscribed_again_hears_their_opt_outs() -> None:
+    """Review of issue 22, F2: the sign-up unmuted them, the stamp stayed, and every later unsubscribe or
+    spam complaint was dropped as "deleted" (so the next sync re-subscribed them in Customer.io)."""
+    s = stack(deletion_requested_at=iso(NOW - 10 * 86_400), email_opt_in_at=iso(NOW - 5 * 86_400))
+    s.run(event("customer", "unsubscribed"), event("email", "spammed", at=NOW + 1))
+    assert s.members.items[MEMBER]["email_subscription_status"] is False
+    assert s.members.items[MEMBER]["email_spam_reported_at"] == iso(NOW + 1)
 
 
 def test_events_received_in_the_quarantine_window_are_parked_untouched() -> None:
@@ -213,7 +228,9 @@ def test_events_received_in_the_quarantine_window_are_parked_untouched() -> None
         ).to_message(),
     )
     assert s.quarantine.parked == [(body, "received in the quarantine window")]
-    assert s.members.writes == [(MEMBER, {"email_subscription_status": False})]  # the one after the window
+    assert s.members.writes == [
+        (MEMBER, {"email_subscription_status": False, **OPTED_OUT})
+    ]  # the one after the window
 
 
 def test_a_redelivered_event_writes_once() -> None:
@@ -231,14 +248,14 @@ def test_a_malformed_message_is_parked_at_once_and_holds_nothing_up() -> None:
     bodies = ("{not json", json.dumps({"a": 1}), json.dumps(wrong_type))
     assert s.run(*bodies, event("customer", "unsubscribed")) == {"batchItemFailures": []}
     assert [reason for _, reason in s.dead.parked] == ["not a queued reporting event"] * 3
-    assert s.members.writes == [(MEMBER, {"email_subscription_status": False})]
+    assert s.members.writes == [(MEMBER, {"email_subscription_status": False, **OPTED_OUT})]
 
 
 def test_a_write_that_loses_a_race_is_decided_again_on_the_new_item() -> None:
     s = stack()
     s.members.conflicts = 1
     s.run(event("customer", "unsubscribed"))
-    assert s.members.writes == [(MEMBER, {"email_subscription_status": False})]
+    assert s.members.writes == [(MEMBER, {"email_subscription_status": False, **OPTED_OUT})]
 
 
 def test_a_member_that_keeps_moving_returns_the_message_and_those_behind_it() -> None:
@@ -254,3 +271,24 @@ def test_a_member_that_keeps_moving_returns_the_message_and_those_behind_it() ->
         event("email", "spammed"),
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+
+
+def test_a_member_whose_table_keeps_moving_holds_up_only_its_own_lane() -> None:
+    """Review of issue 22, F7: one failure failed every later message of the batch, every member's."""
+    other = "5f0c8e2a9b1d4c3e2f1a0b9c"
+    members = FakeMembers(**{MEMBER: member(), other: {**member(), "id": other}})
+    members.conflicts = 3  # the first event's three attempts all find `updated_at` moved
+    s = Stack(members, policy())
+    bodies = [event("customer", "unsubscribed"), event("customer", "unsubscribed", at=NOW + 1)]
+    records = [
+        {"messageId": "a0", "body": bodies[0], "attributes": {"MessageGroupId": "lane-a"}},
+        {"messageId": "a1", "body": bodies[1], "attributes": {"MessageGroupId": "lane-a"}},
+        {
+            "messageId": "b0",
+            "body": event("customer", "unsubscribed", customer=other),
+            "attributes": {"MessageGroupId": "lane-b"},
+        },
+    ]
+    answer = handle({"Records": records}, None, s.runtime)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "a0"}, {"itemIdentifier": "a1"}]}
+    assert members.items[other]["email_subscription_status"] is False

@@ -146,25 +146,50 @@ def test_an_oversized_body_is_refused_even_when_signed(queue: FakeQueue, base64_
 
 
 @pytest.mark.parametrize(
+    "body", [b"{not json", b"[1, 2]", b"[" * 100_000 + b"]" * 100_000], ids=["json", "array", "deep"]
+)
+def test_signed_bodies_that_are_not_a_json_object_are_refused(queue: FakeQueue, body: bytes) -> None:
+    assert call(url_event(body), queue) == (400, "malformed")
+    assert queue.sent == []
+    assert counted("WebhookRefusedMalformed")
+
+
+@pytest.mark.parametrize(
     "body",
     [
-        b"{not json",
-        b"[1, 2]",
-        b"[" * 100_000 + b"]" * 100_000,
         json.dumps({"object_type": "customer", "metric": "unsubscribed", "timestamp": NOW}).encode(),
         webhook_body(timestamp="yesterday"),  # type: ignore[arg-type]
-        webhook_body(customer_id=""),
         webhook_body("customer", "cio_subscription_preferences_changed", content="{broken"),
         webhook_body(
             "customer", "cio_subscription_preferences_changed", content='{"topics": {"topic_1": "yes"}}'
         ),
     ],
-    ids=["json", "array", "deep", "no-event-id", "timestamp", "no-customer", "content-json", "topic-value"],
+    ids=["no-event-id", "timestamp", "content-json", "topic-value"],
 )
-def test_malformed_signed_bodies_are_refused(queue: FakeQueue, body: bytes) -> None:
-    assert call(url_event(body), queue) == (400, "malformed")
+def test_signed_events_it_cannot_use_are_answered_2xx_and_dropped(queue: FakeQueue, body: bytes) -> None:
+    """Review of issue 22, F3: a 4xx is retried for days and holds every later webhook behind it."""
+    assert call(url_event(body), queue) == (200, "ignored")
     assert queue.sent == []
-    assert counted("WebhookRefusedMalformed")
+    assert counted("WebhookIgnored")
+
+
+@pytest.mark.parametrize("customer_id", ["", None])
+def test_an_unsubscribe_from_a_profile_with_no_id_is_acknowledged_as_not_a_member(
+    queue: FakeQueue, customer_id: str | None
+) -> None:
+    """Review of issue 22, F3: an email-only profile's unsubscribe was answered 400 (a 7-day backlog)."""
+    body = json.dumps(
+        {
+            "event_id": "01HEMAILONLY0000000000001",
+            "object_type": "customer",
+            "metric": "unsubscribed",
+            "timestamp": NOW - 10,
+            "data": {"customer_id": customer_id, "identifiers": {"email": "x@example.org", "cio_id": "a1"}},
+        }
+    ).encode()
+    assert call(url_event(body), queue) == (200, "not_a_member")
+    assert queue.sent == []
+    assert counted("WebhookNotAMember")
 
 
 @pytest.mark.parametrize(

@@ -206,7 +206,9 @@ def test_consent_read_back_is_counted_as_a_metric() -> None:
     writer = FakeConsent(members)
     deps = runtime(directory, members, FakePublisher())._replace(consent=policy, consent_writer=writer)
     result = handle({"source": "aws.events"}, None, deps)
-    assert writer.writes == [(alive_id, {"email_subscription_status": False})]
+    at = "2027-01-15T08:00:00.000000Z"  # the profile's own stamp: the person's time, marked as Customer.io's
+    opted_out = {"email_opt_out_at": at, "email_cio_opt_out_at": at}
+    assert writer.writes == [(alive_id, {"email_subscription_status": False, **opted_out})]
     assert result["consent"] == {"applied": 1}
     assert metric("ProfileSweepConsentReadBack") == 1
     assert metric("ProfileSweepConsentUnread") == 0

@@ -70,9 +70,20 @@ def test_an_item_from_before_email_opt_in_at_is_stamped_with_its_creation() -> N
     assert member_identifies("m", no_creation, SENT_S, SENT_S, {})[0].timestamp == 1
 
 
-def test_an_opt_in_stamp_is_never_after_the_send() -> None:
-    attributes: ProfileAttributes = {**payload(), "email_opt_in_at": SENT_S + 3600}
-    assert member_identifies("m", attributes, SENT_S, SENT_S, {})[0].timestamp == SENT_S
+def test_an_opt_in_stamped_after_the_send_is_not_trusted_so_it_cannot_undo_a_later_opt_out() -> None:
+    """Review of issue 22, F8: a clock running ahead stamped the opt-in an hour late; the person unsubscribed
+    in Customer.io 30 minutes in. An identify stamped with the send time would re-subscribe them."""
+    attributes: ProfileAttributes = {
+        **payload(),
+        "email_opt_in_at": SENT_S + 3600,
+        "created_at": SENT_S - 900,
+    }
+    opt_in = next(
+        op
+        for op in member_identifies("m", attributes, SENT_S, SENT_S, {})
+        if op.attributes.get("unsubscribed") is False
+    )
+    assert opt_in.timestamp == SENT_S - 900
 
 
 def test_the_topic_map_parses_and_refuses_what_it_cannot_mean() -> None:

@@ -35,6 +35,11 @@ def iso(at: int) -> str:
     return to_iso(datetime.fromtimestamp(at, UTC))
 
 
+def opted_out(at: int) -> dict[str, str]:
+    """What a Customer.io opt-out writes beside the change: its own time, marked as Customer.io's."""
+    return {"email_opt_out_at": iso(at), "email_cio_opt_out_at": iso(at)}
+
+
 def member(**fields: Any) -> MemberItem:
     item: MemberItem = {
         "id": MEMBER,
@@ -61,7 +66,7 @@ def run(item: MemberItem, stored: StoredProfile, member_id: str = MEMBER) -> tup
 def test_an_opt_out_newer_than_the_opt_in_ends_the_email_subscription() -> None:
     results, writer = run(member(), profile({"unsubscribed": OPTED_IN + 60}, unsubscribed="true"))
     assert results == [APPLIED]
-    assert writer.writes == [(MEMBER, {"email_subscription_status": False})]
+    assert writer.writes == [(MEMBER, {"email_subscription_status": False, **opted_out(OPTED_IN + 60)})]
     # Through the subscription rules: the email topics go, and a member with no SMS is muted.
     after = writer.members.items[MEMBER]
     assert after["email_subscription_topics"] == []
@@ -119,7 +124,9 @@ def test_topics_changed_in_the_preference_centre_are_followed_by_the_members_top
         member(), profile(stamps, cio_subscription_preferences=centre, unsubscribed="false")
     )
     assert results == [APPLIED]
-    assert writer.writes == [(MEMBER, {"email_subscription_topics": ["lifestyle"]})]
+    assert writer.writes == [
+        (MEMBER, {"email_subscription_topics": ["lifestyle"], **opted_out(OPTED_IN + 600)})
+    ]
 
 
 def test_a_topic_turned_on_in_the_preference_centre_after_the_opt_out_window_is_added() -> None:
@@ -152,7 +159,7 @@ def test_the_placeholder_and_ids_that_are_not_members_are_left_alone(member_id: 
 
 
 def test_a_member_who_asked_to_be_deleted_is_left_alone() -> None:
-    item = member(deletion_requested_at=iso(OPTED_IN + 5))
+    item = member(deletion_requested_at=iso(OPTED_IN + 5), promotions_muted_at=iso(OPTED_IN + 5))
     results, writer = run(item, profile({"unsubscribed": OPTED_IN + 60}, unsubscribed="true"))
     assert results == ["deleted"]
     assert writer.writes == []

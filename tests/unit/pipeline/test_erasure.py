@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cio_sync.customerio.batch import Delete, Identify, Operation, Suppression
-from cio_sync.members.subscriptions import deletion_request, web_signup
+from cio_sync.members.subscriptions import deletion_request, sms_signup, web_signup
 from cio_sync.pipeline.messages import InboundMessage, encode_intents
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync.pipeline.track_consumer import TrackBatchOutcome, process_track_batch
@@ -113,6 +113,16 @@ def test_a_sign_up_under_an_id_purged_before_unsuppresses_before_the_identify() 
     operations, _ = sync_through_the_pipeline(None, member, {MEMBER: member})
     assert isinstance(operations[0], Suppression)
     assert operations[0].suppress is False
+
+
+def test_a_member_recreated_ineligible_under_a_purged_id_is_unsuppressed_when_they_subscribe() -> None:
+    """Review of issue 22, F5: unsuppressed only when eligible at the item's creation, a member created
+    ineligible who subscribed later was never unsuppressed: every identify refused."""
+    created = {**sms_signup({"id": MEMBER, "mobile": "+15555550123"}, SIGNED_UP), "mobile": None}
+    subscribed = {**created, "mobile": "+15555550123", "updated_at": SIGNED_UP_AGAIN}
+    operations, _ = sync_through_the_pipeline(created, subscribed, {MEMBER: subscribed})
+    assert operations[0] == Suppression(MEMBER, suppress=False)
+    assert isinstance(operations[1], Identify)
 
 
 def test_the_purge_intent_is_replayed_identically_and_old_messages_still_parse() -> None:

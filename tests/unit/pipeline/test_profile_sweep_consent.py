@@ -26,6 +26,12 @@ from .fakes import FakePublisher
 from .sweep_fakes import FakeConsent, FakeDirectory, FakeMembers
 
 NOW = "2026-11-26T10:00:00.000000Z"
+# A Customer.io opt-out read back an hour after the sign-up at NOW writes its own time beside the status.
+UNSUBSCRIBED = {
+    "email_subscription_status": False,
+    "email_opt_out_at": "2026-11-26T11:00:00.000000Z",
+    "email_cio_opt_out_at": "2026-11-26T11:00:00.000000Z",
+}
 PLACEHOLDER_ID = "cio-sync-transactional"
 POLICY = ConsentPolicy(centre_topic_names(parse_topic_map("news=1")), False, None, PLACEHOLDER_ID)
 _ids = (f"{n:024x}" for n in itertools.count(0xC000))
@@ -70,7 +76,7 @@ def test_an_unsubscribe_whose_webhook_was_lost_converges_through_two_sweeps() ->
 
     first = workspace.sweep(FakePublisher())
 
-    assert workspace.consent.writes == [(gone, {"email_subscription_status": False})]
+    assert workspace.consent.writes == [(gone, UNSUBSCRIBED)]
     assert workspace.members.items[gone]["promotions_muted_at"] is not None  # email only: the rules mute
     assert workspace.members.items[kept]["email_subscription_status"] is True
     assert dict(first.consent) == {APPLIED: 1}
@@ -102,7 +108,7 @@ def test_the_read_back_decides_before_the_attribute_check_so_no_reidentify_cover
 
     publisher = FakePublisher()
     outcome = workspace.sweep(publisher, check_attributes=True)
-    assert workspace.consent.writes == [(member_id, {"email_subscription_status": False})]
+    assert workspace.consent.writes == [(member_id, UNSUBSCRIBED)]
     assert publisher.member_ids() == []
     assert outcome.fixed[DRIFTED] == 0
     # SMS keeps the profile: the member stays eligible, with email ended.
@@ -131,7 +137,7 @@ def test_consent_only_reads_back_and_queues_no_fix() -> None:
     workspace.directory.people[orphan] = {"id": orphan, "cio_sync_managed": True}
     publisher = FakePublisher()
     outcome = workspace.sweep(publisher, queue_fixes=False, check_attributes=True)
-    assert workspace.consent.writes == [(member_id, {"email_subscription_status": False})]
+    assert workspace.consent.writes == [(member_id, UNSUBSCRIBED)]
     assert publisher.member_ids() == []
     assert outcome.fixed[NO_MEMBER] == 0
 
