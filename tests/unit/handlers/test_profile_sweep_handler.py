@@ -239,7 +239,8 @@ def test_with_the_default_settings_a_lost_unsubscribe_webhook_converges() -> Non
     assert deps.consent is None
     result = handle({"source": "aws.events"}, None, deps)
     [(written_id, change)] = writer.writes
-    assert written_id == alive_id and change["email_subscription_status"] is False
+    assert written_id == alive_id
+    assert change["email_subscription_status"] is False
     assert change["email_opt_out_at"] == change["email_cio_opt_out_at"]  # the person's own opt-out
     assert result["opt_out_walk"] == "done"
     assert metric("ProfileSweepConsentReadBack") == 1
