@@ -39,6 +39,8 @@ def erasures(
                 decided[member_id] = True
         elif member.get(DELETION_REQUESTED):
             decided[member_id] = not eligible[member_id]
-        elif isinstance(intent, SyncProfile) and intent.created and eligible[member_id]:
-            decided.setdefault(member_id, False)  # a new item under an id purged before: unsuppress
+        elif isinstance(intent, SyncProfile) and (intent.created or intent.erase) and eligible[member_id]:
+            # A new item under an id purged before, or a purge's sync that finds the member there again
+            # (signed up since, perhaps after a stalled invocation's late suppress): unsuppress.
+            decided.setdefault(member_id, False)
     return decided

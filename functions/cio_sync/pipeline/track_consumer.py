@@ -179,6 +179,9 @@ def process_track_batch(
         erase = erasures([intent for _, intents in decoded for intent in intents], members, eligible)
         planned = plan_operations(decoded, desired, outcome, sent_at_s, topic_map, erase=erase)
         result = _send(sender, [p.operation for p in planned], deadline, messages) if planned else None
+        _restore_recreated(
+            reader, sender, erase, members, clock=clock, deadline=deadline, topic_map=topic_map
+        )
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
         failed = {index: str(error) for index, _ in decoded}
@@ -210,11 +213,45 @@ def process_track_batch(
             dead_letters.dead_letter(encode_intents(item.intents), reason)
             outcome.dead_lettered += 1
 
-    lags = (sync_lag_ms(intent_id, done_s) for intent_id in accepted - rejected)
-    outcome.lags_ms = sorted(lag for lag in lags if lag is not None)
+    outcome.lags_ms = sorted(
+        lag for intent_id in accepted - rejected if (lag := sync_lag_ms(intent_id, done_s)) is not None
+    )
     outcome.failed_message_ids = fifo_failures(messages, failed, dead_letters, redelivery, outcome)
     come_back_later(messages, outcome.failed_message_ids, redelivery)
     return outcome
+
+
+class ErasureOvertaken(Exception):
+    """A member re-created while their erasure was in flight could not be restored: the batch comes back."""
+
+
+def _restore_recreated(
+    reader: MemberReader,
+    sender: TrackSender,
+    erase: Mapping[str, bool],
+    read: Mapping[str, MemberItem],
+    *,
+    clock: Callable[[], float],
+    deadline: float | None,
+    topic_map: TopicMap | None,
+) -> None:
+    """A purge read before a sign-up under the same id, sent late (a stall): the new member would stay
+    suppressed. So members suppressed as missing are read again, and one there again is unsuppressed and
+    identified now; a sign-up after that read is synced after it, and unsuppresses first (erasure.py)."""
+    missing = sorted(member_id for member_id, suppress in erase.items() if suppress and member_id not in read)
+    again, _ = _read(reader, missing)
+    desired, _ = desired_profiles(list(again), again)
+    sent_at_s = int(clock())
+    operations = [
+        operation
+        for member_id, payload in desired.items()
+        if payload is not None
+        for operation in profile_operations(member_id, payload, sent_at_s, topic_map, erasure=False)
+    ]
+    if operations:
+        logger.warning("a member re-created during their erasure is restored", extra={"count": len(desired)})
+        if not sender.send_batch(operations, deadline).all_succeeded:
+            raise ErasureOvertaken("Customer.io did not take a re-created member's unsuppress and identify")
 
 
 def _send(

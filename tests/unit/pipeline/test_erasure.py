@@ -3,6 +3,7 @@ track functions with fakes, to the operations Customer.io receives."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cio_sync.customerio.batch import Delete, Identify, Operation, Suppression
@@ -140,3 +141,57 @@ def test_the_purge_intent_is_replayed_identically_and_old_messages_still_parse()
     plain = SyncProfile("sweep-1", MEMBER)
     assert "erase" not in plain.to_json()
     assert parse_intent(plain.to_json()) == plain
+
+
+class SignedUpAfterTheRead(FakeReader):
+    """The purge is what the invocation read; the same id signs up again before its send lands (it stalled
+    past its visibility timeout, and the lane synced the new member meanwhile)."""
+
+    def get_many(self, member_ids: Sequence[str]) -> Mapping[str, dict[str, Any]]:
+        first = self.reads == 0
+        found = super().get_many(member_ids)
+        return {} if first else found
+
+
+def test_a_purge_sent_after_the_same_id_signed_up_again_is_undone_at_once() -> None:
+    """The state machine's stale-suppress-after-re-signup: the late delete+suppress left the new member
+    suppressed, their identifies refused and the sweep's re-create too."""
+    again = web_signup({"id": MEMBER, "email": "someone@example.org"}, SIGNED_UP_AGAIN)
+    purge = SyncProfile("purge-1", MEMBER, erase=True)
+    sender = FakeSender()
+    outcome = process_track_batch(
+        [InboundMessage("m0", "lane-000", encode_intents([purge]), 2)],
+        reader=SignedUpAfterTheRead({MEMBER: again}),
+        sender=sender,
+        dead_letters=FakeDeadLetters(),
+        deadline=None,
+        redelivery=Redelivery(FakeVisibility(), max_receives=5),
+        clock=lambda: 1_790_000_000.0,
+    )
+    operations = [operation for request in sender.sent for operation in request]
+    assert operations[:3] == [
+        Delete(MEMBER),
+        Suppression(MEMBER, suppress=True),
+        Suppression(MEMBER, suppress=False),
+    ]
+    assert isinstance(operations[3], Identify)
+    assert not outcome.failed_message_ids
+
+
+def test_a_purge_received_again_after_the_id_signed_up_again_unsuppresses_before_its_identify() -> None:
+    """Its first receive suppressed the person (or may still, late): the new member's identify needs the
+    suppression lifted first."""
+    again = web_signup({"id": MEMBER, "email": "someone@example.org"}, SIGNED_UP_AGAIN)
+    sender = FakeSender()
+    process_track_batch(
+        [InboundMessage("m0", "lane-000", encode_intents([SyncProfile("purge-1", MEMBER, erase=True)]), 2)],
+        reader=FakeReader({MEMBER: again}),
+        sender=sender,
+        dead_letters=FakeDeadLetters(),
+        deadline=None,
+        redelivery=Redelivery(FakeVisibility(), max_receives=5),
+        clock=lambda: 1_790_000_000.0,
+    )
+    operations = [operation for request in sender.sent for operation in request]
+    assert operations[0] == Suppression(MEMBER, suppress=False)
+    assert isinstance(operations[1], Identify)

@@ -6,9 +6,9 @@ mid-batch, a message received again while its first invocation still runs, a red
 At the end everything is drained (faults stop, every retry runs), the sweep runs once, and the oracle
 (tests/unit/stateful/oracle.py, from docs/member-contract.md alone) judges the table and Customer.io.
 
-Every history issue 21 names (and the four the first cut found) is fixed and no longer narrowed.
-KNOWN_NARROWINGS holds NEW findings still open, by name (CIO_SYNC_STATEFUL_WIDEN=name,name widens
-without editing); remove an entry when its fix lands. Parks by design (a 207 item error Customer.io
+Every history issue 21 names, and every one the machine found since, is fixed: no rule is narrowed to
+avoid a known failure (a new finding is fixed, or held by a precondition named for it here, and said in
+docs/benchmarks.md). Parks by design (a 207 item error Customer.io
 calls invalid, a member whose retryable failure repeats alone) are redriven by an operator at the end and
 must then converge; an email whose delivery id could not be saved may go again (docs/operations.md).
 """
@@ -16,7 +16,6 @@ must then converge; an email whose delivery id could not be saved may go again (
 from __future__ import annotations
 
 import copy
-import os
 import re
 from collections import Counter
 from typing import Any, Final
@@ -37,19 +36,6 @@ from .fake_customerio import TRACK_FAULTS, FakeCustomerIo
 from .verdict import FOREIGN, MEMBERS, PERSON_ID, POISON, Verdict, buildable
 from .wiring import PLACEHOLDER, Functions, LambdaTimeout
 from .world import Clock, SimClaims, SimConsent, SimRepository, Step, Table, TableReader, after, iso
-
-KNOWN_NARROWINGS: Final[dict[str, str]] = {
-    "stale-suppress-after-re-signup (NEW)": "no member is signed up again under a purged id while a track "
-    "invocation that read the purge is stalled (its late delete+suppress lands after the new identify, "
-    "and the sweep's re-create cannot pass the suppression: lifting suppressions in the sweep is a "
-    "contract decision not taken, docs/decision_log.md)",
-}
-WIDENED = frozenset(filter(None, os.environ.get("CIO_SYNC_STATEFUL_WIDEN", "").split(",")))
-
-
-def narrowed(name: str) -> bool:
-    return name in KNOWN_NARROWINGS and name not in WIDENED
-
 
 LEGACY_KEY: Final = "someone@example.org"  # a legacy writer keyed by email
 MUTE_TIME: Final = "2026-11-20T08:00:00.000000Z"
@@ -183,8 +169,6 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
     def sign_up(self, member: str, sms: bool, topics: list[str]) -> None:
         """Web or SMS sign-up: another service puts the whole item."""
         if member in self.table.items:
-            return
-        if self.stalled and narrowed("stale-suppress-after-re-signup (NEW)"):
             return
         now = self._now()
         item: oracle.Item = {"id": member, "created_at": now, "updated_at": now, oracle.MUTED: None}

@@ -146,7 +146,9 @@ class TableReader:
         self.snapshot = None if snapshot is None else copy.deepcopy(dict(snapshot))
 
     def get_many(self, member_ids: Sequence[str]) -> dict[str, MemberItem]:
+        """A snapshot answers the first read only (what a stalled invocation read before it stalled)."""
         source = self.table.items if self.snapshot is None else self.snapshot
+        self.snapshot = None
         found: dict[str, MemberItem] = {}
         unreadable: list[str] = []
         for member_id in member_ids:
