@@ -33,6 +33,7 @@ from botocore.exceptions import (
 from cio_sync.imports.keys import DRY_RUN_PREFIX, UPLOAD_PREFIX, import_id_for, rejected_csv_key
 from cio_sync.imports.report import ImportReport
 from cio_sync.imports.text_lines import FileRejected
+from cio_sync_cli.confirm import confirm
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.imports_check import DEFAULT_MAX_BYTES, check_file, rejection_json
 from cio_sync_cli.imports_lookup import (
@@ -66,6 +67,7 @@ def add_imports_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
         "--again", action="store_true", help="import a file that was already imported (under a new name)"
     )
     upload.add_argument("--bucket", help="the imports bucket (default: the target's, see --stack)")
+    upload.add_argument("--yes", action="store_true", help="do not ask to confirm (--dry-run never asks)")
     add_target_argument(upload)
     upload.set_defaults(handler=run_upload)
 
@@ -156,6 +158,9 @@ def run_upload(args: argparse.Namespace) -> int:
         client = target.client("s3")
         if not args.again:
             _refuse_an_import_done(client, bucket, import_id_of_file(bucket, key, path), key)
+        if not (args.dry_run or args.yes):
+            question = f"mute promotions for every member {path.name} lists, in {target.describe()}?"
+            confirm(question, what="upload mutes members")
         with path.open("rb") as body:
             response = client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
     import_id = import_id_for(bucket, key, str(response["ETag"]))

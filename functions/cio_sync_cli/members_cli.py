@@ -75,6 +75,7 @@ def add_members_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
 
     mute = commands.add_parser("mute", help="mute promotions (deletes the Customer.io profile)")
     mute.add_argument("member_id", metavar="ID")
+    mute.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     mute.set_defaults(handler=run_mute)
 
     delete = commands.add_parser(
@@ -204,6 +205,11 @@ def run_show(args: argparse.Namespace) -> int:
 def run_mute(args: argparse.Namespace) -> int:
     member_id = checked_id(args.member_id)
     target = resolve_target(args.stack)
+    if not args.yes:
+        confirm(
+            f"mute member {member_id} (delete its Customer.io profile) in {target.describe()}?",
+            what="mute changes a member",
+        )
     with member_errors(target):
         item = target.members().admin_mute(member_id)
     print(to_json(item))

@@ -29,6 +29,7 @@ from cio_sync.members.subscriptions import ELIGIBILITY_FIELDS
 from cio_sync.pipeline.consent_readback import member_fields
 from cio_sync.pipeline.messages import TRACK_LANES
 from cio_sync.pipeline.profile_sweep import SweepOptions, SweepOutcome, sweep_profiles
+from cio_sync_cli.confirm import confirm
 from cio_sync_cli.errors import CommandError
 from cio_sync_cli.members_cli import checked_id
 from cio_sync_cli.reconcile import InvalidRunId, ReconcileSummary, check_run_id, new_run_id, reconcile
@@ -114,6 +115,7 @@ def add_reconcile_command(subparsers: argparse._SubParsersAction[argparse.Argume
     command.add_argument(
         "--start", metavar="CURSOR", help="profiles side: go on from where a stopped sweep said (next_start)"
     )
+    command.add_argument("--yes", action="store_true", help="do not ask to confirm (--dry-run never asks)")
     add_target_argument(command)
     command.set_defaults(handler=run_reconcile)
 
@@ -129,6 +131,9 @@ def run_reconcile(args: argparse.Namespace) -> int:
     profiles_side = not args.members_only and not args.from_failures and not chosen
     target = resolve_target(args.stack)
     track_queue = None if args.dry_run else target.queue_url("TrackQueue")
+    scope = f"{len(chosen)} member(s)" if chosen else "every member"
+    if not (args.dry_run or args.yes):
+        _confirm(args, target, scope if members_side else "", profiles_side)
     verb = "counting" if args.dry_run else "queueing"
     report: dict[str, Any] = {"run_id": run_id, "dry_run": bool(args.dry_run)}
     ok = True
@@ -141,7 +146,6 @@ def run_reconcile(args: argparse.Namespace) -> int:
             )
             ok = _from_failures(target, publisher, run_id, args.dry_run, report)
         if members_side:
-            scope = f"{len(chosen)} member(s)" if chosen else "every member"
             print(f"reconcile {run_id}: {verb} a sync of {scope}, {_on(target)}", file=sys.stderr)
             summary = reconcile(
                 chosen or target.members().scan_ids(),
@@ -184,6 +188,16 @@ def _check_options(args: argparse.Namespace) -> None:
             raise CommandError("--approve-deletes needs --profiles-only and a whole walk (no --start)")
     if not 0 < args.app_rate < APP_RATE_LIMIT_PER_S:
         raise CommandError(f"--app-rate must be above 0 and below Customer.io's {APP_RATE_LIMIT_PER_S:g}/s")
+
+
+def _confirm(args: argparse.Namespace, target: OpsTarget, members: str, profiles: bool) -> None:
+    """The question names the stack and what each side will write; --dry-run never asks."""
+    changes = ["sync the members stream-failures names"] if args.from_failures else []
+    changes += [f"sync {members}"] if members else []
+    if profiles and (args.profiles_only or not args.consent):  # --consent alone queues nothing
+        changes.append("sync the profiles that differ (delete, create or re-identify them)")
+    changes += ["write Customer.io's newer consent into the member table"] if args.consent else []
+    confirm(f"reconcile {target.describe()}: {'; '.join(changes)}?", what="reconcile changes Customer.io")
 
 
 def _on(target: OpsTarget) -> str:

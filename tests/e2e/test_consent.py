@@ -70,7 +70,7 @@ def test_a_member_on_both_channels_stays_unsubscribed_after_a_login_and_a_sweep(
     # The operator's shell has credentials; the local stack accepts any (the CLI reads the table itself).
     credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
     swept = subprocess.run(
-        [*CLI, "reconcile", "--profiles-only"],
+        [*CLI, "reconcile", "--profiles-only", "--yes"],
         cwd=local_stack.directory,
         env={**os.environ, **credentials},
         capture_output=True,
@@ -108,7 +108,7 @@ def test_an_unsubscribe_whose_webhook_was_lost_reaches_the_member_through_a_defa
 
     credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
     swept = subprocess.run(
-        [*CLI, "reconcile"],
+        [*CLI, "reconcile", "--yes"],
         cwd=local_stack.directory,
         env={**os.environ, **credentials},
         capture_output=True,

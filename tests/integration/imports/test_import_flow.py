@@ -58,7 +58,7 @@ def test_an_upload_mutes_its_members_and_reports_every_row(
     )
     path = tmp_path / "mute.csv"
     path.write_text(content, encoding="utf-8")
-    assert cli("imports", "upload", str(path), "--bucket", BUCKET) == 0
+    assert cli("imports", "upload", str(path), "--bucket", BUCKET, "--yes") == 0
     import_id = capsys.readouterr().out.strip()
 
     assert stack.plan_uploads() == 1
@@ -221,7 +221,7 @@ def test_a_rejected_file_mutes_nobody_and_status_exits_non_zero(
 ) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("northstar_id\r\n\r\n", encoding="utf-8")
-    assert cli("imports", "upload", str(path), "--bucket", BUCKET) == 0
+    assert cli("imports", "upload", str(path), "--bucket", BUCKET, "--yes") == 0
     import_id = capsys.readouterr().out.strip()
     stack.plan_uploads()
     assert stack.queued(stack.chunk_queue_url) == 0

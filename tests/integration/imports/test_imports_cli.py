@@ -31,7 +31,7 @@ def cli(*args: str) -> int:
 
 
 def upload(path: Path, capsys: pytest.CaptureFixture[str], *options: str) -> str:
-    assert cli("imports", "upload", str(path), *options) == 0
+    assert cli("imports", "upload", str(path), *options, "--yes") == 0
     return capsys.readouterr().out.strip()
 
 

@@ -73,7 +73,9 @@ def explain(home: Home, *argv: str) -> dict[str, Any]:
 def synced(home: Home, member_id: str) -> None:
     """The member exists and its profile was sent since any other test reset the emulator."""
     cio_sync(home, "members", "create", "--web", "--email", EMAIL, "--first-name", "Grace", "--id", member_id)
-    run = cio_sync(home, "reconcile", "--member", member_id, "--run-id", f"explain-{uuid.uuid4().hex[:12]}")
+    run = cio_sync(
+        home, "reconcile", "--member", member_id, "--run-id", f"explain-{uuid.uuid4().hex[:12]}", "--yes"
+    )
     assert run.returncode == 0, run.stderr
     home.stack.drain(timeout=120)
 

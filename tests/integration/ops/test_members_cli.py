@@ -26,7 +26,7 @@ def test_a_member_is_created_shown_changed_muted_and_deleted(resources: Resource
     assert json.loads(updated.out)["email_subscription_topics"] == ["news", "community"]
     assert f"updated member {member_id} in environment" in updated.err
 
-    muting = cli("members", "mute", member_id)
+    muting = cli("members", "mute", member_id, "--yes")
     assert json.loads(muting.out)["promotions_muted_at"] is not None
     assert f"muted member {member_id} in environment" in muting.err
 
@@ -62,7 +62,7 @@ def test_an_sms_signup_gets_the_default_topics(resources: Resources, cli: Cli) -
     [
         ["members", "show", MISSING],
         ["members", "update", MISSING, "--set", "first_name=Ada"],
-        ["members", "mute", MISSING],
+        ["members", "mute", MISSING, "--yes"],
         ["members", "delete", MISSING, "--yes"],
         ["members", "delete", MISSING, "--purge", "--yes"],
     ],

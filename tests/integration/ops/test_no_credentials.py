@@ -70,7 +70,7 @@ def test_member_commands_work_without_credentials(stack_home: Path) -> None:
 
 
 def test_reconcile_both_sides_works_without_credentials(stack_home: Path) -> None:
-    result = cio_sync(stack_home, "reconcile")
+    result = cio_sync(stack_home, "reconcile", "--yes")
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)) >= {"members", "profiles"}
 

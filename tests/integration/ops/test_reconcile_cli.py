@@ -31,7 +31,7 @@ def queued_syncs(resources: Resources) -> list[SyncProfile]:
 
 def test_every_member_is_queued_for_a_sync(resources: Resources, cli: Cli) -> None:
     ids = add_members(resources, 30)
-    result = cli("reconcile", "--members-only", "--run-id", "after-outage")
+    result = cli("reconcile", "--members-only", "--run-id", "after-outage", "--yes")
     assert result.code == 0
     summary = json.loads(result.out)
     members = summary["members"]
@@ -53,8 +53,8 @@ def test_every_member_is_queued_for_a_sync(resources: Resources, cli: Cli) -> No
 
 def test_running_the_same_run_again_is_deduplicated(resources: Resources, cli: Cli) -> None:
     add_members(resources, 5)
-    assert cli("reconcile", "--members-only", "--run-id", "resume").code == 0
-    assert cli("reconcile", "--members-only", "--run-id", "resume").code == 0
+    assert cli("reconcile", "--members-only", "--run-id", "resume", "--yes").code == 0
+    assert cli("reconcile", "--members-only", "--run-id", "resume", "--yes").code == 0
     assert len(queued_syncs(resources)) == 5
 
 
@@ -70,7 +70,7 @@ def test_a_dry_run_sends_nothing(resources: Resources, cli: Cli) -> None:
 def test_chosen_members_only(resources: Resources, cli: Cli) -> None:
     ids = add_members(resources, 3)
     # Chosen members: the members side only (no profile sweep), so no Customer.io settings are needed.
-    result = cli("reconcile", "--member", ids[0], "--member", ids[0], "--member", ids[2])
+    result = cli("reconcile", "--member", ids[0], "--member", ids[0], "--member", ids[2], "--yes")
     assert json.loads(result.out)["members"]["queued"] == 2
     assert sorted(sync.member_id for sync in queued_syncs(resources)) == [ids[0], ids[2]]
 
@@ -93,7 +93,7 @@ def test_bad_input_is_one_line(aws: None, cli: Cli, argv: list[str], message: st
 
 def test_no_track_queue_is_one_line(resources: Resources, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRACK_QUEUE_URL")
-    assert_one_line_error(cli("reconcile", "--members-only"), "no TrackQueue", "TRACK_QUEUE_URL")
+    assert_one_line_error(cli("reconcile", "--members-only", "--yes"), "no TrackQueue", "TRACK_QUEUE_URL")
 
 
 def test_the_profile_side_names_the_setting_it_lacks(
@@ -101,7 +101,7 @@ def test_the_profile_side_names_the_setting_it_lacks(
 ) -> None:
     for name in ("CUSTOMER_IO_APP_SECRET_NAME", "CUSTOMER_IO_APP_IDENTIFIER_ID", "CUSTOMER_IO_APP_URL"):
         monkeypatch.delenv(name, raising=False)
-    result = cli("reconcile", "--profiles-only")
+    result = cli("reconcile", "--profiles-only", "--yes")
     assert result.code == 1
     assert result.err.strip().splitlines()[-1].startswith("cio-sync: no CUSTOMER_IO_APP_SECRET_NAME")
 
@@ -110,7 +110,7 @@ def test_a_queue_that_does_not_exist_fails_before_the_scan(
     resources: Resources, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRACK_QUEUE_URL", resources.urls["TrackQueue"].replace("ops-track", "gone"))
-    result = cli("reconcile", "--members-only")
+    result = cli("reconcile", "--members-only", "--yes")
     assert result.code == 1
     assert (
         result.err.strip().splitlines()[-1]

@@ -63,7 +63,7 @@ def test_members_reconcile_and_dead_letters_act_on_the_stack(stack: None, cli: C
     member_id = cli("members", "create", "--web", "--email", "ada@example.org", "--stack", STACK).out.strip()
     assert json.loads(cli("members", "show", member_id, "--stack", STACK).out)["id"] == member_id
 
-    reconciled = cli("reconcile", "--members-only", "--stack", STACK)
+    reconciled = cli("reconcile", "--members-only", "--stack", STACK, "--yes")
     assert (reconciled.code, json.loads(reconciled.out)["members"]["queued"]) == (0, 1)
     assert f"stack {STACK} (AWS {REGION})" in reconciled.err
     sqs = boto3.client("sqs", region_name=REGION)
@@ -87,7 +87,7 @@ def test_the_stack_may_be_named_in_the_environment(
 def test_imports_upload_to_the_stacks_bucket(stack: None, cli: Cli, tmp_path: Path) -> None:
     csv = tmp_path / "mute.csv"
     csv.write_text("northstar_id\n5f0c8e2a9b1d4c3e2f1a0b9c\n")
-    result = cli("imports", "upload", str(csv), "--stack", STACK)
+    result = cli("imports", "upload", str(csv), "--stack", STACK, "--yes")
     assert result.code == 0
     keys = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket="stack-imports")["Contents"]
     assert [item["Key"] for item in keys] == ["mute-promotions/mute.csv"]

@@ -36,7 +36,7 @@ def web(pipeline: Pipeline) -> MemberItem:
 
 
 def reconcile(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
-    code = main(["reconcile", *argv])
+    code = main(["reconcile", *argv, "--yes"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out.strip().splitlines()[-1]), captured.err
 

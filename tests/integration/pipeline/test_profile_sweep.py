@@ -72,7 +72,7 @@ def seed(sweep: Pipeline, *people: tuple[str, dict[str, Any]]) -> None:
 
 
 def reconcile(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
-    code = main(["reconcile", *argv])
+    code = main(["reconcile", *argv, "--yes"])
     captured = capsys.readouterr()
     # The summary is the command's last line; the in-process handlers print their metrics (EMF) too.
     return code, json.loads(captured.out.strip().splitlines()[-1]), captured.err
