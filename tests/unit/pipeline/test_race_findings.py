@@ -185,3 +185,19 @@ def test_a_model_write_whose_stated_status_the_stale_rules_overrode_is_re_decide
     assert (item["email_subscription_status"], item["email_subscription_topics"]) == (False, [])
     assert item[MUTED_AT] is not None
     assert not is_profile_eligible(item)
+
+
+def test_the_write_back_of_a_re_decided_model_unsubscribe_is_decided_on_top_of_its_decision() -> None:
+    """Seed 11 of test_model_write_races.py, after the marker carried values: the re-decided model write
+    (and a raw mute after it) was written back as status true -> false. Read in a later batch without its
+    decision, that write-back was taken for a fresh unsubscribe and re-stamped the raw writer's mute."""
+    table, stream = _settled(_muted_unsubscribed())
+    table.raw_write(MEMBER, {"email_subscription_topics": ["news"]})
+    table.model_write(
+        {"email_subscription_status": False, "email_subscription_topics": ["community", "clubs"]}
+    )
+    table.raw_write(MEMBER, {MUTED_AT: "2026-11-20T08:00:00.000000Z"})
+    stream.process(3)
+    stream.drain()
+    item = table.items[MEMBER]
+    assert (item["email_subscription_status"], item[MUTED_AT]) == (False, "2026-11-20T08:00:00.000000Z")
