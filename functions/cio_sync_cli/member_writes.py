@@ -28,6 +28,7 @@ from cio_sync.members.contract import (
     InvalidMember,
     MemberItem,
     is_member_id,
+    validate_fields,
     validate_member,
     without_absent,
 )
@@ -85,6 +86,7 @@ class MemberAdmin(MemberRepository):
             raise InvalidMember(unknown[0][:64], "is not an attribute of the member contract")
         if changes.get("id", member_id) != member_id:
             raise InvalidMember("id", "cannot be changed")
+        validate_fields(changes, RULE_INPUTS)  # the marker carries them, even where the rules replace them
 
         def build(old: MemberItem, now: str) -> MemberItem:
             return apply_subscription_rules(old, {**old, **changes}, now)

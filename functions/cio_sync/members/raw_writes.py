@@ -17,8 +17,9 @@ choice, a later write whose image still shows `email_subscription_status: false`
 the member itself) is taken to have unsubscribed them (docs/pipeline.md, "Racing raw writes").
 
 A model write (the member repository's) need not be guessed at: it names the rule inputs it set in
-`model_write`, so its change is exactly those (whatever the images show), and the rule outputs it decided
-on the item it read, which may have lacked a pending decision, are decided again here.
+`model_write`, with the values its caller gave them (the image may hold what the rules made of them on a
+stale item: a mute, a forced status), so its change is exactly those, and the rule outputs it decided on
+the item it read, which may have lacked a pending decision, are decided again here.
 """
 
 from __future__ import annotations
@@ -97,28 +98,53 @@ def visible_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
 
 
 def model_write_marker(updated_at: str, stated: Iterable[str]) -> str:
-    """What a model write stamps: its own `updated_at` ties the marker to that write alone."""
-    return f"{updated_at}|{','.join(sorted(set(stated) & set(RULE_INPUTS)))}"
+    """What a model write stamps: its own `updated_at` ties the marker to that write alone. When `stated`
+    maps the names to the values its caller set, those go too (JSON): the item written holds the rules'
+    decision on the item the model read, which the stream decides again from the caller's values."""
+    names = sorted(set(stated) & set(RULE_INPUTS))
+    marker = f"{updated_at}|{','.join(names)}"
+    if isinstance(stated, Mapping):
+        values = {name: stated[name] for name in names}
+        marker += "|" + json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return marker
 
 
 def stated_rule_inputs(
     item: Mapping[str, Any], old: Mapping[str, Any] | None = None
 ) -> frozenset[str] | None:
     """The rule inputs the write that made `item` (from `old`) set, when it was a model write; None for a
-    raw write.
+    raw write."""
+    values = stated_values(item, old)
+    return None if values is None else frozenset(values)
+
+
+def stated_values(item: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The rule inputs a model write set, with its caller's values (the item's, for a marker without
+    them); None for a raw write.
 
     Every model write stamps a marker of its own, so a write that leaves the marker as it was is not a
     model write, even when its writer's clock gives `updated_at` the marker's value (the import's mute
-    stamps its own clock). A marker naming another `updated_at`, or one that does not parse, is ignored too.
+    stamps its own clock). A marker naming another `updated_at`, or one that does not parse or whose values
+    break the contract, is ignored too.
     """
     marker = item.get(MODEL_WRITE)
     if not isinstance(marker, str) or (old is not None and old.get(MODEL_WRITE) == marker):
         return None
-    stamped, separator, names = marker.partition("|")
-    stated = frozenset(name for name in names.split(",") if name)
-    if not separator or stamped != item.get("updated_at") or not stated <= set(RULE_INPUTS):
+    stamped, *parts = marker.split("|", 2)
+    stated = frozenset(name for name in (parts or [""])[0].split(",") if name)
+    if not parts or stamped != item.get("updated_at") or not stated <= set(RULE_INPUTS):
         return None
-    return stated
+    values = {name: item.get(name) for name in stated}
+    if len(parts) == 2:
+        try:
+            given = json.loads(parts[1])
+            if not isinstance(given, dict) or set(given) != stated:
+                return None
+            validate_fields(given, stated)
+        except (ValueError, TypeError, InvalidMember):
+            return None
+        values.update(given)
+    return values
 
 
 @dataclass(frozen=True)
@@ -140,11 +166,11 @@ def decide(
         return Decision(apply_subscription_rules(None, new, now))
     landed_on: MemberItem = {**old, **(before or {})}
     change = visible_change(old, new)
-    stated = stated_rule_inputs(new, old)
+    stated = stated_values(new, old)
     if stated is not None:
         # What the model decided on the item it read is decided again here; what its caller set stands.
         change = {name: value for name, value in change.items() if name not in _RULE_FIELDS}
-        change.update({name: new.get(name) for name in stated})
+        change.update(stated)
     proposed: MemberItem = {**landed_on, **change}
     assumed = stated is None and _unseen_opt_out(landed_on, old, new, change)
     if assumed:

@@ -19,6 +19,7 @@ from cio_sync.members.raw_writes import (
     state_token,
     visible_change,
 )
+from cio_sync.members.subscriptions import EMAIL_STATUS
 from cio_sync.observability import logger
 from cio_sync.pipeline.stream_records import MemberChange, repaired
 
@@ -90,9 +91,11 @@ def enforce_rules(
             "subscription rules enforced on a raw write",
             extra={"member_id": change.member_id, "fields": sorted(wanted)},
         )
-        created = change.old is None
+        # A write-back that unsubscribes (a model write's status, forced true on a stale item, re-decided)
+        # reads as an unsubscribe in its own record: kept, that record is decided on top of it.
+        keep = change.old is None or wanted.get(EMAIL_STATUS) is False
         return _Decided(
-            decision, applied=True, wrote=True, assumed_opt_out=outcome.assumed_opt_out, keep=created
+            decision, applied=True, wrote=True, assumed_opt_out=outcome.assumed_opt_out, keep=keep
         )
     # A later write (or this record's own earlier delivery) moved the item: the next record carries it.
     logger.info(

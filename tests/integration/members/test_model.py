@@ -165,6 +165,9 @@ def test_update_refuses_contract_breaks_and_unknown_fields(repo: MemberAdmin) ->
     with pytest.raises(InvalidMember) as error:
         repo.update(MEMBER_ID, {"sms_status": "maybe"})
     assert error.value.field == "sms_status"
+    with pytest.raises(InvalidMember) as error:  # the rules would clear the topics; the marker carries them
+        repo.update(MEMBER_ID, {"email_subscription_status": False, "email_subscription_topics": ["bogus"]})
+    assert error.value.field == "email_subscription_topics"
     with pytest.raises(InvalidMember) as error:
         repo.update(MEMBER_ID, {"nickname": "ada"})
     assert error.value.field == "nickname"

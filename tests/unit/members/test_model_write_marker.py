@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from cio_sync.members.raw_writes import MODEL_WRITE, decide, model_write_marker, stated_rule_inputs
+from cio_sync.members.raw_writes import (
+    MODEL_WRITE,
+    decide,
+    model_write_marker,
+    stated_rule_inputs,
+    stated_values,
+)
 
 MEMBER = "5f0c8e2a9b1d4c3e2f1a0b9c"
 AT = "2026-11-26T10:00:00.000000Z"
@@ -19,6 +25,24 @@ def test_the_marker_of_the_write_itself_names_the_rule_inputs_it_set() -> None:
     stated = stated_rule_inputs({"updated_at": AT, MODEL_WRITE: marker})
     assert stated == frozenset({"sms_status", "promotions_muted_at"})
     assert stated_rule_inputs({"updated_at": AT, MODEL_WRITE: model_write_marker(AT, [])}) == frozenset()
+
+
+def test_the_marker_of_an_update_carries_its_callers_values_over_the_items() -> None:
+    """The item holds what the rules made of the caller's values (here a mute for its null): the stream
+    re-decides from the caller's."""
+    marker = model_write_marker(AT, {"sms_status": "stop", "promotions_muted_at": None, "first_name": "A"})
+    item = {"updated_at": AT, MODEL_WRITE: marker, "sms_status": "stop", "promotions_muted_at": AT}
+    assert stated_values(item) == {"sms_status": "stop", "promotions_muted_at": None}
+    assert stated_rule_inputs(item) == frozenset({"sms_status", "promotions_muted_at"})
+
+
+@pytest.mark.parametrize(
+    "values",
+    ['{"sms_status":["stop"]}', '{"email_subscription_status":true}', "[1]", "{"],
+    ids=["breaks the contract", "names another input", "not an object", "not JSON"],
+)
+def test_a_marker_whose_values_do_not_hold_is_a_raw_write(values: str) -> None:
+    assert stated_values({"updated_at": AT, MODEL_WRITE: f"{AT}|sms_status|{values}"}) is None
 
 
 @pytest.mark.parametrize(

@@ -154,3 +154,50 @@ def test_a_decision_pending_under_a_parked_record_reaches_the_write_that_repairs
     item = table.items[MEMBER]
     assert (item["email_subscription_status"], item[MUTED_AT]) == (True, None)
     assert is_profile_eligible(item)
+
+
+def test_a_model_write_that_restates_no_mute_is_re_decided_from_that_null() -> None:
+    """model-write-mute-restated (test_model_write_races.py, found by Hypothesis): a raw topic pick waits
+    (subscribe, unmute); a model write stops SMS and restates `promotions_muted_at: None`. On the item it
+    read (not yet subscribed) the model's rules muted, and the stream took that stored mute for the value
+    the caller set: the member ended email-subscribed and muted, with no profile."""
+    table, stream = _settled(_muted_unsubscribed())
+    table.raw_write(MEMBER, {"email_subscription_topics": ["news"]})
+    table.model_write({"email_subscription_topics": []})
+    table.model_write({"email_subscription_topics": [], "sms_status": "stop", MUTED_AT: None})
+    stream.process(4)
+    stream.drain()
+    item = table.items[MEMBER]
+    assert (item["email_subscription_status"], item[MUTED_AT]) == (True, None)
+    assert is_profile_eligible(item)
+
+
+def test_a_model_write_whose_stated_status_the_stale_rules_overrode_is_re_decided_from_its_caller() -> None:
+    """The same cause on the email status: while a raw topic pick waits (the table still shows `false`), a
+    model write sets `false` and another topic. On the item it read the rules took the topics as a
+    subscribe and stored `true` and an unmute; the stream took that `true` for the caller's: the opt-out
+    was lost. Write by write, the write unsubscribes (opt-out wins) and the member stays muted."""
+    table, stream = _settled(_muted_unsubscribed())
+    table.raw_write(MEMBER, {"email_subscription_topics": ["news"]})
+    table.model_write({"email_subscription_status": False, "email_subscription_topics": ["clubs"]})
+    stream.drain()
+    item = table.items[MEMBER]
+    assert (item["email_subscription_status"], item["email_subscription_topics"]) == (False, [])
+    assert item[MUTED_AT] is not None
+    assert not is_profile_eligible(item)
+
+
+def test_the_write_back_of_a_re_decided_model_unsubscribe_is_decided_on_top_of_its_decision() -> None:
+    """Seed 11 of test_model_write_races.py, after the marker carried values: the re-decided model write
+    (and a raw mute after it) was written back as status true -> false. Read in a later batch without its
+    decision, that write-back was taken for a fresh unsubscribe and re-stamped the raw writer's mute."""
+    table, stream = _settled(_muted_unsubscribed())
+    table.raw_write(MEMBER, {"email_subscription_topics": ["news"]})
+    table.model_write(
+        {"email_subscription_status": False, "email_subscription_topics": ["community", "clubs"]}
+    )
+    table.raw_write(MEMBER, {MUTED_AT: "2026-11-20T08:00:00.000000Z"})
+    stream.process(3)
+    stream.drain()
+    item = table.items[MEMBER]
+    assert (item["email_subscription_status"], item[MUTED_AT]) == (False, "2026-11-20T08:00:00.000000Z")
