@@ -29,6 +29,7 @@ SMS_STATUS_VALUES: Final = frozenset({*SMS_SUBSCRIBED, *SMS_UNSUBSCRIBED, "unkno
 MUTED: Final = "promotions_muted_at"
 OPT_IN_AT: Final = "email_opt_in_at"
 OPT_OUT_AT: Final = "email_opt_out_at"
+LAST_VALID: Final = "_last_valid"  # the oracle's own note on a contract-breaking item, never compared
 STAMPS: Final = (MUTED, OPT_IN_AT, OPT_OUT_AT)
 # "Attributes": the rules' own inputs (a record whose images break these is parked by the stream).
 RULE_INPUTS: Final = (
@@ -47,6 +48,7 @@ def _topics(item: Mapping[str, Any], name: str) -> list[str]:
 def apply_rules(old: Mapping[str, Any] | None, new: Mapping[str, Any], now: str) -> Item:
     """The table of "Subscription rules", row by row."""
     item: Item = copy.deepcopy(dict(new))
+    item.pop(LAST_VALID, None)
     if old is None:  # "On creation": topics imply the status, SMS gets default topics; never mutes.
         if _topics(item, "email_subscription_topics"):
             item["email_subscription_status"] = True
@@ -124,7 +126,11 @@ def written(item: Mapping[str, Any] | None, changes: Mapping[str, Any], now: str
         return None
     new = update(item, changes)
     if not rule_inputs_valid(new):
-        return new  # the stream parks such a record; no rule can be read from it
+        # The stream parks such a record; no rule can be read from it. What the item validly said before
+        # stands for its repair (docs/pipeline.md: the repair is decided on top of the decision before).
+        new[LAST_VALID] = valid_part(item)
+        return new
+    new.pop(LAST_VALID, None)
     return apply_rules(valid_part(item), new, now)
 
 
@@ -132,6 +138,10 @@ def valid_part(item: Mapping[str, Any]) -> Item:
     """docs/pipeline.md: a write that repairs an item is judged against what its old image validly said
     (valid topics, any mute; an invalid status or SMS status is absent)."""
     result = copy.deepcopy(dict(item))
+    before = result.pop(LAST_VALID, {})
+    for name in ("email_subscription_status", "sms_status"):
+        if not _valid_status(name, result.get(name)) and name in before:
+            result[name] = before[name]  # an invalid value written over a valid one: the valid one stands
     for name, allowed in (
         ("email_subscription_topics", EMAIL_TOPIC_VALUES),
         ("sms_subscription_topics", SMS_TOPIC_VALUES),
@@ -149,6 +159,12 @@ def valid_part(item: Mapping[str, Any]) -> Item:
     if sms is not None and not (isinstance(sms, str) and sms in SMS_STATUS_VALUES):
         result.pop("sms_status")
     return result
+
+
+def _valid_status(name: str, value: Any) -> bool:
+    if name == "email_subscription_status":
+        return value is None or isinstance(value, bool)
+    return value is None or (isinstance(value, str) and value in SMS_STATUS_VALUES)
 
 
 def deletion_request(item: Mapping[str, Any], at: str, now: str) -> Item:
@@ -211,7 +227,7 @@ def _topic_list(value: object, allowed: frozenset[str]) -> bool:
 
 def payload(item: Mapping[str, Any]) -> dict[str, Any]:
     """ "Profile payload", as Customer.io holds it (nulls removed)."""
-    return expected_attributes(item)
+    return expected_attributes({name: value for name, value in item.items() if name != LAST_VALID})
 
 
 def is_eligible(item: Mapping[str, Any] | None) -> bool:

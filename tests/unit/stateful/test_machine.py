@@ -11,6 +11,8 @@ import os
 from hypothesis import HealthCheck, settings
 
 from .machine import PipelineMachine
+from .test_mutations import Draws
+from .verdict import POISON
 
 EXAMPLES = int(os.environ.get("CIO_SYNC_STATEFUL_EXAMPLES", "400"))
 
@@ -21,3 +23,16 @@ TestPipeline.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced() -> None:
+    """Found by the machine: a sign-up's topic pick subscribes; a contract-breaking status ("yes") is parked;
+    a write of `false` (clock an hour behind) is an opt-out from the subscribed status the bad value never
+    validly replaced, so `email_opt_out_at` is stamped (the oracle first judged it from no status at all)."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.break_rule_inputs(breaker=2)
+    for status in (False, True):
+        state.raw_write(data=Draws(["email_subscription_status"], status), member=POISON, skew=-3600)
+    state.teardown()
+    assert state.table.items[POISON].get("email_opt_out_at") is not None

@@ -51,7 +51,7 @@ class Verdict:
                     n
                     for n in set(item) | set(raw)
                     # `model_write` is a model write's marker, not a contract attribute (member-contract.md)
-                    if n not in {"updated_at", "model_write"} and item.get(n) != raw.get(n)
+                    if n not in {"updated_at", "model_write", oracle.LAST_VALID} and item.get(n) != raw.get(n)
                 )
                 if differ:
                     problems.append(f"{member}: item differs from the rules at {', '.join(differ)}")
