@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration infra e2e bench soak clean deploy destroy page-check
+.PHONY: run test lint typecheck unit integration infra e2e bench hunt soak clean deploy destroy page-check
 
 # sam validate/build, the offline SAM transform and checkov, each in its own pinned virtualenv.
 include infrastructure/sam.mk
@@ -61,6 +61,12 @@ e2e: $(STAMP)
 # (MINUTES=5 by default, at most 10; SEED picks the random writes and faults).
 bench: $(STAMP)
 	$(BIN)/python -m cio_sync_local.bench
+
+# Not part of `make test`: the property tests and the state machine with a new seed each run and more
+# examples (make test replays fixed ones); a failure prints the history to turn into a named test.
+hunt: $(STAMP)
+	CIO_SYNC_HYPOTHESIS_PROFILE=hunt CIO_SYNC_STATEFUL_EXAMPLES=$(or $(EXAMPLES),2000) \
+		$(BIN)/pytest tests/unit -p no:randomly --disable-socket -q
 
 soak: $(STAMP)
 	$(BIN)/python -m cio_sync_local.soak --minutes $(or $(MINUTES),5) --seed $(or $(SEED),0)

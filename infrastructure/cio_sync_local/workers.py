@@ -17,6 +17,7 @@ as Lambda collects a function's output per invocation, and so that whoever reads
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -155,6 +156,8 @@ class _Worker:
 
     def forward_output(self) -> None:
         """Copy what the worker printed since the last call to the output (see the module docstring)."""
+        if self.log.closed:
+            return  # the stack stopped while a call was in flight
         fd = self.log.fileno()
         size = os.fstat(fd).st_size
         if size <= self._log_read:
@@ -179,18 +182,23 @@ class _Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        self.connection.close()
+        self._close_connection()
         self._close_log()
 
     def close(self) -> None:
         """Let the worker end by itself (its socket closes), then make sure it did."""
-        self.connection.close()
+        self._close_connection()
         try:
             self.process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         self._close_log()
+
+    def _close_connection(self) -> None:
+        """A stop and a call in flight may both close it: the second finds it closed (EBADF), not an error."""
+        with contextlib.suppress(OSError):
+            self.connection.close()
 
     def _close_log(self) -> None:
         if not self.log.closed:
@@ -347,6 +355,6 @@ class WorkerPool:
         for worker in busy:
             worker.kill()
         for worker in idle:
-            worker.connection.close()
+            worker._close_connection()
         for worker in idle:
             worker.close()

@@ -12,7 +12,7 @@ from cio_sync.pipeline.consent import ConsentPolicy, MemberConsent
 from cio_sync.pipeline.consent_readback import ConsentReadBack
 from cio_sync.pipeline.messages import MAX_SYNCS_PER_MESSAGE, TRACK_LANES, pack_bulk
 from cio_sync.pipeline.missing_profiles import ListedProfiles
-from cio_sync.pipeline.sweep_outcome import DELETE_LIMIT, EXAMPLES, DeleteSet, SweepOutcome
+from cio_sync.pipeline.sweep_outcome import DELETE_LIMIT, EXAMPLES, MISSING, DeleteSet, SweepOutcome
 from cio_sync.pipeline.sweep_ports import TrackPublisher
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S
 from cio_sync.sync.intents import SyncProfile
@@ -48,8 +48,9 @@ class SweepOptions:
     examples: int = EXAMPLES
 
 
-def sweep_intent(run_id: str, member_id: str) -> SyncProfile:
-    return SyncProfile(intent_id=f"{run_id}:sweep:{member_id}", member_id=member_id)
+def sweep_intent(run_id: str, member_id: str, created: bool = False) -> SyncProfile:
+    """`created` for a profile the sweep re-creates: the id may have been purged (and suppressed) before."""
+    return SyncProfile(intent_id=f"{run_id}:sweep:{member_id}", member_id=member_id, created=created)
 
 
 class SweepPlan:
@@ -127,7 +128,8 @@ def _queue(
     if not chosen:
         return
     reasons = dict(chosen)
-    messages = pack_bulk([sweep_intent(options.run_id, member_id) for member_id in reasons], options.lanes)
+    intents = [sweep_intent(options.run_id, member, reason == MISSING) for member, reason in reasons.items()]
+    messages = pack_bulk(intents, options.lanes)
     failed = set(publisher.publish_track(messages)) if publisher is not None else set()
     refused = {intent.member_id for index in failed for intent in messages[index].intents}
     outcome.messages += len(messages)

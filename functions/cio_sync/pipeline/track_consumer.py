@@ -22,6 +22,7 @@ from cio_sync.pipeline.batch_isolation import TrackSender, send_isolating, shoul
 from cio_sync.pipeline.consent_identify import TopicMap, member_identifies
 from cio_sync.pipeline.desired_profiles import desired_profiles
 from cio_sync.pipeline.erasure import erasures
+from cio_sync.pipeline.erasure_restore import restore_recreated
 from cio_sync.pipeline.messages import InboundMessage, decode_intents, encode_intents
 from cio_sync.pipeline.redelivery import DeadLetters, Redelivery
 from cio_sync.pipeline.track_lanes import come_back_later, fifo_failures
@@ -179,8 +180,16 @@ def process_track_batch(
         erase = erasures([intent for _, intents in decoded for intent in intents], members, eligible)
         planned = plan_operations(decoded, desired, outcome, sent_at_s, topic_map, erase=erase)
         result = _send(sender, [p.operation for p in planned], deadline, messages) if planned else None
-        _restore_recreated(
-            reader, sender, erase, members, clock=clock, deadline=deadline, topic_map=topic_map
+        failed = restore_recreated(
+            sender,
+            erase,
+            members,
+            decoded,
+            read_again=lambda ids: _read(reader, ids)[0],
+            build=profile_operations,
+            clock=clock,
+            deadline=deadline,
+            topic_map=topic_map,
         )
     except CustomerIoError as error:
         logger.warning("Customer.io batch failed as a whole", extra={"status": error.status})
@@ -219,39 +228,6 @@ def process_track_batch(
     outcome.failed_message_ids = fifo_failures(messages, failed, dead_letters, redelivery, outcome)
     come_back_later(messages, outcome.failed_message_ids, redelivery)
     return outcome
-
-
-class ErasureOvertaken(Exception):
-    """A member re-created while their erasure was in flight could not be restored: the batch comes back."""
-
-
-def _restore_recreated(
-    reader: MemberReader,
-    sender: TrackSender,
-    erase: Mapping[str, bool],
-    read: Mapping[str, MemberItem],
-    *,
-    clock: Callable[[], float],
-    deadline: float | None,
-    topic_map: TopicMap | None,
-) -> None:
-    """A purge read before a sign-up under the same id, sent late (a stall): the new member would stay
-    suppressed. So members suppressed as missing are read again, and one there again is unsuppressed and
-    identified now; a sign-up after that read is synced after it, and unsuppresses first (erasure.py)."""
-    missing = sorted(member_id for member_id, suppress in erase.items() if suppress and member_id not in read)
-    again, _ = _read(reader, missing)
-    desired, _ = desired_profiles(list(again), again)
-    sent_at_s = int(clock())
-    operations = [
-        operation
-        for member_id, payload in desired.items()
-        if payload is not None
-        for operation in profile_operations(member_id, payload, sent_at_s, topic_map, erasure=False)
-    ]
-    if operations:
-        logger.warning("a member re-created during their erasure is restored", extra={"count": len(desired)})
-        if not sender.send_batch(operations, deadline).all_succeeded:
-            raise ErasureOvertaken("Customer.io did not take a re-created member's unsuppress and identify")
 
 
 def _send(

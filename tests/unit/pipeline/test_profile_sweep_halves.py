@@ -10,6 +10,7 @@ from cio_sync.members.contract import MemberItem
 from cio_sync.members.profile import MANAGED_ATTRIBUTE
 from cio_sync.pipeline.messages import InboundMessage, lane_of
 from cio_sync.pipeline.profile_sweep import DRIFTED, MISSING, NO_MEMBER, UNMANAGED, sweep_profiles
+from cio_sync.sync.intents import SyncProfile
 
 from .fakes import FakePublisher
 from .test_profile_sweep import Workspace, _track, member, new_id, options, queued
@@ -73,6 +74,10 @@ def test_eligible_members_with_no_profile_are_queued_after_a_whole_walk() -> Non
     sender = _track([InboundMessage("m", message.lane, message.body(), 1)], {lost["id"]: lost})
     operations = [operation for request in sender.sent for operation in request]
     assert {op.member_id for op in operations if isinstance(op, Identify)} == {lost["id"]}
+    # Re-created as a creation: an id purged (and suppressed) before is unsuppressed first (review of 21).
+    syncs = [i for m in publisher.track for i in m.intents if isinstance(i, SyncProfile)]
+    assert [i.created for i in syncs if i.member_id == lost["id"]] == [True]
+    assert [i.created for i in syncs if i.member_id == orphan] == [False]
 
 
 def test_the_table_side_waits_for_a_walk_of_the_whole_workspace() -> None:

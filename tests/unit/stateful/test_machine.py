@@ -36,3 +36,22 @@ def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced() -> 
         state.raw_write(data=Draws(["email_subscription_status"], status), member=POISON, skew=-3600)
     state.teardown()
     assert state.table.items[POISON].get("email_opt_out_at") is not None
+
+
+def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -> None:
+    """Found by the machine (review of issue 21): the save of a delivery id fails, the stream record comes
+    again, the member is deleted; the second intent is parked as gone. The verdict allowed "sent and
+    parked" only for a send whose outcome was unknown, not for one alarmed of (EmailSentUnrecorded)."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.email()
+    state.email()
+    state.model_write(data=Draws(), kind="password", member="5f0c8e2a9b1d4c3e2f1a0b01")
+    for _ in range(7):
+        state.email()
+    state.idempotency_save_fails(times=4)
+    state.stream(count=4, crash_after=None)
+    state.email()
+    state.stream_redelivers(back=1)
+    state.raw_delete(member="5f0c8e2a9b1d4c3e2f1a0b01")
+    state.teardown()

@@ -108,7 +108,14 @@ class Verdict:
                     problems.append(f"email parked: {reason[:80]}")
             elif "does not exist" not in reason and "no email" not in reason and "expired" not in reason:
                 problems.append(f"email parked: {reason[:80]}")
-        both = {key for key in sent_ids & parked_ids if unknown[f"{key[0]}|{key[1]}|password_updated"]}
+        # Both sent and parked only when the send's outcome was unknown, or its delivery id went unsaved
+        # (EmailSentUnrecorded): a later receive may find the member gone and park it.
+        both = {
+            key
+            for key in sent_ids & parked_ids
+            if unknown[f"{key[0]}|{key[1]}|password_updated"]
+            + self.fn.unrecorded[f"{key[0]}|{key[1]}|password_updated"]
+        }
         if (sent_ids & parked_ids) - both:
             problems.append(f"emails both sent and parked: {sorted((sent_ids & parked_ids) - both)}")
         accounted = Counter(member for member, _ in sent_ids | parked_ids)
