@@ -25,19 +25,6 @@ TestPipeline.settings = settings(
 )
 
 
-def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced() -> None:
-    """Found by the machine: a sign-up's topic pick subscribes; a contract-breaking status ("yes") is parked;
-    a write of `false` (clock an hour behind) is an opt-out from the subscribed status the bad value never
-    validly replaced, so `email_opt_out_at` is stamped (the oracle first judged it from no status at all)."""
-    state = PipelineMachine()
-    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
-    state.break_rule_inputs(breaker=2)
-    for status in (False, True):
-        state.raw_write(data=Draws(["email_subscription_status"], status), member=POISON, skew=-3600)
-    state.teardown()
-    assert state.table.items[POISON].get("email_opt_out_at") is not None
-
-
 def test_a_member_signed_up_again_under_the_same_id_gets_its_own_opt_in() -> None:
     """Review 21, found by the machine: sign up, a model write, the item deleted, the same id signs up again
     in the model write's second. The model write's write-back, conditioned on the rule inputs and
@@ -49,3 +36,16 @@ def test_a_member_signed_up_again_under_the_same_id_gets_its_own_opt_in() -> Non
     state.raw_delete(member=member)
     state.sign_up(member=member, sms=False, topics=[])
     state.teardown()
+
+
+def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced() -> None:
+    """Found by the machine: a sign-up's topic pick subscribes; a contract-breaking status ("yes") is parked;
+    a write of `false` (clock an hour behind) is an opt-out from the subscribed status the bad value never
+    validly replaced, so `email_opt_out_at` is stamped (the oracle first judged it from no status at all)."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.break_rule_inputs(breaker=2)
+    for status in (False, True):
+        state.raw_write(data=Draws(["email_subscription_status"], status), member=POISON, skew=-3600)
+    state.teardown()
+    assert state.table.items[POISON].get("email_opt_out_at") is not None
