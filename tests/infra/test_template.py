@@ -23,7 +23,7 @@ from cio_sync.handlers.member_stream_runtime import MemberStreamSettings
 from cio_sync.handlers.profile_sweep_runtime import ProfileSweepSettings
 from cio_sync.handlers.reporting_webhook_runtime import ReportingWebhookSettings
 from cio_sync.handlers.track_runtime import TrackSettings
-from cio_sync.members.raw_writes import RULE_INPUTS, RULE_OUTPUTS
+from cio_sync.members.raw_writes import RULE_INPUTS, RULE_OUTPUTS, VERSION_FIELDS
 from cio_sync.observability import NAMESPACE
 from cio_sync.pipeline.consent import READ_ATTRIBUTES
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, outage_budget_s
@@ -248,11 +248,11 @@ def _on(resource: str, *actions: str) -> set[Grant]:
     return {Grant(action, resource) for action in actions}
 
 
-# What a rule write-back touches: its key, the version token and every rule input (conditions read them,
+# What a rule write-back touches: its key, the version fields and every rule input (conditions read them,
 # outputs write them). Derived from the rules, so a new rule input cannot be forgotten in the grant.
 RULE_WRITE_CONDITION = (
     "ForAllValues:StringEquals dynamodb:Attributes "
-    + ",".join(sorted({"id", "updated_at", *RULE_INPUTS, *RULE_OUTPUTS}))
+    + ",".join(sorted({"id", *VERSION_FIELDS, *RULE_INPUTS, *RULE_OUTPUTS}))
     + "; StringEqualsIfExists dynamodb:ReturnValues NONE"
 )
 CONSENT_CONDITION = (

@@ -44,6 +44,7 @@ from cio_sync.members.contract import (
     validate_fields,
 )
 from cio_sync.members.errors import UnreadableMembers
+from cio_sync.members.raw_writes import MODEL_WRITE
 from cio_sync.members.subscriptions import MUTED_AT
 
 MuteOutcome = Literal["muted", "already_muted", "not_found"]
@@ -55,6 +56,7 @@ BATCH_GET_KEYS: Final = 100  # DynamoDB's limit per BatchGetItem
 BATCH_GET_ATTEMPTS: Final = 5
 BATCH_GET_PAUSE_S: Final = 0.05
 BATCH_GET_MAX_PAUSE_S: Final = 0.4
+UNTYPED_VERSION_FIELDS: Final = ("created_at", MODEL_WRITE)  # not in the contract's rule inputs
 
 
 def condition_failed(error: PutError | UpdateError) -> bool:
@@ -188,11 +190,12 @@ class MemberRepository:
     ) -> bool:
         """Write what the subscription rules decided for a raw write, only while its inputs stand.
 
-        `expected` holds every rule input and `updated_at` as the stream record showed them, `decided`
-        the rule outputs to write. The write is conditional on each still holding its value, so a
-        decision is never laid over a later write; False then (the later write's record carries it).
-        Only the written attributes are checked against the contract: an unrelated invalid attribute
-        (a legacy phone number, say) must not keep a mute or a resubscribe from being applied.
+        `expected` holds every rule input and the version fields (`updated_at`, `created_at`, the model
+        write marker) as the stream record showed them, `decided` the rule outputs to write. The write is
+        conditional on each still holding its value, so a decision never lands on a later write or a
+        later life of the id; False then (the later write's record carries it). An unrelated invalid
+        attribute (a legacy phone number; a `created_at` that is no string, left out) must not keep a
+        mute or a resubscribe from being applied: only the written attributes are checked.
         """
         changed = sorted(name for name in decided if name != "id")
         if not changed or not is_member_id(member_id):
@@ -201,6 +204,8 @@ class MemberRepository:
         model = self.model
         condition: Condition = model.id.exists()
         for name, value in sorted(expected.items()):
+            if name in UNTYPED_VERSION_FIELDS and not (value is None or isinstance(value, str)):
+                continue  # a legacy value of another type: updated_at still names the version
             condition = condition & still_holds(getattr(model, name), value)
         actions: list[Action] = [model.updated_at.set(next_token(expected.get("updated_at"), self._clock()))]
         actions.extend(write_value(getattr(model, name), name, decided[name]) for name in changed)

@@ -57,6 +57,10 @@ _STAMPS: Final = (MUTED_AT, EMAIL_OPT_IN_AT, EMAIL_OPT_OUT_AT)
 DELETION_REQUESTED: Final = "deletion_requested_at"
 # Stamped by every model write: "<its updated_at>|<the rule inputs it set, comma-separated>".
 MODEL_WRITE: Final = "model_write"
+# What names one life's version of an item besides its rule inputs: a member deleted and signed up again
+# under the same id can repeat `updated_at` and the inputs, never its previous life's `created_at` (nor,
+# within a second, the marker of a model write on the old item), so no decision lands on the wrong life.
+VERSION_FIELDS: Final = ("updated_at", "created_at", MODEL_WRITE)
 
 RuleState = dict[str, Any]
 
@@ -85,10 +89,12 @@ def state_token(item: Mapping[str, Any]) -> str:
     Built from `updated_at` (every write changes it) and the rule fields, inputs and outputs: a writer that
     forgets `updated_at` but changes a subscription still makes a new token, and one whose clock repeats
     an earlier `updated_at` with the same inputs is told apart by the stamps decided since (the state
-    machine found such a removal taken for the sign-up's version). No personal data goes in.
+    machine found such a removal taken for the sign-up's version); `created_at` tells a member's lives
+    apart, so a decision kept for the previous one is never found for the next. No personal data goes in.
     """
     fields = {name: item.get(name) for name in sorted(_RULE_FIELDS)}
-    material = json.dumps([item.get("updated_at"), fields], sort_keys=True, default=str)
+    version = [item.get("updated_at"), item.get("created_at")]
+    material = json.dumps([*version, fields], sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cio_sync.members.raw_writes import (
+    VERSION_FIELDS,
     RuleState,
     decide,
     decisions,
@@ -42,7 +43,7 @@ class RuleDecisionWriter(Protocol):
     def write_rule_decisions(
         self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
     ) -> bool:
-        """Write `decided` if the item still holds `expected` (rule inputs and `updated_at`); else False."""
+        """Write `decided` if the item still holds `expected` (rule inputs, VERSION_FIELDS); else False."""
         ...
 
 
@@ -85,7 +86,7 @@ def enforce_rules(
     wanted = decisions(decided, change.new)
     if not wanted:
         return _Decided(decision, applied=True, assumed_opt_out=outcome.assumed_opt_out)
-    expected = {**rule_state(change.new), "updated_at": change.new.get("updated_at")}
+    expected = {**rule_state(change.new), **{name: change.new.get(name) for name in VERSION_FIELDS}}
     if writer.write_rule_decisions(change.member_id, expected, wanted):
         logger.info(
             "subscription rules enforced on a raw write",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from itertools import count
 from typing import Any
 
@@ -13,7 +14,7 @@ from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id
 from cio_sync.members.errors import ConcurrentWriteError, MemberExists, MemberNotFound, UnreadableMembers
-from cio_sync.members.raw_writes import rule_state
+from cio_sync.members.raw_writes import MODEL_WRITE, VERSION_FIELDS, rule_state
 from cio_sync_cli.member_writes import MemberAdmin
 
 TABLE = "members-test"
@@ -253,8 +254,10 @@ def test_delete_removes_the_item_and_tolerates_missing_ones(repo: MemberAdmin) -
 
 
 def expected_of(item: dict[str, Any]) -> dict[str, Any]:
-    """What the stream function conditions a write-back on: the rule inputs and `updated_at` it saw."""
-    return {**rule_state(item), "updated_at": item.get("updated_at")}
+    """What the stream function conditions a write-back on: the rule inputs and the version it saw (the
+    stream's image holds the stored model write marker, which the repository's reads leave out)."""
+    marker = raw_item(item.get("id", MEMBER_ID)).get(MODEL_WRITE, {}).get("S")
+    return {**rule_state(item), **{name: item.get(name) for name in VERSION_FIELDS}, MODEL_WRITE: marker}
 
 
 def test_rule_decisions_are_written_only_while_the_seen_item_holds(repo: MemberAdmin) -> None:
@@ -284,6 +287,30 @@ def test_a_later_write_that_restores_the_same_subscriptions_still_counts_as_move
     decided = {"promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
     assert repo.write_rule_decisions(MEMBER_ID, expected_of(seen), decided) is False
     assert raw_item()["promotions_muted_at"] == {"NULL": True}
+
+
+def test_a_decision_for_a_previous_life_of_the_id_is_not_written_on_the_next(repo: MemberAdmin) -> None:
+    """Deleted and signed up again with the same rule inputs and `updated_at` (review 21): only
+    `created_at` or the old item's model write marker tells the two lives apart."""
+    seen = web_member(repo)
+    decided = {"promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
+    for previous in ({"created_at": "2020-01-01T00:00:00.000000Z"}, {MODEL_WRITE: "m"}):
+        assert repo.write_rule_decisions(MEMBER_ID, {**expected_of(seen), **previous}, decided) is False
+    assert raw_item()["promotions_muted_at"] == {"NULL": True}
+
+
+def test_a_created_at_of_another_type_does_not_stop_a_mute(repo: MemberAdmin) -> None:
+    seen = web_member(repo)
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=TABLE,
+        Key={"id": {"S": MEMBER_ID}},
+        UpdateExpression="SET created_at = :legacy",
+        ExpressionAttributeValues={":legacy": {"N": "1764000000"}},
+    )
+    legacy = {**expected_of(seen), "created_at": Decimal(1764000000)}  # as the stream's image gives it
+    decided = {"promotions_muted_at": "2026-11-26T17:00:00.000000Z"}
+    assert repo.write_rule_decisions(MEMBER_ID, legacy, decided) is True
+    assert raw_item()["promotions_muted_at"] == {"S": "2026-11-26T17:00:00.000000Z"}
 
 
 def test_an_unrelated_invalid_attribute_does_not_stop_a_mute(repo: MemberAdmin) -> None:
@@ -316,7 +343,7 @@ def test_rule_decisions_treat_an_absent_mute_as_null_and_never_create(repo: Memb
 def test_a_table_that_cannot_be_reached_is_a_transient_failure(aws: None) -> None:
     missing = MemberRepository("no-such-table")
     with pytest.raises(TransientFailure, match="ResourceNotFoundException"):
-        missing.write_rule_decisions(MEMBER_ID, expected_of({"id": MEMBER_ID}), {"promotions_muted_at": None})
+        missing.write_rule_decisions(MEMBER_ID, rule_state({"id": MEMBER_ID}), {"promotions_muted_at": None})
 
 
 def test_mute_if_not_muted_outcomes(repo: MemberAdmin) -> None:

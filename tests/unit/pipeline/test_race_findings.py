@@ -37,6 +37,13 @@ class Table(SimTable):
         self._record(old, new)
         return now
 
+    def recreate(self, new: MemberItem) -> str:
+        """A sign-up under an id whose item was deleted, `updated_at` as given; returns the rules' `now`."""
+        self.clock_s += 1
+        self.items[MEMBER] = copy.deepcopy(new)
+        self._record(None, new)
+        return iso(datetime.fromtimestamp(self.clock_s, UTC))
+
     def land(self, new: MemberItem) -> None:
         """A raw write of the whole item as given, `updated_at` included (a clock that repeats a value)."""
         old = copy.deepcopy(self.items[MEMBER])
@@ -201,3 +208,20 @@ def test_the_write_back_of_a_re_decided_model_unsubscribe_is_decided_on_top_of_i
     stream.drain()
     item = table.items[MEMBER]
     assert (item["email_subscription_status"], item[MUTED_AT]) == (False, "2026-11-20T08:00:00.000000Z")
+
+
+def test_a_decision_for_a_members_previous_life_never_lands_on_the_next() -> None:
+    """resignup-opt-in (review 21): sign up, a model write, the item deleted, the same id signs up again
+    with the model write's `updated_at` and the same rule inputs. The model write's write-back, its
+    condition met by those alone, landed on the new item: the new member kept the first life's
+    `email_opt_in_at`, and Customer.io got that older opt-in stamp."""
+    table = Table()
+    table.put({"id": MEMBER, "email": "someone@example.org", "email_subscription_topics": ["community"]})
+    table.model_write({"birthdate": "2000-02-29"})
+    second_version = table.items[MEMBER]["updated_at"]
+    table.delete(MEMBER)
+    signup = {"id": MEMBER, "email": "someone@example.org", "email_subscription_topics": ["community"]}
+    now = table.recreate({**signup, "created_at": second_version, "updated_at": second_version})
+    Stream(table).drain()
+    item = table.items[MEMBER]
+    assert (item["email_subscription_status"], item["email_opt_in_at"]) == (True, now)

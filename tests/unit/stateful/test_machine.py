@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from .machine import PipelineMachine
 from .test_mutations import Draws
-from .verdict import POISON
+from .verdict import MEMBERS, POISON
 
 EXAMPLES = int(os.environ.get("CIO_SYNC_STATEFUL_EXAMPLES", "400"))
 
@@ -23,6 +23,19 @@ TestPipeline.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+def test_a_member_signed_up_again_under_the_same_id_gets_its_own_opt_in() -> None:
+    """Review 21, found by the machine: sign up, a model write, the item deleted, the same id signs up again
+    in the model write's second. The model write's write-back, conditioned on the rule inputs and
+    `updated_at` alone, landed on the new item: it kept the first life's `email_opt_in_at`."""
+    member = MEMBERS[0]
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.model_write(data=Draws(["birthdate"], "2000-02-29"), kind="update", member=member)
+    state.raw_delete(member=member)
+    state.sign_up(member=member, sms=False, topics=[])
+    state.teardown()
 
 
 def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced() -> None:
