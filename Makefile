@@ -57,7 +57,7 @@ infra: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
 
-# Not part of `make test`: the benchmark (< 10 min, writes bench/results.json) and the chaos soak
+# Not part of `make test`: the benchmark (tens of minutes on moto, writes bench/results.json) and the chaos soak
 # (MINUTES=5 by default, at most 10; SEED picks the random writes and faults).
 bench: $(STAMP)
 	$(BIN)/python -m cio_sync_local.bench
