@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from .machine import PipelineMachine
 from .test_mutations import Draws
-from .verdict import POISON
+from .verdict import MEMBERS, POISON
 
 EXAMPLES = int(os.environ.get("CIO_SYNC_STATEFUL_EXAMPLES", "400"))
 
@@ -36,3 +37,16 @@ def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced() -> 
         state.raw_write(data=Draws(["email_subscription_status"], status), member=POISON, skew=-3600)
     state.teardown()
     assert state.table.items[POISON].get("email_opt_out_at") is not None
+
+
+@pytest.mark.parametrize("breaker", [0, 1, 2])
+@pytest.mark.parametrize("kind", ["deletion", "admin_mute"])
+def test_a_legacy_unrelated_attribute_does_not_hold_back_a_model_write(breaker: int, kind: str) -> None:
+    """Review 21: a 10-digit mobile or a legacy created_at refused the CLI's mute and deletion request (the
+    model write validated the whole item), so the member was never muted; the machine let it pass."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "none", "none"], settled=True)
+    state.break_other_attribute(member=MEMBERS[0], breaker=breaker)
+    state.model_write(member=MEMBERS[0], data=Draws(), kind=kind)
+    assert state.table.items[MEMBERS[0]].get("promotions_muted_at") is not None
+    state.teardown()
