@@ -49,6 +49,14 @@ _ALWAYS_SET: Final = frozenset({"updated_at"})
 Build = Callable[[MemberItem, str], MemberItem]
 
 
+def _validate_write(old: MemberItem, new: MemberItem) -> None:
+    """Check what the write sets and the rule inputs it leaves (the stream decides the write from them), not
+    the whole item: a legacy value in an unrelated field (a 10-digit mobile, an old created_at) must not
+    hold back a mute or a deletion request. InvalidMember names the field, never its value."""
+    validate_fields(new, RULE_INPUTS)
+    validate_fields(new, sorted(name for name in new if name not in old or old[name] != new[name]))
+
+
 class MemberAdmin(MemberRepository):
     """MemberRepository plus the writes only an operator (or a test) makes, each through the rules."""
 
@@ -114,7 +122,7 @@ class MemberAdmin(MemberRepository):
             now = self._clock()
             new = without_absent(build(old, now))
             new["updated_at"] = next_token(old.get("updated_at"), now)
-            validate_member(new)
+            _validate_write(old, new)
             written = self._write_if_unchanged(old, new, stated)
             if written is not None:
                 return written

@@ -437,3 +437,51 @@ def test_batch_read_reads_whole_items_or_a_projection_and_names_unreadable_ones(
     assert projected == {
         MEMBER_ID: {"id": MEMBER_ID, "email_subscription_status": True, "promotions_muted_at": None}
     }
+
+
+LEGACY_VALUES = [
+    ("mobile", {"S": "5555550123"}),
+    ("created_at", {"S": "2020-01-01"}),
+]
+
+
+def set_raw(name: str, value: dict[str, Any]) -> None:
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=TABLE,
+        Key={"id": {"S": MEMBER_ID}},
+        UpdateExpression="SET #name = :legacy",
+        ExpressionAttributeNames={"#name": name},
+        ExpressionAttributeValues={":legacy": value},
+    )
+
+
+@pytest.mark.parametrize(("name", "legacy"), LEGACY_VALUES)
+def test_a_legacy_unrelated_attribute_does_not_hold_back_a_mute_or_a_deletion_request(
+    repo: MemberAdmin, name: str, legacy: dict[str, Any]
+) -> None:
+    """Review 21: consent writes validate what they set and the rules' inputs, not the whole item."""
+    web_member(repo)
+    set_raw(name, legacy)
+    assert repo.admin_mute(MEMBER_ID)["promotions_muted_at"] is not None
+    requested = repo.request_deletion(MEMBER_ID)
+    assert requested["email_subscription_status"] is False
+    assert requested["sms_status"] == "stop"
+    assert raw_item()[name] == legacy  # left as another writer stored it
+    changed = repo.update(MEMBER_ID, {"first_name": "Grace"})
+    assert changed["first_name"] == "Grace"
+
+
+def test_a_legacy_rule_input_the_write_keeps_is_refused_naming_the_field_not_the_value(
+    repo: MemberAdmin,
+) -> None:
+    """A mute keeps the legacy sms_status the stream would decide from: refused, nothing written. A deletion
+    request replaces it, so it goes through and repairs the item."""
+    web_member(repo)
+    set_raw("sms_status", {"S": "paused-legacy"})
+    before = raw_item()
+    with pytest.raises(InvalidMember) as error:
+        repo.admin_mute(MEMBER_ID)
+    assert error.value.field == "sms_status"
+    assert "paused-legacy" not in str(error.value)
+    assert raw_item() == before
+    assert repo.request_deletion(MEMBER_ID)["sms_status"] == "stop"

@@ -235,8 +235,9 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         kind=st.sampled_from(["update", "update", "password", "admin_mute", "deletion"]),
     )
     def model_write(self, member: str, data: st.DataObject, kind: str) -> None:
-        """The CLI's and the auth flow's writes, through the product's MemberRepository (an item that breaks
-        the contract is refused with InvalidMember: the caller's clear error, nothing written)."""
+        """The CLI's and the auth flow's writes, through the product's MemberRepository (an item whose rule
+        inputs break the contract is refused with InvalidMember: the caller's clear error, nothing written;
+        a legacy value in any other field holds back nothing)."""
         raw = self.table.items.get(member)
         if raw is None:
             return
@@ -245,7 +246,7 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         try:
             self._model_write(member, raw, data, kind, now)
         except (InvalidMember, MemberNotFound):  # MemberNotFound: an item the model cannot read
-            if member not in self.tainted and buildable(raw):
+            if member not in self.tainted:
                 raise
 
     def _model_write(self, member: str, raw: oracle.Item, data: st.DataObject, kind: str, now: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from .machine import PipelineMachine
@@ -67,4 +68,17 @@ def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -
     state.email()
     state.stream_redelivers(back=1)
     state.raw_delete(member="5f0c8e2a9b1d4c3e2f1a0b01")
+    state.teardown()
+
+
+@pytest.mark.parametrize("breaker", [0, 1, 2])
+@pytest.mark.parametrize("kind", ["deletion", "admin_mute"])
+def test_a_legacy_unrelated_attribute_does_not_hold_back_a_model_write(breaker: int, kind: str) -> None:
+    """Review 21: a 10-digit mobile or a legacy created_at refused the CLI's mute and deletion request (the
+    model write validated the whole item), so the member was never muted; the machine let it pass."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "none", "none"], settled=True)
+    state.break_other_attribute(member=MEMBERS[0], breaker=breaker)
+    state.model_write(member=MEMBERS[0], data=Draws(), kind=kind)
+    assert state.table.items[MEMBERS[0]].get("promotions_muted_at") is not None
     state.teardown()
