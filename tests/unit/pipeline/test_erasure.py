@@ -3,7 +3,6 @@ track functions with fakes, to the operations Customer.io receives."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cio_sync.customerio.batch import Delete, Identify, Operation, Suppression
@@ -35,17 +34,10 @@ def signed_up() -> dict[str, Any]:
     return web_signup({"id": MEMBER, "email": "someone@example.org"}, SIGNED_UP)
 
 
-def sync_through_the_pipeline(
-    old: dict[str, Any] | None, new: dict[str, Any] | None, table: dict[str, dict[str, Any]]
+def track(
+    messages: list[InboundMessage], table: dict[str, dict[str, Any]]
 ) -> tuple[list[Operation], TrackBatchOutcome]:
-    """The stream function on the write old -> new, then the track function on what it published, reading
-    `table` as the member table holds it at send time."""
-    publisher = FakePublisher()
-    process_raw([stream_record(old, new)], FakeWriter(), FakePending(), publisher, 4)
-    messages = [
-        InboundMessage(f"m{n}", message.lane, encode_intents(message.intents), 1)
-        for n, message in enumerate(publisher.track)
-    ]
+    """The track function on `messages`, reading `table` as the member table holds it at send time."""
     sender = FakeSender()
     outcome = process_track_batch(
         messages,
@@ -57,6 +49,20 @@ def sync_through_the_pipeline(
         clock=lambda: 1_790_000_000.0,
     )
     return [operation for request in sender.sent for operation in request], outcome
+
+
+def sync_through_the_pipeline(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, table: dict[str, dict[str, Any]]
+) -> tuple[list[Operation], TrackBatchOutcome]:
+    """The stream function on the write old -> new, then the track function on what it published, reading
+    `table` as the member table holds it at send time."""
+    publisher = FakePublisher()
+    process_raw([stream_record(old, new)], FakeWriter(), FakePending(), publisher, 4)
+    messages = [
+        InboundMessage(f"m{n}", message.lane, encode_intents(message.intents), 1)
+        for n, message in enumerate(publisher.track)
+    ]
+    return track(messages, table)
 
 
 def test_a_deletion_request_deletes_then_suppresses_the_person() -> None:
@@ -75,16 +81,8 @@ def test_a_purged_item_deletes_then_suppresses_the_person() -> None:
 def test_a_missing_member_the_stream_did_not_purge_is_only_deleted() -> None:
     """An orphan profile (the sweep's or an operator's sync) is no erasure: the id stays free to return."""
     message = InboundMessage("m0", "lane-000", encode_intents([SyncProfile("sweep-1", MEMBER)]), 1)
-    sender = FakeSender()
-    process_track_batch(
-        [message],
-        reader=FakeReader({}),
-        sender=sender,
-        dead_letters=FakeDeadLetters(),
-        deadline=None,
-        redelivery=Redelivery(FakeVisibility(), max_receives=5),
-    )
-    assert sender.sent == [[Delete(MEMBER)]]
+    operations, _ = track([message], {})
+    assert operations == [Delete(MEMBER)]
 
 
 def test_a_sign_up_after_a_deletion_request_unsuppresses_before_the_identify() -> None:
@@ -143,55 +141,13 @@ def test_the_purge_intent_is_replayed_identically_and_old_messages_still_parse()
     assert parse_intent(plain.to_json()) == plain
 
 
-class SignedUpAfterTheRead(FakeReader):
-    """The purge is what the invocation read; the same id signs up again before its send lands (it stalled
-    past its visibility timeout, and the lane synced the new member meanwhile)."""
-
-    def get_many(self, member_ids: Sequence[str]) -> Mapping[str, dict[str, Any]]:
-        first = self.reads == 0
-        found = super().get_many(member_ids)
-        return {} if first else found
-
-
-def test_a_purge_sent_after_the_same_id_signed_up_again_is_undone_at_once() -> None:
-    """The state machine's stale-suppress-after-re-signup: the late delete+suppress left the new member
-    suppressed, their identifies refused and the sweep's re-create too."""
-    again = web_signup({"id": MEMBER, "email": "someone@example.org"}, SIGNED_UP_AGAIN)
-    purge = SyncProfile("purge-1", MEMBER, erase=True)
-    sender = FakeSender()
-    outcome = process_track_batch(
-        [InboundMessage("m0", "lane-000", encode_intents([purge]), 2)],
-        reader=SignedUpAfterTheRead({MEMBER: again}),
-        sender=sender,
-        dead_letters=FakeDeadLetters(),
-        deadline=None,
-        redelivery=Redelivery(FakeVisibility(), max_receives=5),
-        clock=lambda: 1_790_000_000.0,
-    )
-    operations = [operation for request in sender.sent for operation in request]
-    assert operations[:3] == [
-        Delete(MEMBER),
-        Suppression(MEMBER, suppress=True),
-        Suppression(MEMBER, suppress=False),
-    ]
-    assert isinstance(operations[3], Identify)
-    assert not outcome.failed_message_ids
-
-
 def test_a_purge_received_again_after_the_id_signed_up_again_unsuppresses_before_its_identify() -> None:
     """Its first receive suppressed the person (or may still, late): the new member's identify needs the
-    suppression lifted first."""
+    suppression lifted first (a purge sent after the re-sign-up is restored at once: test_erasure_restore)."""
     again = web_signup({"id": MEMBER, "email": "someone@example.org"}, SIGNED_UP_AGAIN)
-    sender = FakeSender()
-    process_track_batch(
-        [InboundMessage("m0", "lane-000", encode_intents([SyncProfile("purge-1", MEMBER, erase=True)]), 2)],
-        reader=FakeReader({MEMBER: again}),
-        sender=sender,
-        dead_letters=FakeDeadLetters(),
-        deadline=None,
-        redelivery=Redelivery(FakeVisibility(), max_receives=5),
-        clock=lambda: 1_790_000_000.0,
+    message = InboundMessage(
+        "m0", "lane-000", encode_intents([SyncProfile("purge-1", MEMBER, erase=True)]), 2
     )
-    operations = [operation for request in sender.sent for operation in request]
+    operations, _ = track([message], {MEMBER: again})
     assert operations[0] == Suppression(MEMBER, suppress=False)
     assert isinstance(operations[1], Identify)
