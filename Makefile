@@ -22,16 +22,17 @@ run: $(STAMP)
 # tests/conftest.py hands out the long ones first), in a new random order each run (pytest-randomly prints
 # the seed; `--randomly-seed=N` replays the order), with the branch-coverage floor on functions/. Lint and
 # mypy run beside it at low priority, on the CPU the integration tests leave idle while they wait, and
-# print (and fail the target) at the end. The SAM checks (their venvs' installs and builds, mostly
-# downloads) run meanwhile too, under the lock the infra tests take (tests/infra/cfn.py), so those tests
-# wait for them.
+# print (and fail the target) at the end. The SAM checks (their own venvs' installs and builds) start first,
+# beside the install of .venv (both single-threaded pip runs), under the lock the infra tests take
+# (tests/infra/cfn.py), so those tests wait for them.
 COVERAGE := --cov=functions --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
 PARALLEL := -n $(or $(JOBS),2) --dist loadfile --no-loadscope-reorder
 SAM_LOCK := .aws-sam/.make.lock
 
-test: $(STAMP)
+test:
 	@mkdir -p .aws-sam
 	flock $(SAM_LOCK) $(MAKE) --no-print-directory sam-checks > .aws-sam/sam-checks.log 2>&1 & \
+	$(MAKE) --no-print-directory $(STAMP) || { wait; exit 1; }; \
 	nice -n 10 $(MAKE) --no-print-directory -j2 --output-sync=target lint typecheck \
 		> .aws-sam/static-checks.log 2>&1 & static=$$!; \
 	$(BIN)/pytest tests $(PARALLEL) $(COVERAGE) --durations=15; status=$$?; \

@@ -17,13 +17,11 @@ print, counted from their EMF output, are billed for).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,7 +30,6 @@ from cio_sync.adapters.customerio.track_client import TrackClient
 from cio_sync.handlers import member_stream, track
 from cio_sync.handlers.member_stream_runtime import MemberStreamRuntime
 from cio_sync.handlers.track_runtime import TrackRuntime
-from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.messages import TrackMessage
 from cio_sync.pipeline.redelivery import Redelivery
 from cio_sync_local.bench import fakes
@@ -45,7 +42,14 @@ from cio_sync_local.bench.cost import (
     traced,
     wall_ms,
 )
-from cio_sync_local.bench.throughput import members, stream_events, stream_record, track_events
+from cio_sync_local.bench.throughput import (
+    invoked,
+    logging_to,
+    members,
+    stream_events,
+    stream_record,
+    track_events,
+)
 
 INTERACTIVE_CHANGES: Final = 200
 BULK_CHANGES: Final = 5000
@@ -83,26 +87,9 @@ class Counted:
     metrics: frozenset[str]  # the custom metrics printed as EMF, each as name and dimensions
 
 
-@contextlib.contextmanager
-def counted_output() -> Iterator[io.StringIO]:
-    """The functions' log lines and EMF metrics (stdout, as Lambda ships them to CloudWatch Logs)."""
-    sink = io.StringIO()
-    handlers = [handler for handler in logger.handlers if isinstance(handler, logging.StreamHandler)]
-    level = logger.log_level
-    with contextlib.redirect_stdout(sink):
-        streams = [handler.setStream(sink) for handler in handlers]
-        logger.setLevel("INFO")
-        try:
-            yield sink
-        finally:
-            logger.setLevel(level)
-            for handler, stream in zip(handlers, streams, strict=True):
-                if stream is not None:
-                    handler.setStream(stream)
-
-
 def run_counted(calls: Sequence[Callable[[], object]]) -> Counted:
-    with counted_output() as sink:
+    sink = io.StringIO()
+    with logging_to(sink):
         cpu = time.process_time()
         for call in calls:
             call()
@@ -123,19 +110,6 @@ def emf_metrics(output: str) -> frozenset[str]:
                 named = ",".join(f"{name}={record.get(name)}" for name in sorted(dimensions))
                 found.update(f"{metric['Name']}[{named}]" for metric in directive.get("Metrics", []))
     return frozenset(found)
-
-
-def invoked(handle: Callable[[dict[str, Any]], dict[str, Any]], text: str) -> Callable[[], object]:
-    """One invocation: the runtime's parse of the event, the handler, the metrics flushed at its end."""
-
-    def invoke() -> object:
-        answer = handle(json.loads(text))
-        if answer.get("batchItemFailures"):
-            raise AssertionError("a cost-count invocation reported failures")
-        metrics.flush_metrics()
-        return answer
-
-    return invoke
 
 
 def single_change_events(count: int) -> list[str]:
