@@ -15,9 +15,12 @@ import json
 import threading
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+import pytest
 
 from cio_sync.adapters.consent_queue import SqsConsentQueue
 from cio_sync.customerio.reporting import centre_topic_names, event_from_message, parse_topic_map
@@ -184,6 +187,13 @@ def drain(sqs: FifoSqs, runtime: ConsentRuntime) -> int:
         sqs.give_back(lost)
         redelivered += len(lost)
     return redelivered
+
+
+@pytest.fixture(autouse=True)
+def clean_metrics() -> Iterator[None]:
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
 
 
 def test_ten_thousand_webhooks_are_queued_once_each_and_every_member_ends_where_its_events_say() -> None:
