@@ -26,10 +26,12 @@ from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
 from cio_sync.pipeline.record_budget import RecordBudget, RecordOverBudget, Unlimited
 from cio_sync.pipeline.rule_enforcement import (
+    Decided,
     PendingDecision,
     RuleDecisionWriter,
+    apply_rules,
     carry_past_park,
-    enforce_rules,
+    plan_rules,
 )
 from cio_sync.pipeline.stream_records import (
     Entry,
@@ -129,13 +131,14 @@ class _BatchRun:
     ) -> None:
         self.batch = batch
         self.budget = budget
-        self.writer = _WritesOutsideBudget(writer, budget)
+        self.writer = writer
         self.volatile_window_s = volatile_window_s
         self.result = StreamBatchResult()
         self.changes: list[tuple[MemberChange, list[Intent]]] = []
         self.positions: list[int] = []  # each change's position in the batch
         self.carried: list[PendingDecision] = []
         self.kept_anyway: list[PendingDecision] = []
+        self.ruled: set[int] = set()  # positions whose rules' decision is noted: a park keeps it
         self.retry_from: int | None = None
 
     def changes_read(self) -> list[MemberChange]:
@@ -155,7 +158,7 @@ class _BatchRun:
                     return
                 try:
                     with self.budget.limit():
-                        self._decide(position, entry, change, latest)
+                        intents = self._decide(position, entry, change, latest)
                 except RecordOverBudget:
                     entry.problem = "ran past its time budget (pipeline/record_budget.py)"
                     entry.fallback = fallback_for(change)
@@ -169,30 +172,47 @@ class _BatchRun:
                 except Exception as error:
                     entry.problem = f"cannot be handled: {_describe(error)}"
                     entry.fallback = fallback_for(change)
+                else:
+                    self._add(position, change, intents)
             if entry.problem is not None:
-                self._carry_past_park(change, latest)
+                if position not in self.ruled:  # else the record's own decision stands, noted
+                    self._carry_past_park(change, latest)
                 if entry.fallback:
                     self._add(position, change, entry.fallback)
 
     def _decide(
         self, position: int, entry: Entry, change: MemberChange, latest: dict[str, PendingDecision]
-    ) -> None:
-        decided = enforce_rules(change, latest.get(change.member_id), self.writer)
+    ) -> list[Intent]:
+        plan = plan_rules(change, latest.get(change.member_id))
+        # The write-back and noting its decision run with the budget paused (pipeline/record_budget.py):
+        # a budget running out between them would park the record and lose a decision the table holds,
+        # or one owed to the next write; from here on, a park keeps it.
+        with self.budget.io():
+            try:
+                decided = None if plan is None else apply_rules(change, plan, self.writer)
+            except RecordOverBudget as error:
+                raise TransientFailure("the record's budget ran out during its table write") from error
+            self._note(change, decided, latest)
+            self.ruled.add(position)
         intents = diff(change.old, change.new, change.record_id, change.at_ms, self.volatile_window_s)
         if entry.repairs and not any(isinstance(intent, SyncProfile) for intent in intents):
             # The member may be out of step with what the broken item made of it: sync it anyway.
             intents.insert(0, resync(change.member_id, change.record_id, change.at_ms))
+        return intents
+
+    def _note(
+        self, change: MemberChange, decided: Decided | None, latest: dict[str, PendingDecision]
+    ) -> None:
         if decided is None:
             latest.pop(change.member_id, None)
-        else:
-            latest[change.member_id] = decided.decision
-            self.result.rule_decisions_written += int(decided.wrote)
-            self.result.opt_outs_assumed += int(decided.assumed_opt_out)
-            if not decided.applied:
-                self.carried.append(decided.decision)
-            elif decided.keep:
-                self.kept_anyway.append(decided.decision)
-        self._add(position, change, intents)
+            return
+        latest[change.member_id] = decided.decision
+        self.result.rule_decisions_written += int(decided.wrote)
+        self.result.opt_outs_assumed += int(decided.assumed_opt_out)
+        if not decided.applied:
+            self.carried.append(decided.decision)
+        elif decided.keep:
+            self.kept_anyway.append(decided.decision)
 
     def _carry_past_park(self, change: MemberChange, latest: dict[str, PendingDecision]) -> None:
         carried = carry_past_park(change, latest.pop(change.member_id, None))
@@ -225,23 +245,6 @@ class _BatchRun:
             if retry_from is None or position < retry_from
         )
         return result
-
-
-class _WritesOutsideBudget:
-    """The rule write-back runs with the record's budget paused (pipeline/record_budget.py): a slow table
-    must not park a record and lose its decisions. A budget spent during it anyway is retried, not parked."""
-
-    def __init__(self, writer: RuleDecisionWriter, budget: RecordBudget) -> None:
-        self._writer, self._budget = writer, budget
-
-    def write_rule_decisions(
-        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
-    ) -> bool:
-        try:
-            with self._budget.io():
-                return self._writer.write_rule_decisions(member_id, expected, decided)
-        except RecordOverBudget as error:
-            raise TransientFailure("the record's budget ran out during its table write") from error
 
 
 def _first_old_versions(changes: Sequence[MemberChange]) -> list[tuple[str, str]]:
