@@ -123,6 +123,9 @@ def process_stream_batch(
     return run.finish(publisher)
 
 
+_Latest = dict[str, PendingDecision]  # each member's decision the batch's next record builds on
+
+
 class _BatchRun:
     """One batch's walk: decisions in order, the intents they call for, and where a retry must start."""
 
@@ -175,18 +178,14 @@ class _BatchRun:
                 else:
                     self._add(position, change, intents)
             if entry.problem is not None:
-                if position not in self.ruled:  # else the record's own decision stands, noted
-                    self._carry_past_park(change, latest)
+                self._park_decisions(position, change, latest)
                 if entry.fallback:
                     self._add(position, change, entry.fallback)
 
-    def _decide(
-        self, position: int, entry: Entry, change: MemberChange, latest: dict[str, PendingDecision]
-    ) -> list[Intent]:
+    def _decide(self, position: int, entry: Entry, change: MemberChange, latest: _Latest) -> list[Intent]:
         plan = plan_rules(change, latest.get(change.member_id))
-        # The write-back and noting its decision run with the budget paused (pipeline/record_budget.py):
-        # a budget running out between them would park the record and lose a decision the table holds,
-        # or one owed to the next write; from here on, a park keeps it.
+        # The write-back and noting its decision, with the budget paused (pipeline/record_budget.py): a
+        # budget running out between them would lose the decision; from here on, a park keeps it.
         with self.budget.io():
             try:
                 decided = None if plan is None else apply_rules(change, plan, self.writer)
@@ -200,9 +199,7 @@ class _BatchRun:
             intents.insert(0, resync(change.member_id, change.record_id, change.at_ms))
         return intents
 
-    def _note(
-        self, change: MemberChange, decided: Decided | None, latest: dict[str, PendingDecision]
-    ) -> None:
+    def _note(self, change: MemberChange, decided: Decided | None, latest: _Latest) -> None:
         if decided is None:
             latest.pop(change.member_id, None)
             return
@@ -214,7 +211,11 @@ class _BatchRun:
         elif decided.keep:
             self.kept_anyway.append(decided.decision)
 
-    def _carry_past_park(self, change: MemberChange, latest: dict[str, PendingDecision]) -> None:
+    def _park_decisions(self, position: int, change: MemberChange, latest: _Latest) -> None:
+        """A parked record whose rules were decided keeps that decision (noted); else the one owed to the
+        write before it is carried past it (rule_enforcement.carry_past_park)."""
+        if position in self.ruled:
+            return
         carried = carry_past_park(change, latest.pop(change.member_id, None))
         if carried is not None:
             latest[change.member_id] = carried
