@@ -2,7 +2,8 @@
 
 Writers (raw writes of other services with clocks ahead or behind, contract breakers, huge values; model
 writes through the repository; import chunks; the sweep), Customer.io's faults and Lambda's (a timeout
-mid-batch, a message received again while its first invocation still runs, a redrive) interleave freely.
+mid-batch, a record run past its time budget, a message received again while its first invocation still
+runs, a redrive) interleave freely.
 At the end everything is drained (faults stop, every retry runs), the sweep runs once, and the oracle
 (tests/unit/stateful/oracle.py, from docs/member-contract.md alone) judges the table and Customer.io.
 
