@@ -71,7 +71,7 @@ class Decided:
 
 
 def plan_rules(change: MemberChange, before: PendingDecision | None) -> RulePlan | None:
-    """Decide this write on top of the previous decision (pure: the record's budget bounds it).
+    """Decide this write on top of the previous decision (no I/O: the record's budget bounds it).
 
     `before` is used only when it belongs to this record's old image. None after a REMOVE.
     """
