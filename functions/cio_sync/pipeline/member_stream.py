@@ -26,10 +26,12 @@ from cio_sync.observability import logger
 from cio_sync.pipeline.messages import TrackMessage, pack_lanes
 from cio_sync.pipeline.record_budget import RecordBudget, RecordOverBudget, Unlimited
 from cio_sync.pipeline.rule_enforcement import (
+    Decided,
     PendingDecision,
     RuleDecisionWriter,
+    apply_rules,
     carry_past_park,
-    enforce_rules,
+    plan_rules,
 )
 from cio_sync.pipeline.stream_records import (
     Entry,
@@ -121,6 +123,9 @@ def process_stream_batch(
     return run.finish(publisher)
 
 
+_Latest = dict[str, PendingDecision]  # each member's decision the batch's next record builds on
+
+
 class _BatchRun:
     """One batch's walk: decisions in order, the intents they call for, and where a retry must start."""
 
@@ -129,13 +134,14 @@ class _BatchRun:
     ) -> None:
         self.batch = batch
         self.budget = budget
-        self.writer = _WritesOutsideBudget(writer, budget)
+        self.writer = writer
         self.volatile_window_s = volatile_window_s
         self.result = StreamBatchResult()
         self.changes: list[tuple[MemberChange, list[Intent]]] = []
         self.positions: list[int] = []  # each change's position in the batch
         self.carried: list[PendingDecision] = []
         self.kept_anyway: list[PendingDecision] = []
+        self.ruled: set[int] = set()  # positions whose rules' decision is noted: a park keeps it
         self.retry_from: int | None = None
 
     def changes_read(self) -> list[MemberChange]:
@@ -155,7 +161,7 @@ class _BatchRun:
                     return
                 try:
                     with self.budget.limit():
-                        self._decide(position, entry, change, latest)
+                        intents = self._decide(position, entry, change, latest)
                 except RecordOverBudget:
                     entry.problem = "ran past its time budget (pipeline/record_budget.py)"
                     entry.fallback = fallback_for(change)
@@ -169,32 +175,47 @@ class _BatchRun:
                 except Exception as error:
                     entry.problem = f"cannot be handled: {_describe(error)}"
                     entry.fallback = fallback_for(change)
+                else:
+                    self._add(position, change, intents)
             if entry.problem is not None:
-                self._carry_past_park(change, latest)
+                self._park_decisions(position, change, latest)
                 if entry.fallback:
                     self._add(position, change, entry.fallback)
 
-    def _decide(
-        self, position: int, entry: Entry, change: MemberChange, latest: dict[str, PendingDecision]
-    ) -> None:
-        decided = enforce_rules(change, latest.get(change.member_id), self.writer)
+    def _decide(self, position: int, entry: Entry, change: MemberChange, latest: _Latest) -> list[Intent]:
+        plan = plan_rules(change, latest.get(change.member_id))
+        # The write-back and noting its decision, with the budget paused (pipeline/record_budget.py): a
+        # budget running out between them would lose the decision; from here on, a park keeps it.
+        with self.budget.io():
+            try:
+                decided = None if plan is None else apply_rules(change, plan, self.writer)
+            except RecordOverBudget as error:
+                raise TransientFailure("the record's budget ran out during its table write") from error
+            self._note(change, decided, latest)
+            self.ruled.add(position)
         intents = diff(change.old, change.new, change.record_id, change.at_ms, self.volatile_window_s)
         if entry.repairs and not any(isinstance(intent, SyncProfile) for intent in intents):
             # The member may be out of step with what the broken item made of it: sync it anyway.
             intents.insert(0, resync(change.member_id, change.record_id, change.at_ms))
+        return intents
+
+    def _note(self, change: MemberChange, decided: Decided | None, latest: _Latest) -> None:
         if decided is None:
             latest.pop(change.member_id, None)
-        else:
-            latest[change.member_id] = decided.decision
-            self.result.rule_decisions_written += int(decided.wrote)
-            self.result.opt_outs_assumed += int(decided.assumed_opt_out)
-            if not decided.applied:
-                self.carried.append(decided.decision)
-            elif decided.keep:
-                self.kept_anyway.append(decided.decision)
-        self._add(position, change, intents)
+            return
+        latest[change.member_id] = decided.decision
+        self.result.rule_decisions_written += int(decided.wrote)
+        self.result.opt_outs_assumed += int(decided.assumed_opt_out)
+        if not decided.applied:
+            self.carried.append(decided.decision)
+        elif decided.keep:
+            self.kept_anyway.append(decided.decision)
 
-    def _carry_past_park(self, change: MemberChange, latest: dict[str, PendingDecision]) -> None:
+    def _park_decisions(self, position: int, change: MemberChange, latest: _Latest) -> None:
+        """A parked record whose rules were decided keeps that decision (noted); else the one owed to the
+        write before it is carried past it (rule_enforcement.carry_past_park)."""
+        if position in self.ruled:
+            return
         carried = carry_past_park(change, latest.pop(change.member_id, None))
         if carried is not None:
             latest[change.member_id] = carried
@@ -225,23 +246,6 @@ class _BatchRun:
             if retry_from is None or position < retry_from
         )
         return result
-
-
-class _WritesOutsideBudget:
-    """The rule write-back runs with the record's budget paused (pipeline/record_budget.py): a slow table
-    must not park a record and lose its decisions. A budget spent during it anyway is retried, not parked."""
-
-    def __init__(self, writer: RuleDecisionWriter, budget: RecordBudget) -> None:
-        self._writer, self._budget = writer, budget
-
-    def write_rule_decisions(
-        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
-    ) -> bool:
-        try:
-            with self._budget.io():
-                return self._writer.write_rule_decisions(member_id, expected, decided)
-        except RecordOverBudget as error:
-            raise TransientFailure("the record's budget ran out during its table write") from error
 
 
 def _first_old_versions(changes: Sequence[MemberChange]) -> list[tuple[str, str]]:

@@ -5,7 +5,8 @@ is a day old, while the shard waits. So the batch stops starting records before 
 (the rest are reported as batch item failures and retried in a fresh invocation), and a record whose own
 work (decisions, payloads, the diff) runs past its budget is interrupted and parked with its reason. Its
 I/O runs outside the budget (`io()`): a slow table is the adapters' to bound and retry, and parking a sound
-record for it would lose its rule decisions; a budget spent during I/O anyway is a retryable failure.
+record for it would lose its rule decisions; a budget spent during I/O anyway is a retryable failure. The
+rule write-back and the noting of its decision share one `io()`: a park after it keeps the decision.
 """
 
 from __future__ import annotations

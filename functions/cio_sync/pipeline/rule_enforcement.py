@@ -48,7 +48,17 @@ class RuleDecisionWriter(Protocol):
 
 
 @dataclass(frozen=True)
-class _Decided:
+class RulePlan:
+    """The rules' decision on one record, before its write-back (`wanted`: the fields to write)."""
+
+    decision: PendingDecision
+    wanted: dict[str, Any]
+    expected: dict[str, Any]
+    assumed_opt_out: bool
+
+
+@dataclass(frozen=True)
+class Decided:
     """What enforcing the rules on one record did; `applied` when the table holds the decision."""
 
     decision: PendingDecision
@@ -60,12 +70,8 @@ class _Decided:
     keep: bool = False
 
 
-def enforce_rules(
-    change: MemberChange,
-    before: PendingDecision | None,
-    writer: RuleDecisionWriter,
-) -> _Decided | None:
-    """Decide this write on top of the previous decision and write the result back if the item allows.
+def plan_rules(change: MemberChange, before: PendingDecision | None) -> RulePlan | None:
+    """Decide this write on top of the previous decision (no I/O: the record's budget bounds it).
 
     `before` is used only when it belongs to this record's old image. None after a REMOVE.
     """
@@ -83,27 +89,30 @@ def enforce_rules(
             extra={"member_id": change.member_id},
         )
     decision = PendingDecision(change.member_id, state_token(change.new), rule_outputs(decided))
-    wanted = decisions(decided, change.new)
-    if not wanted:
-        return _Decided(decision, applied=True, assumed_opt_out=outcome.assumed_opt_out)
     expected = {**rule_state(change.new), **{name: change.new.get(name) for name in VERSION_FIELDS}}
-    if writer.write_rule_decisions(change.member_id, expected, wanted):
+    return RulePlan(decision, decisions(decided, change.new), expected, outcome.assumed_opt_out)
+
+
+def apply_rules(change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter) -> Decided:
+    """Write the plan back if the item is still the version the record showed."""
+    member_id, wanted, assumed = change.member_id, plan.wanted, plan.assumed_opt_out
+    if not wanted:
+        return Decided(plan.decision, applied=True, assumed_opt_out=assumed)
+    if writer.write_rule_decisions(member_id, plan.expected, wanted):
         logger.info(
             "subscription rules enforced on a raw write",
-            extra={"member_id": change.member_id, "fields": sorted(wanted)},
+            extra={"member_id": member_id, "fields": sorted(wanted)},
         )
         # A write-back that unsubscribes (a model write's status, forced true on a stale item, re-decided)
         # reads as an unsubscribe in its own record: kept, that record is decided on top of it.
         keep = change.old is None or wanted.get(EMAIL_STATUS) is False
-        return _Decided(
-            decision, applied=True, wrote=True, assumed_opt_out=outcome.assumed_opt_out, keep=keep
-        )
+        return Decided(plan.decision, applied=True, wrote=True, assumed_opt_out=assumed, keep=keep)
     # A later write (or this record's own earlier delivery) moved the item: the next record carries it.
     logger.info(
         "the item moved on; the next record carries this decision",
-        extra={"member_id": change.member_id, "fields": sorted(wanted)},
+        extra={"member_id": member_id, "fields": sorted(wanted)},
     )
-    return _Decided(decision, applied=False, assumed_opt_out=outcome.assumed_opt_out)
+    return Decided(plan.decision, applied=False, assumed_opt_out=assumed)
 
 
 def carry_past_park(change: MemberChange, before: PendingDecision | None) -> PendingDecision | None:

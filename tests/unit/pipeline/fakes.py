@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from cio_sync.failures import TransientFailure
 from cio_sync.handlers.stream_batch import stream_records
 from cio_sync.pipeline.member_stream import PendingDecision, StreamBatchResult, process_stream_batch
 from cio_sync.pipeline.messages import TrackMessage
+from cio_sync.pipeline.record_budget import RecordOverBudget
 from cio_sync.sync.intents import SendEmail
 
 _serializer = TypeSerializer()
@@ -82,6 +84,34 @@ class FakeWriter:
             item.update(decided)
         self.decisions.append((member_id, dict(decided)))
         return True
+
+
+class BudgetRunsOut:
+    """A RecordBudget with time to spare, except for the `nth` record started (from 1): its budget runs out
+    at `point`, as the timer of handlers/member_stream_budget.py may fire there: "start" (before any of its
+    work), "io" (as its rule write-back returns) or "end" (as its work ends). No clock."""
+
+    def __init__(self, nth: int, point: str) -> None:
+        self.nth, self.point, self.records = nth, point, 0
+
+    def may_start(self) -> bool:
+        return True
+
+    def _runs_out(self, point: str) -> None:
+        if self.point == point and self.records == self.nth:
+            raise RecordOverBudget
+
+    @contextmanager
+    def limit(self) -> Iterator[None]:
+        self.records += 1
+        self._runs_out("start")
+        yield
+        self._runs_out("end")
+
+    @contextmanager
+    def io(self) -> Iterator[None]:
+        yield
+        self._runs_out("io")
 
 
 @dataclass

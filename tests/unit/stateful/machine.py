@@ -2,7 +2,8 @@
 
 Writers (raw writes of other services with clocks ahead or behind, contract breakers, huge values; model
 writes through the repository; import chunks; the sweep), Customer.io's faults and Lambda's (a timeout
-mid-batch, a message received again while its first invocation still runs, a redrive) interleave freely.
+mid-batch, a record run past its time budget, a message received again while its first invocation still
+runs, a redrive) interleave freely.
 At the end everything is drained (faults stop, every retry runs), the sweep runs once, and the oracle
 (tests/unit/stateful/oracle.py, from docs/member-contract.md alone) judges the table and Customer.io.
 
@@ -444,6 +445,13 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
                 }
             )
         self.sweep_needed = True
+
+    @rule(nth=st.integers(1, 3), point=st.sampled_from(["io", "end"]))
+    def record_budget_runs_out(self, nth: int, point: str) -> None:
+        """The next stream invocation's `nth` record runs past its time budget once its rules ran (the
+        handler's timer fires as its write-back returns, or as its work ends): it is parked, its member
+        resynced, and its rules' decision must stand (issue 21, F5)."""
+        self.fn.budget_runs_out = (nth, point)
 
     @rule()
     def customerio_applies_late(self) -> None:

@@ -82,3 +82,16 @@ def test_a_legacy_unrelated_attribute_does_not_hold_back_a_model_write(breaker: 
     state.model_write(member=MEMBERS[0], data=Draws(), kind=kind)
     assert state.table.items[MEMBERS[0]].get("promotions_muted_at") is not None
     state.teardown()
+
+
+def test_a_sign_up_parked_for_its_budget_after_its_rules_keeps_their_decision() -> None:
+    """Issue 21, F5, found by the machine once a record's budget could run out: a sign-up's opt-in could not
+    be written (a password update moved the item first); its record ran past its budget as its work
+    ended and was parked, and the park dropped its decision: the password update's record was decided
+    without it and the member never got its email status and opt-in stamp."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.password_update(data=Draws(), member=MEMBERS[1])
+    state.record_budget_runs_out(nth=2, point="end")
+    state.teardown()
+    assert state.table.items[MEMBERS[1]].get("email_opt_in_at") is not None

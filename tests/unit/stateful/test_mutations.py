@@ -19,6 +19,7 @@ invariant checker is what catches attribute drift: blinded, it misses mutation 7
 | 12 | `rule_enforcement.decide` ignores the carried decision | racing raw writes judged on their own image |
 | 13 | `sweep_plan._queue` queues nothing | drift made in Customer.io stays (the sweep) |
 | 14 | `consent_identify.opt_in_stamp` is the send time | a sync undoes a Customer.io opt-out (consent) |
+| 15 | `member_stream._BatchRun._park_decisions` forgets the record's own | a budget park drops a decision |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from cio_sync.members import profile, raw_writes, subscriptions
 from cio_sync.pipeline import (
     consent_identify,
     desired_profiles,
+    member_stream,
     rule_enforcement,
     stream_records,
     sweep_plan,
@@ -90,6 +92,12 @@ def _own_image(carried: Any, old: Any, new: Any, now: str) -> Any:
     return ORIGINAL_DECIDE(None, old, new, now)
 
 
+def _own_decision_dropped(run: Any, position: int, change: Any, latest: Any) -> None:
+    """A park as before issue 21's F5 fix: the decision before the record is carried past it, its own lost."""
+    run.ruled.discard(position)
+    ORIGINAL_PARK_DECISIONS(run, position, change, latest)
+
+
 def _raw(*names_then_values: Any, skew: int = 0) -> Step:
     """A raw write of `names` (the first argument, a list) with the values that follow."""
     return ("raw_write", {"member": M, "data": Draws(*names_then_values), "skew": skew})
@@ -98,6 +106,7 @@ def _raw(*names_then_values: Any, skew: int = 0) -> Step:
 ORIGINAL_BUILD = profile.build_profile
 ORIGINAL_IDENTIFIES = consent_identify.member_identifies
 ORIGINAL_DECIDE = raw_writes.decide
+ORIGINAL_PARK_DECISIONS = member_stream._BatchRun._park_decisions
 SETTLED: Step = ("members_sign_up", {"kinds": ["web", "none", "none"], "settled": True})
 STREAM: Step = ("stream", {"count": 8, "crash_after": None})
 TRACK: Step = ("track", {"crash": False})
@@ -171,6 +180,16 @@ MUTATIONS: dict[str, tuple[Any, str, Any, list[Step]]] = {
             STREAM,
             _raw(["email_subscription_topics"], ["news"]),
             _raw(["email_subscription_status"], False),  # before the stream decided the pick
+        ],
+    ),
+    "a budget park drops the record's own decision": (
+        member_stream._BatchRun,
+        "_park_decisions",
+        _own_decision_dropped,
+        [
+            ("members_sign_up", {"kinds": ["web", "none", "none"], "settled": False}),
+            ("password_update", {"member": M, "data": Draws()}),  # moves the item before the rules' write
+            ("record_budget_runs_out", {"nth": 1, "point": "end"}),  # the sign-up's record, once decided
         ],
     ),
     "sweep queues nothing": (

@@ -29,7 +29,7 @@ from cio_sync.pipeline.messages import TRACK_LANES, InboundMessage
 from cio_sync.pipeline.redelivery import MAX_RECEIVES, Redelivery
 from tests.unit.imports.fakes import MemoryStore
 from tests.unit.pipeline.email_fakes import FakeClaims
-from tests.unit.pipeline.fakes import FakeDeadLetters, FakePending
+from tests.unit.pipeline.fakes import BudgetRunsOut, FakeDeadLetters, FakePending
 
 from .fake_customerio import FakeCustomerIo
 from .world import LambdaTimeout, Message, Publisher, Queue, SimConsent, SimRepository, Table, TableReader
@@ -89,9 +89,14 @@ class Functions:
         self.store = MemoryStore()
         self.consent_dead = FakeDeadLetters()
         self.unrecorded: Counter[str] = Counter()
+        self.budget_runs_out: tuple[int, str] | None = None  # for the next stream invocation: (nth, point)
 
     def stream(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         deps = MemberStreamRuntime(self.table, self.pending, self.publisher, volatile_window_s=86400)
+        if self.budget_runs_out is not None:  # else no context: no record budget ever runs out
+            budget = BudgetRunsOut(*self.budget_runs_out)
+            self.budget_runs_out = None
+            deps = deps._replace(budget=lambda _context: budget)
         return member_stream_handler.handle({"Records": records}, None, deps)
 
     def track(self, messages: list[Message], reader: TableReader | None = None) -> list[str]:
