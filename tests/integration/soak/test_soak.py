@@ -9,9 +9,9 @@ from cio_sync_local.soak import WEATHER, SoakConfig, main, soak
 pytestmark = pytest.mark.integration
 
 # A fixed number of steps, not seconds: the same workload on a fast or a busy machine. One round of the
-# weather (each fault once, 11 steps a phase as two rounds of 160 steps had) and fewer members: every
-# guard below still needs its fault to have happened.
-SOAK_STEPS = 77
+# weather (each fault once) and fewer members, every guard below still needing its fault to have happened;
+# 15 steps a phase and a cohort of 4, so each cohort member gets ~5 cohort steps (3 reach an unmute).
+SOAK_STEPS = 105
 
 
 @pytest.mark.timeout(1200)
@@ -21,7 +21,7 @@ def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
         weather_rounds=1,
         seed=20261126,
         general_members=10,
-        cohort_members=6,
+        cohort_members=4,
         burst_members=4,
         drain_timeout_s=180,
     )
