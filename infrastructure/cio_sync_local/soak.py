@@ -120,6 +120,7 @@ OPERATION_WEIGHTS: Final = {
     "poison": 1,
 }
 PAUSE_S: Final = 0.03
+EVENT_WAIT_S: Final = 0.2
 # Handlers log at ERROR when they dead-letter on purpose (a reset for a member without email); the soak
 # counts those itself, and its output is the summary.
 LOG_LEVEL: Final = "CRITICAL"
@@ -142,14 +143,20 @@ class SoakConfig:
     duplicate_delivery: float = 0.1
     burst_members: int = 6
     poison_members: int = 3
-    # A fixed number of steps instead of minutes (the weather changes every steps / 12): the same
+    # A fixed number of steps instead of minutes (each weather phase gets steps / phases): the same
     # workload on a fast or a slow machine, for the short soak in `make test`.
     steps: int | None = None
+    # How often the whole WEATHER cycle runs: one round already meets every fault once.
+    weather_rounds: int = 2
     drain_timeout_s: float = DRAIN_TIMEOUT_S
 
     @property
     def seconds(self) -> float:
         return min(self.minutes, MAX_MINUTES) * 60
+
+    @property
+    def phases(self) -> int:
+        return len(WEATHER) * self.weather_rounds
 
 
 @dataclass
@@ -406,7 +413,7 @@ class Soak:
         for member_id in burst_ids:
             self.bursts.add(member_id)
         started = time.monotonic()
-        for number in range(len(WEATHER) * 2):
+        for number in range(config.phases):
             self.set_weather(number)
             phase_started = time.monotonic()
             # Every weather meets a burst of racing writes and a poison item, whatever the random steps do.
@@ -415,6 +422,11 @@ class Soak:
             self.provoke(WEATHER[number % len(WEATHER)])
             steps = 2
             while not self._phase_over(number, phase_started, steps, started):
+                if config.steps is not None and steps >= self._steps_per_phase:
+                    # Its share of the steps done, a phase waits for its event without adding work: on
+                    # a busy machine an outage lasted longer and its steps piled up CPU-bound work.
+                    time.sleep(EVENT_WAIT_S)
+                    continue
                 self.step()
                 steps += 1
                 time.sleep(PAUSE_S)
@@ -428,17 +440,20 @@ class Soak:
         self.stack.drain(config.drain_timeout_s)
         return self.account(time.monotonic() - started)
 
+    @property
+    def _steps_per_phase(self) -> int:
+        return max(1, (self.config.steps or 0) // self.config.phases)
+
     def _phase_over(self, number: int, phase_started: float, steps: int, started: float) -> bool:
         """A phase lasts its share of the steps (or of the minutes) and until its event, if it has one."""
         config = self.config
-        phases = len(WEATHER) * 2
         if not self._phase_event_seen(WEATHER[number % len(WEATHER)]):
             if time.monotonic() - phase_started < PHASE_EVENT_BOUND_S:
                 return False
             self.say(f"soak: weather {number} ended without its event after {PHASE_EVENT_BOUND_S:g} s")
         if config.steps is not None:
-            return steps >= max(1, config.steps // phases)
-        return time.monotonic() >= started + config.seconds * (number + 1) / phases
+            return steps >= self._steps_per_phase
+        return time.monotonic() >= started + config.seconds * (number + 1) / config.phases
 
     def provoke(self, weather: Mapping[str, Any]) -> None:
         """Work that brings the phase's event soon, whatever the random steps do: a reset queued in the
@@ -531,7 +546,8 @@ def soak(config: SoakConfig, say: Callable[[str], None]) -> dict[str, Any]:
         duplicate_delivery=config.duplicate_delivery,
         seed=config.seed,
     )
-    environment = {"POWERTOOLS_LOG_LEVEL": LOG_LEVEL}
+    # Metrics off: nothing reads them, and serialising one per invocation was a share of the soak's CPU.
+    environment = {"POWERTOOLS_LOG_LEVEL": LOG_LEVEL, "POWERTOOLS_METRICS_DISABLED": "true"}
     with LocalStack(
         aws_port=0,
         cio_port=0,

@@ -38,11 +38,16 @@ def _identity(record: dict[str, Any]) -> str:
     return str(record.get("messageId") or record["dynamodb"]["SequenceNumber"])
 
 
-def test_the_stack_runs_the_deployed_template_with_each_functions_environment(tmp_path: Path) -> None:
-    recorders = {name: Recorder(identify=_identity) for name in FUNCTIONS}
+def test_the_stack_runs_the_deployed_template_and_its_drain_names_what_is_busy(tmp_path: Path) -> None:
+    """One stack for both (a start costs a worker ~10 s): the template deployed with each function's
+    environment, then a drain that must time out naming the message failed on purpose."""
+    failing = Recorder(identify=_identity, fail=lambda _record, _seen: True)
+    recorders = {name: Recorder(identify=_identity) for name in FUNCTIONS} | {"EmailFunction": failing}
     table_before = os.environ.get("MEMBER_TABLE_NAME")
 
-    with LocalStack(aws_port=0, cio_port=0, state_dir=tmp_path, handlers=recorders) as stack:
+    with LocalStack(
+        aws_port=0, cio_port=0, state_dir=tmp_path, handlers=recorders, visibility_timeout_s=300
+    ) as stack:
         info = json.loads((tmp_path / "stack.json").read_text(encoding="utf-8"))
         assert info["stack_name"] == stack.stack_name == "cio-sync-local"
         stacks = stack.client("cloudformation").describe_stacks(StackName=info["stack_name"])["Stacks"]
@@ -107,6 +112,13 @@ def test_the_stack_runs_the_deployed_template_with_each_functions_environment(tm
         # `cio-sync local drain` as another process runs it: over the control endpoint in stack.json
         assert run_drain(argparse.Namespace(timeout=10.0, state_dir=tmp_path)) == 0
 
+        # A message failed on purpose stays in flight for its 300 s visibility timeout: a drain, long
+        # enough for several full checks but far shorter than that, must time out naming it.
+        stack.client("sqs").send_message(QueueUrl=stack.queue_url("EmailQueue"), MessageBody="{}")
+        assert failing.called.wait(60), "the email function was never invoked"
+        with pytest.raises(DrainTimeout, match=r"EmailQueue: 0 waiting, 1 in flight"):
+            stack.drain(10)
+
         # One stack per process: a second start while this one runs is refused (checked on this stack
         # rather than on one of its own: a start costs a worker ~10 s).
         with pytest.raises(RuntimeError, match="already running"):
@@ -114,19 +126,6 @@ def test_the_stack_runs_the_deployed_template_with_each_functions_environment(tm
 
     assert not (tmp_path / "stack.json").exists()
     assert os.environ.get("MEMBER_TABLE_NAME") == table_before
-
-
-def test_drain_names_what_is_still_busy() -> None:
-    """A message failed on purpose stays in flight for its 300 s visibility timeout: the drain, long
-    enough for several full checks but far shorter than that, must time out naming it."""
-    failing = Recorder(identify=_identity, fail=lambda _record, _seen: True)
-    handlers = {name: Recorder(identify=_identity) for name in FUNCTIONS} | {"EmailFunction": failing}
-    with LocalStack(aws_port=0, cio_port=0, handlers=handlers, visibility_timeout_s=300) as stack:
-        stack.drain(60)  # the bucket's test event
-        stack.client("sqs").send_message(QueueUrl=stack.queue_url("EmailQueue"), MessageBody="{}")
-        assert failing.called.wait(60), "the email function was never invoked"
-        with pytest.raises(DrainTimeout, match=r"EmailQueue: 0 waiting, 1 in flight"):
-            stack.drain(10)
 
 
 def test_drain_without_a_running_stack_is_one_clear_error(tmp_path: Path) -> None:

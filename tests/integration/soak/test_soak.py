@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from cio_sync_local.soak import SoakConfig, main, soak
+from cio_sync_local.soak import WEATHER, SoakConfig, main, soak
 
 pytestmark = pytest.mark.integration
 
-# A fixed number of steps, not seconds: the same workload on a fast or a busy machine.
-SOAK_STEPS = 160
+# A fixed number of steps, not seconds: the same workload on a fast or a busy machine. One round of the
+# weather (each fault once) and fewer members, every guard below still needing its fault to have happened;
+# 15 steps a phase and a cohort of 4, so each cohort member gets ~5 cohort steps (3 reach an unmute).
+SOAK_STEPS = 105
 
 
 @pytest.mark.timeout(1200)
 def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
-    config = SoakConfig(steps=SOAK_STEPS, seed=20261126, general_members=20, drain_timeout_s=180)
+    config = SoakConfig(
+        steps=SOAK_STEPS,
+        weather_rounds=1,
+        seed=20261126,
+        general_members=10,
+        cohort_members=4,
+        burst_members=4,
+        drain_timeout_s=180,
+    )
     summary = soak(config, print)
 
     assert summary["mismatches"] == []
@@ -44,7 +54,7 @@ def test_a_short_soak_loses_nothing_and_really_injected_its_faults() -> None:
     assert faults["customer_io_rate_limited_429"] > 0  # the 1/s phase lasts long enough to draw them
     assert faults["pump_crashes_after_call"] > 0
     assert faults["pump_duplicate_deliveries"] > 0
-    assert faults["weather_phases"] == 14
+    assert faults["weather_phases"] == len(WEATHER)
 
 
 @pytest.mark.parametrize("minutes", ["0", "10.5", "-1"])
