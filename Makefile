@@ -29,6 +29,9 @@ COVERAGE := --cov=functions --cov-branch --cov-report=term:skip-covered --cov-fa
 PARALLEL := -n $(or $(JOBS),2) --dist loadfile --no-loadscope-reorder
 SAM_LOCK := .aws-sam/.make.lock
 
+# A shell that sets PYTHONDONTWRITEBYTECODE makes every child Python (moto server, workers, the CLI)
+# compile the project's modules again at each start; the tests keep their bytecode in __pycache__.
+test: export PYTHONDONTWRITEBYTECODE :=
 test:
 	@mkdir -p .aws-sam
 	flock $(SAM_LOCK) $(MAKE) --no-print-directory sam-checks > .aws-sam/sam-checks.log 2>&1 & \
