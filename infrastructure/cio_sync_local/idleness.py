@@ -2,9 +2,10 @@
 
 Idle means: every mapping has polled twice since the question was asked (so one whole poll began after
 it) and found nothing, no poller holds records for a retry or a batching window, and every source queue
-is empty with nothing in flight or delayed. A check wakes the pollers for each of its two polls, so it
-is not slowed by their idle back-off, and costs two polls per mapping: a long drain, checking every half
-second, leaves moto server to the work it waits for.
+is empty with nothing in flight or delayed. A check first looks at the pollers and queues, and says busy
+at once if they show work; otherwise it wakes the pollers for each of its two polls, so it is not slowed
+by their idle back-off, and costs two polls per mapping: a long drain, checking every half second, leaves
+moto server to the work it waits for.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class Idleness:
         return self._check(counts, activity, deadline)
 
     def _check(self, counts: Mapping[int, int], activity: int, deadline: float) -> IdleReport:
+        if self.running and (busy := self._busy()):  # work in sight: no need for two polls per mapping
+            return IdleReport(False, tuple(busy))
         reasons: list[str] = []
         if self.running:
             if not (self._round(counts, 1, deadline) and self._round(counts, 2, deadline)):
@@ -106,9 +109,12 @@ class Idleness:
                 reasons.append("records were delivered during the check")
         elif self._run_once():
             reasons.append("records were delivered during the check")
-        reasons.extend(reason for watched in self._watched if (reason := watched.pending))
-        reasons.extend(self._queues())
+        reasons.extend(self._busy())
         return IdleReport(not reasons, tuple(reasons))
+
+    def _busy(self) -> list[str]:
+        """What the pollers hold and the source queues still have, each in one phrase."""
+        return [reason for watched in self._watched if (reason := watched.pending)] + self._queues()
 
     def _round(self, counts: Mapping[int, int], polls: int, deadline: float) -> bool:
         """Wake the pollers and wait until each has polled `polls` times since `counts`; False: no time."""
