@@ -15,15 +15,14 @@ in a later batch or a retry). A decision is never laid over a write it was not d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, safe_key
 from cio_sync.members.raw_writes import state_token
 from cio_sync.observability import logger
-from cio_sync.pipeline.messages import TrackMessage, pack_lanes
 from cio_sync.pipeline.record_budget import RecordBudget, RecordOverBudget, Unlimited
 from cio_sync.pipeline.rule_enforcement import (
     Decided,
@@ -33,6 +32,7 @@ from cio_sync.pipeline.rule_enforcement import (
     carry_past_park,
     plan_rules,
 )
+from cio_sync.pipeline.stream_publish import IntentPublisher, publish_intents
 from cio_sync.pipeline.stream_records import (
     Entry,
     MemberChange,
@@ -42,9 +42,10 @@ from cio_sync.pipeline.stream_records import (
     repaired,
 )
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, diff, resync
-from cio_sync.sync.intents import Intent, SendEmail, SyncProfile
+from cio_sync.sync.intents import Intent, SyncProfile
 
-# The ports the composition root wires (PendingDecision and RuleDecisionWriter live with the rules' step).
+# The ports the composition root wires (PendingDecision, RuleDecisionWriter and IntentPublisher live with
+# their steps).
 __all__ = [
     "IntentPublisher",
     "PendingDecision",
@@ -61,20 +62,6 @@ class PendingDecisions(Protocol):
         ...
 
     def keep(self, decisions: Sequence[PendingDecision]) -> None: ...
-
-
-class IntentPublisher(Protocol):
-    def publish_track(self, messages: Sequence[TrackMessage]) -> list[int]:
-        """Send messages; return the indexes of those that could not be sent."""
-        ...
-
-    def publish_email(self, intents: Sequence[SendEmail]) -> list[int]:
-        """Send email intents; return the indexes of those that could not be sent."""
-        ...
-
-    def record_stream_failure(self, record: Mapping[str, Any], reason: str) -> None:
-        """Park a record with its reason (the stream's failure queue): its keys and position only."""
-        ...
 
 
 @dataclass
@@ -119,7 +106,7 @@ def process_stream_batch(
         logger.exception("pending decisions could not be kept; Lambda will retry the batch")
         run.retry_from = 0
     if run.retry_from != 0:
-        run.note_unpublished(_publish(run.changes, publisher, lanes))
+        run.note_unpublished(publish_intents(run.changes, publisher, lanes))
     return run.finish(publisher)
 
 
@@ -273,28 +260,3 @@ def _park(publisher: IntentPublisher, entry: Entry, result: StreamBatchResult) -
     member_id = entry.change.member_id if entry.change is not None else None
     logger.error("stream record parked", extra={"key": safe_key(member_id), "reason": reason})
     publisher.record_stream_failure(entry.record, reason)
-
-
-def _publish(
-    changes: Sequence[tuple[MemberChange, list[Intent]]], publisher: IntentPublisher, lanes: int
-) -> int | None:
-    """Send every intent; return the index (in `changes`) of the earliest record whose intents did not go."""
-    track_intents: list[Intent] = []
-    emails: list[SendEmail] = []
-    origin: dict[str, int] = {}
-    for position, (_, intents) in enumerate(changes):
-        for intent in intents:
-            origin[intent.intent_id] = position
-            if isinstance(intent, SendEmail):
-                emails.append(intent)
-            else:
-                track_intents.append(intent)
-    messages = pack_lanes(track_intents, lanes)
-    failed_positions: list[int] = []
-    for index in publisher.publish_track(messages):
-        failed_positions.extend(origin[intent.intent_id] for intent in messages[index].intents)
-    for index in publisher.publish_email(emails):
-        failed_positions.append(origin[emails[index].intent_id])
-    if not failed_positions:
-        return None
-    return min(failed_positions)
