@@ -26,6 +26,7 @@ from cio_sync.observability import logger
 from cio_sync.pipeline.record_budget import RecordBudget, RecordOverBudget, Unlimited
 from cio_sync.pipeline.rule_enforcement import (
     Decided,
+    DecisionNotWritten,
     PendingDecision,
     RuleDecisionWriter,
     apply_rules,
@@ -147,11 +148,7 @@ class _BatchRun:
                     self.retry_from = position
                     return
                 try:
-                    with self.budget.limit():
-                        intents = self._decide(position, entry, change, latest)
-                except RecordOverBudget:
-                    entry.problem = "ran past its time budget (pipeline/record_budget.py)"
-                    entry.fallback = fallback_for(change)
+                    intents = self._handle(position, entry, change, latest)
                 except TransientFailure:
                     logger.exception(
                         "stream record failed; Lambda will retry from it",
@@ -163,13 +160,38 @@ class _BatchRun:
                     entry.problem = f"cannot be handled: {_describe(error)}"
                     entry.fallback = fallback_for(change)
                 else:
-                    self._add(position, change, intents)
+                    if intents is not None:
+                        self._add(position, change, intents)
             if entry.problem is not None:
                 self._park_decisions(position, change, latest)
                 if entry.fallback:
                     self._add(position, change, entry.fallback)
 
+    def _handle(
+        self, position: int, entry: Entry, change: MemberChange, latest: _Latest
+    ) -> list[Intent] | None:
+        """The record's intents; None when it ran past its budget (parked, its rules decided all the same)."""
+        try:
+            with self.budget.limit():
+                return self._decide(position, entry, change, latest)
+        except RecordOverBudget:
+            entry.problem = "ran past its time budget (pipeline/record_budget.py)"
+            entry.fallback = fallback_for(change)
+        if position not in self.ruled:
+            # Its rules never ran. They are pure and bounded by the item (DynamoDB: 400 KB at most), so
+            # they run now, unbudgeted: the write they owe may be an opt-out, which a park must not drop.
+            self._rule(position, change, latest)
+        return None
+
     def _decide(self, position: int, entry: Entry, change: MemberChange, latest: _Latest) -> list[Intent]:
+        self._rule(position, change, latest)
+        intents = diff(change.old, change.new, change.record_id, change.at_ms, self.volatile_window_s)
+        if entry.repairs and not any(isinstance(intent, SyncProfile) for intent in intents):
+            # The member may be out of step with what the broken item made of it: sync it anyway.
+            intents.insert(0, resync(change.member_id, change.record_id, change.at_ms))
+        return intents
+
+    def _rule(self, position: int, change: MemberChange, latest: _Latest) -> None:
         plan = plan_rules(change, latest.get(change.member_id))
         # The write-back and noting its decision, with the budget paused (pipeline/record_budget.py): a
         # budget running out between them would lose the decision; from here on, a park keeps it.
@@ -180,11 +202,8 @@ class _BatchRun:
                 raise TransientFailure("the record's budget ran out during its table write") from error
             self._note(change, decided, latest)
             self.ruled.add(position)
-        intents = diff(change.old, change.new, change.record_id, change.at_ms, self.volatile_window_s)
-        if entry.repairs and not any(isinstance(intent, SyncProfile) for intent in intents):
-            # The member may be out of step with what the broken item made of it: sync it anyway.
-            intents.insert(0, resync(change.member_id, change.record_id, change.at_ms))
-        return intents
+        if decided is not None and decided.refused:
+            raise DecisionNotWritten(decided.refused)
 
     def _note(self, change: MemberChange, decided: Decided | None, latest: _Latest) -> None:
         if decided is None:
@@ -246,7 +265,7 @@ def _first_old_versions(changes: Sequence[MemberChange]) -> list[tuple[str, str]
 
 def _describe(error: Exception) -> str:
     """The error's type and, for a contract error, its field and rule (never a value)."""
-    if isinstance(error, InvalidMember):
+    if isinstance(error, (InvalidMember, DecisionNotWritten)):
         return str(error)
     return type(error).__name__
 
