@@ -15,24 +15,25 @@ in a later batch or a retry). A decision is never laid over a write it was not d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from cio_sync.failures import TransientFailure
 from cio_sync.members.contract import InvalidMember, safe_key
 from cio_sync.members.raw_writes import state_token
 from cio_sync.observability import logger
-from cio_sync.pipeline.messages import TrackMessage, pack_lanes
 from cio_sync.pipeline.record_budget import RecordBudget, RecordOverBudget, Unlimited
 from cio_sync.pipeline.rule_enforcement import (
     Decided,
+    DecisionNotWritten,
     PendingDecision,
     RuleDecisionWriter,
     apply_rules,
     carry_past_park,
     plan_rules,
 )
+from cio_sync.pipeline.stream_publish import IntentPublisher, publish_intents
 from cio_sync.pipeline.stream_records import (
     Entry,
     MemberChange,
@@ -42,9 +43,10 @@ from cio_sync.pipeline.stream_records import (
     repaired,
 )
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S, diff, resync
-from cio_sync.sync.intents import Intent, SendEmail, SyncProfile
+from cio_sync.sync.intents import Intent, SyncProfile
 
-# The ports the composition root wires (PendingDecision and RuleDecisionWriter live with the rules' step).
+# The ports the composition root wires (PendingDecision, RuleDecisionWriter and IntentPublisher live with
+# their steps).
 __all__ = [
     "IntentPublisher",
     "PendingDecision",
@@ -61,20 +63,6 @@ class PendingDecisions(Protocol):
         ...
 
     def keep(self, decisions: Sequence[PendingDecision]) -> None: ...
-
-
-class IntentPublisher(Protocol):
-    def publish_track(self, messages: Sequence[TrackMessage]) -> list[int]:
-        """Send messages; return the indexes of those that could not be sent."""
-        ...
-
-    def publish_email(self, intents: Sequence[SendEmail]) -> list[int]:
-        """Send email intents; return the indexes of those that could not be sent."""
-        ...
-
-    def record_stream_failure(self, record: Mapping[str, Any], reason: str) -> None:
-        """Park a record with its reason (the stream's failure queue): its keys and position only."""
-        ...
 
 
 @dataclass
@@ -119,7 +107,7 @@ def process_stream_batch(
         logger.exception("pending decisions could not be kept; Lambda will retry the batch")
         run.retry_from = 0
     if run.retry_from != 0:
-        run.note_unpublished(_publish(run.changes, publisher, lanes))
+        run.note_unpublished(publish_intents(run.changes, publisher, lanes))
     return run.finish(publisher)
 
 
@@ -160,11 +148,7 @@ class _BatchRun:
                     self.retry_from = position
                     return
                 try:
-                    with self.budget.limit():
-                        intents = self._decide(position, entry, change, latest)
-                except RecordOverBudget:
-                    entry.problem = "ran past its time budget (pipeline/record_budget.py)"
-                    entry.fallback = fallback_for(change)
+                    intents = self._handle(position, entry, change, latest)
                 except TransientFailure:
                     logger.exception(
                         "stream record failed; Lambda will retry from it",
@@ -176,13 +160,38 @@ class _BatchRun:
                     entry.problem = f"cannot be handled: {_describe(error)}"
                     entry.fallback = fallback_for(change)
                 else:
-                    self._add(position, change, intents)
+                    if intents is not None:
+                        self._add(position, change, intents)
             if entry.problem is not None:
                 self._park_decisions(position, change, latest)
                 if entry.fallback:
                     self._add(position, change, entry.fallback)
 
+    def _handle(
+        self, position: int, entry: Entry, change: MemberChange, latest: _Latest
+    ) -> list[Intent] | None:
+        """The record's intents; None when it ran past its budget (parked, its rules decided all the same)."""
+        try:
+            with self.budget.limit():
+                return self._decide(position, entry, change, latest)
+        except RecordOverBudget:
+            entry.problem = "ran past its time budget (pipeline/record_budget.py)"
+            entry.fallback = fallback_for(change)
+        if position not in self.ruled:
+            # Its rules never ran. They are pure and bounded by the item (DynamoDB: 400 KB at most), so
+            # they run now, unbudgeted: the write they owe may be an opt-out, which a park must not drop.
+            self._rule(position, change, latest)
+        return None
+
     def _decide(self, position: int, entry: Entry, change: MemberChange, latest: _Latest) -> list[Intent]:
+        self._rule(position, change, latest)
+        intents = diff(change.old, change.new, change.record_id, change.at_ms, self.volatile_window_s)
+        if entry.repairs and not any(isinstance(intent, SyncProfile) for intent in intents):
+            # The member may be out of step with what the broken item made of it: sync it anyway.
+            intents.insert(0, resync(change.member_id, change.record_id, change.at_ms))
+        return intents
+
+    def _rule(self, position: int, change: MemberChange, latest: _Latest) -> None:
         plan = plan_rules(change, latest.get(change.member_id))
         # The write-back and noting its decision, with the budget paused (pipeline/record_budget.py): a
         # budget running out between them would lose the decision; from here on, a park keeps it.
@@ -193,11 +202,8 @@ class _BatchRun:
                 raise TransientFailure("the record's budget ran out during its table write") from error
             self._note(change, decided, latest)
             self.ruled.add(position)
-        intents = diff(change.old, change.new, change.record_id, change.at_ms, self.volatile_window_s)
-        if entry.repairs and not any(isinstance(intent, SyncProfile) for intent in intents):
-            # The member may be out of step with what the broken item made of it: sync it anyway.
-            intents.insert(0, resync(change.member_id, change.record_id, change.at_ms))
-        return intents
+        if decided is not None and decided.refused:
+            raise DecisionNotWritten(decided.refused)
 
     def _note(self, change: MemberChange, decided: Decided | None, latest: _Latest) -> None:
         if decided is None:
@@ -259,7 +265,7 @@ def _first_old_versions(changes: Sequence[MemberChange]) -> list[tuple[str, str]
 
 def _describe(error: Exception) -> str:
     """The error's type and, for a contract error, its field and rule (never a value)."""
-    if isinstance(error, InvalidMember):
+    if isinstance(error, (InvalidMember, DecisionNotWritten)):
         return str(error)
     return type(error).__name__
 
@@ -273,28 +279,3 @@ def _park(publisher: IntentPublisher, entry: Entry, result: StreamBatchResult) -
     member_id = entry.change.member_id if entry.change is not None else None
     logger.error("stream record parked", extra={"key": safe_key(member_id), "reason": reason})
     publisher.record_stream_failure(entry.record, reason)
-
-
-def _publish(
-    changes: Sequence[tuple[MemberChange, list[Intent]]], publisher: IntentPublisher, lanes: int
-) -> int | None:
-    """Send every intent; return the index (in `changes`) of the earliest record whose intents did not go."""
-    track_intents: list[Intent] = []
-    emails: list[SendEmail] = []
-    origin: dict[str, int] = {}
-    for position, (_, intents) in enumerate(changes):
-        for intent in intents:
-            origin[intent.intent_id] = position
-            if isinstance(intent, SendEmail):
-                emails.append(intent)
-            else:
-                track_intents.append(intent)
-    messages = pack_lanes(track_intents, lanes)
-    failed_positions: list[int] = []
-    for index in publisher.publish_track(messages):
-        failed_positions.extend(origin[intent.intent_id] for intent in messages[index].intents)
-    for index in publisher.publish_email(emails):
-        failed_positions.append(origin[emails[index].intent_id])
-    if not failed_positions:
-        return None
-    return min(failed_positions)

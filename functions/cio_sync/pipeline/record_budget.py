@@ -6,7 +6,8 @@ is a day old, while the shard waits. So the batch stops starting records before 
 work (decisions, payloads, the diff) runs past its budget is interrupted and parked with its reason. Its
 I/O runs outside the budget (`io()`): a slow table is the adapters' to bound and retry, and parking a sound
 record for it would lose its rule decisions; a budget spent during I/O anyway is a retryable failure. The
-rule write-back and the noting of its decision share one `io()`: a park after it keeps the decision.
+rule write-back and the noting of its decision share one `io()`: a park after it keeps the decision, and
+rules the budget cut off before they ran run after the park, unbudgeted (pure, bounded by the item's size).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cio_sync.failures import TransientFailure
 from cio_sync.members.raw_writes import (
     VERSION_FIELDS,
     RuleState,
@@ -22,6 +23,7 @@ from cio_sync.members.raw_writes import (
 )
 from cio_sync.members.subscriptions import EMAIL_STATUS
 from cio_sync.observability import logger
+from cio_sync.pipeline.record_budget import RecordOverBudget
 from cio_sync.pipeline.stream_records import MemberChange, repaired
 
 
@@ -68,6 +70,14 @@ class Decided:
     # A new item's decision is kept even when applied: an item restored verbatim (same `updated_at`) must
     # never pick up a decision its previous life left behind for the same version.
     keep: bool = False
+    refused: str | None = None  # the table refused the write-back (its error's type): no retry can write it
+
+
+class DecisionNotWritten(Exception):
+    """The rules' decision was made but the table refused it: the record is parked, the decision carried."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__(f"its rules' decision could not be written ({refused})")
 
 
 def plan_rules(change: MemberChange, before: PendingDecision | None) -> RulePlan | None:
@@ -98,7 +108,16 @@ def apply_rules(change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter
     member_id, wanted, assumed = change.member_id, plan.wanted, plan.assumed_opt_out
     if not wanted:
         return Decided(plan.decision, applied=True, assumed_opt_out=assumed)
-    if writer.write_rule_decisions(member_id, plan.expected, wanted):
+    try:
+        written = writer.write_rule_decisions(member_id, plan.expected, wanted)
+    except (TransientFailure, RecordOverBudget):
+        raise
+    except Exception as error:
+        # Refused (an item the decision pushes over 400 KB): kept, so the next write, in this batch or a
+        # later one, is decided on top of it and writes it (docs/pipeline.md).
+        logger.warning("the table refused the rules' write-back", extra={"member_id": member_id})
+        return Decided(plan.decision, applied=False, assumed_opt_out=assumed, refused=type(error).__name__)
+    if written:
         logger.info(
             "subscription rules enforced on a raw write",
             extra={"member_id": member_id, "fields": sorted(wanted)},

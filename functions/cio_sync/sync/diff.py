@@ -132,8 +132,14 @@ def diff(
             TrackEvent(intent_id(TrackEvent.TYPE), member_id, RESUBSCRIBE_EVENT, {}, timestamp=at_ms // 1000)
         )
     if _password_updated(old, new):
-        intents.append(SendEmail(intent_id(SendEmail.TYPE), member_id, "password_updated", {}))
+        intents.append(SendEmail(password_email_id(record_id, at_ms), member_id, "password_updated", {}))
     return intents
+
+
+def password_email_id(record_id: str, at_ms: int) -> str:
+    """Seeded by the record alone, not its position: a record parked on one delivery (its email after a
+    resync) and diffed on another (perhaps first) gives its one email one id, so it is sent once."""
+    return deterministic_event_id(f"{record_id}/{SendEmail.TYPE}", at_ms)
 
 
 def _password_updated(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
@@ -159,11 +165,10 @@ def parked_intents(
 ) -> list[Intent]:
     """What a record parked for breaking the contract still calls for: a resync of the member, and the
     password-updated email, which depends only on `password_updated_at` and `email` (never on a broken
-    topic list). Ids as `diff` would give them: sync at position 0, email at position 1."""
+    topic list). Ids as `diff` gives them."""
     if not is_member_id(member_id):
         return []
     intents: list[Intent] = [resync(member_id, record_id, at_ms)]
     if _password_updated(old, new):
-        seed = f"{record_id}/1/{SendEmail.TYPE}"
-        intents.append(SendEmail(deterministic_event_id(seed, at_ms), member_id, "password_updated", {}))
+        intents.append(SendEmail(password_email_id(record_id, at_ms), member_id, "password_updated", {}))
     return intents

@@ -26,9 +26,11 @@ from .race_harness import LANES, MEMBER, RaceHarness
 PARKED = "ran past its time budget (pipeline/record_budget.py)"
 
 
-def _stream(harness: RaceHarness, records: list[dict[str, Any]], budget: Any) -> dict[str, Any]:
+def _stream(
+    harness: RaceHarness, records: list[dict[str, Any]], budget: Any, volatile_window_s: int = 0
+) -> dict[str, Any]:
     deps = MemberStreamRuntime(
-        harness.table, harness.pending, harness.publisher, volatile_window_s=0, lanes=LANES
+        harness.table, harness.pending, harness.publisher, volatile_window_s=volatile_window_s, lanes=LANES
     )
     response = member_stream.handle({"Records": records}, None, deps._replace(budget=lambda _: budget))
     harness.cursor += len(records)

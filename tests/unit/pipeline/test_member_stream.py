@@ -256,7 +256,7 @@ def test_an_unexpected_error_on_one_record_parks_it_and_the_rest_flow_on() -> No
     publisher = FakePublisher()
     result = process_raw(records, ExplodingWriter(), FakePending(), publisher, LANES)
     assert result.failed_sequence_numbers == []
-    assert publisher.parked == ["cannot be handled: KeyError"]
+    assert publisher.parked == ["cannot be handled: its rules' decision could not be written (KeyError)"]
     assert sorted(publisher.member_ids()) == sorted([victim["id"], other["id"]])  # the victim resynced
 
 

@@ -446,11 +446,11 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
             )
         self.sweep_needed = True
 
-    @rule(nth=st.integers(1, 3), point=st.sampled_from(["io", "end"]))
+    @rule(nth=st.integers(1, 3), point=st.sampled_from(["start", "io", "end"]))
     def record_budget_runs_out(self, nth: int, point: str) -> None:
-        """The next stream invocation's `nth` record runs past its time budget once its rules ran (the
-        handler's timer fires as its write-back returns, or as its work ends): it is parked, its member
-        resynced, and its rules' decision must stand (issue 21, F5)."""
+        """The next stream invocation's `nth` record runs past its time budget (the handler's timer fires
+        before its rules ran, as its write-back returns, or as its work ends): it is parked, its member
+        resynced, and its rules' decision must stand (issue 21, F5; review 41)."""
         self.fn.budget_runs_out = (nth, point)
 
     @rule()

@@ -95,3 +95,15 @@ def test_a_sign_up_parked_for_its_budget_after_its_rules_keeps_their_decision() 
     state.record_budget_runs_out(nth=2, point="end")
     state.teardown()
     assert state.table.items[MEMBERS[1]].get("email_opt_in_at") is not None
+
+
+def test_a_password_update_parked_for_its_budget_then_redelivered_sends_one_email() -> None:
+    """Found by the machine once a budget could run out before a record's rules: the parked record queued
+    its password email with the id a park gave it, the redelivered record with the diff's: two emails."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=True)
+    state.password_update(data=Draws(), member=MEMBERS[0])
+    state.record_budget_runs_out(nth=1, point="start")
+    state.stream(count=1, crash_after=None)
+    state.stream_redelivers(back=1)
+    state.teardown()

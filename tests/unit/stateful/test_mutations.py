@@ -20,6 +20,7 @@ invariant checker is what catches attribute drift: blinded, it misses mutation 7
 | 13 | `sweep_plan._queue` queues nothing | drift made in Customer.io stays (the sweep) |
 | 14 | `consent_identify.opt_in_stamp` is the send time | a sync undoes a Customer.io opt-out (consent) |
 | 15 | `member_stream._BatchRun._park_decisions` forgets the record's own | a budget park drops a decision |
+| 16 | `member_stream._BatchRun._handle` takes every record as ruled | a park before the rules skips them |
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ def _own_decision_dropped(run: Any, position: int, change: Any, latest: Any) -> 
     ORIGINAL_PARK_DECISIONS(run, position, change, latest)
 
 
+def _rules_skipped(run: Any, position: int, *rest: Any) -> Any:
+    """A budget park as before review 41: a record parked before its rules ran never gets their decision."""
+    run.ruled.add(position)
+    return ORIGINAL_HANDLE(run, position, *rest)
+
+
 def _raw(*names_then_values: Any, skew: int = 0) -> Step:
     """A raw write of `names` (the first argument, a list) with the values that follow."""
     return ("raw_write", {"member": M, "data": Draws(*names_then_values), "skew": skew})
@@ -107,6 +114,7 @@ ORIGINAL_BUILD = profile.build_profile
 ORIGINAL_IDENTIFIES = consent_identify.member_identifies
 ORIGINAL_DECIDE = raw_writes.decide
 ORIGINAL_PARK_DECISIONS = member_stream._BatchRun._park_decisions
+ORIGINAL_HANDLE = member_stream._BatchRun._handle
 SETTLED: Step = ("members_sign_up", {"kinds": ["web", "none", "none"], "settled": True})
 STREAM: Step = ("stream", {"count": 8, "crash_after": None})
 TRACK: Step = ("track", {"crash": False})
@@ -191,6 +199,12 @@ MUTATIONS: dict[str, tuple[Any, str, Any, list[Step]]] = {
             ("password_update", {"member": M, "data": Draws()}),  # moves the item before the rules' write
             ("record_budget_runs_out", {"nth": 1, "point": "end"}),  # the sign-up's record, once decided
         ],
+    ),
+    "a park before the rules skips them": (
+        member_stream._BatchRun,
+        "_handle",
+        _rules_skipped,
+        [SETTLED, UNSUBSCRIBE, ("record_budget_runs_out", {"nth": 1, "point": "start"})],
     ),
     "sweep queues nothing": (
         sweep_plan,

@@ -1,0 +1,160 @@
+"""A record parked before its subscription rules ran still gets their decision (review 41 of issues 21/22).
+
+Two ways a sound record used to be parked with no decision made or kept: its time budget ran out before
+its rules ran (the handler's timer may fire at any point, "start" here), or DynamoDB refused the rules'
+write-back (an item the stamps push over 400 KB). For a member who unsubscribed from both channels by a
+raw write the table then never got its opt-out stamps, and a late `subscribed` echo of an earlier opt-in
+identify was applied by the consent function: an opt-out undone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from cio_sync.customerio.reporting import ReportingEvent
+from cio_sync.members.contract import MemberItem, parse_iso
+from cio_sync.members.subscriptions import web_signup
+from cio_sync.pipeline.consent import ConsentPolicy, apply_event
+from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S
+
+from .fakes import BudgetRunsOut
+from .race_harness import MEMBER, RaceHarness
+from .table_sim import SimTable
+from .test_budget_after_rules import HISTORIES, PARKED, _stream
+
+UNSUBSCRIBE_FROM_BOTH = {"email_subscription_status": False, "sms_status": "stop"}
+NOT_WRITTEN = "cannot be handled: its rules' decision could not be written (ItemTooLarge)"
+
+
+def _on_both_channels() -> MemberItem:
+    item = web_signup(
+        {"id": MEMBER, "email": "someone@example.org", "mobile": "+15555550123"},
+        "2026-09-01T09:00:00.000000Z",
+    )
+    item.update({"sms_status": "active", "sms_subscription_topics": ["general", "voting"]})
+    return item
+
+
+def _drain(harness: RaceHarness) -> None:
+    """The write-backs' own records, and any write still owed its decision, with time to spare."""
+    while harness.cursor < len(harness.table.records):
+        _stream(harness, harness.table.records[harness.cursor :], BudgetRunsOut(0, "none"))
+
+
+class ItemTooLarge(Exception):
+    """What the adapter re-raises for a refused request (adapters/member_table.py, _REFUSED_CODES)."""
+
+
+class RefusingTable(SimTable):
+    """Refuses the next `refusals` rule write-backs, as DynamoDB refuses an update past 400 KB."""
+
+    refusals = 0
+
+    def write_rule_decisions(
+        self, member_id: str, expected: Mapping[str, Any], decided: Mapping[str, Any]
+    ) -> bool:
+        if self.refusals:
+            self.refusals -= 1
+            raise ItemTooLarge
+        return super().write_rule_decisions(member_id, expected, decided)
+
+
+class ConsentOnTable:
+    """The consent function's member port over the harness's table (MemberConsent)."""
+
+    def __init__(self, table: SimTable) -> None:
+        self.table = table
+
+    def read(self, member_id: str) -> Mapping[str, Any] | None:
+        return self.table.items.get(member_id)
+
+    def write(self, member_id: str, updated_at: str | None, changes: Mapping[str, Any]) -> bool:
+        if self.table.items[member_id].get("updated_at") != updated_at:
+            return False
+        self.table.raw_write(member_id, changes)
+        return True
+
+
+def _late_subscribed_echo(harness: RaceHarness) -> str:
+    """Customer.io's `subscribed` event a minute after the unsubscribe: the echo of an opt-in identify
+    read before it. Handled by the consent function on the table as the stream left it."""
+    unsubscribed = parse_iso(harness.oracle["email_opt_out_at"]) + timedelta(minutes=1)
+    at = int(unsubscribed.timestamp())
+    event = ReportingEvent("e1", "customer", "subscribed", at, MEMBER, received_at=at + 1)
+    policy = ConsentPolicy({}, False, None, "placeholder")
+    return apply_event(event, ConsentOnTable(harness.table), policy)
+
+
+def test_an_unsubscribe_parked_before_its_rules_still_stamps_the_opt_out() -> None:
+    """Fails on the old code: the table never got email_opt_out_at / promotions_muted_at, nor the SMS
+    topics cleared, and the late `subscribed` echo was applied (`applied`, status back to true)."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    harness.write(UNSUBSCRIBE_FROM_BOTH)
+    response = _stream(harness, harness.table.records[harness.cursor :], BudgetRunsOut(1, "start"))
+    assert response == {"batchItemFailures": []}
+    assert harness.publisher.parked == [PARKED]
+    _drain(harness)
+    assert harness.differences() == {}
+    assert _late_subscribed_echo(harness) == "echo"
+    assert harness.raw["email_subscription_status"] is False
+
+
+@pytest.mark.parametrize("history", sorted(HISTORIES))
+def test_a_write_parked_before_its_rules_passes_their_decision_to_the_next(history: str) -> None:
+    """The first write's budget runs out before its rules ran, and a second write moved the item: the
+    decision made for the park is carried to the second record. Fails on the old code for the topic pick
+    (its unmute was lost) and the unsubscribe (its mute was lost under the rename)."""
+    initial, first, second = HISTORIES[history]
+    harness = RaceHarness(initial())
+    harness.drain()
+    harness.write(first)
+    harness.write(second)
+    records = harness.table.records[harness.cursor :]
+    assert _stream(harness, records, BudgetRunsOut(1, "start")) == {"batchItemFailures": []}
+    assert harness.publisher.parked == [PARKED]
+    _drain(harness)
+    assert harness.differences() == {}
+
+
+@pytest.mark.parametrize("same_batch", [True, False], ids=["same batch", "next batch"])
+def test_a_refused_write_back_is_parked_and_its_decision_kept_for_the_next_write(same_batch: bool) -> None:
+    """DynamoDB refuses the unsubscribe's write-back; the park says the decision could not be written, and
+    the member's next write (the item trimmed, say) is decided on top of it, in this batch or through the
+    pending-decision store. Fails on the old code: the reason named only the error, and the next write was
+    decided without the unsubscribe's decision (no opt-out stamp, SMS topics kept)."""
+    table = RefusingTable()
+    harness = RaceHarness(_on_both_channels(), table)
+    harness.drain()
+    harness.write(UNSUBSCRIBE_FROM_BOTH)
+    table.refusals = 1
+    if not same_batch:
+        _stream(harness, harness.table.records[harness.cursor :], BudgetRunsOut(0, "none"))
+    harness.write({"first_name": "Grace"})
+    _drain(harness)
+    assert harness.differences() == {}
+    assert _late_subscribed_echo(harness) == "echo"
+    assert harness.publisher.parked == [NOT_WRITTEN]
+
+
+@pytest.mark.parametrize("point", ["start", "end"])
+def test_a_password_update_parked_then_redelivered_sends_one_email(point: str) -> None:
+    """Found by the state machine once it drew "start" (and reachable with "end"): a budget park queues the
+    password email with the id a parked record gives it (position 1, after its resync), the redelivered
+    record through the diff (position 0: a password change alone syncs no profile). Two ids, two emails.
+    Fails on the old code: two distinct email intent ids."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    harness.write({"password_updated_at": "2026-12-01T09:00:00.000000Z"})
+    records = harness.table.records[harness.cursor :]
+    day = DEFAULT_VOLATILE_WINDOW_S  # production's: `updated_at` alone rides along, no sync
+    _stream(harness, records, BudgetRunsOut(1, point), day)
+    assert harness.publisher.parked == [PARKED]
+    harness.cursor -= len(records)  # Lambda redelivers the batch (a retry from an earlier record, say)
+    _stream(harness, records, BudgetRunsOut(0, "none"), day)
+    assert len(harness.publisher.emails) == 2
+    assert len({email.intent_id for email in harness.publisher.emails}) == 1
