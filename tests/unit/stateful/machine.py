@@ -270,7 +270,7 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
             changes = self._visible(raw, self.expected.get(member) or {}, names, data, guard=False)
             if not changes:
                 return
-        self.model_step = lambda item: oracle.written(item, changes, second)
+        self.model_step = lambda item: oracle.model_written(item, changes, second)
         self.repository.update(member, changes)
 
     @rule(member=st.sampled_from(MEMBERS), data=st.data())

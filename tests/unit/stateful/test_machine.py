@@ -71,6 +71,18 @@ def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -
     state.teardown()
 
 
+def test_a_model_unsubscribe_over_a_broken_topic_list_is_ruled_as_the_model_writes_it() -> None:
+    """Found by a 1,500-example run: the CLI's unsubscribe of a member whose topic list breaks the
+    contract clears that list, so the model writes it ruled (muted, opt-out stamped); the oracle judged it
+    as a raw write leaving the broken list (parked, nothing ruled) and failed a correct product."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.break_rule_inputs(breaker=1)
+    state.model_write(member=POISON, data=Draws(["email_subscription_status"], False), kind="update")
+    state.teardown()
+    assert state.table.items[POISON].get("promotions_muted_at") is not None
+
+
 @pytest.mark.parametrize("breaker", [0, 1, 2])
 @pytest.mark.parametrize("kind", ["deletion", "admin_mute"])
 def test_a_legacy_unrelated_attribute_does_not_hold_back_a_model_write(breaker: int, kind: str) -> None:
