@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit integration infra e2e bench hunt soak clean deploy destroy page-check
 
-# sam validate/build, the offline SAM transform and checkov, each in its own pinned virtualenv.
+# uv (installed into .venv), then sam validate/build, the offline SAM transform and checkov, each in its own
+# pinned virtualenv.
+include infrastructure/uv.mk
 include infrastructure/sam.mk
 
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==26.3
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+$(STAMP): pyproject.toml constraints.txt $(UV)
+	$(UV_INSTALL) --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -23,7 +23,7 @@ run: $(STAMP)
 # the seed; `--randomly-seed=N` replays the order), with the branch-coverage floor on functions/. Lint and
 # mypy run beside it at low priority, on the CPU the integration tests leave idle while they wait, and
 # print (and fail the target) at the end. The SAM checks (their own venvs' installs and builds) start first,
-# beside the install of .venv (both single-threaded pip runs), under the lock the infra tests take
+# beside the install of .venv, under the lock the infra tests take
 # (tests/infra/cfn.py), so those tests wait for them.
 COVERAGE := --cov=functions --cov-branch --cov-report=term:skip-covered --cov-fail-under=90
 PARALLEL := -n $(or $(JOBS),2) --dist loadfile --no-loadscope-reorder
@@ -34,6 +34,7 @@ SAM_LOCK := .aws-sam/.make.lock
 test: export PYTHONDONTWRITEBYTECODE :=
 test:
 	@mkdir -p .aws-sam
+	$(MAKE) --no-print-directory $(UV)
 	flock $(SAM_LOCK) $(MAKE) --no-print-directory sam-checks > .aws-sam/sam-checks.log 2>&1 & \
 	$(MAKE) --no-print-directory $(STAMP) || { wait; exit 1; }; \
 	nice -n 10 $(MAKE) --no-print-directory -j2 --output-sync=target lint typecheck \

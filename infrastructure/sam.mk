@@ -5,7 +5,9 @@
 # created on first use from a fully pinned requirements file and stamped, so re-runs cost nothing.
 # Every target is a file with its inputs as prerequisites: nothing reruns until an input changes.
 
-PYTHON ?= python3
+ifndef UV
+include infrastructure/uv.mk
+endif
 SAM_VENV := .venv-sam
 SAM_VENV_STAMP := $(SAM_VENV)/.installed
 SAM_REQUIREMENTS := infrastructure/requirements-sam.txt
@@ -36,16 +38,14 @@ sam-transform: $(SAM_TRANSFORMED)
 checkov: $(CHECKOV_PASSED)
 sam-checks: sam-validate sam-build sam-transform checkov
 
-$(SAM_VENV_STAMP): $(SAM_REQUIREMENTS)
-	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip==26.3
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(SAM_REQUIREMENTS)
+$(SAM_VENV_STAMP): $(SAM_REQUIREMENTS) $(UV)
+	test -x $(SAM_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(SAM_VENV)
+	$(UV_INSTALL) --python $(SAM_VENV)/bin/python -r $(SAM_REQUIREMENTS)
 	touch $@
 
-$(CHECKOV_VENV_STAMP): $(CHECKOV_REQUIREMENTS)
-	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip==26.3
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(CHECKOV_REQUIREMENTS)
+$(CHECKOV_VENV_STAMP): $(CHECKOV_REQUIREMENTS) $(UV)
+	test -x $(CHECKOV_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV_INSTALL) --python $(CHECKOV_VENV)/bin/python -r $(CHECKOV_REQUIREMENTS)
 	touch $@
 
 # `sam validate --lint`: the SAM transform plus cfn-lint on the result.
