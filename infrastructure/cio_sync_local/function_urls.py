@@ -15,7 +15,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -153,6 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         event = url_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
         result = self.server.invoker.invoke(event)
+        self.server.after_invoke()
         self._send(http_answer(result.response, result.error is not None))
 
     def _send(self, answer: HttpAnswer) -> None:
@@ -179,16 +180,20 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], invoker: Invoker) -> None:
+    def __init__(self, address: tuple[str, int], invoker: Invoker, after_invoke: Callable[[], None]) -> None:
         self.invoker = invoker
+        self.after_invoke = after_invoke
         super().__init__(address, _Handler)
 
 
 class FunctionUrlServer:
     """One function URL on `host`, a free port; `url` once started."""
 
-    def __init__(self, invoker: Invoker, host: str = "127.0.0.1") -> None:
-        self._server = _Server((host, 0), invoker)
+    def __init__(
+        self, invoker: Invoker, host: str = "127.0.0.1", *, after_invoke: Callable[[], None] = lambda: None
+    ) -> None:
+        """after_invoke: called when an invocation ended (the local pump looks at once for what it sent)."""
+        self._server = _Server((host, 0), invoker, after_invoke)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="function-url", daemon=True
         )

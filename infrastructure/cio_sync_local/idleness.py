@@ -19,7 +19,11 @@ from typing import Any, Protocol
 from cio_sync_local.description import QueueSpec
 
 IDLE_SLEEP_MIN_S = 0.02
-IDLE_SLEEP_MAX_S = 0.5
+IDLE_SLEEP_MAX_S = 0.5  # between a drain's checks
+# An idle scout's longest sleep. Nothing it could miss waits that long for it: a poll that delivered work
+# wakes every scout (what a function sends goes to another mapping's source), an invocation through a
+# function URL does too, and a drain wakes them for each of its polls.
+SCOUT_SLEEP_MAX_S = 2.0
 
 
 NO_ROUND_IN_TIME = "the pump did not finish a round of polls in time"
@@ -41,8 +45,9 @@ class Watched(Protocol):
     def pending(self) -> str | None: ...
 
 
-def queue_reasons(sqs: Any, queues: Sequence[QueueSpec]) -> list[str]:
-    """Each source queue that still has messages waiting, in flight or delayed, in one phrase."""
+def queue_reasons(sqs: Any, queues: Sequence[QueueSpec], *, first_only: bool = False) -> list[str]:
+    """Each source queue that still has messages waiting, in flight or delayed, in one phrase (only the
+    first such queue with `first_only`: enough to say busy)."""
     reasons: list[str] = []
     for queue in queues:
         attributes = sqs.get_queue_attributes(
@@ -58,6 +63,8 @@ def queue_reasons(sqs: Any, queues: Sequence[QueueSpec]) -> list[str]:
         delayed = int(attributes["ApproximateNumberOfMessagesDelayed"])
         if visible or in_flight or delayed:
             reasons.append(f"{queue.logical_id}: {visible} waiting, {in_flight} in flight, {delayed} delayed")
+            if first_only:
+                break
     return reasons
 
 
@@ -67,7 +74,7 @@ class Idleness:
     def __init__(
         self,
         watched: Sequence[Watched],
-        queues: Callable[[], list[str]],
+        queues: Callable[[bool], list[str]],  # queue_reasons of the source queues; True: the first only
         wake: Callable[[], None],
         run_once: Callable[[], int],
     ) -> None:
@@ -98,7 +105,7 @@ class Idleness:
         return self._check(counts, activity, deadline)
 
     def _check(self, counts: Mapping[int, int], activity: int, deadline: float) -> IdleReport:
-        if self.running and (busy := self._busy()):  # work in sight: no need for two polls per mapping
+        if self.running and (busy := self._busy(first_only=True)):  # work in sight: no need for the polls
             return IdleReport(False, tuple(busy))
         reasons: list[str] = []
         if self.running:
@@ -112,9 +119,14 @@ class Idleness:
         reasons.extend(self._busy())
         return IdleReport(not reasons, tuple(reasons))
 
-    def _busy(self) -> list[str]:
-        """What the pollers hold and the source queues still have, each in one phrase."""
-        return [reason for watched in self._watched if (reason := watched.pending)] + self._queues()
+    def _busy(self, *, first_only: bool = False) -> list[str]:
+        """What the pollers hold and the source queues still have, each in one phrase. With `first_only`, the
+        queues are asked only when no poller holds work, and only up to the first busy one: each question
+        is a request to moto server, and a drain asks often."""
+        held = [reason for watched in self._watched if (reason := watched.pending)]
+        if held and first_only:
+            return held
+        return held + self._queues(first_only)
 
     def _round(self, counts: Mapping[int, int], polls: int, deadline: float) -> bool:
         """Wake the pollers and wait until each has polled `polls` times since `counts`; False: no time."""

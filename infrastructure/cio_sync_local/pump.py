@@ -25,7 +25,7 @@ from typing import Any
 from cio_sync_local.clients import aws_client
 from cio_sync_local.delivery import Delivery, FaultDice, Faults, PumpListener
 from cio_sync_local.description import MappingSpec, StackDescription
-from cio_sync_local.idleness import IDLE_SLEEP_MAX_S, IDLE_SLEEP_MIN_S, Idleness, IdleReport, queue_reasons
+from cio_sync_local.idleness import IDLE_SLEEP_MIN_S, SCOUT_SLEEP_MAX_S, Idleness, IdleReport, queue_reasons
 from cio_sync_local.invoker import Invoker
 from cio_sync_local.lanes import LaneLocks
 from cio_sync_local.poller import Poller
@@ -105,6 +105,7 @@ class Pump:
         self._sqs = aws_client("sqs", description.context)
         self._stop = threading.Event()
         self._wake = threading.Condition()
+        self._wakes = 0  # how often wake() was called: a scout that polled meanwhile polls again
         self._threads: list[threading.Thread] = []
         self._held: set[str] = set()
         self._held_lock = threading.Lock()
@@ -112,7 +113,9 @@ class Pump:
         sources = sorted({run.mapping.source for run in self.runs if run.mapping.kind == "sqs"})
         self.idleness = Idleness(
             self.runs,
-            lambda: queue_reasons(self._sqs, [description.queues[source] for source in sources]),
+            lambda first_only: queue_reasons(
+                self._sqs, [description.queues[source] for source in sources], first_only=first_only
+            ),
             self.wake,
             self.run_once,
         )
@@ -220,12 +223,15 @@ class Pump:
     def _scout(self, run: _MappingRun, poller: Poller) -> None:
         sleep = IDLE_SLEEP_MIN_S
         while not self._stop.is_set():
+            wakes = self._wakes
             if self._poll(run, poller, scout=True):
                 sleep = IDLE_SLEEP_MIN_S
+                self.wake()  # what the function sent waits in another mapping's source
                 continue
             with self._wake:
-                self._wake.wait(sleep)
-            sleep = min(sleep * 2, IDLE_SLEEP_MAX_S)
+                if self._wakes != wakes or self._wake.wait(sleep):
+                    continue  # woken (during the poll, or while sleeping): poll again now
+            sleep = min(sleep * 2, SCOUT_SLEEP_MAX_S)
 
     def _helper(self, run: _MappingRun, poller: Poller) -> None:
         """Polls while batches keep coming, then waits until a batch somewhere in the mapping wants help."""
@@ -236,6 +242,7 @@ class Pump:
 
     def wake(self) -> None:
         with self._wake:
+            self._wakes += 1
             self._wake.notify_all()
 
     def stop(self) -> None:

@@ -257,7 +257,7 @@ class LocalStack:
             for function in description.functions.values()
         }
         self.pump = Pump(description, self.invokers, self._faults, time_scale=self.time_scale).start()
-        self._serve_function_urls()
+        self._serve_function_urls(self.pump)
         self._control = ControlServer(self, self.host).start()
         self.info = self._describe_running(description)
         if self.reporting_webhook_url is not None:
@@ -338,11 +338,13 @@ class LocalStack:
         )
         return WorkerPool(spec, size=max(size, 1))
 
-    def _serve_function_urls(self) -> None:
+    def _serve_function_urls(self, pump: Pump) -> None:
         """Each function URL on a server of its own (moto creates none), its workers started now."""
         for target in self._url_targets:
             invoker = self.invokers[target.function_id]
-            self._url_servers[target.function_id] = FunctionUrlServer(invoker, self.host).start()
+            self._url_servers[target.function_id] = FunctionUrlServer(
+                invoker, self.host, after_invoke=pump.wake
+            ).start()
             if isinstance(invoker, WorkerPool):
                 threading.Thread(
                     target=invoker.provision,
