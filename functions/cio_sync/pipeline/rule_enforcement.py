@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cio_sync.failures import TransientFailure
-from cio_sync.members.contract import InvalidMember, validate_fields
 from cio_sync.members.raw_writes import (
     VERSION_FIELDS,
     RuleState,
@@ -22,7 +21,7 @@ from cio_sync.members.raw_writes import (
     state_token,
     visible_change,
 )
-from cio_sync.members.subscriptions import EMAIL_STATUS, SMS_STATUS
+from cio_sync.members.subscriptions import EMAIL_STATUS
 from cio_sync.observability import logger
 from cio_sync.pipeline.record_budget import RecordOverBudget
 from cio_sync.pipeline.stream_records import MemberChange, repaired
@@ -136,39 +135,13 @@ def apply_rules(change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter
 
 
 def carry_past_park(change: MemberChange, before: PendingDecision | None) -> PendingDecision | None:
-    """A parked record's write happened all the same: the decision still owed to the write before it (or,
-    none owed, what its old image said) stands beneath it, so the record that repairs the item is decided
-    on top of both (docs/pipeline.md). A status of the wrong type leaves the valid one standing: the
-    repair of `email_subscription_status: "yes"` to false is then the opt-out it is, stamped.
+    """A parked record's write happened all the same: the decision still owed to the write before it
+    stands beneath it, so the record that repairs the item is decided on top of both (docs/pipeline.md).
     Tokens name the item as the rules can read it (`repaired`), as a repairing record's old image is."""
-    if change.old is None or change.new is None:
+    if change.old is None or change.new is None or before is None:
         return None
-    readable = repaired(change.old)
-    if before is None:
-        before = PendingDecision(change.member_id, state_token(readable), _carried(readable))
-    elif before.token != state_token(readable):
+    if before.token != state_token(repaired(change.old)):
         return None
-    written = {
-        name: value
-        for name, value in visible_change(change.old, change.new).items()
-        if name not in _STATUSES or _valid(name, value)
-    }
-    stands = {**readable, **before.outputs, **written}
+    stands = {**change.old, **before.outputs, **visible_change(change.old, change.new)}
     token = state_token(repaired(change.new))
-    return PendingDecision(change.member_id, token, _carried(repaired(stands)))
-
-
-_STATUSES = (EMAIL_STATUS, SMS_STATUS)
-
-
-def _carried(item: Mapping[str, Any]) -> RuleState:
-    """The rule outputs, and the SMS status the rules read (no rule writes it, but a park must carry it)."""
-    return {**rule_outputs(item), SMS_STATUS: item.get(SMS_STATUS)}
-
-
-def _valid(name: str, value: Any) -> bool:
-    try:
-        validate_fields({name: value}, [name])
-    except InvalidMember:
-        return False
-    return True
+    return PendingDecision(change.member_id, token, rule_outputs(repaired(stands)))

@@ -158,23 +158,3 @@ def test_a_password_update_parked_then_redelivered_sends_one_email(point: str) -
     _stream(harness, records, BudgetRunsOut(0, "none"), day)
     assert len(harness.publisher.emails) == 2
     assert len({email.intent_id for email in harness.publisher.emails}) == 1
-
-
-def test_an_unsubscribe_repairing_a_status_of_the_wrong_type_stamps_the_opt_out() -> None:
-    """Found by the state machine (issue 21): another service writes `email_subscription_status: "yes"`
-    (parked: it breaks the contract), then false. The repair was judged against a status read as absent,
-    so no opt-out was stamped, and a late `subscribed` echo of an earlier opt-in identify was applied: the
-    person re-subscribed. The valid status before the broken write now stands for its repair."""
-    harness = RaceHarness(_on_both_channels())
-    harness.drain()
-    harness.table.raw_write(MEMBER, {"email_subscription_status": "yes"})
-    _drain(harness)
-    assert harness.publisher.parked
-    assert "email_subscription_status" in harness.publisher.parked[-1]
-    harness.table.raw_write(MEMBER, {"email_subscription_status": False})
-    _drain(harness)
-    assert harness.raw["email_subscription_status"] is False
-    assert harness.raw.get("email_opt_out_at") is not None
-    harness.oracle = dict(harness.raw)  # the echo is timed from the stamp the stream wrote
-    assert _late_subscribed_echo(harness) == "echo"
-    assert harness.raw["email_subscription_status"] is False
