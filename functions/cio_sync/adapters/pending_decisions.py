@@ -73,6 +73,7 @@ class DynamoPendingDecisions:
                         "outputs": {"S": json.dumps(decision.outputs, sort_keys=True)},
                         "expiration": {"N": expiration},
                     }
+                    | _status_before(decision)
                 }
             }
             for key, decision in unique.items()
@@ -97,9 +98,15 @@ class DynamoPendingDecisions:
         return response
 
 
+def _status_before(decision: PendingDecision) -> dict[str, Any]:
+    status = decision.email_status_before
+    return {} if status is None else {"email_status_before": {"BOOL": status}}
+
+
 def _decision(item: dict[str, Any]) -> PendingDecision:
     return PendingDecision(
         member_id=item["member_id"]["S"],
         token=item["token"]["S"],
         outputs=json.loads(item["outputs"]["S"]),
+        email_status_before=item.get("email_status_before", {}).get("BOOL"),
     )

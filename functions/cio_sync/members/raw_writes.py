@@ -40,6 +40,8 @@ from cio_sync.members.subscriptions import (
     SMS_STATUS,
     SMS_TOPICS_FIELD,
     apply_subscription_rules,
+    opts_in_to_email,
+    opts_out_of_email,
 )
 
 # Everything the rules read, and the part of it they may change.
@@ -162,11 +164,18 @@ class Decision:
 
 
 def decide(
-    before: Mapping[str, Any] | None, old: Mapping[str, Any] | None, new: Mapping[str, Any], now: str
+    before: Mapping[str, Any] | None,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    now: str,
+    *,
+    email_status_before: bool | None = None,
 ) -> Decision:
     """The member item as the rules leave it after this write (see the module docstring).
 
     `before` is the previous write's decision (its rule outputs), or None when `old` already holds it.
+    `email_status_before`: the valid email status a parked write replaced with one of the wrong type
+    (rule_enforcement.carry_past_park), for the raw write that repairs it.
     """
     if old is None:
         return Decision(apply_subscription_rules(None, new, now))
@@ -187,7 +196,37 @@ def decide(
     decided = apply_subscription_rules(landed_on, proposed, now)
     if stated is not None:
         _keep_model_stamps(landed_on, old, new, decided)
+    elif email_status_before is not None and landed_on.get(EMAIL_STATUS) is None:
+        _stamp_as_before(
+            email_status_before, landed_on=landed_on, proposed=proposed, new=new, decided=decided, now=now
+        )
     return Decision(decided, assumed)
+
+
+def _stamp_as_before(
+    status: bool,
+    *,
+    landed_on: Mapping[str, Any],
+    proposed: Mapping[str, Any],
+    new: Mapping[str, Any],
+    decided: MemberItem,
+    now: str,
+) -> None:
+    """A write repairing an email status of the wrong type is an opt-in or an opt-out against the valid
+    status the broken one replaced, not against none (docs/pipeline.md): `false` over `"yes"` that replaced
+    `true` is stamped as the opt-out it is, and `true` there is no new opt-in. Only the stamps change; the
+    values stay what the write and the rules made them."""
+    basis = {**landed_on, EMAIL_STATUS: status}
+    if opts_out_of_email(basis, decided) and not opts_out_of_email(landed_on, decided):
+        fresh = new.get(EMAIL_OPT_OUT_AT) is not None and new.get(EMAIL_OPT_OUT_AT) != basis.get(
+            EMAIL_OPT_OUT_AT
+        )
+        decided[EMAIL_OPT_OUT_AT] = new[EMAIL_OPT_OUT_AT] if fresh else now
+    if opts_in_to_email(landed_on, decided) and not opts_in_to_email(basis, decided):
+        if proposed.get(EMAIL_OPT_IN_AT) is None:
+            decided.pop(EMAIL_OPT_IN_AT, None)
+        else:
+            decided[EMAIL_OPT_IN_AT] = proposed[EMAIL_OPT_IN_AT]
 
 
 def _keep_model_stamps(

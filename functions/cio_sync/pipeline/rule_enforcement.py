@@ -39,6 +39,9 @@ class PendingDecision:
     member_id: str
     token: str
     outputs: RuleState
+    # Past a parked write that gave `email_subscription_status` a value of the wrong type: the valid
+    # status it replaced, which the repairing write is judged against (members/raw_writes.decide).
+    email_status_before: bool | None = None
 
 
 class RuleDecisionWriter(Protocol):
@@ -89,9 +92,10 @@ def plan_rules(change: MemberChange, before: PendingDecision | None) -> RulePlan
         return None
     old = change.old
     carried = None
+    status_before = None
     if before is not None and old is not None and before.token == state_token(old):
-        carried = before.outputs
-    outcome = decide(carried, old, change.new, change.now)
+        carried, status_before = before.outputs, before.email_status_before
+    outcome = decide(carried, old, change.new, change.now, email_status_before=status_before)
     decided = outcome.item
     if outcome.assumed_opt_out:
         logger.info(
@@ -138,10 +142,27 @@ def carry_past_park(change: MemberChange, before: PendingDecision | None) -> Pen
     """A parked record's write happened all the same: the decision still owed to the write before it
     stands beneath it, so the record that repairs the item is decided on top of both (docs/pipeline.md).
     Tokens name the item as the rules can read it (`repaired`), as a repairing record's old image is."""
-    if change.old is None or change.new is None or before is None:
+    if change.old is None or change.new is None:
         return None
-    if before.token != state_token(repaired(change.old)):
-        return None
-    stands = {**change.old, **before.outputs, **visible_change(change.old, change.new)}
+    if before is not None and before.token != state_token(repaired(change.old)):
+        before = None
+    status = _email_status_replaced(change.old, change.new, before)
     token = state_token(repaired(change.new))
-    return PendingDecision(change.member_id, token, rule_outputs(repaired(stands)))
+    if before is None:
+        # No decision owed: the repair is decided on its old image, as before; only the status travels.
+        return None if status is None else PendingDecision(change.member_id, token, {}, status)
+    stands = {**change.old, **before.outputs, **visible_change(change.old, change.new)}
+    return PendingDecision(change.member_id, token, rule_outputs(repaired(stands)), status)
+
+
+def _email_status_replaced(
+    old: Mapping[str, Any], new: Mapping[str, Any], before: PendingDecision | None
+) -> bool | None:
+    """The valid email status this parked write's broken one replaced (None: its status is not broken)."""
+    if isinstance(new.get(EMAIL_STATUS), bool) or new.get(EMAIL_STATUS) is None:
+        return None
+    if before is not None and before.email_status_before is not None:
+        return before.email_status_before  # broken already: the status before the first break
+    owed = before.outputs.get(EMAIL_STATUS) if before is not None else None
+    status = owed if isinstance(owed, bool) else old.get(EMAIL_STATUS)
+    return status if isinstance(status, bool) else None

@@ -158,3 +158,56 @@ def test_a_password_update_parked_then_redelivered_sends_one_email(point: str) -
     _stream(harness, records, BudgetRunsOut(0, "none"), day)
     assert len(harness.publisher.emails) == 2
     assert len({email.intent_id for email in harness.publisher.emails}) == 1
+
+
+def _broken_then(harness: RaceHarness, broken: object, repair: dict[str, Any], *, one_batch: bool) -> None:
+    """A raw write gives the email status a value of the wrong type (parked), then `repair` fixes it:
+    the two records in one batch, or each in its own (the status then travels in the pending store)."""
+    harness.table.raw_write(MEMBER, {"email_subscription_status": broken})
+    if not one_batch:
+        _drain(harness)
+        assert harness.publisher.parked
+    harness.table.raw_write(MEMBER, repair)
+    _drain(harness)
+
+
+@pytest.mark.parametrize("one_batch", [True, False], ids=["one batch", "two batches"])
+def test_an_unsubscribe_repairing_a_status_of_the_wrong_type_stamps_the_opt_out(one_batch: bool) -> None:
+    """Found by the state machine (issue 21): another service writes `email_subscription_status: "yes"`
+    (parked: it breaks the contract), then false. The repair was judged against no status at all, so no
+    opt-out was stamped, and a late `subscribed` echo of an earlier opt-in identify re-subscribed the
+    person. It is now judged against the valid status the broken one replaced."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    _broken_then(harness, "yes", {"email_subscription_status": False}, one_batch=one_batch)
+    assert harness.raw["email_subscription_status"] is False
+    assert harness.raw.get("email_opt_out_at") is not None
+    harness.oracle = dict(harness.raw)  # the echo is timed from the stamp the stream wrote
+    assert _late_subscribed_echo(harness) == "echo"
+    assert harness.raw["email_subscription_status"] is False
+
+
+@pytest.mark.parametrize("one_batch", [True, False], ids=["one batch", "two batches"])
+def test_a_removed_broken_status_stays_removed_and_ends_the_subscription(one_batch: bool) -> None:
+    """Review of the first fix: a removal of the broken status was written back as `true` with a new
+    opt-in stamp. The status stays absent (what the writer left), nothing opts the member in, and the end
+    of a subscription the member had is stamped as an opt-out."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    opted_in = harness.raw["email_opt_in_at"]
+    _broken_then(harness, "no", {"email_subscription_status": None}, one_batch=one_batch)
+    assert "email_subscription_status" not in harness.raw
+    assert harness.raw["email_opt_in_at"] == opted_in
+    assert harness.raw.get("email_opt_out_at") is not None
+
+
+def test_true_over_a_broken_status_that_replaced_true_is_no_new_opt_in() -> None:
+    """The member never stopped being subscribed: no fresh opt-in stamp (which would let a Customer.io
+    opt-out made before it be dropped as stale)."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    opted_in = harness.raw["email_opt_in_at"]
+    _broken_then(harness, "yes", {"email_subscription_status": True}, one_batch=False)
+    assert harness.raw["email_subscription_status"] is True
+    assert harness.raw["email_opt_in_at"] == opted_in
+    assert harness.raw.get("email_opt_out_at") is None

@@ -134,6 +134,16 @@ def written(item: Mapping[str, Any] | None, changes: Mapping[str, Any], now: str
     return apply_rules(valid_part(item), new, now)
 
 
+def model_written(item: Mapping[str, Any] | None, changes: Mapping[str, Any], now: str) -> Item | None:
+    """A model write (docs/member-contract.md, `MemberAdmin`): read, apply the rules, then the contract. So
+    an unsubscribe is written, ruled, over a broken topic list it clears; one that leaves a broken rule
+    input is refused (nothing written) and judged as `written` would park it."""
+    if item is None:
+        return None
+    ruled = apply_rules(valid_part(item), update(item, changes), now)
+    return ruled if rule_inputs_valid(ruled) else written(item, changes, now)
+
+
 def valid_part(item: Mapping[str, Any]) -> Item:
     """docs/pipeline.md: a write that repairs an item is judged against what its old image validly said
     (valid topics, any mute; an invalid status or SMS status is absent)."""

@@ -39,14 +39,19 @@ def test_a_member_signed_up_again_under_the_same_id_gets_its_own_opt_in() -> Non
     state.teardown()
 
 
-def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced() -> None:
+@pytest.mark.parametrize("statuses", [(False, True), (False,)], ids=["false then true", "false"])
+def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced(
+    statuses: tuple[bool, ...],
+) -> None:
     """Found by the machine: a sign-up's topic pick subscribes; a contract-breaking status ("yes") is parked;
     a write of `false` (clock an hour behind) is an opt-out from the subscribed status the bad value never
-    validly replaced, so `email_opt_out_at` is stamped (the oracle first judged it from no status at all)."""
+    validly replaced, so `email_opt_out_at` is stamped (the oracle first judged it from no status at all).
+    "false" alone, drawn by one CI run's sample: with no decision owed to the write before the bad one, the
+    product judged it against no status and stamped nothing (rule_enforcement.carry_past_park)."""
     state = PipelineMachine()
     state.members_sign_up(kinds=["web", "web", "web"], settled=False)
     state.break_rule_inputs(breaker=2)
-    for status in (False, True):
+    for status in statuses:
         state.raw_write(data=Draws(["email_subscription_status"], status), member=POISON, skew=-3600)
     state.teardown()
     assert state.table.items[POISON].get("email_opt_out_at") is not None
@@ -69,6 +74,44 @@ def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -
     state.stream_redelivers(back=1)
     state.raw_delete(member="5f0c8e2a9b1d4c3e2f1a0b01")
     state.teardown()
+
+
+def test_a_model_unsubscribe_over_a_broken_topic_list_is_ruled_as_the_model_writes_it() -> None:
+    """Found by a 1,500-example run: the CLI's unsubscribe of a member whose topic list breaks the
+    contract clears that list, so the model writes it ruled (muted, opt-out stamped); the oracle judged it
+    as a raw write leaving the broken list (parked, nothing ruled) and failed a correct product."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.break_rule_inputs(breaker=1)
+    state.model_write(member=POISON, data=Draws(["email_subscription_status"], False), kind="update")
+    state.teardown()
+    assert state.table.items[POISON].get("promotions_muted_at") is not None
+
+
+@pytest.mark.parametrize("writer", ["break_other_attribute", "huge_write"])
+@pytest.mark.parametrize("drained", [False, True])
+def test_a_write_that_lands_while_a_topic_pick_waits_is_judged_as_the_opt_out_it_may_be(
+    writer: str, drained: bool
+) -> None:
+    """Issue 21, found by the machine (taken for a product bug undoing a pick after a deletion request): a
+    pick (clock an hour behind) waits for the rules; a legacy mobile or a long name lands before the stream
+    catches up. Its image still shows `email_subscription_status: false`, so the product takes it as an
+    unsubscribe (docs/pipeline.md, "Racing raw writes"); the oracle judged these two writers as leaving
+    the status alone. Once the pick's record is handled first, the member stays subscribed."""
+    member = MEMBERS[0]
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=True)
+    state.model_write(member=member, data=Draws(), kind="deletion")
+    state._drain_queues()
+    state.raw_write(data=Draws(["email_subscription_topics"], ["news"]), member=member, skew=-3600)
+    if drained:
+        state._drain_queues()
+    if writer == "huge_write":
+        state.huge_write(member=member, name="last_name", pathological=False, size=2_000)
+    else:
+        state.break_other_attribute(breaker=0, member=member)
+    state.teardown()
+    assert state.table.items[member]["email_subscription_status"] is drained
 
 
 @pytest.mark.parametrize("breaker", [0, 1, 2])
