@@ -42,6 +42,7 @@ from cio_sync.members.subscriptions import (
     apply_subscription_rules,
     opts_in_to_email,
     opts_out_of_email,
+    stamp_if_due,
 )
 
 # Everything the rules read, and the part of it they may change.
@@ -218,10 +219,7 @@ def _stamp_as_before(
     values stay what the write and the rules made them."""
     basis = {**landed_on, EMAIL_STATUS: status}
     if opts_out_of_email(basis, decided) and not opts_out_of_email(landed_on, decided):
-        fresh = new.get(EMAIL_OPT_OUT_AT) is not None and new.get(EMAIL_OPT_OUT_AT) != basis.get(
-            EMAIL_OPT_OUT_AT
-        )
-        decided[EMAIL_OPT_OUT_AT] = new[EMAIL_OPT_OUT_AT] if fresh else now
+        stamp_if_due(EMAIL_OPT_OUT_AT, True, basis, new, result=decided, now=now)
     if opts_in_to_email(landed_on, decided) and not opts_in_to_email(basis, decided):
         if proposed.get(EMAIL_OPT_IN_AT) is None:
             decided.pop(EMAIL_OPT_IN_AT, None)

@@ -76,7 +76,7 @@ def apply_subscription_rules(old: Mapping[str, Any] | None, new: Mapping[str, An
     result: MemberItem = dict(new)
     if old is None:
         _apply_creation_rules(result)
-        _stamp(EMAIL_OPT_IN_AT, opts_in_to_email(old, result), old, new, result=result, now=now)
+        stamp_if_due(EMAIL_OPT_IN_AT, opts_in_to_email(old, result), old, new, result=result, now=now)
         return result
 
     new_email_topics = _topics(new, EMAIL_TOPICS_FIELD)
@@ -113,8 +113,8 @@ def apply_subscription_rules(old: Mapping[str, Any] | None, new: Mapping[str, An
         # same write with a later `now`) keeps its time, so re-applying the rules never rewrites it.
         fresh_mute = new.get(MUTED_AT) is not None and new.get(MUTED_AT) != old.get(MUTED_AT)
         result[MUTED_AT] = new[MUTED_AT] if fresh_mute else now
-    _stamp(EMAIL_OPT_IN_AT, opts_in_to_email(old, result), old, new, result=result, now=now)
-    _stamp(EMAIL_OPT_OUT_AT, opts_out_of_email(old, result), old, new, result=result, now=now)
+    stamp_if_due(EMAIL_OPT_IN_AT, opts_in_to_email(old, result), old, new, result=result, now=now)
+    stamp_if_due(EMAIL_OPT_OUT_AT, opts_out_of_email(old, result), old, new, result=result, now=now)
     return result
 
 
@@ -136,7 +136,7 @@ def opts_out_of_email(old: Mapping[str, Any] | None, result: Mapping[str, Any]) 
     return bool(set(_topics(old, EMAIL_TOPICS_FIELD)) - set(_topics(result, EMAIL_TOPICS_FIELD)))
 
 
-def _stamp(
+def stamp_if_due(
     name: str,
     due: bool,
     old: Mapping[str, Any] | None,

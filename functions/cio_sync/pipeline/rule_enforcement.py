@@ -140,7 +140,8 @@ def apply_rules(change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter
 
 def carry_past_park(change: MemberChange, before: PendingDecision | None) -> PendingDecision | None:
     """A parked record's write happened all the same: the decision still owed to the write before it
-    stands beneath it, so the record that repairs the item is decided on top of both (docs/pipeline.md).
+    stands beneath it, so the record that repairs the item is decided on top of both (docs/pipeline.md);
+    an email status of the wrong type carries the valid one it replaced (`email_status_before`).
     Tokens name the item as the rules can read it (`repaired`), as a repairing record's old image is."""
     if change.old is None or change.new is None:
         return None
