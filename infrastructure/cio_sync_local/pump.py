@@ -37,6 +37,7 @@ log = logging.getLogger("cio_sync_local.pump")
 # Lambda scales an SQS mapping without MaximumConcurrency out much further; two keep a small machine calm.
 DEFAULT_SQS_CONCURRENCY = 2
 HELPER_WAIT_S = 0.5
+HOLD_WAIT_S = 300.0  # a poll under way includes its invocation, which the function's timeout bounds
 
 __all__ = ["DEFAULT_SQS_CONCURRENCY", "Faults", "IdleReport", "Pump", "PumpListener", "concurrency"]
 
@@ -108,7 +109,8 @@ class Pump:
         self._wakes = 0  # how often wake() was called: a scout that polled meanwhile polls again
         self._threads: list[threading.Thread] = []
         self._held: set[str] = set()
-        self._held_lock = threading.Lock()
+        self._polling: dict[str, int] = {}  # polls under way, per function: what hold() waits out
+        self._held_change = threading.Condition()
         self.errors = 0
         sources = sorted({run.mapping.source for run in self.runs if run.mapping.kind == "sqs"})
         self.idleness = Idleness(
@@ -178,20 +180,26 @@ class Pump:
     def hold(self, function: str) -> Iterator[None]:
         """While held, the function's mappings do not poll: as if it had not run yet (a backlog).
 
-        Lets a test land several writes before the stream is read, deterministically.
+        Lets a test land several writes before the stream is read, deterministically: a poll already
+        under way when the hold begins (it may receive what the test sends next) is waited out first.
         """
-        with self._held_lock:
+        with self._held_change:
             self._held.add(function)
+            if not self._held_change.wait_for(lambda: not self._polling.get(function), HOLD_WAIT_S):
+                raise TimeoutError(f"{function}: a poll was still under way after {HOLD_WAIT_S:.0f} s")
         try:
             yield
         finally:
-            with self._held_lock:
+            with self._held_change:
                 self._held.discard(function)
             self.wake()
 
     def _poll(self, run: _MappingRun, poller: Poller, *, scout: bool) -> int:
-        if run.mapping.function in self._held:
-            return 0  # not a poll: a held mapping never looks idle
+        function = run.mapping.function
+        with self._held_change:
+            if function in self._held:
+                return 0  # not a poll: a held mapping never looks idle
+            self._polling[function] = self._polling.get(function, 0) + 1
         try:
             work = poller.poll_once()
         except Exception:
@@ -200,6 +208,10 @@ class Pump:
             self.errors += 1
             log.exception("%s: polling failed", poller.label)
             work = 0
+        finally:
+            with self._held_change:
+                self._polling[function] -= 1
+                self._held_change.notify_all()
         poller.stats.polls += 1
         if scout:
             run.polls += 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -269,3 +271,40 @@ def test_crash_after_call_fault_redelivers_what_the_handler_already_did(mini_sta
     assert pump.wait_idle(SETTLE_S).idle
     assert recorder.succeeded == ["done-twice", "done-twice"]  # the handler ran; its answers were lost
     assert [message["Body"] for message in mini_stack.receive_all("DeadLetters")] == ["done-twice"]
+
+
+def test_a_hold_begun_during_a_poll_waits_for_it_and_then_nothing_polls(mini_stack: MiniStack) -> None:
+    """A hold cannot slip between a poller's held check and its receive: what a test sends once
+    `hold()` has returned stays in the queue until the hold ends."""
+    invoked, release, holding = threading.Event(), threading.Event(), threading.Event()
+
+    def block_the_first(record: dict[str, Any], _seen: int) -> bool:
+        if body_of(record) == "first":
+            invoked.set()
+            assert release.wait(SETTLE_S), "never released"
+        return False
+
+    recorder = Recorder(identify=body_of, fail=block_the_first)
+    mini_stack.send("Queue", "first")
+    pump = mini_stack.pump({"QueueFunction": recorder})
+    assert invoked.wait(SETTLE_S), "the function was never invoked"
+    held_back: list[str] = []
+
+    def hold_and_send() -> None:
+        with pump.hold("QueueFunction"):
+            holding.set()
+            mini_stack.send("Queue", "while held")
+            held_back.extend(message["Body"] for message in mini_stack.receive_all("Queue"))
+
+    thread = threading.Thread(target=hold_and_send)
+    thread.start()
+    deadline = time.monotonic() + SETTLE_S
+    while "QueueFunction" not in pump._held:  # the hold has begun and waits for the poll under way
+        assert time.monotonic() < deadline, "the hold never began"
+        time.sleep(0.01)
+    assert not holding.is_set(), "the hold returned while a poll was still under way"
+    release.set()
+    thread.join(SETTLE_S)
+    assert holding.is_set()
+    assert held_back == ["while held"]
+    assert "first" in recorder.succeeded
