@@ -11,7 +11,6 @@ from cio_sync.handlers.import_chunk_runtime import ImportChunkRuntime, ImportChu
 from cio_sync.handlers.outcome_metrics import publish_row_metrics
 from cio_sync.handlers.sqs_batch import inbound_messages, partial_batch
 from cio_sync.imports.chunk import parse_chunk_message, process_chunk
-from cio_sync.members.contract import utc_now_iso
 from cio_sync.observability import logger, metrics
 from cio_sync.pipeline.messages import InboundMessage
 
@@ -25,7 +24,7 @@ def runtime() -> ImportChunkRuntime:
 def mute_chunk(message: InboundMessage, deps: ImportChunkRuntime) -> None:
     """A failure (DynamoDB, S3) retries the whole chunk, which is safe: see cio_sync.imports.chunk."""
     chunk = parse_chunk_message(message.body)
-    result = process_chunk(chunk, deps.claims, deps.members, deps.store, now=utc_now_iso)
+    result = process_chunk(chunk, deps.claims, deps.members, deps.store, now=deps.now)
     logger.info(
         "import chunk done",
         import_id=chunk.import_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from cio_sync.adapters.aws import aws_client
@@ -12,6 +12,7 @@ from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.environment import Environment
 from cio_sync.imports.chunk import Members, RowClaims
 from cio_sync.imports.settle import ReportStore
+from cio_sync.members.contract import utc_now_iso
 
 
 class ImportChunkSettings(NamedTuple):
@@ -35,6 +36,7 @@ class ImportChunkRuntime(NamedTuple):
     claims: RowClaims
     members: Members
     store: ReportStore
+    now: Callable[[], str] = utc_now_iso  # stamps the mutes (promotions_muted_at)
 
 
 def build(settings: ImportChunkSettings) -> ImportChunkRuntime:

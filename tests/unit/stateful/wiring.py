@@ -169,7 +169,9 @@ class Functions:
         return profile_sweep_handler.handle({}, None, deps)
 
     def import_chunk(self, claims: Any, body: str) -> dict[str, Any]:
-        deps = ImportChunkRuntime(claims=claims, members=self.repository, store=self.store)
+        deps = ImportChunkRuntime(
+            claims=claims, members=self.repository, store=self.store, now=self.clock.iso
+        )
         message = Message("chunk", "import-0", body, receive_count=1, receipt="chunk")
         try:
             return import_chunk_handler.handle(sqs_event([message]), None, deps)
