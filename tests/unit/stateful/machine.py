@@ -51,7 +51,12 @@ VALUES: Final[dict[str, list[Any]]] = {
     "first_name": ["Ada", "<b>Grace</b> Hopper", "Ada &amp; Co", "<!-- x > y -->Lin", None],
     "sms_paused": [True, False],
     "birthdate": ["2000-02-29", None],
-    "last_authenticated_at": ["2026-11-25T09:00:00.000000Z", "2026-11-26T10:30:00.000000Z"],
+    # A day apart, and two in one day: a login that enters a new day, rides along, or goes back.
+    "last_authenticated_at": [
+        "2026-11-25T09:00:00.000000Z",
+        "2026-11-26T08:00:00.000000Z",
+        "2026-11-26T10:30:00.000000Z",
+    ],
     "source_detail": ["x" * 1000, "campaign"],
 }
 RULE_INPUT_BREAKERS: Final = (
@@ -83,6 +88,7 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         self.ever_tainted: set[str] = set()
         self.unbuildable: set[str] = set()
         self.should_park: set[str] = set()
+        self.versions: dict[str, set[str]] = {}  # each item's versions so far (`_version`)
         self.emails_due: Counter[str] = Counter()
         self.sweep_needed = False
         self.model_step: Step = lambda item: item
@@ -107,6 +113,8 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
         self, key: str, step: Step | None, old: oracle.Item | None, new: oracle.Item | None, record: Any
     ) -> None:
         sequence = str(record["dynamodb"]["SequenceNumber"])
+        if new is not None:
+            self.versions.setdefault(key, set()).add(_version(new))
         if not PERSON_ID.fullmatch(key) or not oracle.rule_inputs_valid(new):  # a repair is not parked
             self.should_park.add(sequence)
         if new is not None and not oracle.rule_inputs_valid(new):
@@ -472,9 +480,14 @@ class PipelineMachine(RuleBasedStateMachine, Verdict):
     def _raw_update(self, member: str, changes: dict[str, Any], skew: int) -> None:
         raw = self.table.items[member]
         stamp = self.clock.iso(skew)
-        if stamp == raw.get("updated_at"):
-            stamp = after(stamp, stamp)  # every writer gives updated_at a new value
-        changes = {**_restated(raw, self.expected.get(member) or {}, changes), "updated_at": stamp}
+        changes = _restated(raw, self.expected.get(member) or {}, changes)
+        # Every writer gives updated_at a new value, and never restores a version the item held
+        # (docs/member-contract.md: cio-sync could not tell the two apart).
+        while stamp == raw.get("updated_at") or _version(
+            oracle.update(raw, {**changes, "updated_at": stamp})
+        ) in (self.versions.get(member, set())):
+            stamp = after(stamp, stamp)
+        changes = {**changes, "updated_at": stamp}
         now = self._now()
         self.table.land(member, oracle.update(raw, changes), lambda item: oracle.written(item, changes, now))
 
@@ -562,3 +575,22 @@ def _restated(raw: oracle.Item, expected: oracle.Item, changes: dict[str, Any]) 
     if pending and STATUS not in changes and changes.get(oracle.MUTED) is None:
         return {**changes, STATUS: False}
     return changes
+
+
+# What names a version of an item (docs/member-contract.md, "updated_at"): its times and subscription fields.
+VERSION_NAMES: Final = (
+    "updated_at",
+    "created_at",
+    "model_write",
+    "email_subscription_status",
+    "email_subscription_topics",
+    "sms_status",
+    "sms_subscription_topics",
+    oracle.MUTED,
+    "email_opt_in_at",
+    "email_opt_out_at",
+)
+
+
+def _version(item: oracle.Item) -> str:
+    return repr([item.get(name) for name in VERSION_NAMES])

@@ -57,6 +57,23 @@ def test_a_repair_of_an_invalid_status_is_judged_on_the_status_it_replaced(
     assert state.table.items[POISON].get("email_opt_out_at") is not None
 
 
+@pytest.mark.parametrize("skew", [0, -1])
+def test_a_removal_repairing_an_invalid_status_in_the_sign_ups_second_is_an_opt_out(skew: int) -> None:
+    """Found by a hunt: sign-up, a broken status ("yes", parked), then a write removing the status stamped
+    with the sign-up's own `updated_at`: the item was the sign-up's version again in every field the
+    rules read, so the sign-up's decision (subscribe) landed on it. The contract now says a writer never
+    restores a version (docs/member-contract.md); the machine's writers keep it, and the removal is an
+    opt-out."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.break_rule_inputs(breaker=2)
+    state.raw_write(
+        data=Draws(["first_name", "email_subscription_status"], "Ada", None), member=POISON, skew=skew
+    )
+    state.teardown()
+    assert state.table.items[POISON].get("email_opt_out_at") is not None
+
+
 def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -> None:
     """Found by the machine (review of issue 21): the save of a delivery id fails, the stream record comes
     again, the member is deleted; the second intent is parked as gone. The verdict allowed "sent and

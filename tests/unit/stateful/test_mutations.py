@@ -21,6 +21,7 @@ invariant checker is what catches attribute drift: blinded, it misses mutation 7
 | 14 | `consent_identify.opt_in_stamp` is the send time | a sync undoes a Customer.io opt-out (consent) |
 | 15 | `member_stream._BatchRun._park_decisions` forgets the record's own | a budget park drops a decision |
 | 16 | `member_stream._BatchRun._handle` takes every record as ruled | a park before the rules skips them |
+| 17 | `diff._goes_back` always False | a login stamped by a clock behind leaves the profile ahead |
 """
 
 from __future__ import annotations
@@ -211,6 +212,18 @@ MUTATIONS: dict[str, tuple[Any, str, Any, list[Step]]] = {
         "_queue",
         lambda *_: None,
         [SETTLED, ("someone_edits_customerio", {"member": M, "remove": True})],
+    ),
+    "a volatile timestamp going back rides along": (
+        diff,
+        "_goes_back",
+        lambda *_: False,
+        [
+            SETTLED,
+            _raw(["last_authenticated_at"], "2026-11-26T10:30:00.000000Z"),
+            STREAM,
+            TRACK,
+            _raw(["last_authenticated_at"], "2026-11-26T08:00:00.000000Z"),  # same day, earlier
+        ],
     ),
     "opt-ins stamped with the send time": (
         consent_identify,
