@@ -46,7 +46,7 @@ def problems(command: str, top: argparse.ArgumentParser) -> list[str]:
     `a | b` shows alternatives: `b` is a subcommand of the nearest command above that has it (`members
     show ID | update ID`, `local up | local drain | emulator`), or a flag of the current one.
     """
-    tokens = [token.strip("[](),.;") for token in command.split()]
+    tokens = [token.strip("[](),.;") for token in command.replace("|", " | ").split()]  # `[--a|--b]` too
     chain = [top]
     found: list[str] = []
     alternative = False
@@ -90,5 +90,6 @@ def test_a_renamed_flag_or_command_is_found() -> None:
     assert problems("cio-sync local up [--no-demo] | local drain | emulator --port 8099", top) == []
     assert problems("cio-sync reconcile --members-only | --member ID ...", top) == []
     assert problems("cio-sync dlq list --queues track", top) == ["cio-sync dlq list: no --queues"]
+    assert problems("cio-sync dlq list [--json|--queues track]", top) == ["cio-sync dlq list: no --queues"]
     assert problems("cio-sync members delete ID --force", top) == ["cio-sync members delete: no --force"]
     assert problems("cio-sync member show ID", top) == ["no command in 'cio-sync member show ID'"]
