@@ -38,8 +38,13 @@ def runtime() -> ProfileSweepRuntime:
     return build(ProfileSweepSettings.from_env())
 
 
-def run_id(now: float) -> str:
-    return "sweep-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+def run_id(now: float, context: Any) -> str:
+    """Names the run's intents (`<run id>:sweep:<member>`, FIFO-deduplicated for 5 minutes): Lambda's retry
+    of an invocation keeps its request id and re-sends nothing, while two runs in one second (a schedule and
+    an operator) each send their own."""
+    request = getattr(context, "aws_request_id", None)
+    suffix = f"-{request[:8]}" if isinstance(request, str) and request else ""
+    return "sweep-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + suffix
 
 
 def start_of(event: Any) -> str | None:
@@ -50,7 +55,7 @@ def start_of(event: Any) -> str | None:
 
 def handle(event: Any, context: Any, deps: ProfileSweepRuntime) -> dict[str, Any]:
     options = SweepOptions(
-        run_id=run_id(deps.clock()),
+        run_id=run_id(deps.clock(), context),
         placeholder_id=deps.placeholder_id,
         check_attributes=deps.check_attributes,
         consent=deps.consent,

@@ -99,7 +99,7 @@ def test_a_run_queues_the_orphan_and_reports_counts_as_metrics_and_one_log_line(
         runtime(directory, members, publisher),
     )
     assert publisher.member_ids() == [ORPHAN]
-    assert result["run_id"] == run_id(NOW_S) == "sweep-20261118T110640Z"
+    assert result["run_id"] == run_id(NOW_S, None) == "sweep-20261118T110640Z"
     assert result["complete"] is True
     assert metric("ProfileSweepScanned") == 4
     assert metric("ProfileSweepOrphans") == 1
@@ -249,3 +249,22 @@ def test_with_the_default_settings_a_lost_unsubscribe_webhook_converges() -> Non
     assert settings.read_opt_outs is True
     off = ProfileSweepSettings.from_env({**SETTINGS, "PROFILE_SWEEP_READ_OPT_OUTS": "false"})
     assert off.read_opt_outs is False
+
+
+class Invocation:
+    """A Lambda context as far as the run id reads it."""
+
+    def __init__(self, request_id: str) -> None:
+        self.aws_request_id = request_id
+
+
+def test_two_runs_in_one_second_queue_each_its_own_intents_and_a_retry_the_same() -> None:
+    """Intent ids name the run, and SQS FIFO drops a repeated one for 5 minutes: a schedule and an
+    operator's run in the same second must not take each other's repairs for duplicates (the state machine
+    found a drift left in place so), while Lambda's retry of one invocation (same request id) re-sends
+    nothing."""
+    first = run_id(NOW_S, Invocation("9f1c2d3e-aaaa-bbbb-cccc-000000000001"))
+    second = run_id(NOW_S, Invocation("0b7a6c5d-aaaa-bbbb-cccc-000000000002"))
+    assert first != second
+    assert first == run_id(NOW_S, Invocation("9f1c2d3e-aaaa-bbbb-cccc-000000000001"))
+    assert first.startswith("sweep-20261118T110640Z-")

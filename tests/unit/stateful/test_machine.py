@@ -74,6 +74,22 @@ def test_a_removal_repairing_an_invalid_status_in_the_sign_ups_second_is_an_opt_
     assert state.table.items[POISON].get("email_opt_out_at") is not None
 
 
+def test_a_second_sweep_in_the_same_second_repairs_what_the_first_could_not_see() -> None:
+    """Found by a hunt: a sweep queued the sign-ups' missing profiles; in the same second, after someone
+    edited a profile in Customer.io, the last sweep's repair had the same intent ids (the run id was the
+    second) and SQS FIFO dropped it as a duplicate: the edit stayed. Run ids now name the invocation."""
+    member = MEMBERS[0]
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "none"], settled=False)
+    state.stream(count=2, crash_after=None)
+    state.sweep(check_attributes=False)
+    state.stream(count=1, crash_after=None)
+    state.track(crash=False)
+    state.someone_edits_customerio(member=member, remove=False)
+    state.teardown()
+    assert "last_name" not in state.cio.people[member].attributes
+
+
 def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -> None:
     """Found by the machine (review of issue 21): the save of a delivery id fails, the stream record comes
     again, the member is deleted; the second intent is parked as gone. The verdict allowed "sent and

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from cio_sync.adapters.customerio.app_client import AppClient
 from cio_sync.adapters.customerio.credentials import Credentials
@@ -60,6 +60,12 @@ def sqs_event(messages: list[Message]) -> dict[str, Any]:
     }
 
 
+class SweepInvocation(NamedTuple):
+    """The sweep's Lambda context, as far as it reads one (its run id; no deadline on fake time)."""
+
+    aws_request_id: str
+
+
 class Functions:
     """One execution environment of each function, as its composition root would build it, on fake time."""
 
@@ -72,6 +78,7 @@ class Functions:
         self.consent_queue = Queue(clock, fifo=True)
         self.publisher = Publisher(self.track_queue, self.email_queue)
         self.pending = FakePending()
+        self.sweeps = 0
         client_args: dict[str, Any] = {
             "pool": cio,
             "clock": clock,
@@ -166,7 +173,8 @@ class Functions:
             find_missing=True,
             clock=self.clock,
         )
-        return profile_sweep_handler.handle({}, None, deps)
+        self.sweeps += 1  # each invocation has its own request id, as Lambda's have
+        return profile_sweep_handler.handle({}, SweepInvocation(f"{self.sweeps:08d}-sweep"), deps)
 
     def import_chunk(self, claims: Any, body: str) -> dict[str, Any]:
         deps = ImportChunkRuntime(
