@@ -177,8 +177,8 @@ def decide(
 
     `before` is the previous write's decision (its rule outputs), or None when `old` already holds it.
     `email_status_before`: the valid email status a parked write replaced with one of the wrong type
-    (rule_enforcement.carry_past_park), for the raw write that repairs it. `assume_opt_out=False`: no
-    unseen opt-out is taken from the image (a parked write's valid part: its image is not the writer's).
+    (rule_enforcement.carry_past_park), for the raw write that repairs it. `assume_opt_out=False` for a
+    parked write's valid part: the unseen opt-out is guessed at the write repairing it, whose image shows it.
     """
     if old is None:
         return Decision(apply_subscription_rules(None, new, now))

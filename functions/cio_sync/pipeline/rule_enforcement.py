@@ -26,7 +26,7 @@ from cio_sync.observability import logger
 from cio_sync.pipeline.record_budget import RecordOverBudget
 from cio_sync.pipeline.stream_records import MemberChange, repaired
 
-STATUSES = (EMAIL_STATUS, SMS_STATUS)  # read as absent when broken (stream_records.repaired)
+_STATUSES = (EMAIL_STATUS, SMS_STATUS)  # read as absent when broken (stream_records.repaired)
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def carry_past_park(change: MemberChange, before: PendingDecision | None) -> Pen
     status = _email_status_replaced(change.old, change.new, before)
     read_as = repaired(change.new)
     landed_on = {**old, **(before.outputs if before is not None else {})}
-    broken = [name for name in STATUSES if change.new.get(name) is not None and name not in read_as]
+    broken = [name for name in _STATUSES if change.new.get(name) is not None and name not in read_as]
     valid = {**read_as, **{name: landed_on.get(name) for name in broken}}
     try:
         decided = decide(

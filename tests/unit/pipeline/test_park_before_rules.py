@@ -316,21 +316,30 @@ def test_a_resubscribe_in_a_parked_write_never_outlives_a_later_opt_out(
     _opted_out_for_good(harness)
 
 
-def test_a_decision_json_cannot_hold_never_fails_the_batch() -> None:
-    """Issue 21: a raw write unsubscribes and puts a number in `email_opt_out_at` (a Decimal once read
-    from the stream); the item moves on (a write parked for its SMS status) before the decision is
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email_opt_out_at", Decimal(5)),
+        ("email_opt_out_at", {Decimal(5)}),
+        ("promotions_muted_at", Decimal(5)),
+    ],
+)
+def test_a_decision_json_cannot_hold_never_fails_the_batch(field: str, value: object) -> None:
+    """Issue 21: a raw write unsubscribes and puts a number (a Decimal once read from the stream) or a
+    number set in a stamp; the item moves on (a write parked for its SMS status) before the decision is
     written, so it is kept, and keeping it raised TypeError: the whole batch failed, retried for the
     stream's day. Now the number stays out of the decision (the next image holds it), and the repair
     behind the park is decided: the opt-out is ruled, nothing is parked but the broken write."""
     harness = RaceHarness(_on_both_channels())
     harness.pending = DynamoPendingDecisions(StubClient(), TABLE, clock=lambda: 1_800_000_000.0)  # type: ignore[assignment]
     harness.drain()
-    harness.write({"email_subscription_status": False, "email_opt_out_at": Decimal(5)})
-    harness.write({"sms_status": "bogus"})
-    harness.write({"sms_status": "active"})
+    harness.table.raw_write(MEMBER, {"email_subscription_status": False, field: value})
+    harness.table.raw_write(MEMBER, {"sms_status": "bogus"})
+    mute = field == "promotions_muted_at"  # a rule input: that write is parked too, and repaired here
+    harness.table.raw_write(MEMBER, {"sms_status": "active", **({field: None} if mute else {})})
     records = harness.table.records[harness.cursor :]
     assert _stream(harness, records, BudgetRunsOut(0, "none")) == {"batchItemFailures": []}
-    assert len(harness.publisher.parked) == 1
+    assert len(harness.publisher.parked) == 1 + mute
     _drain(harness)
     assert harness.raw["email_subscription_status"] is False
     assert harness.raw["email_subscription_topics"] == []
