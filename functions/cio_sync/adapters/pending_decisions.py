@@ -15,7 +15,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cio_sync.failures import TransientFailure
-from cio_sync.pipeline.member_stream import PendingDecision
+from cio_sync.pipeline.member_stream import DecisionsNotKept, PendingDecision
 
 KEY_PREFIX: Final = "rules"
 TTL_SECONDS: Final = 3 * 24 * 3600
@@ -63,21 +63,21 @@ class DynamoPendingDecisions:
     def keep(self, decisions: Sequence[PendingDecision]) -> None:
         expiration = str(int(self._clock()) + TTL_SECONDS)
         unique = {pending_key(d.member_id, d.token): d for d in decisions}
-        puts = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        "id": {"S": key},
-                        "member_id": {"S": decision.member_id},
-                        "token": {"S": decision.token},
-                        "outputs": {"S": json.dumps(decision.outputs, sort_keys=True)},
-                        "expiration": {"N": expiration},
-                    }
-                    | _status_before(decision)
-                }
+        puts, refused = [], []
+        for key, decision in unique.items():
+            try:
+                outputs = json.dumps(decision.outputs, sort_keys=True)
+            except (TypeError, ValueError):  # a value JSON cannot hold: the others are kept all the same
+                refused.append(decision)
+                continue
+            item = {
+                "id": {"S": key},
+                "member_id": {"S": decision.member_id},
+                "token": {"S": decision.token},
+                "outputs": {"S": outputs},
+                "expiration": {"N": expiration},
             }
-            for key, decision in unique.items()
-        ]
+            puts.append({"PutRequest": {"Item": item | _status_before(decision)}})
         for start in range(0, len(puts), _WRITE_BATCH):
             request: dict[str, Any] = {self._table: puts[start : start + _WRITE_BATCH]}
             for attempt in range(_ATTEMPTS):
@@ -88,6 +88,8 @@ class DynamoPendingDecisions:
                 self._sleep(0.05 * 2**attempt)
             if request:
                 raise TransientFailure("pending decisions: writes still unprocessed after retries")
+        if refused:
+            raise DecisionsNotKept(refused)
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         try:

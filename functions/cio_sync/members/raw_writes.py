@@ -171,12 +171,14 @@ def decide(
     now: str,
     *,
     email_status_before: bool | None = None,
+    assume_opt_out: bool = True,
 ) -> Decision:
     """The member item as the rules leave it after this write (see the module docstring).
 
     `before` is the previous write's decision (its rule outputs), or None when `old` already holds it.
     `email_status_before`: the valid email status a parked write replaced with one of the wrong type
-    (rule_enforcement.carry_past_park), for the raw write that repairs it.
+    (rule_enforcement.carry_past_park), for the raw write that repairs it. `assume_opt_out=False` for a
+    parked write's valid part: the unseen opt-out is guessed at the write repairing it, whose image shows it.
     """
     if old is None:
         return Decision(apply_subscription_rules(None, new, now))
@@ -188,7 +190,7 @@ def decide(
         change = {name: value for name, value in change.items() if name not in _RULE_FIELDS}
         change.update(stated)
     proposed: MemberItem = {**landed_on, **change}
-    assumed = stated is None and _unseen_opt_out(landed_on, old, new, change)
+    assumed = assume_opt_out and stated is None and _unseen_opt_out(landed_on, old, new, change)
     if assumed:
         proposed[EMAIL_STATUS] = False
     if DELETION_REQUESTED in change:
@@ -261,4 +263,15 @@ def decisions(decided: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, A
 
 
 def rule_outputs(item: Mapping[str, Any]) -> RuleState:
-    return {name: item.get(name) for name in RULE_OUTPUTS}
+    """The rule outputs a decision carries. A value the contract refuses (a number in a stamp, put there by
+    another writer) stays out: the next record's old image holds it anyway, and a kept decision stays
+    JSON (a set or a Decimal in it failed the whole stream batch for a day)."""
+    return {name: item.get(name) for name in RULE_OUTPUTS if _valid(item, name)}
+
+
+def _valid(item: Mapping[str, Any], name: str) -> bool:
+    try:
+        validate_fields(item, [name])
+    except InvalidMember:
+        return False
+    return True

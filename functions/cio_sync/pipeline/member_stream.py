@@ -27,6 +27,7 @@ from cio_sync.pipeline.record_budget import RecordBudget, RecordOverBudget, Unli
 from cio_sync.pipeline.rule_enforcement import (
     Decided,
     DecisionNotWritten,
+    DecisionsNotKept,
     PendingDecision,
     RuleDecisionWriter,
     apply_rules,
@@ -48,6 +49,7 @@ from cio_sync.sync.intents import Intent, SyncProfile
 # The ports the composition root wires (PendingDecision, RuleDecisionWriter and IntentPublisher live with
 # their steps).
 __all__ = [
+    "DecisionsNotKept",
     "IntentPublisher",
     "PendingDecision",
     "PendingDecisions",
@@ -62,7 +64,9 @@ class PendingDecisions(Protocol):
         """The decisions kept for these (member id, token) pairs; the others are absent."""
         ...
 
-    def keep(self, decisions: Sequence[PendingDecision]) -> None: ...
+    def keep(self, decisions: Sequence[PendingDecision]) -> None:
+        """Keep them all; raise DecisionsNotKept naming any it cannot hold (after keeping the others)."""
+        ...
 
 
 @dataclass
@@ -102,10 +106,12 @@ def process_stream_batch(
         run.retry_from = 0
     try:
         # Every one, not only each member's last: a retry may start from any record of the batch.
-        pending.keep([*run.carried, *run.kept_anyway])
+        pending.keep([decision for _, decision in run.to_keep])
     except TransientFailure:
         logger.exception("pending decisions could not be kept; Lambda will retry the batch")
         run.retry_from = 0
+    except Exception as error:  # no retry stores them: their records are parked, the batch goes on
+        run.park_unkept(error.refused if isinstance(error, DecisionsNotKept) else None, _describe(error))
     if run.retry_from != 0:
         run.note_unpublished(publish_intents(run.changes, publisher, lanes))
     return run.finish(publisher)
@@ -127,8 +133,8 @@ class _BatchRun:
         self.result = StreamBatchResult()
         self.changes: list[tuple[MemberChange, list[Intent]]] = []
         self.positions: list[int] = []  # each change's position in the batch
-        self.carried: list[PendingDecision] = []
-        self.kept_anyway: list[PendingDecision] = []
+        self.to_keep: list[tuple[int, PendingDecision]] = []  # (position of its record, decision)
+        self.carried = 0
         self.ruled: set[int] = set()  # positions whose rules' decision is noted: a park keeps it
         self.retry_from: int | None = None
 
@@ -200,22 +206,21 @@ class _BatchRun:
                 decided = None if plan is None else apply_rules(change, plan, self.writer)
             except RecordOverBudget as error:
                 raise TransientFailure("the record's budget ran out during its table write") from error
-            self._note(change, decided, latest)
+            self._note(position, change, decided, latest)
             self.ruled.add(position)
         if decided is not None and decided.refused:
             raise DecisionNotWritten(decided.refused)
 
-    def _note(self, change: MemberChange, decided: Decided | None, latest: _Latest) -> None:
+    def _note(self, position: int, change: MemberChange, decided: Decided | None, latest: _Latest) -> None:
         if decided is None:
             latest.pop(change.member_id, None)
             return
         latest[change.member_id] = decided.decision
         self.result.rule_decisions_written += int(decided.wrote)
         self.result.opt_outs_assumed += int(decided.assumed_opt_out)
-        if not decided.applied:
-            self.carried.append(decided.decision)
-        elif decided.keep:
-            self.kept_anyway.append(decided.decision)
+        self.carried += int(not decided.applied)
+        if not decided.applied or decided.keep:
+            self.to_keep.append((position, decided.decision))
 
     def _park_decisions(self, position: int, change: MemberChange, latest: _Latest) -> None:
         """A parked record whose rules were decided keeps that decision (noted); else the one owed to the
@@ -225,7 +230,15 @@ class _BatchRun:
         carried = carry_past_park(change, latest.pop(change.member_id, None))
         if carried is not None:
             latest[change.member_id] = carried
-            self.carried.append(carried)
+            self.carried += 1
+            self.to_keep.append((position, carried))
+
+    def park_unkept(self, refused: Sequence[PendingDecision] | None, reason: str) -> None:
+        """Records whose decisions the store refused (None: all of them) are parked with its reason."""
+        for position, decision in self.to_keep:
+            entry = self.batch[position]
+            if entry.problem is None and (refused is None or decision in refused):
+                entry.problem = f"its rules' decision could not be kept ({reason})"
 
     def _add(self, position: int, change: MemberChange, intents: list[Intent]) -> None:
         self.changes.append((change, intents))
@@ -245,7 +258,7 @@ class _BatchRun:
         for position, entry in enumerate(self.batch):
             if entry.problem is not None and (retry_from is None or position < retry_from):
                 _park(publisher, entry, result)
-        result.decisions_carried = len(self.carried)
+        result.decisions_carried = self.carried
         result.intents = sum(
             len(intents)
             for (_, intents), position in zip(self.changes, self.positions, strict=True)
@@ -265,7 +278,7 @@ def _first_old_versions(changes: Sequence[MemberChange]) -> list[tuple[str, str]
 
 def _describe(error: Exception) -> str:
     """The error's type and, for a contract error, its field and rule (never a value)."""
-    if isinstance(error, (InvalidMember, DecisionNotWritten)):
+    if isinstance(error, (InvalidMember, DecisionNotWritten, DecisionsNotKept)):
         return str(error)
     return type(error).__name__
 

@@ -6,7 +6,7 @@ kept for the later record that moved the item (docs/pipeline.md, "Racing raw wri
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,10 +21,12 @@ from cio_sync.members.raw_writes import (
     state_token,
     visible_change,
 )
-from cio_sync.members.subscriptions import EMAIL_STATUS
+from cio_sync.members.subscriptions import EMAIL_STATUS, SMS_STATUS
 from cio_sync.observability import logger
 from cio_sync.pipeline.record_budget import RecordOverBudget
 from cio_sync.pipeline.stream_records import MemberChange, repaired
+
+_STATUSES = (EMAIL_STATUS, SMS_STATUS)  # read as absent when broken (stream_records.repaired)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,15 @@ class DecisionNotWritten(Exception):
         super().__init__(f"its rules' decision could not be written ({refused})")
 
 
+class DecisionsNotKept(Exception):
+    """The pending-decision store could not hold these decisions (a value JSON cannot encode): their
+    records are parked with this reason, the batch goes on (docs/pipeline.md)."""
+
+    def __init__(self, refused: Sequence[PendingDecision]) -> None:
+        super().__init__("a value the store cannot encode")
+        self.refused = list(refused)
+
+
 def plan_rules(change: MemberChange, before: PendingDecision | None) -> RulePlan | None:
     """Decide this write on top of the previous decision (no I/O: the record's budget bounds it).
 
@@ -139,21 +150,37 @@ def apply_rules(change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter
 
 
 def carry_past_park(change: MemberChange, before: PendingDecision | None) -> PendingDecision | None:
-    """A parked record's write happened all the same: the decision still owed to the write before it
-    stands beneath it, so the record that repairs the item is decided on top of both (docs/pipeline.md);
-    an email status of the wrong type carries the valid one it replaced (`email_status_before`).
-    Tokens name the item as the rules can read it (`repaired`), as a repairing record's old image is."""
+    """A parked record's write happened all the same: its valid part is ruled on top of the decision owed
+    to the write before it (a broken field stands as its valid value before), and that decision is carried
+    to the record that repairs the item (docs/pipeline.md). An email status of the wrong type carries the
+    valid one it replaced (`email_status_before`). Tokens name the item as the rules can read it
+    (`repaired`), as a repairing record's old image is."""
     if change.old is None or change.new is None:
         return None
-    if before is not None and before.token != state_token(repaired(change.old)):
+    old = repaired(change.old)
+    if before is not None and before.token != state_token(old):
         before = None
     status = _email_status_replaced(change.old, change.new, before)
-    token = state_token(repaired(change.new))
-    if before is None:
-        # No decision owed: the repair is decided on its old image, as before; only the status travels.
-        return None if status is None else PendingDecision(change.member_id, token, {}, status)
-    stands = {**change.old, **before.outputs, **visible_change(change.old, change.new)}
-    return PendingDecision(change.member_id, token, rule_outputs(repaired(stands)), status)
+    read_as = repaired(change.new)
+    landed_on = {**old, **(before.outputs if before is not None else {})}
+    broken = [name for name in _STATUSES if change.new.get(name) is not None and name not in read_as]
+    valid = {**read_as, **{name: landed_on.get(name) for name in broken}}
+    try:
+        decided = decide(
+            None if before is None else before.outputs,
+            old,
+            valid,
+            change.now,
+            email_status_before=None if before is None else before.email_status_before,
+            assume_opt_out=False,
+        ).item
+    except Exception:  # whatever parked it also breaks the rules: the owed decision stands beneath
+        logger.warning("a parked write could not be ruled", extra={"member_id": change.member_id})
+        decided = {**landed_on, **visible_change(old, valid)}
+    outputs = rule_outputs(decided)
+    if status is not None:
+        outputs[EMAIL_STATUS] = None  # read as absent by the repair, which is judged against `status`
+    return PendingDecision(change.member_id, state_token(read_as), outputs, status)
 
 
 def _email_status_replaced(

@@ -9,19 +9,23 @@ identify was applied by the consent function: an opt-out undone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from cio_sync.adapters.pending_decisions import DynamoPendingDecisions
 from cio_sync.customerio.reporting import ReportingEvent
 from cio_sync.members.contract import MemberItem, parse_iso
 from cio_sync.members.subscriptions import web_signup
 from cio_sync.pipeline.consent import ConsentPolicy, apply_event
+from cio_sync.pipeline.member_stream import DecisionsNotKept, PendingDecision
 from cio_sync.sync.diff import DEFAULT_VOLATILE_WINDOW_S
+from tests.unit.adapters.test_pending_decisions import TABLE, StubClient
 
-from .fakes import BudgetRunsOut
+from .fakes import BudgetRunsOut, FakePending
 from .race_harness import MEMBER, RaceHarness
 from .table_sim import SimTable
 from .test_budget_after_rules import HISTORIES, PARKED, _stream
@@ -211,3 +215,160 @@ def test_true_over_a_broken_status_that_replaced_true_is_no_new_opt_in() -> None
     assert harness.raw["email_subscription_status"] is True
     assert harness.raw["email_opt_in_at"] == opted_in
     assert harness.raw.get("email_opt_out_at") is None
+
+
+def _parked_then(
+    harness: RaceHarness, parked: dict[str, Any], repair: dict[str, Any], *, one_batch: bool
+) -> None:
+    """A raw write `parked` breaks a rule input (parked), then `repair` fixes the item."""
+    harness.table.raw_write(MEMBER, parked)
+    if not one_batch:
+        _drain(harness)
+        assert harness.publisher.parked
+    harness.table.raw_write(MEMBER, repair)
+    _drain(harness)
+    assert len(harness.publisher.parked) == 1
+
+
+def _opted_out_for_good(harness: RaceHarness) -> None:
+    assert harness.raw["email_subscription_status"] is False
+    assert harness.raw["email_subscription_topics"] == []
+    assert harness.raw.get("email_opt_out_at") is not None
+    harness.oracle = dict(harness.raw)  # the echo is timed from the stamp the stream wrote
+    assert _late_subscribed_echo(harness) == "echo"
+    assert harness.raw["email_subscription_status"] is False
+
+
+@pytest.mark.parametrize("one_batch", [True, False], ids=["one batch", "two batches"])
+@pytest.mark.parametrize("repair", [{"sms_status": "active"}, {"sms_status": "active", "first_name": "Ada"}])
+def test_an_email_opt_out_in_a_parked_write_is_ruled_for_its_repair(
+    one_batch: bool, repair: dict[str, Any]
+) -> None:
+    """Issue 21: a raw write unsubscribes email and gives `sms_status` a value the contract refuses
+    (parked); the next write repairs the SMS status. The repair was decided on its old image, where email
+    was already false: no opt-out stamp, email topics kept, and a late `subscribed` echo re-subscribed the
+    person. The parked write's valid part is now ruled and carried to the repair."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    _parked_then(
+        harness, {"email_subscription_status": False, "sms_status": "bogus"}, repair, one_batch=one_batch
+    )
+    assert harness.raw["sms_status"] == "active"
+    _opted_out_for_good(harness)
+
+
+@pytest.mark.parametrize("one_batch", [True, False], ids=["one batch", "two batches"])
+def test_an_sms_stop_in_a_parked_write_mutes_a_member_off_email(one_batch: bool) -> None:
+    """The sibling on SMS: email already off, a raw write stops SMS and adds a retired email topic
+    (parked); the repair drops the topic. Both channels ended with no `promotions_muted_at`."""
+    harness = RaceHarness(_on_both_channels())
+    harness.table.raw_write(MEMBER, {"email_subscription_status": False})
+    harness.drain()
+    assert harness.raw["promotions_muted_at"] is None
+    parked = {"sms_status": "stop", "email_subscription_topics": ["retired"]}
+    _parked_then(harness, parked, {"email_subscription_topics": []}, one_batch=one_batch)
+    assert harness.raw["sms_status"] == "stop"
+    assert harness.raw["sms_subscription_topics"] == []
+    assert harness.raw["promotions_muted_at"] is not None
+
+
+@pytest.mark.parametrize("one_batch", [True, False], ids=["one batch", "two batches"])
+@pytest.mark.parametrize("topics", [[], ["community"]], ids=["drops it", "keeps the rest"])
+def test_an_email_opt_out_beside_a_broken_topic_list_is_ruled_for_its_repair(
+    one_batch: bool, topics: list[str]
+) -> None:
+    """The email unsubscribe shares its write with a retired topic (parked); the repair fixes the list
+    (restating the valid topic is no new pick: the item as the rules read it held it)."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    parked = {"email_subscription_status": False, "email_subscription_topics": ["community", "retired"]}
+    _parked_then(harness, parked, {"email_subscription_topics": topics}, one_batch=one_batch)
+    if topics:
+        harness.table.raw_write(MEMBER, {"email_subscription_topics": []})
+        _drain(harness)
+    _opted_out_for_good(harness)
+
+
+@pytest.mark.parametrize("one_batch", [True, False], ids=["one batch", "two batches"])
+@pytest.mark.parametrize("opt_out_with_repair", [True, False], ids=["in the repair", "after it"])
+def test_a_resubscribe_in_a_parked_write_never_outlives_a_later_opt_out(
+    one_batch: bool, opt_out_with_repair: bool
+) -> None:
+    """A parked write resubscribes email (its SMS status broken); the person opts out again, in the write
+    that repairs the item or after it. The resubscribe is ruled (an opt-in), and the opt-out after it
+    stands, stamped after it."""
+    harness = RaceHarness(_on_both_channels())
+    harness.table.raw_write(MEMBER, {"email_subscription_status": False})
+    harness.drain()
+    out_before = harness.raw["email_opt_out_at"]
+    repair: dict[str, Any] = {"sms_status": "active"}
+    if opt_out_with_repair:
+        repair["email_subscription_status"] = False
+    harness.table.raw_write(MEMBER, {"email_subscription_status": True, "sms_status": "bogus"})
+    if not one_batch:
+        _drain(harness)
+    harness.table.raw_write(MEMBER, repair)
+    if not opt_out_with_repair:
+        harness.table.raw_write(MEMBER, {"email_subscription_status": False})
+    _drain(harness)
+    assert harness.raw["email_opt_in_at"] > out_before
+    assert harness.raw["email_opt_out_at"] >= harness.raw["email_opt_in_at"]
+    _opted_out_for_good(harness)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email_opt_out_at", Decimal(5)),
+        ("email_opt_out_at", {Decimal(5)}),
+        ("promotions_muted_at", Decimal(5)),
+    ],
+)
+def test_a_decision_json_cannot_hold_never_fails_the_batch(field: str, value: object) -> None:
+    """Issue 21: a raw write unsubscribes and puts a number (a Decimal once read from the stream) or a
+    number set in a stamp; the item moves on (a write parked for its SMS status) before the decision is
+    written, so it is kept, and keeping it raised TypeError: the whole batch failed, retried for the
+    stream's day. Now the number stays out of the decision (the next image holds it), and the repair
+    behind the park is decided: the opt-out is ruled, nothing is parked but the broken write."""
+    harness = RaceHarness(_on_both_channels())
+    harness.pending = DynamoPendingDecisions(StubClient(), TABLE, clock=lambda: 1_800_000_000.0)  # type: ignore[assignment]
+    harness.drain()
+    harness.table.raw_write(MEMBER, {"email_subscription_status": False, field: value})
+    harness.table.raw_write(MEMBER, {"sms_status": "bogus"})
+    mute = field == "promotions_muted_at"  # a rule input: that write is parked too, and repaired here
+    harness.table.raw_write(MEMBER, {"sms_status": "active", **({field: None} if mute else {})})
+    records = harness.table.records[harness.cursor :]
+    assert _stream(harness, records, BudgetRunsOut(0, "none")) == {"batchItemFailures": []}
+    assert len(harness.publisher.parked) == 1 + mute
+    _drain(harness)
+    assert harness.raw["email_subscription_status"] is False
+    assert harness.raw["email_subscription_topics"] == []
+    assert harness.raw["sms_status"] == "active"
+
+
+class RefusingPending(FakePending):
+    """A store that cannot hold any decision (as DynamoPendingDecisions names one it cannot encode)."""
+
+    def keep(self, decisions: Sequence[PendingDecision]) -> None:
+        if decisions:
+            raise DecisionsNotKept(decisions)
+
+
+def test_a_decision_the_store_refuses_parks_its_record_and_the_batch_goes_on() -> None:
+    """The unsubscribe's decision is owed (a later write moved the item first) and the store refuses it:
+    that record is parked with the reason, the record behind it is decided on top in the same batch and
+    published, and the batch succeeds. Fails on the old code: the error left the batch (a day of retries)."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    harness.pending = RefusingPending()
+    harness.write({"email_subscription_status": False})
+    harness.write({"first_name": "Grace"})
+    records = harness.table.records[harness.cursor :]
+    track_before = len(harness.publisher.track)
+    assert _stream(harness, records, BudgetRunsOut(0, "none")) == {"batchItemFailures": []}
+    assert harness.publisher.parked == [
+        "its rules' decision could not be kept (a value the store cannot encode)"
+    ]
+    assert len(harness.publisher.track) > track_before
+    assert harness.raw["email_subscription_status"] is False
+    assert harness.raw.get("email_opt_out_at") is not None

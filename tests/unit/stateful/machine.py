@@ -63,6 +63,7 @@ RULE_INPUT_BREAKERS: Final = (
     {"sms_status": ["active"]},
     {"email_subscription_topics": ["news", "retired"]},
     {"email_subscription_status": "yes"},
+    {"email_subscription_status": False, "sms_status": ["active"]},  # a valid part beside a broken one
 )
 NON_RULE_BREAKERS: Final = (
     {"mobile": "5555550123"},

@@ -126,9 +126,15 @@ def written(item: Mapping[str, Any] | None, changes: Mapping[str, Any], now: str
         return None
     new = update(item, changes)
     if not rule_inputs_valid(new):
-        # The stream parks such a record; no rule can be read from it. What the item validly said before
-        # stands for its repair (docs/pipeline.md: the repair is decided on top of the decision before).
-        new[LAST_VALID] = valid_part(item)
+        # The stream parks such a record but rules its valid part, a broken status read as the valid one
+        # it replaced, and carries that to the repair (docs/pipeline.md): the ruled values stand wherever
+        # the write left a valid one; the broken ones stay as written until a repair.
+        before = valid_part(item)
+        ruled = apply_rules(before, valid_part({**new, LAST_VALID: before}), now)
+        for name in (*RULED, *STAMPS):
+            if _valid_value(name, new.get(name)):
+                new = update(new, {name: ruled.get(name)})
+        new[LAST_VALID] = {name: ruled[name] for name in STATUS_NAMES if name in ruled}
         return new
     new.pop(LAST_VALID, None)
     return apply_rules(valid_part(item), new, now)
@@ -169,6 +175,20 @@ def valid_part(item: Mapping[str, Any]) -> Item:
     if sms is not None and not (isinstance(sms, str) and sms in SMS_STATUS_VALUES):
         result.pop("sms_status")
     return result
+
+
+RULED: Final = ("email_subscription_status", "email_subscription_topics", "sms_subscription_topics")
+STATUS_NAMES: Final = ("email_subscription_status", "sms_status")
+
+
+def _valid_value(name: str, value: Any) -> bool:
+    if name in STATUS_NAMES:
+        return _valid_status(name, value)
+    if name == "email_subscription_topics":
+        return _topic_list(value, EMAIL_TOPIC_VALUES)
+    if name == "sms_subscription_topics":
+        return _topic_list(value, SMS_TOPIC_VALUES)
+    return value is None or isinstance(value, str)
 
 
 def _valid_status(name: str, value: Any) -> bool:

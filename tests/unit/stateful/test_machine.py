@@ -90,6 +90,19 @@ def test_a_second_sweep_in_the_same_second_repairs_what_the_first_could_not_see(
     assert "last_name" not in state.cio.people[member].attributes
 
 
+def test_an_opt_out_beside_a_broken_sms_status_is_ruled_for_the_repair() -> None:
+    """Issue 21: a raw write unsubscribes email and breaks `sms_status` (parked); the write repairing it
+    was decided on an image already showing false: no `email_opt_out_at`, email topics kept. The oracle
+    took the park for no write at all, so the machine agreed; now both rule the parked write's valid part."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.break_rule_inputs(breaker=3)
+    state.raw_write(data=Draws(["sms_status"], "active"), member=POISON, skew=0)
+    state.teardown()
+    assert state.table.items[POISON].get("email_opt_out_at") is not None
+    assert state.table.items[POISON]["email_subscription_topics"] == []
+
+
 def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -> None:
     """Found by the machine (review of issue 21): the save of a delivery id fails, the stream record comes
     again, the member is deleted; the second intent is parked as gone. The verdict allowed "sent and

@@ -90,8 +90,8 @@ def _counting_down(member_id: str, payload: Any, version: Any, sent_at_s: int, t
     return ORIGINAL_IDENTIFIES(member_id, payload, stamp, stamp, topic_map)
 
 
-def _own_image(carried: Any, old: Any, new: Any, now: str) -> Any:
-    return ORIGINAL_DECIDE(None, old, new, now)
+def _own_image(carried: Any, old: Any, new: Any, now: str, **options: Any) -> Any:
+    return ORIGINAL_DECIDE(None, old, new, now, **options)
 
 
 def _own_decision_dropped(run: Any, position: int, change: Any, latest: Any) -> None:
