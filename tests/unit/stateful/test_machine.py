@@ -103,6 +103,17 @@ def test_an_opt_out_beside_a_broken_sms_status_is_ruled_for_the_repair() -> None
     assert state.table.items[POISON]["email_subscription_topics"] == []
 
 
+def test_a_late_identify_is_repaired_by_a_sweep_in_the_first_sweeps_second() -> None:
+    """Found by a hunt, same cause: a sweep queued the sign-ups, Customer.io applied one identify late
+    (after the next), and the teardown's sweep, in the same second, had its repair dropped as a duplicate."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "sms"], settled=False)
+    state.sweep(check_attributes=False)
+    state.track_stalls()
+    state.customerio_track_fault(fault="late", times=1)
+    state.teardown()
+
+
 def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -> None:
     """Found by the machine (review of issue 21): the save of a delivery id fails, the stream record comes
     again, the member is deleted; the second intent is parked as gone. The verdict allowed "sent and
