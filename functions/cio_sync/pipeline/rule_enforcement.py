@@ -137,9 +137,11 @@ def apply_rules(change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter
             "subscription rules enforced on a raw write",
             extra={"member_id": member_id, "fields": sorted(wanted)},
         )
-        # A write-back that unsubscribes (a model write's status, forced true on a stale item, re-decided)
-        # reads as an unsubscribe in its own record: kept, that record is decided on top of it.
-        keep = change.old is None or wanted.get(EMAIL_STATUS) is False
+        # A write-back that sets the email status reads as a writer's own change in its record: an
+        # unsubscribe (a model write's status forced true on a stale item, re-decided), or an opt-in whose
+        # stamp it did not move (the one before was in the same second): kept, that record is decided on
+        # top of it and stays a fixpoint.
+        keep = change.old is None or EMAIL_STATUS in wanted
         return Decided(plan.decision, applied=True, wrote=True, assumed_opt_out=assumed, keep=keep)
     # A later write (or this record's own earlier delivery) moved the item: the next record carries it.
     logger.info(

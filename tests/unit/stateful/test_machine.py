@@ -114,6 +114,25 @@ def test_a_late_identify_is_repaired_by_a_sweep_in_the_first_sweeps_second() -> 
     state.teardown()
 
 
+@pytest.mark.parametrize("between", [False, True], ids=["one batch", "two batches"])
+def test_a_resubscribe_in_the_opt_outs_second_keeps_its_opt_in_stamp(between: bool) -> None:
+    """Found by a hunt: subscribed at 10:00:00, an email unsubscribe and a topic pick by another service in
+    the same second; the rules' write-back resubscribed without moving `email_opt_in_at` (already that
+    second), so its own record, read a second later, looked like a writer's opt-in and was stamped again
+    (10:00:01). The write-back's decision is now kept, and its record is decided on top of it."""
+    member = MEMBERS[1]
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "none"], settled=True)
+    state.raw_write(data=Draws(["email_subscription_status"], False), member=member, skew=-3600)
+    if between:
+        state.stream(count=8, crash_after=None)
+    state.raw_write(
+        data=Draws(["email_subscription_topics"], ["clubs", "community", "news"]), member=member, skew=-3600
+    )
+    state.time_passes(seconds=1)
+    state.teardown()
+
+
 def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -> None:
     """Found by the machine (review of issue 21): the save of a delivery id fails, the stream record comes
     again, the member is deleted; the second intent is parked as gone. The verdict allowed "sent and
