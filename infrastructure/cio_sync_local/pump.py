@@ -78,6 +78,10 @@ class _MappingRun:
             return False
 
 
+class _Inside(threading.local):
+    function: str | None = None
+
+
 class Pump:
     """Runs every enabled mapping's pollers on threads; `wait_idle()` answers `drain`."""
 
@@ -111,6 +115,7 @@ class Pump:
         self._held: set[str] = set()
         self._polling: dict[str, int] = {}  # polls under way, per function: what hold() waits out
         self._held_change = threading.Condition()
+        self._inside = _Inside()  # the function this thread is polling for, if any
         self.errors = 0
         sources = sorted({run.mapping.source for run in self.runs if run.mapping.kind == "sqs"})
         self.idleness = Idleness(
@@ -183,9 +188,12 @@ class Pump:
         Lets a test land several writes before the stream is read, deterministically: a poll already
         under way when the hold begins (it may receive what the test sends next) is waited out first.
         """
+        if self._inside.function == function:
+            raise RuntimeError(f"{function}: a hold from inside its own poll would wait for itself")
         with self._held_change:
             self._held.add(function)
             if not self._held_change.wait_for(lambda: not self._polling.get(function), HOLD_WAIT_S):
+                self._held.discard(function)
                 raise TimeoutError(f"{function}: a poll was still under way after {HOLD_WAIT_S:.0f} s")
         try:
             yield
@@ -200,6 +208,7 @@ class Pump:
             if function in self._held:
                 return 0  # not a poll: a held mapping never looks idle
             self._polling[function] = self._polling.get(function, 0) + 1
+        self._inside.function = function
         try:
             work = poller.poll_once()
         except Exception:
@@ -209,6 +218,7 @@ class Pump:
             log.exception("%s: polling failed", poller.label)
             work = 0
         finally:
+            self._inside.function = None
             with self._held_change:
                 self._polling[function] -= 1
                 self._held_change.notify_all()

@@ -39,9 +39,9 @@ def runtime() -> ProfileSweepRuntime:
 
 
 def run_id(now: float, context: Any) -> str:
-    """Names the run's intents (`<run id>:sweep:<member>`, FIFO-deduplicated for 5 minutes): Lambda's retry
-    of an invocation keeps its request id and re-sends nothing, while two runs in one second (a schedule and
-    an operator) each send their own."""
+    """Names the run's intents (`<run id>:sweep:<member>`; SQS FIFO drops a repeated one for 5 minutes): the
+    invocation's request id beside its second, so two runs in one second (a schedule and an operator) each
+    send their own repairs."""
     request = getattr(context, "aws_request_id", None)
     suffix = f"-{request[:8]}" if isinstance(request, str) and request else ""
     return "sweep-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + suffix

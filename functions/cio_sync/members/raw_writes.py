@@ -40,6 +40,7 @@ from cio_sync.members.subscriptions import (
     SMS_STATUS,
     SMS_TOPICS_FIELD,
     apply_subscription_rules,
+    is_fresh_stamp,
     opts_in_to_email,
     opts_out_of_email,
     stamp_if_due,
@@ -236,9 +237,8 @@ def _keep_model_stamps(
     stands: the write happened then (the record's time is only its second), and re-checking it never
     moves a stamp (docs/member-contract.md). A stamp the model did not make is the record's time."""
     for name in _STAMPS:
-        fresh = new.get(name) is not None and new.get(name) != old.get(name)
         stamped = decided.get(name) is not None and decided.get(name) != landed_on.get(name)
-        if fresh and stamped:
+        if is_fresh_stamp(name, old, new) and stamped:
             decided[name] = new[name]
 
 

@@ -15,6 +15,7 @@ from cio_sync.members.contract import (
     UNSUBSCRIBED_SMS_STATUSES,
     InvalidMember,
     MemberItem,
+    is_iso_timestamp,
     new_member_id,
     validate_member,
     without_absent,
@@ -111,8 +112,7 @@ def apply_subscription_rules(old: Mapping[str, Any] | None, new: Mapping[str, An
     ):
         # A write that already carries a fresh mute (the model decided it; the stream now re-checks the
         # same write with a later `now`) keeps its time, so re-applying the rules never rewrites it.
-        fresh_mute = new.get(MUTED_AT) is not None and new.get(MUTED_AT) != old.get(MUTED_AT)
-        result[MUTED_AT] = new[MUTED_AT] if fresh_mute else now
+        result[MUTED_AT] = new[MUTED_AT] if is_fresh_stamp(MUTED_AT, old, new) else now
     stamp_if_due(EMAIL_OPT_IN_AT, opts_in_to_email(old, result), old, new, result=result, now=now)
     stamp_if_due(EMAIL_OPT_OUT_AT, opts_out_of_email(old, result), old, new, result=result, now=now)
     return result
@@ -148,8 +148,14 @@ def stamp_if_due(
     # Like the mute: a write that already carries a fresh stamp (the model ruled on it; the stream now
     # re-checks it) keeps it, so the rules stay a fixpoint and a replay never moves it.
     if due:
-        fresh = new.get(name) is not None and new.get(name) != (old or {}).get(name)
-        result[name] = new[name] if fresh else now
+        result[name] = new[name] if is_fresh_stamp(name, old, new) else now
+
+
+def is_fresh_stamp(name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """The write sets a stamp of its own: a new value, and a timestamp (another service's number or text
+    there would hide the opt-out from the consent function, which reads stamps as times)."""
+    value = new.get(name)
+    return value is not None and value != (old or {}).get(name) and is_iso_timestamp(value)
 
 
 def _apply_creation_rules(item: MemberItem) -> None:

@@ -137,6 +137,7 @@ class _BatchRun:
         self.carried = 0
         self.ruled: set[int] = set()  # positions whose rules' decision is noted: a park keeps it
         self.retry_from: int | None = None
+        self.last_of: dict[str, int] = {}  # each member's last position in the batch
 
     def changes_read(self) -> list[MemberChange]:
         """Every parsed change, parked ones too (a decision may be carried past a park)."""
@@ -144,6 +145,7 @@ class _BatchRun:
 
     def decide_all(self, kept: Sequence[PendingDecision]) -> None:
         latest = {decision.member_id: decision for decision in kept}
+        self.last_of = {e.change.member_id: at for at, e in enumerate(self.batch) if e.change is not None}
         for position, entry in enumerate(self.batch):
             change = entry.change
             if change is None:
@@ -203,7 +205,8 @@ class _BatchRun:
         # budget running out between them would lose the decision; from here on, a park keeps it.
         with self.budget.io():
             try:
-                decided = None if plan is None else apply_rules(change, plan, self.writer)
+                moved_on = self.last_of.get(change.member_id, position) > position
+                decided = None if plan is None else apply_rules(change, plan, self.writer, moved_on=moved_on)
             except RecordOverBudget as error:
                 raise TransientFailure("the record's budget ran out during its table write") from error
             self._note(position, change, decided, latest)

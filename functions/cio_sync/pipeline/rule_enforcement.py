@@ -21,7 +21,7 @@ from cio_sync.members.raw_writes import (
     state_token,
     visible_change,
 )
-from cio_sync.members.subscriptions import EMAIL_STATUS, SMS_STATUS
+from cio_sync.members.subscriptions import EMAIL_STATUS, SMS_STATUS, apply_subscription_rules
 from cio_sync.observability import logger
 from cio_sync.pipeline.record_budget import RecordOverBudget
 from cio_sync.pipeline.stream_records import MemberChange, repaired
@@ -118,11 +118,19 @@ def plan_rules(change: MemberChange, before: PendingDecision | None) -> RulePlan
     return RulePlan(decision, decisions(decided, change.new), expected, outcome.assumed_opt_out)
 
 
-def apply_rules(change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter) -> Decided:
-    """Write the plan back if the item is still the version the record showed."""
+def apply_rules(
+    change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter, *, moved_on: bool = False
+) -> Decided:
+    """Write the plan back if the item is still the version the record showed.
+
+    `moved_on`: the batch holds a later record of the member, so the item is not this version any more even
+    if it looks the same (a write restoring it): that record carries the decision instead.
+    """
     member_id, wanted, assumed = change.member_id, plan.wanted, plan.assumed_opt_out
     if not wanted:
         return Decided(plan.decision, applied=True, assumed_opt_out=assumed)
+    if moved_on:
+        return Decided(plan.decision, applied=False, assumed_opt_out=assumed)
     try:
         written = writer.write_rule_decisions(member_id, plan.expected, wanted)
     except (TransientFailure, RecordOverBudget):
@@ -137,12 +145,10 @@ def apply_rules(change: MemberChange, plan: RulePlan, writer: RuleDecisionWriter
             "subscription rules enforced on a raw write",
             extra={"member_id": member_id, "fields": sorted(wanted)},
         )
-        # A write-back that sets the email status reads as a writer's own change in its record: an
-        # unsubscribe (a model write's status forced true on a stale item, re-decided), or an opt-in whose
-        # stamp it did not move (the one before was in the same second): kept, that record is decided on
-        # top of it and stays a fixpoint.
-        keep = change.old is None or EMAIL_STATUS in wanted
-        return Decided(plan.decision, applied=True, wrote=True, assumed_opt_out=assumed, keep=keep)
+        # Kept: the write-back's own record is decided on top of it and stays a fixpoint (read alone, an
+        # unsubscribe written back, or an opt-in whose stamp did not move, looks like a writer's change),
+        # and the store's entry for a version is always the latest decision made for it.
+        return Decided(plan.decision, applied=True, wrote=True, assumed_opt_out=assumed, keep=True)
     # A later write (or this record's own earlier delivery) moved the item: the next record carries it.
     logger.info(
         "the item moved on; the next record carries this decision",
@@ -176,13 +182,25 @@ def carry_past_park(change: MemberChange, before: PendingDecision | None) -> Pen
             email_status_before=None if before is None else before.email_status_before,
             assume_opt_out=False,
         ).item
-    except Exception:  # whatever parked it also breaks the rules: the owed decision stands beneath
+    except Exception:  # whatever parked it also breaks the full rules: the plain ones, on what it changed
         logger.warning("a parked write could not be ruled", extra={"member_id": change.member_id})
-        decided = {**landed_on, **visible_change(old, valid)}
+        decided = _ruled_plainly(landed_on, {**landed_on, **visible_change(old, valid)}, change.now)
     outputs = rule_outputs(decided)
     if status is not None:
-        outputs[EMAIL_STATUS] = None  # read as absent by the repair, which is judged against `status`
+        # The repair reads the broken status as absent and is judged against the status the valid part
+        # left (a topic pick beside the broken status subscribes: a repair to false is then an opt-out).
+        ruled = decided.get(EMAIL_STATUS)
+        status = ruled if isinstance(ruled, bool) else status
+        outputs[EMAIL_STATUS] = None
     return PendingDecision(change.member_id, state_token(read_as), outputs, status)
+
+
+def _ruled_plainly(landed_on: Mapping[str, Any], proposed: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """The subscription rules alone on the write (an opt-out still stamped), else the write as it is."""
+    try:
+        return apply_subscription_rules(landed_on, proposed, now)
+    except Exception:
+        return dict(proposed)
 
 
 def _email_status_replaced(

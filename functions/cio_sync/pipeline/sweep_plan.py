@@ -24,7 +24,7 @@ DEFAULT_RESERVE_S: Final = 30.0
 
 @dataclass(frozen=True)
 class SweepOptions:
-    run_id: str  # intent ids are `<run id>:sweep:<member id>`: a resumed run re-sends nothing for 5 min
+    run_id: str  # one per invocation: intent ids are `<run id>:sweep:<member id>`
     placeholder_id: str  # the transactional placeholder profile (CUSTOMER_IO_APP_IDENTIFIER_ID)
     lanes: int = TRACK_LANES
     check_attributes: bool = False

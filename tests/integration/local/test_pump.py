@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cio_sync_local import pump as pump_module
 from cio_sync_local.pump import Faults
 from tests.integration.local.conftest import MiniStack, Recorder, body_of, member_id_of
 
@@ -308,3 +309,56 @@ def test_a_hold_begun_during_a_poll_waits_for_it_and_then_nothing_polls(mini_sta
     assert holding.is_set()
     assert held_back == ["while held"]
     assert "first" in recorder.succeeded
+
+
+def test_a_hold_from_inside_its_own_poll_is_refused_at_once(mini_stack: MiniStack) -> None:
+    """A hold asked for on the function's own poll would wait for itself (five minutes, then the function
+    held for good): it is refused with a clear error instead, and the function goes on polling."""
+    refusals: list[str] = []
+    pump_box: list[Any] = []
+
+    def hold_from_inside(record: dict[str, Any], _seen: int) -> bool:
+        try:
+            with pump_box[0].hold("QueueFunction"):
+                refusals.append("held")
+        except RuntimeError as error:
+            refusals.append(str(error))
+        return False
+
+    recorder = Recorder(identify=body_of, fail=hold_from_inside)
+    pump = mini_stack.pump({"QueueFunction": recorder})
+    pump_box.append(pump)
+    mini_stack.send("Queue", "inside")
+    pump.wake()
+    assert pump.wait_idle(SETTLE_S).idle
+    assert refusals
+    assert "would wait for itself" in refusals[0]
+    mini_stack.send("Queue", "after")
+    assert pump.wait_idle(SETTLE_S).idle
+    assert "after" in recorder.succeeded
+
+
+def test_a_hold_that_times_out_leaves_the_function_polling(
+    mini_stack: MiniStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hold's wait for a poll under way is bounded; when it gives up, the function is not left held."""
+    monkeypatch.setattr(pump_module, "HOLD_WAIT_S", 0.1)  # the poll below is held until released
+    invoked, release = threading.Event(), threading.Event()
+
+    def block_the_first(record: dict[str, Any], _seen: int) -> bool:
+        if body_of(record) == "first":
+            invoked.set()
+            assert release.wait(SETTLE_S), "never released"
+        return False
+
+    recorder = Recorder(identify=body_of, fail=block_the_first)
+    mini_stack.send("Queue", "first")
+    pump = mini_stack.pump({"QueueFunction": recorder})
+    assert invoked.wait(SETTLE_S), "the function was never invoked"
+    with pytest.raises(TimeoutError), pump.hold("QueueFunction"):
+        pass
+    release.set()
+    mini_stack.send("Queue", "after")
+    pump.wake()
+    assert pump.wait_idle(SETTLE_S).idle
+    assert "after" in recorder.succeeded
