@@ -222,7 +222,7 @@ def _stamp_as_before(
     values stay what the write and the rules made them."""
     basis = {**landed_on, EMAIL_STATUS: status}
     if opts_out_of_email(basis, decided) and not opts_out_of_email(landed_on, decided):
-        stamp_if_due(EMAIL_OPT_OUT_AT, True, basis, new, result=decided, now=now)
+        stamp_if_due(EMAIL_OPT_OUT_AT, True, basis, proposed, result=decided, now=now)
     if opts_in_to_email(landed_on, decided) and not opts_in_to_email(basis, decided):
         if proposed.get(EMAIL_OPT_IN_AT) is None:
             decided.pop(EMAIL_OPT_IN_AT, None)

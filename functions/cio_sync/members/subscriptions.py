@@ -152,10 +152,10 @@ def stamp_if_due(
 
 
 def is_fresh_stamp(name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """The write sets a stamp of its own: a new value, and a timestamp (another service's number or text
+    """The write sets a stamp of its own: a new value and a timestamp (another service's number or text
     there would hide the opt-out from the consent function, which reads stamps as times)."""
     value = new.get(name)
-    return value is not None and value != (old or {}).get(name) and is_iso_timestamp(value)
+    return isinstance(value, str) and value != (old or {}).get(name) and is_iso_timestamp(value)
 
 
 def _apply_creation_rules(item: MemberItem) -> None:

@@ -144,3 +144,24 @@ def test_a_parked_write_the_full_rules_cannot_decide_still_stamps_its_opt_out(
     _drain(harness)
     assert harness.raw.get("email_opt_out_at") is not None
     assert harness.raw["email_subscription_topics"] == []
+
+
+@pytest.mark.parametrize(
+    "second",
+    [{"email_subscription_status": "no"}, {"email_subscription_topics": []}],
+    ids=["broken again", "topics removed"],
+)
+def test_two_parked_writes_then_a_repair_to_false_stamp_the_opt_out(second: dict[str, Any]) -> None:
+    """Review 4: a pick beside a broken status, a second parked write, then false. The repair's opt-out was
+    judged with the record's raw image, whose old opt-out stamp (untouched by any writer) differed from
+    the carried one and was taken for the writer's own: the old stamp stood, and the echo re-subscribed."""
+    harness = _opted_out_long_ago()
+    for write in (
+        {"email_subscription_status": "yes", "email_subscription_topics": ["news"]},
+        second,
+        {"email_subscription_status": False},
+    ):
+        harness.table.raw_write(MEMBER, write)
+    _drain(harness)
+    assert harness.raw["email_opt_out_at"] >= harness.raw["email_opt_in_at"]
+    assert _echo_after_the_last_write(harness) != "applied"
