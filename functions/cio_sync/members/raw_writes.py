@@ -30,7 +30,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cio_sync.members.contract import InvalidMember, MemberItem, is_member_id, validate_fields
+from cio_sync.members.contract import (
+    InvalidMember,
+    MemberItem,
+    is_iso_timestamp,
+    is_member_id,
+    parse_iso,
+    validate_fields,
+)
 from cio_sync.members.subscriptions import (
     EMAIL_OPT_IN_AT,
     EMAIL_OPT_OUT_AT,
@@ -200,10 +207,12 @@ def decide(
     decided = apply_subscription_rules(landed_on, proposed, now)
     if stated is not None:
         _keep_model_stamps(landed_on, old, new, decided)
-    elif email_status_before is not None and landed_on.get(EMAIL_STATUS) is None:
-        _stamp_as_before(
-            email_status_before, landed_on=landed_on, proposed=proposed, new=new, decided=decided, now=now
-        )
+    else:
+        if email_status_before is not None and landed_on.get(EMAIL_STATUS) is None:
+            _stamp_as_before(
+                email_status_before, landed_on=landed_on, proposed=proposed, new=new, decided=decided, now=now
+            )
+        _answer_in_order(landed_on, decided, now)
     return Decision(decided, assumed)
 
 
@@ -228,6 +237,18 @@ def _stamp_as_before(
             decided.pop(EMAIL_OPT_IN_AT, None)
         else:
             decided[EMAIL_OPT_IN_AT] = proposed[EMAIL_OPT_IN_AT]
+
+
+def _answer_in_order(landed_on: Mapping[str, Any], decided: MemberItem, now: str) -> None:
+    """A raw writer's own opt-out (or opt-in) stamp from before the opt-in (opt-out) it ends, a clock
+    behind: it would read as the older of the two and let a late Customer.io echo undo the opt-out, so the
+    record's time stands instead, as for a write that stamps nothing."""
+    for name, rival in ((EMAIL_OPT_OUT_AT, EMAIL_OPT_IN_AT), (EMAIL_OPT_IN_AT, EMAIL_OPT_OUT_AT)):
+        value, against = decided.get(name), landed_on.get(rival)
+        if value == landed_on.get(name) or not all(map(is_iso_timestamp, (value, against))):
+            continue
+        if parse_iso(str(value)) < parse_iso(str(against)):
+            decided[name] = now
 
 
 def _keep_model_stamps(
