@@ -9,6 +9,7 @@ re-running a run with the same id within SQS's five-minute deduplication window 
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -63,8 +64,12 @@ class ReconcileSummary:
         }
 
 
-def new_run_id(now: Callable[[], float] = time.time) -> str:
-    return "reconcile-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now()))
+def new_run_id(
+    now: Callable[[], float] = time.time, nonce: Callable[[], str] = lambda: secrets.token_hex(4)
+) -> str:
+    """A run of its own: intent ids name it and SQS FIFO drops a repeated one for 5 minutes, so two runs in
+    one second must not share it (`--run-id` names a run to repeat on purpose)."""
+    return "reconcile-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now())) + "-" + nonce()
 
 
 def check_run_id(run_id: str) -> str:

@@ -115,7 +115,9 @@ def test_an_empty_table_sends_nothing() -> None:
 
 
 def test_run_ids_are_short_safe_names() -> None:
-    assert new_run_id(lambda: 1_795_000_000.0) == "reconcile-20261118T110640Z"
+    assert new_run_id(lambda: 1_795_000_000.0, lambda: "0a1b2c3d") == "reconcile-20261118T110640Z-0a1b2c3d"
+    assert new_run_id(lambda: 1_795_000_000.0) != new_run_id(lambda: 1_795_000_000.0)  # two in one second
+    assert check_run_id(new_run_id())
     assert check_run_id("after-outage_2") == "after-outage_2"
     for bad in ("", "has space", "colon:", "x" * 65):
         with pytest.raises(InvalidRunId):
