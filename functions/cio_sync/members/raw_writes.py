@@ -35,7 +35,6 @@ from cio_sync.members.contract import (
     MemberItem,
     is_iso_timestamp,
     is_member_id,
-    parse_iso,
     validate_fields,
 )
 from cio_sync.members.subscriptions import (
@@ -46,6 +45,7 @@ from cio_sync.members.subscriptions import (
     MUTED_AT,
     SMS_STATUS,
     SMS_TOPICS_FIELD,
+    answer_in_order,
     apply_subscription_rules,
     is_fresh_stamp,
     opts_in_to_email,
@@ -206,13 +206,13 @@ def decide(
         proposed.update({name: new.get(name) for name in (EMAIL_STATUS, SMS_STATUS)})
     decided = apply_subscription_rules(landed_on, proposed, now)
     if stated is not None:
-        _keep_model_stamps(landed_on, old, new, decided)
+        _keep_model_stamps(landed_on, old, new, decided, stated)
     else:
         if email_status_before is not None and landed_on.get(EMAIL_STATUS) is None:
             _stamp_as_before(
                 email_status_before, landed_on=landed_on, proposed=proposed, new=new, decided=decided, now=now
             )
-        _answer_in_order(landed_on, decided, now)
+        answer_in_order(landed_on, decided, now)
     return Decision(decided, assumed)
 
 
@@ -239,27 +239,22 @@ def _stamp_as_before(
             decided[EMAIL_OPT_IN_AT] = proposed[EMAIL_OPT_IN_AT]
 
 
-def _answer_in_order(landed_on: Mapping[str, Any], decided: MemberItem, now: str) -> None:
-    """A raw writer's own opt-out (or opt-in) stamp from before the opt-in (opt-out) it ends, a clock
-    behind: it would read as the older of the two and let a late Customer.io echo undo the opt-out, so the
-    record's time stands instead, as for a write that stamps nothing."""
-    for name, rival in ((EMAIL_OPT_OUT_AT, EMAIL_OPT_IN_AT), (EMAIL_OPT_IN_AT, EMAIL_OPT_OUT_AT)):
-        value, against = decided.get(name), landed_on.get(rival)
-        if value == landed_on.get(name) or not all(map(is_iso_timestamp, (value, against))):
-            continue
-        if parse_iso(str(value)) < parse_iso(str(against)):
-            decided[name] = now
-
-
 def _keep_model_stamps(
-    landed_on: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], decided: MemberItem
+    landed_on: Mapping[str, Any],
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    decided: MemberItem,
+    stated: Mapping[str, Any],
 ) -> None:
     """Where the model stamped a mute, opt-in or opt-out and the rules stamp it again here, the model's time
     stands: the write happened then (the record's time is only its second), and re-checking it never
     moves a stamp (docs/member-contract.md). A stamp the model did not make is the record's time."""
     for name in _STAMPS:
-        stamped = decided.get(name) is not None and decided.get(name) != landed_on.get(name)
-        if is_fresh_stamp(name, old, new) and stamped:
+        if decided.get(name) is None or decided.get(name) == landed_on.get(name):
+            continue  # not stamped here
+        if is_iso_timestamp(stated.get(name)):
+            decided[name] = stated[name]  # its caller's own time (an admin mute's), which the marker names
+        elif is_fresh_stamp(name, old, new):
             decided[name] = new[name]
 
 

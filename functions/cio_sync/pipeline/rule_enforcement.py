@@ -172,7 +172,10 @@ def carry_past_park(change: MemberChange, before: PendingDecision | None) -> Pen
     read_as = repaired(change.new)
     landed_on = {**old, **(before.outputs if before is not None else {})}
     broken = [name for name in _STATUSES if change.new.get(name) is not None and name not in read_as]
-    valid = {**read_as, **{name: landed_on.get(name) for name in broken}}
+    # A broken field stands as its valid value before: a broken email status as the one it replaced (the
+    # owed decision reads it as absent once broken, so a second parked write would end a subscription).
+    before_break = {} if status is None else {EMAIL_STATUS: status}
+    valid = {**read_as, **{name: before_break.get(name, landed_on.get(name)) for name in broken}}
     try:
         decided = decide(
             None if before is None else before.outputs,

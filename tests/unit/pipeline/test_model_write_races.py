@@ -95,3 +95,29 @@ def test_a_model_sms_stop_racing_a_raw_topic_pick_keeps_the_email_opt_in() -> No
     assert harness.raw[MUTED_AT] is None
     assert is_profile_eligible(harness.raw)
     assert harness.differences() == {}
+
+
+def test_an_admin_mute_on_an_item_its_rules_had_not_reached_keeps_the_time_it_was_given() -> None:
+    """Found by a hunt: muted and unsubscribed; raw writes pick a topic (the rules will unmute) and restate
+    the old mute beside an SMS opt-in; before the stream runs, a model write stops SMS and states that mute
+    time. The model, reading the unruled item, saw its own mute time as no change and stamped its clock;
+    the stream kept the model's clock over the time its caller gave. The caller's stated time stands."""
+    member = web_signup(
+        {"id": MEMBER, "email": "someone@example.org", "mobile": "+15555550123"}, "2026-11-26T09:00:00Z"
+    )
+    member.update(
+        {
+            "email_subscription_status": False,
+            "email_subscription_topics": [],
+            MUTED_AT: "2026-11-26T09:00:00Z",
+        }
+    )
+    harness = Harness(member)
+    harness.drain()
+    old_mute = "2026-11-20T08:00:00.000000Z"
+    harness.write({"email_subscription_topics": ["news"]})
+    harness.write({MUTED_AT: old_mute, "sms_status": "active"})
+    harness.model_write({MUTED_AT: old_mute, "sms_status": "stop"})
+    harness.drain()
+    assert harness.raw[MUTED_AT] == old_mute
+    assert harness.differences() == {}

@@ -133,6 +133,21 @@ def test_a_resubscribe_in_the_opt_outs_second_keeps_its_opt_in_stamp(between: bo
     state.teardown()
 
 
+def test_a_second_parked_write_over_a_broken_status_ends_no_subscription() -> None:
+    """Found by a hunt: subscribed, a broken status ("yes", parked), an unrelated write while it is still
+    broken (parked again), then true. The second park read the broken status as absent, not as the true it
+    replaced, and stamped an opt-out the member never made."""
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=False)
+    state.break_rule_inputs(breaker=2)
+    state.raw_write(data=Draws(["birthdate"], "2000-02-29"), member=POISON, skew=-3600)
+    state.raw_write(
+        data=Draws(["birthdate", "email_subscription_status"], None, True), member=POISON, skew=-3600
+    )
+    state.teardown()
+    assert "email_opt_out_at" not in state.table.items[POISON]
+
+
 def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -> None:
     """Found by the machine (review of issue 21): the save of a delivery id fails, the stream record comes
     again, the member is deleted; the second intent is parked as gone. The verdict allowed "sent and
