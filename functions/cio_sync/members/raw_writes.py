@@ -45,7 +45,6 @@ from cio_sync.members.subscriptions import (
     MUTED_AT,
     SMS_STATUS,
     SMS_TOPICS_FIELD,
-    answer_in_order,
     apply_subscription_rules,
     is_fresh_stamp,
     opts_in_to_email,
@@ -207,12 +206,10 @@ def decide(
     decided = apply_subscription_rules(landed_on, proposed, now)
     if stated is not None:
         _keep_model_stamps(landed_on, old, new, decided, stated)
-    else:
-        if email_status_before is not None and landed_on.get(EMAIL_STATUS) is None:
-            _stamp_as_before(
-                email_status_before, landed_on=landed_on, proposed=proposed, new=new, decided=decided, now=now
-            )
-        answer_in_order(landed_on, decided, now)
+    elif email_status_before is not None and landed_on.get(EMAIL_STATUS) is None:
+        _stamp_as_before(
+            email_status_before, landed_on=landed_on, proposed=proposed, new=new, decided=decided, now=now
+        )
     return Decision(decided, assumed)
 
 

@@ -17,7 +17,6 @@ from cio_sync.members.contract import (
     MemberItem,
     is_iso_timestamp,
     new_member_id,
-    parse_iso,
     validate_member,
     without_absent,
 )
@@ -157,18 +156,6 @@ def is_fresh_stamp(name: str, old: Mapping[str, Any] | None, new: Mapping[str, A
     there would hide the opt-out from the consent function, which reads stamps as times)."""
     value = new.get(name)
     return isinstance(value, str) and value != (old or {}).get(name) and is_iso_timestamp(value)
-
-
-def answer_in_order(landed_on: Mapping[str, Any], decided: MemberItem, now: str) -> None:
-    """A raw writer's own opt-out (or opt-in) stamp from before the opt-in (opt-out) it ends, a clock
-    behind: it would read as the older of the two and let a late Customer.io echo undo the opt-out, so the
-    record's time stands instead, as for a write that stamps nothing."""
-    for name, rival in ((EMAIL_OPT_OUT_AT, EMAIL_OPT_IN_AT), (EMAIL_OPT_IN_AT, EMAIL_OPT_OUT_AT)):
-        value, against = decided.get(name), landed_on.get(rival)
-        if value == landed_on.get(name) or not all(map(is_iso_timestamp, (value, against))):
-            continue
-        if parse_iso(str(value)) < parse_iso(str(against)):
-            decided[name] = now
 
 
 def _apply_creation_rules(item: MemberItem) -> None:

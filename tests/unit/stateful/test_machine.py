@@ -148,6 +148,24 @@ def test_a_second_parked_write_over_a_broken_status_ends_no_subscription() -> No
     assert "email_opt_out_at" not in state.table.items[POISON]
 
 
+def test_a_customerio_opt_out_applied_over_a_new_opt_in_keeps_its_event_time() -> None:
+    """Found by a hunt against a rule tried and reverted this stop (a raw opt-out stamp older than the
+    opt-in it ends gives way to the record's time): the consent function writes a Customer.io opt-out it
+    cannot order after the opt-in with the event's time, older than that opt-in, and the contract keeps it
+    equal to `email_cio_opt_out_at`."""
+    member = MEMBERS[1]
+    state = PipelineMachine()
+    state.members_sign_up(kinds=["web", "web", "web"], settled=True)
+    state.opt_out_in_customerio(member=member)
+    state.email()
+    state.raw_delete(member=member)
+    state.track(crash=False)
+    state.time_passes(seconds=1)
+    state.email()
+    state.sign_up(member=member, sms=False, topics=[])
+    state.teardown()
+
+
 def test_an_email_whose_delivery_id_went_unsaved_may_be_sent_and_then_parked() -> None:
     """Found by the machine (review of issue 21): the save of a delivery id fails, the stream record comes
     again, the member is deleted; the second intent is parked as gone. The verdict allowed "sent and
