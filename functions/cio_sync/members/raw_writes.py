@@ -47,6 +47,7 @@ from cio_sync.members.subscriptions import (
     SMS_TOPICS_FIELD,
     apply_subscription_rules,
     is_fresh_stamp,
+    opt_out_in_order,
     opts_in_to_email,
     opts_out_of_email,
     stamp_if_due,
@@ -206,10 +207,12 @@ def decide(
     decided = apply_subscription_rules(landed_on, proposed, now)
     if stated is not None:
         _keep_model_stamps(landed_on, old, new, decided, stated)
-    elif email_status_before is not None and landed_on.get(EMAIL_STATUS) is None:
-        _stamp_as_before(
-            email_status_before, landed_on=landed_on, proposed=proposed, new=new, decided=decided, now=now
-        )
+    else:
+        if email_status_before is not None and landed_on.get(EMAIL_STATUS) is None:
+            _stamp_as_before(
+                email_status_before, landed_on=landed_on, proposed=proposed, new=new, decided=decided, now=now
+            )
+        opt_out_in_order(landed_on, decided, now)
     return Decision(decided, assumed)
 
 
@@ -249,8 +252,8 @@ def _keep_model_stamps(
     for name in _STAMPS:
         if decided.get(name) is None or decided.get(name) == landed_on.get(name):
             continue  # not stamped here
-        if is_iso_timestamp(stated.get(name)):
-            decided[name] = stated[name]  # its caller's own time (an admin mute's), which the marker names
+        if is_iso_timestamp(stated.get(name)) and stated[name] != landed_on.get(name):
+            decided[name] = stated[name]  # its caller's own new time (an admin mute's), as the marker says
         elif is_fresh_stamp(name, old, new):
             decided[name] = new[name]
 

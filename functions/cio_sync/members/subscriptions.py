@@ -17,6 +17,7 @@ from cio_sync.members.contract import (
     MemberItem,
     is_iso_timestamp,
     new_member_id,
+    parse_iso,
     validate_member,
     without_absent,
 )
@@ -28,6 +29,7 @@ EMAIL_OPT_IN_AT = "email_opt_in_at"
 # When the rules last saw the member opt out of email (status false, or a topic dropped): the consent
 # function applies no Customer.io opt-in older than it, so a late event cannot undo a table opt-out.
 EMAIL_OPT_OUT_AT = "email_opt_out_at"
+EMAIL_CIO_OPT_OUT_AT = "email_cio_opt_out_at"  # when Customer.io reported an opt-out (consent function)
 EMAIL_STATUS = "email_subscription_status"
 EMAIL_TOPICS_FIELD = "email_subscription_topics"
 SMS_STATUS = "sms_status"
@@ -156,6 +158,20 @@ def is_fresh_stamp(name: str, old: Mapping[str, Any] | None, new: Mapping[str, A
     there would hide the opt-out from the consent function, which reads stamps as times)."""
     value = new.get(name)
     return isinstance(value, str) and value != (old or {}).get(name) and is_iso_timestamp(value)
+
+
+def opt_out_in_order(landed_on: Mapping[str, Any], decided: MemberItem, now: str) -> None:
+    """A raw writer's own opt-out stamp from before the opt-in it ends (a clock behind) would read as the
+    older of the two and let a late Customer.io echo undo the opt-out: the record's time stands instead.
+    Not Customer.io's own opt-out, which the consent function stamps with the event's time and
+    `email_cio_opt_out_at` equal to it (docs/member-contract.md)."""
+    value, opted_in = decided.get(EMAIL_OPT_OUT_AT), landed_on.get(EMAIL_OPT_IN_AT)
+    if value in (landed_on.get(EMAIL_OPT_OUT_AT), decided.get(EMAIL_CIO_OPT_OUT_AT)):
+        return
+    if not (isinstance(value, str) and isinstance(opted_in, str)):
+        return
+    if is_iso_timestamp(value) and is_iso_timestamp(opted_in) and parse_iso(value) < parse_iso(opted_in):
+        decided[EMAIL_OPT_OUT_AT] = now
 
 
 def _apply_creation_rules(item: MemberItem) -> None:

@@ -121,3 +121,30 @@ def test_an_admin_mute_on_an_item_its_rules_had_not_reached_keeps_the_time_it_wa
     harness.drain()
     assert harness.raw[MUTED_AT] == old_mute
     assert harness.differences() == {}
+
+
+def test_a_model_write_restating_the_mute_it_read_is_stamped_by_the_model() -> None:
+    """Found by a hunt, the other side of the test above: when write by write the item already holds the
+    mute time the model write states, it is no new time of its caller's: the model's own stamp stands."""
+    member = web_signup(
+        {"id": MEMBER, "email": "someone@example.org", "mobile": "+15555550123"}, "2026-11-26T09:00:00Z"
+    )
+    member.update(
+        {
+            "email_subscription_status": False,
+            "email_subscription_topics": [],
+            MUTED_AT: "2026-11-26T09:00:00Z",
+        }
+    )
+    harness = Harness(member)
+    harness.drain()
+    old_mute = "2026-11-20T08:00:00.000000Z"
+    harness.write({"email_subscription_status": True, "email_subscription_topics": ["news"]})
+    harness.write({"email_subscription_status": False})
+    harness.write({"email_subscription_status": True})
+    harness.write({MUTED_AT: old_mute, "email_subscription_topics": []})
+    harness.model_write(
+        {"email_subscription_status": False, "email_subscription_topics": [], MUTED_AT: old_mute}
+    )
+    harness.drain()
+    assert harness.differences() == {}

@@ -165,3 +165,17 @@ def test_two_parked_writes_then_a_repair_to_false_stamp_the_opt_out(second: dict
     _drain(harness)
     assert harness.raw["email_opt_out_at"] >= harness.raw["email_opt_in_at"]
     assert _echo_after_the_last_write(harness) != "applied"
+
+
+@pytest.mark.parametrize("stamp", ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00+00:00"])
+def test_a_writers_opt_out_stamp_older_than_the_opt_in_is_replaced_by_the_records_time(stamp: str) -> None:
+    """Review 4: another service (a clock behind) unsubscribes with its own `email_opt_out_at`, a timestamp
+    but before the opt-in it ends: the opt-out read as the older of the two, and the late echo
+    re-subscribed the person. A raw write's opt-out out of order gives way to the record's time (not the
+    consent function's, stamped with Customer.io's event time: test_machine.py has that history)."""
+    harness = RaceHarness(_on_both_channels())
+    harness.drain()
+    harness.table.raw_write(MEMBER, {"email_subscription_status": False, "email_opt_out_at": stamp})
+    _drain(harness)
+    assert harness.raw["email_opt_out_at"] > harness.raw["email_opt_in_at"]
+    assert _echo_after_the_last_write(harness) != "applied"
