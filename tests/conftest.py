@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import coverage
 import pytest
+from botocore.loaders import JSONFileLoader
 from hypothesis import HealthCheck, settings
 from xdist.remote import Producer
 from xdist.scheduler import LoadFileScheduling
 
 TESTS = Path(__file__).parent
+
+# botocore parses its JSON data (the endpoints file, each service's model and rules) again for every new
+# session, and pynamodb and boto3 make a session per connection or per `boto3.session.Session()`: the tests
+# make thousands, and that parsing was about a third of the CPU of the integration tests that drive a stack
+# in process. Each file is parsed once per test process instead; botocore already shares the parsed data
+# read-only among all the clients of one session. Child processes (moto server, the functions, the CLI run
+# as a command) parse as they would in production.
+_parse_json_file = JSONFileLoader.load_file
+
+
+@cache
+def _parsed_once(file_path: str) -> Any:
+    return _parse_json_file(JSONFileLoader(), file_path)
+
+
+def _load_json_file(_loader: JSONFileLoader, file_path: str) -> Any:
+    return _parsed_once(file_path)
+
+
+JSONFileLoader.load_file = _load_json_file
 
 # No example may fail for taking long: a busy 2-core machine is slower, not wrong. Hypothesis' default
 # 200 ms deadline, and its 1 s budget for generating the first examples, would make the property tests

@@ -17,6 +17,7 @@ region come from the usual AWS chain, except for the local stack.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,6 +96,25 @@ class CloudFormationStack:
 StackReader = Callable[[str, str | None, str | None], CloudFormationStack]
 
 
+class _Clients:
+    """One boto3 session per target and one client per service: each new session parses botocore's
+    endpoint and service files again (a tenth of a second of CPU a client), and a client reused keeps its
+    connections open for the command's next request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # a boto3 session is not thread-safe; its clients are
+        self._session: boto3.session.Session | None = None
+        self._made: dict[str, Any] = {}
+
+    def get(self, service: str, options: Mapping[str, Any]) -> Any:
+        with self._lock:
+            if service not in self._made:
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                self._made[service] = self._session.client(service, **options)
+            return self._made[service]
+
+
 @dataclass(frozen=True)
 class OpsTarget:
     """The resources one command acts on, and how to reach them."""
@@ -111,6 +131,10 @@ class OpsTarget:
     # a deployed stack's Parameters, or the functions' variables (the local stack's, the environment's).
     stack_parameters: Mapping[str, str] = field(default_factory=dict)
     variables: Mapping[str, str] = field(default_factory=dict)
+    _clients: _Clients = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_clients", _Clients())
 
     def describe(self) -> str:
         where = self.endpoint_url or (f"AWS {self.region}" if self.region else "AWS")
@@ -124,7 +148,7 @@ class OpsTarget:
         }
         if self.local_credentials:
             options.update(LOCAL_CREDENTIALS)
-        return boto3.session.Session().client(service, **options)
+        return self._clients.get(service, options)
 
     def require_member_table(self) -> str:
         if not self.member_table:
