@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cio_sync_local import pump as pump_module
-from cio_sync_local.pump import Faults
+from cio_sync_local.pump import Faults, Pump
 from tests.integration.local.conftest import MiniStack, Recorder, body_of, member_id_of
 
 pytestmark = pytest.mark.integration
@@ -274,10 +274,9 @@ def test_crash_after_call_fault_redelivers_what_the_handler_already_did(mini_sta
     assert [message["Body"] for message in mini_stack.receive_all("DeadLetters")] == ["done-twice"]
 
 
-def test_a_hold_begun_during_a_poll_waits_for_it_and_then_nothing_polls(mini_stack: MiniStack) -> None:
-    """A hold cannot slip between a poller's held check and its receive: what a test sends once
-    `hold()` has returned stays in the queue until the hold ends."""
-    invoked, release, holding = threading.Event(), threading.Event(), threading.Event()
+def _pump_stuck_in_its_first_poll(mini_stack: MiniStack) -> tuple[Pump, Recorder, threading.Event]:
+    """A pump whose function is inside its first invocation ("first") until the returned event is set."""
+    invoked, release = threading.Event(), threading.Event()
 
     def block_the_first(record: dict[str, Any], _seen: int) -> bool:
         if body_of(record) == "first":
@@ -289,6 +288,14 @@ def test_a_hold_begun_during_a_poll_waits_for_it_and_then_nothing_polls(mini_sta
     mini_stack.send("Queue", "first")
     pump = mini_stack.pump({"QueueFunction": recorder})
     assert invoked.wait(SETTLE_S), "the function was never invoked"
+    return pump, recorder, release
+
+
+def test_a_hold_begun_during_a_poll_waits_for_it_and_then_nothing_polls(mini_stack: MiniStack) -> None:
+    """A hold cannot slip between a poller's held check and its receive: what a test sends once
+    `hold()` has returned stays in the queue until the hold ends."""
+    pump, recorder, release = _pump_stuck_in_its_first_poll(mini_stack)
+    holding = threading.Event()
     held_back: list[str] = []
 
     def hold_and_send() -> None:
@@ -343,18 +350,7 @@ def test_a_hold_that_times_out_leaves_the_function_polling(
 ) -> None:
     """The hold's wait for a poll under way is bounded; when it gives up, the function is not left held."""
     monkeypatch.setattr(pump_module, "HOLD_WAIT_S", 0.1)  # the poll below is held until released
-    invoked, release = threading.Event(), threading.Event()
-
-    def block_the_first(record: dict[str, Any], _seen: int) -> bool:
-        if body_of(record) == "first":
-            invoked.set()
-            assert release.wait(SETTLE_S), "never released"
-        return False
-
-    recorder = Recorder(identify=body_of, fail=block_the_first)
-    mini_stack.send("Queue", "first")
-    pump = mini_stack.pump({"QueueFunction": recorder})
-    assert invoked.wait(SETTLE_S), "the function was never invoked"
+    pump, recorder, release = _pump_stuck_in_its_first_poll(mini_stack)
     with pytest.raises(TimeoutError), pump.hold("QueueFunction"):
         pass
     release.set()

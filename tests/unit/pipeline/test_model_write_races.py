@@ -97,23 +97,24 @@ def test_a_model_sms_stop_racing_a_raw_topic_pick_keeps_the_email_opt_in() -> No
     assert harness.differences() == {}
 
 
+def _muted_on_both_channels_and_synced() -> Harness:
+    """A member with email and SMS who unsubscribed from email (muted), the stream caught up."""
+    member = web_signup(
+        {"id": MEMBER, "email": "someone@example.org", "mobile": "+15555550123"}, "2026-11-26T09:00:00Z"
+    )
+    muted = {"email_subscription_status": False, "email_subscription_topics": []}
+    member.update({**muted, MUTED_AT: "2026-11-26T09:00:00Z"})
+    harness = Harness(member)
+    harness.drain()
+    return harness
+
+
 def test_an_admin_mute_on_an_item_its_rules_had_not_reached_keeps_the_time_it_was_given() -> None:
     """Found by a hunt: muted and unsubscribed; raw writes pick a topic (the rules will unmute) and restate
     the old mute beside an SMS opt-in; before the stream runs, a model write stops SMS and states that mute
     time. The model, reading the unruled item, saw its own mute time as no change and stamped its clock;
     the stream kept the model's clock over the time its caller gave. The caller's stated time stands."""
-    member = web_signup(
-        {"id": MEMBER, "email": "someone@example.org", "mobile": "+15555550123"}, "2026-11-26T09:00:00Z"
-    )
-    member.update(
-        {
-            "email_subscription_status": False,
-            "email_subscription_topics": [],
-            MUTED_AT: "2026-11-26T09:00:00Z",
-        }
-    )
-    harness = Harness(member)
-    harness.drain()
+    harness = _muted_on_both_channels_and_synced()
     old_mute = "2026-11-20T08:00:00.000000Z"
     harness.write({"email_subscription_topics": ["news"]})
     harness.write({MUTED_AT: old_mute, "sms_status": "active"})
@@ -126,18 +127,7 @@ def test_an_admin_mute_on_an_item_its_rules_had_not_reached_keeps_the_time_it_wa
 def test_a_model_write_restating_the_mute_it_read_is_stamped_by_the_model() -> None:
     """Found by a hunt, the other side of the test above: when write by write the item already holds the
     mute time the model write states, it is no new time of its caller's: the model's own stamp stands."""
-    member = web_signup(
-        {"id": MEMBER, "email": "someone@example.org", "mobile": "+15555550123"}, "2026-11-26T09:00:00Z"
-    )
-    member.update(
-        {
-            "email_subscription_status": False,
-            "email_subscription_topics": [],
-            MUTED_AT: "2026-11-26T09:00:00Z",
-        }
-    )
-    harness = Harness(member)
-    harness.drain()
+    harness = _muted_on_both_channels_and_synced()
     old_mute = "2026-11-20T08:00:00.000000Z"
     harness.write({"email_subscription_status": True, "email_subscription_topics": ["news"]})
     harness.write({"email_subscription_status": False})
