@@ -16,12 +16,14 @@ from xdist.scheduler import LoadFileScheduling
 
 TESTS = Path(__file__).parent
 
-# botocore parses its JSON data (the endpoints file, each service's model and rules) again for every new
-# session, and pynamodb and boto3 make a session per connection or per `boto3.session.Session()`: the tests
-# make thousands, and that parsing was about a third of the CPU of the integration tests that drive a stack
-# in process. Each file is parsed once per test process instead; botocore already shares the parsed data
-# read-only among all the clients of one session. Child processes (moto server, the functions, the CLI run
-# as a command) parse as they would in production.
+# botocore parses its endpoints file (1.2 MB of JSON) again for every new session, and pynamodb and boto3
+# make a session per connection or per `boto3.session.Session()`: the tests make thousands, and that parsing
+# was about a quarter of the CPU of the integration tests that drive a stack in process. The endpoints and
+# partitions files are parsed once per test process instead; nothing writes to them. Service models are not
+# shared: botocore and moto merge their "extras" into a model in place, and a model shared across sessions
+# would give production's clients moto's additions. Child processes (moto server, the functions, the CLI
+# run as a command) parse as they would in production.
+_SHARED_DATA = frozenset({"endpoints", "partitions"})
 _parse_json_file = JSONFileLoader.load_file
 
 
@@ -30,8 +32,10 @@ def _parsed_once(file_path: str) -> Any:
     return _parse_json_file(JSONFileLoader(), file_path)
 
 
-def _load_json_file(_loader: JSONFileLoader, file_path: str) -> Any:
-    return _parsed_once(file_path)
+def _load_json_file(loader: JSONFileLoader, file_path: str) -> Any:
+    if Path(file_path).name in _SHARED_DATA:
+        return _parsed_once(file_path)
+    return _parse_json_file(loader, file_path)
 
 
 JSONFileLoader.load_file = _load_json_file
