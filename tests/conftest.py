@@ -82,9 +82,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # Coverage is measured by the unit and in-process integration tests. The tests that run a whole local stack
 # prove its wiring and run the same lines again through threads and child processes; tracing them cost
 # about a fifth more of their CPU for no line the others leave unmeasured (92% of functions/ without them).
-# The generative tests (the state machine, the properties, the interleavings) run the same rules thousands of
-# times: traced, they took 2.4 times as long (test_machine 38 s against 16 s) for 0.1 point of coverage
-# (92.9% with them, 92.8% without).
+# The files of the generative tests (the state machine, the properties, the interleavings; their named replays
+# beside them) run the same rules thousands of times: traced, they took 2.4 times as long (test_machine 38 s
+# against 16 s) for 0.1 point of coverage (92.9% with them, 92.8% without).
 UNMEASURED = (
     "e2e",
     "integration/soak",

@@ -29,6 +29,8 @@ def _session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
-def aws_client(service: str) -> Any:
+def aws_client(service: str, **options: Any) -> Any:
+    """options: create_client's own (endpoint_url, region_name, a config other than the default)."""
+    options.setdefault("config", _CONFIG)
     with _CREATING:
-        return _session().create_client(service, config=_CONFIG)
+        return _session().create_client(service, **options)

@@ -7,15 +7,16 @@ whole items read, whatever the projection (docs/sweep.md gives the cost).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
-import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import AttributeDeserializationError
 
+from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.member_model import CONNECT_TIMEOUT_S, MAX_RETRY_ATTEMPTS, READ_TIMEOUT_S, to_item
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.failures import TransientFailure
@@ -47,6 +48,7 @@ class ScanMembers:
         self._fields = list(fields)
         self._segments = segments
         self._client = client
+        self._creating = threading.Lock()  # the segments' first pages ask for the client at once
 
     def scan_eligibility(self) -> Iterator[MemberItem]:
         cursors: dict[int, dict[str, Any] | None] = dict.fromkeys(range(self._segments))
@@ -91,9 +93,10 @@ class ScanMembers:
             return None
 
     def _dynamodb(self) -> Any:
-        if self._client is None:
-            meta = self._model.Meta
-            self._client = botocore.session.get_session().create_client(
-                "dynamodb", endpoint_url=meta.host, region_name=meta.region, config=CLIENT_CONFIG
-            )
-        return self._client
+        with self._creating:
+            if self._client is None:
+                meta = self._model.Meta
+                self._client = aws_client(
+                    "dynamodb", endpoint_url=meta.host, region_name=meta.region, config=CLIENT_CONFIG
+                )
+            return self._client

@@ -3,12 +3,16 @@ followed to the end, the projection asked for, unreadable items left out, thrott
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from cio_sync.adapters import member_scan
 from cio_sync.adapters.member_scan import ScanMembers
 from cio_sync.adapters.member_table import MemberRepository
 from cio_sync.failures import TransientFailure
@@ -75,3 +79,29 @@ def test_throttling_is_a_transient_failure() -> None:
     throttled = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Scan")
     with pytest.raises(TransientFailure, match="ProvisionedThroughputExceededException"):
         list(scanner(StandIn({0: [[]]}, fail=throttled), 1).scan_eligibility())
+
+
+def test_the_segments_first_pages_make_one_client_between_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every segment asks for the client at once on its first page; one is made (a client is a session's
+    worth of parsing, and the scan runs in the sweep's cold start)."""
+    made: list[StandIn] = []
+    asked = threading.Barrier(4, timeout=5)
+
+    def make_client(service: str, **_options: Any) -> StandIn:
+        assert service == "dynamodb"
+        time.sleep(0.1)  # a slow start widens a race: with the lock it only delays, never fails the test
+        made.append(StandIn({segment: [[raw(f"{segment:024x}")]] for segment in range(4)}))
+        return made[-1]
+
+    def first_page(self: ScanMembers, segment: int, start_key: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            asked.wait()  # all four segments are inside _page before any asks for the client
+        return original_page(self, segment, start_key)
+
+    original_page = ScanMembers._page
+    monkeypatch.setattr(member_scan, "aws_client", make_client)
+    monkeypatch.setattr(ScanMembers, "_page", first_page)
+    repository = MemberRepository("members-scan-test", region="us-east-1")
+    items = list(ScanMembers(repository, ELIGIBILITY_FIELDS, segments=4).scan_eligibility())
+    assert len(items) == 4
+    assert len(made) == 1
