@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,16 +67,24 @@ class Delivery:
     """One function as its pollers see it (see the module docstring)."""
 
     def __init__(
-        self, function: str, invoker: Invoker, dice: FaultDice, listeners: Sequence[PumpListener]
+        self,
+        function: str,
+        invoker: Invoker,
+        dice: FaultDice,
+        listeners: Sequence[PumpListener],
+        around: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
+        """around: entered for each invocation (the pump's idle check counts invocations with it)."""
         self.function = function
         self.invoker = invoker
         self.dice = dice
         self.listeners = listeners
+        self.around = around
 
     def invoke(self, event: dict[str, Any]) -> InvocationResult:
         crash = self.dice.roll(self.dice.faults.crash_after_call, self.function)
-        result = self.invoker.invoke(event, lose_answer=crash)
+        with self.around():
+            result = self.invoker.invoke(event, lose_answer=crash)
         for listener in self.listeners:
             listener.invoked(self.function, event, result)
         return result

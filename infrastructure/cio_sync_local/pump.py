@@ -9,8 +9,10 @@ faults, the listeners). The pump owns the threads, `hold()`, the statistics and 
 
 Concurrency is Lambda's: an SQS mapping runs up to its ScalingConfig.MaximumConcurrency batches at once
 (`DEFAULT_SQS_CONCURRENCY` without one), a stream mapping one batch per shard. Of an SQS mapping's pollers
-the first polls all the time; the others join only while batches keep coming (each batch received wakes
-one more), so an idle stack polls each queue once per round, as few as Lambda's own scaled-in pollers.
+the first (the scout) polls all the time, backing off while it finds nothing; the others join only while
+batches keep coming (each batch received wakes one more), so an idle stack polls each queue once per round,
+as few as Lambda's own scaled-in pollers. A batch delivered wakes the scouts of what its function may have
+written to: the streams, and the queues its environment names (how the functions find their queues).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from cio_sync_local.clients import aws_client
@@ -56,6 +59,7 @@ class _MappingRun:
     mapping: MappingSpec
     pollers: list[Poller]
     polls: int = 0  # the scout's polls: what the idle check counts
+    wakes: int = 0  # how often the scout was woken: a scout that polled meanwhile polls again
     help_wanted: int = 0
     signal: threading.Condition = field(default_factory=threading.Condition)
 
@@ -99,7 +103,7 @@ class Pump:
         self.dice = FaultDice(faults or Faults())
         self.listeners: list[PumpListener] = list(listeners)
         self.deliveries = {
-            function: Delivery(function, invoker, self.dice, self.listeners)
+            function: Delivery(function, invoker, self.dice, self.listeners, around=self._invoking)
             for function, invoker in self.invokers.items()
         }
         self.runs = [
@@ -107,10 +111,11 @@ class Pump:
             for mapping in description.mappings
             if mapping.enabled
         ]
+        streams = [run for run in self.runs if run.mapping.kind == "dynamodb"]
+        self._downstream = {function: self._written_by(function) for function in self.invokers}
         self._sqs = aws_client("sqs", description.context)
         self._stop = threading.Event()
         self._wake = threading.Condition()
-        self._wakes = 0  # how often wake() was called: a scout that polled meanwhile polls again
         self._threads: list[threading.Thread] = []
         self._held: set[str] = set()
         self._polling: dict[str, int] = {}  # polls under way, per function: what hold() waits out
@@ -119,13 +124,33 @@ class Pump:
         self.errors = 0
         sources = sorted({run.mapping.source for run in self.runs if run.mapping.kind == "sqs"})
         self.idleness = Idleness(
-            self.runs,
-            lambda first_only: queue_reasons(
+            watched=self.runs,
+            streams=streams,
+            queues=lambda first_only: queue_reasons(
                 self._sqs, [description.queues[source] for source in sources], first_only=first_only
             ),
-            self.wake,
-            self.run_once,
+            held=self._held_reasons,
+            wake_streams=lambda: self.wake(streams),
+            run_once=self.run_once,
         )
+
+    def _invoking(self) -> AbstractContextManager[None]:
+        return self.idleness.invoking()
+
+    def _written_by(self, function: str) -> list[_MappingRun]:
+        """The mappings whose source this function's invocation may have written to: every stream (the
+        functions write members), and each queue whose URL is in the function's environment."""
+        spec = self.description.functions.get(function)
+        named = set(spec.environment.values()) if spec is not None else set()
+        return [
+            run
+            for run in self.runs
+            if run.mapping.kind == "dynamodb" or self.description.queues[run.mapping.source].url in named
+        ]
+
+    def _held_reasons(self) -> list[str]:
+        with self._held_change:
+            return [f"{function} is held" for function in sorted(self._held)]
 
     def _pollers(self, mapping: MappingSpec, time_scale: float) -> list[Poller]:
         context = self.description.context
@@ -227,7 +252,7 @@ class Pump:
             run.polls += 1
         if work and len(run.pollers) > 1:
             run.want_help()
-        self.idleness.polled(work)
+        self.idleness.polled()
         return work
 
     def start(self) -> Pump:
@@ -244,16 +269,20 @@ class Pump:
 
     def _scout(self, run: _MappingRun, poller: Poller) -> None:
         sleep = IDLE_SLEEP_MIN_S
+        downstream = self._downstream.get(run.mapping.function, [])
         while not self._stop.is_set():
-            wakes = self._wakes
+            wakes = run.wakes
             if self._poll(run, poller, scout=True):
                 sleep = IDLE_SLEEP_MIN_S
-                self.wake()  # what the function sent waits in another mapping's source
+                self.wake(downstream)  # what the function sent waits in another mapping's source
                 continue
             with self._wake:
-                if self._wakes != wakes or self._wake.wait(sleep):
+                if self._wake.wait_for(partial(self._woken, run, wakes), sleep):
                     continue  # woken (during the poll, or while sleeping): poll again now
             sleep = min(sleep * 2, SCOUT_SLEEP_MAX_S)
+
+    def _woken(self, run: _MappingRun, wakes: int) -> bool:
+        return run.wakes != wakes or self._stop.is_set()
 
     def _helper(self, run: _MappingRun, poller: Poller) -> None:
         """Polls while batches keep coming, then waits until a batch somewhere in the mapping wants help."""
@@ -262,9 +291,11 @@ class Pump:
                 while not self._stop.is_set() and self._poll(run, poller, scout=False):
                     pass
 
-    def wake(self) -> None:
+    def wake(self, runs: Sequence[_MappingRun] | None = None) -> None:
+        """Have these mappings' scouts (every scout: None) poll now, not at the end of their back-off."""
         with self._wake:
-            self._wakes += 1
+            for run in self.runs if runs is None else runs:
+                run.wakes += 1
             self._wake.notify_all()
 
     def stop(self) -> None:
