@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -152,7 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         event = url_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
-        result = self.server.invoker.invoke(event)
+        with self.server.around():
+            result = self.server.invoker.invoke(event)
         self.server.after_invoke()
         self._send(http_answer(result.response, result.error is not None))
 
@@ -180,9 +182,16 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], invoker: Invoker, after_invoke: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        invoker: Invoker,
+        after_invoke: Callable[[], None],
+        around: Callable[[], AbstractContextManager[None]],
+    ) -> None:
         self.invoker = invoker
         self.after_invoke = after_invoke
+        self.around = around
         super().__init__(address, _Handler)
 
 
@@ -190,10 +199,16 @@ class FunctionUrlServer:
     """One function URL on `host`, a free port; `url` once started."""
 
     def __init__(
-        self, invoker: Invoker, host: str = "127.0.0.1", *, after_invoke: Callable[[], None] = lambda: None
+        self,
+        invoker: Invoker,
+        host: str = "127.0.0.1",
+        *,
+        after_invoke: Callable[[], None] = lambda: None,
+        around: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
-        """after_invoke: called when an invocation ended (the local pump looks at once for what it sent)."""
-        self._server = _Server((host, 0), invoker, after_invoke)
+        """after_invoke: called when an invocation ended (the local pump looks at once for what it sent).
+        around: entered for each invocation (the pump's idle check counts it)."""
+        self._server = _Server((host, 0), invoker, after_invoke, around)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="function-url", daemon=True
         )

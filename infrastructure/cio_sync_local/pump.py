@@ -103,7 +103,7 @@ class Pump:
         self.dice = FaultDice(faults or Faults())
         self.listeners: list[PumpListener] = list(listeners)
         self.deliveries = {
-            function: Delivery(function, invoker, self.dice, self.listeners, around=self._invoking)
+            function: Delivery(function, invoker, self.dice, self.listeners, around=self.invoking)
             for function, invoker in self.invokers.items()
         }
         self.runs = [
@@ -134,7 +134,8 @@ class Pump:
             run_once=self.run_once,
         )
 
-    def _invoking(self) -> AbstractContextManager[None]:
+    def invoking(self) -> AbstractContextManager[None]:
+        """Around an invocation the pump did not make (a function URL's): the idle check counts it."""
         return self.idleness.invoking()
 
     def _written_by(self, function: str) -> list[_MappingRun]:
@@ -250,8 +251,10 @@ class Pump:
         poller.stats.polls += 1
         if scout:
             run.polls += 1
-        if work and len(run.pollers) > 1:
-            run.want_help()
+        if work:
+            self.wake(self._downstream.get(function, []))  # what it sent waits in another mapping's source
+            if len(run.pollers) > 1:
+                run.want_help()
         self.idleness.polled()
         return work
 
@@ -269,12 +272,10 @@ class Pump:
 
     def _scout(self, run: _MappingRun, poller: Poller) -> None:
         sleep = IDLE_SLEEP_MIN_S
-        downstream = self._downstream.get(run.mapping.function, [])
         while not self._stop.is_set():
             wakes = run.wakes
             if self._poll(run, poller, scout=True):
                 sleep = IDLE_SLEEP_MIN_S
-                self.wake(downstream)  # what the function sent waits in another mapping's source
                 continue
             with self._wake:
                 if self._wake.wait_for(partial(self._woken, run, wakes), sleep):

@@ -48,6 +48,13 @@ class SqsPoller(Poller):
         self.sqs = sqs
         self.region = region
         self.batching_window_s = mapping.batching_window_s * time_scale
+        self._holding = 0  # messages received and not yet acknowledged (or given back)
+
+    @property
+    def pending(self) -> str | None:
+        # Covers a batch waiting for its message group (`lanes`): its messages may already be deleted by a
+        # poller that received them before their visibility ended, and then live only here.
+        return f"{self._holding} messages received, not yet acknowledged" if self._holding else None
 
     def _receive_batch(self) -> list[dict[str, Any]]:
         """One receive, or (with a batching window) receives until the batch is full or the window closes."""
@@ -78,6 +85,13 @@ class SqsPoller(Poller):
         messages = self._receive_batch()
         if not messages:
             return 0
+        self._holding = len(messages)
+        try:
+            return self._run(messages)
+        finally:
+            self._holding = 0
+
+    def _run(self, messages: Sequence[Mapping[str, Any]]) -> int:
         if self.lanes is None:
             return self._deliver(messages)
         groups = {str(m.get("Attributes", {}).get("MessageGroupId")) for m in messages}

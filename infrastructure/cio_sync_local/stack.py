@@ -343,7 +343,7 @@ class LocalStack:
         for target in self._url_targets:
             invoker = self.invokers[target.function_id]
             self._url_servers[target.function_id] = FunctionUrlServer(
-                invoker, self.host, after_invoke=pump.wake
+                invoker, self.host, after_invoke=pump.wake, around=pump.invoking
             ).start()
             if isinstance(invoker, WorkerPool):
                 threading.Thread(
