@@ -16,6 +16,10 @@ is left as it is: the bench measures cio-sync in process, cio_sync_local.bench.t
 * FIFO redelivery order: when several messages of one group wait out their visibility timeout, moto still
   counts the expired ones as in flight while it scans, and so redelivers the group's *last* message first.
   SQS redelivers them in order; the child releases expired messages before each receive.
+
+A process that starts many stacks one after another (the test suite) may share one server among them
+(`share_within_process()`): each stack then starts on it after moto's own reset, and moto's imports and
+backends (about 4 CPU-s of every start) are paid once per process.
 """
 
 from __future__ import annotations
@@ -113,6 +117,10 @@ class MotoServer:
                 self._output.append(text)
         self._ready.set()
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def reset(self) -> None:
         """Forget every resource (moto's own reset endpoint)."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
@@ -148,6 +156,38 @@ class MotoServer:
 # ---- the child process ------------------------------------------------------------------------------
 
 _sequencer = itertools.count(1)
+
+
+_sharing = threading.Event()
+_shared_lock = threading.Lock()
+_shared: dict[str, MotoServer] = {}  # by host
+
+
+def share_within_process() -> None:
+    """From now on, stacks on a free port (`server_for_stack(host, 0)`) share this process's moto server."""
+    _sharing.set()
+
+
+def server_for_stack(host: str, port: int) -> MotoServer:
+    """A launched moto server with nothing in it, for a new stack: the shared one, reset, when sharing is
+    on and any port will do; else a new one (`release` it with the stack)."""
+    if port or not _sharing.is_set():
+        return MotoServer(host, port).launch()
+    with _shared_lock:
+        server = _shared.get(host)
+        if server is not None and server.running:
+            server.wait_ready().reset()
+            return server
+        server = _shared[host] = MotoServer(host, 0).launch()
+        return server
+
+
+def release(server: MotoServer) -> None:
+    """The stack is done with its server: stop it, unless it is the shared one (it ends with the process)."""
+    with _shared_lock:
+        if server in _shared.values():
+            return
+    server.stop()
 
 
 def aws_shaped_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from cio_sync_local.emulator import Emulator
 from cio_sync_local.function_urls import FunctionUrlServer, UrlTarget
 from cio_sync_local.invoker import Handler, InProcessFunction, InvocationResult, Invoker
 from cio_sync_local.mapping_grants import refused_mappings
-from cio_sync_local.moto_server import MotoServer
+from cio_sync_local.moto_server import MotoServer, release, server_for_stack
 from cio_sync_local.pump import IdleReport, Pump, concurrency
 from cio_sync_local.webhook_registration import register_reporting_webhook
 from cio_sync_local.workers import WorkerPool, WorkerSpec
@@ -203,7 +203,7 @@ class LocalStack:
     def _start(self) -> None:
         # moto server starts in its own process while this one packages the template and loads the
         # AWS models it will need: the two halves of a start overlap on a two-core machine.
-        moto = self.moto = MotoServer(self.host, self._aws_port).launch()
+        moto = self.moto = server_for_stack(self.host, self._aws_port)
         options = DeployOptions(
             parameters=self._parameters,
             secrets=CUSTOMER_IO_SECRETS,
@@ -421,7 +421,7 @@ class LocalStack:
             self.emulator.stop()
             self.emulator = None
         if self.moto is not None:
-            self.moto.stop()
+            release(self.moto)
             self.moto = None
         with _active_lock:
             if self in _active:

@@ -7,10 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from cio_sync_local.emulator import Emulator
+from cio_sync_local.moto_server import share_within_process
 
 EMULATOR_SITE_ID = "site"
 EMULATOR_TRACK_API_KEY = "track-key"
 EMULATOR_APP_API_KEY = "app-key"
+
+# The local stacks a test process starts one after another share one moto server, reset between them.
+share_within_process()
 
 
 @pytest.fixture(scope="session")
