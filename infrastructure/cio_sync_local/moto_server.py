@@ -42,9 +42,12 @@ from urllib.parse import quote_plus
 
 from cio_sync_local import moto_transactions
 
+log = logging.getLogger("cio_sync_local.moto_server")
+
 READY_PREFIX = "moto server listening on "
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+RESET_TIMEOUT_S = 10.0
 LOCAL_PRINCIPAL = "AWS:AIDALOCALSTACKUSER0"
 LOCAL_OWNER = "A1LOCALSTACKOWNER"
 
@@ -118,13 +121,18 @@ class MotoServer:
         self._ready.set()
 
     @property
+    def output(self) -> str:
+        """The last lines it printed (what it said before it failed, if it did)."""
+        return "\n".join(self._output)
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset endpoint)."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - a URL we built for 127.0.0.1
+        with urllib.request.urlopen(request, timeout=RESET_TIMEOUT_S):  # noqa: S310 - a URL we built for 127.0.0.1
             pass
 
     def stop(self) -> None:
@@ -175,11 +183,21 @@ def server_for_stack(host: str, port: int) -> MotoServer:
         return MotoServer(host, port).launch()
     with _shared_lock:
         server = _shared.get(host)
-        if server is not None and server.running:
-            server.wait_ready().reset()
-            return server
+        if server is not None:
+            try:
+                return _reset(server)
+            except (MotoServerError, OSError) as error:  # hung or gone: the next stack gets a new one
+                log.warning("the shared moto server could not be reset (%s); starting another", error)
+                server.stop()
         server = _shared[host] = MotoServer(host, 0).launch()
         return server
+
+
+def _reset(server: MotoServer) -> MotoServer:
+    if not server.running:
+        raise MotoServerError("it has exited:\n" + server.output)
+    server.wait_ready().reset()
+    return server
 
 
 def release(server: MotoServer) -> None:

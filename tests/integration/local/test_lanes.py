@@ -102,13 +102,15 @@ def test_a_group_held_past_its_visibility_is_not_run_twice_at_once() -> None:
 
             two = threading.Thread(target=poll_until_delivered)
             two.start()
-            while lanes.waits < 1:
-                assert time.monotonic() < deadline, "the other poller never received the held group"
-                assert not invoker.overlapped, "the group ran in two invocations at once"
-                time.sleep(0.05)
-            invoker.release.set()
-            one.join(WAIT_S)
-            two.join(WAIT_S)
+            try:
+                while lanes.waits < 1:
+                    assert time.monotonic() < deadline, "the other poller never received the held group"
+                    assert not invoker.overlapped, "the group ran in two invocations at once"
+                    time.sleep(0.05)
+            finally:  # even on failure: no poller of this stack may outlive it (the next one has its queues)
+                invoker.release.set()
+                one.join(WAIT_S)
+                two.join(WAIT_S)
     assert not invoker.overlapped
     assert invoker.bodies[0] == ["a"]
     assert "b" in [body for bodies in invoker.bodies[1:] for body in bodies]

@@ -143,9 +143,10 @@ def _has_profile_after_web_signup(stack: LocalStack) -> bool:
 
 
 def test_the_real_handlers_follow_each_new_stack_like_a_cold_start() -> None:
-    """Handlers cache settings and clients per process; a second stack has new endpoints and must be used."""
-    for _ in range(2):
-        with LocalStack(aws_port=0, cio_port=0) as stack:
+    """Handlers cache settings and clients per process; a second stack has a new emulator and new resource
+    names (a stack name of its own: moto server is shared) and must be used."""
+    for run in range(2):
+        with LocalStack(aws_port=0, cio_port=0, stack_name=f"cio-sync-cold-{run}") as stack:
             assert _has_profile_after_web_signup(stack)
 
 
