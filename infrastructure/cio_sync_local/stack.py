@@ -149,7 +149,8 @@ class LocalStack:
             purpose need not wait for a redelivery (None: as the template says, time-scaled).
         time_scale: the stack's clocks run this much faster than AWS's (0.01: a hundred times): queue
             visibility timeouts and retention, the mappings' batching windows and record ages, and the
-            functions' backoff of failed messages (RETRY_TIME_SCALE in their environment), so a test can
+            functions' backoff of failed messages and Customer.io calls (RETRY_TIME_SCALE in their
+            environment; a Retry-After is Customer.io's clock and is not scaled), so a test can
             live through a day of Customer.io outage in minutes.
         enforce_roles: hold every AWS call of a function to its deployed role (AccessDenied otherwise).
         function_output: where the functions' stdout and stderr go, invocation by invocation (None: this

@@ -15,6 +15,7 @@ from cio_sync.adapters.aws import aws_client
 from cio_sync.adapters.customerio.client import CustomerIoClient
 from cio_sync.adapters.customerio.credentials import APP_FIELDS, TRACK_FIELDS, SecretCredentials
 from cio_sync.adapters.customerio.preflight import Check, passed
+from cio_sync.adapters.customerio.transport_policy import RetryPolicy
 from cio_sync.customerio.regions import APP_HOSTS, TRACK_HOSTS, Region
 from cio_sync.environment import Environment
 from cio_sync.observability import logger
@@ -36,6 +37,7 @@ class ApiSettings(NamedTuple):
     concurrency: int  # how many processes share the budget (the queue's MaximumConcurrency)
     enabled: bool  # false = dry run: log what would be sent, call nothing
     region: Region = "us"  # the workspace's region, as configured (the preflight checks it)
+    retry_time_scale: float = 1.0  # < 1 only in the local stack's tests: retries back off that much faster
 
     @property
     def rate_per_process(self) -> float:
@@ -52,6 +54,7 @@ def track_api_settings(env: Environment) -> ApiSettings:
         concurrency=env.count("CUSTOMER_IO_TRACK_CONCURRENCY"),
         enabled=env.flag("CUSTOMER_IO_ENABLED"),
         region=_region(env),
+        retry_time_scale=env.number("RETRY_TIME_SCALE", default=1.0),
     )
 
 
@@ -69,6 +72,7 @@ def app_api_settings(env: Environment) -> ApiSettings:
         concurrency=env.count("CUSTOMER_IO_APP_CONCURRENCY"),
         enabled=env.flag("CUSTOMER_IO_ENABLED"),
         region=_region(env),
+        retry_time_scale=env.number("RETRY_TIME_SCALE", default=1.0),
     )
 
 
@@ -89,6 +93,7 @@ def customerio_client(kind: type[ClientT], settings: ApiSettings) -> ClientT:
         base_url=settings.base_url,
         rate_per_s=settings.rate_per_process,
         enabled=settings.enabled,
+        retry=RetryPolicy().scaled(settings.retry_time_scale),
     )
 
 

@@ -5,8 +5,10 @@ from typing import Any
 
 import pytest
 
+from cio_sync.adapters.customerio.track_client import TrackClient
+from cio_sync.adapters.customerio.transport_policy import RetryPolicy
 from cio_sync.environment import Environment, SettingsError
-from cio_sync.handlers.customerio_settings import track_api_settings
+from cio_sync.handlers.customerio_settings import app_api_settings, customerio_client, track_api_settings
 from cio_sync.handlers.email_runtime import EmailSettings
 from cio_sync.handlers.import_chunk_runtime import ImportChunkSettings
 from cio_sync.handlers.import_file_runtime import ImportFileSettings
@@ -44,6 +46,24 @@ def test_track_settings_read_its_variables_and_share_the_budget() -> None:
     assert settings.queue.retry_time_scale == 1.0
     assert settings.track_api.base_url == "https://track.customer.io"
     assert settings.track_api.rate_per_process == 25
+
+
+def test_a_compressed_local_clock_makes_the_clients_back_off_faster_but_honour_retry_after() -> None:
+    """RETRY_TIME_SCALE (the local stack's compressed-time tests only) scales the transport's backoff as it
+    does the redelivery of messages; a Retry-After is Customer.io's clock, so its cap is not scaled."""
+    assert track_api_settings(Environment(TRACK)).retry_time_scale == 1.0
+    settings = track_api_settings(Environment({**TRACK, "RETRY_TIME_SCALE": "0.01"}))
+    assert settings.retry_time_scale == 0.01
+    app = {**CUSTOMER_IO, "CUSTOMER_IO_APP_RATE_PER_S": "10", "CUSTOMER_IO_APP_CONCURRENCY": "1"}
+    assert app_api_settings(Environment({**app, "RETRY_TIME_SCALE": "0.01"})).retry_time_scale == 0.01
+    policy = RetryPolicy()
+    scaled = policy.scaled(settings.retry_time_scale)
+    assert (scaled.base_delay_s, scaled.max_delay_s) == pytest.approx(
+        (policy.base_delay_s / 100, policy.max_delay_s / 100)
+    )
+    assert (scaled.max_attempts, scaled.max_retry_after_s) == (policy.max_attempts, policy.max_retry_after_s)
+    client = customerio_client(TrackClient, settings)
+    assert client._transport._retry == scaled
 
 
 def test_an_override_url_replaces_the_regions_host() -> None:
