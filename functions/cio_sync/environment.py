@@ -7,6 +7,7 @@ never its value: a misconfigured function never half-runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -46,8 +47,8 @@ class Environment:
             value = float(raw)
         except ValueError as error:
             raise SettingsError(f"environment variable {name} must be a number") from error
-        if value <= 0:
-            raise SettingsError(f"environment variable {name} must be positive")
+        if not value > 0 or math.isinf(value):  # nan fails the first test
+            raise SettingsError(f"environment variable {name} must be positive and finite")
         return value
 
     def count(self, name: str) -> int:

@@ -251,6 +251,27 @@ def test_retryable_statuses_are_retried_then_surface_as_retryable(
     assert metric_total(f"CustomerIoErrors{status}") == 1
 
 
+def test_on_a_compressed_clock_only_our_own_backoff_is_compressed(clock: FakeClock) -> None:
+    """The local stack's compressed tests (RetryPolicy.time_scale): a 5xx is retried that much sooner; a
+    rate limit is Customer.io's clock, so its backoff and any Retry-After stay in real seconds."""
+    compressed = RetryPolicy(time_scale=0.01)
+    client, _ = client_with(clock, *[Answer(503)] * 4, retry=compressed)
+    with pytest.raises(ServerError):
+        client.send_batch([Delete("m-1")])
+    for sleep, step in zip(clock.sleeps, (0.002, 0.004, 0.008), strict=True):
+        assert step / 2 <= sleep <= step
+    clock.sleeps.clear()
+    client, _ = client_with(clock, *[Answer(429)] * 4, retry=compressed)
+    with pytest.raises(RateLimited):
+        client.send_batch([Delete("m-1")])
+    for sleep, step in zip(clock.sleeps, (0.2, 0.4, 0.8), strict=True):
+        assert step / 2 <= sleep <= step
+    clock.sleeps.clear()
+    client, _ = client_with(clock, Answer(429, headers={"Retry-After": "2"}), Answer(200), retry=compressed)
+    client.delete(Delete("m-1"))
+    assert clock.sleeps == [pytest.approx(2.0)]
+
+
 def test_a_retry_that_succeeds_is_a_success(clock: FakeClock) -> None:
     client, fake = client_with(clock, Answer(503), Answer(429), Answer(200))
     client.identify(Identify("m-1", {"a": "b"}))

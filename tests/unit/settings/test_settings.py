@@ -48,22 +48,17 @@ def test_track_settings_read_its_variables_and_share_the_budget() -> None:
     assert settings.track_api.rate_per_process == 25
 
 
-def test_a_compressed_local_clock_makes_the_clients_back_off_faster_but_honour_retry_after() -> None:
-    """RETRY_TIME_SCALE (the local stack's compressed-time tests only) scales the transport's backoff as it
-    does the redelivery of messages; a Retry-After is Customer.io's clock, so its cap is not scaled."""
+def test_the_track_and_email_clients_run_their_backoff_on_the_stacks_clock() -> None:
+    """RETRY_TIME_SCALE (the local stack's compressed-time tests only) reaches the transport's retry policy
+    (what it scales: tests/unit/customerio/test_track.py); unset, the policy is production's."""
     assert track_api_settings(Environment(TRACK)).retry_time_scale == 1.0
     settings = track_api_settings(Environment({**TRACK, "RETRY_TIME_SCALE": "0.01"}))
     assert settings.retry_time_scale == 0.01
     app = {**CUSTOMER_IO, "CUSTOMER_IO_APP_RATE_PER_S": "10", "CUSTOMER_IO_APP_CONCURRENCY": "1"}
     assert app_api_settings(Environment({**app, "RETRY_TIME_SCALE": "0.01"})).retry_time_scale == 0.01
-    policy = RetryPolicy()
-    scaled = policy.scaled(settings.retry_time_scale)
-    assert (scaled.base_delay_s, scaled.max_delay_s) == pytest.approx(
-        (policy.base_delay_s / 100, policy.max_delay_s / 100)
-    )
-    assert (scaled.max_attempts, scaled.max_retry_after_s) == (policy.max_attempts, policy.max_retry_after_s)
-    client = customerio_client(TrackClient, settings)
-    assert client._transport._retry == scaled
+    assert customerio_client(TrackClient, settings)._transport._retry == RetryPolicy(time_scale=0.01)
+    unset = track_api_settings(Environment(TRACK))
+    assert customerio_client(TrackClient, unset)._transport._retry == RetryPolicy()  # production's
 
 
 def test_an_override_url_replaces_the_regions_host() -> None:
@@ -79,6 +74,8 @@ def test_an_override_url_replaces_the_regions_host() -> None:
         ("CUSTOMER_IO_REGION", "ap", "CUSTOMER_IO_REGION must be one of us, eu"),
         ("CUSTOMER_IO_ENABLED", "maybe", "CUSTOMER_IO_ENABLED must be true or false"),
         ("CUSTOMER_IO_TRACK_RATE_PER_S", "-1", "must be positive"),
+        ("RETRY_TIME_SCALE", "nan", "RETRY_TIME_SCALE must be positive and finite"),
+        ("RETRY_TIME_SCALE", "inf", "RETRY_TIME_SCALE must be positive and finite"),
         ("MAX_RECEIVE_COUNT", "many", "MAX_RECEIVE_COUNT must be a number"),
         ("MAX_RECEIVE_COUNT", "2.5", "MAX_RECEIVE_COUNT must be a whole number"),
         ("TRACK_QUEUE_URL", "", "TRACK_QUEUE_URL is required"),

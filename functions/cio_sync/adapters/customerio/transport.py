@@ -128,7 +128,7 @@ class Transport:
             if not (error.retryable and may_retry) or attempt == self._retry.max_attempts:
                 retried_out = error.retryable and may_retry
                 raise self._give_up(error, operation, reason="attempts" if retried_out else "not retryable")
-            delay = self._retry.delay(attempt - 1, self._rng)
+            delay = self._retry.delay(attempt - 1, self._rng, rate_limited=isinstance(error, RateLimited))
             if isinstance(error, RateLimited) and error.retry_after is not None:
                 if error.retry_after > self._retry.max_retry_after_s:
                     raise self._give_up(error, operation, reason="retry-after too long")
