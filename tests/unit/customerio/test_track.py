@@ -251,23 +251,27 @@ def test_retryable_statuses_are_retried_then_surface_as_retryable(
     assert metric_total(f"CustomerIoErrors{status}") == 1
 
 
-def test_on_a_compressed_clock_only_our_own_backoff_is_compressed(clock: FakeClock) -> None:
+@pytest.mark.parametrize(
+    ("status", "kind", "steps"),
+    [(503, ServerError, (0.002, 0.004, 0.008)), (429, RateLimited, (0.2, 0.4, 0.8))],
+)
+def test_on_a_compressed_clock_only_our_own_backoff_is_compressed(
+    clock: FakeClock, status: int, kind: type[Exception], steps: tuple[float, ...]
+) -> None:
     """The local stack's compressed tests (RetryPolicy.time_scale): a 5xx is retried that much sooner; a
     rate limit is Customer.io's clock, so its backoff and any Retry-After stay in real seconds."""
     compressed = RetryPolicy(time_scale=0.01)
-    client, _ = client_with(clock, *[Answer(503)] * 4, retry=compressed)
-    with pytest.raises(ServerError):
+    client, _ = client_with(clock, *[Answer(status)] * 4, retry=compressed)
+    with pytest.raises(kind):
         client.send_batch([Delete("m-1")])
-    for sleep, step in zip(clock.sleeps, (0.002, 0.004, 0.008), strict=True):
+    for sleep, step in zip(clock.sleeps, steps, strict=True):
         assert step / 2 <= sleep <= step
-    clock.sleeps.clear()
-    client, _ = client_with(clock, *[Answer(429)] * 4, retry=compressed)
-    with pytest.raises(RateLimited):
-        client.send_batch([Delete("m-1")])
-    for sleep, step in zip(clock.sleeps, (0.2, 0.4, 0.8), strict=True):
-        assert step / 2 <= sleep <= step
-    clock.sleeps.clear()
-    client, _ = client_with(clock, Answer(429, headers={"Retry-After": "2"}), Answer(200), retry=compressed)
+
+
+def test_on_a_compressed_clock_a_retry_after_stays_in_real_seconds(clock: FakeClock) -> None:
+    client, _ = client_with(
+        clock, Answer(429, headers={"Retry-After": "2"}), Answer(200), retry=RetryPolicy(time_scale=0.01)
+    )
     client.delete(Delete("m-1"))
     assert clock.sleeps == [pytest.approx(2.0)]
 
